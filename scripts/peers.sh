@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the real peers the interop suites drive, from Debian: sipp (sip-tester), Kamailio
+# with its rtpproxy/registrar/usrloc/path/nathelper/dmq modules, rtpengine (its rtpproxy
+# protocol on --listen-udp) and tshark. Does nothing when they are already there.
+set -euo pipefail
+need=()
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
+command -v rtpengine >/dev/null 2>&1 || need+=(rtpengine-daemon)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "peers: sipp, kamailio, rtpengine and tshark are installed"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "peers: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,567 @@
+/**
+ * One cluster: answers the rtpproxy control protocol exactly as one rtpproxy would, and spreads
+ * sessions over its members (digest §5, with the flaws of traps 7 and 13–18 fixed):
+ *
+ * - V is answered here (a balancer with no healthy member must not be disabled by every SIP
+ *   proxy); VF is the intersection over online members, never a claim one of them lacks;
+ *   `I`/`Ib` and `G` are aggregated over online members; X goes to every member.
+ * - A new session (U without to_tag, for a call-id nobody holds) goes to a member chosen by the
+ *   selection strategy; the call is bound only when the member confirms, and commands for the
+ *   same call that arrive meanwhile wait for that choice, so a call's media numbers never split.
+ *   A member that times out on a new session is replaced by another once.
+ * - Every other command of a bound call goes to its member. An unknown call is looked up by
+ *   broadcast; a U with to_tag becomes a forced lookup (L, tags swapped, notify dropped); the
+ *   call binds to the one positive responder. A U with to_tag that nobody knows creates a new
+ *   session, as rtpproxy's U does.
+ * - Replies from a member with `wan_address` carry that address, keeping the IPv6 flag right;
+ *   commands to a member with `lan_address` bind it locally and drop the remote-address hint.
+ * - Q is never sent to a member that does not claim per-session statistics (20080403): rtpengine
+ *   hangs on it.
+ */
+import { isIP } from 'node:net';
+import type {
+  NotifyTarget,
+  RtppCommand,
+  RtppPortReply,
+  RtppReply,
+  RtppSessionCommand,
+  UpdateCommand,
+} from '@sipedge/rtpp';
+import { CallTable } from './call-table.js';
+import type { ClusterConfig, MemberConfig } from './config/schema.js';
+import {
+  BASE_VERSION,
+  defaultMemberOptions,
+  Member,
+  type MemberLinkFactory,
+  type MemberOptions,
+  type MemberState,
+  systemTimers,
+  type Timers,
+} from './member.js';
+import { type SelectionStrategy, weightedCapacitySelection } from './select.js';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export type RtpClusterEvent =
+  | { readonly type: 'member_up'; readonly cluster: string; readonly member: string }
+  | { readonly type: 'member_down'; readonly cluster: string; readonly member: string }
+  | { readonly type: 'member_added'; readonly cluster: string; readonly member: string }
+  | { readonly type: 'member_draining'; readonly cluster: string; readonly member: string }
+  | { readonly type: 'member_removed'; readonly cluster: string; readonly member: string };
+
+export interface RtpClusterOptions {
+  /** Opens the rtpp client of a member (an RtppClient in production, a script in tests). */
+  readonly connect: MemberLinkFactory;
+  readonly timers?: Timers;
+  readonly random?: () => number;
+  readonly selection?: SelectionStrategy;
+  /** The call-id table; pass one to persist or replicate it. */
+  readonly callTable?: CallTable;
+  readonly member?: Partial<MemberOptions>;
+  readonly logger?: Logger;
+  readonly onEvent?: (event: RtpClusterEvent) => void;
+  /** Port of the disconnect-notify relay, when one runs (digest §5.5). */
+  readonly disconnectRelayPort?: number;
+}
+
+export interface ClusterCounters {
+  commands: number;
+  newSessions: number;
+  broadcasts: number;
+  noMember: number;
+  backendTimeouts: number;
+  failovers: number;
+}
+
+const SESSION_KINDS = new Set(['U', 'L', 'D', 'P', 'S', 'R', 'C', 'N', 'Q']);
+
+const value = (v: string): RtppReply => ({ kind: 'value', value: v });
+const error = (code: number): RtppReply => ({ kind: 'error', code });
+const missPort: RtppPortReply = { kind: 'port', port: 0, ipv6: false, subResults: [] };
+
+/** A copy of a command without its original text, so it is serialised from its fields. */
+function edited<T extends RtppCommand>(cmd: T, changes: Partial<T>): T {
+  const { raw: _raw, ...rest } = cmd;
+  return { ...rest, ...changes } as T;
+}
+
+function isPositive(reply: RtppReply): boolean {
+  if (reply.kind === 'error') return false;
+  if (reply.kind === 'port') return reply.port !== 0;
+  return true;
+}
+
+function isTransportFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'RTPP_ERR_TIMEOUT' || code === 'RTPP_ERR_PROTOCOL' || code === 'RTPP_ERR_SOCKET';
+}
+
+export class RtpCluster {
+  readonly name: string;
+  config: ClusterConfig;
+  readonly callTable: CallTable;
+  readonly counters: ClusterCounters = {
+    commands: 0,
+    newSessions: 0,
+    broadcasts: 0,
+    noMember: 0,
+    backendTimeouts: 0,
+    failovers: 0,
+  };
+  readonly #members = new Map<string, Member>();
+  readonly #timers: Timers;
+  readonly #random: () => number;
+  readonly #select: SelectionStrategy;
+  readonly #memberOptions: MemberOptions;
+  readonly #connect: MemberLinkFactory;
+  readonly #log: Logger;
+  readonly #onEvent: (event: RtpClusterEvent) => void;
+  readonly #relayPort: number | undefined;
+  /** New calls whose member is being chosen: later commands of the call wait for it. */
+  readonly #pending = new Map<string, Promise<Member | undefined>>();
+  #sweepTimer: unknown;
+  #started = false;
+
+  constructor(config: ClusterConfig, options: RtpClusterOptions) {
+    this.name = config.name;
+    this.config = config;
+    this.#timers = options.timers ?? systemTimers;
+    this.#random = options.random ?? Math.random;
+    this.#select = options.selection ?? weightedCapacitySelection;
+    this.#memberOptions = { ...defaultMemberOptions, ...options.member };
+    this.#connect = options.connect;
+    this.#log = options.logger ?? silentLogger;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#relayPort = options.disconnectRelayPort;
+    this.callTable = options.callTable ?? new CallTable({ clock: this.#timers });
+    for (const m of config.rtpproxies) this.#addMember(m);
+  }
+
+  /** Members in configuration order. */
+  get members(): readonly Member[] {
+    return [...this.#members.values()];
+  }
+
+  member(name: string): Member | undefined {
+    return this.#members.get(name);
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const m of this.#members.values()) m.start();
+    this.#scheduleHousekeeping();
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    if (this.#sweepTimer !== undefined) this.#timers.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    await Promise.all([...this.#members.values()].map((m) => m.stop()));
+  }
+
+  /** Answers one command as an rtpproxy would. Never throws. */
+  async handle(cmd: RtppCommand): Promise<RtppReply> {
+    this.counters.commands++;
+    try {
+      switch (cmd.kind) {
+        case 'V':
+          return value(BASE_VERSION);
+        case 'VF':
+          return value(this.supports(cmd.date) ? '1' : '0');
+        case 'I':
+          return this.#info(cmd.load);
+        case 'G':
+          return await this.#stats(cmd);
+        case 'X':
+          return await this.#flush(cmd);
+        default:
+          if (SESSION_KINDS.has(cmd.kind)) return await this.#session(cmd as RtppSessionCommand);
+          return error(0);
+      }
+    } catch (err) {
+      this.#log.error({ err, cluster: this.name, kind: cmd.kind }, 'command failed');
+      return error(997);
+    }
+  }
+
+  /** True when every online member claims the capability (and notifications can be delivered). */
+  supports(date: string): boolean {
+    if (date === BASE_VERSION) return true;
+    const online = this.#online();
+    const pool = online.length > 0 ? online : this.members.filter((m) => m.capabilities.size > 0);
+    if (pool.length === 0) return false;
+    return pool.every((m) => {
+      if (m.capabilities.get(date) !== true) return false;
+      if (date === '20081224') return this.#canNotify(m);
+      return true;
+    });
+  }
+
+  // ---- membership (admin) ----
+
+  addMember(config: MemberConfig): Member {
+    if (this.#members.has(config.name)) {
+      throw new Error(`${config.name}: RTPproxy already exists`);
+    }
+    const m = this.#addMember(config);
+    if (this.#started) m.start();
+    this.#onEvent({ type: 'member_added', cluster: this.name, member: m.name });
+    return m;
+  }
+
+  /**
+   * `delete`/`remove`: no new sessions; the member is removed when it holds no session (at once
+   * when it is offline or idle).
+   */
+  drainMember(name: string): boolean {
+    const m = this.#members.get(name);
+    if (m === undefined) return false;
+    m.status = 'DRAINING';
+    this.#onEvent({ type: 'member_draining', cluster: this.name, member: name });
+    void this.#checkDrain(m);
+    return true;
+  }
+
+  pauseMember(name: string): boolean {
+    const m = this.#members.get(name);
+    if (m === undefined) return false;
+    if (m.status !== 'DRAINING') m.status = 'SUSPENDED';
+    return true;
+  }
+
+  resumeMember(name: string): boolean {
+    const m = this.#members.get(name);
+    if (m === undefined) return false;
+    m.status = 'ACTIVE';
+    return true;
+  }
+
+  /** Applies a new configuration of this cluster (reload): add, reconfigure, drain. */
+  async reconfigure(config: ClusterConfig): Promise<void> {
+    this.config = config;
+    const wanted = new Set(config.rtpproxies.map((m) => m.name));
+    for (const mc of config.rtpproxies) {
+      const existing = this.#members.get(mc.name);
+      if (existing === undefined) this.addMember(mc);
+      else await existing.reconfigure(mc);
+    }
+    for (const m of this.members) if (!wanted.has(m.name)) this.drainMember(m.name);
+  }
+
+  // ---- internals ----
+
+  #addMember(config: MemberConfig): Member {
+    const m = new Member(config, this.#connect, this.#timers, this.#memberOptions, {
+      onStateChange: (member, from, to) => this.#memberStateChanged(member, from, to),
+      onHeartbeat: (member) => {
+        if (member.status === 'DRAINING') void this.#checkDrain(member);
+      },
+    });
+    m.liveCalls = () => this.callTable.liveCalls(m.name);
+    this.#members.set(config.name, m);
+    return m;
+  }
+
+  #memberStateChanged(m: Member, from: MemberState, to: MemberState): void {
+    this.#log.info({ cluster: this.name, member: m.name, from, to }, 'member state');
+    if (to === 'online') this.#onEvent({ type: 'member_up', cluster: this.name, member: m.name });
+    else if (from === 'online')
+      this.#onEvent({ type: 'member_down', cluster: this.name, member: m.name });
+    if (m.status === 'DRAINING') void this.#checkDrain(m);
+  }
+
+  async #checkDrain(m: Member): Promise<void> {
+    if (m.status !== 'DRAINING' || this.#members.get(m.name) !== m) return;
+    const idle =
+      !m.online || (this.callTable.liveCalls(m.name) === 0 && (m.reportedSessions ?? 0) === 0);
+    if (!idle) return;
+    this.#members.delete(m.name);
+    this.callTable.forgetMember(m.name);
+    await m.stop();
+    this.#log.info({ cluster: this.name, member: m.name }, 'member removed');
+    this.#onEvent({ type: 'member_removed', cluster: this.name, member: m.name });
+  }
+
+  #scheduleHousekeeping(): void {
+    this.#sweepTimer = this.#timers.setTimeout(() => {
+      this.callTable.sweep();
+      for (const m of this.members) if (m.status === 'DRAINING') void this.#checkDrain(m);
+      if (this.#started) this.#scheduleHousekeeping();
+    }, this.#memberOptions.heartbeatIntervalMs);
+  }
+
+  #online(): Member[] {
+    return this.members.filter((m) => m.online);
+  }
+
+  #canNotify(m: Member): boolean {
+    const local = m.config.protocol === 'unix' || m.config.protocol === 'cunix';
+    return local || (this.config.disconnect_notify !== undefined && this.#relayPort !== undefined);
+  }
+
+  #info(withLoad: boolean): RtppReply {
+    const sum = {
+      created: 0,
+      active: 0,
+      streams: 0,
+      received: 0,
+      transmitted: 0,
+    };
+    let load = 0;
+    const online = this.#online();
+    for (const m of online) {
+      const hb = m.heartbeat;
+      sum.created += hb?.sessionsCreated ?? m.counters.sessions;
+      sum.active += m.reportedSessions ?? m.activeSessions;
+      sum.streams += hb?.activeStreams ?? 0;
+      sum.received += hb?.packetsReceived ?? 0;
+      sum.transmitted += hb?.packetsTransmitted ?? 0;
+      load += m.activeSessions / m.config.capacity;
+    }
+    const entries: [string, string][] = [
+      ['sessions created', String(sum.created)],
+      ['active sessions', String(sum.active)],
+      ['active streams', String(sum.streams)],
+      ['packets received', String(sum.received)],
+      ['packets transmitted', String(sum.transmitted)],
+    ];
+    if (withLoad) {
+      entries.push(['average load', (online.length > 0 ? load / online.length : 0).toFixed(6)]);
+    }
+    return { kind: 'info', entries };
+  }
+
+  async #stats(cmd: Extract<RtppCommand, { kind: 'G' }>): Promise<RtppReply> {
+    if (cmd.names.length === 0) {
+      return cmd.verbose
+        ? { kind: 'list', values: [], names: [], subResults: [] }
+        : { kind: 'list', values: [], subResults: [] };
+    }
+    const online = this.#online().filter((m) => m.capabilities.get('20141004') === true);
+    if (online.length === 0) return error(993);
+    const plain = edited(cmd, { verbose: false, modifiers: '' });
+    const results = await Promise.allSettled(online.map((m) => m.send(plain)));
+    const sums = cmd.names.map(() => 0);
+    const isFloat = cmd.names.map(() => false);
+    let answered = 0;
+    for (const r of results) {
+      if (r.status !== 'fulfilled') continue;
+      const reply = r.value;
+      if (reply.kind === 'error') {
+        if (reply.code === 68) return error(68);
+        continue;
+      }
+      if (reply.kind !== 'list' || reply.values.length !== cmd.names.length) continue;
+      answered++;
+      reply.values.forEach((v, i) => {
+        if (v.includes('.')) isFloat[i] = true;
+        sums[i] = (sums[i] ?? 0) + (Number(v) || 0);
+      });
+    }
+    if (answered === 0) return error(993);
+    const values = sums.map((s, i) => (isFloat[i] ? s.toFixed(6) : String(s)));
+    return cmd.verbose
+      ? { kind: 'list', values, names: cmd.names, subResults: [] }
+      : { kind: 'list', values, subResults: [] };
+  }
+
+  async #flush(cmd: RtppCommand): Promise<RtppReply> {
+    const online = this.#online();
+    const results = await Promise.allSettled(online.map((m) => m.send(cmd)));
+    for (const m of online) this.callTable.forgetMember(m.name);
+    const failed = results.some((r) => r.status === 'rejected' || r.value.kind === 'error');
+    return failed ? error(997) : value('0');
+  }
+
+  async #session(cmd: RtppSessionCommand): Promise<RtppReply> {
+    const callId = cmd.callId;
+    const pending = this.#pending.get(callId);
+    let owner: Member | undefined;
+    if (pending !== undefined) owner = await pending;
+    if (owner === undefined) {
+      const bound = this.callTable.lookup(callId);
+      owner = bound === undefined ? undefined : this.#members.get(bound);
+    }
+    const isNewLeg = cmd.kind === 'U' && cmd.toTag === undefined;
+    if (owner !== undefined) {
+      if (!owner.online && owner.state === 'offline') {
+        if (cmd.kind === 'D') {
+          // the member is gone: answer now, tell it in the background
+          this.callTable.markDeleted(callId);
+          owner.send(this.#forMember(cmd, owner)).catch(() => {});
+          return value('0');
+        }
+        if (isNewLeg) return this.#newSession(cmd as UpdateCommand);
+      }
+      return this.#forward(owner, cmd);
+    }
+    if (isNewLeg) return this.#newSession(cmd as UpdateCommand);
+    return this.#broadcast(cmd);
+  }
+
+  /** Sends a command of a bound call to its member and keeps the table current. */
+  async #forward(m: Member, cmd: RtppSessionCommand): Promise<RtppReply> {
+    if (cmd.kind === 'Q' && m.capabilities.get('20080403') !== true) return error(0);
+    let reply: RtppReply;
+    try {
+      reply = await m.send(this.#forMember(cmd, m));
+    } catch (err) {
+      this.counters.backendTimeouts++;
+      this.#log.warn({ err, cluster: this.name, member: m.name, kind: cmd.kind }, 'no reply');
+      return error(997);
+    }
+    if (cmd.kind === 'D' && reply.kind !== 'error') this.callTable.markDeleted(cmd.callId);
+    else if (cmd.kind === 'U' && isPositive(reply)) this.callTable.bind(cmd.callId, m.name);
+    return this.#fromMember(reply, m);
+  }
+
+  #eligible(exclude: ReadonlySet<Member>): Member[] {
+    return this.members.filter((m) => m.online && m.status === 'ACTIVE' && !exclude.has(m));
+  }
+
+  async #newSession(cmd: UpdateCommand): Promise<RtppReply> {
+    const callId = cmd.callId;
+    let settle!: (m: Member | undefined) => void;
+    const choice = new Promise<Member | undefined>((resolve) => {
+      settle = resolve;
+    });
+    this.#pending.set(callId, choice);
+    const tried = new Set<Member>();
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const candidates = this.#eligible(tried);
+        if (candidates.length === 0) {
+          if (tried.size === 0) this.counters.noMember++;
+          const anyOnline = this.#online().length > 0;
+          settle(undefined);
+          return error(tried.size > 0 ? 997 : anyOnline ? 998 : 999);
+        }
+        const m = this.#select(candidates, this.config.capacity_limit, this.#random);
+        if (m === undefined) {
+          this.counters.noMember++;
+          settle(undefined);
+          return error(998);
+        }
+        tried.add(m);
+        let reply: RtppReply;
+        try {
+          reply = await m.send(this.#forMember(cmd, m));
+        } catch (err) {
+          if (!isTransportFailure(err)) throw err;
+          this.counters.backendTimeouts++;
+          this.counters.failovers++;
+          this.#log.warn({ cluster: this.name, member: m.name, callId }, 'new session failed over');
+          continue;
+        }
+        if (isPositive(reply)) {
+          this.callTable.bind(callId, m.name);
+          m.counters.sessions++;
+          this.counters.newSessions++;
+          settle(m);
+        } else {
+          settle(undefined);
+        }
+        return this.#fromMember(reply, m);
+      }
+      settle(undefined);
+      return error(997);
+    } finally {
+      settle(undefined);
+      if (this.#pending.get(callId) === choice) this.#pending.delete(callId);
+    }
+  }
+
+  async #broadcast(cmd: RtppSessionCommand): Promise<RtppReply> {
+    this.counters.broadcasts++;
+    const online = this.#online();
+    if (online.length === 0) return error(999);
+    // a U with to_tag for an unknown call: look it up first, as the answer side (forced lookup)
+    const forced = cmd.kind === 'U';
+    const probe: RtppSessionCommand = forced
+      ? (() => {
+          const { notify: _n, ...rest } = cmd as UpdateCommand;
+          return edited(rest as UpdateCommand, {
+            kind: 'L',
+            fromTag: cmd.toTag!,
+            toTag: cmd.fromTag,
+          });
+        })()
+      : cmd;
+    const targets =
+      probe.kind === 'Q' ? online.filter((m) => m.capabilities.get('20080403') === true) : online;
+    const results = await Promise.allSettled(targets.map((m) => m.send(this.#forMember(probe, m))));
+    const positive: { m: Member; reply: RtppReply }[] = [];
+    const codes = new Set<number>();
+    results.forEach((r, i) => {
+      if (r.status !== 'fulfilled') return;
+      if (isPositive(r.value)) positive.push({ m: targets[i]!, reply: r.value });
+      else if (r.value.kind === 'error') codes.add(r.value.code);
+    });
+    if (cmd.kind === 'D') {
+      return positive.length > 0 ? value('0') : error(50);
+    }
+    if (positive.length === 1) {
+      const { m, reply } = positive[0]!;
+      this.callTable.bind(cmd.callId, m.name);
+      return this.#fromMember(reply, m);
+    }
+    if (positive.length === 0) {
+      if (forced) return this.#newSession(cmd as UpdateCommand);
+      if (cmd.kind === 'L') return missPort;
+      if (codes.size === 1) return error([...codes][0]!);
+      return error(50);
+    }
+    return cmd.kind === 'L' ? missPort : error(995);
+  }
+
+  /** The command as this member should see it (lan_address binding, notify rewriting). */
+  #forMember<T extends RtppSessionCommand>(cmd: T, m: Member): T {
+    if (cmd.kind !== 'U' && cmd.kind !== 'L') return cmd;
+    let out = cmd as UpdateCommand;
+    const lan = m.config.lan_address;
+    if (lan !== undefined) {
+      const { remoteAddress: _r, ...mods } = out.mods;
+      out = edited(out, { mods: { ...mods, localAddress: lan } });
+    }
+    if (out.notify !== undefined) {
+      const notify = this.#notifyFor(out.notify, m);
+      if (notify !== out.notify) {
+        const { notify: _n, ...rest } = out;
+        out = notify === undefined ? edited(rest as UpdateCommand, {}) : edited(out, { notify });
+      }
+    }
+    return out as T;
+  }
+
+  #notifyFor(notify: NotifyTarget, m: Member): NotifyTarget | undefined {
+    if (m.config.protocol === 'unix' || m.config.protocol === 'cunix') return notify;
+    const dn = this.config.disconnect_notify;
+    if (
+      dn === undefined ||
+      this.#relayPort === undefined ||
+      m.capabilities.get('20150617') !== true ||
+      !notify.socket.startsWith(dn.dest_socket_prefix)
+    ) {
+      return undefined;
+    }
+    const suffix = notify.socket.slice(dn.dest_socket_prefix.length);
+    return { socket: `tcp:%%CC_SELF%%:${this.#relayPort}`, tag: `${suffix} ${notify.tag}` };
+  }
+
+  /** The reply as the client should see it (wan_address rewriting, IPv6 flag kept right). */
+  #fromMember(reply: RtppReply, m: Member): RtppReply {
+    const wan = m.config.wan_address;
+    if (wan === undefined || reply.kind !== 'port' || reply.port === 0) return reply;
+    const { family: _f, ...rest } = reply;
+    return { ...rest, address: wan, ipv6: isIP(wan) === 6 };
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Test doubles for the balancer: a scripted rtpproxy member with a real session model, and
+ * virtual timers. Exported for other packages' tests (the cluster node's).
+ */
+import type { RtppCommand, RtppReply } from '@sipedge/rtpp';
+import type { MemberConfig } from '../config/schema.js';
+import type { MemberLink, Timers } from '../member.js';
+
+export class FakeRtppError extends Error {
+  constructor(readonly code: string) {
+    super(code);
+  }
+}
+
+export interface ScriptedMemberOptions {
+  /** VF dates answered 1 (20040107 always is). */
+  capabilities?: readonly string[];
+  /** Answer I with E8, as rtpengine does. */
+  noInfo?: boolean;
+  /** Local address put in U/L replies. */
+  address?: string;
+  ipv6?: boolean;
+}
+
+interface Session {
+  callId: string;
+  fromTag: string;
+  toTag?: string;
+  port: number;
+}
+
+/** An rtpproxy in memory: U creates, L looks up, D deletes (plain tags hit `;N`), Q, G, I, X. */
+export class ScriptedMember implements MemberLink {
+  readonly received: RtppCommand[] = [];
+  readonly sessions: Session[] = [];
+  /** When set, every command fails this way (a dead or broken member). */
+  failure: 'timeout' | 'garbage' | undefined;
+  /** Override a reply for a command (return undefined to fall through). */
+  override: ((cmd: RtppCommand) => RtppReply | undefined) | undefined;
+  closed = false;
+  #nextPort = 35000;
+  #created = 0;
+  readonly #caps: Set<string>;
+
+  constructor(
+    readonly name: string,
+    readonly options: ScriptedMemberOptions = {},
+  ) {
+    this.#caps = new Set([
+      '20040107',
+      ...(options.capabilities ?? ['20050322', '20080403', '20141004', '20150617']),
+    ]);
+  }
+
+  commandsOf(kind: RtppCommand['kind']): RtppCommand[] {
+    return this.received.filter((c) => c.kind === kind);
+  }
+
+  async send(cmd: RtppCommand): Promise<RtppReply> {
+    this.received.push(cmd);
+    await Promise.resolve();
+    if (this.failure === 'timeout') throw new FakeRtppError('RTPP_ERR_TIMEOUT');
+    if (this.failure === 'garbage') throw new FakeRtppError('RTPP_ERR_PROTOCOL');
+    const o = this.override?.(cmd);
+    if (o !== undefined) return o;
+    return this.#answer(cmd);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  #port(): RtppReply {
+    const port = this.#nextPort;
+    this.#nextPort += 2;
+    const address = this.options.address ?? '127.0.0.1';
+    return { kind: 'port', port, address, ipv6: this.options.ipv6 === true, subResults: [] };
+  }
+
+  #matches(s: Session, callId: string, from: string, to?: string): boolean {
+    const base = (t: string) => t.split(';')[0];
+    if (s.callId !== callId) return false;
+    const tags = [base(s.fromTag), s.toTag === undefined ? undefined : base(s.toTag)];
+    return tags.includes(base(from)) || (to !== undefined && tags.includes(base(to)));
+  }
+
+  #answer(cmd: RtppCommand): RtppReply {
+    switch (cmd.kind) {
+      case 'V':
+        return { kind: 'value', value: '20040107' };
+      case 'VF':
+        return { kind: 'value', value: this.#caps.has(cmd.date) ? '1' : '0' };
+      case 'I':
+        if (this.options.noInfo === true) return { kind: 'error', code: 8 };
+        return {
+          kind: 'info',
+          entries: [
+            ['sessions created', String(this.#created)],
+            ['active sessions', String(this.sessions.length)],
+            ['active streams', String(this.sessions.length * 2)],
+            ['packets received', '0'],
+            ['packets transmitted', '0'],
+          ],
+        };
+      case 'U': {
+        const existing = this.sessions.find(
+          (s) => s.callId === cmd.callId && (s.fromTag === cmd.fromTag || s.toTag === cmd.fromTag),
+        );
+        if (existing !== undefined) return this.#port();
+        this.#created++;
+        const reply = this.#port() as { port: number };
+        const s: Session = { callId: cmd.callId, fromTag: cmd.fromTag, port: reply.port };
+        if (cmd.toTag !== undefined) s.toTag = cmd.toTag;
+        this.sessions.push(s);
+        return reply as RtppReply;
+      }
+      case 'L': {
+        const s = this.sessions.find(
+          (x) => x.callId === cmd.callId && (x.fromTag === cmd.fromTag || x.fromTag === cmd.toTag),
+        );
+        if (s === undefined) return { kind: 'port', port: 0, ipv6: false, subResults: [] };
+        if (cmd.toTag !== undefined && s.fromTag === cmd.fromTag) s.toTag = cmd.toTag;
+        return this.#port();
+      }
+      case 'D': {
+        const before = this.sessions.length;
+        for (let i = this.sessions.length - 1; i >= 0; i--) {
+          if (this.#matches(this.sessions[i]!, cmd.callId, cmd.fromTag, cmd.toTag))
+            this.sessions.splice(i, 1);
+        }
+        return this.sessions.length < before
+          ? { kind: 'value', value: '0' }
+          : { kind: 'error', code: 50 };
+      }
+      case 'Q': {
+        const s = this.sessions.find((x) => this.#matches(x, cmd.callId, cmd.fromTag, cmd.toTag));
+        if (s === undefined) return { kind: 'error', code: 50 };
+        return { kind: 'list', values: ['60', '1', '2', '3', '0'], subResults: [] };
+      }
+      case 'G':
+        return {
+          kind: 'list',
+          values: cmd.names.map((n) =>
+            n === 'total_duration' ? '1.500000' : String(this.#created),
+          ),
+          subResults: [],
+        };
+      case 'X':
+        this.sessions.length = 0;
+        return { kind: 'value', value: '0' };
+      default:
+        return { kind: 'value', value: '0' };
+    }
+  }
+}
+
+/** Timers on a virtual clock; `advance(ms)` fires what is due, in order. */
+export class VirtualTimers implements Timers {
+  #now = 0;
+  #seq = 0;
+  readonly #due = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.#seq;
+    this.#due.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#due.delete(handle as number);
+  }
+  /** Moves time forward, firing due timers (and letting promises settle between them). */
+  async advance(ms: number): Promise<void> {
+    const end = this.#now + ms;
+    for (let guard = 0; guard < 100_000; guard++) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.#due) if (next === undefined || e[1].at < next[1].at) next = e;
+      if (next === undefined || next[1].at > end) break;
+      this.#due.delete(next[0]);
+      this.#now = next[1].at;
+      next[1].fn();
+      await flush();
+    }
+    this.#now = end;
+    await flush();
+  }
+}
+
+/** Lets pending promise chains run. */
+export async function flush(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** A member configuration for tests. */
+export function memberConfig(name: string, extra: Partial<MemberConfig> = {}): MemberConfig {
+  return {
+    name,
+    protocol: 'udp',
+    address: '127.0.0.1:22222',
+    weight: 1,
+    capacity: 1000,
+    status: 'ACTIVE',
+    ...extra,
+  };
+}

@@ -6,4 +6,5 @@ export * from './config/schema.js';
 export * from './config/xml.js';
 export * from './errors.js';
 export * from './member.js';
+export * from './notify-relay.js';
 export * from './select.js';

@@ -63,8 +63,11 @@ export interface RtpClusterOptions {
   readonly timers?: Timers;
   readonly random?: () => number;
   readonly selection?: SelectionStrategy;
-  /** The call-id table; pass one to persist or replicate it. */
-  readonly callTable?: CallTable;
+  /**
+   * Makes the call-id table of a cluster (to persist or replicate it, or to give it a wall
+   * clock). By default each cluster gets a table on the balancer's timers.
+   */
+  readonly callTableFor?: (cluster: string) => CallTable;
   readonly member?: Partial<MemberOptions>;
   readonly logger?: Logger;
   readonly onEvent?: (event: RtpClusterEvent) => void;
@@ -141,7 +144,7 @@ export class RtpCluster {
     this.#log = options.logger ?? silentLogger;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#relayPort = options.disconnectRelayPort;
-    this.callTable = options.callTable ?? new CallTable({ clock: this.#timers });
+    this.callTable = options.callTableFor?.(config.name) ?? new CallTable({ clock: this.#timers });
     for (const m of config.rtpproxies) this.#addMember(m);
   }
 

@@ -1,0 +1,121 @@
+/**
+ * Persists every cluster's call-id table in SQLite so that calls in progress keep their member
+ * across a restart (rtp_cluster falls back to broadcasting instead). Changes are written behind
+ * in one transaction per flush interval and on close; WAL mode keeps writes cheap.
+ */
+
+import type { CallBinding, CallTableChange } from '@sipedge/rtp-cluster';
+import Database from 'better-sqlite3';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS call_binding (
+  cluster    TEXT    NOT NULL,
+  call_id    TEXT    NOT NULL,
+  member     TEXT    NOT NULL,
+  last_seen  INTEGER NOT NULL,
+  deleted_at INTEGER,
+  PRIMARY KEY (cluster, call_id)
+) WITHOUT ROWID;
+`;
+
+type Pending = { binding: CallBinding } | { removed: true };
+
+export class CallStore {
+  readonly #db: Database.Database;
+  readonly #upsert: Database.Statement;
+  readonly #remove: Database.Statement;
+  readonly #pending = new Map<string, Map<string, Pending>>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  constructor(path: string, flushIntervalMs = 1000) {
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.exec(SCHEMA);
+    this.#upsert = this.#db.prepare(
+      'INSERT INTO call_binding (cluster, call_id, member, last_seen, deleted_at) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (cluster, call_id) DO UPDATE SET member = excluded.member, ' +
+        'last_seen = excluded.last_seen, deleted_at = excluded.deleted_at',
+    );
+    this.#remove = this.#db.prepare('DELETE FROM call_binding WHERE cluster = ? AND call_id = ?');
+    this.#timer = setInterval(() => this.flush(), flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Every stored binding of a cluster. */
+  load(cluster: string): CallBinding[] {
+    const rows = this.#db
+      .prepare(
+        'SELECT call_id, member, last_seen, deleted_at FROM call_binding WHERE cluster = ? ORDER BY last_seen',
+      )
+      .all(cluster) as {
+      call_id: string;
+      member: string;
+      last_seen: number;
+      deleted_at: number | null;
+    }[];
+    return rows.map((r) =>
+      r.deleted_at === null
+        ? { callId: r.call_id, member: r.member, lastSeen: r.last_seen }
+        : { callId: r.call_id, member: r.member, lastSeen: r.last_seen, deletedAt: r.deleted_at },
+    );
+  }
+
+  /** The change listener to give a cluster's CallTable. */
+  listener(cluster: string, now: () => number): (change: CallTableChange) => void {
+    let pending = this.#pending.get(cluster);
+    if (pending === undefined) {
+      pending = new Map();
+      this.#pending.set(cluster, pending);
+    }
+    const p = pending;
+    return (change) => {
+      if (change.type === 'bind') p.set(change.binding.callId, { binding: change.binding });
+      else if (change.type === 'delete') {
+        const t = now();
+        p.set(change.callId, {
+          binding: { callId: change.callId, member: change.member, lastSeen: t, deletedAt: t },
+        });
+      } else p.set(change.callId, { removed: true });
+    };
+  }
+
+  /** Writes pending changes in one transaction. */
+  flush(): void {
+    if (this.#closed) return;
+    const write = this.#db.transaction(() => {
+      for (const [cluster, pending] of this.#pending) {
+        for (const [callId, p] of pending) {
+          if ('removed' in p) this.#remove.run(cluster, callId);
+          else {
+            const b = p.binding;
+            this.#upsert.run(
+              cluster,
+              callId,
+              b.member,
+              Math.round(b.lastSeen),
+              b.deletedAt ?? null,
+            );
+          }
+        }
+        pending.clear();
+      }
+    });
+    write();
+  }
+
+  /** Drops the bindings of clusters that no longer exist. */
+  forgetCluster(cluster: string): void {
+    this.#pending.delete(cluster);
+    this.#db.prepare('DELETE FROM call_binding WHERE cluster = ?').run(cluster);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#db.close();
+  }
+}

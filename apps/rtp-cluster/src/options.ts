@@ -1,0 +1,131 @@
+/**
+ * Command-line flags of `rtp-cluster`, those of sippy's rtp_cluster.py (digest §5.1) plus
+ * sipedge's own long options, and the configuration file reader (rtp_cluster.xml, YAML, JSON).
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  parseRtpClusterConfig,
+  parseRtpClusterXml,
+  type RtpClusterConfig,
+} from '@sipedge/rtp-cluster';
+import { parse as parseYaml } from 'yaml';
+
+export interface DaemonOptions {
+  readonly foreground: boolean;
+  readonly dryRun: boolean;
+  readonly pidFile: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  readonly cliSocket: string;
+  readonly socketOwner?: { user: string; group?: string };
+  /** `host:port` of an MI (JSON-RPC over HTTP) listener, off by default. */
+  readonly mi?: string;
+  readonly miToken?: string;
+  /** SQLite file for the call-id table; `''` keeps it in memory only. */
+  readonly stateDb: string;
+  readonly logLevel: string;
+  readonly heartbeatMs: number;
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+export const USAGE = `usage: rtp-cluster [-fd] [-P pidfile] [-c conffile] [-L logfile] [-s cli_socket] [-o user[:group]]
+                   [--mi host:port] [--mi-token TOKEN] [--state-db FILE] [--log-level LEVEL]
+
+  -f            stay in the foreground (default: detach, log to the logfile)
+  -d            dry run: read and check the configuration, then exit (implies -f)
+  -P pidfile    default /var/run/rtp_cluster.pid
+  -c conffile   rtp_cluster.xml, or a .yaml/.yml/.json file of the same shape
+                (default /usr/local/etc/rtp_cluster.xml)
+  -L logfile    default /var/log/rtp_cluster.log (used when detached; SIGUSR1 reopens it)
+  -s socket     admin CLI socket, unix:/path or a path (default /var/run/rtp_cluster.sock)
+  -o user:group owner of the admin socket and unix cluster sockets
+  --mi host:port       also serve MI (JSON-RPC 2.0 over HTTP) there
+  --mi-token TOKEN     bearer token the MI listener requires (needed off loopback)
+  --state-db FILE      SQLite file keeping the call-id table across restarts
+                       (default: <pidfile directory>/rtp_cluster.state.sqlite; '' = memory only)
+  --log-level LEVEL    trace, debug, info, warn, error (default info)
+  --heartbeat MS       member heartbeat interval (default 1000)
+  -h, --help    this text
+  -V, --version print the version
+`;
+
+export class UsageError extends Error {}
+
+export function parseDaemonArgs(argv: readonly string[]): DaemonOptions {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(argv).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const pidFile = values.P ?? '/var/run/rtp_cluster.pid';
+  let owner: DaemonOptions['socketOwner'];
+  if (values.o !== undefined) {
+    const [user, group] = values.o.split(':');
+    if (user === undefined || user === '') throw new UsageError(`-o: expected user[:group]`);
+    owner = group === undefined ? { user } : { user, group };
+  }
+  const heartbeatMs = Number(values.heartbeat ?? '1000');
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 50 || heartbeatMs > 60_000) {
+    throw new UsageError(`--heartbeat: expected milliseconds between 50 and 60000`);
+  }
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+  const logLevel = values['log-level'] ?? 'info';
+  if (!levels.includes(logLevel)) throw new UsageError(`--log-level: one of ${levels.join(', ')}`);
+  const cliSocket = (values.s ?? '/var/run/rtp_cluster.sock').replace(/^unix:/, '');
+  const stateDb = values['state-db'] ?? pidFile.replace(/[^/]*$/, '') + 'rtp_cluster.state.sqlite';
+  return {
+    foreground: values.f === true || values.d === true,
+    dryRun: values.d === true,
+    pidFile,
+    configFile: values.c ?? '/usr/local/etc/rtp_cluster.xml',
+    logFile: values.L ?? '/var/log/rtp_cluster.log',
+    cliSocket,
+    ...(owner === undefined ? {} : { socketOwner: owner }),
+    ...(values.mi === undefined ? {} : { mi: values.mi }),
+    ...(values['mi-token'] === undefined ? {} : { miToken: values['mi-token'] }),
+    stateDb,
+    logLevel,
+    heartbeatMs,
+    help: values.h === true || values.help === true,
+    version: values.V === true || values.version === true,
+  };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      f: { type: 'boolean' },
+      d: { type: 'boolean' },
+      P: { type: 'string' },
+      c: { type: 'string' },
+      L: { type: 'string' },
+      s: { type: 'string' },
+      o: { type: 'string' },
+      mi: { type: 'string' },
+      'mi-token': { type: 'string' },
+      'state-db': { type: 'string' },
+      'log-level': { type: 'string' },
+      heartbeat: { type: 'string' },
+      h: { type: 'boolean' },
+      help: { type: 'boolean' },
+      V: { type: 'boolean' },
+      version: { type: 'boolean' },
+    },
+  });
+}
+
+/** Reads and validates a configuration file; errors name the file and the element. */
+export function readConfigFile(path: string): RtpClusterConfig {
+  const text = readFileSync(path, 'utf8');
+  const ext = extname(path).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') return parseRtpClusterConfig(parseYaml(text));
+  if (ext === '.json') return parseRtpClusterConfig(JSON.parse(text));
+  return parseRtpClusterXml(text);
+}

@@ -76,7 +76,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions {
   const logLevel = values['log-level'] ?? 'info';
   if (!levels.includes(logLevel)) throw new UsageError(`--log-level: one of ${levels.join(', ')}`);
   const cliSocket = (values.s ?? '/var/run/rtp_cluster.sock').replace(/^unix:/, '');
-  const stateDb = values['state-db'] ?? pidFile.replace(/[^/]*$/, '') + 'rtp_cluster.state.sqlite';
+  const stateDb = values['state-db'] ?? `${pidFile.replace(/[^/]*$/, '')}rtp_cluster.state.sqlite`;
   return {
     foreground: values.f === true || values.d === true,
     dryRun: values.d === true,

@@ -1,4 +1,5 @@
 export * from './admin.js';
+export * from './admin-client.js';
 export * from './admin-server.js';
 export * from './balancer.js';
 export * from './call-table.js';

@@ -3,6 +3,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { adminRequest } from '../src/admin-client.js';
 import { AdminServer } from '../src/admin-server.js';
 import { RtpBalancer } from '../src/balancer.js';
 import { parseRtpClusterConfig } from '../src/config/schema.js';
@@ -80,5 +81,45 @@ describe('AdminServer', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('adminRequest sends a command and quit, and reads to EOF', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rtpc-admin-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const balancer = new RtpBalancer(
+      parseRtpClusterConfig({
+        clusters: [
+          {
+            name: 'c',
+            protocol: 'unix',
+            address: '/tmp/never-opened.sock',
+            rtpproxies: [
+              {
+                name: 'm',
+                protocol: 'udp',
+                address: '127.0.0.1:2',
+                weight: 1,
+                capacity: 9,
+                status: 'ACTIVE',
+              },
+            ],
+          },
+        ],
+      }),
+      { connect: (mc) => new ScriptedMember(mc.name) },
+    );
+    await balancer.start();
+    cleanups.push(() => balancer.stop());
+    const server = new AdminServer({ path: join(dir, 'a.sock'), context: { balancer } });
+    await server.start();
+    cleanups.push(() => server.stop());
+    const ls = await adminRequest('ls', { socket: `unix:${server.path}` });
+    expect(ls.ok).toBe(true);
+    expect(ls.text).toMatch(/^Cluster: #0\n {4}name = c\n {4}address = \/tmp\/never-opened.sock\n/);
+    const bad = await adminRequest('ls nope', { socket: server.path });
+    expect(bad).toEqual({ text: 'ERROR: nope: cluster not found\n', ok: false });
+    await expect(adminRequest('ls', { socket: join(dir, 'missing.sock') })).rejects.toMatchObject({
+      code: 'RTPC_ERR_SOCKET',
+    });
   });
 });

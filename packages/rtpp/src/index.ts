@@ -1,2 +1,3 @@
+export * from './codec/index.js';
 export * from './errors.js';
 export * from './types.js';

@@ -1,0 +1,35 @@
+// Runs every vitest project and ends with one plain summary line ("Tests: N passed, N failed")
+// that CI reads; the exit code is vitest's.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const dir = mkdtempSync(join(tmpdir(), 'sipedge-test-'));
+const report = join(dir, 'results.json');
+const run = spawnSync(
+  'npx',
+  [
+    'vitest',
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+    ...process.argv.slice(2),
+  ],
+  { stdio: 'inherit' },
+);
+let code = run.status ?? 1;
+try {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  console.log(
+    `Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`,
+  );
+  if (r.numTotalTests === 0) code = code || 1;
+} catch {
+  console.log('Tests: 0 passed, 1 failed');
+  code = code || 1;
+}
+rmSync(dir, { recursive: true, force: true });
+process.exit(code);

@@ -659,18 +659,17 @@ export class MediaEngine {
           inStream.peer = { address, port };
         }
         inStream.latched = true;
-        if (!rtcp) {
-          this.#log.info(
-            {
-              event: 'latched',
-              callId: session.callId,
-              fromTag: session.fromTag,
-              leg: legIndex,
-              peer: fmtAddr(inStream.peer),
-            },
-            'session latched',
-          );
-        }
+        this.#log.info(
+          {
+            event: 'latched',
+            callId: session.callId,
+            fromTag: session.fromTag,
+            leg: legIndex,
+            stream: rtcp ? 'rtcp' : 'rtp',
+            peer: fmtAddr(inStream.peer),
+          },
+          'session latched',
+        );
       } else if (peer !== undefined && (peer.address !== address || peer.port !== port)) {
         // after latching only the latched source is relayed
         inStream.dropped++;

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * sipedge-rtp-relay: runs in the foreground, logs JSON lines (pino) to stderr, prints one ready
+ * line to stdout once every control socket is bound, and exits 0 on SIGTERM/SIGINT.
+ */
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { parseRelayArgs, USAGE } from './config.js';
+import { formatControlSpec } from './control/server.js';
+import { startRelay } from './relay.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+const cli = parseRelayArgs(process.argv.slice(2));
+if (cli.kind === 'help') {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (cli.kind === 'version') {
+  process.stdout.write(`sipedge-rtp-relay ${version()} (rtpproxy protocol 20040107)\n`);
+  process.exit(0);
+}
+if (cli.kind === 'error') {
+  process.stderr.write(`sipedge-rtp-relay: ${cli.message}\n\n${USAGE}`);
+  process.exit(2);
+}
+const config = cli.config;
+const logger = pino({ name: 'sipedge-rtp-relay', level: config.logLevel }, pino.destination(2));
+
+try {
+  const relay = await startRelay(config, { logger });
+  const media = [config.ipv4, config.ipv6].filter((x) => x !== undefined).join(',');
+  process.stdout.write(
+    `sipedge-rtp-relay ready control=${relay.control.map(formatControlSpec).join(',')} media=${media} ports=${config.portMin}-${config.portMax} pid=${process.pid}\n`,
+  );
+  let exiting = false;
+  const shutdown = (signal: string): void => {
+    if (exiting) return;
+    exiting = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 5000);
+    force.unref();
+    void relay.stop().then(() => {
+      logger.flush();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+} catch (e) {
+  logger.fatal({ err: (e as Error).message }, 'cannot start');
+  process.stderr.write(`sipedge-rtp-relay: ${(e as Error).message}\n`);
+  process.exit(1);
+}

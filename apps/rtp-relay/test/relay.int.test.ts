@@ -1,0 +1,210 @@
+import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BIN,
+  type RelayProcess,
+  startRelayProcess,
+  udpControl,
+  udpEndpoint,
+  within,
+} from './helpers.js';
+
+/** Proves nothing listens on a UDP port: a connected socket gets ECONNREFUSED from loopback. */
+async function udpPortClosed(port: number): Promise<boolean> {
+  const s = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => s.connect(port, '127.0.0.1', () => r()));
+    return await within<boolean>(3000, `ICMP unreachable from port ${port}`, (done) => {
+      const onErr = (e: NodeJS.ErrnoException): void => done(e.code === 'ECONNREFUSED');
+      s.on('error', onErr);
+      // a second send surfaces the ICMP error of the first on Linux
+      s.send('probe');
+      const t = setInterval(() => s.send('probe'), 50);
+      return () => {
+        clearInterval(t);
+        s.off('error', onErr);
+      };
+    });
+  } finally {
+    s.close();
+  }
+}
+
+describe('sipedge-rtp-relay over UDP', () => {
+  let relay: RelayProcess;
+  let ctl: Awaited<ReturnType<typeof udpControl>>;
+
+  beforeAll(async () => {
+    relay = await startRelayProcess([
+      '-s',
+      'udp:127.0.0.1:0',
+      '-m',
+      '43000',
+      '-M',
+      '43999',
+      '-T',
+      '30',
+    ]);
+    const port = Number(relay.control[0]!.split(':').pop());
+    ctl = await udpControl(port);
+  });
+
+  afterAll(async () => {
+    ctl?.close();
+    await relay?.stop();
+  });
+
+  it('answers V and VF', async () => {
+    expect(await ctl.command('V')).toBe('20040107\n');
+    expect(await ctl.command('VF 20050322')).toBe('1\n');
+    expect(await ctl.command('VF 20081224')).toBe('0\n');
+  });
+
+  it('relays RTP and RTCP between two latched peers, and stops after D', async () => {
+    const caller = await udpEndpoint();
+    const callee = await udpEndpoint();
+    const callerRtcp = await udpEndpoint();
+    const calleeRtcp = await udpEndpoint();
+    try {
+      const u = await ctl.command(`Uc0 int-1@test 127.0.0.1 ${caller.port} ft;1`);
+      expect(u).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+      const toCallee = Number(u.split(' ')[0]);
+      const l = await ctl.command(`Lc0 int-1@test 127.0.0.1 ${callee.port} ft;1 tt;1`);
+      const toCaller = Number(l.split(' ')[0]);
+      expect(toCaller).not.toBe(toCallee);
+      await relay.waitLog((x) => x.event === 'created' && x.callId === 'int-1@test');
+
+      caller.send(toCaller, 'rtp caller->callee');
+      expect(await callee.receive((d) => d.data === 'rtp caller->callee')).toEqual({
+        data: 'rtp caller->callee',
+        port: toCallee,
+      });
+      callee.send(toCallee, 'rtp callee->caller');
+      expect(await caller.receive((d) => d.data === 'rtp callee->caller')).toEqual({
+        data: 'rtp callee->caller',
+        port: toCaller,
+      });
+      await relay.waitLog(
+        (x) =>
+          x.event === 'latched' && x.callId === 'int-1@test' && x.leg === 1 && x.stream === 'rtp',
+      );
+
+      // RTCP: the callee side latches first, then each direction reaches the latched socket
+      calleeRtcp.send(toCallee + 1, 'rtcp latch');
+      await relay.waitLog(
+        (x) =>
+          x.event === 'latched' && x.callId === 'int-1@test' && x.leg === 1 && x.stream === 'rtcp',
+      );
+      expect(await ctl.command('Q int-1@test ft;1 tt;1')).toMatch(/^\d+ 1 1 2 0\n$/);
+      callerRtcp.send(toCaller + 1, 'rtcp caller->callee');
+      expect(await calleeRtcp.receive((d) => d.data === 'rtcp caller->callee')).toEqual({
+        data: 'rtcp caller->callee',
+        port: toCallee + 1,
+      });
+      calleeRtcp.send(toCallee + 1, 'rtcp callee->caller');
+      expect(await callerRtcp.receive((d) => d.data === 'rtcp callee->caller')).toEqual({
+        data: 'rtcp callee->caller',
+        port: toCaller + 1,
+      });
+
+      expect(await ctl.command('D int-1@test ft tt')).toBe('0\n');
+      await relay.waitLog((x) => x.event === 'deleted' && x.callId === 'int-1@test');
+      expect(await ctl.command('D int-1@test ft tt')).toBe('E50\n');
+      expect(await udpPortClosed(toCaller)).toBe(true);
+      expect(await udpPortClosed(toCallee)).toBe(true);
+      expect(await ctl.command('I')).toMatch(/active sessions: 0\n/);
+    } finally {
+      for (const e of [caller, callee, callerRtcp, calleeRtcp]) e.close();
+    }
+  });
+
+  it('answers a retransmitted cookie from its cache without executing again', async () => {
+    const ep = await udpEndpoint();
+    try {
+      const port = Number(relay.control[0]!.split(':').pop());
+      ep.send(port, 'dup1 U dup@test 127.0.0.1 5000 a');
+      const first = await ep.receive((d) => d.data.startsWith('dup1 '));
+      ep.send(port, 'dup1 U dup@test 127.0.0.1 5000 a');
+      const second = await ep.receive((d) => d.data.startsWith('dup1 '));
+      expect(second.data).toBe(first.data);
+      expect(await ctl.command('G nsess_created')).toMatch(/^\d+\n$/);
+      expect(await ctl.command('D dup@test a')).toBe('0\n');
+      ep.send(port, 'justacookie');
+      expect((await ep.receive((d) => d.data.startsWith('justacookie'))).data).toBe(
+        'justacookie E5\n',
+      );
+    } finally {
+      ep.close();
+    }
+  });
+});
+
+describe('sipedge-rtp-relay stream sockets and flags', () => {
+  it('serves cunix: (newline-framed, persistent) and unix: (one command per connection)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-'));
+    const cunix = path.join(dir, 'c.sock');
+    const unix = path.join(dir, 'u.sock');
+    const relay = await startRelayProcess([
+      '-s',
+      `cunix:${cunix}`,
+      '-s',
+      `unix:${unix}`,
+      '-m',
+      '44000',
+      '-M',
+      '44099',
+    ]);
+    try {
+      const c = net.createConnection(cunix);
+      let got = '';
+      c.on('data', (d) => {
+        got += d.toString();
+      });
+      c.write('V\nVF 20050322\n');
+      await within(3000, 'two cunix replies', (done) => {
+        const t = setInterval(() => got === '20040107\n1\n' && done(undefined), 10);
+        return () => clearInterval(t);
+      });
+      c.destroy();
+      const u = net.createConnection(unix);
+      let ugot = '';
+      u.on('data', (d) => {
+        ugot += d.toString();
+      });
+      u.write('VF 20081224');
+      await within(3000, 'unix reply and close', (done) => {
+        u.on('close', () => done(undefined));
+        return () => {};
+      });
+      expect(ugot).toBe('0\n');
+    } finally {
+      expect(await relay.stop()).toBe(0);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 with a message on a bad flag, 0 for --help', async () => {
+    const bad = spawnSync(process.execPath, [BIN, '-m', 'abc'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/-m abc: expected a port number/);
+    const unknown = spawnSync(process.execPath, [BIN, '--nope'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(unknown.status).toBe(2);
+    const help = spawnSync(process.execPath, [BIN, '--help'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: sipedge-rtp-relay/);
+  });
+});

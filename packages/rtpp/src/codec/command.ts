@@ -1,253 +1,468 @@
 /**
  * Command codec (digest §1.2, §2): text (cookie already removed) ⇄ typed RtppCommand.
- * `parseCommand` never throws: a bad command yields the `E<n>` rtpproxy would answer.
+ *
+ * `parseCommand` never throws: a bad command yields the `E<n>` rtpproxy would answer, decided in
+ * rtpproxy's own order (rtpproxy src/rtpp_command.c `rtpp_command_split`, then
+ * src/rtpp_command_parse.c `rtpp_command_pre_parse`, then each command's option parser):
+ *
+ * 1. tokenizer: NUL, too many tokens in the command or a sub-command, more than 15 `&&`
+ *    sub-commands, an empty command or sub-command → `E5`;
+ * 2. unknown command letter → `E0`; wrong argument count → `E1`; modifiers on a command that takes
+ *    none (S, V, VF, X) → `E2`; `&&` after a command other than U, L, Q → `E3`;
+ * 3. the command's own modifiers (U/L: notify tag `E10` first, then modifiers left to right;
+ *    D `E8`, P `E17`, R `E6`/`E7`, C `E7`, N `E6`/`E7`, G `E9`, I `E18`, Q `E19`);
+ * 4. sub-commands (`M<mod>:<inst>`, `D[w]`, `S[r] ttl=N|tos=N`, `L[mods] addr port`,
+ *    `C call_id from_tag to_tag`) → `E3` when malformed.
+ *
+ * The tokenizer scans character codes into a reused index table and slices only the tokens a
+ * command keeps.
  */
+import { RtppArgumentError } from '../errors.js';
 import {
   RtppErrorCode as E,
   type RtppCommand,
   type RtppParseResult,
   type RtppSubcommand,
   type UpdateCommand,
+  type UpdateModifiers,
 } from '../types.js';
 import { parseUpdateModifiers, sameModifiers, serializeUpdateModifiers } from './modifiers.js';
-import { MAX_TOKENS, tokenize, trimBlanks, urlQuote, urlUnquote } from './tokenize.js';
+import { MAX_TOKENS, urlQuote, urlUnquote } from './tokenize.js';
 
 export interface ParseCommandOptions {
-  /** Tokens per command or sub-command (rtpproxy: 24). */
+  /** Most tokens in a command or in one sub-command (rtpproxy: 23, see MAX_TOKENS). */
   readonly maxTokens?: number;
-  /** Characters per command (rtpproxy reads 8191 bytes). */
+  /** Most characters in a command (rtpproxy reads at most 8191 bytes). */
   readonly maxLength?: number;
+  /**
+   * What to do with U/L modifier letters rtpproxy does not know (OpenSIPS passes unknown script
+   * flags through): `keep` (default) returns them in `mods.unknown` and lets the caller decide
+   * (see `strictUpdateCheck`); `reject` answers `E35` as rtpproxy does, at the same position.
+   */
+  readonly unknownModifiers?: 'keep' | 'reject';
 }
 
-/** Most sub-commands after `&&` (rtpproxy: 16 slots, one reserved). */
+/** Most sub-commands after `&&` (rtpproxy `MAX_SUBC_NUM` 16, one slot reserved). */
 export const MAX_SUBCOMMANDS = 15;
+/** Longest command body (rtpproxy reads into an 8 KiB buffer, at most 8191 bytes). */
 export const MAX_COMMAND_LENGTH = 8191;
+
+const NO_SUBCOMMANDS: readonly RtppSubcommand[] = Object.freeze([]);
+const NO_STRINGS: readonly string[] = Object.freeze([]);
 
 const fail = (code: number, reason: string): RtppParseResult => ({
   ok: false,
   error: { code, reason },
 });
 
-/** [min, max] argument counts, command word included (digest §2 table). */
-const ARGC: Record<string, readonly [number, number]> = {
-  U: [5, 8],
-  L: [5, 6],
-  D: [3, 4],
-  P: [5, 6],
-  S: [3, 4],
-  R: [3, 4],
-  C: [4, 5],
-  N: [3, 4],
-  Q: [3, 15],
-  V: [1, 1],
-  VF: [2, 2],
-  I: [1, 1],
-  G: [1, MAX_TOKENS],
-  X: [1, 1],
-};
+// Token table reused across calls (parseCommand is synchronous and re-entrant free).
+let starts = new Int32Array(16 * (MAX_TOKENS + 1));
+let ends = new Int32Array(16 * (MAX_TOKENS + 1));
+/** Index of the first token of each segment (main command, then each sub-command). */
+const segments = new Int32Array(MAX_SUBCOMMANDS + 2);
 
-/** Commands that accept `&&` sub-commands. */
-const SUBC_ALLOWED = new Set(['U', 'L', 'Q']);
-
-function onlyChars(mods: string, allowed: string): boolean {
+function onlyLetter(mods: string, lower: number): boolean {
   for (let i = 0; i < mods.length; i++) {
-    if (allowed.indexOf(mods[i]!.toLowerCase()) < 0) return false;
+    if ((mods.charCodeAt(i) | 0x20) !== lower) return false;
   }
   return true;
 }
 
-function hasChar(mods: string, c: string): boolean {
-  return mods.indexOf(c) >= 0 || mods.indexOf(c.toUpperCase()) >= 0;
+/** A `strtol` decimal that must use the whole string (P count). */
+function strtolWhole(s: string): number | undefined {
+  const n = s.length;
+  let i = 0;
+  let neg = false;
+  const c0 = s.charCodeAt(0);
+  if (c0 === 43 || c0 === 45) {
+    neg = c0 === 45;
+    i = 1;
+  }
+  if (i === n || n - i > 10) return undefined;
+  let v = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    v = v * 10 + (c - 48);
+  }
+  if (v > 2147483647) return undefined;
+  return neg ? -v : v;
 }
 
-export function parseCommand(text: string, options: ParseCommandOptions = {}): RtppParseResult {
-  const maxTokens = options.maxTokens ?? MAX_TOKENS;
-  if (text.length > (options.maxLength ?? MAX_COMMAND_LENGTH)) {
+/** A positive decimal using the whole string (`atoi_safe` then `> 0`). */
+function positiveInt(s: string): boolean {
+  const v = strtolWhole(s);
+  return v !== undefined && v > 0 && s.charCodeAt(0) !== 43 && s.charCodeAt(0) !== 45;
+}
+
+/** rtpproxy `rtpp_subcommand_ul_opts_parse`: true when the sub-command is well-formed. */
+function subcommandOk(sub: RtppSubcommand, main: string, mainHasTo: boolean): boolean {
+  const w = sub.word;
+  switch (w.charCodeAt(0) | 0x20) {
+    case 109: {
+      // M<mod>:<inst>, both >= 1
+      const colon = w.indexOf(':');
+      return colon > 1 && positiveInt(w.slice(1, colon)) && positiveInt(w.slice(colon + 1));
+    }
+    case 100: // D[w], alone
+      return sub.args.length === 0 && onlyLetter(w.slice(1), 119);
+    case 115: {
+      // S[r] ttl=N | tos=N
+      if (sub.args.length !== 1 || w.length > 2) return false;
+      const a = sub.args[0]!;
+      return (a.startsWith('ttl=') || a.startsWith('tos=')) && positiveInt(a.slice(4));
+    }
+    case 108: {
+      // L[mods] addr port, only after a U with a to_tag
+      if (main !== 'U' || !mainHasTo || sub.args.length !== 2) return false;
+      const m = parseUpdateModifiers(w.slice(1), { rejectUnknown: true });
+      return m.ok;
+    }
+    case 99: // C call_id from_tag to_tag, only after a U with a to_tag
+      return main === 'U' && mainHasTo && w.length === 1 && sub.args.length === 3;
+    default:
+      return false;
+  }
+}
+
+export function parseCommand(text: string, options?: ParseCommandOptions): RtppParseResult {
+  const maxTokens = options?.maxTokens ?? MAX_TOKENS;
+  const n = text.length;
+  if (n > (options?.maxLength ?? MAX_COMMAND_LENGTH)) {
     return fail(E.PARSE_1, 'command too long');
   }
-  const all = tokenize(text);
-  if (all === undefined) return fail(E.PARSE_1, 'NUL byte in command');
-  if (all.length === 0) return fail(E.PARSE_1, 'empty command');
+  // a token takes at least two characters with its separator
+  const room = Math.min((MAX_SUBCOMMANDS + 1) * (maxTokens + 1), (n >> 1) + 2);
+  if (starts.length < room) {
+    starts = new Int32Array(room);
+    ends = new Int32Array(room);
+  }
 
-  // split off `&&` sub-commands
-  let tokens = all;
-  const subcommands: RtppSubcommand[] = [];
-  const amp = all.indexOf('&&');
-  if (amp >= 0) {
-    tokens = all.slice(0, amp);
-    let start = amp + 1;
-    for (;;) {
-      const next = all.indexOf('&&', start);
-      const part = all.slice(start, next < 0 ? all.length : next);
-      if (part.length === 0) return fail(E.PARSE_1, 'empty sub-command');
-      if (part.length > maxTokens) return fail(E.PARSE_1, 'too many tokens in a sub-command');
-      subcommands.push({ word: part[0]!, args: part.slice(1) });
-      if (subcommands.length > MAX_SUBCOMMANDS) return fail(E.PARSE_1, 'too many sub-commands');
-      if (next < 0) break;
-      start = next + 1;
+  // 1. tokenizer
+  let count = 0; // tokens stored
+  let nseg = 1;
+  let inSeg = 0; // tokens in the current segment
+  segments[0] = 0;
+  let start = -1;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 32;
+    if (c === 32 || c === 9 || c === 10 || c === 13) {
+      if (start < 0) continue;
+      if (i - start === 2 && text.charCodeAt(start) === 38 && text.charCodeAt(start + 1) === 38) {
+        if (inSeg === 0) return fail(E.PARSE_1, 'empty command before &&');
+        if (nseg > MAX_SUBCOMMANDS) return fail(E.PARSE_1, 'too many sub-commands');
+        segments[nseg++] = count;
+        inSeg = 0;
+      } else {
+        if (++inSeg > maxTokens) return fail(E.PARSE_1, 'too many tokens');
+        starts[count] = start;
+        ends[count] = i;
+        count++;
+      }
+      start = -1;
+    } else if (c === 0) {
+      return fail(E.PARSE_1, 'NUL byte in command');
+    } else if (start < 0) {
+      start = i;
     }
-    if (tokens.length === 0) return fail(E.PARSE_1, 'no command before &&');
   }
-  if (tokens.length > maxTokens) return fail(E.PARSE_1, 'too many tokens');
+  if (inSeg === 0) return fail(E.PARSE_1, count === 0 ? 'empty command' : 'empty sub-command');
+  segments[nseg] = count;
+  const argc = segments[1]!;
+  const firstStart = starts[0]!;
+  const lastEnd = ends[count - 1]!;
+  const raw = firstStart === 0 && lastEnd === n ? text : text.slice(firstStart, lastEnd);
+  const tok = (k: number): string => text.slice(starts[k]!, ends[k]!);
 
-  const word = tokens[0]!;
-  let kind = word[0]!.toUpperCase();
-  let modifiers = word.slice(1);
-  if (kind === 'V' && (modifiers === 'F' || modifiers === 'f')) {
-    kind = 'VF';
-    modifiers = '';
+  // 2. pre-parse: command letter, argument count, modifiers allowed, sub-commands allowed
+  const wordEnd = ends[0]!;
+  const letter = text.charCodeAt(firstStart) | 0x20;
+  let modStart = firstStart + 1;
+  let kind: RtppCommand['kind'];
+  let min: number;
+  let max: number;
+  let takesMods = true;
+  let takesSubc = false;
+  switch (letter) {
+    case 117: // u
+      kind = 'U';
+      min = 5;
+      max = 8;
+      takesSubc = true;
+      break;
+    case 108: // l
+      kind = 'L';
+      min = 5;
+      max = 6;
+      takesSubc = true;
+      break;
+    case 100: // d
+      kind = 'D';
+      min = 3;
+      max = 4;
+      break;
+    case 112: // p
+      kind = 'P';
+      min = 5;
+      max = 6;
+      break;
+    case 114: // r
+      kind = 'R';
+      min = 3;
+      max = 4;
+      break;
+    case 99: // c
+      kind = 'C';
+      min = 4;
+      max = 5;
+      break;
+    case 115: // s
+      kind = 'S';
+      min = 3;
+      max = 4;
+      takesMods = false;
+      break;
+    case 110: // n
+      kind = 'N';
+      min = 3;
+      max = 4;
+      break;
+    case 118: // v
+      if (modStart < wordEnd && (text.charCodeAt(modStart) | 0x20) === 102) {
+        kind = 'VF';
+        modStart++;
+        min = 2;
+        max = 2;
+      } else {
+        kind = 'V';
+        min = 1;
+        max = 1;
+      }
+      takesMods = false;
+      break;
+    case 105: // i
+      kind = 'I';
+      min = 1;
+      max = 1;
+      break;
+    case 113: // q
+      kind = 'Q';
+      min = 3;
+      max = 15; // 4 + RTPP_QUERY_NSTATS (11)
+      takesSubc = true;
+      break;
+    case 120: // x
+      kind = 'X';
+      min = 1;
+      max = 1;
+      takesMods = false;
+      break;
+    case 103: // g
+      kind = 'G';
+      min = 1;
+      max = 30; // 1 + the number of counters; the token limit comes first
+      break;
+    default:
+      return fail(E.CMDUNKN, `unknown command "${tok(0)}"`);
   }
-  const range = ARGC[kind];
-  if (range === undefined) return fail(E.CMDUNKN, `unknown command "${word}"`);
-  const argc = tokens.length;
-  if (argc < range[0] || argc > range[1]) {
-    return fail(E.PARSE_NARGS, `${kind}: ${argc} arguments, expected ${range[0]}..${range[1]}`);
+  if (argc < min || argc > max) {
+    return fail(E.PARSE_NARGS, `${kind}: ${argc} arguments, expected ${min}..${max}`);
   }
-  if (subcommands.length > 0 && !SUBC_ALLOWED.has(kind)) {
-    return fail(E.PARSE_SUBC, `${kind} takes no sub-commands`);
+  const modifiers = modStart >= wordEnd ? '' : text.slice(modStart, wordEnd);
+  if (!takesMods && modifiers.length > 0) {
+    return fail(E.PARSE_MODS, `${kind} takes no modifiers`);
   }
-  const raw = trimBlanks(text);
-  const a = tokens;
-  const toTag = (i: number) => (argc > i ? { toTag: a[i]! } : {});
+  if (!takesSubc && nseg > 1) return fail(E.PARSE_SUBC, `${kind} takes no sub-commands`);
 
+  // 3. the command itself
   let command: RtppCommand;
   switch (kind) {
     case 'U':
     case 'L': {
-      const parsed = parseUpdateModifiers(modifiers);
-      if (!parsed.ok) return fail(parsed.code, parsed.reason);
-      let notify: UpdateCommand['notify'];
-      let to: string | undefined;
-      if (argc === 6 || argc === 8) to = a[5];
+      let notifySocket: string | undefined;
+      let notifyTag: string | undefined;
       if (argc >= 7) {
-        const tag = urlUnquote(a[argc - 1]!);
-        if (tag === undefined) return fail(E.PARSE_10, 'bad URL escape in notify tag');
-        notify = { socket: a[argc - 2]!, tag };
+        const t = urlUnquote(tok(argc - 1));
+        if (t === undefined) return fail(E.PARSE_10, 'bad URL escape in notify tag');
+        notifySocket = tok(argc - 2);
+        notifyTag = t;
       }
-      command = {
+      const parsed = parseUpdateModifiers(
+        modifiers,
+        options?.unknownModifiers === 'reject' ? { rejectUnknown: true } : undefined,
+      );
+      if (!parsed.ok) return fail(parsed.code, parsed.reason);
+      const u: { -readonly [K in keyof UpdateCommand]: UpdateCommand[K] } = {
         kind,
         raw,
         modifiers,
         mods: parsed.mods,
-        callId: a[1]!,
-        remoteIp: a[2]!,
-        remotePort: a[3]!,
-        fromTag: a[4]!,
-        ...(to === undefined ? {} : { toTag: to }),
-        ...(notify === undefined ? {} : { notify }),
-        subcommands,
-      } as UpdateCommand;
+        callId: tok(1),
+        remoteIp: tok(2),
+        remotePort: tok(3),
+        fromTag: tok(4),
+        subcommands: NO_SUBCOMMANDS,
+      };
+      if (argc === 6 || argc === 8) u.toTag = tok(5);
+      if (notifySocket !== undefined && notifyTag !== undefined) {
+        u.notify = { socket: notifySocket, tag: notifyTag };
+      }
+      command = u;
       break;
     }
     case 'D':
-      if (!onlyChars(modifiers, 'w')) return fail(E.PARSE_4, 'bad D modifier');
+      if (!onlyLetter(modifiers, 119)) return fail(E.PARSE_4, 'bad D modifier');
       command = {
         kind,
         raw,
         modifiers,
         weak: modifiers.length > 0,
-        callId: a[1]!,
-        fromTag: a[2]!,
-        ...toTag(3),
+        callId: tok(1),
+        fromTag: tok(2),
       };
+      if (argc === 4) (command as { toTag?: string }).toTag = tok(3);
       break;
     case 'P': {
-      if (!onlyChars(modifiers, '0123456789')) return fail(E.PARSE_6, 'bad P count');
+      let count = 1;
+      if (modifiers.length > 0) {
+        const v = strtolWhole(modifiers);
+        if (v === undefined) return fail(E.PARSE_6, 'bad P count');
+        count = v;
+      }
       command = {
         kind,
         raw,
         modifiers,
-        count: modifiers.length === 0 ? 1 : Number(modifiers),
-        callId: a[1]!,
-        prompt: a[2]!,
-        codecs: a[3]!,
-        fromTag: a[4]!,
-        ...toTag(5),
+        count,
+        callId: tok(1),
+        prompt: tok(2),
+        codecs: tok(3),
+        fromTag: tok(4),
       };
+      if (argc === 6) (command as { toTag?: string }).toTag = tok(5);
       break;
     }
     case 'S':
-      if (modifiers.length > 0) return fail(E.PARSE_MODS, 'S takes no modifiers');
-      command = { kind, raw, modifiers, callId: a[1]!, fromTag: a[2]!, ...toTag(3) };
+      command = { kind, raw, modifiers, callId: tok(1), fromTag: tok(2) };
+      if (argc === 4) (command as { toTag?: string }).toTag = tok(3);
       break;
     case 'R':
-      if (hasChar(modifiers, 'p')) return fail(E.PARSE_2, 'p is not a modifier of R');
-      if (!onlyChars(modifiers, 's')) return fail(E.PARSE_3, 'bad R modifier');
-      command = {
-        kind,
-        raw,
-        modifiers,
-        single: modifiers.length > 0,
-        callId: a[1]!,
-        fromTag: a[2]!,
-        ...toTag(3),
-      };
+    case 'C': {
+      // rtpproxy `rtpp_command_record_opts_parse`, shared by R and C
+      let single = false;
+      let reportPort = false;
+      for (let i = 0; i < modifiers.length; i++) {
+        const m = modifiers.charCodeAt(i) | 0x20;
+        if (m === 115) single = true;
+        else if (m === 112) {
+          if (kind === 'R') return fail(E.PARSE_2, 'p is not a modifier of R');
+          reportPort = true;
+        } else return fail(E.PARSE_3, `bad ${kind} modifier`);
+      }
+      if (kind === 'R') {
+        command = { kind, raw, modifiers, single, callId: tok(1), fromTag: tok(2) };
+        if (argc === 4) (command as { toTag?: string }).toTag = tok(3);
+      } else {
+        command = {
+          kind,
+          raw,
+          modifiers,
+          single,
+          reportPort,
+          callId: tok(1),
+          target: tok(2),
+          fromTag: tok(3),
+        };
+        if (argc === 5) (command as { toTag?: string }).toTag = tok(4);
+      }
       break;
-    case 'C':
-      if (!onlyChars(modifiers, 'sp')) return fail(E.PARSE_3, 'bad C modifier');
-      command = {
-        kind,
-        raw,
-        modifiers,
-        single: hasChar(modifiers, 's'),
-        reportPort: hasChar(modifiers, 'p'),
-        callId: a[1]!,
-        target: a[2]!,
-        fromTag: a[3]!,
-        ...toTag(4),
-      };
+    }
+    case 'N': {
+      // `a` alone, or nothing: `Na…` with more → E6, anything else → E7
+      let both = false;
+      if (modifiers.length > 0) {
+        if ((modifiers.charCodeAt(0) | 0x20) !== 97) return fail(E.PARSE_3, 'bad N modifier');
+        if (modifiers.length > 1) return fail(E.PARSE_2, 'N takes only a');
+        both = true;
+      }
+      command = { kind, raw, modifiers, both, callId: tok(1), fromTag: tok(2) };
+      if (argc === 4) (command as { toTag?: string }).toTag = tok(3);
       break;
-    case 'N':
-      if (!onlyChars(modifiers, 'a')) return fail(E.PARSE_3, 'bad N modifier');
-      command = {
-        kind,
-        raw,
-        modifiers,
-        both: modifiers.length > 0,
-        callId: a[1]!,
-        fromTag: a[2]!,
-        ...toTag(3),
-      };
-      break;
-    case 'Q':
-      if (!onlyChars(modifiers, 'v')) return fail(E.PARSE_8, 'bad Q modifier');
+    }
+    case 'Q': {
+      if (!onlyLetter(modifiers, 118)) return fail(E.PARSE_8, 'bad Q modifier');
+      let counters = NO_STRINGS;
+      if (argc > 4) {
+        const list: string[] = [];
+        for (let k = 4; k < argc; k++) list.push(tok(k));
+        counters = list;
+      }
       command = {
         kind,
         raw,
         modifiers,
         verbose: modifiers.length > 0,
-        callId: a[1]!,
-        fromTag: a[2]!,
-        ...toTag(3),
-        counters: a.slice(4),
-        subcommands,
+        callId: tok(1),
+        fromTag: tok(2),
+        counters,
+        subcommands: NO_SUBCOMMANDS,
       };
+      if (argc >= 4) (command as { toTag?: string }).toTag = tok(3);
       break;
+    }
     case 'V':
-      if (modifiers.length > 0) return fail(E.PARSE_MODS, 'V takes no modifiers');
       command = { kind, raw, modifiers };
       break;
     case 'VF':
-      command = { kind, raw, modifiers, date: a[1]! };
+      command = { kind, raw, modifiers, date: tok(1) };
       break;
-    case 'I':
-      if (!onlyChars(modifiers, 'bl')) return fail(E.PARSE_7, 'bad I modifier');
-      command = {
-        kind,
-        raw,
-        modifiers,
-        brief: hasChar(modifiers, 'b'),
-        load: hasChar(modifiers, 'l'),
-      };
+    case 'I': {
+      let brief = false;
+      let load = false;
+      for (let i = 0; i < modifiers.length; i++) {
+        const m = modifiers.charCodeAt(i) | 0x20;
+        if (m === 98) brief = true;
+        else if (m === 108) load = true;
+        else return fail(E.PARSE_7, 'bad I modifier');
+      }
+      command = { kind, raw, modifiers, brief, load };
       break;
-    case 'G':
-      if (!onlyChars(modifiers, 'v')) return fail(E.PARSE_5, 'bad G modifier');
-      command = { kind, raw, modifiers, verbose: modifiers.length > 0, names: a.slice(1) };
+    }
+    case 'G': {
+      if (!onlyLetter(modifiers, 118)) return fail(E.PARSE_5, 'bad G modifier');
+      let names = NO_STRINGS;
+      if (argc > 1) {
+        const list: string[] = [];
+        for (let k = 1; k < argc; k++) list.push(tok(k));
+        names = list;
+      }
+      command = { kind, raw, modifiers, verbose: modifiers.length > 0, names };
       break;
+    }
     default:
-      // X
-      if (modifiers.length > 0) return fail(E.PARSE_MODS, 'X takes no modifiers');
       command = { kind: 'X', raw, modifiers };
+  }
+
+  // 4. sub-commands
+  if (nseg > 1) {
+    const subs: RtppSubcommand[] = [];
+    const hasTo = (command as { toTag?: string }).toTag !== undefined;
+    for (let s = 1; s < nseg; s++) {
+      const a = segments[s]!;
+      const b = segments[s + 1]!;
+      let args = NO_STRINGS;
+      if (b - a > 1) {
+        const list: string[] = [];
+        for (let k = a + 1; k < b; k++) list.push(tok(k));
+        args = list;
+      }
+      const sub: RtppSubcommand = { word: tok(a), args };
+      if (!subcommandOk(sub, kind, hasTo)) {
+        return fail(E.PARSE_SUBC, `bad sub-command "${sub.word}"`);
+      }
+      subs.push(sub);
+    }
+    (command as { subcommands: readonly RtppSubcommand[] }).subcommands = subs;
   }
   return { ok: true, command };
 }
@@ -255,72 +470,142 @@ export function parseCommand(text: string, options: ParseCommandOptions = {}): R
 /** rtpproxy answers E35 for U/L modifiers it does not know; the codec keeps them. */
 export function strictUpdateCheck(cmd: RtppCommand): RtppParseResult {
   if ((cmd.kind === 'U' || cmd.kind === 'L') && cmd.mods.unknown.length > 0) {
-    return fail(E.INVLARG_5, `unknown modifier "${cmd.mods.unknown}"`);
+    return fail(E.INVLARG_5, `unknown modifier "${cmd.mods.unknown[0]}"`);
   }
   return { ok: true, command: cmd };
 }
 
+// ---------------------------------------------------------------------------------------------
+// serialising
+
+/** True when `s` can travel as one token: non-empty, no blank or NUL, not `&&`. */
+function isToken(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || s === '&&') return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10 || c === 13 || c === 0) return false;
+  }
+  return true;
+}
+
+function check(what: string, s: string): string {
+  if (!isToken(s)) {
+    throw new RtppArgumentError(`${what} ${JSON.stringify(s)} cannot be sent as one token`);
+  }
+  return s;
+}
+
 function tail(toTag: string | undefined): string {
-  return toTag === undefined ? '' : ` ${toTag}`;
+  return toTag === undefined ? '' : ` ${check('to_tag', toTag)}`;
 }
 
 function subText(subs: readonly RtppSubcommand[]): string {
   let out = '';
-  for (const s of subs)
-    out += s.args.length === 0 ? ` && ${s.word}` : ` && ${s.word} ${s.args.join(' ')}`;
+  for (const s of subs) {
+    out += ` && ${check('sub-command', s.word)}`;
+    for (const a of s.args) out += ` ${check('sub-command argument', a)}`;
+  }
   return out;
+}
+
+function listText(what: string, items: readonly string[]): string {
+  let out = '';
+  for (const x of items) out += ` ${check(what, x)}`;
+  return out;
+}
+
+/** The U/L modifier string: the verbatim one while it still says what `mods` says. */
+function updateModifiersText(cmd: UpdateCommand): string {
+  const verbatim = cmd.modifiers;
+  if (verbatim.length === 0 ? isEmptyMods(cmd.mods) : sameAsParsed(verbatim, cmd.mods)) {
+    return verbatim;
+  }
+  const m = cmd.mods;
+  if (m.ptime !== undefined && !(Number.isInteger(m.ptime) && m.ptime > 0 && m.ptime < 1000)) {
+    throw new RtppArgumentError(`ptime ${m.ptime} is not 1..999`);
+  }
+  if (m.codecs?.some((c) => !(Number.isSafeInteger(c) && c >= 0))) {
+    throw new RtppArgumentError(`codec list ${m.codecs.join(',')} is not a list of numbers`);
+  }
+  if (m.localLabel !== undefined && (m.localLabel === '' || m.localLabel.indexOf('}') >= 0)) {
+    throw new RtppArgumentError(`local label ${JSON.stringify(m.localLabel)} is not sendable`);
+  }
+  const text = serializeUpdateModifiers(m);
+  if (text.length > 0) check('modifiers', text);
+  return text;
+}
+
+function isEmptyMods(m: UpdateModifiers): boolean {
+  return (
+    !m.asymmetric &&
+    !m.symmetric &&
+    !m.ipv6 &&
+    !m.weak &&
+    !m.newPort &&
+    m.bridge.length === 0 &&
+    m.unknown === '' &&
+    m.ptime === undefined &&
+    m.codecs === undefined &&
+    m.localAddress === undefined &&
+    m.localLabel === undefined &&
+    m.remoteAddress === undefined
+  );
+}
+
+function sameAsParsed(verbatim: string, mods: UpdateModifiers): boolean {
+  const parsed = parseUpdateModifiers(verbatim);
+  return parsed.ok && sameModifiers(parsed.mods, mods);
 }
 
 /**
  * The command as text, without cookie or newline: `raw` when the command is unchanged,
- * otherwise its canonical form.
+ * otherwise its canonical form (U/L keep their verbatim modifier string while it still means
+ * what `mods` says). Notify tags are URL-quoted. Throws RtppArgumentError for a hand-made
+ * command that cannot be sent (an empty tag, a blank inside a call-id, …).
  */
 export function serializeCommand(cmd: RtppCommand): string {
   if (cmd.raw !== undefined) return cmd.raw;
   switch (cmd.kind) {
     case 'U':
     case 'L': {
-      const mods = parseModsMatch(cmd.modifiers, cmd)
-        ? cmd.modifiers
-        : serializeUpdateModifiers(cmd.mods);
-      let out = `${cmd.kind}${mods} ${cmd.callId} ${cmd.remoteIp} ${cmd.remotePort} ${cmd.fromTag}${tail(cmd.toTag)}`;
-      if (cmd.notify !== undefined) out += ` ${cmd.notify.socket} ${urlQuote(cmd.notify.tag)}`;
+      let out = `${cmd.kind}${updateModifiersText(cmd)} ${check('call_id', cmd.callId)} ${check('remote_ip', cmd.remoteIp)} ${check('remote_port', cmd.remotePort)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
+      if (cmd.notify !== undefined) {
+        if (cmd.kind === 'L') throw new RtppArgumentError('L takes no notify arguments');
+        out += ` ${check('notify_socket', cmd.notify.socket)} ${check('notify_tag', urlQuote(cmd.notify.tag))}`;
+      }
       return out + subText(cmd.subcommands);
     }
     case 'D':
-      return `D${cmd.weak ? 'w' : ''} ${cmd.callId} ${cmd.fromTag}${tail(cmd.toTag)}`;
+      return `D${cmd.weak ? 'w' : ''} ${check('call_id', cmd.callId)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'P':
-      return `P${cmd.count} ${cmd.callId} ${cmd.prompt} ${cmd.codecs} ${cmd.fromTag}${tail(cmd.toTag)}`;
+      if (!Number.isInteger(cmd.count) || Math.abs(cmd.count) > 2147483647) {
+        throw new RtppArgumentError(`play count ${cmd.count} is not an integer`);
+      }
+      return `P${cmd.count} ${check('call_id', cmd.callId)} ${check('prompt', cmd.prompt)} ${check('codecs', cmd.codecs)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'S':
-      return `S ${cmd.callId} ${cmd.fromTag}${tail(cmd.toTag)}`;
+      return `S ${check('call_id', cmd.callId)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'R':
-      return `R${cmd.single ? 's' : ''} ${cmd.callId} ${cmd.fromTag}${tail(cmd.toTag)}`;
+      return `R${cmd.single ? 's' : ''} ${check('call_id', cmd.callId)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'C':
-      return `C${cmd.single ? 's' : ''}${cmd.reportPort ? 'p' : ''} ${cmd.callId} ${cmd.target} ${cmd.fromTag}${tail(cmd.toTag)}`;
+      return `C${cmd.single ? 's' : ''}${cmd.reportPort ? 'p' : ''} ${check('call_id', cmd.callId)} ${check('target', cmd.target)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'N':
-      return `N${cmd.both ? 'a' : ''} ${cmd.callId} ${cmd.fromTag}${tail(cmd.toTag)}`;
+      return `N${cmd.both ? 'a' : ''} ${check('call_id', cmd.callId)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'Q': {
-      let out = `Q${cmd.verbose ? 'v' : ''} ${cmd.callId} ${cmd.fromTag}${tail(cmd.toTag)}`;
-      if (cmd.counters.length > 0) out += ` ${cmd.counters.join(' ')}`;
-      return out + subText(cmd.subcommands);
+      if (cmd.counters.length > 0 && cmd.toTag === undefined) {
+        throw new RtppArgumentError('Q counter names need a to_tag');
+      }
+      return `Q${cmd.verbose ? 'v' : ''} ${check('call_id', cmd.callId)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}${listText('counter', cmd.counters)}${subText(cmd.subcommands)}`;
     }
     case 'V':
       return 'V';
     case 'VF':
-      return `VF ${cmd.date}`;
+      return `VF ${check('date', cmd.date)}`;
     case 'I':
       return `I${cmd.brief ? 'b' : ''}${cmd.load ? 'l' : ''}`;
     case 'G':
-      return cmd.names.length > 0
-        ? `G${cmd.verbose ? 'v' : ''} ${cmd.names.join(' ')}`
-        : `G${cmd.verbose ? 'v' : ''}`;
+      return `G${cmd.verbose ? 'v' : ''}${listText('counter', cmd.names)}`;
     case 'X':
       return 'X';
   }
-}
-
-/** True when the verbatim modifier string still says what `mods` says. */
-function parseModsMatch(modifiers: string, cmd: UpdateCommand): boolean {
-  const parsed = parseUpdateModifiers(modifiers);
-  return parsed.ok && sameModifiers(parsed.mods, cmd.mods);
 }

@@ -1,1 +1,60 @@
-export {};
+export { type Clock, ctime, type Logger, noopLogger, systemClock } from './clock.js';
+export {
+  type AnyParams,
+  defineCommand,
+  MAX_MI_PARAMS,
+  type MiCallContext,
+  type MiCommand,
+  type MiCommandSpec,
+  type MiSession,
+} from './command.js';
+export {
+  type CoreCommandsOptions,
+  coreCommands,
+  LOG_LEVELS,
+  type LogLevelControl,
+  logLevelControl,
+} from './core/commands.js';
+export { createMiCore, type MiCore, type MiCoreOptions } from './core/create.js';
+export * from './errors.js';
+export {
+  EventBus,
+  type EventBusOptions,
+  type EventInfo,
+  type EventParams,
+  type EventSink,
+  eventPayload,
+  type SubscriberInfo,
+} from './events/bus.js';
+export {
+  createSocketSinkFactory,
+  type EventSocketAddress,
+  type EventSocketFactory,
+  MAX_EVENT_DATAGRAM,
+  parseEventSocket,
+  type SocketSinkOptions,
+} from './events/sockets.js';
+export { type MiCommandInfo, MiRegistry } from './registry.js';
+export { ParamsText, RpcCode, RpcMessage, ServerText } from './rpc/codes.js';
+export {
+  callCommand,
+  type HandleOptions,
+  handleJsonRpc,
+  handleJsonRpcMessage,
+  type JsonRpcErrorObject,
+  type JsonRpcId,
+  type JsonRpcReply,
+  type JsonRpcResponse,
+} from './rpc/engine.js';
+export { bindParams } from './rpc/params.js';
+export { type Counter, type Gauge, StatisticsRegistry } from './stats/registry.js';
+export {
+  SR_MAX_REPORTS,
+  SR_STATUS_CHANGED_EVENT,
+  SrGroup,
+  type SrGroupOptions,
+  SrIdentifier,
+  type SrReport,
+  type SrStatus,
+  StatusReportRegistry,
+} from './status/registry.js';

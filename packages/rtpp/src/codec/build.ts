@@ -3,12 +3,19 @@
  * fields; an edit never changes the command it is given.
  */
 import type {
+  CopyCommand,
   DeleteCommand,
+  FlushCommand,
   InfoCommand,
+  NoRecordCommand,
   NotifyTarget,
+  PlayCommand,
   QueryCommand,
+  RecordCommand,
   RtppCommand,
+  RtppSubcommand,
   StatsCommand,
+  StopPlayCommand,
   UpdateCommand,
   UpdateModifiers,
   VersionCommand,
@@ -36,7 +43,6 @@ export const RTPP_CAPABILITIES: Readonly<Record<string, string>> = Object.freeze
   '20150330': 'new-port allocation (n)',
   '20150420': 'SEQ tracking, rtpa_* counters, Q with counter names',
   '20150617': 'tcp:%%CC_SELF%%:port notify target',
-  '20170313': 'TTL change (OpenSIPS; not in rtpproxy)',
   '20191015': '&& sub-commands',
   '20200226': 'N (stop recording)',
   '20230205': 'rtpa_nlost counter; catch_dtmf h modifier',
@@ -49,6 +55,84 @@ export const RTPP_CAPABILITIES: Readonly<Record<string, string>> = Object.freeze
   '20260309': 'C sub-command forking both streams',
 });
 
+/**
+ * Dates clients probe that sippy rtpproxy does not know (it answers 0): OpenSIPS's "TTL change"
+ * (`T<n>` modifier). Kept apart so that nobody claims them by iterating RTPP_CAPABILITIES.
+ */
+export const FOREIGN_CAPABILITIES: Readonly<Record<string, string>> = Object.freeze({
+  '20170313': 'TTL change via T<n> modifier (OpenSIPS only; not in rtpproxy)',
+});
+
+/** The VF dates each client asks about at start-up and on every re-enable (digest §3). */
+export const CLIENT_PROBES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  kamailio: Object.freeze(['20050322', '20071116', '20081102']),
+  opensips: Object.freeze([
+    '20050322',
+    '20071116',
+    '20081102',
+    '20090810',
+    '20081224',
+    '20080403',
+    '20150617',
+    '20150420',
+    '20170313',
+    '20071218',
+    '20191015',
+  ]),
+  rtpCluster: Object.freeze(['20071218', '20080403', '20081224', '20090810', '20150617']),
+});
+
+/** Counter names `G` knows at rtpproxy HEAD (digest §2.9); `total_duration`, `pps_in` are floats. */
+export const RTPP_STATS_NAMES: readonly string[] = Object.freeze([
+  'nsess_created',
+  'nsess_destroyed',
+  'nsess_timeout',
+  'nsess_complete',
+  'nsess_nortp',
+  'nsess_owrtp',
+  'nsess_nortcp',
+  'nsess_owrtcp',
+  'nplrs_created',
+  'nplrs_destroyed',
+  'npkts_rcvd',
+  'npkts_played',
+  'npkts_relayed',
+  'npkts_resizer_in',
+  'npkts_resizer_out',
+  'npkts_resizer_discard',
+  'npkts_discard',
+  'total_duration',
+  'ncmds_rcvd',
+  'ncmds_rcvd_ndups',
+  'ncmds_succd',
+  'ncmds_errs',
+  'ncmds_repld',
+  'rtpa_nsent',
+  'rtpa_nrcvd',
+  'rtpa_ndups',
+  'rtpa_nlost',
+  'rtpa_perrs',
+  'pps_in',
+]);
+
+/** Counter names `Q` knows (digest §2.7); at most 11 per query. */
+export const RTPP_QUERY_COUNTERS: readonly string[] = Object.freeze([
+  'ttl',
+  'npkts_ina',
+  'npkts_ino',
+  'longest_ipi',
+  'rtpa_jlast',
+  'rtpa_jmax',
+  'rtpa_javg',
+  'nrelayed',
+  'ndropped',
+  'rtpa_nsent',
+  'rtpa_nrcvd',
+  'rtpa_ndups',
+  'rtpa_nlost',
+  'rtpa_perrs',
+]);
+
 export interface UpdateCommandInit {
   kind?: 'U' | 'L';
   mods?: Partial<UpdateModifiers>;
@@ -58,6 +142,7 @@ export interface UpdateCommandInit {
   fromTag: string;
   toTag?: string;
   notify?: NotifyTarget;
+  subcommands?: readonly RtppSubcommand[];
 }
 
 export function updateCommand(init: UpdateCommandInit): UpdateCommand {
@@ -72,8 +157,13 @@ export function updateCommand(init: UpdateCommandInit): UpdateCommand {
     fromTag: init.fromTag,
     ...(init.toTag === undefined ? {} : { toTag: init.toTag }),
     ...(init.notify === undefined ? {} : { notify: init.notify }),
-    subcommands: [],
+    subcommands: init.subcommands ?? [],
   };
+}
+
+/** An L: `updateCommand` with kind L (no notify arguments). */
+export function lookupCommand(init: Omit<UpdateCommandInit, 'kind' | 'notify'>): UpdateCommand {
+  return updateCommand({ ...init, kind: 'L' });
 }
 
 export function deleteCommand(
@@ -127,6 +217,87 @@ export function statsCommand(names: readonly string[] = [], verbose = false): St
   return { kind: 'G', modifiers: verbose ? 'v' : '', verbose, names };
 }
 
+export function playCommand(
+  callId: string,
+  prompt: string,
+  codecs: string,
+  fromTag: string,
+  toTag?: string,
+  count = 1,
+): PlayCommand {
+  return {
+    kind: 'P',
+    modifiers: count === 1 ? '' : String(count),
+    count,
+    callId,
+    prompt,
+    codecs,
+    fromTag,
+    ...(toTag === undefined ? {} : { toTag }),
+  };
+}
+
+export function stopPlayCommand(callId: string, fromTag: string, toTag?: string): StopPlayCommand {
+  return { kind: 'S', modifiers: '', callId, fromTag, ...(toTag === undefined ? {} : { toTag }) };
+}
+
+export function recordCommand(
+  callId: string,
+  fromTag: string,
+  toTag?: string,
+  single = false,
+): RecordCommand {
+  return {
+    kind: 'R',
+    modifiers: single ? 's' : '',
+    single,
+    callId,
+    fromTag,
+    ...(toTag === undefined ? {} : { toTag }),
+  };
+}
+
+export function copyCommand(
+  callId: string,
+  target: string,
+  fromTag: string,
+  toTag?: string,
+  options: { single?: boolean; reportPort?: boolean } = {},
+): CopyCommand {
+  const single = options.single ?? false;
+  const reportPort = options.reportPort ?? false;
+  return {
+    kind: 'C',
+    modifiers: `${single ? 's' : ''}${reportPort ? 'p' : ''}`,
+    single,
+    reportPort,
+    callId,
+    target,
+    fromTag,
+    ...(toTag === undefined ? {} : { toTag }),
+  };
+}
+
+export function noRecordCommand(
+  callId: string,
+  fromTag: string,
+  toTag?: string,
+  both = false,
+): NoRecordCommand {
+  return {
+    kind: 'N',
+    modifiers: both ? 'a' : '',
+    both,
+    callId,
+    fromTag,
+    ...(toTag === undefined ? {} : { toTag }),
+  };
+}
+
+export function flushCommand(): FlushCommand {
+  return { kind: 'X', modifiers: '' };
+}
+
 function withoutRaw<T extends RtppCommand>(cmd: T): T {
   const { raw: _raw, ...rest } = cmd;
   return rest as T;
@@ -142,8 +313,12 @@ export function withTags<T extends Extract<RtppCommand, { fromTag: string }>>(
   return { ...rest, fromTag, ...(toTag === undefined ? {} : { toTag }) } as T;
 }
 
-/** A U as an L or the reverse. */
+/** A U as an L or the reverse. An L carries no notify arguments, so they are dropped. */
 export function withKind(cmd: UpdateCommand, kind: 'U' | 'L'): UpdateCommand {
+  if (kind === 'L') {
+    const { notify: _n, ...rest } = withoutRaw(cmd);
+    return { ...rest, kind };
+  }
   return { ...withoutRaw(cmd), kind };
 }
 
@@ -151,6 +326,19 @@ export function withKind(cmd: UpdateCommand, kind: 'U' | 'L'): UpdateCommand {
 export function withoutNotify(cmd: UpdateCommand): UpdateCommand {
   const { notify: _n, ...rest } = withoutRaw(cmd);
   return rest;
+}
+
+/** The same U with other notify arguments. */
+export function withNotify(cmd: UpdateCommand, notify: NotifyTarget): UpdateCommand {
+  return { ...withoutRaw(cmd), notify };
+}
+
+/** The same U/L/Q with other `&&` sub-commands (none: `[]`). */
+export function withSubcommands<T extends UpdateCommand | QueryCommand>(
+  cmd: T,
+  subcommands: readonly RtppSubcommand[],
+): T {
+  return { ...withoutRaw(cmd), subcommands };
 }
 
 /** The same U/L with other modifiers. */
@@ -162,6 +350,11 @@ export function withModifiers(cmd: UpdateCommand, mods: UpdateModifiers): Update
 export function baseTag(tag: string): string {
   const semi = tag.indexOf(';');
   return semi < 0 ? tag : tag.slice(0, semi);
+}
+
+/** A tag with the `;N` media-number suffix Kamailio and OpenSIPS add (digest §2.8). */
+export function mediaTag(tag: string, n: number): string {
+  return `${baseTag(tag)};${n}`;
 }
 
 /** The `;N` media number of a tag, or undefined. */

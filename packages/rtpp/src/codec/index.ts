@@ -4,8 +4,11 @@ export {
   EMPTY_MODIFIERS,
   isIpv4,
   isIpv6,
+  type ModifierOptions,
+  type ModifierResult,
   parseUpdateModifiers,
+  sameModifiers,
   serializeUpdateModifiers,
 } from './modifiers.js';
 export * from './reply.js';
-export { tokenize, urlQuote, urlUnquote } from './tokenize.js';
+export { MAX_TOKENS, tokenize, trimBlanks, urlQuote, urlUnquote } from './tokenize.js';

@@ -1,3 +1,5 @@
 export * from './codec/index.js';
 export * from './errors.js';
+export * from './framing/index.js';
+export * from './server/index.js';
 export * from './types.js';

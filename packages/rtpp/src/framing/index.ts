@@ -1,0 +1,28 @@
+export {
+  decodeCommandDatagram,
+  decodeReplyDatagram,
+  encodeCommandDatagram,
+  encodeReplyDatagram,
+  MAX_DATAGRAM,
+  type RtppDatagramFrame,
+} from './datagram.js';
+export { type RtppClock, type RtppLogger, silentLogger, systemClock } from './env.js';
+export {
+  formatSocketSpec,
+  isDatagramTransport,
+  isLocalSocketSpec,
+  parseSocketSpec,
+  RTPP_DEFAULT_PORT,
+  type RtppInetSocketSpec,
+  type RtppInetTransport,
+  type RtppLocalSocketSpec,
+  type RtppLocalTransport,
+  type RtppSocketSpec,
+  type RtppTransport,
+} from './socket-spec.js';
+export {
+  MAX_STREAM_LINE,
+  RtppLineDecoder,
+  type RtppLineDecoderOptions,
+  type RtppLineResult,
+} from './stream.js';

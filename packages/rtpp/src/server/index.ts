@@ -1,0 +1,8 @@
+export {
+  type RtppBoundAddress,
+  type RtppHandler,
+  type RtppRequestContext,
+  RtppServer,
+  type RtppServerOptions,
+  type RtppServerStats,
+} from './server.js';

@@ -1,0 +1,364 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RtppCommand, RtppHandler, RtppReply, RtppRequestContext } from '../src/index.js';
+import { parseReply, RtppArgumentError, RtppServer, RtppSocketError } from '../src/index.js';
+import { readLines, readToEnd, streamConnect, tempDir, UdpPeer, withTimeout } from './helpers.js';
+
+interface Call {
+  command: RtppCommand;
+  ctx: RtppRequestContext;
+}
+
+/** A handler that answers like a tiny rtpproxy and records its calls. */
+function recorder() {
+  const calls: Call[] = [];
+  const handler = (command: RtppCommand, ctx: RtppRequestContext): RtppReply => {
+    calls.push({ command, ctx });
+    switch (command.kind) {
+      case 'V':
+        return { kind: 'value', value: '20040107' };
+      case 'VF':
+        return { kind: 'value', value: command.date === '20050322' ? '1' : '0' };
+      case 'U':
+        return { kind: 'port', port: 35000, address: '127.0.0.1', ipv6: false, subResults: [] };
+      case 'I':
+        return {
+          kind: 'info',
+          entries: [
+            ['sessions created', '0'],
+            ['active sessions', '0'],
+          ],
+        };
+      case 'G':
+        return { kind: 'list', values: [], subResults: [] };
+      default:
+        return { kind: 'value', value: '0' };
+    }
+  };
+  return { calls, handler };
+}
+
+let dir: ReturnType<typeof tempDir>;
+let server: RtppServer | undefined;
+const peers: UdpPeer[] = [];
+
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(async () => {
+  server?.destroy();
+  server = undefined;
+  for (const p of peers.splice(0)) p.close();
+  dir.remove();
+});
+
+async function udpServer(handler: RtppHandler, extra = {}) {
+  server = new RtppServer({ sockets: ['udp:127.0.0.1:0'], handler, ...extra });
+  await server.start();
+  const port = server.addresses()[0]!.port!;
+  const peer = await UdpPeer.open();
+  peers.push(peer);
+  return { server, port, peer };
+}
+
+describe('RtppServer over UDP', () => {
+  it('answers with the cookie, reports the bound port and the peer', async () => {
+    const r = recorder();
+    const { server, port, peer } = await udpServer(r.handler);
+    expect(server.addresses()[0]).toMatchObject({
+      transport: 'udp',
+      configured: 'udp:127.0.0.1:0',
+      spec: `udp:127.0.0.1:${port}`,
+      host: '127.0.0.1',
+    });
+    expect(port).toBeGreaterThan(0);
+    peer.send('8763_0 V', port);
+    expect(await peer.next()).toBe('8763_0 20040107\n');
+    peer.send('8760_4 Uc0 1-9094@127.0.0.1 127.0.0.1 6004 9094SIPpTag001;1', port);
+    expect(await peer.next()).toBe('8760_4 35000 127.0.0.1\n');
+    expect(r.calls[1]!.command).toMatchObject({ kind: 'U', callId: '1-9094@127.0.0.1' });
+    expect(r.calls[1]!.ctx).toEqual({
+      transport: 'udp',
+      socket: 'udp:127.0.0.1:0',
+      peer: { address: '127.0.0.1', port: peer.socket.address().port },
+      cookie: '8760_4',
+    });
+  });
+
+  it('answers malformed commands with rtpproxy error codes, without the handler', async () => {
+    const r = recorder();
+    const { server, port, peer } = await udpServer(r.handler);
+    const cases: [string, string][] = [
+      ['V', 'V E5\n'],
+      ['c1 ', 'c1 E5\n'],
+      ['c2 Z', 'c2 E0\n'],
+      ['c3 D callid', 'c3 E1\n'],
+      ['c4 V x', 'c4 E1\n'],
+      ['c5 D c f t && x', 'c5 E3\n'],
+      [`c6 G${' a'.repeat(30)}`, 'c6 E5\n'],
+      ['c7 I q', 'c7 E1\n'],
+      ['  \r\n', 'E5\n'],
+    ];
+    for (const [sent, want] of cases) {
+      peer.send(sent, port);
+      expect(await peer.next(), sent).toBe(want);
+    }
+    expect(r.calls).toHaveLength(0);
+    expect(server.stats()).toMatchObject({ errors: cases.length, received: cases.length });
+  });
+
+  it('answers a retransmit from the cache without calling the handler again', async () => {
+    const r = recorder();
+    const { server, port, peer } = await udpServer(r.handler);
+    peer.send('k1 VF 20050322', port);
+    expect(await peer.next()).toBe('k1 1\n');
+    peer.send('k1 VF 20050322', port);
+    expect(await peer.next()).toBe('k1 1\n');
+    // the same cookie from another sender is another command
+    const other = await UdpPeer.open();
+    peers.push(other);
+    other.send('k1 VF 20050322', port);
+    expect(await other.next()).toBe('k1 1\n');
+    expect(r.calls).toHaveLength(2);
+    expect(server.stats()).toMatchObject({ received: 3, duplicates: 1, cached: 2 });
+  });
+
+  it('drops a retransmit that arrives while the first copy is being handled', async () => {
+    const releases: (() => void)[] = [];
+    let calls = 0;
+    let startedResolve: () => void = () => {};
+    const started = new Promise<void>((ok) => {
+      startedResolve = ok;
+    });
+    const { server, port, peer } = await udpServer(() => {
+      calls++;
+      startedResolve();
+      return new Promise<RtppReply>((resolve) => {
+        releases.push(() => resolve({ kind: 'value', value: '0' }));
+      });
+    });
+    peer.send('slow X', port);
+    await withTimeout(started, 2000, 'handler start');
+    peer.send('slow X', port);
+    peer.send('probe X', port); // a fresh cookie; its handler call tells us the retransmit was seen
+    const d2 = Date.now() + 2000;
+    while (calls < 2) {
+      if (Date.now() > d2) throw new Error('second command not handled');
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(server.stats().inProgressDrops).toBe(1);
+    for (const r of releases) r();
+    const replies = [await peer.next(), await peer.next()].sort();
+    expect(replies).toEqual(['probe 0\n', 'slow 0\n']);
+    expect(peer.queued).toBe(0);
+  });
+
+  it('counts and drops an oversize datagram (no reply)', async () => {
+    const r = recorder();
+    const { server, port, peer } = await udpServer(r.handler);
+    peer.send(Buffer.from(`big D ${'x'.repeat(9000)} f`), port);
+    peer.send('after V', port);
+    expect(await peer.next()).toBe('after 20040107\n');
+    expect(server.stats()).toMatchObject({ oversize: 1, received: 1 });
+    expect(r.calls).toHaveLength(1);
+  });
+
+  it('turns a throwing or rejecting handler into an error reply', async () => {
+    let n = 0;
+    const { server, port, peer } = await udpServer(() => {
+      n++;
+      if (n === 1) throw new Error('boom');
+      if (n === 2) return Promise.reject(new Error('async boom'));
+      return undefined as unknown as RtppReply;
+    });
+    peer.send('a V', port);
+    expect(await peer.next()).toBe('a E89\n');
+    peer.send('b V', port);
+    expect(await peer.next()).toBe('b E89\n');
+    peer.send('c V', port);
+    expect(await peer.next()).toBe('c E89\n');
+    expect(server.stats().handlerErrors).toBe(3);
+  });
+
+  it('bounds the reply cache', async () => {
+    const r = recorder();
+    const { server, port, peer } = await udpServer(r.handler, { maxCachedReplies: 4 });
+    for (let i = 0; i < 10; i++) {
+      peer.send(`c${i} V`, port);
+      await peer.next();
+    }
+    expect(server.stats().cached).toBeLessThanOrEqual(4);
+    peer.send('c0 V', port); // evicted: handled again
+    await peer.next();
+    expect(r.calls).toHaveLength(11);
+  });
+
+  it('serves udp6 on ::1', async () => {
+    const r = recorder();
+    server = new RtppServer({ sockets: ['udp6:[::1]:0'], handler: r.handler });
+    await server.start();
+    const a = server.addresses()[0]!;
+    expect(a.spec).toBe(`udp6:[::1]:${a.port}`);
+    const peer = await UdpPeer.open('udp6');
+    peers.push(peer);
+    peer.send('k V', a.port!, '::1');
+    expect(await peer.next()).toBe('k 20040107\n');
+    expect(r.calls[0]!.ctx.peer?.address).toBe('::1');
+  });
+});
+
+describe('RtppServer over stream sockets', () => {
+  it('unix: one command per connection, no newline needed, then close', async () => {
+    const r = recorder();
+    const path = dir.path('rtpp.sock');
+    server = new RtppServer({ sockets: [`unix:${path}`], handler: r.handler });
+    await server.start();
+    expect(server.addresses()[0]).toMatchObject({ transport: 'unix', path, spec: `unix:${path}` });
+    for (const cmd of ['V', 'VF 20050322\n', 'I']) {
+      const s = await streamConnect({ path });
+      const got = readToEnd(s);
+      s.write(cmd);
+      const text = await got;
+      expect(parseReply(text, cmd[0] === 'I' ? 'I' : 'V').kind).not.toBe('error');
+    }
+    expect(r.calls.map((c) => c.command.kind)).toEqual(['V', 'VF', 'I']);
+    expect(r.calls[0]!.ctx).toEqual({ transport: 'unix', socket: `unix:${path}` });
+  });
+
+  it('unix: an oversize command is dropped and counted', async () => {
+    const r = recorder();
+    const path = dir.path('rtpp.sock');
+    server = new RtppServer({ sockets: [`unix:${path}`], handler: r.handler, maxDatagram: 64 });
+    await server.start();
+    const s = await streamConnect({ path });
+    const got = readToEnd(s);
+    s.write(`D ${'x'.repeat(100)} f`);
+    expect(await got).toBe('');
+    expect(server.stats().oversize).toBe(1);
+    expect(r.calls).toHaveLength(0);
+  });
+
+  for (const kind of ['cunix', 'tcp'] as const) {
+    it(`${kind}: newline-framed commands on one connection, replies in order`, async () => {
+      const order: string[] = [];
+      // the first command is answered last: replies must still come back in command order
+      let releaseFirst: (() => void) | undefined;
+      const handler = (c: RtppCommand): RtppReply | Promise<RtppReply> => {
+        order.push(c.kind);
+        if (c.kind === 'D') {
+          return new Promise((resolve) => {
+            releaseFirst = () => resolve({ kind: 'value', value: '0' });
+          });
+        }
+        if (c.kind === 'V') {
+          releaseFirst?.();
+          return { kind: 'value', value: '20040107' };
+        }
+        return { kind: 'list', values: [], subResults: [] };
+      };
+      const spec = kind === 'cunix' ? `cunix:${dir.path('c.sock')}` : 'tcp:127.0.0.1:0';
+      server = new RtppServer({ sockets: [spec], handler });
+      await server.start();
+      const a = server.addresses()[0]!;
+      const s = await streamConnect(
+        a.path !== undefined ? { path: a.path } : { host: '127.0.0.1', port: a.port! },
+      );
+      const lines = readLines(s, 5);
+      s.write('D c f t\r\n\n   \nG\nZZ\nV\n');
+      s.write('D c\n');
+      expect(await lines).toEqual(['0', '', 'E0', '20040107', 'E1']);
+      expect(order).toEqual(['D', 'G', 'V']);
+      s.destroy();
+    });
+
+    it(`${kind}: an overlong line drops the connection and is counted`, async () => {
+      const r = recorder();
+      const spec = kind === 'cunix' ? `cunix:${dir.path('c.sock')}` : 'tcp:127.0.0.1:0';
+      server = new RtppServer({ sockets: [spec], handler: r.handler, maxLine: 100 });
+      await server.start();
+      const a = server.addresses()[0]!;
+      const s = await streamConnect(
+        a.path !== undefined ? { path: a.path } : { host: '127.0.0.1', port: a.port! },
+      );
+      const got = readToEnd(s);
+      s.write(`V\n${'x'.repeat(200)}`);
+      expect(await got).toBe('20040107\n');
+      expect(server.stats().oversize).toBe(1);
+    });
+  }
+
+  it('refuses connections beyond maxConnections', async () => {
+    const r = recorder();
+    server = new RtppServer({
+      sockets: ['tcp:127.0.0.1:0'],
+      handler: r.handler,
+      maxConnections: 2,
+    });
+    await server.start();
+    const port = server.addresses()[0]!.port!;
+    const a = await streamConnect({ host: '127.0.0.1', port });
+    const b = await streamConnect({ host: '127.0.0.1', port });
+    const la = readLines(a, 1);
+    a.write('V\n');
+    await la;
+    const lb = readLines(b, 1);
+    b.write('V\n');
+    await lb;
+    const c = await streamConnect({ host: '127.0.0.1', port });
+    expect(await readToEnd(c)).toBe('');
+    expect(server.stats()).toMatchObject({ connections: 2, rejectedConnections: 1 });
+    a.destroy();
+    b.destroy();
+  });
+});
+
+describe('RtppServer lifecycle', () => {
+  it('rejects bad socket specs at construction', () => {
+    expect(
+      () =>
+        new RtppServer({
+          sockets: ['udp:1.2.3.4:x'],
+          handler: () => ({ kind: 'value', value: '0' }),
+        }),
+    ).toThrow(RtppArgumentError);
+  });
+
+  it('fails start() with RtppSocketError when a port is taken, unbinding the others', async () => {
+    const r = recorder();
+    server = new RtppServer({ sockets: ['udp:127.0.0.1:0'], handler: r.handler });
+    await server.start();
+    const port = server.addresses()[0]!.port!;
+    const path = dir.path('x.sock');
+    const second = new RtppServer({
+      sockets: [`cunix:${path}`, `udp:127.0.0.1:${port}`],
+      handler: r.handler,
+    });
+    await expect(second.start()).rejects.toThrow(RtppSocketError);
+    second.destroy();
+  });
+
+  it('stop() waits for commands being handled and sends their replies', async () => {
+    let release: (() => void) | undefined;
+    const started = new Promise<void>((ok) => {
+      server = new RtppServer({
+        sockets: ['udp:127.0.0.1:0'],
+        handler: () =>
+          new Promise<RtppReply>((resolve) => {
+            release = () => resolve({ kind: 'value', value: '0' });
+            ok();
+          }),
+      });
+    });
+    await server!.start();
+    const port = server!.addresses()[0]!.port!;
+    const peer = await UdpPeer.open();
+    peers.push(peer);
+    peer.send('k X', port);
+    await withTimeout(started, 2000, 'handler start');
+    const stopped = server!.stop();
+    release?.();
+    expect(await peer.next()).toBe('k 0\n');
+    await withTimeout(stopped, 2000, 'stop');
+    await withTimeout(server!.stop(), 2000, 'second stop');
+    server!.destroy();
+  });
+});

@@ -3,7 +3,7 @@ import { type Clock, ctime, systemClock } from '../clock.js';
 import { defineCommand, type MiCommand } from '../command.js';
 import { MiCommandError, MiDefinitionError, MiParamsError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
-import type { EventSocketFactory } from '../events/sockets.js';
+import { type EventSocketFactory, parseEventSocket } from '../events/sockets.js';
 import type { MiRegistry } from '../registry.js';
 import type { StatisticsRegistry } from '../stats/registry.js';
 import type { SrGroup, SrIdentifier, StatusReportRegistry } from '../status/registry.js';
@@ -313,6 +313,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
           }
           let sink: ReturnType<EventSocketFactory>;
           try {
+            parseEventSocket(socket);
             sink = options.eventSockets(socket);
           } catch (err) {
             if (err instanceof MiParamsError) throw new MiCommandError(400, err.data);

@@ -10,7 +10,12 @@ function manualClock(start = Date.UTC(2026, 10, 23, 10, 0, 0)): {
   advance(ms: number): void;
 } {
   let t = start;
-  return { now: () => t, advance: (ms) => void (t += ms) };
+  return {
+    now: () => t,
+    advance: (ms) => {
+      t += ms;
+    },
+  };
 }
 
 async function rpc(
@@ -188,7 +193,9 @@ describe('core commands', () => {
         delivered.push(`${socket} ${text}`);
         return true;
       },
-      close: () => void closed.push(socket),
+      close: () => {
+        closed.push(socket);
+      },
     });
     const core = createMiCore({ clock, eventSockets: factory });
     core.events.register('E_TEST');

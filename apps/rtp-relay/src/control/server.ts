@@ -169,8 +169,18 @@ export class ControlServer {
     await this.stop();
   }
 
-  async #run(text: string, ctx: ControlContext): Promise<string> {
+  async #run(text: string, ctx: ControlContext, cookie?: string): Promise<string> {
     this.counters.commands++;
+    this.#log.debug(
+      {
+        event: 'command',
+        transport: ctx.transport,
+        from: ctx.remoteAddress,
+        cookie,
+        command: text.trim(),
+      },
+      'command received',
+    );
     const parsed = parseCommand(text);
     if (!parsed.ok) {
       this.counters.errors++;
@@ -228,7 +238,7 @@ export class ControlServer {
         }
         const entry: { reply: string | undefined; at: number } = { reply: undefined, at: now };
         this.#cache.set(key, entry);
-        void this.#run(rest, { remoteAddress: rinfo.address, transport: spec.kind }).then(
+        void this.#run(rest, { remoteAddress: rinfo.address, transport: spec.kind }, cookie).then(
           (body) => {
             const out = `${cookie} ${body}`;
             entry.reply = out;

@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { parseRelayArgs, USAGE } from './config.js';
-import { formatControlSpec } from './control/server.js';
 import { startRelay } from './relay.js';
 
 function version(): string {
@@ -36,7 +35,7 @@ try {
   const relay = await startRelay(config, { logger });
   const media = [config.ipv4, config.ipv6].filter((x) => x !== undefined).join(',');
   process.stdout.write(
-    `sipedge-rtp-relay ready control=${relay.control.map(formatControlSpec).join(',')} media=${media} ports=${config.portMin}-${config.portMax} pid=${process.pid}\n`,
+    `sipedge-rtp-relay ready control=${relay.control.join(',')} media=${media} ports=${config.portMin}-${config.portMax} pid=${process.pid}\n`,
   );
   let exiting = false;
   const shutdown = (signal: string): void => {

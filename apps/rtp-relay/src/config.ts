@@ -4,14 +4,15 @@
  */
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { type ControlSpec, parseControlSpec } from './control/server.js';
+import { parseSocketSpec } from '@sipedge/rtpp';
 import { parseNotifySpec } from './engine/notify.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface RelayConfig {
-  readonly control: readonly ControlSpec[];
+  /** Control socket specs as given to `-s` (validated). */
+  readonly control: readonly string[];
   readonly ipv4: string | undefined;
   readonly ipv6: string | undefined;
   readonly advertised: string | undefined;
@@ -85,9 +86,8 @@ export function parseRelayArgs(argv: readonly string[]): CliResult {
   if (values.help === true) return { kind: 'help' };
   if (values.version === true) return { kind: 'version' };
   try {
-    const control = ((values.control as string[] | undefined) ?? ['udp:127.0.0.1:22222']).map(
-      parseControlSpec,
-    );
+    const control = (values.control as string[] | undefined) ?? ['udp:127.0.0.1:22222'];
+    for (const c of control) parseSocketSpec(c);
     const ipv6 = values.listen6 as string | undefined;
     let ipv4 = values.listen as string | undefined;
     if (ipv4 === undefined && ipv6 === undefined) ipv4 = '127.0.0.1';

@@ -2,9 +2,8 @@
  * The relay assembled: a MediaEngine on real UDP sockets behind the control sockets. The bin is
  * a thin shell around `startRelay`; tests and the demo can start it in-process too.
  */
-
+import { RtppServer, serializeCommand } from '@sipedge/rtpp';
 import type { RelayConfig } from './config.js';
-import { ControlServer, type ControlSpec, formatControlSpec } from './control/server.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { MediaEngine } from './engine/engine.js';
 import { type Logger, silentLogger } from './engine/logger.js';
@@ -13,7 +12,8 @@ import { type MediaTransport, udpMediaTransport } from './engine/transport.js';
 
 export interface Relay {
   readonly engine: MediaEngine;
-  readonly control: readonly ControlSpec[];
+  /** The bound control sockets, with real ports (e.g. `udp:127.0.0.1:40123`). */
+  readonly control: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -39,24 +39,33 @@ export async function startRelay(
     notifySockets: config.notifySockets,
     notifier: new StreamNotifier({ logger }),
   });
-  const server = new ControlServer({
+  const server = new RtppServer({
     sockets: config.control,
     logger,
-    handler: (cmd, ctx) =>
-      engine.handle(
-        cmd,
-        ctx.remoteAddress === undefined ? {} : { remoteAddress: ctx.remoteAddress },
-      ),
+    handler: (cmd, ctx) => {
+      const remoteAddress = ctx.peer?.address;
+      logger.debug(
+        {
+          event: 'command',
+          transport: ctx.transport,
+          from: remoteAddress,
+          cookie: ctx.cookie,
+          command: cmd.raw ?? serializeCommand(cmd),
+        },
+        'command received',
+      );
+      return engine.handle(cmd, remoteAddress === undefined ? {} : { remoteAddress });
+    },
   });
   engine.start();
-  let control: ControlSpec[];
   try {
-    control = await server.start();
+    await server.start();
   } catch (e) {
     await engine.stop();
     throw e;
   }
-  logger.info({ control: control.map(formatControlSpec) }, 'control sockets bound');
+  const control = server.addresses().map((a) => a.spec);
+  logger.info({ control }, 'control sockets bound');
   let stopping: Promise<void> | undefined;
   return {
     engine,

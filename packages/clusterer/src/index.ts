@@ -1,1 +1,7 @@
-export {};
+export * from './bin/index.js';
+export {
+  BinDecodeError,
+  type BinDecodeReason,
+  ClustererConfigError,
+  ClustererError,
+} from './errors.js';

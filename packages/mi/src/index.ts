@@ -1,3 +1,11 @@
+export {
+  defaultReconnect,
+  MiClient,
+  type MiClientOptions,
+  type MiParams,
+  type MiSubscription,
+  type ReconnectPolicy,
+} from './client/client.js';
 export { type Clock, ctime, type Logger, noopLogger, systemClock } from './clock.js';
 export {
   type AnyParams,
@@ -47,6 +55,12 @@ export {
   type JsonRpcResponse,
 } from './rpc/engine.js';
 export { bindParams } from './rpc/params.js';
+export {
+  checkBearer,
+  checkBindPolicy,
+  isLoopbackHost,
+  MiSecurityError,
+} from './security/policy.js';
 export { type Counter, type Gauge, StatisticsRegistry } from './stats/registry.js';
 export {
   SR_MAX_REPORTS,
@@ -58,3 +72,4 @@ export {
   type SrStatus,
   StatusReportRegistry,
 } from './status/registry.js';
+export { MiServer, type MiServerOptions } from './transport/server.js';

@@ -1,0 +1,389 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { type Logger, noopLogger } from '../clock.js';
+import type { MiSession } from '../command.js';
+import type { EventBus } from '../events/bus.js';
+import type { MiRegistry } from '../registry.js';
+import { handleJsonRpc, type JsonRpcReply } from '../rpc/engine.js';
+import { checkBearer, checkBindPolicy } from '../security/policy.js';
+import { type Counter, StatisticsRegistry } from '../stats/registry.js';
+
+export interface MiServerOptions {
+  registry: MiRegistry;
+  /** Subscriptions of a WebSocket session end when it closes. */
+  events?: EventBus;
+  /** Counters `mi:*` (requests, rejects, drops) go here. */
+  stats?: StatisticsRegistry;
+  logger?: Logger;
+  /** Default 127.0.0.1. Anything but loopback requires `token`. */
+  host?: string;
+  /** Default 8888 (OpenSIPS httpd's); 0 picks a free port. */
+  port?: number;
+  /** HTTP root, default `/mi`: `/mi`, `/mi/…` and `/mi?…` match. */
+  root?: string;
+  /** WebSocket path, default `/mi/ws`; `false` turns WebSocket off. */
+  wsPath?: string | false;
+  /** Bearer token; when set every HTTP request and WebSocket upgrade must carry it. */
+  token?: string;
+  /** Largest request body or WebSocket message, default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Open TCP connections at most, default 128. */
+  maxConnections?: number;
+  /** WebSocket clients at most, default 64. */
+  maxWsClients?: number;
+  /** A WebSocket client with more than this many bytes waiting is dropped, default 1 MiB. */
+  wsMaxBufferedBytes?: number;
+  /** Ping every WebSocket client this often; one missed pong closes it. Default 30 s. */
+  pingIntervalMs?: number;
+  /** Time to receive a whole HTTP request, default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+interface ServerStats {
+  http_requests: Counter;
+  http_rejected: Counter;
+  oversize: Counter;
+  ws_connections: Counter;
+  ws_rejected: Counter;
+  ws_messages: Counter;
+  ws_slow_dropped: Counter;
+  ws_timeouts: Counter;
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+function matchesRoot(pathname: string, root: string): boolean {
+  if (!pathname.startsWith(root)) return false;
+  const next = pathname.charAt(root.length);
+  return next === '' || next === '/';
+}
+
+/**
+ * The MI listener: JSON-RPC over HTTP POST (OpenSIPS mi_http status codes) and over WebSocket
+ * with event subscriptions, on one port. `start()` listens; `stop()` closes everything.
+ */
+export class MiServer {
+  readonly #o: Required<
+    Omit<MiServerOptions, 'events' | 'token' | 'stats' | 'logger' | 'registry' | 'wsPath'>
+  > & { wsPath: string | false };
+  readonly #registry: MiRegistry;
+  readonly #events: EventBus | undefined;
+  readonly #token: string | undefined;
+  readonly #logger: Logger;
+  readonly #statsRegistry: StatisticsRegistry;
+  readonly #st: ServerStats;
+  readonly #server: http.Server;
+  readonly #wss: WebSocketServer | undefined;
+  readonly #alive = new WeakMap<WebSocket, boolean>();
+  #timer: NodeJS.Timeout | undefined;
+  #sessionSeq = 0;
+  #started = false;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: MiServerOptions) {
+    const host = options.host ?? '127.0.0.1';
+    checkBindPolicy(host, options.token);
+    this.#registry = options.registry;
+    this.#events = options.events;
+    this.#token = options.token;
+    this.#logger = options.logger ?? noopLogger;
+    this.#o = {
+      host,
+      port: options.port ?? 8888,
+      root: (options.root ?? '/mi').replace(/\/+$/, '') || '/',
+      wsPath: options.wsPath === undefined ? '/mi/ws' : options.wsPath,
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      maxConnections: options.maxConnections ?? 128,
+      maxWsClients: options.maxWsClients ?? 64,
+      wsMaxBufferedBytes: options.wsMaxBufferedBytes ?? 1024 * 1024,
+      pingIntervalMs: options.pingIntervalMs ?? 30_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    };
+    this.#statsRegistry = options.stats ?? new StatisticsRegistry();
+    const s = this.#statsRegistry;
+    this.#st = {
+      http_requests: s.counter('mi', 'http_requests'),
+      http_rejected: s.counter('mi', 'http_rejected'),
+      oversize: s.counter('mi', 'oversize'),
+      ws_connections: s.counter('mi', 'ws_connections'),
+      ws_rejected: s.counter('mi', 'ws_rejected'),
+      ws_messages: s.counter('mi', 'ws_messages'),
+      ws_slow_dropped: s.counter('mi', 'ws_slow_dropped'),
+      ws_timeouts: s.counter('mi', 'ws_timeouts'),
+    };
+    this.#server = http.createServer({ requestTimeout: this.#o.requestTimeoutMs }, (req, res) =>
+      this.#onRequest(req, res),
+    );
+    this.#server.maxConnections = this.#o.maxConnections;
+    this.#server.on('clientError', (_err, socket) => {
+      this.#st.http_rejected.inc();
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    if (this.#o.wsPath !== false) {
+      this.#wss = new WebSocketServer({
+        noServer: true,
+        maxPayload: this.#o.maxBodyBytes,
+        clientTracking: true,
+        perMessageDeflate: false,
+      });
+      this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    }
+  }
+
+  /** Listen; resolves with the bound address. */
+  async start(): Promise<AddressInfo> {
+    if (this.#started) return this.address();
+    this.#started = true;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#o.port, this.#o.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    if (this.#wss !== undefined && this.#o.pingIntervalMs > 0) {
+      this.#timer = setInterval(() => this.#pingAll(), this.#o.pingIntervalMs);
+      this.#timer.unref();
+    }
+    return this.address();
+  }
+
+  address(): AddressInfo {
+    const a = this.#server.address();
+    if (a === null || typeof a === 'string') throw new Error('MI server is not listening');
+    return a;
+  }
+
+  /** `http://host:port/root` of the running server. */
+  get url(): string {
+    const a = this.address();
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}${this.#o.root}`;
+  }
+
+  /** `ws://host:port/wsPath` of the running server. */
+  get wsUrl(): string {
+    const a = this.address();
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `ws://${host}:${a.port}${this.#o.wsPath === false ? '' : this.#o.wsPath}`;
+  }
+
+  /** WebSocket clients now connected. */
+  get wsClients(): number {
+    return this.#wss?.clients.size ?? 0;
+  }
+
+  /** Close the listener and every connection (WebSocket clients get 1001). Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#timer !== undefined) clearInterval(this.#timer);
+      if (this.#wss !== undefined) {
+        for (const ws of this.#wss.clients) ws.close(1001, 'server stopping');
+        const closing = [...this.#wss.clients].map(
+          (ws) =>
+            new Promise<void>((resolve) => {
+              const t = setTimeout(() => {
+                ws.terminate();
+                resolve();
+              }, 1000);
+              ws.once('close', () => {
+                clearTimeout(t);
+                resolve();
+              });
+            }),
+        );
+        await Promise.all(closing);
+        this.#wss.close();
+      }
+      if (!this.#started) return;
+      await new Promise<void>((resolve) => {
+        this.#server.close(() => resolve());
+        this.#server.closeAllConnections();
+      });
+    })();
+    return this.#stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #authorized(req: http.IncomingMessage): boolean {
+    if (this.#token === undefined) return true;
+    return checkBearer(req.headers.authorization, this.#token);
+  }
+
+  #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.#st.http_requests.inc();
+    const pathname = (req.url ?? '/').split('?', 1)[0]!;
+    const reject = (status: number, headers: Record<string, string> = {}): void => {
+      this.#st.http_rejected.inc();
+      res.writeHead(status, { 'Content-Length': '0', ...headers });
+      res.end();
+    };
+    if (!matchesRoot(pathname, this.#o.root)) {
+      reject(404);
+      return;
+    }
+    if (!this.#authorized(req)) {
+      reject(401, { 'WWW-Authenticate': 'Bearer' });
+      return;
+    }
+    if (req.method !== 'POST') {
+      reject(405, { Allow: 'POST' });
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > this.#o.maxBodyBytes) {
+      this.#st.oversize.inc();
+      reject(413, { Connection: 'close' });
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on('data', (chunk: Buffer) => {
+      if (tooBig) return;
+      size += chunk.length;
+      if (size > this.#o.maxBodyBytes) {
+        tooBig = true;
+        this.#st.oversize.inc();
+        reject(413, { Connection: 'close' });
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => {});
+    req.on('end', () => {
+      if (tooBig) return;
+      const body = Buffer.concat(chunks, size);
+      if (body.toString('utf8').trim().length === 0) {
+        reject(400);
+        return;
+      }
+      handleJsonRpc(this.#registry, body, {
+        context: { transport: 'http' },
+        stats: this.#statsRegistry,
+        logger: this.#logger,
+      }).then(
+        (reply) => this.#sendReply(res, reply),
+        (err: unknown) => {
+          this.#logger.error({ err }, 'MI HTTP handling failed');
+          if (!res.headersSent) reject(500);
+        },
+      );
+    });
+  }
+
+  #sendReply(res: http.ServerResponse, reply: JsonRpcReply): void {
+    if (reply === undefined) {
+      res.writeHead(202, { 'Content-Length': '0' });
+      res.end();
+      return;
+    }
+    const text = JSON.stringify(reply);
+    res.writeHead(200, { ...JSON_HEADERS, 'Content-Length': String(Buffer.byteLength(text)) });
+    res.end(text);
+  }
+
+  #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const wss = this.#wss!;
+    const pathname = (req.url ?? '/').split('?', 1)[0]!;
+    const refuse = (status: number, text: string, extra = ''): void => {
+      this.#st.ws_rejected.inc();
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`,
+      );
+    };
+    socket.on('error', () => {});
+    if (pathname !== this.#o.wsPath) {
+      refuse(404, 'Not Found');
+      return;
+    }
+    if (!this.#authorized(req)) {
+      refuse(401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n');
+      return;
+    }
+    if (wss.clients.size >= this.#o.maxWsClients) {
+      refuse(503, 'Service Unavailable');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+  }
+
+  #onConnection(ws: WebSocket): void {
+    this.#st.ws_connections.inc();
+    this.#alive.set(ws, true);
+    const id = String(++this.#sessionSeq);
+    const closeListeners: (() => void)[] = [];
+    const max = this.#o.wsMaxBufferedBytes;
+    const session: MiSession = {
+      id,
+      send: (text) => this.#send(ws, text, max),
+      onClose: (l) => {
+        closeListeners.push(l);
+      },
+    };
+    ws.on('pong', () => this.#alive.set(ws, true));
+    ws.on('error', (err) => this.#logger.debug({ err, session: id }, 'MI WebSocket error'));
+    ws.on('close', () => {
+      this.#events?.unsubscribeAll(`ws:${id}`);
+      for (const l of closeListeners.splice(0)) {
+        try {
+          l();
+        } catch (err) {
+          this.#logger.warn({ err }, 'session close listener threw');
+        }
+      }
+    });
+    ws.on('message', (data) => {
+      this.#st.ws_messages.inc();
+      const body = Buffer.isBuffer(data)
+        ? data
+        : Array.isArray(data)
+          ? Buffer.concat(data)
+          : Buffer.from(data);
+      handleJsonRpc(this.#registry, body, {
+        context: { transport: 'ws', session },
+        stats: this.#statsRegistry,
+        logger: this.#logger,
+      }).then(
+        (reply) => {
+          if (reply !== undefined) this.#send(ws, JSON.stringify(reply), max);
+        },
+        (err: unknown) => this.#logger.error({ err }, 'MI WebSocket handling failed'),
+      );
+    });
+  }
+
+  /** Send or, if the client is not reading, drop it: the queue never grows past `max`. */
+  #send(ws: WebSocket, text: string, max: number): boolean {
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount + Buffer.byteLength(text) > max) {
+      this.#st.ws_slow_dropped.inc();
+      this.#logger.warn({}, 'MI WebSocket client too slow, dropped');
+      ws.terminate();
+      return false;
+    }
+    ws.send(text);
+    return true;
+  }
+
+  #pingAll(): void {
+    if (this.#wss === undefined) return;
+    for (const ws of this.#wss.clients) {
+      if (this.#alive.get(ws) === false) {
+        this.#st.ws_timeouts.inc();
+        ws.terminate();
+        continue;
+      }
+      this.#alive.set(ws, false);
+      ws.ping();
+    }
+  }
+}

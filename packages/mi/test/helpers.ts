@@ -1,0 +1,77 @@
+import http from 'node:http';
+import { createMiCore, type MiCore } from '../src/core/create.js';
+import { MiServer, type MiServerOptions } from '../src/transport/server.js';
+
+export interface Live extends MiCore {
+  server: MiServer;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A core with its MI server listening on 127.0.0.1, port 0. */
+export async function live(options: Partial<MiServerOptions> = {}): Promise<Live> {
+  const core = createMiCore();
+  core.events.register('E_TEST');
+  const server = new MiServer({
+    registry: core.registry,
+    events: core.events,
+    stats: core.stats,
+    port: 0,
+    ...options,
+  });
+  await server.start();
+  return {
+    ...core,
+    server,
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      core.events.close();
+    },
+  };
+}
+
+export interface RawReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP request on a fresh connection. */
+export function request(
+  url: string,
+  init: { method?: string; body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: init.method ?? 'POST', headers: init.headers ?? {}, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+/** Resolve with the first value `check` returns that is not undefined, polling on each tick. */
+export function waitFor<T>(check: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      const v = check();
+      if (v !== undefined) resolve(v);
+      else if (Date.now() > deadline) reject(new Error('timed out waiting'));
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+}

@@ -188,6 +188,48 @@ describe('sipedge-rtp-relay stream sockets and flags', () => {
     }
   });
 
+  it('times an idle session out after -T and writes its notify tag to the -n unix socket', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-notify-'));
+    const sock = path.join(dir, 'timeout.sock');
+    let got = '';
+    const server = net.createServer((c) => {
+      c.on('data', (d) => {
+        got += d.toString();
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock, () => r()));
+    const relay = await startRelayProcess([
+      '-s',
+      'udp:127.0.0.1:0',
+      '-m',
+      '45000',
+      '-M',
+      '45099',
+      '-T',
+      '1',
+      '-n',
+      `unix:${sock}`,
+    ]);
+    try {
+      const ctl = await udpControl(Number(relay.control[0]!.split(':').pop()));
+      expect(await ctl.command('VF 20081224')).toBe('1\n');
+      expect(await ctl.command(`U idle@test 127.0.0.1 5000 ft;1 unix:${sock} call%201`)).toMatch(
+        /^\d+ /,
+      );
+      ctl.close();
+      await relay.waitLog((x) => x.event === 'timeout' && x.callId === 'idle@test', 5000);
+      await within(5000, 'the notification line', (done) => {
+        const t = setInterval(() => got === 'call 1\n' && done(undefined), 10);
+        return () => clearInterval(t);
+      });
+      expect(got).toBe('call 1\n');
+    } finally {
+      expect(await relay.stop()).toBe(0);
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 2 with a message on a bad flag, 0 for --help', async () => {
     const bad = spawnSync(process.execPath, [BIN, '-m', 'abc'], {
       encoding: 'utf8',

@@ -1,252 +1,263 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { RtppCommand, UpdateCommand } from '../types.js';
+import { RtppArgumentError } from '../errors.js';
+import type { RtppCommand, RtppSubcommand, UpdateCommand, UpdateModifiers } from '../types.js';
 import {
   baseTag,
+  copyCommand,
   deleteCommand,
+  flushCommand,
+  infoCommand,
+  lookupCommand,
   mediaNumber,
+  mediaTag,
+  noRecordCommand,
+  playCommand,
+  queryCommand,
+  recordCommand,
+  statsCommand,
+  stopPlayCommand,
   updateCommand,
+  versionCommand,
+  versionFeatureCommand,
   withKind,
   withModifiers,
+  withNotify,
   withoutNotify,
+  withSubcommands,
   withTags,
 } from './build.js';
-import { parseCommand, serializeCommand, strictUpdateCheck } from './command.js';
+import {
+  MAX_COMMAND_LENGTH,
+  parseCommand,
+  serializeCommand,
+  strictUpdateCheck,
+} from './command.js';
+import { EMPTY_MODIFIERS } from './modifiers.js';
+import { MAX_TOKENS } from './tokenize.js';
+
+const fixture = <T>(name: string): T =>
+  JSON.parse(
+    readFileSync(new URL(`../../test/fixtures/codec/${name}`, import.meta.url), 'utf8'),
+  ) as T;
 
 function ok(text: string): RtppCommand {
   const r = parseCommand(text);
-  if (!r.ok)
+  if (!r.ok) {
     throw new Error(
       `expected ${JSON.stringify(text)} to parse, got E${r.error.code} (${r.error.reason})`,
     );
+  }
   return r.command;
 }
-function code(text: string): number {
-  const r = parseCommand(text);
+function code(text: string, options?: Parameters<typeof parseCommand>[1]): number {
+  const r = parseCommand(text, options);
   if (r.ok) throw new Error(`expected ${JSON.stringify(text)} to fail`);
   return r.error.code;
 }
-const strip = (c: RtppCommand) => {
+const strip = (c: RtppCommand): RtppCommand => {
   const { raw: _r, ...rest } = c;
-  return rest;
+  return rest as RtppCommand;
 };
+/** The fully canonical text: U/L modifiers rebuilt from `mods`, every other field as is. */
+const canonical = (c: RtppCommand): string =>
+  serializeCommand(c.kind === 'U' || c.kind === 'L' ? withModifiers(c, c.mods) : strip(c));
 
-describe('parseCommand: what Kamailio and OpenSIPS send', () => {
-  const lines = readFileSync(new URL('../../test/fixtures/commands.txt', import.meta.url), 'utf8')
+describe('parseCommand: what Kamailio and OpenSIPS send (captures §1–§2)', () => {
+  const lines = readFileSync(
+    new URL('../../test/fixtures/codec/commands.txt', import.meta.url),
+    'utf8',
+  )
     .split('\n')
     .filter((l) => l !== '' && !l.startsWith('#'));
-  it.each(lines)('%s parses and forwards byte for byte', (line) => {
-    const cmd = ok(line);
-    expect(serializeCommand(cmd)).toBe(line);
-    // an edited copy serialises canonically and parses back to the same fields
-    const again = ok(serializeCommand(strip(cmd) as RtppCommand));
-    expect(strip(again)).toEqual(strip(cmd));
+
+  it('has the captured lines', () => {
+    expect(lines).toHaveLength(16);
   });
 
-  it('reads a Kamailio offer field by field', () => {
+  it.each(lines)('%s parses and is forwarded byte for byte', (line) => {
+    const cmd = ok(line);
+    expect(cmd.raw).toBe(line);
+    expect(serializeCommand(cmd)).toBe(line);
+    // an edited copy keeps the client's modifier string and parses back to the same fields
+    expect(serializeCommand(strip(cmd))).toBe(line);
+    expect(strip(ok(serializeCommand(strip(cmd))))).toEqual(strip(cmd));
+  });
+});
+
+describe('parseCommand: golden vectors (digest §1.5, §2 table, captures)', () => {
+  interface Vector {
+    text: string;
+    source: string;
+    canonical: string;
+    expect: Record<string, unknown>;
+  }
+  const vectors = fixture<Vector[]>('commands.json');
+
+  it.each(vectors.map((v) => [v.source, v] as const))('%s', (_source, v) => {
+    const cmd = ok(v.text);
+    expect(cmd).toMatchObject(v.expect);
+    if (!('raw' in v.expect)) expect(cmd.raw).toBe(v.text);
+    // unchanged: forwarded as received
+    expect(serializeCommand(cmd)).toBe(cmd.raw);
+    // canonical text, which parses back to the same fields
+    const text = canonical(cmd);
+    expect(text).toBe(v.canonical);
+    const again = ok(text);
+    const { modifiers: _m1, ...a } = strip(again);
+    const { modifiers: _m2, ...b } = strip(cmd);
+    expect(a).toEqual(b);
+  });
+
+  it('reads a Kamailio offer field by field, with nothing left over', () => {
     expect(ok('Uc0 1-9094@127.0.0.1 127.0.0.1 6004 9094SIPpTag001;1')).toEqual({
       kind: 'U',
       raw: 'Uc0 1-9094@127.0.0.1 127.0.0.1 6004 9094SIPpTag001;1',
       modifiers: 'c0',
-      mods: {
-        asymmetric: false,
-        symmetric: false,
-        ipv6: false,
-        weak: false,
-        newPort: false,
-        bridge: [],
-        unknown: '',
-        codecs: [0],
-      },
+      mods: { ...EMPTY_MODIFIERS, codecs: [0] },
       callId: '1-9094@127.0.0.1',
       remoteIp: '127.0.0.1',
       remotePort: '6004',
       fromTag: '9094SIPpTag001;1',
       subcommands: [],
     });
-    expect(
-      ok('Lc0 1-9094@127.0.0.1 127.0.0.1 6000 9094SIPpTag001;1 8978SIPpTag011;1'),
-    ).toMatchObject({
-      kind: 'L',
-      fromTag: '9094SIPpTag001;1',
-      toTag: '8978SIPpTag011;1',
-    });
   });
 });
 
-describe('parseCommand: the digest §1.5 exchanges', () => {
-  it('reads modifiers left to right with value-taking ones', () => {
-    const u = ok('UAc0,8,101Z20 c1@h 192.0.2.10 40000 ft;1') as UpdateCommand;
-    expect(u.mods).toMatchObject({ asymmetric: true, codecs: [0, 8, 101], ptime: 20 });
-    const v6 = ok('U6 c2@h 2001:db8::9 40000 fx;1') as UpdateCommand;
-    expect(v6.mods.ipv6).toBe(true);
-    const lr = ok('Ul[2001:db8::1]r192.0.2.1eI c 1.2.3.4 5 f') as UpdateCommand;
-    expect(lr.mods).toMatchObject({
-      localAddress: '2001:db8::1',
-      remoteAddress: '192.0.2.1',
-      bridge: ['e', 'i'],
-    });
-    const label = ok('Ul{pub}wn c 1.2.3.4 5 f') as UpdateCommand;
-    expect(label.mods).toMatchObject({ localLabel: 'pub', weak: true, newPort: true });
-    const s = ok('UAS c 1.2.3.4 5 f') as UpdateCommand;
-    expect(s.mods).toMatchObject({ asymmetric: false, symmetric: true });
+describe('parseCommand: every error rtpproxy decides while parsing (digest §2.10)', () => {
+  const vectors = fixture<{ text: string; code: number; why: string }[]>('command-errors.json');
+
+  it('covers every parse-time code', () => {
+    const codes = new Set(vectors.map((v) => v.code));
+    for (const c of [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]) {
+      expect(codes.has(c), `E${c}`).toBe(true);
+    }
   });
 
-  it('reads every command shape', () => {
-    expect(ok('L nosuch 198.51.100.7 5000 a b')).toMatchObject({ kind: 'L', toTag: 'b' });
-    expect(ok('Q c1@h ft;1 tt;1')).toMatchObject({
-      kind: 'Q',
-      verbose: false,
-      toTag: 'tt;1',
-      counters: [],
-    });
-    expect(ok('Qv c ft tt ttl npkts_ina')).toMatchObject({
-      verbose: true,
-      counters: ['ttl', 'npkts_ina'],
-    });
-    expect(ok('D c1@h ft tt')).toMatchObject({
-      kind: 'D',
-      weak: false,
-      fromTag: 'ft',
-      toTag: 'tt',
-    });
-    expect(ok('Dw c ft')).toMatchObject({ kind: 'D', weak: true });
-    expect(ok('Gv nsess_created total_duration')).toMatchObject({
-      kind: 'G',
-      verbose: true,
-      names: ['nsess_created', 'total_duration'],
-    });
-    expect(ok('G')).toMatchObject({ kind: 'G', names: [] });
-    expect(ok('Ib')).toMatchObject({ kind: 'I', brief: true, load: false });
-    expect(ok('Il')).toMatchObject({ kind: 'I', brief: false, load: true });
-    expect(ok('P3 c prompt 0,8 ft tt')).toMatchObject({
-      kind: 'P',
-      count: 3,
-      prompt: 'prompt',
-      codecs: '0,8',
-    });
-    expect(ok('P c prompt session ft')).toMatchObject({ kind: 'P', count: 1, codecs: 'session' });
-    expect(ok('S c ft tt')).toMatchObject({ kind: 'S', toTag: 'tt' });
-    expect(ok('Rs c ft')).toMatchObject({ kind: 'R', single: true });
-    expect(ok('Csp c udp:1.2.3.4:5 ft tt')).toMatchObject({
-      kind: 'C',
-      single: true,
-      reportPort: true,
-      target: 'udp:1.2.3.4:5',
-    });
-    expect(ok('Na c ft')).toMatchObject({ kind: 'N', both: true });
-    expect(ok('X')).toMatchObject({ kind: 'X' });
-    expect(ok('vf 20081224')).toMatchObject({ kind: 'VF', date: '20081224' });
+  it.each(vectors.map((v) => [v.code, v.why, v.text] as const))('E%i: %s', (c, _why, text) => {
+    expect(code(text)).toBe(c);
   });
 
-  it('distinguishes U argument counts: 7 is a notify pair without to_tag, 8 with it', () => {
-    expect(ok('U c 1.2.3.4 5 ft unix:/var/run/n.sock T%20tag+1')).toMatchObject({
-      notify: { socket: 'unix:/var/run/n.sock', tag: 'T tag 1' },
-    });
-    const eight = ok('U c 1.2.3.4 5 ft tt tcp:%%CC_SELF%%:9 T1') as UpdateCommand;
-    expect(eight).toMatchObject({
-      toTag: 'tt',
-      notify: { socket: 'tcp:%%CC_SELF%%:9', tag: 'T1' },
-    });
+  it('never answers with a reason-less error', () => {
+    for (const v of vectors) {
+      const r = parseCommand(v.text);
+      expect(r.ok ? '' : r.error.reason).not.toBe('');
+    }
   });
 
-  it('parses && sub-commands on U, L and Q', () => {
-    const u = ok('U c 1.2.3.4 5 ft && M3:1 Dtag 101 && D') as UpdateCommand;
-    expect(u.subcommands).toEqual([
-      { word: 'M3:1', args: ['Dtag', '101'] },
-      { word: 'D', args: [] },
-    ]);
-    expect(u.fromTag).toBe('ft');
-    expect(ok('Q c ft tt && D')).toMatchObject({ subcommands: [{ word: 'D', args: [] }] });
-  });
-
-  it('collapses blank runs and accepts CR/LF and tabs', () => {
-    expect(strip(ok('  V \r\n'))).toEqual({ kind: 'V', modifiers: '' });
-    expect(ok('D\tc  ft\ttt\n')).toMatchObject({
-      callId: 'c',
-      fromTag: 'ft',
-      toTag: 'tt',
-      raw: 'D\tc  ft\ttt',
-    });
-  });
-});
-
-describe('parseCommand: errors as rtpproxy answers them (digest §2.10)', () => {
-  it.each([
-    ['', 5],
-    ['   ', 5],
-    ['V\u0000', 5],
-    ['Z foo', 0],
-    ['U c 1.2.3.4 5', 1],
-    ['L c 1.2.3.4 5 ft tt unix:/x T', 1], // notify on L
-    ['D c', 1],
-    ['V extra', 1],
-    ['VF', 1],
-    ['Vx', 2],
-    ['Sx c ft', 2],
-    ['Xa', 2],
-    ['D c ft && D', 3],
-    ['V && D', 3],
-    ['Rp c ft', 6],
-    ['Rx c ft', 7],
-    ['Nb c ft', 7],
-    ['Cx c t ft', 7],
-    ['Dx c ft', 8],
-    ['Gx a', 9],
-    ['U c 1.2.3.4 5 ft unix:/x T%zz', 10],
-    ['Ueie c 1.2.3.4 5 ft', 11],
-    ['Ueei c 1.2.3.4 5 ft', 12],
-    ['Uz0 c 1.2.3.4 5 ft', 13],
-    ['Uz1000 c 1.2.3.4 5 ft', 13],
-    ['Uz c 1.2.3.4 5 ft', 13],
-    ['Uc c 1.2.3.4 5 ft', 14],
-    ['Uc0c8 c 1.2.3.4 5 ft', 14],
-    ['Ul{} c 1.2.3.4 5 ft', 15],
-    ['Ul[nope] c 1.2.3.4 5 ft', 15],
-    ['Ur c 1.2.3.4 5 ft', 16],
-    ['Ur[1:2 c 1.2.3.4 5 ft', 16],
-    ['Px c p s ft', 17],
-    ['Ix', 18],
-    ['Qx c ft', 19],
-    ['U c 1.2.3.4 5 ft &&', 5],
-    ['U c 1.2.3.4 5 ft && && D', 5],
-    [`G ${Array.from({ length: 24 }, (_, i) => `n${i}`).join(' ')}`, 5],
-    [`U c 1.2.3.4 5 ft${' && D'.repeat(16)}`, 5],
-  ])('%j → E%i', (text, expected) => {
-    expect(code(text)).toBe(expected);
-  });
-
-  it('keeps unknown U/L modifiers and lets the caller answer E35', () => {
+  it('keeps unknown U/L modifiers, or answers E35 where rtpproxy would', () => {
     const cmd = ok('UXc0Tq c 1.2.3.4 5 ft') as UpdateCommand;
     expect(cmd.mods.unknown).toBe('XTq');
     expect(cmd.mods.codecs).toEqual([0]);
     const strict = strictUpdateCheck(cmd);
     expect(strict.ok ? 0 : strict.error.code).toBe(35);
+    expect(strictUpdateCheck(ok('Uc0 c 1.2.3.4 5 ft')).ok).toBe(true);
     expect(serializeCommand(cmd)).toBe('UXc0Tq c 1.2.3.4 5 ft');
+    // rtpproxy stops at the first bad letter: an unknown one before a bad ptime is E35
+    expect(code('UXz0 c 1.2.3.4 5 ft', { unknownModifiers: 'reject' })).toBe(35);
+    expect(code('Uz0X c 1.2.3.4 5 ft', { unknownModifiers: 'reject' })).toBe(13);
+    expect(code('UXz0 c 1.2.3.4 5 ft')).toBe(13);
+    expect(parseCommand('UAc0 c 1.2.3.4 5 ft', { unknownModifiers: 'reject' }).ok).toBe(true);
   });
 
-  it('bounds the command length', () => {
-    expect(code(`V ${'x'.repeat(9000)}`)).toBe(5);
+  it('bounds length and tokens, and the bounds are options', () => {
+    expect(code('V'.padEnd(MAX_COMMAND_LENGTH + 1, ' '))).toBe(5);
+    expect(parseCommand('V'.padEnd(MAX_COMMAND_LENGTH, ' ')).ok).toBe(true);
+    expect(code('D c ft tt', { maxLength: 5 })).toBe(5);
+    const g = (n: number) => `G${' x'.repeat(n - 1)}`;
+    expect(parseCommand(g(MAX_TOKENS)).ok).toBe(true);
+    expect(code(g(MAX_TOKENS + 1))).toBe(5);
+    expect(code('D c ft tt', { maxTokens: 3 })).toBe(5);
+    expect(parseCommand(g(29), { maxTokens: 40 }).ok).toBe(true);
+    expect(parseCommand(`U c 1.2.3.4 5 ft${' && D'.repeat(15)}`).ok).toBe(true);
+  });
+});
+
+describe('serializeCommand', () => {
+  it('forwards an unchanged command byte for byte, blanks included', () => {
+    const text = 'U  c\t1.2.3.4 5 ft  unix:/n T%41';
+    expect(serializeCommand(ok(text))).toBe(text);
+  });
+
+  it('URL-quotes notify tags so that they stay one token and decode back', () => {
+    const cmd = updateCommand({
+      callId: 'c',
+      remoteIp: '1.2.3.4',
+      remotePort: 5,
+      fromTag: 'f',
+      notify: { socket: 'unix:/x', tag: 'a b%+&&\n\u00e9' },
+    });
+    const text = serializeCommand(cmd);
+    expect(text).toBe('U c 1.2.3.4 5 f unix:/x a%20b%25%2B%26%26%0A%E9');
+    expect((ok(text) as UpdateCommand).notify?.tag).toBe('a b%+&&\n\u00e9');
+    // beyond Latin-1: sent as UTF-8 bytes, which is what comes back from the wire
+    const euro = serializeCommand(withNotify(cmd, { socket: 'unix:/x', tag: '€' }));
+    expect(euro).toBe('U c 1.2.3.4 5 f unix:/x %E2%82%AC');
+  });
+
+  it('refuses hand-made commands that cannot be sent', () => {
+    const base = { callId: 'c', remoteIp: '1.2.3.4', remotePort: 5, fromTag: 'f' };
+    const bad: (() => string)[] = [
+      () => serializeCommand(updateCommand({ ...base, callId: '' })),
+      () => serializeCommand(updateCommand({ ...base, fromTag: 'a b' })),
+      () => serializeCommand(updateCommand({ ...base, toTag: '&&' })),
+      () => serializeCommand(updateCommand({ ...base, notify: { socket: 'unix:/x', tag: '' } })),
+      () => serializeCommand(updateCommand({ ...base, mods: { ptime: 0 } })),
+      () => serializeCommand(updateCommand({ ...base, mods: { codecs: [1.5] } })),
+      () => serializeCommand(updateCommand({ ...base, mods: { localLabel: 'a}b' } })),
+      () =>
+        serializeCommand({
+          ...updateCommand({ ...base, kind: 'L' }),
+          notify: { socket: 'unix:/x', tag: 't' },
+        }),
+      () => serializeCommand(queryCommand('c', 'f', undefined, ['ttl'])),
+      () => serializeCommand(deleteCommand('c', 'f\u0000')),
+      () => serializeCommand(playCommand('c', 'p', 's', 'f', undefined, 0.5)),
+    ];
+    for (const f of bad) expect(f).toThrow(RtppArgumentError);
   });
 });
 
 describe('builders and edits', () => {
   const u = ok('UAc0 call 1.2.3.4 5 ft;1 tt;1 unix:/n T1') as UpdateCommand;
 
-  it('a forced lookup swaps the tags, drops notify and raw', () => {
-    const l = withoutNotify(withKind(withTags(u, 'tt;1', 'ft;1'), 'L'));
+  it('a forced lookup swaps the tags and drops notify and raw (digest §5.5)', () => {
+    const l = withKind(withTags(u, 'tt;1', 'ft;1'), 'L');
+    expect(l.notify).toBeUndefined();
+    expect(l.raw).toBeUndefined();
     expect(serializeCommand(l)).toBe('LAc0 call 1.2.3.4 5 tt;1 ft;1');
-    expect(u.raw).toBe('UAc0 call 1.2.3.4 5 ft;1 tt;1 unix:/n T1'); // unchanged
+    expect(u.raw).toBe('UAc0 call 1.2.3.4 5 ft;1 tt;1 unix:/n T1'); // the original is untouched
+    expect(serializeCommand(withoutNotify(u))).toBe('UAc0 call 1.2.3.4 5 ft;1 tt;1');
+    expect(serializeCommand(withKind(withKind(u, 'L'), 'U'))).toBe('UAc0 call 1.2.3.4 5 ft;1 tt;1');
   });
 
-  it('changing modifiers re-serialises them', () => {
-    const { remoteAddress: _r, ...m } = u.mods;
-    const lan = withModifiers(u, { ...m, localAddress: '10.0.0.1' });
-    expect(serializeCommand(lan)).toBe('UAc0l10.0.0.1 call 1.2.3.4 5 ft;1 tt;1 unix:/n T1');
+  it('lan_address rewriting sets l and drops r (digest §5.5)', () => {
+    const withR = ok('Uc0r203.0.113.9 call 1.2.3.4 5 ft') as UpdateCommand;
+    const { remoteAddress: _r, ...m } = withR.mods;
+    const lan = withModifiers(withR, { ...m, localAddress: '10.0.0.1' });
+    expect(serializeCommand(lan)).toBe('Uc0l10.0.0.1 call 1.2.3.4 5 ft');
+    expect(withR.mods.remoteAddress).toBe('203.0.113.9');
   });
 
-  it('builds commands from fields', () => {
+  it('keeps the client modifier string while the modifiers are unchanged', () => {
+    const opensips = ok('UAc0Z20Tq c 1.2.3.4 5 ft tt') as UpdateCommand;
+    expect(serializeCommand(withTags(opensips, 'tt', 'ft'))).toBe('UAc0Z20Tq c 1.2.3.4 5 tt ft');
+    const changed = withModifiers(opensips, { ...opensips.mods, weak: true });
+    expect(serializeCommand(changed)).toBe('TqAWZ20c0 c 1.2.3.4 5 ft tt'.replace(/^/, 'U'));
+    // a stale modifier string is not trusted: the fields win
+    const stale = { ...strip(opensips), mods: { ...opensips.mods, ptime: 30 } } as UpdateCommand;
+    expect(serializeCommand(stale)).toBe('UTqAZ30c0 c 1.2.3.4 5 ft tt');
+  });
+
+  it('drops and replaces sub-commands', () => {
+    const s = ok('U c 1.2.3.4 5 ft && M3:1 Dx') as UpdateCommand;
+    expect(serializeCommand(withSubcommands(s, []))).toBe('U c 1.2.3.4 5 ft');
+    const q = withSubcommands(queryCommand('c', 'f', 't'), [{ word: 'D', args: [] }]);
+    expect(serializeCommand(q)).toBe('Q c f t && D');
+  });
+
+  it('builds every command from fields', () => {
     expect(
       serializeCommand(
         updateCommand({
@@ -254,117 +265,258 @@ describe('builders and edits', () => {
           remoteIp: '::1',
           remotePort: 5,
           fromTag: 'f',
-          mods: { ipv6: true },
-          notify: { socket: 'unix:/x', tag: 'a b%' },
+          mods: { ipv6: true, codecs: [0, 8] },
         }),
       ),
-    ).toBe('U6 c ::1 5 f unix:/x a%20b%25');
+    ).toBe('U6c0,8 c ::1 5 f');
+    expect(
+      serializeCommand(
+        lookupCommand({
+          callId: 'c',
+          remoteIp: '1.2.3.4',
+          remotePort: 5,
+          fromTag: 'f',
+          toTag: 't',
+        }),
+      ),
+    ).toBe('L c 1.2.3.4 5 f t');
     expect(serializeCommand(deleteCommand('c', 'f', 't', true))).toBe('Dw c f t');
+    expect(serializeCommand(playCommand('c', 'p', 'session', 'f', 't', 3))).toBe(
+      'P3 c p session f t',
+    );
+    expect(serializeCommand(playCommand('c', 'p', '0,8', 'f'))).toBe('P c p 0,8 f');
+    expect(serializeCommand(stopPlayCommand('c', 'f'))).toBe('S c f');
+    expect(serializeCommand(recordCommand('c', 'f', 't', true))).toBe('Rs c f t');
+    expect(
+      serializeCommand(copyCommand('c', 'udp:1.2.3.4:5', 'f', 't', { reportPort: true })),
+    ).toBe('Cp c udp:1.2.3.4:5 f t');
+    expect(serializeCommand(noRecordCommand('c', 'f', undefined, true))).toBe('Na c f');
+    expect(serializeCommand(queryCommand('c', 'f', 't', ['ttl'], true))).toBe('Qv c f t ttl');
+    expect(serializeCommand(versionCommand())).toBe('V');
+    expect(serializeCommand(versionFeatureCommand('20081224'))).toBe('VF 20081224');
+    expect(serializeCommand(infoCommand(true))).toBe('Ib');
+    expect(serializeCommand(statsCommand(['a', 'b'], true))).toBe('Gv a b');
+    expect(serializeCommand(statsCommand())).toBe('G');
+    expect(serializeCommand(flushCommand())).toBe('X');
+  });
+
+  it('splits media-number tags (digest §2.8)', () => {
     expect(baseTag('tag;2')).toBe('tag');
+    expect(baseTag('tag')).toBe('tag');
     expect(mediaNumber('tag;2')).toBe(2);
     expect(mediaNumber('tag')).toBeUndefined();
+    expect(mediaNumber('tag;x')).toBeUndefined();
+    expect(mediaTag('tag;1', 3)).toBe('tag;3');
   });
 });
 
-describe('properties', () => {
-  const token = fc.stringMatching(/^[A-Za-z0-9@.\-_:;]{1,12}$/).filter((s) => s !== '&&');
-  const mods = fc.record(
+// ---------------------------------------------------------------------------------------------
+// properties
+
+const tokenChar = fc.constantFrom(
+  ...'abcXYZ019-_.@:;%+=&/[]{}~!#$*,()<>?^|"\''.split(''),
+  '\u00e9',
+  '\u20ac',
+);
+const token = fc
+  .array(tokenChar, { minLength: 1, maxLength: 10 })
+  .map((a) => a.join(''))
+  .filter((s) => s !== '&&');
+const latin1 = fc
+  .array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 12 })
+  .map((a) => String.fromCharCode(...a));
+const v6 = fc.constantFrom('2001:db8::7', '::1', 'fe80::1:2', '1:2:3:4:5:6:7:8');
+const unknownLetters = fc
+  .array(
+    fc.constantFrom(...'bBdfgGhHjkKmMoOpPqQtTuUvVxXyY0123457890!#$%*+-/:;<=>?@^_`|~&'.split('')),
+    {
+      maxLength: 4,
+    },
+  )
+  .map((a) => a.join(''));
+
+const modsArb: fc.Arbitrary<UpdateModifiers> = fc
+  .record(
     {
       asymmetric: fc.boolean(),
+      symmetric: fc.boolean(),
       ipv6: fc.boolean(),
       weak: fc.boolean(),
       newPort: fc.boolean(),
+      bridge: fc.array(fc.constantFrom('e' as const, 'i' as const), { maxLength: 2 }),
+      unknown: unknownLetters,
       ptime: fc.integer({ min: 1, max: 999 }),
-      codecs: fc.array(fc.integer({ min: 0, max: 127 }), { minLength: 1, maxLength: 5 }),
-      localAddress: fc.ipV4(),
-      remoteAddress: fc.oneof(fc.ipV4(), fc.constant('2001:db8::7')),
+      codecs: fc.array(fc.integer({ min: 0, max: 127 }), { maxLength: 5 }),
+      local: fc.oneof(
+        fc.ipV4().map((a) => ({ localAddress: a })),
+        v6.map((a) => ({ localAddress: a })),
+        fc.stringMatching(/^[a-z0-9._-]{1,8}$/).map((l) => ({ localLabel: l })),
+      ),
+      remoteAddress: fc.oneof(fc.ipV4(), v6),
     },
-    { requiredKeys: ['asymmetric', 'ipv6', 'weak', 'newPort'] },
-  );
-  const update = fc.record(
     {
-      kind: fc.constantFrom('U' as const, 'L' as const),
-      mods,
-      callId: token,
-      remoteIp: fc.ipV4(),
-      remotePort: fc.integer({ min: 0, max: 65535 }),
-      fromTag: token,
-      toTag: token,
+      requiredKeys: ['asymmetric', 'symmetric', 'ipv6', 'weak', 'newPort', 'bridge', 'unknown'],
     },
-    { requiredKeys: ['kind', 'mods', 'callId', 'remoteIp', 'remotePort', 'fromTag'] },
+  )
+  .map(({ local, ...m }) => ({ ...m, ...(local ?? {}) }) as UpdateModifiers);
+
+const subArb = (main: 'U' | 'L' | 'Q', hasTo: boolean): fc.Arbitrary<RtppSubcommand> => {
+  const common: fc.Arbitrary<RtppSubcommand>[] = [
+    fc.constantFrom('D', 'd', 'Dw').map((word) => ({ word, args: [] })),
+    fc
+      .tuple(
+        fc.constantFrom('S', 'Sr'),
+        fc.constantFrom('ttl', 'tos'),
+        fc.integer({ min: 1, max: 255 }),
+      )
+      .map(([word, k, v]) => ({ word, args: [`${k}=${v}`] })),
+    fc
+      .tuple(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.array(token, { maxLength: 3 }),
+      )
+      .map(([m, i, args]) => ({ word: `M${m}:${i}`, args })),
+  ];
+  if (main === 'U' && hasTo) {
+    common.push(
+      fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([a, p]) => ({
+        word: 'L',
+        args: [a, String(p)],
+      })),
+      fc.tuple(token, token, token).map((args) => ({ word: 'C', args })),
+    );
+  }
+  return fc.oneof(...common);
+};
+
+const updateArb: fc.Arbitrary<RtppCommand> = fc
+  .record({
+    kind: fc.constantFrom('U' as const, 'L' as const),
+    mods: modsArb,
+    callId: token,
+    remoteIp: fc.oneof(fc.ipV4(), v6, token),
+    remotePort: fc.oneof(fc.integer({ min: 0, max: 65535 }).map(String), token),
+    fromTag: token,
+    toTag: fc.option(token, { nil: undefined }),
+    notify: fc.option(fc.record({ socket: token, tag: latin1 }), { nil: undefined }),
+    nsub: fc.nat(3),
+    seed: fc.nat(),
+  })
+  .chain(({ nsub, seed: _s, ...r }) =>
+    fc.array(subArb(r.kind, r.toTag !== undefined), { maxLength: nsub }).map((subcommands) => {
+      const { toTag, notify, ...rest } = r;
+      return updateCommand({
+        ...rest,
+        ...(toTag === undefined ? {} : { toTag }),
+        ...(notify === undefined || r.kind === 'L' ? {} : { notify }),
+        subcommands,
+      });
+    }),
   );
 
-  it('parse ∘ serialise is the identity on generated U/L commands', () => {
+const opt = fc.option(token, { nil: undefined });
+const otherArb: fc.Arbitrary<RtppCommand> = fc.oneof(
+  fc.tuple(token, token, opt, fc.boolean()).map(([c, f, t, w]) => deleteCommand(c, f, t, w)),
+  fc
+    .tuple(token, token, token, token, opt, fc.integer({ min: -5, max: 1000 }))
+    .map(([c, p, k, f, t, n]) => playCommand(c, p, k, f, t, n)),
+  fc.tuple(token, token, opt).map(([c, f, t]) => stopPlayCommand(c, f, t)),
+  fc.tuple(token, token, opt, fc.boolean()).map(([c, f, t, s]) => recordCommand(c, f, t, s)),
+  fc
+    .tuple(token, token, token, opt, fc.boolean(), fc.boolean())
+    .map(([c, g, f, t, single, reportPort]) => copyCommand(c, g, f, t, { single, reportPort })),
+  fc.tuple(token, token, opt, fc.boolean()).map(([c, f, t, a]) => noRecordCommand(c, f, t, a)),
+  fc
+    .tuple(
+      token,
+      token,
+      opt,
+      fc.array(token, { maxLength: 11 }),
+      fc.boolean(),
+      fc.array(subArb('Q', false), { maxLength: 2 }),
+    )
+    .map(([c, f, t, counters, v, subs]) =>
+      withSubcommands(queryCommand(c, f, t, t === undefined ? [] : counters, v), subs),
+    ),
+  fc.constant(versionCommand()),
+  token.map(versionFeatureCommand),
+  fc.tuple(fc.boolean(), fc.boolean()).map(([b, l]) => infoCommand(b, l)),
+  fc.tuple(fc.array(token, { maxLength: 22 }), fc.boolean()).map(([n, v]) => statsCommand(n, v)),
+  fc.constant(flushCommand()),
+);
+
+describe('properties', () => {
+  it('parse ∘ serialise is the identity on generated commands of every kind', () => {
     fc.assert(
-      fc.property(update, (init) => {
-        const cmd = updateCommand(init);
+      fc.property(fc.oneof(updateArb, otherArb), (cmd) => {
         const text = serializeCommand(cmd);
         const back = parseCommand(text);
-        expect(back.ok).toBe(true);
-        if (!back.ok) return;
-        expect(strip(back.command)).toEqual(strip(cmd));
-        expect(serializeCommand(strip(back.command) as RtppCommand)).toBe(text);
+        if (!back.ok) throw new Error(`${text}: E${back.error.code} ${back.error.reason}`);
+        expect(strip(back.command)).toEqual(cmd);
+        expect(back.command.raw).toBe(text);
       }),
+      { numRuns: 2000 },
     );
   });
 
-  it('parse ∘ serialise is the identity on generated D, Q, G commands', () => {
-    const cmds = fc.oneof(
-      fc
-        .tuple(token, token, fc.option(token, { nil: undefined }), fc.boolean())
-        .map(([c, f, t, w]) => deleteCommand(c, f, t, w) as RtppCommand),
-      fc
-        .tuple(
-          token,
-          token,
-          token,
-          fc.array(fc.constantFrom('ttl', 'npkts_ina', 'nrelayed'), { maxLength: 3 }),
-        )
-        .map(
-          ([c, f, t, counters]) =>
-            ({
-              kind: 'Q',
-              modifiers: '',
-              verbose: false,
-              callId: c,
-              fromTag: f,
-              toTag: t,
-              counters,
-              subcommands: [],
-            }) as RtppCommand,
-        ),
-    );
+  it('serialise ∘ parse is the identity on canonical text', () => {
     fc.assert(
-      fc.property(cmds, (cmd) => {
-        const back = parseCommand(serializeCommand(cmd));
-        expect(back.ok && strip(back.command)).toEqual(strip(cmd));
+      fc.property(fc.oneof(updateArb, otherArb), (cmd) => {
+        const text = serializeCommand(cmd);
+        expect(serializeCommand(strip(ok(text)))).toBe(text);
+        expect(canonical(ok(text))).toBe(text);
       }),
+      { numRuns: 1000 },
     );
   });
 
-  it('never throws on random or mutated input', () => {
+  it('tags survive edits: swapping tags twice gives the same text', () => {
+    fc.assert(
+      fc.property(updateArb, (cmd) => {
+        if (cmd.kind !== 'U' && cmd.kind !== 'L') return;
+        const to = cmd.toTag ?? 'x';
+        const twice = withTags(withTags(cmd, to, cmd.fromTag), cmd.fromTag, cmd.toTag);
+        expect(serializeCommand(twice)).toBe(serializeCommand(cmd));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never throws on random or mutated input, and what parses serialises', () => {
     const base = [
-      'Uc0,8 c 1.2.3.4 5 ft;1',
+      'Uc0,8,101Z20l[::1]r1.2.3.4 c 1.2.3.4 5 ft;1 tt;1 unix:/n T%20x && L 1.2.3.4 5',
       'L c 1.2.3.4 5 a b',
-      'D c a',
-      'Qv c a b ttl',
-      'G a',
+      'Dw c a',
+      'Qv c a b ttl && D',
+      'Gv a',
       'VF 1',
+      'P3 c p s f',
+      'Csp c t f',
+      'Na c f',
+      'Ibl',
     ];
     fc.assert(
       fc.property(
         fc.oneof(
           fc.string({ maxLength: 200 }),
+          fc.string({ unit: 'binary', maxLength: 100 }),
           fc
-            .tuple(fc.constantFrom(...base), fc.nat(30), fc.string({ maxLength: 5 }))
-            .map(([b, at, ins]) => b.slice(0, at) + ins + b.slice(at)),
+            .tuple(fc.constantFrom(...base), fc.nat(80), fc.nat(4), fc.string({ maxLength: 5 }))
+            .map(([b, at, del, ins]) => b.slice(0, at) + ins + b.slice(at + del)),
         ),
         (text) => {
           const r = parseCommand(text);
-          expect(typeof r.ok).toBe('boolean');
-          if (r.ok) expect(typeof serializeCommand(r.command)).toBe('string');
+          if (r.ok) {
+            expect(serializeCommand(r.command)).toBe(r.command.raw);
+            // the canonical form of anything accepted parses again
+            expect(parseCommand(canonical(r.command)).ok).toBe(true);
+          } else {
+            expect(Number.isInteger(r.error.code)).toBe(true);
+          }
         },
       ),
+      { numRuns: 3000 },
     );
   });
 });

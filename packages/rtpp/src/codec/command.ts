@@ -582,7 +582,7 @@ export function serializeCommand(cmd: RtppCommand): string {
       if (!Number.isInteger(cmd.count) || Math.abs(cmd.count) > 2147483647) {
         throw new RtppArgumentError(`play count ${cmd.count} is not an integer`);
       }
-      return `P${cmd.count} ${check('call_id', cmd.callId)} ${check('prompt', cmd.prompt)} ${check('codecs', cmd.codecs)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
+      return `P${cmd.count === 1 ? '' : cmd.count} ${check('call_id', cmd.callId)} ${check('prompt', cmd.prompt)} ${check('codecs', cmd.codecs)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'S':
       return `S ${check('call_id', cmd.callId)} ${check('from_tag', cmd.fromTag)}${tail(cmd.toTag)}`;
     case 'R':

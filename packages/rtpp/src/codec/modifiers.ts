@@ -281,8 +281,13 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
   return { ok: true, mods: m };
 }
 
+/** An address as `l`/`r` take it: digits and dots bare, anything else in brackets. */
 function addressText(a: string): string {
-  return a.indexOf(':') >= 0 ? `[${a}]` : a;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (!(isDigit(c) || c === 46)) return `[${a}]`;
+  }
+  return a;
 }
 
 /**

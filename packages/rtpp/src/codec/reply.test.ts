@@ -1,136 +1,261 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RtppProtocolError } from '../errors.js';
-import type { RtppReply } from '../types.js';
-import { parseReply, portReply, serializeReply } from './reply.js';
+import type { RtppCommandKind, RtppReply } from '../types.js';
+import { parseCommand } from './command.js';
+import {
+  errorReply,
+  infoReply,
+  listReply,
+  MAX_REPLY_LENGTH,
+  parseReply,
+  portReply,
+  serializeReply,
+  valueReply,
+} from './reply.js';
 
-describe('parseReply', () => {
-  it.each<[string, Parameters<typeof parseReply>[1], RtppReply]>([
-    ['20040107\n', 'V', { kind: 'value', value: '20040107' }],
-    ['1\n', 'VF', { kind: 'value', value: '1' }],
-    ['0', 'D', { kind: 'value', value: '0' }],
-    ['E50\n', 'D', { kind: 'error', code: 50 }],
-    ['E5', 'V', { kind: 'error', code: 5 }],
-    [
-      '35000 203.0.113.5\n',
-      'U',
-      { kind: 'port', port: 35000, address: '203.0.113.5', ipv6: false, subResults: [] },
-    ],
-    [
-      '35004 2001:db8::5 6\n',
-      'U',
-      { kind: 'port', port: 35004, address: '2001:db8::5', ipv6: true, subResults: [] },
-    ],
-    ['35000\n', 'L', { kind: 'port', port: 35000, ipv6: false, subResults: [] }],
-    ['0\n', 'L', { kind: 'port', port: 0, ipv6: false, subResults: [] }],
-    // rtpengine --listen-udp: a third field, the address family
-    [
-      '37000 127.0.0.1 4\n',
-      'U',
-      { kind: 'port', port: 37000, address: '127.0.0.1', ipv6: false, family: '4', subResults: [] },
-    ],
-    [
-      '35000 127.0.0.1 && 0 && -1\n',
-      'U',
-      { kind: 'port', port: 35000, address: '127.0.0.1', ipv6: false, subResults: ['0', '-1'] },
-    ],
-    [
-      '57 120 118 238 0\n',
-      'Q',
-      { kind: 'list', values: ['57', '120', '118', '238', '0'], subResults: [] },
-    ],
-    [
-      'nsess_created=42 total_duration=123.500000\n',
-      'G',
-      {
-        kind: 'list',
-        values: ['42', '123.500000'],
-        names: ['nsess_created', 'total_duration'],
-        subResults: [],
-      },
-    ],
-    ['\n', 'G', { kind: 'list', values: [], subResults: [] }],
-    [
-      '35010 127.0.0.1\n',
-      'C',
-      { kind: 'port', port: 35010, address: '127.0.0.1', ipv6: false, subResults: [] },
-    ],
-    ['0\n', 'C', { kind: 'value', value: '0' }],
-  ])('%j as a reply to %s', (text, kind, expected) => {
-    expect(parseReply(text, kind)).toEqual(expected);
+const fixture = <T>(name: string): T =>
+  JSON.parse(
+    readFileSync(new URL(`../../test/fixtures/codec/${name}`, import.meta.url), 'utf8'),
+  ) as T;
+
+describe('parseReply: golden vectors (digest §1.5, §2, captures §3)', () => {
+  interface Vector {
+    text: string;
+    kind: RtppCommandKind;
+    reply: RtppReply;
+    source: string;
+    canonical: string;
+  }
+  const vectors = fixture<Vector[]>('replies.json');
+
+  it.each(vectors.map((v) => [v.source, v.kind, v] as const))('%s (%s)', (_s, kind, v) => {
+    const reply = parseReply(v.text, kind);
+    expect(reply).toEqual(v.reply);
+    expect(serializeReply(reply)).toBe(v.canonical);
   });
 
-  it('reads the five I lines, and Il', () => {
-    const text =
-      'sessions created: 42\nactive sessions: 3\nactive streams: 6\npackets received: 1000\npackets transmitted: 990\naverage load: 0.000000\n';
-    const r = parseReply(text, 'I');
-    expect(r).toEqual({
-      kind: 'info',
-      entries: [
-        ['sessions created', '42'],
-        ['active sessions', '3'],
-        ['active streams', '6'],
-        ['packets received', '1000'],
-        ['packets transmitted', '990'],
-        ['average load', '0.000000'],
-      ],
+  it('reads the digest §1.5 exchanges, command and reply together', () => {
+    const exchanges: [string, string][] = [
+      ['V', '20040107\n'],
+      ['VF 20081224', '0\n'],
+      ['UAc0,8,101Z20 c1@h 192.0.2.10 40000 ft;1', '35000 203.0.113.5\n'],
+      ['L c1@h 198.51.100.7 50000 ft;1 tt;1', '35002 203.0.113.5\n'],
+      ['U6 c2@h 2001:db8::9 40000 fx;1', '35004 2001:db8::5 6\n'],
+      ['L nosuch 198.51.100.7 5000 a b', '0\n'],
+      ['Q c1@h ft;1 tt;1', '57 120 118 238 0\n'],
+      ['D c1@h ft tt', '0\n'],
+      ['D c1@h ft', 'E50\n'],
+      ['Gv nsess_created total_duration', 'nsess_created=42 total_duration=123.500000\n'],
+    ];
+    const kinds = exchanges.map(([cmd, reply]) => {
+      const parsed = parseCommand(cmd);
+      if (!parsed.ok) throw new Error(cmd);
+      const r = parseReply(reply, parsed.command.kind);
+      expect(serializeReply(r)).toBe(reply);
+      return r.kind;
     });
-    expect(serializeReply(r)).toBe(text);
+    expect(kinds).toEqual([
+      'value',
+      'value',
+      'port',
+      'port',
+      'port',
+      'port',
+      'list',
+      'value',
+      'error',
+      'list',
+    ]);
   });
 
-  it('guesses the shape when the command is not known', () => {
-    expect(parseReply('20040107\n')).toEqual({ kind: 'value', value: '20040107' });
-    expect(parseReply('35000 127.0.0.1\n').kind).toBe('port');
-    expect(parseReply('sessions created: 1\nactive sessions: 0\n').kind).toBe('info');
-    expect(parseReply('a=1 b=2').kind).toBe('list');
-    expect(parseReply('E8').kind).toBe('error');
+  it('the Kamailio startup probe answers (captures §1)', () => {
+    expect(parseReply('20040107\n', 'V')).toEqual(valueReply('20040107'));
+    expect(parseReply('1\n', 'VF')).toEqual(valueReply(1));
   });
+});
 
-  it.each<[string, Parameters<typeof parseReply>[1]]>([
-    ['', 'U'],
-    ['hello world', 'U'],
-    ['99999 127.0.0.1', 'U'],
-    ['1 2 3 4', 'L'],
-    ['two words', 'V'],
-    ['', 'D'],
-    ['nocolon\n', 'I'],
-    ['bin\u0001ary', 'V'],
-  ])('throws RtppProtocolError on garbage %j for %s', (text, kind) => {
+describe('parseReply: garbage', () => {
+  const vectors =
+    fixture<{ text: string; kind: RtppCommandKind; why: string }[]>('reply-garbage.json');
+  it.each(
+    vectors.map((v) => [v.why, v.kind, v.text] as const),
+  )('throws RtppProtocolError: %s (%s)', (_why, kind, text) => {
     expect(() => parseReply(text, kind)).toThrow(RtppProtocolError);
   });
 
-  it('serialises every shape with a trailing newline', () => {
-    expect(serializeReply(portReply(35000, '127.0.0.1'))).toBe('35000 127.0.0.1\n');
-    expect(serializeReply(portReply(35000, '::1'))).toBe('35000 ::1 6\n');
-    expect(serializeReply(portReply(0))).toBe('0\n');
-    expect(serializeReply({ kind: 'error', code: 50 })).toBe('E50\n');
-    expect(serializeReply({ kind: 'list', values: [], subResults: [] })).toBe('\n');
-    expect(
-      serializeReply({ kind: 'list', values: ['1', '2'], names: ['a', 'b'], subResults: [] }),
-    ).toBe('a=1 b=2\n');
+  it('names the problem and shows a bounded excerpt', () => {
+    try {
+      parseReply(`hello ${'x'.repeat(500)}`, 'U');
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(RtppProtocolError);
+      const err = e as RtppProtocolError;
+      expect(err.code).toBe('RTPP_ERR_PROTOCOL');
+      expect(err.message).toContain('not a port reply');
+      expect(err.message.length).toBeLessThan(150);
+    }
+    expect(() => parseReply('x'.repeat(MAX_REPLY_LENGTH + 1))).toThrow(/too long/);
+  });
+});
+
+describe('parseReply without the command kind', () => {
+  it.each<[string, RtppReply['kind']]>([
+    ['20040107\n', 'value'],
+    ['0\n', 'value'],
+    ['E8\n', 'error'],
+    ['35000 127.0.0.1\n', 'port'],
+    ['35004 2001:db8::5 6\n', 'port'],
+    ['37000 127.0.0.1 4\n', 'port'],
+    ['35000 && 0\n', 'port'],
+    ['sessions created: 1\nactive sessions: 0\n', 'info'],
+    ['average load: 0.000000\n', 'info'],
+    ['a=1 b=2\n', 'list'],
+    ['57 120 118 238 0\n', 'list'],
+    ['\n', 'list'],
+    ['123.500000\n', 'value'],
+  ])('%j is a %s reply', (text, kind) => {
+    const r = parseReply(text);
+    expect(r.kind).toBe(kind);
+    expect(serializeReply(r)).toBe(text);
   });
 
-  it('parse ∘ serialise is the identity on port, error, value and list replies', () => {
-    const reply = fc.oneof(
-      fc.record({
-        kind: fc.constant('port' as const),
-        port: fc.integer({ min: 0, max: 65535 }),
-        address: fc.ipV4(),
-        ipv6: fc.constant(false),
-        subResults: fc.array(fc.constantFrom('0', '-1'), { maxLength: 3 }),
-      }),
-      fc.record({ kind: fc.constant('error' as const), code: fc.integer({ min: 0, max: 999 }) }),
-      fc.record({
-        kind: fc.constant('list' as const),
-        values: fc.array(fc.stringMatching(/^[0-9.]{1,8}$/), { maxLength: 6 }),
-        subResults: fc.constant([]),
-      }),
+  it.each([
+    'hello',
+    'hello world',
+    '35000 127.0.0.1 x y',
+    'a=1 2',
+    '&& 0',
+    '1:2',
+  ])('throws on %j', (text) => {
+    expect(() => parseReply(text)).toThrow(RtppProtocolError);
+  });
+});
+
+describe('serializeReply and the constructors', () => {
+  it('ends every shape with a newline', () => {
+    expect(serializeReply(portReply(35000, '127.0.0.1'))).toBe('35000 127.0.0.1\n');
+    expect(serializeReply(portReply(35000, '::1'))).toBe('35000 ::1 6\n');
+    expect(serializeReply(portReply(37000, '127.0.0.1', { family: '4' }))).toBe(
+      '37000 127.0.0.1 4\n',
     );
-    fc.assert(
-      fc.property(reply, (r) => {
-        const kind = r.kind === 'port' ? 'U' : r.kind === 'list' ? 'G' : 'D';
-        expect(parseReply(serializeReply(r), kind)).toEqual(r);
+    expect(serializeReply(portReply(35000, '1.2.3.4', { subResults: ['0', '-1'] }))).toBe(
+      '35000 1.2.3.4 && 0 && -1\n',
+    );
+    expect(serializeReply(portReply(0))).toBe('0\n');
+    expect(serializeReply(errorReply(50))).toBe('E50\n');
+    expect(serializeReply(valueReply('20040107'))).toBe('20040107\n');
+    expect(serializeReply(listReply([]))).toBe('\n');
+    expect(serializeReply(listReply([1, 2], ['a', 'b']))).toBe('a=1 b=2\n');
+    expect(serializeReply(listReply([57, 0], undefined, ['0']))).toBe('57 0 && 0\n');
+    expect(
+      serializeReply(
+        infoReply([
+          ['sessions created', 2],
+          ['active sessions', 1],
+        ]),
+      ),
+    ).toBe('sessions created: 2\nactive sessions: 1\n');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// properties
+
+const num = fc.oneof(
+  fc.nat().map(String),
+  fc.integer({ min: -5, max: -1 }).map(String),
+  fc.double({ min: 0, max: 1e6, noNaN: true }).map((d) => d.toFixed(6)),
+);
+const word = fc.stringMatching(/^[a-z_][a-z0-9_]{0,12}$/);
+const address = fc.oneof(fc.ipV4(), fc.constantFrom('2001:db8::5', '::1', 'media.example.net'));
+const subResult = fc.oneof(
+  fc.constantFrom('0', '-1'),
+  fc.tuple(fc.integer({ min: 1, max: 65535 }), fc.ipV4()).map(([p, a]) => `${p} ${a}`),
+);
+
+const replyArb: fc.Arbitrary<[RtppReply, RtppCommandKind]> = fc.oneof(
+  fc
+    .record({
+      port: fc.integer({ min: 0, max: 65535 }),
+      address: fc.option(address, { nil: undefined }),
+      third: fc.constantFrom('none', '6', '4'),
+      subResults: fc.array(subResult, { maxLength: 3 }),
+    })
+    .map(({ port, address: a, third, subResults }) => {
+      const r = portReply(port, a, {
+        ipv6: a !== undefined && third === '6',
+        ...(a !== undefined && third === '4' ? { family: '4' } : {}),
+        subResults,
+      });
+      return [r, 'U'] as [RtppReply, RtppCommandKind];
+    }),
+  fc.nat(999).map((c) => [errorReply(c), 'D'] as [RtppReply, RtppCommandKind]),
+  num.map((v) => [valueReply(v), 'V'] as [RtppReply, RtppCommandKind]),
+  fc
+    .array(
+      fc.tuple(
+        fc.stringMatching(/^[a-z][a-z ]{0,20}[a-z]$/).filter((k) => !k.includes('  ')),
+        fc.oneof(num, fc.constant('')),
+      ),
+      { minLength: 1, maxLength: 6 },
+    )
+    .map((e) => [infoReply(e), 'I'] as [RtppReply, RtppCommandKind]),
+  fc
+    .tuple(
+      fc.array(num, { maxLength: 8 }),
+      fc.boolean(),
+      fc.array(fc.constantFrom('0', '-1'), { maxLength: 2 }),
+    )
+    .chain(([values, named, subs]) =>
+      fc.array(word, { minLength: values.length, maxLength: values.length }).map((names) => {
+        const r = listReply(values, named && values.length > 0 ? names : undefined, subs);
+        return [r, values.length === 0 ? 'G' : 'Q'] as [RtppReply, RtppCommandKind];
       }),
+    ),
+);
+
+describe('properties', () => {
+  it('parse ∘ serialise is the identity on replies of every shape', () => {
+    fc.assert(
+      fc.property(replyArb, ([r, kind]) => {
+        const text = serializeReply(r);
+        expect(text.endsWith('\n')).toBe(true);
+        expect(parseReply(text, kind)).toEqual(r);
+        // and with the newline already stripped by the framing
+        expect(parseReply(text.slice(0, -1), kind)).toEqual(r);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('serialise ∘ parse is the identity on canonical reply text', () => {
+    fc.assert(
+      fc.property(replyArb, ([r, kind]) => {
+        const text = serializeReply(r);
+        expect(serializeReply(parseReply(text, kind))).toBe(text);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('random text either parses or throws RtppProtocolError, never anything else', () => {
+    const kinds: (RtppCommandKind | undefined)[] = ['U', 'L', 'D', 'V', 'VF', 'I', 'G', 'Q', 'C'];
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 120 }),
+        fc.constantFrom(...kinds, undefined),
+        (text, kind) => {
+          try {
+            const r = parseReply(text, kind);
+            expect(typeof serializeReply(r)).toBe('string');
+          } catch (e) {
+            expect(e).toBeInstanceOf(RtppProtocolError);
+          }
+        },
+      ),
+      { numRuns: 3000 },
     );
   });
 });

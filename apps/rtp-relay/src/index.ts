@@ -1,3 +1,10 @@
+export {
+  type CliResult,
+  type LogLevel,
+  parseRelayArgs,
+  type RelayConfig,
+  USAGE,
+} from './config.js';
 export { type Clock, ManualClock, systemClock } from './engine/clock.js';
 export {
   type CommandContext,
@@ -27,3 +34,4 @@ export {
   type PacketHandler,
   udpMediaTransport,
 } from './engine/transport.js';
+export { type Relay, startRelay } from './relay.js';

@@ -1,3 +1,4 @@
+export * from './client/index.js';
 export * from './codec/index.js';
 export * from './errors.js';
 export * from './framing/index.js';

@@ -1,0 +1,14 @@
+export {
+  commandKindOf,
+  RtppClient,
+  type RtppClientOptions,
+  type RtppClientStats,
+  type RtppProbeResult,
+  type RtppSendOptions,
+} from './client.js';
+export {
+  dgramTransport,
+  type RtppDatagramTransport,
+  type RtppDatagramTransportFactory,
+  type RtppDatagramTransportHandlers,
+} from './udp.js';

@@ -1,0 +1,238 @@
+/**
+ * The UDP side of RtppClient (digest §1.3, §5.4, §6.2): unique cookies, many commands in flight,
+ * retransmits on an adaptive schedule inside a total time budget.
+ *
+ * Schedule: the first retransmit comes after 4 × the smoothed RTT (bounded by `minRetryMs` and
+ * `maxFirstRetryMs`), each later wait doubles, and a retransmit is sent only when it falls
+ * before the deadline; at the deadline the command fails with RtppTimeoutError. RTT samples come
+ * only from replies to commands that were sent once (Karn's rule); the first sample replaces the
+ * initial estimate, later ones move it by 1/8 (RFC 6298's smoothing).
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { RtppClosedError, RtppSocketError, RtppTimeoutError } from '../errors.js';
+import { decodeReplyDatagram, encodeCommandDatagram } from '../framing/datagram.js';
+import type { RtppClock, RtppLogger } from '../framing/env.js';
+import type { RtppInetSocketSpec } from '../framing/socket-spec.js';
+
+/** What the UDP client needs from a socket; injectable for tests. */
+export interface RtppDatagramTransport {
+  /** Sends one datagram to the server. Errors are reported through `onError`. */
+  send(data: Uint8Array): void;
+  close(): void;
+}
+
+export interface RtppDatagramTransportHandlers {
+  onMessage(data: Uint8Array): void;
+  onError(error: Error): void;
+}
+
+export type RtppDatagramTransportFactory = (
+  spec: RtppInetSocketSpec,
+  handlers: RtppDatagramTransportHandlers,
+) => RtppDatagramTransport;
+
+/** The real transport: a dgram socket connected to the server (it only hears the server). */
+export const dgramTransport: RtppDatagramTransportFactory = (spec, handlers) => {
+  const sock: UdpSocket = createSocket({ type: spec.transport === 'udp6' ? 'udp6' : 'udp4' });
+  let connected = false;
+  let closed = false;
+  const queue: Uint8Array[] = [];
+  sock.on('message', (m) => handlers.onMessage(m));
+  sock.on('error', (e) => handlers.onError(e));
+  sock.connect(spec.port, spec.host, () => {
+    connected = true;
+    for (const d of queue.splice(0)) sock.send(d);
+  });
+  return {
+    send(data) {
+      if (closed) return;
+      if (connected) sock.send(data, (e) => e && handlers.onError(e));
+      else queue.push(data);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        sock.close();
+      } catch {
+        // already closed
+      }
+    },
+  };
+};
+
+export interface UdpTimingOptions {
+  readonly initialRttMs: number;
+  readonly minRetryMs: number;
+  readonly maxFirstRetryMs: number;
+}
+
+interface Pending {
+  readonly cookie: string;
+  readonly data: Uint8Array;
+  readonly sentAt: number;
+  readonly deadline: number;
+  attempts: number;
+  wait: number;
+  /** When the next timer fires (a retransmit, or the deadline). */
+  nextAt: number;
+  timer: unknown;
+  resolve(body: string): void;
+  reject(e: Error): void;
+}
+
+export interface UdpChannelStats {
+  sent: number;
+  retransmits: number;
+  timeouts: number;
+  stale: number;
+  srttMs: number;
+}
+
+export class UdpChannel {
+  readonly #spec: RtppInetSocketSpec;
+  readonly #clock: RtppClock;
+  readonly #log: RtppLogger;
+  readonly #timing: UdpTimingOptions;
+  readonly #factory: RtppDatagramTransportFactory;
+  readonly #pending = new Map<string, Pending>();
+  #transport: RtppDatagramTransport | undefined;
+  #srtt: number;
+  #sampled = false;
+  #stats = { sent: 0, retransmits: 0, timeouts: 0, stale: 0 };
+
+  constructor(
+    spec: RtppInetSocketSpec,
+    clock: RtppClock,
+    log: RtppLogger,
+    timing: UdpTimingOptions,
+    factory: RtppDatagramTransportFactory,
+  ) {
+    this.#spec = spec;
+    this.#clock = clock;
+    this.#log = log;
+    this.#timing = timing;
+    this.#factory = factory;
+    this.#srtt = timing.initialRttMs;
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  has(cookie: string): boolean {
+    return this.#pending.has(cookie);
+  }
+
+  stats(): UdpChannelStats {
+    return { ...this.#stats, srttMs: this.#srtt };
+  }
+
+  /** Smoothed round-trip time in ms. */
+  get srtt(): number {
+    return this.#srtt;
+  }
+
+  /** The wait before the first retransmit, as the schedule computes it now. */
+  firstWait(): number {
+    const t = this.#timing;
+    return Math.min(t.maxFirstRetryMs, Math.max(t.minRetryMs, 4 * this.#srtt));
+  }
+
+  request(cookie: string, command: string, budgetMs: number): Promise<string> {
+    const transport = this.#open();
+    const now = this.#clock.now();
+    const data = encodeCommandDatagram(cookie, command);
+    return new Promise<string>((resolve, reject) => {
+      const wait = this.firstWait();
+      const p: Pending = {
+        cookie,
+        data,
+        sentAt: now,
+        deadline: now + budgetMs,
+        attempts: 1,
+        wait,
+        nextAt: 0,
+        timer: undefined,
+        resolve,
+        reject,
+      };
+      this.#pending.set(cookie, p);
+      this.#stats.sent++;
+      transport.send(data);
+      this.#arm(p, now);
+    });
+  }
+
+  #arm(p: Pending, now: number): void {
+    const retryAt = now + p.wait;
+    p.nextAt = retryAt < p.deadline ? retryAt : p.deadline;
+    p.timer = this.#clock.setTimeout(() => this.#onTimer(p), Math.max(0, p.nextAt - now));
+  }
+
+  #onTimer(p: Pending): void {
+    if (this.#pending.get(p.cookie) !== p) return;
+    const now = this.#clock.now();
+    if (p.nextAt >= p.deadline) {
+      this.#pending.delete(p.cookie);
+      this.#stats.timeouts++;
+      p.reject(
+        new RtppTimeoutError(
+          `no reply from ${this.#spec.transport}:${this.#spec.host}:${this.#spec.port} after ${p.attempts} attempt(s) in ${Math.round(now - p.sentAt)} ms`,
+          p.attempts,
+        ),
+      );
+      return;
+    }
+    p.attempts++;
+    this.#stats.retransmits++;
+    this.#transport?.send(p.data);
+    p.wait *= 2;
+    this.#arm(p, now);
+  }
+
+  #open(): RtppDatagramTransport {
+    if (this.#transport !== undefined) return this.#transport;
+    try {
+      this.#transport = this.#factory(this.#spec, {
+        onMessage: (d) => this.#onMessage(d),
+        onError: (e) => this.#log.debug({ err: e.message }, 'rtpp udp socket error'),
+      });
+    } catch (e) {
+      throw new RtppSocketError(`cannot open a UDP socket: ${(e as Error).message}`, { cause: e });
+    }
+    return this.#transport;
+  }
+
+  #onMessage(data: Uint8Array): void {
+    const r = decodeReplyDatagram(data);
+    const p = r === undefined ? undefined : this.#pending.get(r.cookie);
+    if (r === undefined || p === undefined) {
+      // a late copy of a reply already taken, a reply to a command given up on, or garbage
+      this.#stats.stale++;
+      return;
+    }
+    this.#pending.delete(p.cookie);
+    this.#clock.clearTimeout(p.timer);
+    if (p.attempts === 1) {
+      const sample = this.#clock.now() - p.sentAt;
+      if (this.#sampled) this.#srtt += (sample - this.#srtt) / 8;
+      else {
+        this.#srtt = sample;
+        this.#sampled = true;
+      }
+    }
+    p.resolve(r.body);
+  }
+
+  /** Fails every command in flight with RtppClosedError and closes the socket. */
+  destroy(): void {
+    for (const p of this.#pending.values()) {
+      this.#clock.clearTimeout(p.timer);
+      p.reject(new RtppClosedError('client destroyed'));
+    }
+    this.#pending.clear();
+    this.#transport?.close();
+    this.#transport = undefined;
+  }
+}

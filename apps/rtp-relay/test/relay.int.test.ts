@@ -188,6 +188,51 @@ describe('sipedge-rtp-relay stream sockets and flags', () => {
     }
   });
 
+  it('relays IPv6 legs with -6 and answers over a udp6 control socket', async () => {
+    const relay = await startRelayProcess([
+      '-s',
+      'udp6:[::1]:0',
+      '-6',
+      '::1',
+      '-m',
+      '45200',
+      '-M',
+      '45299',
+    ]);
+    const ctl = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+    const caller = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+    const callee = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+    try {
+      for (const s of [ctl, caller, callee])
+        await new Promise<void>((r) => s.bind(0, '::1', () => r()));
+      const controlPort = Number(relay.control[0]!.split(':').pop());
+      const ask = (text: string) =>
+        within<string>(3000, text, (done) => {
+          const onMsg = (m: Buffer): void => done(m.toString());
+          ctl.once('message', onMsg);
+          ctl.send(text, controlPort, '::1');
+          return () => ctl.off('message', onMsg);
+        });
+      const u = await ask(`k1 U6 v6@test ::1 ${caller.address().port} ft;1`);
+      expect(u).toMatch(/^k1 \d+ ::1 6\n$/);
+      const l = await ask(`k2 L6 v6@test ::1 ${callee.address().port} ft;1 tt;1`);
+      expect(l).toMatch(/^k2 \d+ ::1 6\n$/);
+      const toCallee = Number(u.split(' ')[1]);
+      const toCaller = Number(l.split(' ')[1]);
+      const arrived = within<{ data: string; port: number }>(3000, 'v6 rtp', (done) => {
+        const onMsg = (m: Buffer, r: dgram.RemoteInfo): void =>
+          done({ data: m.toString(), port: r.port });
+        callee.once('message', onMsg);
+        return () => callee.off('message', onMsg);
+      });
+      caller.send('v6 rtp', toCaller, '::1');
+      expect(await arrived).toEqual({ data: 'v6 rtp', port: toCallee });
+    } finally {
+      for (const s of [ctl, caller, callee]) s.close();
+      expect(await relay.stop()).toBe(0);
+    }
+  });
+
   it('times an idle session out after -T and writes its notify tag to the -n unix socket', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-notify-'));
     const sock = path.join(dir, 'timeout.sock');

@@ -1,9 +1,17 @@
-/** Runs every benchmark of @sipedge/rtpp in turn. */
-import { run as codec } from './codec.js';
+/**
+ * Runs every benchmark of @sipedge/rtpp: each module in this folder (compiled to dist/bench)
+ * that exports `run()`, in name order. `node dist/bench/run.js codec` runs only `codec.js`.
+ */
+import { readdirSync } from 'node:fs';
 
-const benches: [string, () => Promise<unknown>][] = [['codec', codec]];
+const here = new URL('./', import.meta.url);
 const only = process.argv[2];
-for (const [name, fn] of benches) {
+const modules = readdirSync(here)
+  .filter((f) => f.endsWith('.js') && f !== 'run.js')
+  .sort();
+for (const file of modules) {
+  const name = file.slice(0, -3);
   if (only !== undefined && only !== name) continue;
-  await fn();
+  const mod = (await import(new URL(file, here).href)) as { run?: () => unknown };
+  if (typeof mod.run === 'function') await mod.run();
 }

@@ -303,34 +303,63 @@ function withoutRaw<T extends RtppCommand>(cmd: T): T {
   return rest as T;
 }
 
-/** The same command with other tags (e.g. swapped for a forced lookup). */
+interface UpdateChanges {
+  kind?: 'U' | 'L';
+  fromTag?: string;
+  /** `null` removes the to_tag. */
+  toTag?: string | null;
+  /** `null` removes the notify arguments. */
+  notify?: NotifyTarget | null;
+  mods?: UpdateModifiers;
+  subcommands?: readonly RtppSubcommand[];
+}
+
+/** A changed copy of a U/L without `raw`, built field by field (the balancer's hot path). */
+function copyUpdate(cmd: UpdateCommand, ch: UpdateChanges): UpdateCommand {
+  const mods = ch.mods ?? cmd.mods;
+  const out: { -readonly [K in keyof UpdateCommand]: UpdateCommand[K] } = {
+    kind: ch.kind ?? cmd.kind,
+    modifiers: ch.mods === undefined ? cmd.modifiers : serializeUpdateModifiers(mods),
+    mods,
+    callId: cmd.callId,
+    remoteIp: cmd.remoteIp,
+    remotePort: cmd.remotePort,
+    fromTag: ch.fromTag ?? cmd.fromTag,
+    subcommands: ch.subcommands ?? cmd.subcommands,
+  };
+  const toTag = ch.toTag === undefined ? cmd.toTag : ch.toTag;
+  if (toTag !== undefined && toTag !== null) out.toTag = toTag;
+  const notify = ch.notify === undefined ? cmd.notify : ch.notify;
+  if (notify !== undefined && notify !== null) out.notify = notify;
+  return out;
+}
+
+/** The same command with other tags (e.g. swapped for a forced lookup); `undefined` drops to_tag. */
 export function withTags<T extends Extract<RtppCommand, { fromTag: string }>>(
   cmd: T,
   fromTag: string,
   toTag: string | undefined,
 ): T {
+  if (cmd.kind === 'U' || cmd.kind === 'L') {
+    return copyUpdate(cmd, { fromTag, toTag: toTag ?? null }) as T;
+  }
   const { toTag: _old, ...rest } = withoutRaw(cmd) as T & { toTag?: string };
   return { ...rest, fromTag, ...(toTag === undefined ? {} : { toTag }) } as T;
 }
 
 /** A U as an L or the reverse. An L carries no notify arguments, so they are dropped. */
 export function withKind(cmd: UpdateCommand, kind: 'U' | 'L'): UpdateCommand {
-  if (kind === 'L') {
-    const { notify: _n, ...rest } = withoutRaw(cmd);
-    return { ...rest, kind };
-  }
-  return { ...withoutRaw(cmd), kind };
+  return copyUpdate(cmd, kind === 'L' ? { kind, notify: null } : { kind });
 }
 
 /** The same U without notify arguments. */
 export function withoutNotify(cmd: UpdateCommand): UpdateCommand {
-  const { notify: _n, ...rest } = withoutRaw(cmd);
-  return rest;
+  return copyUpdate(cmd, { notify: null });
 }
 
 /** The same U with other notify arguments. */
 export function withNotify(cmd: UpdateCommand, notify: NotifyTarget): UpdateCommand {
-  return { ...withoutRaw(cmd), notify };
+  return copyUpdate(cmd, { notify });
 }
 
 /** The same U/L/Q with other `&&` sub-commands (none: `[]`). */
@@ -338,12 +367,13 @@ export function withSubcommands<T extends UpdateCommand | QueryCommand>(
   cmd: T,
   subcommands: readonly RtppSubcommand[],
 ): T {
-  return { ...withoutRaw(cmd), subcommands };
+  if (cmd.kind === 'Q') return { ...withoutRaw(cmd), subcommands };
+  return copyUpdate(cmd, { subcommands }) as T;
 }
 
-/** The same U/L with other modifiers. */
+/** The same U/L with other modifiers (written canonically). */
 export function withModifiers(cmd: UpdateCommand, mods: UpdateModifiers): UpdateCommand {
-  return { ...withoutRaw(cmd), mods, modifiers: serializeUpdateModifiers(mods) };
+  return copyUpdate(cmd, { mods });
 }
 
 /** A tag without its `;N` media-number suffix. */

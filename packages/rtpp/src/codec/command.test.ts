@@ -73,7 +73,7 @@ describe('parseCommand: what Kamailio and OpenSIPS send (captures §1–§2)', (
     .filter((l) => l !== '' && !l.startsWith('#'));
 
   it('has the captured lines', () => {
-    expect(lines).toHaveLength(16);
+    expect(lines).toHaveLength(19);
   });
 
   it.each(lines)('%s parses and is forwarded byte for byte', (line) => {

@@ -553,9 +553,19 @@ function isEmptyMods(m: UpdateModifiers): boolean {
   );
 }
 
+/** Modifier strings seen lately and what they mean (clients repeat a handful of them). */
+const modsMeaning = new Map<string, UpdateModifiers | null>();
+const MODS_MEANING_SIZE = 256;
+
 function sameAsParsed(verbatim: string, mods: UpdateModifiers): boolean {
-  const parsed = parseUpdateModifiers(verbatim);
-  return parsed.ok && sameModifiers(parsed.mods, mods);
+  let meaning = modsMeaning.get(verbatim);
+  if (meaning === undefined) {
+    const parsed = parseUpdateModifiers(verbatim);
+    meaning = parsed.ok ? parsed.mods : null;
+    if (modsMeaning.size >= MODS_MEANING_SIZE) modsMeaning.clear();
+    modsMeaning.set(verbatim, meaning);
+  }
+  return meaning !== null && sameModifiers(meaning, mods);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { parseRelayArgs, USAGE } from './config.js';
-import { startRelay } from './relay.js';
+import { type Relay, startRelay } from './relay.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -31,26 +31,35 @@ if (cli.kind === 'error') {
 const config = cli.config;
 const logger = pino({ name: 'sipedge-rtp-relay', level: config.logLevel }, pino.destination(2));
 
+// Signal handlers go in before anything is bound, so a SIGTERM that arrives right after the
+// ready line (or during start-up) is a clean shutdown, never the default kill.
+let relay: Relay | undefined;
+let exiting = false;
+const shutdown = (signal: string): void => {
+  if (exiting) return;
+  exiting = true;
+  logger.info({ signal }, 'shutting down');
+  const force = setTimeout(() => process.exit(1), 5000);
+  force.unref();
+  void (relay?.stop() ?? Promise.resolve()).then(() => {
+    logger.flush();
+    process.exit(0);
+  });
+};
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
 try {
-  const relay = await startRelay(config, { logger });
+  relay = await startRelay(config, { logger });
+  if (exiting) {
+    // a signal came while binding: stop what was just started
+    await relay.stop();
+    process.exit(0);
+  }
   const media = [config.ipv4, config.ipv6].filter((x) => x !== undefined).join(',');
   process.stdout.write(
     `sipedge-rtp-relay ready control=${relay.control.join(',')} media=${media} ports=${config.portMin}-${config.portMax} pid=${process.pid}\n`,
   );
-  let exiting = false;
-  const shutdown = (signal: string): void => {
-    if (exiting) return;
-    exiting = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 5000);
-    force.unref();
-    void relay.stop().then(() => {
-      logger.flush();
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
 } catch (e) {
   logger.fatal({ err: (e as Error).message }, 'cannot start');
   process.stderr.write(`sipedge-rtp-relay: ${(e as Error).message}\n`);

@@ -164,18 +164,3 @@ export async function udpEndpoint(port = 0) {
     },
   };
 }
-
-/** A minimal rtpproxy UDP client: one cookie per command, one retry-free exchange. */
-export async function udpControl(port: number) {
-  const ep = await udpEndpoint();
-  let seq = 0;
-  return {
-    async command(text: string, ms = 3000): Promise<string> {
-      const cookie = `t${process.pid}_${++seq}`;
-      ep.send(port, `${cookie} ${text}`);
-      const r = await ep.receive((d) => d.data.startsWith(`${cookie} `), ms);
-      return r.data.slice(cookie.length + 1);
-    },
-    close: () => ep.close(),
-  };
-}

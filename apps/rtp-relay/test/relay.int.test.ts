@@ -4,15 +4,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { RtppClient } from '@sipedge/rtpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BIN,
-  type RelayProcess,
-  startRelayProcess,
-  udpControl,
-  udpEndpoint,
-  within,
-} from './helpers.js';
+import { BIN, type RelayProcess, startRelayProcess, udpEndpoint, within } from './helpers.js';
 
 /** Proves nothing listens on a UDP port: a connected socket gets ECONNREFUSED from loopback. */
 async function udpPortClosed(port: number): Promise<boolean> {
@@ -37,7 +31,11 @@ async function udpPortClosed(port: number): Promise<boolean> {
 
 describe('sipedge-rtp-relay over UDP', () => {
   let relay: RelayProcess;
-  let ctl: Awaited<ReturnType<typeof udpControl>>;
+  let client: RtppClient | undefined;
+  /** Sends through @sipedge/rtpp's RtppClient; answers the reply body with its newline. */
+  const ctl = {
+    command: async (text: string): Promise<string> => `${await client!.sendRaw(text)}\n`,
+  };
 
   beforeAll(async () => {
     relay = await startRelayProcess([
@@ -50,12 +48,11 @@ describe('sipedge-rtp-relay over UDP', () => {
       '-T',
       '30',
     ]);
-    const port = Number(relay.control[0]!.split(':').pop());
-    ctl = await udpControl(port);
+    client = new RtppClient({ socket: relay.control[0]!, timeoutMs: 3000 });
   });
 
   afterAll(async () => {
-    ctl?.close();
+    await client?.close();
     await relay?.stop();
   });
 
@@ -63,6 +60,18 @@ describe('sipedge-rtp-relay over UDP', () => {
     expect(await ctl.command('V')).toBe('20040107\n');
     expect(await ctl.command('VF 20050322')).toBe('1\n');
     expect(await ctl.command('VF 20081224')).toBe('0\n');
+    const probe = await client!.probe();
+    expect(probe.version).toBe('20040107');
+    const yes = [...probe.features].filter(([, v]) => v).map(([d]) => d);
+    expect(yes.sort()).toEqual([
+      '20040107',
+      '20050322',
+      '20060704',
+      '20080403',
+      '20081102',
+      '20141004',
+      '20150330',
+    ]);
   });
 
   it('relays RTP and RTCP between two latched peers, and stops after D', async () => {
@@ -256,12 +265,12 @@ describe('sipedge-rtp-relay stream sockets and flags', () => {
       `unix:${sock}`,
     ]);
     try {
-      const ctl = await udpControl(Number(relay.control[0]!.split(':').pop()));
-      expect(await ctl.command('VF 20081224')).toBe('1\n');
-      expect(await ctl.command(`U idle@test 127.0.0.1 5000 ft;1 unix:${sock} call%201`)).toMatch(
+      const client = new RtppClient({ socket: relay.control[0]! });
+      expect(await client.sendRaw('VF 20081224')).toBe('1');
+      expect(await client.sendRaw(`U idle@test 127.0.0.1 5000 ft;1 unix:${sock} call%201`)).toMatch(
         /^\d+ /,
       );
-      ctl.close();
+      await client.close();
       await relay.waitLog((x) => x.event === 'timeout' && x.callId === 'idle@test', 5000);
       await within(5000, 'the notification line', (done) => {
         const t = setInterval(() => got === 'call 1\n' && done(undefined), 10);

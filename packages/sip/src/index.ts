@@ -1,1 +1,41 @@
-export {};
+export { type ParseReason, SipError, SipParseError, SipTransportError } from './errors.js';
+export {
+  type Contact,
+  type CSeq,
+  type NameAddr,
+  nameAddrUri,
+  parseContact,
+  parseCSeq,
+  parseNameAddr,
+  parseVia,
+  tagOf,
+  type Via,
+} from './message/headers.js';
+export {
+  canonicalHeaderName,
+  createRequest,
+  createResponse,
+  dialogIds,
+  type HeaderField,
+  type ParseOptions,
+  parseMessage,
+  SipMessage,
+  validateMessage,
+} from './message/message.js';
+export { getParam, type Param, parseParams, splitList } from './message/params.js';
+export {
+  formatSipUri,
+  isIPv4,
+  isIPv6,
+  isSipUri,
+  isTelUri,
+  type OtherUri,
+  parseUri,
+  type SipUri,
+  type TelUri,
+  type Uri,
+  type UriParam,
+  unescapeUri,
+  uriEquals,
+  uriParam,
+} from './message/uri.js';

@@ -1,0 +1,62 @@
+/** Base class of every error this package throws, with a stable string `code`. */
+export class SipError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SipError';
+    this.code = code;
+  }
+}
+
+/** Why a message, URI or header was refused. Stable strings, safe to count in metrics. */
+export type ParseReason =
+  | 'empty'
+  | 'start-line'
+  | 'version'
+  | 'method'
+  | 'status-code'
+  | 'request-uri'
+  | 'header-name'
+  | 'header-syntax'
+  | 'header-missing'
+  | 'header-repeated'
+  | 'content-length'
+  | 'too-large'
+  | 'truncated'
+  | 'cseq'
+  | 'cseq-method'
+  | 'max-forwards'
+  | 'via'
+  | 'name-addr'
+  | 'uri'
+  | 'scalar-range'
+  | 'date';
+
+/**
+ * A message, URI or header that cannot be accepted. `reason` names the rule that failed;
+ * `status` is what a server answers (400, or 505 for an unsupported version, 413/513 for size).
+ */
+export class SipParseError extends SipError {
+  readonly reason: ParseReason;
+  readonly status: number;
+  constructor(reason: ParseReason, detail: string, status = 400) {
+    super(`SIP_PARSE_${reason.toUpperCase().replace(/-/g, '_')}`, `${reason}: ${detail}`);
+    this.name = 'SipParseError';
+    this.reason = reason;
+    this.status = status;
+  }
+  /** A reason phrase for the error response, e.g. `Bad Request (cseq-method)`. */
+  get reasonPhrase(): string {
+    if (this.status === 505) return 'Version Not Supported';
+    if (this.status === 513) return 'Message Too Large';
+    return `Bad Request (${this.reason})`;
+  }
+}
+
+/** A transport could not deliver or accept a message. */
+export class SipTransportError extends SipError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'SipTransportError';
+  }
+}

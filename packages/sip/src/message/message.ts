@@ -1,0 +1,648 @@
+import { SipParseError } from '../errors.js';
+import {
+  type Contact,
+  type CSeq,
+  type NameAddr,
+  parseContact,
+  parseCSeq,
+  parseNameAddr,
+  parseUint,
+  parseVia,
+  tagOf,
+  type Via,
+} from './headers.js';
+import { isTokenChar, splitList } from './params.js';
+import { parseUri } from './uri.js';
+
+/** Compact header forms (RFC 3261 §7.3.3 and the IANA registry). */
+const COMPACT: Record<string, string> = {
+  a: 'accept-contact',
+  b: 'referred-by',
+  c: 'content-type',
+  d: 'request-disposition',
+  e: 'content-encoding',
+  f: 'from',
+  i: 'call-id',
+  j: 'reject-contact',
+  k: 'supported',
+  l: 'content-length',
+  m: 'contact',
+  n: 'identity-info',
+  o: 'event',
+  r: 'refer-to',
+  s: 'subject',
+  t: 'to',
+  u: 'allow-events',
+  v: 'via',
+  x: 'session-expires',
+  y: 'identity',
+};
+
+/** Lower-case full header name for a name as written (compact forms expanded). */
+export function canonicalHeaderName(name: string): string {
+  const lower = name.toLowerCase();
+  if (lower.length === 1) return COMPACT[lower] ?? lower;
+  return lower;
+}
+
+/** One header row exactly as received: name as written, raw bytes (latin1) with folding and CRLF. */
+export interface HeaderField {
+  readonly name: string;
+  /** Canonical lower-case full name (`v` → `via`). */
+  readonly key: string;
+  /** The whole row as received, folding and terminating CRLF included. */
+  readonly raw: string;
+  /** The value with surrounding whitespace removed and line folding replaced by one space. */
+  readonly value: string;
+}
+
+export interface ParseOptions {
+  /** Datagram: the body is the rest of the packet (Content-Length may shorten it, never lengthen). */
+  readonly datagram?: boolean;
+  /** Largest accepted message in bytes (default 65,535). */
+  readonly maxBytes?: number;
+  /** Largest accepted number of header rows (default 256). */
+  readonly maxHeaders?: number;
+}
+
+const DEFAULT_MAX_BYTES = 65_535;
+const DEFAULT_MAX_HEADERS = 256;
+const EMPTY = Buffer.alloc(0);
+
+/** Header rows that may appear once only (RFC 3261 §7.3.1: not comma-separated lists). */
+const SINGLE = ['to', 'from', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type'];
+
+function makeField(name: string, value: string): HeaderField {
+  return { name, key: canonicalHeaderName(name), raw: `${name}: ${value}\r\n`, value };
+}
+
+/**
+ * A SIP request or response. Headers are an ordered list of raw rows; accessors parse lazily
+ * and edits replace only the rows they touch, so `toBuffer()` of an untouched message returns
+ * the bytes it was parsed from.
+ */
+export class SipMessage {
+  /** The start line without its CRLF. */
+  startLine: string;
+  readonly headers: HeaderField[];
+  body: Buffer;
+  readonly isRequest: boolean;
+  method: string;
+  requestUri: string;
+  readonly status: number;
+  readonly reason: string;
+  #source: Buffer | null;
+  #cache = new Map<string, unknown>();
+
+  constructor(init: {
+    startLine: string;
+    headers: HeaderField[];
+    body?: Buffer;
+    source?: Buffer | null;
+  }) {
+    this.startLine = init.startLine;
+    this.headers = init.headers;
+    this.body = init.body ?? EMPTY;
+    this.#source = init.source ?? null;
+    const sl = parseStartLine(init.startLine);
+    this.isRequest = sl.isRequest;
+    this.method = sl.method;
+    this.requestUri = sl.uri;
+    this.status = sl.status;
+    this.reason = sl.reason;
+  }
+
+  /** True until an edit is made: `toBuffer()` then returns the parsed bytes themselves. */
+  get untouched(): boolean {
+    return this.#source !== null;
+  }
+
+  #touch(): void {
+    this.#source = null;
+    this.#cache.clear();
+  }
+
+  #memo<T>(key: string, compute: () => T): T {
+    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+    const v = compute();
+    this.#cache.set(key, v);
+    return v;
+  }
+
+  // ---- generic header access ----------------------------------------------------------
+
+  /** The first row's value for a header (compact names accepted), or undefined. */
+  header(name: string): string | undefined {
+    const key = canonicalHeaderName(name);
+    for (const h of this.headers) if (h.key === key) return h.value;
+    return undefined;
+  }
+
+  /** All rows of one header, in order. */
+  rows(name: string): HeaderField[] {
+    const key = canonicalHeaderName(name);
+    return this.headers.filter((h) => h.key === key);
+  }
+
+  /** All list elements of a header across its rows, split on top-level commas. */
+  values(name: string): string[] {
+    const key = canonicalHeaderName(name);
+    return this.#memo(`v:${key}`, () => {
+      const out: string[] = [];
+      for (const h of this.headers) {
+        if (h.key !== key) continue;
+        if (h.value.indexOf(',') < 0) out.push(h.value);
+        else for (const e of splitList(h.value)) out.push(e);
+      }
+      return out;
+    });
+  }
+
+  has(name: string): boolean {
+    return this.header(name) !== undefined;
+  }
+
+  // ---- typed accessors ------------------------------------------------------------------
+
+  vias(): Via[] {
+    return this.#memo('via', () => this.values('via').map(parseVia));
+  }
+
+  topVia(): Via | undefined {
+    const first = this.header('via');
+    if (first === undefined) return undefined;
+    return this.#memo('via0', () => parseVia(splitList(first)[0] ?? ''));
+  }
+
+  from(): NameAddr {
+    return this.#memo('from', () => parseNameAddr(this.#required('from')));
+  }
+
+  to(): NameAddr {
+    return this.#memo('to', () => parseNameAddr(this.#required('to')));
+  }
+
+  fromTag(): string | undefined {
+    return tagOf(this.from());
+  }
+
+  toTag(): string | undefined {
+    return tagOf(this.to());
+  }
+
+  callId(): string {
+    return this.#required('call-id');
+  }
+
+  cseq(): CSeq {
+    return this.#memo('cseq', () => parseCSeq(this.#required('cseq')));
+  }
+
+  maxForwards(): number | undefined {
+    const v = this.header('max-forwards');
+    return v === undefined ? undefined : parseUint(v, 255, 'max-forwards');
+  }
+
+  contacts(): Contact[] {
+    return this.#memo('contact', () => this.values('contact').map(parseContact));
+  }
+
+  routes(): NameAddr[] {
+    return this.#memo('route', () => this.values('route').map(parseNameAddr));
+  }
+
+  recordRoutes(): NameAddr[] {
+    return this.#memo('record-route', () => this.values('record-route').map(parseNameAddr));
+  }
+
+  paths(): NameAddr[] {
+    return this.#memo('path', () => this.values('path').map(parseNameAddr));
+  }
+
+  supported(): string[] {
+    return this.values('supported').filter((s) => s.length > 0);
+  }
+
+  require(): string[] {
+    return this.values('require').filter((s) => s.length > 0);
+  }
+
+  expires(): number | undefined {
+    const v = this.header('expires');
+    return v === undefined ? undefined : parseUint(v, 2 ** 32 - 1, 'scalar-range');
+  }
+
+  minExpires(): number | undefined {
+    const v = this.header('min-expires');
+    return v === undefined ? undefined : parseUint(v, 2 ** 32 - 1, 'scalar-range');
+  }
+
+  contentType(): string | undefined {
+    return this.header('content-type');
+  }
+
+  contentLength(): number | undefined {
+    const v = this.header('content-length');
+    return v === undefined ? undefined : parseUint(v, 2 ** 31 - 1, 'content-length');
+  }
+
+  #required(key: string): string {
+    const v = this.header(key);
+    if (v === undefined) throw new SipParseError('header-missing', `no ${key} header`);
+    return v;
+  }
+
+  // ---- edits: each touches only the rows it names -------------------------------------
+
+  #indexOf(key: string): number {
+    for (let i = 0; i < this.headers.length; i++) if (this.headers[i]!.key === key) return i;
+    return -1;
+  }
+
+  /** Inserts a row above the first row of the same header (or at the top of the header block). */
+  prependHeader(name: string, value: string): this {
+    const f = makeField(name, value);
+    const at = this.#indexOf(f.key);
+    this.headers.splice(at < 0 ? 0 : at, 0, f);
+    this.#touch();
+    return this;
+  }
+
+  /** Adds a row after the last row of the same header, or at the end of the header block. */
+  appendHeader(name: string, value: string): this {
+    const f = makeField(name, value);
+    let at = -1;
+    for (let i = 0; i < this.headers.length; i++) if (this.headers[i]!.key === f.key) at = i;
+    this.headers.splice(at < 0 ? this.headers.length : at + 1, 0, f);
+    this.#touch();
+    return this;
+  }
+
+  /**
+   * Removes the first list element of a header and returns it. A row holding several
+   * comma-separated elements is rewritten without the first; a row holding one is removed.
+   */
+  removeFirstValue(name: string): string | undefined {
+    const key = canonicalHeaderName(name);
+    const at = this.#indexOf(key);
+    if (at < 0) return undefined;
+    const row = this.headers[at]!;
+    const parts = splitList(row.value);
+    const first = parts.shift();
+    if (parts.length === 0) this.headers.splice(at, 1);
+    else this.headers[at] = makeField(row.name, parts.join(', '));
+    this.#touch();
+    return first;
+  }
+
+  prependVia(value: string): this {
+    return this.prependHeader('Via', value);
+  }
+
+  removeTopVia(): string | undefined {
+    return this.removeFirstValue('via');
+  }
+
+  prependRecordRoute(value: string): this {
+    return this.prependHeader('Record-Route', value);
+  }
+
+  prependRoute(value: string): this {
+    return this.prependHeader('Route', value);
+  }
+
+  removeTopRoute(): string | undefined {
+    return this.removeFirstValue('route');
+  }
+
+  prependPath(value: string): this {
+    return this.prependHeader('Path', value);
+  }
+
+  /** Replaces the value of the first row (keeping its name as written); removes later rows. */
+  setHeader(name: string, value: string): this {
+    const key = canonicalHeaderName(name);
+    const at = this.#indexOf(key);
+    if (at < 0) {
+      this.headers.push(makeField(name, value));
+    } else {
+      this.headers[at] = makeField(this.headers[at]!.name, value);
+      for (let i = this.headers.length - 1; i > at; i--) {
+        if (this.headers[i]!.key === key) this.headers.splice(i, 1);
+      }
+    }
+    this.#touch();
+    return this;
+  }
+
+  /** Removes every row of a header; returns how many were removed. */
+  removeHeader(name: string): number {
+    const key = canonicalHeaderName(name);
+    let n = 0;
+    for (let i = this.headers.length - 1; i >= 0; i--) {
+      if (this.headers[i]!.key === key) {
+        this.headers.splice(i, 1);
+        n++;
+      }
+    }
+    if (n > 0) this.#touch();
+    return n;
+  }
+
+  /** Replaces the body and its Content-Length (and Content-Type when given). */
+  setBody(body: Buffer, contentType?: string): this {
+    this.body = body;
+    this.setHeader('Content-Length', String(body.length));
+    if (contentType !== undefined) this.setHeader('Content-Type', contentType);
+    this.#touch();
+    return this;
+  }
+
+  setRequestUri(uri: string): this {
+    if (!this.isRequest) throw new TypeError('not a request');
+    this.requestUri = uri;
+    this.startLine = `${this.method} ${uri} SIP/2.0`;
+    this.#touch();
+    return this;
+  }
+
+  /** Serialises: the original bytes when untouched, otherwise start line + rows + body. */
+  toBuffer(): Buffer {
+    if (this.#source !== null) return this.#source;
+    let head = `${this.startLine}\r\n`;
+    for (const h of this.headers) head += h.raw;
+    head += '\r\n';
+    const headLen = Buffer.byteLength(head, 'latin1');
+    const out = Buffer.allocUnsafe(headLen + this.body.length);
+    out.write(head, 0, 'latin1');
+    this.body.copy(out, headLen);
+    return out;
+  }
+
+  toString(): string {
+    return this.toBuffer().toString('latin1');
+  }
+}
+
+interface StartLine {
+  isRequest: boolean;
+  method: string;
+  uri: string;
+  status: number;
+  reason: string;
+}
+
+function parseStartLine(line: string): StartLine {
+  if (line.length === 0) throw new SipParseError('start-line', 'empty start line');
+  if (line.startsWith('SIP/')) {
+    const sp1 = line.indexOf(' ');
+    if (sp1 < 0) throw new SipParseError('start-line', 'status line without code');
+    checkVersion(line.slice(0, sp1));
+    const sp2 = line.indexOf(' ', sp1 + 1);
+    const code = line.slice(sp1 + 1, sp2 < 0 ? line.length : sp2);
+    if (!/^[1-6][0-9][0-9]$/.test(code)) {
+      throw new SipParseError('status-code', `bad status code '${code.slice(0, 20)}'`);
+    }
+    return {
+      isRequest: false,
+      method: '',
+      uri: '',
+      status: Number(code),
+      reason: sp2 < 0 ? '' : line.slice(sp2 + 1),
+    };
+  }
+  const sp1 = line.indexOf(' ');
+  const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) {
+    throw new SipParseError('start-line', 'request line must be METHOD SP URI SP VERSION');
+  }
+  const method = line.slice(0, sp1);
+  for (let i = 0; i < method.length; i++) {
+    if (!isTokenChar(method.charCodeAt(i))) throw new SipParseError('method', 'bad method token');
+  }
+  const uri = line.slice(sp1 + 1, sp2);
+  if (uri.length === 0) throw new SipParseError('request-uri', 'empty Request-URI');
+  checkVersion(line.slice(sp2 + 1));
+  return { isRequest: true, method, uri, status: 0, reason: '' };
+}
+
+function checkVersion(v: string): void {
+  if (v === 'SIP/2.0') return;
+  if (/^SIP\/[0-9]+\.[0-9]+$/i.test(v)) {
+    if (v.toUpperCase() === 'SIP/2.0') return;
+    throw new SipParseError('version', `unsupported version ${v}`, 505);
+  }
+  throw new SipParseError('start-line', `bad version '${v.slice(0, 20)}'`);
+}
+
+/**
+ * Parses one SIP message from a Buffer. Leading CRLFs are skipped (RFC 3261 §7.5). Throws
+ * SipParseError for anything that is not a syntactically framed message; run
+ * `validateMessage` for the semantic checks a server makes before answering 400.
+ */
+export function parseMessage(buf: Buffer, options: ParseOptions = {}): SipMessage {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxHeaders = options.maxHeaders ?? DEFAULT_MAX_HEADERS;
+  if (buf.length > maxBytes) throw new SipParseError('too-large', `${buf.length} bytes`, 513);
+  let start = 0;
+  while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+  if (start >= buf.length) throw new SipParseError('empty', 'no message');
+  const headEnd = buf.indexOf('\r\n\r\n', start, 'latin1');
+  if (headEnd < 0) throw new SipParseError('truncated', 'no empty line after headers');
+  const head = buf.toString('latin1', start, headEnd + 2);
+  const slEnd = head.indexOf('\r\n');
+  const startLine = head.slice(0, slEnd);
+  const headers: HeaderField[] = [];
+  let pos = slEnd + 2;
+  let clValue: string | undefined;
+  while (pos < head.length) {
+    let eol = head.indexOf('\r\n', pos);
+    let folded = false;
+    // a row continues while the next line starts with SP or HTAB (RFC 3261 §7.3.1 folding)
+    while (eol + 2 < head.length) {
+      const c = head.charCodeAt(eol + 2);
+      if (c !== 32 && c !== 9) break;
+      folded = true;
+      eol = head.indexOf('\r\n', eol + 2);
+    }
+    const raw = head.slice(pos, eol + 2);
+    const colon = raw.indexOf(':');
+    if (colon <= 0) throw new SipParseError('header-syntax', `row without a colon at byte ${pos}`);
+    let nameEnd = colon;
+    while (nameEnd > 0) {
+      const c = raw.charCodeAt(nameEnd - 1);
+      if (c !== 32 && c !== 9) break;
+      nameEnd--;
+    }
+    const name = raw.slice(0, nameEnd);
+    for (let i = 0; i < name.length; i++) {
+      if (!isTokenChar(name.charCodeAt(i))) {
+        throw new SipParseError('header-name', `bad header name '${name.slice(0, 40)}'`);
+      }
+    }
+    if (name.length === 0) throw new SipParseError('header-name', 'empty header name');
+    let value = raw.slice(colon + 1, raw.length - 2).trim();
+    if (folded) value = value.replace(/[ \t]*\r\n[ \t]+/g, ' ');
+    const key = name.length === 1 ? canonicalHeaderName(name) : name.toLowerCase();
+    if (key === 'content-length') {
+      if (clValue !== undefined && clValue !== value) {
+        throw new SipParseError('content-length', 'conflicting Content-Length rows');
+      }
+      clValue = value;
+    }
+    headers.push({ name, key, raw, value });
+    if (headers.length > maxHeaders)
+      throw new SipParseError('too-large', 'too many header rows', 513);
+    pos = eol + 2;
+  }
+  const bodyStart = headEnd + 4;
+  let bodyEnd = buf.length;
+  if (clValue !== undefined) {
+    if (!/^[0-9]{1,10}$/.test(clValue)) {
+      throw new SipParseError('content-length', `bad Content-Length '${clValue.slice(0, 20)}'`);
+    }
+    const cl = Number(clValue);
+    if (cl > maxBytes) throw new SipParseError('too-large', `Content-Length ${cl}`, 513);
+    if (bodyStart + cl > buf.length) {
+      throw new SipParseError(
+        'truncated',
+        `Content-Length ${cl} exceeds the ${buf.length - bodyStart} body bytes`,
+      );
+    }
+    bodyEnd = bodyStart + cl;
+  } else if (options.datagram === false) {
+    bodyEnd = bodyStart;
+  }
+  const body = bodyEnd > bodyStart ? buf.subarray(bodyStart, bodyEnd) : EMPTY;
+  return new SipMessage({
+    startLine,
+    headers,
+    body,
+    source: start === 0 && bodyEnd === buf.length ? buf : buf.subarray(start, bodyEnd),
+  });
+}
+
+/**
+ * The checks a server makes before processing (RFC 3261 §8.2, §16.3, RFC 4475 §3.1.2, §3.3):
+ * mandatory headers present and parseable, single-valued headers not repeated, CSeq method equal
+ * to the request method, scalar fields in range, Request-URI well formed. Throws SipParseError.
+ */
+export function validateMessage(msg: SipMessage): void {
+  for (const key of ['to', 'from', 'call-id', 'cseq', 'via']) {
+    if (!msg.has(key)) throw new SipParseError('header-missing', `no ${key} header`);
+  }
+  for (const key of SINGLE) {
+    if (msg.rows(key).length > 1)
+      throw new SipParseError('header-repeated', `${key} appears more than once`);
+  }
+  if (msg.callId().length === 0) throw new SipParseError('header-syntax', 'empty Call-ID');
+  const vias = msg.vias();
+  if (vias.length === 0) throw new SipParseError('via', 'empty Via');
+  msg.from();
+  msg.to();
+  const cseq = msg.cseq();
+  msg.maxForwards();
+  msg.expires();
+  msg.contentLength();
+  msg.contacts();
+  msg.routes();
+  msg.recordRoutes();
+  const date = msg.header('date');
+  if (date !== undefined && !/ GMT$/.test(date)) {
+    throw new SipParseError('date', 'Date must be in GMT (RFC 3261 §20.17)');
+  }
+  if (msg.isRequest) {
+    if (cseq.method !== msg.method) {
+      throw new SipParseError(
+        'cseq-method',
+        `CSeq method ${cseq.method} differs from ${msg.method}`,
+      );
+    }
+    validateRequestUri(msg.requestUri);
+  } else {
+    const ra = msg.header('retry-after');
+    if (ra !== undefined) {
+      const m = /^([0-9]+)/.exec(ra);
+      if (m === null || m[1]!.length > 10 || Number(m[1]) > 2 ** 32 - 1) {
+        throw new SipParseError('scalar-range', 'Retry-After out of range');
+      }
+    }
+  }
+}
+
+function validateRequestUri(raw: string): void {
+  const u = parseUriForValidation(raw);
+  if ((u.scheme === 'sip' || u.scheme === 'sips') && 'headers' in u && u.headers.length > 0) {
+    throw new SipParseError(
+      'request-uri',
+      'headers are not allowed in a Request-URI (RFC 3261 §19.1.5)',
+    );
+  }
+}
+
+function parseUriForValidation(raw: string): ReturnType<typeof parseUri> {
+  try {
+    return parseUri(raw);
+  } catch (e) {
+    if (e instanceof SipParseError) throw new SipParseError('request-uri', e.message);
+    throw e;
+  }
+}
+
+/** From, To (with tag) and Call-ID — the dialog-relevant identifiers of a message. */
+export function dialogIds(msg: SipMessage): {
+  callId: string;
+  fromTag: string | undefined;
+  toTag: string | undefined;
+} {
+  return { callId: msg.callId(), fromTag: msg.fromTag(), toTag: msg.toTag() };
+}
+
+/** Builds a request from parts (header rows are written in the given order). */
+export function createRequest(init: {
+  method: string;
+  uri: string;
+  headers: ReadonlyArray<readonly [string, string]>;
+  body?: Buffer;
+}): SipMessage {
+  const body = init.body ?? EMPTY;
+  const headers = init.headers.map(([n, v]) => makeField(n, v));
+  if (!headers.some((h) => h.key === 'content-length')) {
+    headers.push(makeField('Content-Length', String(body.length)));
+  }
+  return new SipMessage({ startLine: `${init.method} ${init.uri} SIP/2.0`, headers, body });
+}
+
+/**
+ * Builds a response to a request (RFC 3261 §8.2.6.2): Via rows, From, Call-ID and CSeq are
+ * copied byte for byte; To gets `toTag` when given and not already tagged.
+ */
+export function createResponse(
+  req: SipMessage,
+  status: number,
+  reason: string,
+  options: {
+    toTag?: string;
+    headers?: ReadonlyArray<readonly [string, string]>;
+    body?: Buffer;
+  } = {},
+): SipMessage {
+  const headers: HeaderField[] = [];
+  for (const h of req.headers) {
+    if (h.key === 'via' || h.key === 'from' || h.key === 'call-id' || h.key === 'cseq')
+      headers.push(h);
+    else if (h.key === 'to') {
+      if (
+        options.toTag !== undefined &&
+        status > 100 &&
+        tagOf(parseNameAddr(h.value)) === undefined
+      ) {
+        headers.push(makeField(h.name, `${h.value};tag=${options.toTag}`));
+      } else headers.push(h);
+    }
+  }
+  for (const [n, v] of options.headers ?? []) headers.push(makeField(n, v));
+  const body = options.body ?? EMPTY;
+  headers.push(makeField('Content-Length', String(body.length)));
+  return new SipMessage({ startLine: `SIP/2.0 ${status} ${reason}`, headers, body });
+}

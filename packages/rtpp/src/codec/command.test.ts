@@ -471,6 +471,28 @@ describe('properties', () => {
     );
   });
 
+  it('blank runs, TABs, CR/LF between and around tokens change nothing but raw', () => {
+    const blanks = fc
+      .array(fc.constantFrom(' ', '\t', '\r', '\n'), { minLength: 1, maxLength: 3 })
+      .map((a) => a.join(''));
+    fc.assert(
+      fc.property(
+        fc.oneof(updateArb, otherArb),
+        fc.array(blanks, { minLength: 40, maxLength: 40 }),
+        fc.array(fc.constantFrom('', ' ', '\r\n', '\n', '\t '), { minLength: 2, maxLength: 2 }),
+        (cmd, seps, [lead, trail]) => {
+          const text = serializeCommand(cmd);
+          let i = 0;
+          const spaced = text.replace(/ /g, () => seps[i++ % seps.length]!);
+          const back = ok(`${lead}${spaced}${trail}`);
+          expect(back.raw).toBe(spaced);
+          expect(strip(back)).toEqual(cmd);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('tags survive edits: swapping tags twice gives the same text', () => {
     fc.assert(
       fc.property(updateArb, (cmd) => {

@@ -263,7 +263,7 @@ export function parseCommand(text: string, options?: ParseCommandOptions): RtppP
       max = 30; // 1 + the number of counters; the token limit comes first
       break;
     default:
-      return fail(E.CMDUNKN, `unknown command "${tok(0)}"`);
+      return fail(E.CMDUNKN, `unknown command "${tok(0).slice(0, 16)}"`);
   }
   if (argc < min || argc > max) {
     return fail(E.PARSE_NARGS, `${kind}: ${argc} arguments, expected ${min}..${max}`);

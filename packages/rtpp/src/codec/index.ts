@@ -1,4 +1,5 @@
 export * from './build.js';
+export * from './codes.js';
 export * from './command.js';
 export {
   EMPTY_MODIFIERS,

@@ -259,3 +259,14 @@ describe('properties', () => {
     );
   });
 });
+
+describe('error codes', () => {
+  it('describes every code the parser produces and leaves unknown ones bare', async () => {
+    const { describeRtppError, RTPP_ERROR_TEXT } = await import('./codes.js');
+    for (const c of [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 35]) {
+      expect(RTPP_ERROR_TEXT[c], `E${c}`).toBeDefined();
+    }
+    expect(describeRtppError(50)).toBe('E50 (session not found)');
+    expect(describeRtppError(4242)).toBe('E4242');
+  });
+});

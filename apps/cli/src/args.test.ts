@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_URL, miParams, parseArgs, UsageError, wsUrlFor } from './args.js';
+
+describe('parseArgs', () => {
+  it('takes options anywhere and keeps words in order', () => {
+    const { options, words } = parseArgs([
+      'mi',
+      '--json',
+      'which',
+      '--url=http://h:1/mi',
+      '--token',
+      'tok',
+    ]);
+    expect(words).toEqual(['mi', 'which']);
+    expect(options).toMatchObject({ json: true, url: 'http://h:1/mi', token: 'tok' });
+  });
+
+  it('defaults and environment', () => {
+    expect(parseArgs([]).options.url).toBe(DEFAULT_URL);
+    expect(
+      parseArgs([], { SIPEDGE_MI_URL: 'http://x/mi', SIPEDGE_MI_TOKEN: 't' }).options,
+    ).toMatchObject({
+      url: 'http://x/mi',
+      token: 't',
+    });
+  });
+
+  it('negative numbers and words after -- are not options', () => {
+    expect(parseArgs(['mi', 'log_level', '-1']).words).toEqual(['mi', 'log_level', '-1']);
+    expect(parseArgs(['mi', 'x', '--', '--json']).words).toEqual(['mi', 'x', '--json']);
+  });
+
+  it('rejects unknown options, missing values and bad counts', () => {
+    expect(() => parseArgs(['--nope'])).toThrow(UsageError);
+    expect(() => parseArgs(['--url'])).toThrow(/needs a value/);
+    expect(() => parseArgs(['--count', '0'])).toThrow(/positive integer/);
+  });
+});
+
+describe('miParams', () => {
+  it('positional, named, JSON values', () => {
+    expect(miParams([])).toBeUndefined();
+    expect(miParams(['1', 'a b'])).toEqual(['1', 'a b']);
+    expect(miParams(['group=clusterer', 'identifier=all'])).toEqual({
+      group: 'clusterer',
+      identifier: 'all',
+    });
+    expect(miParams(['["a","b"]', '{"x":1}'])).toEqual([['a', 'b'], { x: 1 }]);
+    expect(miParams(['v=a=b'])).toEqual({ v: 'a=b' });
+  });
+
+  it('refuses a mix, repeated names and bad JSON', () => {
+    expect(() => miParams(['a=1', 'b'])).toThrow(/mix/);
+    expect(() => miParams(['a=1', 'a=2'])).toThrow(/twice/);
+    expect(() => miParams(['[1,'])).toThrow(/JSON/);
+  });
+});
+
+describe('wsUrlFor', () => {
+  it('maps the HTTP root to its WebSocket path', () => {
+    expect(wsUrlFor('http://127.0.0.1:8888/mi')).toBe('ws://127.0.0.1:8888/mi/ws');
+    expect(wsUrlFor('https://h/mi/')).toBe('wss://h/mi/ws');
+    expect(wsUrlFor('ws://h:1/custom')).toBe('ws://h:1/custom');
+    expect(() => wsUrlFor('ftp://h')).toThrow(UsageError);
+  });
+});

@@ -1,0 +1,60 @@
+import { parseArgs, UsageError } from './args.js';
+import { reportError } from './commands/errors.js';
+import { eventsCommand } from './commands/events.js';
+import { miCommand } from './commands/mi.js';
+import { type CliIo, EXIT_OK, EXIT_USAGE, type Subcommand } from './commands/types.js';
+
+/** The subcommands `sipedge` knows; other packages' commands (rtp-cluster) are added here. */
+export const subcommands: Map<string, Subcommand> = new Map(
+  [miCommand, eventsCommand].map((c) => [c.name, c]),
+);
+
+export function usage(): string {
+  const width = Math.max(...[...subcommands.keys()].map((n) => n.length));
+  return [
+    'usage: sipedge [--url URL] [--token TOKEN] [--json] <command> [args…]',
+    '',
+    'commands:',
+    ...[...subcommands.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${'help'.padEnd(width)}  show help for a command: sipedge help <command>`,
+    '',
+    'Environment: SIPEDGE_MI_URL, SIPEDGE_MI_TOKEN.',
+    'Exit codes: 0 ok, 1 command error, 2 usage or connection error.',
+  ].join('\n');
+}
+
+/** Run `sipedge` with argv (without node and script); resolves with the exit code. */
+export async function main(
+  argv: readonly string[],
+  io: CliIo,
+  env: NodeJS.ProcessEnv = {},
+): Promise<number> {
+  try {
+    const { options, words } = parseArgs(argv, env);
+    const [name, ...rest] = words;
+    if (name === 'help') {
+      const target = rest[0] === undefined ? undefined : subcommands.get(rest[0]);
+      if (rest[0] !== undefined && target === undefined)
+        throw new UsageError(`unknown command ${rest[0]}`);
+      io.out(target?.usage ?? usage());
+      return EXIT_OK;
+    }
+    if (name === undefined) {
+      if (options.help) {
+        io.out(usage());
+        return EXIT_OK;
+      }
+      io.err(usage());
+      return EXIT_USAGE;
+    }
+    const cmd = subcommands.get(name);
+    if (cmd === undefined) throw new UsageError(`unknown command ${name}\n\n${usage()}`);
+    if (options.help) {
+      io.out(cmd.usage);
+      return EXIT_OK;
+    }
+    return await cmd.run(rest, options, io);
+  } catch (err) {
+    return reportError(err, io);
+  }
+}

@@ -1,0 +1,25 @@
+import { MiError, MiRpcError } from '@sipedge/mi';
+import { UsageError } from '../args.js';
+import { type CliIo, EXIT_COMMAND, EXIT_USAGE } from './types.js';
+
+/** Print an error the way scripts and people both can read, and return its exit code. */
+export function reportError(err: unknown, io: CliIo): number {
+  if (err instanceof MiRpcError) {
+    const data =
+      err.data === undefined
+        ? ''
+        : ` (${typeof err.data === 'string' ? err.data : JSON.stringify(err.data)})`;
+    io.err(`error ${err.rpcCode}: ${err.message}${data}`);
+    return EXIT_COMMAND;
+  }
+  if (err instanceof UsageError) {
+    io.err(`sipedge: ${err.message}`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof MiError) {
+    io.err(`sipedge: ${err.message}`);
+    return EXIT_USAGE;
+  }
+  io.err(`sipedge: ${err instanceof Error ? err.message : String(err)}`);
+  return EXIT_USAGE;
+}

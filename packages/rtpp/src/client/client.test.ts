@@ -135,8 +135,17 @@ describe('RtppClient UDP retransmits (virtual time)', () => {
     const p = outcome(h.client.send('V'));
     h.clock.advance(3000);
     await p;
-    // 4 × 5 ms is below the 20 ms floor: 20, then 40, 80, … within the 3 s budget
-    expect(h.times('c_3')).toEqual([0, 20, 60, 140, 300, 620, 1260, 2540].map((t) => t + 15));
+    // 4 × 5 ms is below the 50 ms floor: 50, then 100, 200, … within the 3 s budget
+    expect(h.times('c_3')).toEqual([0, 50, 150, 350, 750, 1550].map((t) => t + 15));
+    // with a lower floor, 4 × RTT itself sets the first wait
+    const fast = harness({ minRetryMs: 1 });
+    const f = fast.client.send('V');
+    fast.clock.advance(5);
+    fast.reply('c_0 20040107\n');
+    await f;
+    void outcome(fast.client.send('V'));
+    fast.clock.advance(100);
+    expect(fast.times('c_1')).toEqual([5, 25, 65]);
     expect(h.client.stats().timeouts).toBe(1);
   });
 

@@ -32,7 +32,7 @@ export interface RtppClientOptions {
   readonly cookie?: string | (() => string);
   /** Round-trip estimate before the first sample (default 250 ms: first retransmit at 1 s). */
   readonly initialRttMs?: number;
-  /** Lower bound of the first retransmit wait (default 20 ms). */
+  /** Lower bound of the first retransmit wait (default 50 ms). */
   readonly minRetryMs?: number;
   /** Upper bound of the first retransmit wait (default 1000 ms). */
   readonly maxFirstRetryMs?: number;
@@ -129,7 +129,7 @@ export class RtppClient {
         this.#log,
         {
           initialRttMs: options.initialRttMs ?? 250,
-          minRetryMs: options.minRetryMs ?? 20,
+          minRetryMs: options.minRetryMs ?? 50,
           maxFirstRetryMs: options.maxFirstRetryMs ?? 1000,
         },
         options.datagramTransport ?? dgramTransport,
@@ -148,24 +148,33 @@ export class RtppClient {
    * RtppSocketError (connection trouble), RtppClosedError, or RtppArgumentError.
    * An `E<n>` reply is a reply (`{ kind: 'error', code }`), not a rejection.
    */
-  async send(command: RtppCommand | string, options: RtppSendOptions = {}): Promise<RtppReply> {
-    const text = typeof command === 'string' ? command : serializeCommand(command);
-    const kind = typeof command === 'string' ? commandKindOf(text) : command.kind;
-    const body = await this.sendRaw(text, options);
-    try {
-      return parseReply(body, kind);
-    } catch (e) {
-      if (e instanceof RtppProtocolError) throw e;
-      throw new RtppProtocolError(`bad reply: ${(e as Error).message}`, { cause: e });
+  send(command: RtppCommand | string, options: RtppSendOptions = {}): Promise<RtppReply> {
+    let text: string;
+    let kind: RtppCommandKind | undefined;
+    if (typeof command === 'string') {
+      text = command;
+      kind = commandKindOf(text);
+    } else {
+      try {
+        text = serializeCommand(command);
+      } catch (e) {
+        return Promise.reject(new RtppArgumentError(`cannot serialise: ${(e as Error).message}`));
+      }
+      kind = command.kind;
     }
+    return this.#request(text, options, (body) => parseBody(body, kind));
   }
 
   /** Sends command text; returns the reply body (cookie and final newline removed). */
   sendRaw(text: string, options: RtppSendOptions = {}): Promise<string> {
+    return this.#request(text, options, stripNewline);
+  }
+
+  #request<T>(text: string, options: RtppSendOptions, map: (body: string) => T): Promise<T> {
     if (this.#destroyed || this.#closing !== undefined) {
       return Promise.reject(new RtppClosedError('client closed'));
     }
-    const command = text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
+    const command = trimCommand(text);
     const bad = checkCommand(command);
     if (bad !== undefined) return Promise.reject(new RtppArgumentError(bad));
     if (this.inFlight >= this.#maxInFlight) {
@@ -174,7 +183,6 @@ export class RtppClient {
       );
     }
     const budget = options.timeoutMs ?? this.#timeoutMs;
-    let p: Promise<string>;
     if (this.#udp !== undefined) {
       let cookie = this.#cookie();
       if (cookie === '' || /[\s\0]/.test(cookie)) {
@@ -183,14 +191,14 @@ export class RtppClient {
       if (this.#udp.has(cookie)) {
         cookie = `${cookie}_${randomBytes(4).toString('hex')}`;
       }
-      p = this.#udp.request(cookie, command, budget).then(stripNewline);
-    } else if (this.#oneShot !== undefined) {
-      p = this.#oneShot.request(command, budget);
-    } else {
-      p = this.#stream!.request(command, replyLines(command, commandKindOf(command)), budget);
+      return this.#udp.request(cookie, command, budget, map);
     }
+    const p =
+      this.#oneShot !== undefined
+        ? this.#oneShot.request(command, budget)
+        : this.#stream!.request(command, replyLines(command, commandKindOf(command)), budget);
     this.#track(p);
-    return p;
+    return p.then(map);
   }
 
   /**
@@ -258,7 +266,16 @@ export class RtppClient {
   /** Graceful: refuses new commands, waits for those in flight (each within its budget), closes. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    this.#closing = Promise.all([...this.#settled]).then(() => this.destroy());
+    const waits: Promise<unknown>[] = [...this.#settled];
+    const udp = this.#udp;
+    if (udp !== undefined && udp.inFlight > 0) {
+      waits.push(
+        new Promise<void>((resolve) => {
+          udp.onIdle = resolve;
+        }),
+      );
+    }
+    this.#closing = Promise.all(waits).then(() => this.destroy());
     return this.#closing;
   }
 
@@ -275,6 +292,23 @@ export class RtppClient {
   async [Symbol.asyncDispose](): Promise<void> {
     this.destroy();
   }
+}
+
+function parseBody(body: string, kind: RtppCommandKind | undefined): RtppReply {
+  try {
+    return parseReply(body, kind);
+  } catch (e) {
+    if (e instanceof RtppProtocolError) throw e;
+    throw new RtppProtocolError(`bad reply: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Trims the blanks rtpproxy ignores around a command (fast path: nothing to trim). */
+function trimCommand(text: string): string {
+  const first = text.charCodeAt(0);
+  const last = text.charCodeAt(text.length - 1);
+  if (first > 32 && last > 32) return text;
+  return text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
 }
 
 function stripNewline(body: string): string {

@@ -46,7 +46,8 @@ export const dgramTransport: RtppDatagramTransportFactory = (spec, handlers) => 
   return {
     send(data) {
       if (closed) return;
-      if (connected) sock.send(data, (e) => e && handlers.onError(e));
+      // no callback: errors arrive as 'error' events
+      if (connected) sock.send(data);
       else queue.push(data);
     },
     close() {
@@ -77,8 +78,10 @@ interface Pending {
   /** When the next timer fires (a retransmit, or the deadline). */
   nextAt: number;
   timer: unknown;
-  resolve(body: string): void;
-  reject(e: Error): void;
+  /** Turns the reply body into the result (it may throw, e.g. RtppProtocolError). */
+  map(body: string): unknown;
+  resolve(value: unknown): void;
+  reject(e: unknown): void;
 }
 
 export interface UdpChannelStats {
@@ -139,11 +142,19 @@ export class UdpChannel {
     return Math.min(t.maxFirstRetryMs, Math.max(t.minRetryMs, 4 * this.#srtt));
   }
 
-  request(cookie: string, command: string, budgetMs: number): Promise<string> {
+  /** Called whenever the last command in flight settles. */
+  onIdle: (() => void) | undefined;
+
+  request<T>(
+    cookie: string,
+    command: string,
+    budgetMs: number,
+    map: (body: string) => T,
+  ): Promise<T> {
     const transport = this.#open();
     const now = this.#clock.now();
     const data = encodeCommandDatagram(cookie, command);
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const wait = this.firstWait();
       const p: Pending = {
         cookie,
@@ -154,7 +165,8 @@ export class UdpChannel {
         wait,
         nextAt: 0,
         timer: undefined,
-        resolve,
+        map,
+        resolve: resolve as (value: unknown) => void,
         reject,
       };
       this.#pending.set(cookie, p);
@@ -176,6 +188,7 @@ export class UdpChannel {
     if (p.nextAt >= p.deadline) {
       this.#pending.delete(p.cookie);
       this.#stats.timeouts++;
+      if (this.#pending.size === 0) this.onIdle?.();
       p.reject(
         new RtppTimeoutError(
           `no reply from ${this.#spec.transport}:${this.#spec.host}:${this.#spec.port} after ${p.attempts} attempt(s) in ${Math.round(now - p.sentAt)} ms`,
@@ -222,7 +235,15 @@ export class UdpChannel {
         this.#sampled = true;
       }
     }
-    p.resolve(r.body);
+    if (this.#pending.size === 0) this.onIdle?.();
+    let value: unknown;
+    try {
+      value = p.map(r.body);
+    } catch (e) {
+      p.reject(e);
+      return;
+    }
+    p.resolve(value);
   }
 
   /** Fails every command in flight with RtppClosedError and closes the socket. */

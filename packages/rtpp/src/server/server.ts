@@ -436,9 +436,8 @@ export class RtppServer {
     const frame = decodeCommandDatagram(msg, this.#maxDatagram);
     const send = (buf: Buffer): void => {
       this.#stats.replied++;
-      sock.send(buf, rinfo.port, rinfo.address, (e) => {
-        if (e) this.#log.debug({ socket: l.configured, err: e.message }, 'udp send failed');
-      });
+      // no callback: send errors arrive as 'error' events (logged)
+      sock.send(buf, rinfo.port, rinfo.address);
     };
     switch (frame.kind) {
       case 'oversize':

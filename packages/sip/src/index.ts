@@ -39,3 +39,5 @@ export {
   uriEquals,
   uriParam,
 } from './message/uri.js';
+export { type StreamFrame, StreamFramer, type StreamFramerOptions } from './framing/stream.js';
+export { type SdpConnection, SdpEditor, type SdpMedia } from './sdp/editor.js';

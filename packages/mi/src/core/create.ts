@@ -36,7 +36,7 @@ export function createMiCore(options: MiCoreOptions = {}): MiCore {
   const sockets =
     options.eventSockets === false
       ? undefined
-      : (options.eventSockets ?? createSocketSinkFactory({ logger }));
+      : (options.eventSockets ?? createSocketSinkFactory({ logger, stats }));
   registry.register(
     coreCommands({
       registry,

@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { type Logger, noopLogger } from '../clock.js';
 import { MiParamsError } from '../errors.js';
+import type { StatisticsRegistry } from '../stats/registry.js';
 import type { EventParams, EventSink } from './bus.js';
 import { eventPayload } from './bus.js';
 
@@ -43,27 +44,39 @@ export interface SocketSinkOptions {
   logger?: Logger;
   /** A tcp sink drops events while this many bytes wait to be written (default 1 MiB). */
   maxQueuedBytes?: number;
+  /** Events dropped (oversize datagram, slow stream peer) are counted in `events:socket_dropped`. */
+  stats?: StatisticsRegistry;
 }
 
 /** The default factory: UDP datagrams (event_datagram) and a TCP stream (event_stream). */
 export function createSocketSinkFactory(options: SocketSinkOptions = {}): EventSocketFactory {
   const logger = options.logger ?? noopLogger;
   const maxQueued = options.maxQueuedBytes ?? 1024 * 1024;
+  const dropped = options.stats?.counter('events', 'socket_dropped');
+  const drop = (): void => dropped?.inc();
   return (socket: string): EventSink => {
     const addr = parseEventSocket(socket);
-    if (addr.proto === 'udp') return udpSink(socket, addr, logger);
-    return tcpSink(socket, addr, logger, maxQueued);
+    if (addr.proto === 'udp') return udpSink(socket, addr, logger, drop);
+    return tcpSink(socket, addr, logger, maxQueued, drop);
   };
 }
 
-function udpSink(socket: string, addr: EventSocketAddress, logger: Logger): EventSink {
+function udpSink(
+  socket: string,
+  addr: EventSocketAddress,
+  logger: Logger,
+  drop: () => void,
+): EventSink {
   const type = net.isIPv6(addr.host) ? 'udp6' : 'udp4';
   let sock: dgram.Socket | undefined;
   return {
     socket,
     deliver(text) {
       const buf = Buffer.from(text, 'utf8');
-      if (buf.length > MAX_EVENT_DATAGRAM) return true; // too big for a datagram: skip, keep subscriber
+      if (buf.length > MAX_EVENT_DATAGRAM) {
+        drop(); // too big for a datagram: this event is skipped, the subscriber stays
+        return true;
+      }
       if (sock === undefined) {
         sock = dgram.createSocket(type);
         sock.on('error', (err) => logger.warn({ err, socket }, 'event datagram error'));
@@ -84,6 +97,7 @@ function tcpSink(
   addr: EventSocketAddress,
   logger: Logger,
   maxQueued: number,
+  drop: () => void,
 ): EventSink {
   let conn: net.Socket | undefined;
   const open = (): net.Socket => {
@@ -100,12 +114,14 @@ function tcpSink(
   };
   return {
     socket,
-    deliver(text: string, event: string, params: EventParams) {
+    deliver(text: string, _event: string, params: EventParams) {
       const body = addr.method === undefined ? text : eventPayload(addr.method, params);
       conn ??= open();
-      if (conn.writableLength > maxQueued) return true; // peer slow: this event is dropped
+      if (conn.writableLength > maxQueued) {
+        drop(); // peer slow: this event is dropped, the subscriber stays
+        return true;
+      }
       conn.write(body);
-      void event;
       return true;
     },
     close() {

@@ -73,6 +73,39 @@ describe('StreamNotifier', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('delivers over TCP and reconnects after the peer closed', async () => {
+    const lines: string[] = [];
+    let conns = 0;
+    const server = net.createServer((c) => {
+      conns++;
+      c.on('data', (d) => {
+        lines.push(d.toString());
+        c.end(); // close after each line: the notifier must reconnect for the next one
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const notifier = new StreamNotifier();
+    const until = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+      if (!pred()) throw new Error(`timed out waiting for ${what}`);
+    };
+    try {
+      notifier.send({ kind: 'tcp', host: '127.0.0.1', port }, 'one\n');
+      await until(() => lines.length === 1, 'the first line');
+      await until(() => notifier.delivered === 1, 'the first delivery');
+      // the server closed the connection; once the notifier has seen that, the next line reconnects
+      await until(() => notifier.openConnections === 0, 'the notifier to see the close');
+      notifier.send({ kind: 'tcp', host: '127.0.0.1', port }, 'two\n');
+      await until(() => lines.length === 2, 'the second line');
+      expect(lines).toEqual(['one\n', 'two\n']);
+      expect(conns).toBe(2);
+    } finally {
+      notifier.close();
+      server.close();
+    }
+  });
+
   it('counts a line it cannot deliver', async () => {
     const notifier = new StreamNotifier();
     notifier.send({ kind: 'unix', path: '/nonexistent/dir/n.sock' }, 'x\n');

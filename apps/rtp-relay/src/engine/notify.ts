@@ -121,7 +121,11 @@ export class StreamNotifier implements Notifier {
         sock.write(line, (err) => {
           if (err === undefined || err === null) {
             this.delivered++;
-          } else if (retries > 0 && !this.#closed) {
+            return;
+          }
+          this.#dead(c, sock);
+          if (retries > 0 && !this.#closed) {
+            // once more on a fresh connection
             c.queue.push(line);
             this.#pump(d, k, c, retries - 1);
           } else {
@@ -137,29 +141,50 @@ export class StreamNotifier implements Notifier {
         ? net.createConnection({ path: d.path })
         : net.createConnection({ host: d.host, port: d.port });
     c.socket = sock;
+    let connected = false;
     sock.setNoDelay(true);
     sock.on('connect', () => {
+      connected = true;
+      if (c.socket !== sock) return;
       c.connected = true;
       this.#pump(d, k, c, retries);
     });
     sock.on('data', () => {}); // the peer is not expected to answer
+    // the peer closed its side: this connection is done, the next line opens a new one
+    sock.on('end', () => this.#dead(c, sock));
     sock.on('error', (err) => {
       this.#log.warn({ notify: k, err: err.message }, 'notify socket error');
     });
     sock.on('close', () => {
-      const wasConnected = c.connected;
-      c.connected = false;
-      c.socket = undefined;
-      if (!wasConnected) {
+      const current = c.socket === sock;
+      this.#dead(c, sock);
+      if (!connected && current) {
         // could not connect: drop what waits (rtpproxy drops too) and log it
         this.failed += c.queue.length;
-        if (c.queue.length > 0)
+        if (c.queue.length > 0) {
           this.#log.warn({ notify: k, lines: c.queue.length }, 'notification dropped');
+        }
         c.queue.length = 0;
       } else if (c.queue.length > 0 && retries > 0 && !this.#closed) {
         this.#pump(d, k, c, retries - 1);
       }
     });
+  }
+
+  /** Forgets `sock` as the connection of `c` (when it still is) and destroys it. */
+  #dead(c: Connection, sock: net.Socket): void {
+    if (c.socket === sock) {
+      c.socket = undefined;
+      c.connected = false;
+    }
+    sock.destroy();
+  }
+
+  /** Connections open (or being opened) now. */
+  get openConnections(): number {
+    let n = 0;
+    for (const c of this.#conns.values()) if (c.socket !== undefined) n++;
+    return n;
   }
 
   close(): void {

@@ -157,8 +157,18 @@ describe('parseCommand: every error rtpproxy decides while parsing (digest §2.1
     // rtpproxy stops at the first bad letter: an unknown one before a bad ptime is E35
     expect(code('UXz0 c 1.2.3.4 5 ft', { unknownModifiers: 'reject' })).toBe(35);
     expect(code('Uz0X c 1.2.3.4 5 ft', { unknownModifiers: 'reject' })).toBe(13);
-    expect(code('UXz0 c 1.2.3.4 5 ft')).toBe(13);
+    // keeping unknown letters does not change the answer for an otherwise bad command
+    expect(code('UXz0 c 1.2.3.4 5 ft')).toBe(35);
     expect(parseCommand('UAc0 c 1.2.3.4 5 ft', { unknownModifiers: 'reject' }).ok).toBe(true);
+  });
+
+  it('answers E11/E12 for any e/i when the server does not bridge', () => {
+    expect(parseCommand('Uie c 1.2.3.4 5 ft').ok).toBe(true);
+    expect(code('Uie c 1.2.3.4 5 ft', { bridging: false })).toBe(12);
+    expect(code('UEi c 1.2.3.4 5 ft', { bridging: false })).toBe(11);
+    expect(parseCommand('UAc0 c 1.2.3.4 5 ft', { bridging: false }).ok).toBe(true);
+    expect(code('U c 1.2.3.4 5 ft tt && Le 1.2.3.4 5', { bridging: false })).toBe(3);
+    expect(parseCommand('U c 1.2.3.4 5 ft tt && Le 1.2.3.4 5').ok).toBe(true);
   });
 
   it('bounds length and tokens, and the bounds are options', () => {
@@ -390,29 +400,47 @@ const subArb = (main: 'U' | 'L' | 'Q', hasTo: boolean): fc.Arbitrary<RtppSubcomm
   return fc.oneof(...common);
 };
 
+/** A remote address rtpproxy accepts in the family the `6` modifier picks, or one it ignores. */
+const remoteFor = (ipv6: boolean): fc.Arbitrary<string> =>
+  ipv6
+    ? fc.oneof(
+        v6,
+        fc.constant('::'),
+        token.filter((t) => t.length === 1),
+      )
+    : fc.oneof(
+        fc.ipV4(),
+        fc.constant('0.0.0.0'),
+        token.filter((t) => t.length < 7),
+      );
+
 const updateArb: fc.Arbitrary<RtppCommand> = fc
   .record({
     kind: fc.constantFrom('U' as const, 'L' as const),
     mods: modsArb,
     callId: token,
-    remoteIp: fc.oneof(fc.ipV4(), v6, token),
-    remotePort: fc.oneof(fc.integer({ min: 0, max: 65535 }).map(String), token),
+    remotePort: fc.integer({ min: 0, max: 65535 }).map(String),
     fromTag: token,
     toTag: fc.option(token, { nil: undefined }),
     notify: fc.option(fc.record({ socket: token, tag: latin1 }), { nil: undefined }),
     nsub: fc.nat(3),
-    seed: fc.nat(),
   })
-  .chain(({ nsub, seed: _s, ...r }) =>
-    fc.array(subArb(r.kind, r.toTag !== undefined), { maxLength: nsub }).map((subcommands) => {
-      const { toTag, notify, ...rest } = r;
-      return updateCommand({
-        ...rest,
-        ...(toTag === undefined ? {} : { toTag }),
-        ...(notify === undefined || r.kind === 'L' ? {} : { notify }),
-        subcommands,
-      });
-    }),
+  .chain(({ nsub, ...r }) =>
+    fc
+      .tuple(
+        fc.array(subArb(r.kind, r.toTag !== undefined), { maxLength: nsub }),
+        remoteFor(r.mods.ipv6),
+      )
+      .map(([subcommands, remoteIp]) => {
+        const { toTag, notify, ...rest } = r;
+        return updateCommand({
+          ...rest,
+          remoteIp,
+          ...(toTag === undefined ? {} : { toTag }),
+          ...(notify === undefined || r.kind === 'L' ? {} : { notify }),
+          subcommands,
+        });
+      }),
   );
 
 const opt = fc.option(token, { nil: undefined });

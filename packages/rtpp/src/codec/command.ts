@@ -9,7 +9,8 @@
  *    sub-commands, an empty command or sub-command → `E5`;
  * 2. unknown command letter → `E0`; wrong argument count → `E1`; modifiers on a command that takes
  *    none (S, V, VF, X) → `E2`; `&&` after a command other than U, L, Q → `E3`;
- * 3. the command's own modifiers (U/L: notify tag `E10` first, then modifiers left to right;
+ * 3. the command's own modifiers (U/L: notify tag `E10` first, then modifiers left to right,
+ *    then a remote address that has a plausible length but does not resolve `E37`;
  *    D `E8`, P `E17`, R `E6`/`E7`, C `E7`, N `E6`/`E7`, G `E9`, I `E18`, Q `E19`);
  * 4. sub-commands (`M<mod>:<inst>`, `D[w]`, `S[r] ttl=N|tos=N`, `L[mods] addr port`,
  *    `C call_id from_tag to_tag`) → `E3` when malformed.
@@ -26,6 +27,7 @@ import {
   type UpdateCommand,
   type UpdateModifiers,
 } from '../types.js';
+import { remoteAddressStatus } from './address.js';
 import { parseUpdateModifiers, sameModifiers, serializeUpdateModifiers } from './modifiers.js';
 import { MAX_TOKENS, urlQuote, urlUnquote } from './tokenize.js';
 
@@ -40,6 +42,11 @@ export interface ParseCommandOptions {
    * (see `strictUpdateCheck`); `reject` answers `E35` as rtpproxy does, at the same position.
    */
   readonly unknownModifiers?: 'keep' | 'reject';
+  /**
+   * Whether the server bridges two interfaces (two `-l` addresses). `false` answers `E11`/`E12`
+   * for any U/L `e`/`i`, as rtpproxy without bridging does; by default they are accepted.
+   */
+  readonly bridging?: boolean;
 }
 
 /** Most sub-commands after `&&` (rtpproxy `MAX_SUBC_NUM` 16, one slot reserved). */
@@ -96,7 +103,12 @@ function positiveInt(s: string): boolean {
 }
 
 /** rtpproxy `rtpp_subcommand_ul_opts_parse`: true when the sub-command is well-formed. */
-function subcommandOk(sub: RtppSubcommand, main: string, mainHasTo: boolean): boolean {
+function subcommandOk(
+  sub: RtppSubcommand,
+  main: string,
+  mainHasTo: boolean,
+  bridging: boolean,
+): boolean {
   const w = sub.word;
   switch (w.charCodeAt(0) | 0x20) {
     case 109: {
@@ -115,8 +127,8 @@ function subcommandOk(sub: RtppSubcommand, main: string, mainHasTo: boolean): bo
     case 108: {
       // L[mods] addr port, only after a U with a to_tag
       if (main !== 'U' || !mainHasTo || sub.args.length !== 2) return false;
-      const m = parseUpdateModifiers(w.slice(1), { rejectUnknown: true });
-      return m.ok;
+      const m = parseUpdateModifiers(w.slice(1), { rejectUnknown: true, bridging });
+      return m.ok && remoteAddressStatus(sub.args[0]!, sub.args[1]!, m.mods.ipv6) !== 'invalid';
     }
     case 99: // C call_id from_tag to_tag, only after a U with a to_tag
       return main === 'U' && mainHasTo && w.length === 1 && sub.args.length === 3;
@@ -289,17 +301,27 @@ export function parseCommand(text: string, options?: ParseCommandOptions): RtppP
       }
       const parsed = parseUpdateModifiers(
         modifiers,
-        options?.unknownModifiers === 'reject' ? { rejectUnknown: true } : undefined,
+        options === undefined
+          ? undefined
+          : {
+              rejectUnknown: options.unknownModifiers === 'reject',
+              bridging: options.bridging !== false,
+            },
       );
       if (!parsed.ok) return fail(parsed.code, parsed.reason);
+      const remoteIp = tok(2);
+      const remotePort = tok(3);
+      if (remoteAddressStatus(remoteIp, remotePort, parsed.mods.ipv6) === 'invalid') {
+        return fail(E.INVLARG_7, 'remote address or port does not resolve');
+      }
       const u: { -readonly [K in keyof UpdateCommand]: UpdateCommand[K] } = {
         kind,
         raw,
         modifiers,
         mods: parsed.mods,
         callId: tok(1),
-        remoteIp: tok(2),
-        remotePort: tok(3),
+        remoteIp,
+        remotePort,
         fromTag: tok(4),
         subcommands: NO_SUBCOMMANDS,
       };
@@ -457,7 +479,7 @@ export function parseCommand(text: string, options?: ParseCommandOptions): RtppP
         args = list;
       }
       const sub: RtppSubcommand = { word: tok(a), args };
-      if (!subcommandOk(sub, kind, hasTo)) {
+      if (!subcommandOk(sub, kind, hasTo, options?.bridging !== false)) {
         return fail(E.PARSE_SUBC, `bad sub-command "${sub.word}"`);
       }
       subs.push(sub);

@@ -1,3 +1,4 @@
+export * from './address.js';
 export * from './build.js';
 export * from './codes.js';
 export * from './command.js';

@@ -12,7 +12,8 @@
  *   `extractlabel` (non-empty, up to the first `}`), else `E15` / `E16`. Whether the address is
  *   usable (rtpproxy's `E31`/`E32`) is for the server to decide.
  * - anything else: kept in `unknown` (rtpproxy answers `E35`; with `rejectUnknown` so does the
- *   parser, at the same position rtpproxy would stop).
+ *   parser, at the same position rtpproxy would stop). When a later modifier is bad, the answer
+ *   is `E35` all the same, since rtpproxy would have stopped at the unknown letter first.
  */
 import { RtppErrorCode, type UpdateModifiers } from '../types.js';
 
@@ -105,9 +106,25 @@ export type ModifierResult =
 export interface ModifierOptions {
   /** Answer `E35` for a letter rtpproxy does not know, instead of keeping it in `unknown`. */
   readonly rejectUnknown?: boolean;
+  /**
+   * Whether the server bridges two interfaces (rtpproxy started with two `-l` addresses). When
+   * false, any `e`/`i` answers `E11`/`E12` as rtpproxy does; by default they are accepted and
+   * only a third one is an error.
+   */
+  readonly bridging?: boolean;
 }
 
 const bad = (code: number, reason: string): ModifierResult => ({ ok: false, code, reason });
+
+/**
+ * An error at this position. rtpproxy reads left to right and stops at the first letter it does
+ * not know (E35), so when an unknown letter came before, that is the answer.
+ */
+function stop(unknownSoFar: string, code: number, reason: string): ModifierResult {
+  return unknownSoFar === ''
+    ? bad(code, reason)
+    : bad(RtppErrorCode.INVLARG_5, `unknown modifier "${unknownSoFar[0]}" (then: ${reason})`);
+}
 
 /** rtpproxy `extractaddr`: returns the end index, or -1. */
 function addressEnd(s: string, i: number): number {
@@ -139,6 +156,7 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
   const n = s.length;
   if (n === 0) return { ok: true, mods: EMPTY_MODIFIERS };
   const rejectUnknown = options?.rejectUnknown === true;
+  const maxBridge = options?.bridging === false ? 0 : 2;
   let asymmetric = false;
   let symmetric = false;
   let ipv6 = false;
@@ -167,10 +185,11 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
         // i
         const which = (c | 0x20) === 101 ? 'e' : 'i';
         if (bridge === undefined) bridge = [];
-        else if (bridge.length >= 2) {
+        if (bridge.length >= maxBridge) {
+          const why = maxBridge === 0 ? 'e/i without bridging' : 'more than two e/i modifiers';
           return which === 'e'
-            ? bad(RtppErrorCode.PARSE_11, 'more than two e/i modifiers')
-            : bad(RtppErrorCode.PARSE_12, 'more than two e/i modifiers');
+            ? stop(unknown, RtppErrorCode.PARSE_11, why)
+            : stop(unknown, RtppErrorCode.PARSE_12, why);
         }
         bridge.push(which);
         break;
@@ -199,7 +218,7 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
           j++;
         }
         if (j === d0 || neg || v <= 0 || v >= 1000) {
-          return bad(RtppErrorCode.PARSE_13, 'bad z ptime (1..999)');
+          return stop(unknown, RtppErrorCode.PARSE_13, 'bad z ptime (1..999)');
         }
         ptime = v;
         i = j;
@@ -207,7 +226,7 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
       }
       case 99: {
         // c
-        if (codecs !== undefined) return bad(RtppErrorCode.PARSE_14, 'second c codec list');
+        if (codecs !== undefined) return stop(unknown, RtppErrorCode.PARSE_14, 'second c list');
         const list: number[] = [];
         let j = i;
         let v = 0;
@@ -224,7 +243,7 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
           } else break;
         }
         if (digits > 0) list.push(v);
-        if (j === i) return bad(RtppErrorCode.PARSE_14, 'empty c codec list');
+        if (j === i) return stop(unknown, RtppErrorCode.PARSE_14, 'empty c codec list');
         codecs = list;
         i = j;
         break;
@@ -233,14 +252,15 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
         // l
         if (i < n && s.charCodeAt(i) === 123) {
           const close = s.indexOf('}', i + 1);
-          if (close < 0 || close === i + 1) return bad(RtppErrorCode.PARSE_15, 'bad l{label}');
+          if (close < 0 || close === i + 1)
+            return stop(unknown, RtppErrorCode.PARSE_15, 'bad l{label}');
           localLabel = s.slice(i + 1, close);
           localAddress = undefined;
           i = close + 1;
           break;
         }
         const end = addressEnd(s, i);
-        if (end < 0) return bad(RtppErrorCode.PARSE_15, 'bad l address');
+        if (end < 0) return stop(unknown, RtppErrorCode.PARSE_15, 'bad l address');
         localAddress = addressAt(s, i, end);
         localLabel = undefined;
         i = end;
@@ -249,7 +269,7 @@ export function parseUpdateModifiers(s: string, options?: ModifierOptions): Modi
       case 114: {
         // r
         const end = addressEnd(s, i);
-        if (end < 0) return bad(RtppErrorCode.PARSE_16, 'bad r address');
+        if (end < 0) return stop(unknown, RtppErrorCode.PARSE_16, 'bad r address');
         remoteAddress = addressAt(s, i, end);
         i = end;
         break;

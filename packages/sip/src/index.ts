@@ -1,4 +1,5 @@
 export { type ParseReason, SipError, SipParseError, SipTransportError } from './errors.js';
+export { type StreamFrame, StreamFramer, type StreamFramerOptions } from './framing/stream.js';
 export {
   type Contact,
   type CSeq,
@@ -39,5 +40,27 @@ export {
   uriEquals,
   uriParam,
 } from './message/uri.js';
-export { type StreamFrame, StreamFramer, type StreamFramerOptions } from './framing/stream.js';
 export { type SdpConnection, SdpEditor, type SdpMedia } from './sdp/editor.js';
+export { type Clock, systemClock, VirtualClock } from './transaction/clock.js';
+export {
+  type Endpoint,
+  type RequestCallbacks,
+  TransactionLayer,
+  type TransactionLayerOptions,
+} from './transaction/layer.js';
+export {
+  cancelTargetKey,
+  clientTransactionKey,
+  serverTransactionKey,
+} from './transaction/matching.js';
+export {
+  buildAckForNon2xx,
+  type ClientState,
+  ClientTransaction,
+  type ClientTransactionOptions,
+  DEFAULT_TIMERS,
+  type ServerState,
+  ServerTransaction,
+  type ServerTransactionOptions,
+  type TimerValues,
+} from './transaction/transaction.js';

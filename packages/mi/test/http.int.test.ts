@@ -1,9 +1,12 @@
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { MiClient } from '../src/client/client.js';
 import { MiRpcError, MiTransportError } from '../src/errors.js';
 import { MiSecurityError } from '../src/security/policy.js';
 import { MiServer } from '../src/transport/server.js';
-import { live, request } from './helpers.js';
+import { live, request, waitFor } from './helpers.js';
 
 const TOKEN = 'a-long-test-token-0123456789';
 
@@ -110,6 +113,53 @@ describe('MI over HTTP (real loopback socket)', () => {
 });
 
 describe('MI security', () => {
+  it('refuses requests from browsers (an Origin header) unless the origin is allowed', async () => {
+    await using mi = await live({ allowedOrigins: ['https://ops.example'] });
+    const body = '{"jsonrpc":"2.0","method":"which","id":1}';
+    const evil = await request(mi.server.url, {
+      body,
+      headers: { Origin: 'https://evil.example', 'Content-Type': 'text/plain' },
+    });
+    expect(evil.status).toBe(403);
+    const ok = await request(mi.server.url, { body, headers: { Origin: 'https://ops.example' } });
+    expect(ok.status).toBe(200);
+    const ws = new WebSocket(mi.server.wsUrl, { origin: 'https://evil.example' });
+    ws.on('error', () => {});
+    const refused = await new Promise<number>((resolve) =>
+      ws.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        ws.terminate();
+      }),
+    );
+    expect(refused).toBe(403);
+  });
+
+  it('caps open connections', async () => {
+    await using mi = await live({ maxConnections: 2 });
+    const { port } = mi.server.address();
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      await once(s, 'connect');
+      held.push(s);
+    }
+    // the listener has accepted both before the third arrives
+    await waitFor(() => (mi.server.connections >= 2 ? true : undefined));
+    const third = net.connect(port, '127.0.0.1');
+    third.on('error', () => {});
+    await once(third, 'close');
+    const r = await request(mi.server.url, {
+      body: '{"jsonrpc":"2.0","method":"which","id":1}',
+    }).catch((e: unknown) => e);
+    expect(r).toBeInstanceOf(Error);
+    for (const s of held) s.destroy();
+    await waitFor(() => (mi.server.connections === 0 ? true : undefined));
+    const after = await request(mi.server.url, {
+      body: '{"jsonrpc":"2.0","method":"which","id":1}',
+    });
+    expect(after.status).toBe(200);
+  });
+
   it('refuses to bind to a non-loopback address without a token (policy checked before listening)', () => {
     const core = { registry: undefined as never };
     expect(() => new MiServer({ ...core, host: '0.0.0.0' })).toThrow(MiSecurityError);

@@ -27,6 +27,12 @@ export interface MiServerOptions {
   wsPath?: string | false;
   /** Bearer token; when set every HTTP request and WebSocket upgrade must carry it. */
   token?: string;
+  /**
+   * Browser origins allowed to call (exact `Origin` header values). A request or upgrade that
+   * carries any other `Origin` gets 403: browsers send it, scripts and CLIs do not, so a web
+   * page cannot drive a loopback MI (cross-site request or DNS rebinding). Default: none.
+   */
+  allowedOrigins?: readonly string[];
   /** Largest request body or WebSocket message, default 1 MiB. */
   maxBodyBytes?: number;
   /** Open TCP connections at most, default 128. */
@@ -66,8 +72,12 @@ function matchesRoot(pathname: string, root: string): boolean {
  */
 export class MiServer {
   readonly #o: Required<
-    Omit<MiServerOptions, 'events' | 'token' | 'stats' | 'logger' | 'registry' | 'wsPath'>
+    Omit<
+      MiServerOptions,
+      'events' | 'token' | 'stats' | 'logger' | 'registry' | 'wsPath' | 'allowedOrigins'
+    >
   > & { wsPath: string | false };
+  readonly #origins: ReadonlySet<string>;
   readonly #registry: MiRegistry;
   readonly #events: EventBus | undefined;
   readonly #token: string | undefined;
@@ -79,6 +89,7 @@ export class MiServer {
   readonly #alive = new WeakMap<WebSocket, boolean>();
   #timer: NodeJS.Timeout | undefined;
   #sessionSeq = 0;
+  #open = 0;
   #started = false;
   #stopping: Promise<void> | undefined;
 
@@ -88,6 +99,7 @@ export class MiServer {
     this.#registry = options.registry;
     this.#events = options.events;
     this.#token = options.token;
+    this.#origins = new Set(options.allowedOrigins ?? []);
     this.#logger = options.logger ?? noopLogger;
     this.#o = {
       host,
@@ -117,6 +129,13 @@ export class MiServer {
       this.#onRequest(req, res),
     );
     this.#server.maxConnections = this.#o.maxConnections;
+    this.#server.on('connection', (socket) => {
+      this.#open++;
+      socket.once('close', () => {
+        this.#open--;
+      });
+    });
+    this.#server.on('drop', () => this.#st.http_rejected.inc());
     this.#server.on('clientError', (_err, socket) => {
       this.#st.http_rejected.inc();
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -171,6 +190,11 @@ export class MiServer {
     return `ws://${host}:${a.port}${this.#o.wsPath === false ? '' : this.#o.wsPath}`;
   }
 
+  /** TCP connections now open (HTTP and WebSocket). */
+  get connections(): number {
+    return this.#open;
+  }
+
   /** WebSocket clients now connected. */
   get wsClients(): number {
     return this.#wss?.clients.size ?? 0;
@@ -211,6 +235,11 @@ export class MiServer {
     await this.stop();
   }
 
+  #originAllowed(req: http.IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    return origin === undefined || this.#origins.has(origin);
+  }
+
   #authorized(req: http.IncomingMessage): boolean {
     if (this.#token === undefined) return true;
     return checkBearer(req.headers.authorization, this.#token);
@@ -226,6 +255,10 @@ export class MiServer {
     };
     if (!matchesRoot(pathname, this.#o.root)) {
       reject(404);
+      return;
+    }
+    if (!this.#originAllowed(req)) {
+      reject(403);
       return;
     }
     if (!this.#authorized(req)) {
@@ -303,6 +336,10 @@ export class MiServer {
     socket.on('error', () => {});
     if (pathname !== this.#o.wsPath) {
       refuse(404, 'Not Found');
+      return;
+    }
+    if (!this.#originAllowed(req)) {
+      refuse(403, 'Forbidden');
       return;
     }
     if (!this.#authorized(req)) {

@@ -29,6 +29,7 @@ import {
 } from '../framing/socket-spec.js';
 import { MAX_STREAM_LINE, RtppLineDecoder } from '../framing/stream.js';
 import { type RtppCommand, RtppErrorCode, type RtppReply } from '../types.js';
+import { ReplyCache } from './reply-cache.js';
 
 /** Where a command came from. */
 export interface RtppRequestContext {
@@ -52,7 +53,10 @@ export interface RtppServerOptions {
   readonly handler: RtppHandler;
   readonly logger?: RtppLogger;
   readonly clock?: RtppClock;
-  /** How long a UDP reply stays cached for retransmits (rtpproxy keeps ~35 s). */
+  /**
+   * How long a UDP reply stays cached for retransmits: between this and twice this (rtpproxy
+   * keeps ~35 s).
+   */
   readonly replyCacheMs?: number;
   /** Most cached UDP replies (oldest evicted first). */
   readonly maxCachedReplies?: number;
@@ -110,11 +114,6 @@ export interface RtppServerStats {
   inFlight: number;
 }
 
-interface CacheEntry {
-  reply: Buffer | undefined;
-  expires: number;
-}
-
 interface Listener {
   readonly spec: RtppSocketSpec;
   readonly configured: string;
@@ -149,7 +148,7 @@ export class RtppServer {
   readonly #stopMs: number;
   readonly #parse: ParseCommandOptions;
   readonly #listeners: Listener[];
-  readonly #cache = new Map<string, CacheEntry>();
+  readonly #cache: ReplyCache;
   readonly #conns = new Set<Socket>();
   readonly #stats: Omit<RtppServerStats, 'cached' | 'inFlight'> = {
     received: 0,
@@ -176,6 +175,7 @@ export class RtppServer {
     this.#clock = options.clock ?? systemClock;
     this.#cacheMs = options.replyCacheMs ?? 30_000;
     this.#maxCached = options.maxCachedReplies ?? 65_536;
+    this.#cache = new ReplyCache(this.#cacheMs, this.#maxCached, this.#clock.now());
     this.#maxDatagram = options.maxDatagram ?? MAX_DATAGRAM;
     this.#maxLine = options.maxLine ?? MAX_STREAM_LINE;
     this.#maxConnections = options.maxConnections ?? 100;
@@ -463,23 +463,18 @@ export class RtppServer {
     const cookie = frame.cookie;
     const key = `${rinfo.address} ${rinfo.port} ${cookie}`;
     const now = this.#clock.now();
-    const hit = this.#cache.get(key);
+    const hit = this.#cache.lookup(key, now);
     if (hit !== undefined) {
-      if (hit.expires > now) {
-        this.#stats.received++;
-        if (hit.reply === undefined) {
-          this.#stats.inProgressDrops++;
-        } else {
-          this.#stats.duplicates++;
-          send(hit.reply);
-        }
-        return;
+      this.#stats.received++;
+      if (hit === null) {
+        this.#stats.inProgressDrops++;
+      } else {
+        this.#stats.duplicates++;
+        send(Buffer.from(hit, 'latin1'));
       }
-      this.#cache.delete(key);
+      return;
     }
-    const entry: CacheEntry = { reply: undefined, expires: now + this.#cacheMs };
-    this.#cache.set(key, entry);
-    this.#pruneCache(now);
+    const token = this.#cache.begin(key, now);
     const ctx: RtppRequestContext = {
       transport: l.spec.transport,
       socket: l.configured,
@@ -487,27 +482,10 @@ export class RtppServer {
       cookie,
     };
     this.#dispatch(frame.body, ctx, (body) => {
-      const buf = encodeReplyDatagram(cookie, body);
-      if (this.#cache.get(key) === entry) {
-        entry.reply = buf;
-        entry.expires = this.#clock.now() + this.#cacheMs;
-      }
-      send(buf);
+      const text = `${cookie} ${body}`;
+      this.#cache.complete(key, text, token);
+      send(Buffer.from(text, 'latin1'));
     });
-  }
-
-  #pruneCache(now: number): void {
-    let excess = this.#cache.size - this.#maxCached;
-    for (const [k, e] of this.#cache) {
-      if (excess > 0) {
-        this.#cache.delete(k);
-        excess--;
-      } else if (e.expires <= now) {
-        this.#cache.delete(k);
-      } else {
-        break;
-      }
-    }
   }
 
   // ---- streams ----------------------------------------------------------------------------

@@ -1,0 +1,161 @@
+/**
+ * The `rtp-cluster` daemon: reads the configuration, opens one rtpproxy control socket per
+ * cluster, connects the members, serves the admin CLI socket, keeps the call-id table in
+ * SQLite, and drains on SIGTERM.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  AdminServer,
+  CallTable,
+  type Logger,
+  type MemberConfig,
+  RtpBalancer,
+  type RtpCluster,
+  type RtpClusterConfig,
+} from '@sipedge/rtp-cluster';
+import { RtppClient, RtppServer } from '@sipedge/rtpp';
+import { CallStore } from './call-store.js';
+import { type DaemonOptions, readConfigFile } from './options.js';
+
+export interface DaemonHandle {
+  readonly balancer: RtpBalancer;
+  /** Control sockets as bound, per cluster name (ports resolved when 0 was asked for). */
+  readonly controlSockets: ReadonlyMap<string, string[]>;
+  reload(): Promise<{ clusters: number; members: number }>;
+  stop(): Promise<void>;
+}
+
+/** Member command budget: below a SIP proxy's 1 s per-try timeout, so it never retransmits to us. */
+const MEMBER_TIMEOUT_MS = 800;
+
+function memberClient(m: MemberConfig, logger: Logger): RtppClient {
+  return new RtppClient({
+    socket: `${m.protocol}:${m.address}`,
+    timeoutMs: MEMBER_TIMEOUT_MS,
+    logger,
+  });
+}
+
+function resolveOwner(owner: NonNullable<DaemonOptions['socketOwner']>): {
+  uid: number;
+  gid: number;
+} {
+  const uid = Number(execFileSync('id', ['-u', owner.user], { encoding: 'utf8' }).trim());
+  const gid =
+    owner.group === undefined
+      ? Number(execFileSync('id', ['-g', owner.user], { encoding: 'utf8' }).trim())
+      : Number(
+          execFileSync('getent', ['group', owner.group], { encoding: 'utf8' }).split(':')[2] ??
+            Number.NaN,
+        );
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new Error(`-o: cannot resolve ${owner.user}:${owner.group ?? ''}`);
+  }
+  return { uid, gid };
+}
+
+export async function startDaemon(
+  options: DaemonOptions,
+  logger: Logger,
+  config: RtpClusterConfig = readConfigFile(options.configFile),
+): Promise<DaemonHandle> {
+  const owner = options.socketOwner === undefined ? undefined : resolveOwner(options.socketOwner);
+  const store = options.stateDb === '' ? undefined : new CallStore(options.stateDb);
+  const servers = new Map<string, RtppServer>();
+  const controlSockets = new Map<string, string[]>();
+
+  const openFrontEnd = async (cluster: RtpCluster) => {
+    const spec = `${cluster.config.protocol}:${cluster.config.address}`;
+    logger.info(
+      { cluster: cluster.name, socket: spec },
+      `initializing cluster ${cluster.name} at ${spec}`,
+    );
+    const server = new RtppServer({
+      sockets: [spec],
+      handler: (cmd) => cluster.handle(cmd),
+      logger,
+    });
+    await server.start();
+    servers.set(cluster.name, server);
+    const bound = server.addresses().map((a) => a.spec);
+    controlSockets.set(cluster.name, bound);
+    if (
+      owner !== undefined &&
+      (cluster.config.protocol === 'unix' || cluster.config.protocol === 'cunix')
+    ) {
+      chownSync(cluster.config.address, owner.uid, owner.gid);
+    }
+  };
+
+  const balancer = new RtpBalancer(config, {
+    connect: (m) => memberClient(m, logger),
+    logger,
+    member: { heartbeatIntervalMs: options.heartbeatMs },
+    onEvent: (e) => logger.info(e, `${e.type.replace('_', ' ')}: ${e.member} in ${e.cluster}`),
+    callTableFor: (name) => {
+      const clock = { now: () => Date.now() };
+      const table = new CallTable(
+        store === undefined ? { clock } : { clock, onChange: store.listener(name, clock.now) },
+      );
+      if (store !== undefined) table.restore(store.load(name));
+      return table;
+    },
+    onClusterAdded: openFrontEnd,
+    onClusterRemoved: async (cluster) => {
+      await servers.get(cluster.name)?.stop();
+      servers.delete(cluster.name);
+      controlSockets.delete(cluster.name);
+      store?.forgetCluster(cluster.name);
+    },
+  });
+
+  const reload = async () => {
+    const next = readConfigFile(options.configFile);
+    const r = await balancer.reload(next);
+    logger.info(r, 'configuration reloaded');
+    return { clusters: r.clusters, members: r.members };
+  };
+
+  logger.info({ socket: options.cliSocket }, 'initializing CLI');
+  const admin = new AdminServer({ path: options.cliSocket, context: { balancer, reload } });
+  await balancer.start();
+  await admin.start();
+  if (owner !== undefined) chownSync(admin.path, owner.uid, owner.gid);
+  for (const c of balancer.clusters) {
+    for (const m of c.members) {
+      logger.info(
+        { cluster: c.name, member: m.name },
+        `adding RTPproxy member ${m.name} at ${m.config.address}`,
+      );
+    }
+  }
+  writeFileSync(options.pidFile, `${process.pid}\n`);
+  logger.info({}, 'Initialization complete, have a good flight.');
+
+  let stopped = false;
+  return {
+    balancer,
+    controlSockets,
+    reload,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await admin.stop();
+      await Promise.all([...servers.values()].map((s) => s.stop()));
+      await balancer.stop();
+      store?.close();
+      try {
+        if (
+          existsSync(options.pidFile) &&
+          readFileSync(options.pidFile, 'utf8').trim() === String(process.pid)
+        ) {
+          unlinkSync(options.pidFile);
+        }
+      } catch {
+        // the pidfile is advisory
+      }
+    },
+  };
+}

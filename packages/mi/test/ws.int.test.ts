@@ -162,6 +162,30 @@ describe('MI over WebSocket (real loopback socket)', () => {
   });
 });
 
+describe('MiClient reconnect policy', () => {
+  it('reports when it gives up', async () => {
+    const mi = await live();
+    let failed = 0;
+    let drops = 0;
+    const attempts: number[] = [];
+    using client = new MiClient({
+      url: mi.server.wsUrl,
+      reconnect: (n) => {
+        attempts.push(n);
+        return n > 3 ? undefined : 5;
+      },
+      onDisconnect: () => drops++,
+      onReconnectFailed: () => failed++,
+    });
+    await client.subscribe('E_TEST', () => {});
+    await mi[Symbol.asyncDispose]();
+    await waitFor(() => (failed > 0 ? true : undefined));
+    expect(drops).toBe(1);
+    expect(attempts).toEqual([1, 2, 3, 4]);
+    await expect(client.call('which')).rejects.toThrow(/cannot reach/);
+  });
+});
+
 describe('OpenSIPS-style event_subscribe to udp: and tcp: sockets', () => {
   it('delivers datagrams to a udp: subscriber and stops after unsubscribe', async () => {
     await using mi = await live();

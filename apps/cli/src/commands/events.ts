@@ -1,7 +1,7 @@
 import { type EventParams, MiClient } from '@sipedge/mi';
 import { UsageError, wsUrlFor } from '../args.js';
 import { reportError } from './errors.js';
-import { EXIT_OK, type Subcommand } from './types.js';
+import { EXIT_OK, EXIT_USAGE, type Subcommand } from './types.js';
 
 function line(event: string, params: EventParams): string {
   const parts = Object.entries(params).map(
@@ -26,6 +26,7 @@ export const eventsCommand: Subcommand = {
       throw new UsageError('which events? (sipedge mi events_list lists them)');
     const url = options.wsUrl ?? wsUrlFor(options.url);
     let seen = 0;
+    let lost = false;
     let finish: (() => void) | undefined;
     const done = new Promise<void>((resolve) => {
       finish = resolve;
@@ -36,6 +37,10 @@ export const eventsCommand: Subcommand = {
       ...(options.token !== undefined ? { token: options.token } : {}),
       onDisconnect: () => io.err('sipedge: connection lost, reconnecting…'),
       onReconnect: () => io.err('sipedge: reconnected'),
+      onReconnectFailed: () => {
+        lost = true;
+        finish?.();
+      },
     });
     const onAbort = (): void => finish?.();
     io.signal.addEventListener('abort', onAbort, { once: true });
@@ -54,6 +59,10 @@ export const eventsCommand: Subcommand = {
       }
       io.err(`sipedge: subscribed to ${words.join(', ')}`);
       if (!io.signal.aborted) await done;
+      if (lost) {
+        io.err('sipedge: connection lost, giving up');
+        return EXIT_USAGE;
+      }
       return EXIT_OK;
     } catch (err) {
       return reportError(err, io);

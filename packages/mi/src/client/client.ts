@@ -24,6 +24,8 @@ export interface MiClientOptions {
   reconnect?: ReconnectPolicy;
   /** WebSocket only: called after a reconnect restored the subscriptions. */
   onReconnect?: () => void;
+  /** WebSocket only: called when the reconnect policy gives up; subscriptions are then dead. */
+  onReconnectFailed?: () => void;
   /** WebSocket only: called when the connection drops (before any reconnect). */
   onDisconnect?: (err: Error) => void;
   /** HTTP only: sockets kept alive, default 8. */
@@ -290,8 +292,12 @@ export class MiClient {
   }
 
   #scheduleReconnect(attempt: number): void {
+    if (this.#closed) return;
     const delay = this.#reconnect(attempt);
-    if (delay === undefined || this.#closed) return;
+    if (delay === undefined) {
+      this.#opts.onReconnectFailed?.();
+      return;
+    }
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       void this.#resubscribe().then(

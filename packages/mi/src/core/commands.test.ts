@@ -62,6 +62,13 @@ describe('core commands', () => {
     });
   });
 
+  it('every core command has a JSON Schema', () => {
+    const core = createMiCore({ eventSockets: false });
+    for (const c of core.registry.commands()) {
+      expect(core.registry.schema(c.name), c.name).toMatchObject({ type: 'object' });
+    }
+  });
+
   it('version and uptime', async () => {
     const clock = manualClock();
     const core = createMiCore({ clock, version: '9.9.9', eventSockets: false });

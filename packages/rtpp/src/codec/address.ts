@@ -17,7 +17,8 @@ export type RemoteAddressStatus = 'ok' | 'onhold' | 'ignored' | 'invalid';
 /** `inet_aton`: the address as a 32-bit number, or -1. */
 export function inetAton(s: string): number {
   const n = s.length;
-  const parts: number[] = [];
+  let value = 0; // the parts before the last, already shifted into place
+  let count = 0;
   let i = 0;
   for (;;) {
     if (i >= n) return -1;
@@ -25,8 +26,7 @@ export function inetAton(s: string): number {
     if (c < 48 || c > 57) return -1;
     let base = 10;
     if (c === 48 && i + 1 < n) {
-      const x = s.charCodeAt(i + 1) | 0x20;
-      if (x === 120) {
+      if ((s.charCodeAt(i + 1) | 0x20) === 120) {
         base = 16;
         i += 2;
       } else {
@@ -47,21 +47,16 @@ export function inetAton(s: string): number {
       digits++;
     }
     if (digits === 0) return -1;
-    parts.push(v);
-    if (i === n) break;
-    if (s.charCodeAt(i) !== 46 || parts.length === 4) return -1;
+    count++;
+    if (i === n) {
+      // the last part fills the bytes that are left
+      const limit = count === 1 ? 0xffffffff : count === 2 ? 0xffffff : count === 3 ? 0xffff : 0xff;
+      return v > limit ? -1 : value + v;
+    }
+    if (s.charCodeAt(i) !== 46 || count === 4 || v > 0xff) return -1;
+    value += v * 2 ** (32 - 8 * count);
     i++;
   }
-  const last = parts[parts.length - 1]!;
-  const limits = [0xffffffff, 0xffffff, 0xffff, 0xff];
-  if (last > limits[parts.length - 1]!) return -1;
-  let value = last;
-  for (let k = 0; k < parts.length - 1; k++) {
-    const p = parts[k]!;
-    if (p > 0xff) return -1;
-    value += p * 2 ** (24 - 8 * k);
-  }
-  return value;
 }
 
 function isPort(s: string): boolean {

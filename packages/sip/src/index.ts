@@ -64,3 +64,12 @@ export {
   type ServerTransactionOptions,
   type TimerValues,
 } from './transaction/transaction.js';
+export { FlowTokenCodec } from './transport/flow-token.js';
+export {
+  type Flow,
+  type Logger,
+  SipTransports,
+  type TransportCounters,
+  type TransportName,
+  type TransportsOptions,
+} from './transport/transports.js';

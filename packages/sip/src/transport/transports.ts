@@ -1,0 +1,405 @@
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer as createHttpServer } from 'node:http';
+import {
+  createServer as createTcpServer,
+  type Server,
+  type Socket,
+  connect as tcpConnect,
+} from 'node:net';
+import {
+  type ConnectionOptions,
+  createServer as createTlsServer,
+  type TlsOptions,
+  connect as tlsConnect,
+} from 'node:tls';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { SipParseError, SipTransportError } from '../errors.js';
+import { StreamFramer } from '../framing/stream.js';
+import { parseMessage, type SipMessage } from '../message/message.js';
+import type { Endpoint } from '../transaction/layer.js';
+
+/** pino-compatible logger subset. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+const noopLogger: Logger = { debug: () => {}, warn: () => {} };
+
+export type TransportName = 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS';
+
+/** A connection (or, for UDP, the listening socket and a remote address). */
+export interface Flow {
+  readonly id: string;
+  readonly transport: TransportName;
+  readonly remote: { readonly address: string; readonly port: number };
+  readonly local: { readonly address: string; readonly port: number };
+}
+
+export interface TransportsOptions {
+  /** Every message that parsed; `from.flow` names the connection it arrived on. */
+  readonly onMessage: (msg: SipMessage, from: Endpoint) => void;
+  readonly logger?: Logger;
+  /** Largest message (default 65,535). */
+  readonly maxMessageBytes?: number;
+  /** Largest header block on streams (default 16,384). */
+  readonly maxHeaderBytes?: number;
+  /** A stream holding a partial message this long is closed (slow-loris; default 10,000 ms). */
+  readonly partialTimeoutMs?: number;
+  /** Most simultaneous connections (default 4,096). */
+  readonly maxConnections?: number;
+}
+
+interface StreamFlow extends Flow {
+  write(data: Buffer): void;
+  close(): void;
+}
+
+/** Counted drops, for metrics. */
+export interface TransportCounters {
+  parseErrors: number;
+  closedForLimits: number;
+  refusedConnections: number;
+}
+
+function strip(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+function bare(host: string): string {
+  return host.startsWith('[') ? host.slice(1, -1) : host;
+}
+
+/**
+ * UDP, TCP, TLS and WebSocket (RFC 7118) listeners and connections behind one `send`.
+ * Stream connections are flows, reused for every message to the same remote address and
+ * addressable by flow id (for RFC 5626 flow tokens) or by an alias (RFC 5923).
+ */
+export class SipTransports {
+  readonly #o: TransportsOptions;
+  readonly #log: Logger;
+  readonly #udp: { v4?: UdpSocket; v6?: UdpSocket } = {};
+  readonly #servers: Array<Server | WebSocketServer> = [];
+  readonly #flows = new Map<string, StreamFlow>();
+  readonly #byRemote = new Map<string, string>();
+  #seq = 0;
+  readonly counters: TransportCounters = {
+    parseErrors: 0,
+    closedForLimits: 0,
+    refusedConnections: 0,
+  };
+
+  constructor(options: TransportsOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? noopLogger;
+  }
+
+  get flowCount(): number {
+    return this.#flows.size;
+  }
+
+  flow(id: string): Flow | undefined {
+    return this.#flows.get(id);
+  }
+
+  #deliver(buf: Buffer, from: Endpoint, datagram: boolean): void {
+    let msg: SipMessage;
+    try {
+      msg = parseMessage(buf, { datagram, maxBytes: this.#o.maxMessageBytes ?? 65_535 });
+    } catch (e) {
+      if (!(e instanceof SipParseError)) throw e;
+      this.counters.parseErrors++;
+      this.#log.debug({ err: e.message, from }, 'sip: dropped unparseable message');
+      return;
+    }
+    this.#o.onMessage(msg, from);
+  }
+
+  /** Binds a UDP socket (udp6 when `host` is an IPv6 address). */
+  async listenUdp(host: string, port = 0): Promise<{ address: string; port: number }> {
+    const v6 = bare(host).includes(':');
+    const sock = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(port, bare(host), () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    sock.on('error', (err) => this.#log.warn({ err: err.message }, 'sip: udp socket error'));
+    sock.on('message', (buf, rinfo) => {
+      if (buf.length === 0 || (buf.length <= 4 && buf.every((b) => b === 13 || b === 10))) return; // keep-alive
+      this.#deliver(
+        buf,
+        { transport: 'UDP', address: strip(rinfo.address), port: rinfo.port },
+        true,
+      );
+    });
+    if (v6) this.#udp.v6 = sock;
+    else this.#udp.v4 = sock;
+    const a = sock.address();
+    return { address: a.address, port: a.port };
+  }
+
+  async #listen(
+    server: Server,
+    host: string,
+    port: number,
+  ): Promise<{ address: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, bare(host), () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#servers.push(server);
+    const a = server.address();
+    if (a === null || typeof a === 'string')
+      throw new SipTransportError('SIP_LISTEN', 'no address');
+    return { address: a.address, port: a.port };
+  }
+
+  listenTcp(host: string, port = 0): Promise<{ address: string; port: number }> {
+    const server = createTcpServer((s) => this.#adoptStream(s, 'TCP'));
+    return this.#listen(server, host, port);
+  }
+
+  listenTls(
+    host: string,
+    port: number,
+    tls: TlsOptions,
+  ): Promise<{ address: string; port: number }> {
+    const server = createTlsServer(tls, (s) => this.#adoptStream(s, 'TLS'));
+    return this.#listen(server, host, port);
+  }
+
+  /** SIP over WebSocket (RFC 7118): subprotocol `sip`, one SIP message per WebSocket message. */
+  async listenWs(host: string, port = 0): Promise<{ address: string; port: number }> {
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.#o.maxMessageBytes ?? 65_535,
+      handleProtocols: (protocols) => (protocols.has('sip') ? 'sip' : false),
+    });
+    const httpServer = createHttpServer((_req, res) => {
+      res.writeHead(426).end();
+    });
+    httpServer.on('upgrade', (req, socket, head) => {
+      if (this.#flows.size >= (this.#o.maxConnections ?? 4096)) {
+        this.counters.refusedConnections++;
+        socket.destroy();
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (ws.protocol !== 'sip') {
+          ws.close(1002, 'sip subprotocol required');
+          return;
+        }
+        const raddr = strip(req.socket.remoteAddress ?? '');
+        const rport = req.socket.remotePort ?? 0;
+        const laddr = strip(req.socket.localAddress ?? '');
+        const lport = req.socket.localPort ?? 0;
+        this.#adoptWs(ws, 'WS', { address: raddr, port: rport }, { address: laddr, port: lport });
+      });
+    });
+    this.#servers.push(wss);
+    return this.#listen(httpServer, host, port);
+  }
+
+  #register(flow: StreamFlow): void {
+    this.#flows.set(flow.id, flow);
+    this.#byRemote.set(`${flow.transport}|${flow.remote.address}|${flow.remote.port}`, flow.id);
+  }
+
+  #unregister(flow: StreamFlow): void {
+    this.#flows.delete(flow.id);
+    for (const [k, v] of this.#byRemote) if (v === flow.id) this.#byRemote.delete(k);
+  }
+
+  /** Makes `transport|address|port` an alias of a flow (RFC 5923 connection reuse). */
+  addAlias(transport: TransportName, address: string, port: number, flowId: string): void {
+    if (this.#flows.has(flowId))
+      this.#byRemote.set(`${transport}|${bare(address)}|${port}`, flowId);
+  }
+
+  #adoptStream(s: Socket, transport: 'TCP' | 'TLS'): StreamFlow | undefined {
+    if (this.#flows.size >= (this.#o.maxConnections ?? 4096)) {
+      this.counters.refusedConnections++;
+      s.destroy();
+      return undefined;
+    }
+    const id = `${transport.toLowerCase()}-${++this.#seq}`;
+    const flow: StreamFlow = {
+      id,
+      transport,
+      remote: { address: strip(s.remoteAddress ?? ''), port: s.remotePort ?? 0 },
+      local: { address: strip(s.localAddress ?? ''), port: s.localPort ?? 0 },
+      write: (d) => {
+        s.write(d);
+      },
+      close: () => s.destroy(),
+    };
+    this.#register(flow);
+    const framer = new StreamFramer({
+      maxHeaderBytes: this.#o.maxHeaderBytes ?? 16_384,
+      maxBodyBytes: this.#o.maxMessageBytes ?? 65_535,
+    });
+    let partial: NodeJS.Timeout | undefined;
+    const from: Endpoint = {
+      transport,
+      address: flow.remote.address,
+      port: flow.remote.port,
+      flow: id,
+    };
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => {
+      let frames: ReturnType<StreamFramer['push']>;
+      try {
+        frames = framer.push(chunk);
+      } catch (e) {
+        this.counters.closedForLimits++;
+        this.#log.debug({ err: (e as Error).message, flow: id }, 'sip: closing stream');
+        s.destroy();
+        return;
+      }
+      for (const f of frames) {
+        if (f.type === 'ping') s.write('\r\n');
+        else if (f.type === 'message') this.#deliver(f.data, from, false);
+      }
+      if (partial !== undefined) clearTimeout(partial);
+      partial = undefined;
+      if (framer.buffered > 0 && !framer.pendingCrlf) {
+        partial = setTimeout(() => {
+          this.counters.closedForLimits++;
+          s.destroy();
+        }, this.#o.partialTimeoutMs ?? 10_000);
+        partial.unref();
+      }
+    });
+    s.on('error', (err) => this.#log.debug({ err: err.message, flow: id }, 'sip: stream error'));
+    s.on('close', () => {
+      if (partial !== undefined) clearTimeout(partial);
+      this.#unregister(flow);
+    });
+    return flow;
+  }
+
+  #adoptWs(
+    ws: WebSocket,
+    transport: 'WS' | 'WSS',
+    remote: Flow['remote'],
+    local: Flow['local'],
+  ): StreamFlow {
+    const id = `${transport.toLowerCase()}-${++this.#seq}`;
+    const flow: StreamFlow = {
+      id,
+      transport,
+      remote,
+      local,
+      write: (d) => ws.send(d, { binary: false }),
+      close: () => ws.terminate(),
+    };
+    this.#register(flow);
+    const from: Endpoint = { transport, address: remote.address, port: remote.port, flow: id };
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      void isBinary;
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as unknown as ArrayBuffer);
+      if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+      this.#deliver(buf, from, true);
+    });
+    ws.on('error', (err) => this.#log.debug({ err: err.message, flow: id }, 'sip: ws error'));
+    ws.on('close', () => this.#unregister(flow));
+    return flow;
+  }
+
+  /** Opens (or reuses) a TCP/TLS connection to a remote address; resolves to its flow id. */
+  async connect(
+    transport: 'TCP' | 'TLS',
+    address: string,
+    port: number,
+    tls: ConnectionOptions = {},
+  ): Promise<string> {
+    const key = `${transport}|${bare(address)}|${port}`;
+    const existing = this.#byRemote.get(key);
+    if (existing !== undefined && this.#flows.has(existing)) return existing;
+    const s: Socket =
+      transport === 'TCP'
+        ? tcpConnect({ host: bare(address), port })
+        : tlsConnect({ host: bare(address), port, ...tls });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.once(transport === 'TCP' ? 'connect' : 'secureConnect', () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+    const flow = this.#adoptStream(s, transport);
+    if (flow === undefined)
+      throw new SipTransportError('SIP_TOO_MANY_CONNECTIONS', 'connection limit reached');
+    this.#byRemote.set(key, flow.id);
+    return flow.id;
+  }
+
+  /**
+   * Sends a message: down `to.flow` when given (fails if that flow is gone), else over an
+   * existing connection to the address, else UDP, or a new TCP/TLS connection.
+   */
+  async send(msg: SipMessage | Buffer, to: Endpoint): Promise<void> {
+    const data = Buffer.isBuffer(msg) ? msg : msg.toBuffer();
+    if (to.flow !== undefined) {
+      const f = this.#flows.get(to.flow);
+      if (f === undefined)
+        throw new SipTransportError('SIP_FLOW_GONE', `flow ${to.flow} is closed`);
+      f.write(data);
+      return;
+    }
+    const t = to.transport.toUpperCase() as TransportName;
+    const existing = this.#byRemote.get(`${t}|${bare(to.address)}|${to.port}`);
+    if (existing !== undefined) {
+      const f = this.#flows.get(existing);
+      if (f !== undefined) {
+        f.write(data);
+        return;
+      }
+    }
+    if (t === 'UDP') {
+      this.sendUdp(data, to.address, to.port);
+      return;
+    }
+    if (t === 'TCP' || t === 'TLS') {
+      const id = await this.connect(t, to.address, to.port);
+      this.#flows.get(id)?.write(data);
+      return;
+    }
+    throw new SipTransportError('SIP_NO_ROUTE', `no ${t} connection to ${to.address}:${to.port}`);
+  }
+
+  /** Synchronous UDP send (the stateless fast path). */
+  sendUdp(data: Buffer, address: string, port: number): void {
+    const host = bare(address);
+    const sock = host.includes(':') ? this.#udp.v6 : this.#udp.v4;
+    if (sock === undefined) throw new SipTransportError('SIP_NO_UDP', `no UDP socket for ${host}`);
+    sock.send(data, port, host);
+  }
+
+  /** Closes every listener and connection. Idempotent. */
+  async close(): Promise<void> {
+    for (const f of [...this.#flows.values()]) f.close();
+    this.#flows.clear();
+    this.#byRemote.clear();
+    for (const s of this.#servers.splice(0)) {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+    for (const k of ['v4', 'v6'] as const) {
+      const sock = this.#udp[k];
+      if (sock !== undefined) {
+        delete this.#udp[k];
+        await new Promise<void>((resolve) => sock.close(() => resolve()));
+      }
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

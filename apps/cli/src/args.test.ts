@@ -30,6 +30,19 @@ describe('parseArgs', () => {
     expect(parseArgs(['mi', 'x', '--', '--json']).words).toEqual(['mi', 'x', '--json']);
   });
 
+  it('accepts options subcommands declare', () => {
+    const { options, words } = parseArgs(
+      ['rtp-cluster', '--socket', '/run/x.sock', '--force', 'ls'],
+      {},
+      {
+        values: ['--socket'],
+        flags: ['--force'],
+      },
+    );
+    expect(words).toEqual(['rtp-cluster', 'ls']);
+    expect(options.extra).toEqual({ '--socket': '/run/x.sock', '--force': true });
+  });
+
   it('rejects unknown options, missing values and bad counts', () => {
     expect(() => parseArgs(['--nope'])).toThrow(UsageError);
     expect(() => parseArgs(['--url'])).toThrow(/needs a value/);

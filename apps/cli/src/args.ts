@@ -11,6 +11,14 @@ export interface GlobalOptions {
   help: boolean;
   timeoutMs: number;
   count?: number;
+  /** Options a subcommand declared (`--socket PATH` → `{"--socket": "PATH"}`, flags → true). */
+  extra: Record<string, string | true>;
+}
+
+/** Options beyond the global ones that subcommands accept. */
+export interface ExtraOptions {
+  values?: readonly string[];
+  flags?: readonly string[];
 }
 
 export interface ParsedArgs {
@@ -28,13 +36,20 @@ const VALUE_OPTIONS = new Set(['--url', '--ws-url', '--token', '--timeout', '--c
  * --json, --timeout <ms>, --count <n>, --help/-h; `--opt=value` works too. Environment
  * SIPEDGE_MI_URL and SIPEDGE_MI_TOKEN give defaults.
  */
-export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  extra: ExtraOptions = {},
+): ParsedArgs {
   const options: GlobalOptions = {
     url: env.SIPEDGE_MI_URL ?? DEFAULT_URL,
     json: false,
     help: false,
     timeoutMs: 10_000,
+    extra: {},
   };
+  const extraValues = new Set(extra.values ?? []);
+  const extraFlags = new Set(extra.flags ?? []);
   if (env.SIPEDGE_MI_TOKEN !== undefined && env.SIPEDGE_MI_TOKEN !== '')
     options.token = env.SIPEDGE_MI_TOKEN;
   const words: string[] = [];
@@ -57,9 +72,15 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}):
       options.json = true;
       continue;
     }
+    if (extraFlags.has(arg)) {
+      options.extra[arg] = true;
+      continue;
+    }
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (!VALUE_OPTIONS.has(name)) throw new UsageError(`unknown option ${name}`);
+    if (!VALUE_OPTIONS.has(name) && !extraValues.has(name)) {
+      throw new UsageError(`unknown option ${name}`);
+    }
     let value: string | undefined;
     if (eq > 0) value = arg.slice(eq + 1);
     else {
@@ -67,6 +88,10 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}):
       i++;
     }
     if (value === undefined) throw new UsageError(`${name} needs a value`);
+    if (extraValues.has(name)) {
+      options.extra[name] = value;
+      continue;
+    }
     switch (name) {
       case '--url':
         options.url = value;

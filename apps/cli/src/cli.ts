@@ -30,7 +30,11 @@ export async function main(
   env: NodeJS.ProcessEnv = {},
 ): Promise<number> {
   try {
-    const { options, words } = parseArgs(argv, env);
+    const all = [...subcommands.values()];
+    const { options, words } = parseArgs(argv, env, {
+      values: all.flatMap((c) => c.valueOptions ?? []),
+      flags: all.flatMap((c) => c.flagOptions ?? []),
+    });
     const [name, ...rest] = words;
     if (name === 'help') {
       const target = rest[0] === undefined ? undefined : subcommands.get(rest[0]);

@@ -103,6 +103,9 @@ describe('sipedge mi', () => {
     const r = await sipedge(['mi', 'sr_get_status', 'nope', '--url', server.url]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe('error 404: Group not found');
+    const j = await sipedge(['mi', 'sr_get_status', 'nope', '--json', '--url', server.url]);
+    expect(j.exitCode).toBe(1);
+    expect(JSON.parse(j.stdout)).toEqual({ error: { code: 404, message: 'Group not found' } });
     const p = await sipedge(['mi', 'sr_get_status', '--url', server.url]);
     expect(p.exitCode).toBe(1);
     expect(p.stderr).toBe('error -32602: Invalid params (Too few or too many parameters)');

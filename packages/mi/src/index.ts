@@ -72,4 +72,10 @@ export {
   type SrStatus,
   StatusReportRegistry,
 } from './status/registry.js';
+export {
+  type MiConfig,
+  miConfigSchema,
+  miServerOptions,
+  parseMiConfig,
+} from './transport/config.js';
 export { MiServer, type MiServerOptions } from './transport/server.js';

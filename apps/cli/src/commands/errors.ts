@@ -3,8 +3,13 @@ import { UsageError } from '../args.js';
 import { type CliIo, EXIT_COMMAND, EXIT_USAGE } from './types.js';
 
 /** Print an error the way scripts and people both can read, and return its exit code. */
-export function reportError(err: unknown, io: CliIo): number {
+export function reportError(err: unknown, io: CliIo, json = false): number {
   if (err instanceof MiRpcError) {
+    if (json) {
+      const e: Record<string, unknown> = { code: err.rpcCode, message: err.message };
+      if (err.data !== undefined) e.data = err.data;
+      io.out(JSON.stringify({ error: e }));
+    }
     const data =
       err.data === undefined
         ? ''

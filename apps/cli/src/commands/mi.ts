@@ -19,7 +19,8 @@ export const miCommand: Subcommand = {
     '  sipedge mi clusterer_set_status 1 2 0',
     '',
     'Options: --url URL (default http://127.0.0.1:8888/mi; ws:// works too), --token TOKEN,',
-    '         --json (raw JSON result), --timeout MS',
+    '         --json (raw JSON result; a command error prints {"error":{…}} and exits 1),',
+    '         --timeout MS',
     'Exit codes: 0 ok, 1 the command returned an error, 2 usage or connection error.',
   ].join('\n'),
   async run(words, options, io) {
@@ -37,7 +38,7 @@ export const miCommand: Subcommand = {
       io.out(options.json ? JSON.stringify(result) : render(result));
       return EXIT_OK;
     } catch (err) {
-      return reportError(err, io);
+      return reportError(err, io, options.json);
     } finally {
       client.close();
     }

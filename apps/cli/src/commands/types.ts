@@ -14,6 +14,10 @@ export interface Subcommand {
   summary: string;
   /** The usage text for `sipedge <name> --help`. */
   usage: string;
+  /** Options of its own that take a value (`--socket`); they land in `options.extra`. */
+  valueOptions?: readonly string[];
+  /** Flag options of its own (`--force`). */
+  flagOptions?: readonly string[];
   run(words: string[], options: GlobalOptions, io: CliIo): Promise<number>;
 }
 

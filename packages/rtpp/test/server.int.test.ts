@@ -309,6 +309,31 @@ describe('RtppServer over stream sockets', () => {
     a.destroy();
     b.destroy();
   });
+  it('tcp: stop() sends the replies being computed, then closes the connection', async () => {
+    const releases: (() => void)[] = [];
+    server = new RtppServer({
+      sockets: ['tcp:127.0.0.1:0'],
+      handler: (c) =>
+        c.kind === 'X'
+          ? new Promise<RtppReply>((resolve) => {
+              releases.push(() => resolve({ kind: 'value', value: '0' }));
+            })
+          : { kind: 'value', value: '20040107' },
+    });
+    await server.start();
+    const s = await streamConnect({ host: '127.0.0.1', port: server.addresses()[0]!.port! });
+    const all = readToEnd(s);
+    s.write('V\nX\n');
+    const deadline = Date.now() + 2000;
+    while (releases.length === 0) {
+      if (Date.now() > deadline) throw new Error('X not handled');
+      await new Promise((r) => setImmediate(r));
+    }
+    const stopped = server.stop();
+    releases[0]!();
+    await withTimeout(stopped, 2000, 'stop');
+    expect(await all).toBe('20040107\n0\n');
+  });
 });
 
 describe('RtppServer lifecycle', () => {

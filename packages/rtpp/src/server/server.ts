@@ -263,7 +263,7 @@ export class RtppServer {
       // let the last replies leave (dgram sends resolve the address on the next tick)
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.#state === 'stopped') return;
-      this.#closeAll();
+      this.#closeAll(true);
       this.#state = 'stopped';
     });
     return this.#stopping;
@@ -336,7 +336,8 @@ export class RtppServer {
     }
   }
 
-  #closeAll(): void {
+  /** Closes every socket; `graceful` ends stream connections after their queued replies. */
+  #closeAll(graceful = false): void {
     for (const l of this.#listeners) {
       if (l.udp !== undefined) {
         try {
@@ -344,7 +345,6 @@ export class RtppServer {
         } catch {
           // already closed
         }
-        l.udp = undefined as unknown as UdpSocket;
         delete l.udp;
       }
       if (l.server !== undefined) {
@@ -352,7 +352,14 @@ export class RtppServer {
         delete l.server;
       }
     }
-    for (const c of this.#conns) c.destroy();
+    for (const c of this.#conns) {
+      if (graceful) {
+        c.end();
+        c.setTimeout(1000, () => c.destroy());
+      } else {
+        c.destroy();
+      }
+    }
     this.#conns.clear();
     this.#cache.clear();
   }
@@ -432,7 +439,7 @@ export class RtppServer {
   // ---- udp --------------------------------------------------------------------------------
 
   #onDatagram(l: Listener, sock: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.#state !== 'running') return;
+    if (this.#state !== 'running' && this.#state !== 'starting') return;
     const frame = decodeCommandDatagram(msg, this.#maxDatagram);
     const send = (buf: Buffer): void => {
       this.#stats.replied++;
@@ -491,7 +498,8 @@ export class RtppServer {
   // ---- streams ----------------------------------------------------------------------------
 
   #onConnection(l: Listener, c: Socket): void {
-    if (this.#state !== 'running' || this.#conns.size >= this.#maxConnections) {
+    const open = this.#state === 'running' || this.#state === 'starting';
+    if (!open || this.#conns.size >= this.#maxConnections) {
       this.#stats.rejectedConnections++;
       this.#log.warn({ socket: l.configured, open: this.#conns.size }, 'rtpp connection refused');
       c.destroy();
@@ -543,16 +551,26 @@ export class RtppServer {
     const decoder = new RtppLineDecoder({ maxLine: this.#maxLine });
     const queue: { body: string | undefined }[] = [];
     let paused = false;
-    if (this.#idleMs !== undefined && this.#idleMs > 0)
+    if (this.#idleMs !== undefined && this.#idleMs > 0) {
       c.setTimeout(this.#idleMs, () => c.destroy());
+    }
+    // read while fewer than maxPipelined commands wait for replies and the peer reads ours
+    const flow = (): void => {
+      const stop = queue.length >= this.#maxPipelined || c.writableNeedDrain;
+      if (stop && !paused) {
+        paused = true;
+        c.pause();
+      } else if (!stop && paused) {
+        paused = false;
+        c.resume();
+      }
+    };
+    c.on('drain', flow);
     const flush = (): void => {
       let out = '';
       while (queue.length > 0 && queue[0]!.body !== undefined) out += queue.shift()!.body;
       if (out !== '' && !c.destroyed) c.write(out, 'latin1');
-      if (paused && queue.length < this.#maxPipelined) {
-        paused = false;
-        c.resume();
-      }
+      flow();
     };
     c.on('data', (chunk: Buffer) => {
       const r = decoder.push(chunk);
@@ -571,10 +589,7 @@ export class RtppServer {
         c.destroy();
         return;
       }
-      if (queue.length >= this.#maxPipelined && !paused) {
-        paused = true;
-        c.pause();
-      }
+      flow();
     });
   }
 }

@@ -54,7 +54,7 @@ export function inetAton(s: string): number {
       return v > limit ? -1 : value + v;
     }
     if (s.charCodeAt(i) !== 46 || count === 4 || v > 0xff) return -1;
-    value += v * 2 ** (32 - 8 * count);
+    value += v * (count === 1 ? 16777216 : count === 2 ? 65536 : 256);
     i++;
   }
 }

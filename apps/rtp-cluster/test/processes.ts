@@ -8,8 +8,10 @@ import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const RELAY_BIN = fileURLToPath(new URL('../../rtp-relay/dist/src/bin.js', import.meta.url));
-export const DAEMON_BIN = fileURLToPath(new URL('../dist/src/bin.js', import.meta.url));
+/** apps/rtp-cluster, whether this file runs from test/ (vitest) or dist/test/ (benchmarks). */
+const APP = new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url);
+export const RELAY_BIN = fileURLToPath(new URL('../rtp-relay/dist/src/bin.js', APP));
+export const DAEMON_BIN = fileURLToPath(new URL('dist/src/bin.js', APP));
 
 export interface Proc {
   readonly pid: number;
@@ -28,7 +30,12 @@ export async function startProcess(
   readyMs = 15_000,
 ): Promise<Proc> {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: build first (npx tsc -b)`);
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // SIPEDGE_PROFILE_DIR=/dir writes a V8 CPU profile of every process started here
+  const profile = process.env.SIPEDGE_PROFILE_DIR;
+  const node = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const child = spawn(process.execPath, [...node, bin, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (child.pid === undefined) throw new Error(`cannot start ${bin}`);
   const pid = child.pid;
   let out = '';

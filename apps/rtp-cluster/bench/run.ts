@@ -1,0 +1,110 @@
+/**
+ * U+D pairs per second through the balancer and straight to the same member, in one run, with
+ * the latency the balancer adds. The member is a sipedge-rtp-relay process, the balancer an
+ * rtp-cluster process, the load generator this process (16 pairs in flight; BENCH_IN_FLIGHT changes it).
+ * Run with `npm run bench -w @sipedge/rtp-cluster-daemon`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RtppClient } from '@sipedge/rtpp';
+import { DAEMON_BIN, freeUdpPort, startProcess, startRelay } from '../test/processes.js';
+
+const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 16);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+
+interface Result {
+  pairs: number;
+  pairsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(client: RtppClient, tag: string, seconds: number): Promise<Result> {
+  const latencies: number[] = [];
+  let pairs = 0;
+  let errors = 0;
+  let seq = 0;
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (performance.now() < end) {
+        const id = `${tag}-${seq++}`;
+        const t0 = performance.now();
+        try {
+          const u = await client.send(`U ${id} 127.0.0.1 7000 f;1`);
+          const t1 = performance.now();
+          const d = await client.send(`D ${id} f`);
+          const t2 = performance.now();
+          latencies.push(t1 - t0, t2 - t1);
+          if (u.kind !== 'port' || d.kind === 'error') errors++;
+          pairs++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+  return { pairs, pairsPerSec: pairs / elapsed, p50: q(0.5), p99: q(0.99), errors };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'rtpc-bench-'));
+const relay = await startRelay(20000, 59998);
+const port = await freeUdpPort();
+writeFileSync(
+  join(dir, 'rtp_cluster.xml'),
+  `<rtp_cluster_config><rtp_cluster><name>bench</name><protocol>udp</protocol><address>127.0.0.1:${port}</address>
+  <rtpproxy><name>r1</name><protocol>udp</protocol><address>${relay.spec.slice(4)}</address><weight>1</weight><capacity>100000</capacity><status>ACTIVE</status></rtpproxy>
+  </rtp_cluster></rtp_cluster_config>`,
+);
+const daemon = await startProcess(
+  DAEMON_BIN,
+  [
+    '-f',
+    '-c',
+    join(dir, 'rtp_cluster.xml'),
+    '-s',
+    join(dir, 'a.sock'),
+    '-P',
+    join(dir, 'pid'),
+    '--state-db',
+    join(dir, 's.sqlite'),
+    '--log-level',
+    'warn',
+  ],
+  /rtp-cluster: (ready)/,
+);
+try {
+  const direct = new RtppClient({ socket: relay.spec, timeoutMs: 3000 });
+  const through = new RtppClient({ socket: `udp:127.0.0.1:${port}`, timeoutMs: 3000 });
+  // wait until the balancer has its member online
+  for (let i = 0; i < 100; i++) {
+    const r = await through.send('U warm 127.0.0.1 7000 f;1');
+    if (r.kind === 'port') break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  await through.send('D warm f');
+  await load(direct, 'warm-direct', 1);
+  await load(through, 'warm-through', 1);
+  const d = await load(direct, 'direct', SECONDS);
+  const t = await load(through, 'through', SECONDS);
+  const fmt = (r: Result) =>
+    `${Math.round(r.pairsPerSec).toLocaleString('en-US')} U+D pairs/s, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms per command, ${r.errors} errors`;
+  console.log(`rtp-cluster: direct to relay:     ${fmt(d)}`);
+  console.log(`rtp-cluster: through the balancer: ${fmt(t)}`);
+  console.log(
+    `rtp-cluster: ratio ${(t.pairsPerSec / d.pairsPerSec).toFixed(2)}x; added latency p50 ${(t.p50 - d.p50).toFixed(3)} ms, p99 ${(t.p99 - d.p99).toFixed(3)} ms`,
+  );
+  await direct.close();
+  await through.close();
+} finally {
+  await daemon.stop();
+  await relay.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

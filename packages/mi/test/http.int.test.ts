@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -71,6 +72,21 @@ describe('MI over HTTP (real loopback socket)', () => {
     expect(sub.status).toBe(200);
     const big = `{"jsonrpc":"2.0","method":"which","params":["${'x'.repeat(2000)}"],"id":1}`;
     expect((await request(mi.server.url, { body: big })).status).toBe(413);
+    expect(mi.stats.get('mi:oversize')).toBe(1);
+  });
+
+  it('413 for an oversize chunked body without Content-Length', async () => {
+    await using mi = await live({ maxBodyBytes: 1024 });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(mi.server.url, { method: 'POST', agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('x'.repeat(800));
+      req.write('y'.repeat(800));
+    });
+    expect(status).toBe(413);
     expect(mi.stats.get('mi:oversize')).toBe(1);
   });
 

@@ -285,8 +285,10 @@ export class MiServer {
       if (size > this.#o.maxBodyBytes) {
         tooBig = true;
         this.#st.oversize.inc();
+        chunks.length = 0;
+        // answer first, then cut the connection: the rest of the body is never read
+        res.once('finish', () => req.destroy());
         reject(413, { Connection: 'close' });
-        req.destroy();
         return;
       }
       chunks.push(chunk);

@@ -40,6 +40,21 @@ export {
   uriEquals,
   uriParam,
 } from './message/uri.js';
+export {
+  addRecordRoute,
+  checkProxyRequest,
+  decrementMaxForwards,
+  fixTopVia,
+  formatVia,
+  forwardStateless,
+  newBranch,
+  nextHopUri,
+  preprocessRoute,
+  type Rejection,
+  responseDestination,
+  routeSet,
+  statelessBranch,
+} from './proxy/proxy.js';
 export { type SdpConnection, SdpEditor, type SdpMedia } from './sdp/editor.js';
 export { type Clock, systemClock, VirtualClock } from './transaction/clock.js';
 export {

@@ -295,6 +295,37 @@ export class SipMessage {
     return first;
   }
 
+  /** Removes the last list element of a header (rewriting or removing only its row). */
+  removeLastValue(name: string): string | undefined {
+    const key = canonicalHeaderName(name);
+    let at = -1;
+    for (let i = 0; i < this.headers.length; i++) if (this.headers[i]!.key === key) at = i;
+    if (at < 0) return undefined;
+    const row = this.headers[at]!;
+    const parts = splitList(row.value);
+    const last = parts.pop();
+    if (parts.length === 0) this.headers.splice(at, 1);
+    else this.headers[at] = makeField(row.name, parts.join(', '));
+    this.#touch();
+    return last;
+  }
+
+  /** Replaces the first list element of a header, keeping the row's other elements and name. */
+  setFirstValue(name: string, value: string): this {
+    const key = canonicalHeaderName(name);
+    const at = this.#indexOf(key);
+    if (at < 0) return this.prependHeader(name, value);
+    const row = this.headers[at]!;
+    if (row.value.indexOf(',') < 0) this.headers[at] = makeField(row.name, value);
+    else {
+      const parts = splitList(row.value);
+      parts[0] = value;
+      this.headers[at] = makeField(row.name, parts.join(', '));
+    }
+    this.#touch();
+    return this;
+  }
+
   prependVia(value: string): this {
     return this.prependHeader('Via', value);
   }

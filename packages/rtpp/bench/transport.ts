@@ -28,13 +28,23 @@ async function startServer(): Promise<RtppServer> {
 
 interface Figures {
   roundTripsPerSec: number;
+  /** Round trips per second of CPU time used by client and server together. */
+  roundTripsPerCpuSec: number;
   p50Ms: number;
   p99Ms: number;
   retransmits: number;
   timeouts: number;
 }
 
-async function drive(spec: string, seconds: number): Promise<Figures> {
+/** CPU time (µs) used so far by the server side when it runs elsewhere. */
+type CpuProbe = () => Promise<number>;
+
+const ownCpu = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+async function drive(spec: string, seconds: number, serverCpu?: CpuProbe): Promise<Figures> {
   const client = new RtppClient({ socket: spec, timeoutMs: 3000 });
   const lat = new Float64Array(4_000_000);
   let n = 0;
@@ -51,12 +61,14 @@ async function drive(spec: string, seconds: number): Promise<Figures> {
   const workers = Array.from({ length: IN_FLIGHT }, worker);
   await new Promise((r) => setTimeout(r, 1000)); // warm-up
   const before = client.stats();
+  const cpu0 = ownCpu() + (serverCpu === undefined ? 0 : await serverCpu());
   recording = true;
   const start = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   recording = false;
   const elapsed = (performance.now() - start) / 1000;
   const count = n;
+  const cpu1 = ownCpu() + (serverCpu === undefined ? 0 : await serverCpu());
   stop = true;
   await Promise.all(workers);
   const after = client.stats();
@@ -64,6 +76,7 @@ async function drive(spec: string, seconds: number): Promise<Figures> {
   const sorted = lat.subarray(0, count).sort();
   return {
     roundTripsPerSec: count / elapsed,
+    roundTripsPerCpuSec: count / ((cpu1 - cpu0) / 1e6),
     p50Ms: sorted[Math.floor(count * 0.5)] ?? Number.NaN,
     p99Ms: sorted[Math.floor(count * 0.99)] ?? Number.NaN,
     retransmits: after.retransmits - before.retransmits,
@@ -73,7 +86,8 @@ async function drive(spec: string, seconds: number): Promise<Figures> {
 
 function print(name: string, f: Figures): void {
   console.log(
-    `${name}: ${Math.round(f.roundTripsPerSec).toLocaleString('en-US')} round trips/s, ` +
+    `${name}: ${Math.round(f.roundTripsPerSec).toLocaleString('en-US')} round trips/s ` +
+      `(${Math.round(f.roundTripsPerCpuSec).toLocaleString('en-US')} per CPU-second), ` +
       `p50 ${f.p50Ms.toFixed(3)} ms, p99 ${f.p99Ms.toFixed(3)} ms ` +
       `(${IN_FLIGHT} in flight; ${f.retransmits} retransmits, ${f.timeouts} timeouts)`,
   );
@@ -96,12 +110,19 @@ export async function run(): Promise<Record<string, number>> {
       });
       child.once('exit', (code) => reject(new Error(`bench server exited ${code}`)));
     });
-    const twoProc = await drive(spec, seconds);
+    const serverCpu: CpuProbe = () =>
+      new Promise<number>((resolve) => {
+        child.once('message', (m) => resolve(Number(m)));
+        child.send('cpu');
+      });
+    const twoProc = await drive(spec, seconds, serverCpu);
     print('transport udp client→server, server in a child process', twoProc);
     return {
       sameProcessRoundTripsPerSec: inProcess.roundTripsPerSec,
       sameProcessP50Ms: inProcess.p50Ms,
       sameProcessP99Ms: inProcess.p99Ms,
+      sameProcessRoundTripsPerCpuSec: inProcess.roundTripsPerCpuSec,
+      childProcessRoundTripsPerCpuSec: twoProc.roundTripsPerCpuSec,
       childProcessRoundTripsPerSec: twoProc.roundTripsPerSec,
       childProcessP50Ms: twoProc.p50Ms,
       childProcessP99Ms: twoProc.p99Ms,
@@ -115,6 +136,9 @@ export async function run(): Promise<Record<string, number>> {
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--serve') {
   const server = await startServer();
   process.send?.(server.addresses()[0]!.spec);
+  process.on('message', (m) => {
+    if (m === 'cpu') process.send?.(String(ownCpu()));
+  });
   process.on('SIGTERM', () => {
     server.destroy();
     process.exit(0);

@@ -119,6 +119,19 @@ describe('MI over HTTP (real loopback socket)', () => {
     expect(bad).toMatchObject({ rpcCode: -32602, data: 'Too few or too many parameters' });
   });
 
+  it('start() on a port in use rejects; destroy() drops everything at once', async () => {
+    await using mi = await live();
+    const clash = new MiServer({ registry: mi.registry, port: mi.server.address().port });
+    await expect(clash.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    clash.destroy();
+    const other = new MiServer({ registry: mi.registry, port: 0 });
+    await other.start();
+    using client = new MiClient({ url: other.wsUrl });
+    expect(await client.call('which')).toContain('which');
+    other.destroy();
+    await expect(client.call('which')).rejects.toThrow();
+  });
+
   it('MiClient reports an unreachable server as a transport error', async () => {
     const mi = await live();
     const url = mi.server.url;

@@ -156,13 +156,18 @@ export class MiServer {
   async start(): Promise<AddressInfo> {
     if (this.#started) return this.address();
     this.#started = true;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#o.port, this.#o.host, () => {
-        this.#server.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.#o.port, this.#o.host, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      this.#started = false;
+      throw err;
+    }
     if (this.#wss !== undefined && this.#o.pingIntervalMs > 0) {
       this.#timer = setInterval(() => this.#pingAll(), this.#o.pingIntervalMs);
       this.#timer.unref();
@@ -229,6 +234,15 @@ export class MiServer {
       });
     })();
     return this.#stopping;
+  }
+
+  /** Drop every connection at once and close the listener. Idempotent. */
+  destroy(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const ws of this.#wss?.clients ?? []) ws.terminate();
+    this.#wss?.close();
+    this.#server.closeAllConnections();
+    if (this.#server.listening) this.#server.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

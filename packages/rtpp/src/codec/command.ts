@@ -11,9 +11,11 @@
  *    none (S, V, VF, X) → `E2`; `&&` after a command other than U, L, Q → `E3`;
  * 3. the command's own modifiers (U/L: notify tag `E10` first, then modifiers left to right,
  *    then a remote address that has a plausible length but does not resolve `E37`;
- *    D `E8`, P `E17`, R `E6`/`E7`, C `E7`, N `E6`/`E7`, G `E9`, I `E18`, Q `E19`);
+ *    D `E8`, P `E17`, R `E6`/`E7`, C `E7`, N `E6`/`E7`, G `E9`, I `E18`);
  * 4. sub-commands (`M<mod>:<inst>`, `D[w]`, `S[r] ttl=N|tos=N`, `L[mods] addr port`,
- *    `C call_id from_tag to_tag`) → `E3` when malformed.
+ *    `C call_id from_tag to_tag`) → `E3` when malformed;
+ * 5. Q modifiers `E19` (rtpproxy reads them last, after finding the session: for an unknown
+ *    session it answers `E50` instead, which only the server can know).
  *
  * The tokenizer scans character codes into a reused index table and slices only the tokens a
  * command keeps.
@@ -288,6 +290,7 @@ export function parseCommand(text: string, options?: ParseCommandOptions): RtppP
 
   // 3. the command itself
   let command: RtppCommand;
+  let badQueryModifier = false;
   switch (kind) {
     case 'U':
     case 'L': {
@@ -412,7 +415,9 @@ export function parseCommand(text: string, options?: ParseCommandOptions): RtppP
       break;
     }
     case 'Q': {
-      if (!onlyLetter(modifiers, 118)) return fail(E.PARSE_8, 'bad Q modifier');
+      // rtpproxy reads Q's modifiers only when it answers (after the sub-commands, `E3`, and
+      // after finding the session, `E50`); the stateless parser answers `E19` after step 4
+      badQueryModifier = !onlyLetter(modifiers, 118);
       let counters = NO_STRINGS;
       if (argc > 4) {
         const list: string[] = [];
@@ -486,6 +491,7 @@ export function parseCommand(text: string, options?: ParseCommandOptions): RtppP
     }
     (command as { subcommands: readonly RtppSubcommand[] }).subcommands = subs;
   }
+  if (badQueryModifier) return fail(E.PARSE_8, 'bad Q modifier');
   return { ok: true, command };
 }
 

@@ -211,3 +211,31 @@ describe.each([
     expect(c.stats()).toMatchObject({ connects: 2, disconnects: 1 });
   });
 });
+
+describe('stream timeouts', () => {
+  it('tcp: a command with no reply times out, the connection is replaced, later commands line up', async () => {
+    const { spec } = await serve('tcp:127.0.0.1:0', (c) =>
+      c.kind === 'X' ? new Promise<RtppReply>(() => {}) : answer(c),
+    );
+    const c = client(spec, { timeoutMs: 150 });
+    const slow = c.send('X').catch((e: unknown) => e);
+    const alsoWritten = c.send('V').catch((e: unknown) => e);
+    const err = await slow;
+    expect(err).toBeInstanceOf(RtppTimeoutError);
+    expect((err as RtppTimeoutError).attempts).toBe(1);
+    // V was written after X on the same connection: its reply order is lost with it
+    expect(await alsoWritten).toBeInstanceOf(RtppSocketError);
+    expect(await c.send('VF 20050322')).toEqual({ kind: 'value', value: '1' });
+    expect(c.stats()).toMatchObject({ connects: 2, timeouts: 1 });
+  });
+
+  it('unix: a command with no reply times out and its connection is closed', async () => {
+    const { server, spec } = await serve(`unix:${dir.path('t.sock')}`, (c) =>
+      c.kind === 'X' ? new Promise<RtppReply>(() => {}) : answer(c),
+    );
+    const c = client(spec, { timeoutMs: 150 });
+    expect(await c.send('X').catch((e: unknown) => e)).toBeInstanceOf(RtppTimeoutError);
+    expect(await c.send('V')).toEqual({ kind: 'value', value: '20040107' });
+    expect(server.stats().connections).toBe(2);
+  });
+});

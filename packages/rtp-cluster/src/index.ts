@@ -8,5 +8,6 @@ export * from './config/schema.js';
 export * from './config/xml.js';
 export * from './errors.js';
 export * from './member.js';
+export * from './mi.js';
 export * from './notify-relay.js';
 export * from './select.js';

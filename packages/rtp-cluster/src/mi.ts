@@ -1,0 +1,231 @@
+/**
+ * Management of a balancer through @sipedge/mi: the admin protocol's operations as typed
+ * commands with JSON results, statistics, and events. The app registers them; nothing here
+ * opens a socket.
+ */
+import {
+  defineCommand,
+  type EventBus,
+  type MiCommand,
+  MiCommandError,
+  type StatisticsRegistry,
+} from '@sipedge/mi';
+import { z } from 'zod';
+import type { RtpBalancer } from './balancer.js';
+import type { RtpCluster, RtpClusterEvent } from './cluster.js';
+import { memberConfigSchema } from './config/schema.js';
+import type { Member } from './member.js';
+
+export interface RtpClusterMiOptions {
+  /** Re-reads the configuration for `rtp_cluster_reload`; the command is absent without it. */
+  readonly reload?: () => Promise<{ clusters: number; members: number }>;
+}
+
+/** Event names raised on the MI bus (OpenSIPS `E_` style). */
+export const RTP_CLUSTER_EVENTS = {
+  member_up: 'E_RTP_CLUSTER_MEMBER_UP',
+  member_down: 'E_RTP_CLUSTER_MEMBER_DOWN',
+  member_added: 'E_RTP_CLUSTER_MEMBER_ADDED',
+  member_draining: 'E_RTP_CLUSTER_MEMBER_DRAINING',
+  member_removed: 'E_RTP_CLUSTER_DRAIN_FINISHED',
+} as const satisfies Record<RtpClusterEvent['type'], string>;
+
+/** Raises a balancer event on the MI event bus. */
+export function raiseRtpClusterEvent(bus: EventBus, event: RtpClusterEvent): void {
+  bus.raise(RTP_CLUSTER_EVENTS[event.type], { cluster: event.cluster, member: event.member });
+}
+
+export function memberInfo(m: Member): Record<string, unknown> {
+  const c = m.config;
+  return {
+    name: m.name,
+    protocol: c.protocol,
+    address: c.address,
+    ...(c.wan_address === undefined ? {} : { wan_address: c.wan_address }),
+    ...(c.lan_address === undefined ? {} : { lan_address: c.lan_address }),
+    ...(c.cmd_out_address === undefined ? {} : { cmd_out_address: c.cmd_out_address }),
+    weight: c.weight,
+    capacity: c.capacity,
+    state: m.state,
+    status: m.status,
+    active_sessions: m.reportedSessions ?? null,
+    bound_calls: m.liveCalls(),
+    utilization: Number((m.activeSessions / c.capacity).toFixed(6)),
+    rtt_ms: Number(m.rttMs.toFixed(3)),
+    capabilities: [...m.capabilities].filter(([, yes]) => yes).map(([date]) => date),
+    counters: { ...m.counters },
+  };
+}
+
+export function clusterInfo(c: RtpCluster): Record<string, unknown> {
+  return {
+    name: c.name,
+    protocol: c.config.protocol,
+    address: c.config.address,
+    capacity_limit: c.config.capacity_limit,
+    calls: c.callTable.size,
+    counters: { ...c.counters },
+    members: c.members.map(memberInfo),
+  };
+}
+
+function clusterOrThrow(balancer: RtpBalancer, name: string): RtpCluster {
+  const c = balancer.cluster(name);
+  if (c === undefined) throw new MiCommandError(404, `${name}: cluster not found`);
+  return c;
+}
+
+const memberRef = z.object({ cluster: z.string().min(1), member: z.string().min(1) });
+
+/** The MI commands of a balancer. */
+export function miCommands(balancer: RtpBalancer, options: RtpClusterMiOptions = {}): MiCommand[] {
+  const memberAction = (
+    name: string,
+    description: string,
+    act: (c: RtpCluster, member: string) => void,
+  ) =>
+    defineCommand({
+      name,
+      description,
+      module: 'rtp_cluster',
+      params: memberRef,
+      handler: ({ cluster, member }) => {
+        const c = clusterOrThrow(balancer, cluster);
+        if (c.member(member) === undefined) {
+          throw new MiCommandError(404, `${member}: RTPproxy not found`);
+        }
+        act(c, member);
+        return 'OK';
+      },
+    });
+
+  const commands: MiCommand[] = [
+    defineCommand({
+      name: 'rtp_cluster_list',
+      description: 'clusters and their members, with state, load and counters',
+      module: 'rtp_cluster',
+      params: z.object({ cluster: z.string().optional() }),
+      handler: ({ cluster }) => ({
+        Clusters:
+          cluster === undefined
+            ? balancer.clusters.map(clusterInfo)
+            : [clusterInfo(clusterOrThrow(balancer, cluster))],
+      }),
+    }),
+    defineCommand({
+      name: 'rtp_cluster_add',
+      description: 'add a member to a cluster (status defaults to ACTIVE)',
+      module: 'rtp_cluster',
+      namedOnly: true,
+      params: z.object({
+        cluster: z.string().min(1),
+        name: z.string().min(1),
+        protocol: z.string(),
+        address: z.string(),
+        weight: z.coerce.number(),
+        capacity: z.coerce.number(),
+        status: z.string().optional(),
+        wan_address: z.string().optional(),
+        lan_address: z.string().optional(),
+        cmd_out_address: z.string().optional(),
+      }),
+      handler: ({ cluster, ...fields }) => {
+        const c = clusterOrThrow(balancer, cluster);
+        if (c.member(fields.name) !== undefined) {
+          throw new MiCommandError(400, `${fields.name}: RTPproxy already exists`);
+        }
+        const parsed = memberConfigSchema.safeParse({ status: 'ACTIVE', ...fields });
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          throw new MiCommandError(400, `${issue.path.join('.')}: ${issue.message}`);
+        }
+        c.addMember(parsed.data);
+        return 'OK';
+      },
+    }),
+    memberAction(
+      'rtp_cluster_delete',
+      'drain a member and remove it when it holds no call',
+      (c, m) => c.drainMember(m),
+    ),
+    memberAction('rtp_cluster_pause', 'stop placing new sessions on a member', (c, m) =>
+      c.pauseMember(m),
+    ),
+    memberAction('rtp_cluster_resume', 'place new sessions on a member again', (c, m) =>
+      c.resumeMember(m),
+    ),
+  ];
+  const reload = options.reload;
+  if (reload !== undefined) {
+    commands.push(
+      defineCommand({
+        name: 'rtp_cluster_reload',
+        description: 're-read the configuration file: add, reconfigure and drain members',
+        module: 'rtp_cluster',
+        handler: async () => {
+          try {
+            return await reload();
+          } catch (err) {
+            throw new MiCommandError(400, (err as Error).message);
+          }
+        },
+      }),
+    );
+  }
+  return commands;
+}
+
+/** Balancer-wide statistics (`rtp_cluster:*`), computed when read. */
+export function registerRtpClusterStatistics(
+  stats: StatisticsRegistry,
+  balancer: RtpBalancer,
+): void {
+  const sum = (pick: (c: RtpCluster) => number) => () =>
+    balancer.clusters.reduce((n, c) => n + pick(c), 0);
+  const members = (pred: (m: Member) => boolean) => sum((c) => c.members.filter(pred).length);
+  stats.gauge(
+    'rtp_cluster',
+    'commands',
+    sum((c) => c.counters.commands),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'new_sessions',
+    sum((c) => c.counters.newSessions),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'broadcasts',
+    sum((c) => c.counters.broadcasts),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'backend_timeouts',
+    sum((c) => c.counters.backendTimeouts),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'failovers',
+    sum((c) => c.counters.failovers),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'no_member',
+    sum((c) => c.counters.noMember),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'calls',
+    sum((c) => c.callTable.size),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'members_online',
+    members((m) => m.online),
+  );
+  stats.gauge(
+    'rtp_cluster',
+    'members_offline',
+    members((m) => !m.online),
+  );
+}

@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxy } from './support/proxy.js';
+import { startUas } from './support/uas.js';
+
+const SIPP = '/usr/bin/sipp';
+
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+interface Run {
+  readonly pid: number;
+  readonly done: Promise<number | null>;
+}
+
+/** Starts sipp; `done` resolves to its exit code, or it is killed by pid after `ms`. */
+function sipp(args: string[], cwd: string, ms = 30_000): Run {
+  const child = spawn(SIPP, [...args, '-nostdin', '-timeout', '20s', '-timeout_error'], {
+    cwd,
+    stdio: 'ignore',
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('sipp did not start');
+  const done = new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => {
+      process.kill(pid, 'SIGKILL');
+    }, ms);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+  return { pid, done };
+}
+
+describe('interop with sipp (Debian sip-tester)', () => {
+  let cwd: string;
+  beforeAll(() => {
+    if (!existsSync(SIPP))
+      throw new Error(
+        `sipp is required for this test: install Debian sip-tester (${SIPP} missing)`,
+      );
+    cwd = mkdtempSync(join(tmpdir(), 'sipp-'));
+  });
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+  it("sipp's UAC scenario completes calls against a UAS built on the package", async () => {
+    const uas = await startUas();
+    try {
+      const [p, mp] = [await freeUdpPort(), await freeUdpPort()];
+      const run = sipp(
+        [
+          '-sn',
+          'uac',
+          `127.0.0.1:${uas.port}`,
+          '-i',
+          '127.0.0.1',
+          '-p',
+          String(p),
+          '-mp',
+          String(mp),
+          '-m',
+          '3',
+          '-r',
+          '10',
+          '-d',
+          '100',
+        ],
+        cwd,
+      );
+      expect(await run.done).toBe(0);
+      expect(uas.stats).toEqual({ invites: 3, acks: 3, byes: 3 });
+    } finally {
+      await uas.close();
+    }
+  });
+
+  it("sipp's UAS scenario answers sipp's UAC through a stateful proxy built on the package", async () => {
+    const [uasPort, uasMp, uacPort, uacMp] = [
+      await freeUdpPort(),
+      await freeUdpPort(),
+      await freeUdpPort(),
+      await freeUdpPort(),
+    ];
+    const uas = sipp(
+      ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(uasPort), '-mp', String(uasMp), '-m', '2'],
+      cwd,
+    );
+    const proxy = await startProxy({ transport: 'UDP', address: '127.0.0.1', port: uasPort });
+    try {
+      const uac = sipp(
+        [
+          '-sn',
+          'uac',
+          `127.0.0.1:${proxy.port}`,
+          '-i',
+          '127.0.0.1',
+          '-p',
+          String(uacPort),
+          '-mp',
+          String(uacMp),
+          '-m',
+          '2',
+          '-r',
+          '10',
+          '-d',
+          '100',
+        ],
+        cwd,
+      );
+      expect(await uac.done).toBe(0);
+      expect(await uas.done).toBe(0);
+      // INVITE, ACK and BYE of each call went through the proxy
+      expect(proxy.stats.requests).toBeGreaterThanOrEqual(6);
+      expect(proxy.stats.stateless).toBeGreaterThanOrEqual(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+});

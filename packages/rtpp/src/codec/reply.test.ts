@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RtppProtocolError } from '../errors.js';
+import { RtppArgumentError, RtppProtocolError } from '../errors.js';
 import type { RtppCommandKind, RtppReply } from '../types.js';
 import { parseCommand } from './command.js';
 import {
@@ -268,5 +268,30 @@ describe('error codes', () => {
     }
     expect(describeRtppError(50)).toBe('E50 (session not found)');
     expect(describeRtppError(4242)).toBe('E4242');
+  });
+});
+
+describe('serializeReply refuses replies that would not read back', () => {
+  it.each<[string, RtppReply]>([
+    ['port out of range', portReply(70000)],
+    ['fractional port', portReply(1.5)],
+    ['address with a blank', portReply(35000, '1.2.3.4 x')],
+    ['address with a line break', portReply(35000, '1.2.3.4\nE0')],
+    ['empty sub-result', portReply(35000, '1.2.3.4', { subResults: [''] })],
+    ['sub-result with a line break', portReply(35000, '1.2.3.4', { subResults: ['0\n1'] })],
+    ['negative error code', errorReply(-1)],
+    ['empty value', valueReply('')],
+    ['value with a blank', valueReply('1 2')],
+    ['value with a line break', valueReply('0\n')],
+    ['info without lines', infoReply([])],
+    ['info key with a colon', infoReply([['a:b', '1']])],
+    ['info value with a line break', infoReply([['a', '1\nb: 2']])],
+    ['list value with a blank', listReply(['1 2'])],
+    ['list value with =', listReply(['a=1'])],
+    ['names and values of different lengths', listReply([1, 2], ['a'])],
+    ['name with =', listReply([1], ['a=b'])],
+    ['unknown kind', { kind: 'nonsense' } as unknown as RtppReply],
+  ])('%s', (_why, reply) => {
+    expect(() => serializeReply(reply)).toThrow(RtppArgumentError);
   });
 });

@@ -7,7 +7,7 @@
  * Anything that is not a reply of rtpproxy, rtpengine or rtp_cluster throws RtppProtocolError,
  * so a client can count a peer answering garbage as a failure.
  */
-import { RtppProtocolError } from '../errors.js';
+import { RtppArgumentError, RtppProtocolError } from '../errors.js';
 import type {
   RtppCommandKind,
   RtppErrorReply,
@@ -263,38 +263,105 @@ function looksLikeAddress(s: string): boolean {
   return s.indexOf('.') > 0 || s.indexOf(':') >= 0;
 }
 
-/** The reply as text, always ending in `\n` (an I reply: one `key: value` line per entry). */
+/** A token that can travel in a reply: non-empty, no blank or control character. */
+function isReplyWord(s: unknown): s is string {
+  if (typeof s !== 'string' || s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 32 || c === 127) return false;
+  }
+  return true;
+}
+
+/** Text on one line (blanks allowed inside, not at the ends): a sub-result, an I value. */
+function isLineText(s: unknown, allowEmpty: boolean): s is string {
+  if (typeof s !== 'string') return false;
+  if (s.length === 0) return allowEmpty;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return false;
+  }
+  const a = s.charCodeAt(0);
+  const b = s.charCodeAt(s.length - 1);
+  return a !== 32 && a !== 9 && b !== 32 && b !== 9;
+}
+
+function unsendable(what: string, value: unknown): RtppArgumentError {
+  return new RtppArgumentError(`reply ${what} ${JSON.stringify(value)} cannot be sent`);
+}
+
+function subText(results: readonly string[]): string {
+  let out = '';
+  for (const r of results) {
+    if (!isLineText(r, false) || r === '&&') throw unsendable('sub-command result', r);
+    out += ` && ${r}`;
+  }
+  return out;
+}
+
+/**
+ * The reply as text, always ending in `\n` (an I reply: one `key: value` line per entry).
+ * Throws RtppArgumentError for a reply that would not read back as itself (a port outside
+ * 0..65535, a blank inside a value, a line break anywhere, an empty I reply, …).
+ */
 export function serializeReply(reply: RtppReply): string {
   switch (reply.kind) {
     case 'port': {
-      let out = String(reply.port);
-      if (reply.address !== undefined) {
-        out += ` ${reply.address}`;
+      const { port, address, family } = reply;
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw unsendable('port', port);
+      let out = String(port);
+      if (address !== undefined) {
+        if (!isReplyWord(address)) throw unsendable('address', address);
+        out += ` ${address}`;
         if (reply.ipv6) out += ' 6';
-        else if (reply.family !== undefined) out += ` ${reply.family}`;
+        else if (family !== undefined) {
+          if (!isReplyWord(family)) throw unsendable('address family', family);
+          out += ` ${family}`;
+        }
       }
-      for (const r of reply.subResults) out += ` && ${r}`;
-      return `${out}\n`;
+      return `${out}${subText(reply.subResults)}\n`;
     }
     case 'error':
+      if (!Number.isInteger(reply.code) || reply.code < 0) throw unsendable('code', reply.code);
       return `E${reply.code}\n`;
     case 'value':
+      if (!isReplyWord(reply.value)) throw unsendable('value', reply.value);
       return `${reply.value}\n`;
     case 'info': {
+      if (reply.entries.length === 0) throw unsendable('info', 'with no line');
       let out = '';
-      for (const [k, v] of reply.entries) out += `${k}: ${v}\n`;
+      for (const [k, v] of reply.entries) {
+        if (!isLineText(k, false) || k.indexOf(':') >= 0) throw unsendable('info key', k);
+        if (!isLineText(v, true)) throw unsendable('info value', v);
+        out += `${k}: ${v}\n`;
+      }
       return out;
     }
     case 'list': {
       const { names, values } = reply;
+      if (names !== undefined && names.length !== values.length) {
+        throw unsendable('names', names);
+      }
       let out = '';
       for (let i = 0; i < values.length; i++) {
+        const v = values[i];
         if (i > 0) out += ' ';
-        out += names === undefined ? values[i] : `${names[i]}=${values[i]}`;
+        if (names === undefined) {
+          if (!isReplyWord(v) || v.indexOf('=') >= 0 || v === '&&') throw unsendable('value', v);
+          out += v;
+        } else {
+          const n = names[i];
+          if (!isReplyWord(n) || n.indexOf('=') >= 0) throw unsendable('name', n);
+          if (typeof v !== 'string' || (v.length > 0 && !isReplyWord(v))) {
+            throw unsendable('value', v);
+          }
+          out += `${n}=${v}`;
+        }
       }
-      for (const r of reply.subResults) out += ` && ${r}`;
-      return `${out}\n`;
+      return `${out}${subText(reply.subResults)}\n`;
     }
+    default:
+      throw unsendable('kind', (reply as { kind?: unknown }).kind);
   }
 }
 

@@ -98,10 +98,10 @@ function strtolWhole(s: string): number | undefined {
   return neg ? -v : v;
 }
 
-/** A positive decimal using the whole string (`atoi_safe` then `> 0`). */
+/** A positive `strtol` decimal using the whole string (`atoi_safe` then `> 0`). */
 function positiveInt(s: string): boolean {
   const v = strtolWhole(s);
-  return v !== undefined && v > 0 && s.charCodeAt(0) !== 43 && s.charCodeAt(0) !== 45;
+  return v !== undefined && v > 0;
 }
 
 /** rtpproxy `rtpp_subcommand_ul_opts_parse`: true when the sub-command is well-formed. */

@@ -60,16 +60,25 @@ beforeAll(async () => {
   const exited = new Promise<never>((_, reject) =>
     proc!.once('exit', (code) => reject(new Error(`rtpengine exited (${code}):\n${log}`))),
   );
-  client = new RtppClient({ socket: `udp:127.0.0.1:${port}`, timeoutMs: 500, initialRttMs: 20 });
-  // wait until it answers V (bounded: 40 tries of at most 500 ms)
+  // wait until it answers V (bounded: 40 tries of at most 500 ms), on a client of its own
+  const waiter = new RtppClient({
+    socket: `udp:127.0.0.1:${port}`,
+    timeoutMs: 500,
+    initialRttMs: 20,
+  });
   const ready = (async () => {
     for (let i = 0; i < 40; i++) {
-      const r = await client.send('V').catch(() => undefined);
+      const r = await waiter.send('V').catch(() => undefined);
       if (r !== undefined) return r;
     }
     throw new Error(`rtpengine did not answer V:\n${log}`);
   })();
-  await withTimeout(Promise.race([ready, exited]), 20_000, 'rtpengine start');
+  try {
+    await withTimeout(Promise.race([ready, exited]), 20_000, 'rtpengine start');
+  } finally {
+    waiter.destroy();
+  }
+  client = new RtppClient({ socket: `udp:127.0.0.1:${port}`, timeoutMs: 2000, initialRttMs: 20 });
 }, 30_000);
 
 afterAll(async () => {

@@ -157,8 +157,9 @@ describe('UDP retransmits against a real server', () => {
     const err = await c.sendRaw(`D ${'x'.repeat(8180)} f`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RtppTimeoutError);
     expect((err as RtppTimeoutError).attempts).toBeGreaterThanOrEqual(2);
-    expect(server.stats().oversize).toBe((err as RtppTimeoutError).attempts);
+    // the server has read every earlier datagram once it answers a later one
     expect(await c.send('V')).toEqual({ kind: 'value', value: '20040107' });
+    expect(server.stats().oversize).toBe((err as RtppTimeoutError).attempts);
   });
 
   it('a server that is not there: RtppTimeoutError inside the budget', async () => {

@@ -13,6 +13,7 @@ import type {
   QueryCommand,
   RecordCommand,
   RtppCommand,
+  RtppSessionCommand,
   RtppSubcommand,
   StatsCommand,
   StopPlayCommand,
@@ -374,6 +375,20 @@ export function withSubcommands<T extends UpdateCommand | QueryCommand>(
 /** The same U/L with other modifiers (written canonically). */
 export function withModifiers(cmd: UpdateCommand, mods: UpdateModifiers): UpdateCommand {
   return copyUpdate(cmd, { mods });
+}
+
+/** Commands that name a session: U, L, D, P, S, R, C, N, Q (they carry a call-id). */
+export function isSessionCommand(cmd: RtppCommand): cmd is RtppSessionCommand {
+  return 'callId' in cmd;
+}
+
+/**
+ * The key a balancer routes a command by: its call-id, the opaque token exactly as sent
+ * (it may carry `;branch` or `-N` suffixes); never the tags (digest §8 trap 6). Undefined for
+ * V, VF, I, G, X.
+ */
+export function sessionKey(cmd: RtppCommand): string | undefined {
+  return 'callId' in cmd ? cmd.callId : undefined;
 }
 
 /** A tag without its `;N` media-number suffix. */

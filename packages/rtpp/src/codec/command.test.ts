@@ -9,6 +9,7 @@ import {
   deleteCommand,
   flushCommand,
   infoCommand,
+  isSessionCommand,
   lookupCommand,
   mediaNumber,
   mediaTag,
@@ -16,6 +17,7 @@ import {
   playCommand,
   queryCommand,
   recordCommand,
+  sessionKey,
   statsCommand,
   stopPlayCommand,
   updateCommand,
@@ -308,6 +310,17 @@ describe('builders and edits', () => {
     expect(serializeCommand(statsCommand(['a', 'b'], true))).toBe('Gv a b');
     expect(serializeCommand(statsCommand())).toBe('G');
     expect(serializeCommand(flushCommand())).toBe('X');
+  });
+
+  it('routes by call-id only, for the commands that have one', () => {
+    const u = ok('Uc0 1-9094@127.0.0.1;branch 127.0.0.1 6004 a;1');
+    expect(isSessionCommand(u)).toBe(true);
+    expect(sessionKey(u)).toBe('1-9094@127.0.0.1;branch');
+    expect(sessionKey(ok('D c ft tt'))).toBe('c');
+    for (const t of ['V', 'VF 20040107', 'Ib', 'G', 'X']) {
+      expect(isSessionCommand(ok(t))).toBe(false);
+      expect(sessionKey(ok(t))).toBeUndefined();
+    }
   });
 
   it('splits media-number tags (digest §2.8)', () => {

@@ -84,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
   for (const [name, sockets] of daemon.controlSockets) {
     process.stdout.write(`rtp-cluster: cluster ${name} listening on ${sockets.join(', ')}\n`);
   }
+  if (daemon.miUrl !== undefined) process.stdout.write(`rtp-cluster: MI at ${daemon.miUrl}\n`);
   process.stdout.write(`rtp-cluster: ready, admin socket ${options.cliSocket}\n`);
 
   await new Promise<void>((resolve) => {

@@ -6,14 +6,18 @@
 
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createMiCore, MiServer } from '@sipedge/mi';
 import {
   AdminServer,
   CallTable,
   type Logger,
   type MemberConfig,
+  miCommands,
   RtpBalancer,
   type RtpCluster,
   type RtpClusterConfig,
+  raiseRtpClusterEvent,
+  registerRtpClusterStatistics,
 } from '@sipedge/rtp-cluster';
 import { RtppClient, RtppServer } from '@sipedge/rtpp';
 import { CallStore } from './call-store.js';
@@ -21,6 +25,8 @@ import { type DaemonOptions, readConfigFile } from './options.js';
 
 export interface DaemonHandle {
   readonly balancer: RtpBalancer;
+  /** `http://host:port/mi` when --mi was given. */
+  readonly miUrl?: string;
   /** Control sockets as bound, per cluster name (ports resolved when 0 was asked for). */
   readonly controlSockets: ReadonlyMap<string, string[]>;
   reload(): Promise<{ clusters: number; members: number }>;
@@ -89,11 +95,15 @@ export async function startDaemon(
     }
   };
 
+  const mi = createMiCore({ logger, server: 'rtp-cluster (sipedge)' });
   const balancer = new RtpBalancer(config, {
     connect: (m) => memberClient(m, logger),
     logger,
     member: { heartbeatIntervalMs: options.heartbeatMs },
-    onEvent: (e) => logger.info(e, `${e.type.replace('_', ' ')}: ${e.member} in ${e.cluster}`),
+    onEvent: (e) => {
+      logger.info(e, `${e.type.replace('_', ' ')}: ${e.member} in ${e.cluster}`);
+      raiseRtpClusterEvent(mi.events, e);
+    },
     callTableFor: (name) => {
       const clock = { now: () => Date.now() };
       const table = new CallTable(
@@ -118,6 +128,27 @@ export async function startDaemon(
     return { clusters: r.clusters, members: r.members };
   };
 
+  mi.registry.register(miCommands(balancer, { reload }));
+  registerRtpClusterStatistics(mi.stats, balancer);
+  let miServer: MiServer | undefined;
+  let miUrl: string | undefined;
+  if (options.mi !== undefined) {
+    const at = options.mi.lastIndexOf(':');
+    const host = options.mi.slice(0, at).replace(/^\[|\]$/g, '');
+    miServer = new MiServer({
+      registry: mi.registry,
+      events: mi.events,
+      stats: mi.stats,
+      logger,
+      host,
+      port: Number(options.mi.slice(at + 1)),
+      ...(options.miToken === undefined ? {} : { token: options.miToken }),
+    });
+    const addr = await miServer.start();
+    miUrl = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}/mi`;
+    logger.info({ url: miUrl }, 'MI listening');
+  }
+
   logger.info({ socket: options.cliSocket }, 'initializing CLI');
   const admin = new AdminServer({ path: options.cliSocket, context: { balancer, reload } });
   await balancer.start();
@@ -137,12 +168,14 @@ export async function startDaemon(
   let stopped = false;
   return {
     balancer,
+    ...(miUrl === undefined ? {} : { miUrl }),
     controlSockets,
     reload,
     async stop() {
       if (stopped) return;
       stopped = true;
       await admin.stop();
+      await miServer?.stop();
       await Promise.all([...servers.values()].map((s) => s.stop()));
       await balancer.stop();
       store?.close();

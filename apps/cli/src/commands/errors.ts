@@ -1,4 +1,4 @@
-import { MiError, MiRpcError } from '@sipedge/mi';
+import { MiError, MiRpcError } from '@sipedge/mi/client';
 import { UsageError } from '../args.js';
 import { type CliIo, EXIT_COMMAND, EXIT_USAGE } from './types.js';
 

@@ -1,4 +1,4 @@
-import { type EventParams, MiClient } from '@sipedge/mi';
+import { type EventParams, MiClient } from '@sipedge/mi/client';
 import { UsageError, wsUrlFor } from '../args.js';
 import { reportError } from './errors.js';
 import { EXIT_OK, EXIT_USAGE, type Subcommand } from './types.js';

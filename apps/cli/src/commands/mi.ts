@@ -1,4 +1,4 @@
-import { MiClient } from '@sipedge/mi';
+import { MiClient } from '@sipedge/mi/client';
 import { miParams, UsageError } from '../args.js';
 import { render } from '../render.js';
 import { reportError } from './errors.js';

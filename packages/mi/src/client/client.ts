@@ -1,8 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { MiClosedError, MiRpcError, MiTimeoutError, MiTransportError } from '../errors.js';
 import type { EventParams } from '../events/bus.js';
+
+/** `WebSocket.OPEN`, without loading ws for HTTP-only use. */
+const OPEN = 1;
+
+let wsModule: Promise<typeof import('ws')> | undefined;
 
 export type MiParams = unknown[] | Record<string, unknown>;
 
@@ -148,7 +153,7 @@ export class MiClient {
         if (s === undefined || !s.delete(handler)) return;
         if (s.size === 0) {
           this.#handlers.delete(event);
-          if (!this.#closed && this.#socket?.readyState === WebSocket.OPEN) {
+          if (!this.#closed && this.#socket?.readyState === OPEN) {
             await this.call('event_unsubscribe', [event]).catch(() => {});
           }
         }
@@ -253,9 +258,33 @@ export class MiClient {
 
   #connect(): Promise<WebSocket> {
     if (this.#closed) return Promise.reject(new MiClosedError());
-    if (this.#socket?.readyState === WebSocket.OPEN) return Promise.resolve(this.#socket);
+    if (this.#socket?.readyState === OPEN) return Promise.resolve(this.#socket);
+    wsModule ??= import('ws');
+    const mod = wsModule;
     this.#connecting ??= new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(this.#url, {
+      mod.then(
+        ({ WebSocket: Ws }) => this.#open(Ws, resolve, reject),
+        (err: unknown) => {
+          this.#connecting = undefined;
+          reject(new MiTransportError('cannot load ws', { cause: err }));
+        },
+      );
+    });
+    return this.#connecting;
+  }
+
+  #open(
+    Ws: typeof WebSocket,
+    resolve: (ws: WebSocket) => void,
+    reject: (err: Error) => void,
+  ): void {
+    if (this.#closed) {
+      this.#connecting = undefined;
+      reject(new MiClosedError());
+      return;
+    }
+    {
+      const ws = new Ws(this.#url, {
         headers: this.#headers(),
         handshakeTimeout: this.#timeout,
         perMessageDeflate: false,
@@ -287,8 +316,7 @@ export class MiClient {
         this.#opts.onDisconnect?.(err);
         if (!this.#closed && this.#handlers.size > 0) this.#scheduleReconnect(1);
       });
-    });
-    return this.#connecting;
+    }
   }
 
   #scheduleReconnect(attempt: number): void {
@@ -303,7 +331,7 @@ export class MiClient {
       void this.#resubscribe().then(
         () => this.#opts.onReconnect?.(),
         () => {
-          if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.terminate();
+          if (this.#socket?.readyState === OPEN) this.#socket.terminate();
           this.#socket = undefined;
           this.#scheduleReconnect(attempt + 1);
         },

@@ -581,7 +581,8 @@ function isEmptyMods(m: UpdateModifiers): boolean {
   );
 }
 
-/** Modifier strings seen lately and what they mean (clients repeat a handful of them). */
+/** Modifier strings seen lately and what they mean (clients repeat a handful of them); at most
+ * 256 strings of at most 64 characters. */
 const modsMeaning = new Map<string, UpdateModifiers | null>();
 const MODS_MEANING_SIZE = 256;
 
@@ -590,8 +591,10 @@ function sameAsParsed(verbatim: string, mods: UpdateModifiers): boolean {
   if (meaning === undefined) {
     const parsed = parseUpdateModifiers(verbatim);
     meaning = parsed.ok ? parsed.mods : null;
-    if (modsMeaning.size >= MODS_MEANING_SIZE) modsMeaning.clear();
-    modsMeaning.set(verbatim, meaning);
+    if (verbatim.length <= 64) {
+      if (modsMeaning.size >= MODS_MEANING_SIZE) modsMeaning.clear();
+      modsMeaning.set(verbatim, meaning);
+    }
   }
   return meaning !== null && sameModifiers(meaning, mods);
 }

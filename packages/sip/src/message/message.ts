@@ -72,6 +72,37 @@ const EMPTY = Buffer.alloc(0);
 /** Header rows that may appear once only (RFC 3261 §7.3.1: not comma-separated lists). */
 const SINGLE = ['to', 'from', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type'];
 
+/** A parsed header row; the value is trimmed and unfolded on first read. */
+class HeaderRow implements HeaderField {
+  readonly name: string;
+  readonly key: string;
+  readonly raw: string;
+  #valueStart: number;
+  #folded: boolean;
+  #value: string | undefined;
+
+  constructor(name: string, key: string, raw: string, valueStart: number, folded: boolean) {
+    this.name = name;
+    this.key = key;
+    this.raw = raw;
+    this.#valueStart = valueStart;
+    this.#folded = folded;
+  }
+
+  get value(): string {
+    if (this.#value !== undefined) return this.#value;
+    const raw = this.raw;
+    let vs = this.#valueStart;
+    let ve = raw.length - 2;
+    while (vs < ve && isLws(raw.charCodeAt(vs))) vs++;
+    while (ve > vs && isLws(raw.charCodeAt(ve - 1))) ve--;
+    let value = raw.slice(vs, ve);
+    if (this.#folded) value = value.replace(/[ \t]*\r\n[ \t]+/g, ' ');
+    this.#value = value;
+    return value;
+  }
+}
+
 function makeField(name: string, value: string): HeaderField {
   return { name, key: canonicalHeaderName(name), raw: `${name}: ${value}\r\n`, value };
 }
@@ -92,7 +123,7 @@ export class SipMessage {
   readonly status: number;
   readonly reason: string;
   #source: Buffer | null;
-  #cache = new Map<string, unknown>();
+  #cache: Map<string, unknown> | undefined;
 
   constructor(init: {
     startLine: string;
@@ -119,10 +150,11 @@ export class SipMessage {
 
   #touch(): void {
     this.#source = null;
-    this.#cache.clear();
+    this.#cache = undefined;
   }
 
   #memo<T>(key: string, compute: () => T): T {
+    this.#cache ??= new Map();
     if (this.#cache.has(key)) return this.#cache.get(key) as T;
     const v = compute();
     this.#cache.set(key, v);
@@ -415,6 +447,19 @@ export class SipMessage {
   }
 }
 
+function isDigits(s: string): boolean {
+  if (s.length === 0 || s.length > 10) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+function isLws(c: number): boolean {
+  return c === 32 || c === 9 || c === 13 || c === 10;
+}
+
 interface StartLine {
   isRequest: boolean;
   method: string;
@@ -431,7 +476,7 @@ function parseStartLine(line: string): StartLine {
     checkVersion(line.slice(0, sp1));
     const sp2 = line.indexOf(' ', sp1 + 1);
     const code = line.slice(sp1 + 1, sp2 < 0 ? line.length : sp2);
-    if (!/^[1-6][0-9][0-9]$/.test(code)) {
+    if (!isStatusCode(code)) {
       throw new SipParseError('status-code', `bad status code '${code.slice(0, 20)}'`);
     }
     return {
@@ -457,6 +502,38 @@ function parseStartLine(line: string): StartLine {
   return { isRequest: true, method, uri, status: 0, reason: '' };
 }
 
+function isStatusCode(code: string): boolean {
+  if (code.length !== 3) return false;
+  const a = code.charCodeAt(0);
+  const b = code.charCodeAt(1);
+  const c = code.charCodeAt(2);
+  return a >= 49 && a <= 54 && b >= 48 && b <= 57 && c >= 48 && c <= 57;
+}
+
+/** Header names seen before, as written → canonical key (bounded, so hostile input cannot grow it). */
+const NAME_CACHE = new Map<string, string>();
+const NAME_CACHE_MAX = 512;
+
+function headerKey(name: string): string | undefined {
+  const hit = NAME_CACHE.get(name);
+  if (hit !== undefined) return hit;
+  if (name.length === 0) return undefined;
+  for (let i = 0; i < name.length; i++) if (!isTokenChar(name.charCodeAt(i))) return undefined;
+  const key = canonicalHeaderName(name);
+  if (NAME_CACHE.size < NAME_CACHE_MAX) NAME_CACHE.set(name, key);
+  return key;
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+type Latin1 = { latin1Slice(start: number, end: number): string };
+
+/** Buffer#latin1Slice where present (skips toString's argument handling), else toString. */
+function latin1(buf: Buffer, start: number, end: number): string {
+  const fast = (buf as unknown as Partial<Latin1>).latin1Slice;
+  return fast !== undefined ? fast.call(buf, start, end) : buf.toString('latin1', start, end);
+}
+
 function checkVersion(v: string): void {
   if (v === 'SIP/2.0') return;
   if (/^SIP\/[0-9]+\.[0-9]+$/i.test(v)) {
@@ -478,23 +555,32 @@ export function parseMessage(buf: Buffer, options: ParseOptions = {}): SipMessag
   let start = 0;
   while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
   if (start >= buf.length) throw new SipParseError('empty', 'no message');
-  const headEnd = buf.indexOf('\r\n\r\n', start, 'latin1');
-  if (headEnd < 0) throw new SipParseError('truncated', 'no empty line after headers');
-  const head = buf.toString('latin1', start, headEnd + 2);
+  // Small messages are decoded whole (one latin1 pass); big ones only up to the blank line.
+  let head: string;
+  if (buf.length - start <= 4096) head = latin1(buf, start, buf.length);
+  else {
+    const end = buf.indexOf(CRLFCRLF, start);
+    if (end < 0) throw new SipParseError('truncated', 'no empty line after headers');
+    head = latin1(buf, start, end + 4);
+  }
   const slEnd = head.indexOf('\r\n');
+  if (slEnd < 0) throw new SipParseError('truncated', 'no end of start line');
   const startLine = head.slice(0, slEnd);
   const headers: HeaderField[] = [];
   let pos = slEnd + 2;
   let clValue: string | undefined;
-  while (pos < head.length) {
+  for (;;) {
     let eol = head.indexOf('\r\n', pos);
+    if (eol < 0) throw new SipParseError('truncated', 'no empty line after headers');
+    if (eol === pos) break;
     let folded = false;
     // a row continues while the next line starts with SP or HTAB (RFC 3261 §7.3.1 folding)
-    while (eol + 2 < head.length) {
+    for (;;) {
       const c = head.charCodeAt(eol + 2);
       if (c !== 32 && c !== 9) break;
       folded = true;
       eol = head.indexOf('\r\n', eol + 2);
+      if (eol < 0) throw new SipParseError('truncated', 'no empty line after headers');
     }
     const raw = head.slice(pos, eol + 2);
     const colon = raw.indexOf(':');
@@ -506,30 +592,26 @@ export function parseMessage(buf: Buffer, options: ParseOptions = {}): SipMessag
       nameEnd--;
     }
     const name = raw.slice(0, nameEnd);
-    for (let i = 0; i < name.length; i++) {
-      if (!isTokenChar(name.charCodeAt(i))) {
-        throw new SipParseError('header-name', `bad header name '${name.slice(0, 40)}'`);
-      }
-    }
-    if (name.length === 0) throw new SipParseError('header-name', 'empty header name');
-    let value = raw.slice(colon + 1, raw.length - 2).trim();
-    if (folded) value = value.replace(/[ \t]*\r\n[ \t]+/g, ' ');
-    const key = name.length === 1 ? canonicalHeaderName(name) : name.toLowerCase();
+    const key = headerKey(name);
+    if (key === undefined)
+      throw new SipParseError('header-name', `bad header name '${name.slice(0, 40)}'`);
+    const row = new HeaderRow(name, key, raw, colon + 1, folded);
     if (key === 'content-length') {
+      const value = row.value;
       if (clValue !== undefined && clValue !== value) {
         throw new SipParseError('content-length', 'conflicting Content-Length rows');
       }
       clValue = value;
     }
-    headers.push({ name, key, raw, value });
+    headers.push(row);
     if (headers.length > maxHeaders)
       throw new SipParseError('too-large', 'too many header rows', 513);
     pos = eol + 2;
   }
-  const bodyStart = headEnd + 4;
+  const bodyStart = start + pos + 2;
   let bodyEnd = buf.length;
   if (clValue !== undefined) {
-    if (!/^[0-9]{1,10}$/.test(clValue)) {
+    if (!isDigits(clValue)) {
       throw new SipParseError('content-length', `bad Content-Length '${clValue.slice(0, 20)}'`);
     }
     const cl = Number(clValue);

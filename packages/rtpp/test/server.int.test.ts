@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RtppCommand, RtppHandler, RtppReply, RtppRequestContext } from '../src/index.js';
-import { parseReply, RtppArgumentError, RtppServer, RtppSocketError } from '../src/index.js';
+import {
+  parseReply,
+  RtppArgumentError,
+  RtppClosedError,
+  RtppServer,
+  RtppSocketError,
+} from '../src/index.js';
 import { readLines, readToEnd, streamConnect, tempDir, UdpPeer, withTimeout } from './helpers.js';
 
 interface Call {
@@ -359,6 +365,20 @@ describe('RtppServer lifecycle', () => {
     });
     await expect(second.start()).rejects.toThrow(RtppSocketError);
     second.destroy();
+  });
+
+  it('destroy() during start() unbinds and rejects start()', async () => {
+    const r = recorder();
+    const s = new RtppServer({
+      sockets: ['udp:127.0.0.1:0', 'tcp:127.0.0.1:0'],
+      handler: r.handler,
+    });
+    const started = s.start();
+    s.destroy();
+    await expect(started).rejects.toBeInstanceOf(RtppClosedError);
+    // nothing stays bound: the addresses fall back to the configured port 0
+    expect(s.addresses().map((a) => a.port)).toEqual([0, 0]);
+    expect(s.stats().inFlight).toBe(0);
   });
 
   it('stop() waits for commands being handled and sends their replies', async () => {

@@ -17,7 +17,7 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { type ParseCommandOptions, parseCommand } from '../codec/command.js';
 import { errorReply, serializeReply } from '../codec/reply.js';
-import { RtppSocketError } from '../errors.js';
+import { RtppClosedError, RtppSocketError } from '../errors.js';
 import { decodeCommandDatagram, encodeReplyDatagram, MAX_DATAGRAM } from '../framing/datagram.js';
 import { type RtppClock, type RtppLogger, silentLogger, systemClock } from '../framing/env.js';
 import {
@@ -194,11 +194,15 @@ export class RtppServer {
     if (this.#state !== 'new') throw new RtppSocketError(`RtppServer: start() when ${this.#state}`);
     this.#state = 'starting';
     try {
-      for (const l of this.#listeners) await this.#bind(l);
+      for (const l of this.#listeners) {
+        await this.#bind(l);
+        if ((this.#state as State) === 'stopped')
+          throw new RtppClosedError('destroyed while starting');
+      }
     } catch (e) {
       this.#closeAll();
       this.#state = 'stopped';
-      throw e instanceof RtppSocketError
+      throw e instanceof RtppSocketError || e instanceof RtppClosedError
         ? e
         : new RtppSocketError(`RtppServer: ${errText(e)}`, { cause: e });
     }
@@ -272,8 +276,10 @@ export class RtppServer {
   /** Immediate: closes every socket now; replies still being computed are discarded. */
   destroy(): void {
     if (this.#state === 'stopped') return;
+    const starting = this.#state === 'starting';
     this.#state = 'stopped';
-    this.#closeAll();
+    // while starting, start() unbinds once the socket being bound is ready
+    if (!starting) this.#closeAll();
     this.#stopping ??= Promise.resolve();
     for (const w of this.#idleWaiters.splice(0)) w();
   }

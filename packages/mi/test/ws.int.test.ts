@@ -98,7 +98,7 @@ describe('MI over WebSocket (real loopback socket)', () => {
   });
 
   it('keep-alive: answers pings keep a client; a silent peer is closed after a missed pong', async () => {
-    await using mi = await live({ pingIntervalMs: 40 });
+    await using mi = await live({ pingIntervalMs: 200 });
     const good = await open(mi.server.wsUrl);
     let pings = 0;
     good.on('ping', () => pings++);

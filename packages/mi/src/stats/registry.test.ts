@@ -44,4 +44,15 @@ describe('StatisticsRegistry', () => {
     expect(c.value()).toBe(0);
     expect(g.value()).toBe(9);
   });
+
+  it('renders the Prometheus text format', () => {
+    const s = new StatisticsRegistry();
+    s.counter('mi', 'requests').inc(4);
+    s.gauge('usrloc', 'contacts-v2').set(2);
+    expect(s.toPrometheus()).toBe(
+      '# TYPE sipedge_mi_requests_total counter\nsipedge_mi_requests_total 4\n' +
+        '# TYPE sipedge_usrloc_contacts_v2 gauge\nsipedge_usrloc_contacts_v2 2\n',
+    );
+    expect(new StatisticsRegistry().toPrometheus()).toBe('');
+  });
 });

@@ -154,6 +154,22 @@ export class StatisticsRegistry {
     return n;
   }
 
+  /**
+   * The Prometheus text exposition of every statistic: counters as
+   * `sipedge_<group>_<name>_total`, gauges as `sipedge_<group>_<name>` (dots and dashes become
+   * underscores).
+   */
+  toPrometheus(prefix = 'sipedge'): string {
+    const out: string[] = [];
+    for (const s of this.#stats.values()) {
+      const base = `${prefix}_${s.group}_${s.name}`.replace(/[^A-Za-z0-9_]/g, '_');
+      const name = s.incremental ? `${base}_total` : base;
+      out.push(`# TYPE ${name} ${s.incremental ? 'counter' : 'gauge'}`);
+      out.push(`${name} ${s.read()}`);
+    }
+    return out.length === 0 ? '' : `${out.join('\n')}\n`;
+  }
+
   /** The current value of one statistic, or undefined. */
   get(fullName: string): number | undefined {
     return this.#stats.get(fullName)?.read();

@@ -377,6 +377,15 @@ export function withModifiers(cmd: UpdateCommand, mods: UpdateModifiers): Update
   return copyUpdate(cmd, { mods });
 }
 
+/**
+ * The same U/L bound to `address` (`l<address>`), without any `r` remote address or `l{label}`:
+ * rtp_cluster's lan_address rewriting (digest §5.5). The rest of the modifiers stay as they were.
+ */
+export function withLocalAddress(cmd: UpdateCommand, address: string): UpdateCommand {
+  const { remoteAddress: _r, localLabel: _l, ...rest } = cmd.mods;
+  return copyUpdate(cmd, { mods: { ...rest, localAddress: address } });
+}
+
 /** Commands that name a session: U, L, D, P, S, R, C, N, Q (they carry a call-id). */
 export function isSessionCommand(cmd: RtppCommand): cmd is RtppSessionCommand {
   return 'callId' in cmd;

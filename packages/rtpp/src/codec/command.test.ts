@@ -24,6 +24,7 @@ import {
   versionCommand,
   versionFeatureCommand,
   withKind,
+  withLocalAddress,
   withModifiers,
   withNotify,
   withoutNotify,
@@ -250,6 +251,13 @@ describe('builders and edits', () => {
     const lan = withModifiers(withR, { ...m, localAddress: '10.0.0.1' });
     expect(serializeCommand(lan)).toBe('Uc0l10.0.0.1 call 1.2.3.4 5 ft');
     expect(withR.mods.remoteAddress).toBe('203.0.113.9');
+    expect(serializeCommand(withLocalAddress(withR, '10.0.0.1'))).toBe(
+      'Uc0l10.0.0.1 call 1.2.3.4 5 ft',
+    );
+    const labelled = ok('UAl{pub}r1.2.3.4 call 1.2.3.4 5 ft') as UpdateCommand;
+    expect(serializeCommand(withLocalAddress(labelled, '2001:db8::1'))).toBe(
+      'UAl[2001:db8::1] call 1.2.3.4 5 ft',
+    );
   });
 
   it('keeps the client modifier string while the modifiers are unchanged', () => {

@@ -7,6 +7,7 @@
  * Run with `npm run bench -w @sipedge/rtpp` (all benches) or `node dist/bench/run.js transport`.
  */
 import { fork } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { RtppClient, type RtppReply, RtppServer } from '../src/index.js';
 
@@ -95,6 +96,10 @@ function print(name: string, f: Figures): void {
 
 export async function run(): Promise<Record<string, number>> {
   const seconds = Number(process.env.RTPP_BENCH_SECONDS ?? 3);
+  // wall-clock figures depend on what else runs: say so next to them
+  console.log(
+    `transport bench: ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(2)} before the run`,
+  );
   const server = await startServer();
   const inProcess = await drive(server.addresses()[0]!.spec, seconds);
   server.destroy();

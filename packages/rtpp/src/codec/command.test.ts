@@ -219,6 +219,9 @@ describe('serializeCommand', () => {
       () => serializeCommand(updateCommand({ ...base, mods: { ptime: 0 } })),
       () => serializeCommand(updateCommand({ ...base, mods: { codecs: [1.5] } })),
       () => serializeCommand(updateCommand({ ...base, mods: { localLabel: 'a}b' } })),
+      () => serializeCommand(updateCommand({ ...base, mods: { remoteAddress: '[::1]' } })),
+      () => serializeCommand(updateCommand({ ...base, mods: { localAddress: 'host.example' } })),
+      () => serializeCommand(updateCommand({ ...base, mods: { localAddress: '' } })),
       () =>
         serializeCommand({
           ...updateCommand({ ...base, kind: 'L' }),

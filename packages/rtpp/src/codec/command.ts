@@ -559,9 +559,28 @@ function updateModifiersText(cmd: UpdateCommand): string {
   if (m.localLabel !== undefined && (m.localLabel === '' || m.localLabel.indexOf('}') >= 0)) {
     throw new RtppArgumentError(`local label ${JSON.stringify(m.localLabel)} is not sendable`);
   }
+  for (const a of [m.localAddress, m.remoteAddress]) {
+    if (a !== undefined && !isModifierAddress(a)) {
+      throw new RtppArgumentError(`address ${JSON.stringify(a)} cannot follow l/r`);
+    }
+  }
   const text = serializeUpdateModifiers(m);
   if (text.length > 0) check('modifiers', text);
   return text;
+}
+
+/** What rtpproxy's `extractaddr` reads back: digits and dots, or hex digits and colons. */
+function isModifierAddress(a: string): boolean {
+  if (a.length === 0) return false;
+  let v4 = true;
+  let v6 = true;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    const digit = c >= 48 && c <= 57;
+    if (!(digit || c === 46)) v4 = false;
+    if (!(digit || c === 58 || ((c | 0x20) >= 97 && (c | 0x20) <= 102))) v6 = false;
+  }
+  return v4 || v6;
 }
 
 function isEmptyMods(m: UpdateModifiers): boolean {

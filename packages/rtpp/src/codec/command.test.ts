@@ -222,6 +222,7 @@ describe('serializeCommand', () => {
       () => serializeCommand(updateCommand({ ...base, mods: { remoteAddress: '[::1]' } })),
       () => serializeCommand(updateCommand({ ...base, mods: { localAddress: 'host.example' } })),
       () => serializeCommand(updateCommand({ ...base, mods: { localAddress: '' } })),
+      () => serializeCommand(updateCommand({ ...base, mods: { unknown: 'Tz' } })),
       () =>
         serializeCommand({
           ...updateCommand({ ...base, kind: 'L' }),

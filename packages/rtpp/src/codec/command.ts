@@ -559,6 +559,12 @@ function updateModifiersText(cmd: UpdateCommand): string {
   if (m.localLabel !== undefined && (m.localLabel === '' || m.localLabel.indexOf('}') >= 0)) {
     throw new RtppArgumentError(`local label ${JSON.stringify(m.localLabel)} is not sendable`);
   }
+  for (let i = 0; i < m.unknown.length; i++) {
+    const c = m.unknown.charCodeAt(i);
+    if (c === 54 || 'aseiwnzclr'.indexOf(String.fromCharCode(c | 0x20)) >= 0) {
+      throw new RtppArgumentError(`"${m.unknown[i]}" in unknown modifiers is a known modifier`);
+    }
+  }
   for (const a of [m.localAddress, m.remoteAddress]) {
     if (a !== undefined && !isModifierAddress(a)) {
       throw new RtppArgumentError(`address ${JSON.stringify(a)} cannot follow l/r`);

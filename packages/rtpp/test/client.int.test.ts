@@ -11,7 +11,7 @@ import {
   RtppSocketError,
   RtppTimeoutError,
 } from '../src/index.js';
-import { tempDir, withTimeout } from './helpers.js';
+import { ManualClock, tempDir, withTimeout } from './helpers.js';
 
 function answer(c: RtppCommand): RtppReply {
   switch (c.kind) {
@@ -238,5 +238,38 @@ describe('stream timeouts', () => {
     expect(await c.send('X').catch((e: unknown) => e)).toBeInstanceOf(RtppTimeoutError);
     expect(await c.send('V')).toEqual({ kind: 'value', value: '20040107' });
     expect(server.stats().connections).toBe(2);
+  });
+});
+
+describe('stream reconnect back-off (virtual clock, real sockets)', () => {
+  it('waits 100 ms, then 200 ms, … between failed connects; a success resets it', async () => {
+    const clock = new ManualClock();
+    const path = dir.path('b.sock');
+    const c = client(`cunix:${path}`, { clock, timeoutMs: 60_000 });
+    // nobody listens: the connect fails at once, the command with it
+    expect(await c.send('V').catch((e: unknown) => e)).toBeInstanceOf(RtppSocketError);
+    expect(clock.dueTimes).toEqual([100]); // the back-off timer
+    // a command sent now waits for the back-off; when it ends, the connect fails again
+    const second = c.send('V').catch((e: unknown) => e);
+    clock.advance(100);
+    expect(await second).toBeInstanceOf(RtppSocketError);
+    expect(clock.dueTimes).toEqual([300]); // doubled: 200 ms from t=100
+    // the server comes up; the waiting command connects when the back-off ends
+    const { server } = await serve(`cunix:${path}`);
+    const third = c.send('V');
+    expect(c.stats().connects).toBe(0);
+    expect(clock.dueTimes).toContain(300); // still waiting for the back-off
+    clock.advance(200);
+    expect(await third).toEqual({ kind: 'value', value: '20040107' });
+    expect(c.stats().connects).toBe(1);
+    // after a success, a broken connection is re-opened at once (no back-off)
+    server.destroy();
+    const { server: again } = await serve(`cunix:${path}`);
+    let reply: unknown;
+    for (let i = 0; i < 20 && (reply as { kind?: string } | undefined)?.kind === undefined; i++) {
+      reply = await c.send('V').catch((e: unknown) => e);
+    }
+    expect(reply).toEqual({ kind: 'value', value: '20040107' });
+    expect(again.stats().connections).toBe(1);
   });
 });

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SIPP_UAC, SIPP_UAS } from '@sipedge/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type RelayProcess, startRelayProcess, within } from './helpers.js';
 
@@ -215,7 +216,7 @@ describe('Kamailio 5.6 rtpproxy module against sipedge-rtp-relay', () => {
       SIPP,
       [
         '-sf',
-        path.join(FIXTURES, 'sipp-uas.xml'),
+        SIPP_UAS,
         '-p',
         String(uasPort),
         '-mp',
@@ -231,7 +232,7 @@ describe('Kamailio 5.6 rtpproxy module against sipedge-rtp-relay', () => {
       SIPP,
       [
         '-sf',
-        path.join(FIXTURES, 'sipp-uac.xml'),
+        SIPP_UAC,
         '-p',
         String(uacPort),
         '-mp',

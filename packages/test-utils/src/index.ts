@@ -1,0 +1,371 @@
+/**
+ * Real peers for sipedge's interop tests: processes on loopback (Node bins, Kamailio, rtpengine,
+ * sipp), waited for by what they print or bind, and stopped by pid (Kamailio by process group).
+ * Every wait is bounded; a missing peer binary throws, it never skips.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RtppClient } from '@sipedge/rtpp';
+
+export const KAMAILIO = '/usr/sbin/kamailio';
+export const KAMAILIO_MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules';
+export const SIPP = '/usr/bin/sipp';
+export const RTPENGINE = '/usr/bin/rtpengine';
+
+/** sipp scenarios: a UAC placing one call with SDP, a UAS answering with SDP; both log the SDP seen. */
+const PACKAGE = new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url);
+export const SIPP_UAC = fileURLToPath(new URL('fixtures/sipp-uac.xml', PACKAGE));
+export const SIPP_UAS = fileURLToPath(new URL('fixtures/sipp-uas.xml', PACKAGE));
+
+/** Throws with the Debian package to install when a peer binary is missing. */
+export function requirePeer(bin: string): void {
+  if (!existsSync(bin)) {
+    const pkg = { [KAMAILIO]: 'kamailio', [SIPP]: 'sip-tester', [RTPENGINE]: 'rtpengine-daemon' }[
+      bin
+    ];
+    throw new Error(`${bin} is missing: apt-get install ${pkg ?? bin} (npm run peers)`);
+  }
+}
+
+/** Resolves what `start` reports, or rejects after `ms`. `start` returns its cleanup. */
+export function within<T>(
+  ms: number,
+  what: string,
+  start: (done: (v: T) => void) => () => void,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let cleanup: () => void = () => {};
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    cleanup = start((v) => {
+      clearTimeout(timer);
+      cleanup();
+      resolve(v);
+    });
+  });
+}
+
+/** A UDP port free right now on 127.0.0.1 (bound by the kernel's choice, then released). */
+export async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Resolves once something has bound 127.0.0.1:port over UDP (our own bind then fails). */
+export async function waitUdpBound(port: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    const taken = await new Promise<boolean>((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(true));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(false)));
+    });
+    if (taken) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing bound udp 127.0.0.1:${port} within ${ms} ms`);
+}
+
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  readonly exit: Promise<number | null>;
+  /** SIGTERM (the process group with `group`), SIGKILL after 5 s; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts a program; `group` makes it a process-group leader so its children stop with it. */
+export function runProcess(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; group?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Proc {
+  const child = spawn(cmd, args, {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.group === true,
+  });
+  if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
+  const pid = child.pid;
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exit = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
+  const target = options.group === true ? -pid : pid;
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    try {
+      process.kill(target, signal);
+    } catch {
+      return child.exitCode;
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {}
+    }, 5000);
+    const code = await exit;
+    clearTimeout(timer);
+    return code;
+  };
+  return { child, pid, output: () => out, exit, stop };
+}
+
+/** Runs a Node bin and waits for `ready` in its output; the first group is returned. */
+export async function startNodeBin(
+  bin: string,
+  args: string[],
+  ready: RegExp,
+  ms = 15_000,
+): Promise<Proc & { ready: string }> {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: build first (npx tsc -b)`);
+  const profile = process.env.SIPEDGE_PROFILE_DIR;
+  const node = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const p = runProcess(process.execPath, [...node, bin, ...args]);
+  try {
+    const match = await within<string>(ms, `${bin} to be ready`, (done) => {
+      const check = () => {
+        const m = ready.exec(p.output());
+        if (m !== null) done(m[1] ?? '');
+      };
+      const timer = setInterval(check, 20);
+      void p.exit.then(() => done('\0exited'));
+      check();
+      return () => clearInterval(timer);
+    });
+    if (match === '\0exited') throw new Error(`${bin} exited before it was ready:\n${p.output()}`);
+    return Object.assign(p, { ready: match });
+  } catch (err) {
+    await p.stop('SIGKILL');
+    throw err;
+  }
+}
+
+/** rtpengine answering the rtpproxy protocol on `127.0.0.1:<port>` (`--listen-udp`). */
+export async function startRtpengine(options: {
+  dir: string;
+  portMin: number;
+  portMax: number;
+}): Promise<Proc & { spec: string }> {
+  requirePeer(RTPENGINE);
+  const port = await freeUdpPort();
+  const p = runProcess(RTPENGINE, [
+    '--config-file=none',
+    '--interface=127.0.0.1',
+    `--listen-udp=127.0.0.1:${port}`,
+    '--foreground',
+    `--pidfile=${join(options.dir, `rtpengine-${port}.pid`)}`,
+    '--table=-1',
+    `--port-min=${options.portMin}`,
+    `--port-max=${options.portMax}`,
+    '--log-stderr',
+    '--log-level=5',
+    '--num-threads=1',
+    '--delete-delay=0',
+  ]);
+  const spec = `udp:127.0.0.1:${port}`;
+  const probe = new RtppClient({ socket: spec, timeoutMs: 500, initialRttMs: 20 });
+  try {
+    for (let i = 0; i < 40; i++) {
+      if (p.child.exitCode !== null) throw new Error(`rtpengine exited:\n${p.output()}`);
+      const r = await probe.send('V').catch(() => undefined);
+      if (r !== undefined) return Object.assign(p, { spec });
+    }
+    throw new Error(`rtpengine did not answer V:\n${p.output()}`);
+  } catch (err) {
+    await p.stop('SIGKILL');
+    throw err;
+  } finally {
+    probe.destroy();
+  }
+}
+
+/**
+ * A Kamailio configuration that anchors media with its rtpproxy module
+ * (`rtpproxy_manage()` on INVITE, BYE and replies with SDP) and relays every request to the UAS.
+ */
+export function kamailioRtpproxyConfig(options: {
+  sipPort: number;
+  rtpproxySock: string;
+  uasPort: number;
+}): string {
+  return `#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+disable_tcp=yes
+auto_aliases=no
+listen=udp:127.0.0.1:${options.sipPort}
+
+mpath="${KAMAILIO_MODULES}/"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "maxfwd.so"
+loadmodule "rtpproxy.so"
+
+modparam("rtpproxy", "rtpproxy_sock", "${options.rtpproxySock}")
+
+request_route {
+  if (!mf_process_maxfwd_header("10")) {
+    sl_send_reply("483", "Too Many Hops");
+    exit;
+  }
+  if (has_totag()) {
+    loose_route();
+  } else if (is_method("INVITE")) {
+    record_route();
+  }
+  if (is_method("INVITE|BYE")) {
+    rtpproxy_manage();
+  }
+  t_on_reply("MANAGE_REPLY");
+  $du = "sip:127.0.0.1:${options.uasPort}";
+  if (!t_relay()) {
+    sl_reply_error();
+  }
+  exit;
+}
+
+onreply_route[MANAGE_REPLY] {
+  if (has_body("application/sdp")) {
+    rtpproxy_manage();
+  }
+}
+`;
+}
+
+/** Starts Kamailio in the foreground with a config file; stop() stops its whole process group. */
+export function startKamailio(dir: string, configFile: string): Proc {
+  requirePeer(KAMAILIO);
+  return runProcess(
+    KAMAILIO,
+    ['-DD', '-E', '-f', configFile, '-Y', dir, '-w', dir, '-m', '32', '-M', '8'],
+    {
+      cwd: dir,
+      group: true,
+    },
+  );
+}
+
+export interface SippCallResult {
+  readonly uacCode: number | null;
+  readonly uasCode: number | null;
+  readonly uacLog: string;
+  readonly uasLog: string;
+  /** Both outputs and logs, for assertion messages. */
+  readonly diagnostics: string;
+}
+
+/**
+ * One sipp call (INVITE with SDP, 200 with SDP, ACK, BYE) from a UAC through `proxyPort` to a
+ * UAS on `uasPort`, with a fixed Call-ID `<callIdPrefix>@127.0.0.1`. Waits for both to end.
+ */
+export async function runSippCall(options: {
+  dir: string;
+  proxyPort: number;
+  uasPort: number;
+  callIdPrefix: string;
+  timeoutMs?: number;
+}): Promise<SippCallResult> {
+  requirePeer(SIPP);
+  const { dir } = options;
+  const common = [
+    '-i',
+    '127.0.0.1',
+    '-m',
+    '1',
+    '-nostdin',
+    '-trace_logs',
+    '-timeout',
+    '20s',
+    '-timeout_error',
+  ];
+  const uas = runProcess(
+    SIPP,
+    [
+      '-sf',
+      SIPP_UAS,
+      '-p',
+      String(options.uasPort),
+      '-mp',
+      String(await freeUdpPort()),
+      ...common,
+      '-log_file',
+      join(dir, 'uas.log'),
+    ],
+    { cwd: dir },
+  );
+  let uac: Proc | undefined;
+  try {
+    await waitUdpBound(options.uasPort, 10_000).catch((err: Error) => {
+      throw new Error(`${err.message}: sipp UAS said:\n${uas.output().slice(-2000)}`);
+    });
+    uac = runProcess(
+      SIPP,
+      [
+        '-sf',
+        SIPP_UAC,
+        '-p',
+        String(await freeUdpPort()),
+        '-mp',
+        String(await freeUdpPort()),
+        ...common,
+        '-log_file',
+        join(dir, 'uac.log'),
+        '-cid_str',
+        `${options.callIdPrefix}@%s`,
+        `127.0.0.1:${options.proxyPort}`,
+      ],
+      { cwd: dir },
+    );
+    const u = uac;
+    const [uacCode, uasCode] = await within<(number | null)[]>(
+      options.timeoutMs ?? 30_000,
+      'both sipp runs to end',
+      (done) => {
+        void Promise.all([u.exit, uas.exit]).then(done);
+        return () => {};
+      },
+    );
+    const read = (f: string) => {
+      try {
+        return readFileSync(join(dir, f), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const uacLog = read('uac.log');
+    const uasLog = read('uas.log');
+    return {
+      uacCode: uacCode ?? null,
+      uasCode: uasCode ?? null,
+      uacLog,
+      uasLog,
+      diagnostics: `\nuac:\n${u.output().slice(-2000)}\nuas:\n${uas.output().slice(-2000)}`,
+    };
+  } finally {
+    await uac?.stop();
+    await uas.stop();
+  }
+}

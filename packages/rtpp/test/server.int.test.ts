@@ -7,7 +7,15 @@ import {
   RtppServer,
   RtppSocketError,
 } from '../src/index.js';
-import { readLines, readToEnd, streamConnect, tempDir, UdpPeer, withTimeout } from './helpers.js';
+import {
+  ManualClock,
+  readLines,
+  readToEnd,
+  streamConnect,
+  tempDir,
+  UdpPeer,
+  withTimeout,
+} from './helpers.js';
 
 interface Call {
   command: RtppCommand;
@@ -126,6 +134,22 @@ describe('RtppServer over UDP', () => {
     expect(await other.next()).toBe('k1 1\n');
     expect(r.calls).toHaveLength(2);
     expect(server.stats()).toMatchObject({ received: 3, duplicates: 1, cached: 2 });
+  });
+
+  it('forgets a cached reply after the cache window (virtual clock)', async () => {
+    const r = recorder();
+    const clock = new ManualClock();
+    const { port, peer } = await udpServer(r.handler, { clock, replyCacheMs: 1000 });
+    peer.send('w V', port);
+    expect(await peer.next()).toBe('w 20040107\n');
+    clock.advance(999);
+    peer.send('w V', port);
+    expect(await peer.next()).toBe('w 20040107\n');
+    expect(r.calls).toHaveLength(1); // inside the window: from the cache
+    clock.advance(1001);
+    peer.send('w V', port);
+    expect(await peer.next()).toBe('w 20040107\n');
+    expect(r.calls).toHaveLength(2); // two windows later: handled again
   });
 
   it('drops a retransmit that arrives while the first copy is being handled', async () => {

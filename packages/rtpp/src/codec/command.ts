@@ -547,7 +547,7 @@ function listText(what: string, items: readonly string[]): string {
 function updateModifiersText(cmd: UpdateCommand): string {
   const verbatim = cmd.modifiers;
   if (verbatim.length === 0 ? isEmptyMods(cmd.mods) : sameAsParsed(verbatim, cmd.mods)) {
-    return verbatim;
+    return verbatim.length === 0 ? verbatim : check('modifiers', verbatim);
   }
   const m = cmd.mods;
   if (m.ptime !== undefined && !(Number.isInteger(m.ptime) && m.ptime > 0 && m.ptime < 1000)) {
@@ -558,6 +558,12 @@ function updateModifiersText(cmd: UpdateCommand): string {
   }
   if (m.localLabel !== undefined && (m.localLabel === '' || m.localLabel.indexOf('}') >= 0)) {
     throw new RtppArgumentError(`local label ${JSON.stringify(m.localLabel)} is not sendable`);
+  }
+  if (m.localLabel !== undefined && m.localAddress !== undefined) {
+    throw new RtppArgumentError('both a local address and a local label: l takes one');
+  }
+  if (m.bridge.length > 2 || m.bridge.some((b) => b !== 'e' && b !== 'i')) {
+    throw new RtppArgumentError(`bridge ${JSON.stringify(m.bridge)} is not up to two of e/i`);
   }
   for (let i = 0; i < m.unknown.length; i++) {
     const c = m.unknown.charCodeAt(i);

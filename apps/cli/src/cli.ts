@@ -2,11 +2,12 @@ import { parseArgs, UsageError } from './args.js';
 import { reportError } from './commands/errors.js';
 import { eventsCommand } from './commands/events.js';
 import { miCommand } from './commands/mi.js';
+import { rtpClusterCommand } from './commands/rtp-cluster.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE, type Subcommand } from './commands/types.js';
 
 /** The subcommands `sipedge` knows; other packages' commands (rtp-cluster) are added here. */
 export const subcommands: Map<string, Subcommand> = new Map(
-  [miCommand, eventsCommand].map((c) => [c.name, c]),
+  [miCommand, eventsCommand, rtpClusterCommand].map((c) => [c.name, c]),
 );
 
 export function usage(): string {

@@ -370,6 +370,13 @@ const unknownLetters = fc
   )
   .map((a) => a.join(''));
 
+/** Any text, sendable as a token or not. */
+const anyText = fc.oneof(
+  token,
+  fc.string({ maxLength: 8 }),
+  fc.constantFrom('', ' ', '&&', 'a b', 'x\u0000', '\t', 'é'),
+);
+
 const modsArb: fc.Arbitrary<UpdateModifiers> = fc
   .record(
     {
@@ -547,11 +554,6 @@ describe('properties', () => {
   });
 
   it('a hand-made command with any field values is either refused or reads back as itself', () => {
-    const anyText = fc.oneof(
-      token,
-      fc.string({ maxLength: 8 }),
-      fc.constantFrom('', ' ', '&&', 'a b', 'x\u0000', '\t', 'é'),
-    );
     const anyMods = fc.record(
       {
         asymmetric: fc.boolean(),
@@ -600,6 +602,53 @@ describe('properties', () => {
         if (!back.ok) throw new Error(`${text}: E${back.error.code} ${back.error.reason}`);
         const tag = cmd.kind === 'U' ? cmd.notify?.tag : undefined;
         if (tag !== undefined && /[^\u0000-\u00ff]/.test(tag)) return; // sent as UTF-8 bytes
+        expect(strip(back.command)).toEqual(cmd);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('hand-made commands of the other kinds are either refused or read back as themselves', () => {
+    const t = anyText;
+    const o = fc.option(anyText, { nil: undefined });
+    const anyCmd: fc.Arbitrary<RtppCommand> = fc.oneof(
+      fc.tuple(t, t, o, fc.boolean()).map(([c, f, x, w]) => deleteCommand(c, f, x, w)),
+      fc
+        .tuple(
+          t,
+          t,
+          t,
+          t,
+          o,
+          fc.oneof(
+            fc.integer(),
+            fc.double().map((d) => d + 0),
+          ),
+        )
+        .map(([c, p, k, f, x, n]) => playCommand(c, p, k, f, x, n)),
+      fc.tuple(t, t, o).map(([c, f, x]) => stopPlayCommand(c, f, x)),
+      fc.tuple(t, t, o, fc.boolean()).map(([c, f, x, s]) => recordCommand(c, f, x, s)),
+      fc
+        .tuple(t, t, t, o, fc.boolean(), fc.boolean())
+        .map(([c, g, f, x, single, reportPort]) => copyCommand(c, g, f, x, { single, reportPort })),
+      fc.tuple(t, t, o, fc.boolean()).map(([c, f, x, a]) => noRecordCommand(c, f, x, a)),
+      fc
+        .tuple(t, t, o, fc.array(t, { maxLength: 3 }), fc.boolean())
+        .map(([c, f, x, counters, v]) => queryCommand(c, f, x, counters, v)),
+      t.map(versionFeatureCommand),
+      fc.tuple(fc.array(t, { maxLength: 4 }), fc.boolean()).map(([n, v]) => statsCommand(n, v)),
+    );
+    fc.assert(
+      fc.property(anyCmd, (cmd) => {
+        let text: string;
+        try {
+          text = serializeCommand(cmd);
+        } catch (e) {
+          expect(e).toBeInstanceOf(RtppArgumentError);
+          return;
+        }
+        const back = parseCommand(text);
+        if (!back.ok) throw new Error(`${text}: E${back.error.code} ${back.error.reason}`);
         expect(strip(back.command)).toEqual(cmd);
       }),
       { numRuns: 3000 },

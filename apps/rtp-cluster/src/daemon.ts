@@ -10,6 +10,7 @@ import { createMiCore, MiServer } from '@sipedge/mi';
 import {
   AdminServer,
   CallTable,
+  DisconnectRelay,
   type Logger,
   type MemberConfig,
   miCommands,
@@ -18,6 +19,7 @@ import {
   type RtpClusterConfig,
   raiseRtpClusterEvent,
   registerRtpClusterStatistics,
+  splitHostPort,
 } from '@sipedge/rtp-cluster';
 import { RtppClient, RtppServer } from '@sipedge/rtpp';
 import { CallStore } from './call-store.js';
@@ -70,6 +72,12 @@ export async function startDaemon(
   const owner = options.socketOwner === undefined ? undefined : resolveOwner(options.socketOwner);
   const store = options.stateDb === '' ? undefined : new CallStore(options.stateDb);
   const servers = new Map<string, RtppServer>();
+  const relays = new Map<string, DisconnectRelay>();
+  /** Member hosts may deliver timeout notifications to the relay; nobody else may. */
+  const memberHosts = (cluster: RtpCluster) =>
+    cluster.members
+      .filter((m) => m.config.protocol !== 'unix' && m.config.protocol !== 'cunix')
+      .map((m) => splitHostPort(m.config.address)?.host ?? '');
   const controlSockets = new Map<string, string[]>();
 
   const openFrontEnd = async (cluster: RtpCluster) => {
@@ -86,6 +94,23 @@ export async function startDaemon(
     await server.start();
     servers.set(cluster.name, server);
     const bound = server.addresses().map((a) => a.spec);
+    const dn = cluster.config.disconnect_notify;
+    const inbound = dn === undefined ? undefined : splitHostPort(dn.inbound_address);
+    if (dn !== undefined && inbound !== undefined) {
+      const relay = new DisconnectRelay({
+        host: inbound.host,
+        port: inbound.port,
+        destSocketPrefix: dn.dest_socket_prefix,
+        allowed: memberHosts(cluster),
+        logger,
+      });
+      await relay.start();
+      relays.set(cluster.name, relay);
+      logger.info(
+        { cluster: cluster.name, inbound: dn.inbound_address },
+        'disconnect-notify relay listening',
+      );
+    }
     controlSockets.set(cluster.name, bound);
     if (
       owner !== undefined &&
@@ -100,9 +125,12 @@ export async function startDaemon(
     connect: (m) => memberClient(m, logger),
     logger,
     member: { heartbeatIntervalMs: options.heartbeatMs },
+    disconnectRelay: true,
     onEvent: (e) => {
       logger.info(e, `${e.type.replace('_', ' ')}: ${e.member} in ${e.cluster}`);
       raiseRtpClusterEvent(mi.events, e);
+      const cluster = balancer.cluster(e.cluster);
+      if (cluster !== undefined) relays.get(e.cluster)?.allow(memberHosts(cluster));
     },
     callTableFor: (name) => {
       const clock = { now: () => Date.now() };
@@ -116,6 +144,8 @@ export async function startDaemon(
     onClusterRemoved: async (cluster) => {
       await servers.get(cluster.name)?.stop();
       servers.delete(cluster.name);
+      await relays.get(cluster.name)?.stop();
+      relays.delete(cluster.name);
       controlSockets.delete(cluster.name);
       store?.forgetCluster(cluster.name);
     },
@@ -177,6 +207,7 @@ export async function startDaemon(
       await admin.stop();
       await miServer?.stop();
       await Promise.all([...servers.values()].map((s) => s.stop()));
+      await Promise.all([...relays.values()].map((r) => r.stop()));
       await balancer.stop();
       store?.close();
       try {

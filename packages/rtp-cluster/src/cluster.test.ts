@@ -431,3 +431,57 @@ describe('drain, pause, resume', () => {
     expect(await cluster.handle(U('c2', 'f'))).toEqual({ kind: 'error', code: 998 });
   });
 });
+
+describe('timeout notifications', () => {
+  const notifyU = () =>
+    U('n', 'f', undefined, { notify: { socket: 'unix:/run/kam/notify_w1', tag: 'T42' } });
+
+  it('rewrites notify args for network members through the disconnect relay', async () => {
+    const timers = new VirtualTimers();
+    const member = new ScriptedMember('a', { capabilities: ['20050322', '20081224', '20150617'] });
+    const cluster = new RtpCluster(
+      {
+        name: 'c',
+        protocol: 'udp',
+        address: '127.0.0.1:1',
+        capacity_limit: 'soft',
+        disconnect_notify: {
+          inbound_address: '127.0.0.1:8899',
+          dest_socket_prefix: 'unix:/run/kam/notify_',
+        },
+        rtpproxies: [memberConfig('a')],
+      },
+      { timers, connect: () => member, disconnectRelay: true },
+    );
+    cluster.start();
+    await flush();
+    expect(await cluster.handle({ kind: 'VF', modifiers: '', date: '20081224' })).toEqual({
+      kind: 'value',
+      value: '1',
+    });
+    await cluster.handle(notifyU());
+    expect((member.commandsOf('U')[0] as UpdateCommand).notify).toEqual({
+      socket: 'tcp:%%CC_SELF%%:8899',
+      tag: 'w1 T42',
+    });
+  });
+
+  it('drops notify args for network members when no relay runs, keeps them for unix members', async () => {
+    const { cluster, members } = await setup([
+      {
+        config: memberConfig('a'),
+        options: { capabilities: ['20050322', '20081224', '20150617'] },
+      },
+    ]);
+    await cluster.handle(notifyU());
+    expect((members.get('a')!.commandsOf('U')[0] as UpdateCommand).notify).toBeUndefined();
+    const local = await setup([
+      { config: memberConfig('u', { protocol: 'unix', address: '/tmp/r.sock' }) },
+    ]);
+    await local.cluster.handle(notifyU());
+    expect((local.members.get('u')!.commandsOf('U')[0] as UpdateCommand).notify).toEqual({
+      socket: 'unix:/run/kam/notify_w1',
+      tag: 'T42',
+    });
+  });
+});

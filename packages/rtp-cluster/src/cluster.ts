@@ -28,7 +28,7 @@ import type {
   UpdateCommand,
 } from '@sipedge/rtpp';
 import { CallTable } from './call-table.js';
-import type { ClusterConfig, MemberConfig } from './config/schema.js';
+import { type ClusterConfig, type MemberConfig, splitHostPort } from './config/schema.js';
 import {
   BASE_VERSION,
   defaultMemberOptions,
@@ -71,8 +71,11 @@ export interface RtpClusterOptions {
   readonly member?: Partial<MemberOptions>;
   readonly logger?: Logger;
   readonly onEvent?: (event: RtpClusterEvent) => void;
-  /** Port of the disconnect-notify relay, when one runs (digest §5.5). */
-  readonly disconnectRelayPort?: number;
+  /**
+   * Whether the owner runs a DisconnectRelay on each cluster's `disconnect_notify` address
+   * (digest §5.5); without it, notify arguments are not passed to network members.
+   */
+  readonly disconnectRelay?: boolean;
 }
 
 export interface ClusterCounters {
@@ -127,7 +130,7 @@ export class RtpCluster {
   readonly #connect: MemberLinkFactory;
   readonly #log: Logger;
   readonly #onEvent: (event: RtpClusterEvent) => void;
-  readonly #relayPort: number | undefined;
+  readonly #relay: boolean;
   /** New calls whose member is being chosen: later commands of the call wait for it. */
   readonly #pending = new Map<string, Promise<Member | undefined>>();
   #sweepTimer: unknown;
@@ -143,7 +146,7 @@ export class RtpCluster {
     this.#connect = options.connect;
     this.#log = options.logger ?? silentLogger;
     this.#onEvent = options.onEvent ?? (() => {});
-    this.#relayPort = options.disconnectRelayPort;
+    this.#relay = options.disconnectRelay === true;
     this.callTable = options.callTableFor?.(config.name) ?? new CallTable({ clock: this.#timers });
     for (const m of config.rtpproxies) this.#addMember(m);
   }
@@ -308,7 +311,7 @@ export class RtpCluster {
 
   #canNotify(m: Member): boolean {
     const local = m.config.protocol === 'unix' || m.config.protocol === 'cunix';
-    return local || (this.config.disconnect_notify !== undefined && this.#relayPort !== undefined);
+    return local || this.#relayPort() !== undefined;
   }
 
   #info(withLoad: boolean): RtppReply {
@@ -550,14 +553,21 @@ export class RtpCluster {
     const dn = this.config.disconnect_notify;
     if (
       dn === undefined ||
-      this.#relayPort === undefined ||
+      this.#relayPort() === undefined ||
       m.capabilities.get('20150617') !== true ||
       !notify.socket.startsWith(dn.dest_socket_prefix)
     ) {
       return undefined;
     }
     const suffix = notify.socket.slice(dn.dest_socket_prefix.length);
-    return { socket: `tcp:%%CC_SELF%%:${this.#relayPort}`, tag: `${suffix} ${notify.tag}` };
+    return { socket: `tcp:%%CC_SELF%%:${this.#relayPort()}`, tag: `${suffix} ${notify.tag}` };
+  }
+
+  /** The disconnect relay's port when one runs for this cluster. */
+  #relayPort(): number | undefined {
+    const dn = this.config.disconnect_notify;
+    if (!this.#relay || dn === undefined) return undefined;
+    return splitHostPort(dn.inbound_address)?.port;
   }
 
   /** The reply as the client should see it (wan_address rewriting, IPv6 flag kept right). */

@@ -240,6 +240,78 @@ describe('properties', () => {
     );
   });
 
+  it('a hand-made reply with any field values is either refused or reads back as itself', () => {
+    const anyText = fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom('', ' ', '&&', '0 && 1', 'a  b', ' 0', '1\n', '7', '12.5', 'x=y', '\u00e9'),
+    );
+    const anyReply: fc.Arbitrary<[RtppReply, RtppCommandKind]> = fc.oneof(
+      fc
+        .record(
+          {
+            port: fc.oneof(
+              fc.integer({ min: -1, max: 70000 }),
+              fc.double().map((d) => d + 0),
+            ),
+            address: fc.oneof(fc.ipV4(), anyText),
+            ipv6: fc.boolean(),
+            family: fc.oneof(fc.constant('4'), anyText),
+            subResults: fc.array(fc.oneof(fc.constantFrom('0', '-1', '35002 1.2.3.4'), anyText), {
+              maxLength: 2,
+            }),
+          },
+          { requiredKeys: ['port', 'ipv6', 'subResults'] },
+        )
+        .map((r) => [{ kind: 'port', ...r } as RtppReply, 'U']),
+      fc
+        .oneof(
+          fc.integer({ min: -2, max: 1000 }),
+          fc.double().map((d) => d + 0),
+        )
+        .map((code) => [{ kind: 'error', code } as RtppReply, 'D']),
+      fc
+        .array(fc.tuple(anyText, anyText), { maxLength: 3 })
+        .map((entries) => [{ kind: 'info', entries } as RtppReply, 'I']),
+      fc
+        .record(
+          {
+            values: fc.array(anyText, { maxLength: 3 }),
+            names: fc.array(anyText, { maxLength: 3 }),
+            subResults: fc.array(anyText, { maxLength: 2 }),
+          },
+          { requiredKeys: ['values', 'subResults'] },
+        )
+        .map((r) => [{ kind: 'list', ...r } as RtppReply, 'G']),
+    );
+    /**
+     * What the reply means on the wire: no address, no IPv6 flag or family; IPv6, no family; an
+     * empty list, no names.
+     */
+    const meaning = (r: RtppReply): RtppReply => {
+      if (r.kind === 'list' && r.values.length === 0) {
+        return { kind: 'list', values: [], subResults: r.subResults };
+      }
+      if (r.kind !== 'port') return r;
+      const { address, family, ipv6, ...rest } = r;
+      if (address === undefined) return { ...rest, ipv6: false };
+      if (ipv6) return { ...rest, address, ipv6 };
+      return family === undefined ? { ...rest, address, ipv6 } : { ...rest, address, ipv6, family };
+    };
+    fc.assert(
+      fc.property(anyReply, ([reply, kind]) => {
+        let text: string;
+        try {
+          text = serializeReply(reply);
+        } catch (e) {
+          expect(e).toBeInstanceOf(RtppArgumentError);
+          return;
+        }
+        expect(parseReply(text, kind)).toEqual(meaning(reply));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('random text either parses or throws RtppProtocolError, never anything else', () => {
     const kinds: (RtppCommandKind | undefined)[] = ['U', 'L', 'D', 'V', 'VF', 'I', 'G', 'Q', 'C'];
     fc.assert(

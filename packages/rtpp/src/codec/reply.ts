@@ -290,10 +290,27 @@ function unsendable(what: string, value: unknown): RtppArgumentError {
   return new RtppArgumentError(`reply ${what} ${JSON.stringify(value)} cannot be sent`);
 }
 
+/** A sub-command result: words joined by single spaces, none of them `&&`. */
+function isSubResult(r: unknown): r is string {
+  if (typeof r !== 'string' || r.length === 0) return false;
+  let start = 0;
+  for (let i = 0; i <= r.length; i++) {
+    const c = i < r.length ? r.charCodeAt(i) : 32;
+    if (c === 32) {
+      if (i === start) return false; // empty word: blank at an end or two in a row
+      if (i - start === 2 && r.charCodeAt(start) === 38 && r.charCodeAt(start + 1) === 38) {
+        return false;
+      }
+      start = i + 1;
+    } else if (c < 32 || c === 127) return false;
+  }
+  return true;
+}
+
 function subText(results: readonly string[]): string {
   let out = '';
   for (const r of results) {
-    if (!isLineText(r, false) || r === '&&') throw unsendable('sub-command result', r);
+    if (!isSubResult(r)) throw unsendable('sub-command result', r);
     out += ` && ${r}`;
   }
   return out;
@@ -311,18 +328,20 @@ export function serializeReply(reply: RtppReply): string {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw unsendable('port', port);
       let out = String(port);
       if (address !== undefined) {
-        if (!isReplyWord(address)) throw unsendable('address', address);
+        if (!isReplyWord(address) || address === '&&') throw unsendable('address', address);
         out += ` ${address}`;
         if (reply.ipv6) out += ' 6';
         else if (family !== undefined) {
-          if (!isReplyWord(family)) throw unsendable('address family', family);
+          if (!isDigits(family)) throw unsendable('address family', family);
           out += ` ${family}`;
         }
       }
       return `${out}${subText(reply.subResults)}\n`;
     }
     case 'error':
-      if (!Number.isInteger(reply.code) || reply.code < 0) throw unsendable('code', reply.code);
+      if (!Number.isInteger(reply.code) || reply.code < 0 || reply.code > 999_999_999) {
+        throw unsendable('code', reply.code);
+      }
       return `E${reply.code}\n`;
     case 'value':
       if (!isReplyWord(reply.value)) throw unsendable('value', reply.value);

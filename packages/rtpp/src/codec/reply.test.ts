@@ -262,16 +262,16 @@ describe('properties', () => {
           },
           { requiredKeys: ['port', 'ipv6', 'subResults'] },
         )
-        .map((r) => [{ kind: 'port', ...r } as RtppReply, 'U']),
+        .map((r): [RtppReply, RtppCommandKind] => [{ kind: 'port', ...r } as RtppReply, 'U']),
       fc
         .oneof(
           fc.integer({ min: -2, max: 1000 }),
           fc.double().map((d) => d + 0),
         )
-        .map((code) => [{ kind: 'error', code } as RtppReply, 'D']),
+        .map((code): [RtppReply, RtppCommandKind] => [{ kind: 'error', code }, 'D']),
       fc
         .array(fc.tuple(anyText, anyText), { maxLength: 3 })
-        .map((entries) => [{ kind: 'info', entries } as RtppReply, 'I']),
+        .map((entries): [RtppReply, RtppCommandKind] => [{ kind: 'info', entries }, 'I']),
       fc
         .record(
           {
@@ -281,7 +281,7 @@ describe('properties', () => {
           },
           { requiredKeys: ['values', 'subResults'] },
         )
-        .map((r) => [{ kind: 'list', ...r } as RtppReply, 'G']),
+        .map((r): [RtppReply, RtppCommandKind] => [{ kind: 'list', ...r } as RtppReply, 'G']),
     );
     /**
      * What the reply means on the wire: no address, no IPv6 flag or family; IPv6, no family; an

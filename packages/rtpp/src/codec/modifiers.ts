@@ -2,8 +2,10 @@
  * U/L modifiers (digest §2.2; rtpproxy src/commands/rpcpv1_ul.c
  * `rtpp_command_ul_opts_parse_inner`), parsed left to right like rtpproxy does:
  *
- * - `a` asymmetric, `s` symmetric (clears `a`), `e`/`i` bridging (a third one: `E11`/`E12`),
- *   `6` IPv6, `w` weak, `n` new port; letters are case-insensitive.
+ * - `a` asymmetric, `s` symmetric (clears `a`), `e`/`i` bridging (a third one, or any when the
+ *   server does not bridge: `E11`/`E12`), `6` IPv6, `w` weak, `n` new port; letters are
+ *   case-insensitive. Value-taking modifiers swallow what fits them, so `l1.2.3.46` is the
+ *   address 1.2.3.46, not an address and `6` (rtpproxy reads it the same way).
  * - `z<ms>`: a `strtol` number (optional sign), 1..999, else `E13`.
  * - `c<list>`: the digits and commas that follow, at least one character, only once, else `E14`.
  *   Empty list items (`c0,,8`) are accepted as rtpproxy does and skipped.

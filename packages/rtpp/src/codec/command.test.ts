@@ -183,6 +183,10 @@ describe('parseCommand: every error rtpproxy decides while parsing (digest §2.1
     expect(code(g(MAX_TOKENS + 1))).toBe(5);
     expect(code('D c ft tt', { maxTokens: 3 })).toBe(5);
     expect(parseCommand(g(29), { maxTokens: 40 }).ok).toBe(true);
+    // nonsense limits fall back to rtpproxy's
+    expect(code(g(MAX_TOKENS + 1), { maxTokens: Number.NaN })).toBe(5);
+    expect(code(g(MAX_TOKENS + 1), { maxTokens: 0 })).toBe(5);
+    expect(code(`V${' '.repeat(MAX_COMMAND_LENGTH)}`, { maxLength: Number.NaN })).toBe(5);
     expect(parseCommand(`U c 1.2.3.4 5 ft${' && D'.repeat(15)}`).ok).toBe(true);
   });
 });

@@ -34,9 +34,9 @@ import { parseUpdateModifiers, sameModifiers, serializeUpdateModifiers } from '.
 import { MAX_TOKENS, urlQuote, urlUnquote } from './tokenize.js';
 
 export interface ParseCommandOptions {
-  /** Most tokens in a command or in one sub-command (rtpproxy: 23, see MAX_TOKENS). */
+  /** Most tokens in a command or in one sub-command (rtpproxy: 23, see MAX_TOKENS; below 1 or NaN: that default). */
   readonly maxTokens?: number;
-  /** Most characters in a command (rtpproxy reads at most 8191 bytes). */
+  /** Most characters in a command (rtpproxy reads at most 8191 bytes; negative or NaN: that default). */
   readonly maxLength?: number;
   /**
    * What to do with U/L modifier letters rtpproxy does not know (OpenSIPS passes unknown script
@@ -140,9 +140,11 @@ function subcommandOk(
 }
 
 export function parseCommand(text: string, options?: ParseCommandOptions): RtppParseResult {
-  const maxTokens = options?.maxTokens ?? MAX_TOKENS;
+  const mt = options?.maxTokens;
+  const maxTokens = mt !== undefined && mt >= 1 ? Math.floor(mt) : MAX_TOKENS;
+  const ml = options?.maxLength;
   const n = text.length;
-  if (n > (options?.maxLength ?? MAX_COMMAND_LENGTH)) {
+  if (n > (ml !== undefined && ml >= 0 ? ml : MAX_COMMAND_LENGTH)) {
     return fail(E.PARSE_1, 'command too long');
   }
   // a token takes at least two characters with its separator

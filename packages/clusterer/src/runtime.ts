@@ -1,0 +1,54 @@
+import type { BinAddress } from './cluster/node-info.js';
+
+/** Opaque timer handle returned by a ClusterClock. */
+export type TimerHandle = { readonly __timer: unique symbol } | object;
+
+/** Time and timers, injected so the simulator can run nodes in virtual time. */
+export interface ClusterClock {
+  /** Milliseconds (wall clock for real nodes, virtual for the simulator). */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export const systemClock: ClusterClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** Where a received packet came from: the peer's IP and a way to answer on that connection. */
+export interface PacketSource {
+  host: string;
+  /** Write on the connection the packet arrived on (UNKNOWN_ID replies to unknown nodes). */
+  reply(packet: Buffer): boolean;
+}
+
+export interface TransportHandler {
+  onPacket(packet: Buffer, source: PacketSource): void;
+  /** The outbound connection to `to` failed or broke (counts as a send failure). */
+  onPeerLost?(to: BinAddress): void;
+}
+
+/**
+ * Moves whole BIN packets between nodes. `send` queues one packet on the outbound connection
+ * to a peer's listener and returns false when the send is known to have failed at once.
+ */
+export interface BinTransport {
+  setHandler(handler: TransportHandler): void;
+  send(to: BinAddress, packet: Buffer): boolean;
+}
+
+/** A pino-compatible logger subset; the default does nothing. */
+export interface Logger {
+  debug(obj: unknown, msg?: string): void;
+  info(obj: unknown, msg?: string): void;
+  warn(obj: unknown, msg?: string): void;
+  error(obj: unknown, msg?: string): void;
+}
+
+export const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

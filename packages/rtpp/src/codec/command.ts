@@ -31,6 +31,7 @@ import {
 } from '../types.js';
 import { remoteAddressStatus } from './address.js';
 import { parseUpdateModifiers, sameModifiers, serializeUpdateModifiers } from './modifiers.js';
+import { readSubcommand, strtolWhole } from './subcommand.js';
 import { MAX_TOKENS, urlQuote, urlUnquote } from './tokenize.js';
 
 export interface ParseCommandOptions {
@@ -77,65 +78,27 @@ function onlyLetter(mods: string, lower: number): boolean {
   return true;
 }
 
-/** A `strtol` decimal that must use the whole string (P count). */
-function strtolWhole(s: string): number | undefined {
-  const n = s.length;
-  let i = 0;
-  let neg = false;
-  const c0 = s.charCodeAt(0);
-  if (c0 === 43 || c0 === 45) {
-    neg = c0 === 45;
-    i = 1;
-  }
-  if (i === n || n - i > 10) return undefined;
-  let v = 0;
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return undefined;
-    v = v * 10 + (c - 48);
-  }
-  if (v > 2147483647) return undefined;
-  return neg ? -v : v;
-}
-
-/** A positive `strtol` decimal using the whole string (`atoi_safe` then `> 0`). */
-function positiveInt(s: string): boolean {
-  const v = strtolWhole(s);
-  return v !== undefined && v > 0;
-}
-
-/** rtpproxy `rtpp_subcommand_ul_opts_parse`: true when the sub-command is well-formed. */
+/** rtpproxy `rtpp_subcommand_ul_opts_parse` plus the context checks: true when well-formed. */
 function subcommandOk(
   sub: RtppSubcommand,
   main: string,
   mainHasTo: boolean,
   bridging: boolean,
 ): boolean {
-  const w = sub.word;
-  switch (w.charCodeAt(0) | 0x20) {
-    case 109: {
-      // M<mod>:<inst>, both >= 1
-      const colon = w.indexOf(':');
-      return colon > 1 && positiveInt(w.slice(1, colon)) && positiveInt(w.slice(colon + 1));
-    }
-    case 100: // D[w], alone
-      return sub.args.length === 0 && onlyLetter(w.slice(1), 119);
-    case 115: {
-      // S[r] ttl=N | tos=N
-      if (sub.args.length !== 1 || w.length > 2) return false;
-      const a = sub.args[0]!;
-      return (a.startsWith('ttl=') || a.startsWith('tos=')) && positiveInt(a.slice(4));
-    }
-    case 108: {
-      // L[mods] addr port, only after a U with a to_tag
-      if (main !== 'U' || !mainHasTo || sub.args.length !== 2) return false;
-      const m = parseUpdateModifiers(w.slice(1), { rejectUnknown: true, bridging });
-      return m.ok && remoteAddressStatus(sub.args[0]!, sub.args[1]!, m.mods.ipv6) !== 'invalid';
-    }
-    case 99: // C call_id from_tag to_tag, only after a U with a to_tag
-      return main === 'U' && mainHasTo && w.length === 1 && sub.args.length === 3;
+  const view = readSubcommand(sub, { bridging });
+  if (view === undefined) return false;
+  switch (view.kind) {
+    case 'lookup':
+      // only after a U with a to_tag, and its remote address must resolve
+      return (
+        main === 'U' &&
+        mainHasTo &&
+        remoteAddressStatus(view.remoteIp, view.remotePort, view.mods.ipv6) !== 'invalid'
+      );
+    case 'copy':
+      return main === 'U' && mainHasTo;
     default:
-      return false;
+      return true;
   }
 }
 

@@ -13,4 +13,5 @@ export {
   serializeUpdateModifiers,
 } from './modifiers.js';
 export * from './reply.js';
+export { readSubcommand, type SubcommandView } from './subcommand.js';
 export { MAX_TOKENS, tokenize, trimBlanks, urlQuote, urlUnquote } from './tokenize.js';

@@ -1,63 +1,148 @@
 #!/usr/bin/env node
-// The sipedge demo (root `npm start`, after `turbo run build`): starts sipedge-rtp-relay in the
-// foreground on udp:127.0.0.1:22222 and a cunix: socket in a temp dir, prints how to talk to it,
-// and stops it on Ctrl-C. The cluster daemon will replace this demo later.
+// The sipedge demo (root `npm start`, after `turbo run build`): two sipedge-rtp-relay media
+// relays behind the rtp-cluster balancer, all on loopback, in the foreground. It prints how to
+// talk to them and stops everything on Ctrl-C. (The cluster-node daemon will take this over.)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const bin = fileURLToPath(new URL('../apps/rtp-relay/dist/src/bin.js', import.meta.url));
-if (!existsSync(bin)) {
-  console.error(`demo: ${bin} is missing; build first (npx tsc -b apps/rtp-relay, or npm start)`);
-  process.exit(1);
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const RELAY = here('../apps/rtp-relay/dist/src/bin.js');
+const CLUSTER = here('../apps/rtp-cluster/dist/src/bin.js');
+const CLI = here('../apps/cli/dist/src/bin.js');
+for (const bin of [RELAY, CLUSTER, CLI]) {
+  if (!existsSync(bin)) {
+    console.error(`demo: ${bin} is missing; build first (npm start builds, or npx tsc -b)`);
+    process.exit(1);
+  }
 }
+
 const dir = mkdtempSync(join(tmpdir(), 'sipedge-demo-'));
-const cunix = join(dir, 'rtp-relay.sock');
-const args = ['-s', 'udp:127.0.0.1:22222', '-s', `cunix:${cunix}`, '-m', '35000', '-M', '35999'];
-const relay = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+const BALANCER = 22222;
+const MI = 8890;
+const relays = [
+  { name: 'relay1', port: 22221, media: [35000, 35999] },
+  { name: 'relay2', port: 22223, media: [36000, 36999] },
+];
+const admin = join(dir, 'rtp_cluster.sock');
+writeFileSync(
+  join(dir, 'rtp_cluster.xml'),
+  `<?xml version="1.0"?>
+<rtp_cluster_config>
+  <rtp_cluster>
+    <name>demo</name>
+    <protocol>udp</protocol>
+    <address>127.0.0.1:${BALANCER}</address>
+${relays
+  .map(
+    (r) => `    <rtpproxy>
+      <name>${r.name}</name> <protocol>udp</protocol> <address>127.0.0.1:${r.port}</address>
+      <weight>100</weight> <capacity>1000</capacity> <status>ACTIVE</status>
+    </rtpproxy>`,
+  )
+  .join('\n')}
+  </rtp_cluster>
+</rtp_cluster_config>
+`,
+);
 
-let out = '';
-relay.stdout.on('data', (d) => {
-  out += d.toString();
-  const nl = out.indexOf('\n');
-  if (nl < 0 || !out.startsWith('sipedge-rtp-relay ready')) return;
-  const ready = out.slice(0, nl);
-  out = ' '; // print the help once
-  console.log(`${ready}
-
-sipedge-rtp-relay (pid ${relay.pid}) answers the rtpproxy control protocol. Try, in another terminal:
-
-  printf 'c1 V' | nc -u -w1 127.0.0.1 22222                    # -> c1 20040107
-  printf 'c2 U call1 127.0.0.1 6000 ft;1' | nc -u -w1 127.0.0.1 22222   # -> c2 <port> 127.0.0.1
-  printf 'c3 I' | nc -u -w1 127.0.0.1 22222                    # sessions and packet counters
-  printf 'V\\nVF 20050322\\n' | nc -U -q1 ${cunix}        # cunix: newline-framed, no cookies
-
-or from Node:
-
-  node -e "const s=require('dgram').createSocket('udp4');s.on('message',m=>{console.log(String(m));s.close()});s.send('c1 V',22222,'127.0.0.1')"
-
-Session events are logged as JSON lines below (add --log-level debug in scripts/demo.mjs to see
-every command). Press Ctrl-C to stop.
-`);
-});
-
+const children = [];
 let stopping = false;
-function stop() {
+
+/** Starts a Node bin; resolves when `ready` appears on its stdout. */
+function start(name, bin, args, ready) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 15 s`)), 15_000);
+    child.stdout.on('data', (d) => {
+      out += d.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!stopping) {
+        console.error(`demo: ${name} exited (${signal ?? code}); is port ${args.join(' ')} free?`);
+        stop(1);
+      }
+      reject(new Error(`${name} exited`));
+    });
+  });
+}
+
+function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  if (relay.exitCode === null && relay.pid !== undefined) process.kill(relay.pid, 'SIGTERM');
-  const force = setTimeout(
-    () => relay.pid !== undefined && process.kill(relay.pid, 'SIGKILL'),
-    5000,
-  );
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  }
+  const force = setTimeout(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }, 5000);
   force.unref();
+  Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => c.once('exit', r)),
+    ),
+  ).then(() => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
+  });
 }
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
-relay.on('exit', (code, signal) => {
-  rmSync(dir, { recursive: true, force: true });
-  if (!stopping) console.error(`demo: the relay exited (${signal ?? code})`);
-  process.exit(stopping ? 0 : 1);
-});
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+try {
+  for (const r of relays) {
+    await start(
+      r.name,
+      RELAY,
+      ['-s', `udp:127.0.0.1:${r.port}`, '-m', String(r.media[0]), '-M', String(r.media[1])],
+      /sipedge-rtp-relay ready/,
+    );
+  }
+  await start(
+    'rtp-cluster',
+    CLUSTER,
+    [
+      '-f',
+      '-c',
+      join(dir, 'rtp_cluster.xml'),
+      '-s',
+      admin,
+      '-P',
+      join(dir, 'rtp_cluster.pid'),
+      '--state-db',
+      join(dir, 'calls.sqlite'),
+      '--mi',
+      `127.0.0.1:${MI}`,
+    ],
+    /rtp-cluster: ready/,
+  );
+} catch (err) {
+  console.error(`demo: ${err.message}`);
+  stop(1);
+}
+
+console.log(`
+sipedge demo: an rtp-cluster balancer on udp:127.0.0.1:${BALANCER} in front of two
+sipedge-rtp-relay media relays (udp:127.0.0.1:22221 and :22223). Point Kamailio's or OpenSIPS's
+rtpproxy module at udp:127.0.0.1:${BALANCER}, or try, in another terminal:
+
+  printf 'c1 V' | nc -u -w1 127.0.0.1 ${BALANCER}                          # -> c1 20040107
+  printf 'c2 U call1 127.0.0.1 6000 ft;1' | nc -u -w1 127.0.0.1 ${BALANCER} # -> c2 <port> 127.0.0.1
+  printf 'c3 I' | nc -u -w1 127.0.0.1 ${BALANCER}                          # sessions over both relays
+  node ${CLI} rtp-cluster --socket ${admin} ls demo
+  node ${CLI} rtp-cluster --socket ${admin} modify demo pause relay1
+  node ${CLI} mi --url http://127.0.0.1:${MI}/mi rtp_cluster_list
+
+Logs follow as JSON lines. Press Ctrl-C to stop everything.
+`);

@@ -1,7 +1,42 @@
 export * from './bin/index.js';
 export {
+  type CapabilityHandlers,
+  Clusterer,
+  type ClustererOptions,
+  type ClusterState,
+  type GenericMessageEvent,
+  LinkState,
+  type MiCommandEvent,
+  type ModulePacket,
+  type NodeStateEvent,
+  type NodeView,
+  newerStamp,
+  RemoteNode,
+  SendResult,
+  type Stamp,
+} from './cluster/clusterer.js';
+export { CLUSTERER_TABLE_SQL, type NodeStore, SqliteNodeStore } from './cluster/db.js';
+export {
+  addressKey,
+  type BinAddress,
+  type NodeConfig,
+  parseBinUrl,
+  parseNodeInfo,
+} from './cluster/node-info.js';
+export {
   BinDecodeError,
   type BinDecodeReason,
   ClustererConfigError,
   ClustererError,
 } from './errors.js';
+export {
+  type BinTransport,
+  type ClusterClock,
+  type Logger,
+  noopLogger,
+  type PacketSource,
+  systemClock,
+  type TimerHandle,
+  type TransportHandler,
+} from './runtime.js';
+export { computeRoutes, type RouteGraph, type RouteTable } from './topology/routing.js';

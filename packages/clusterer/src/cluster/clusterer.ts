@@ -381,9 +381,21 @@ export class Clusterer extends EventEmitter {
     return ok;
   }
 
+  /** A send to (or the connection of) a node failed: the OpenSIPS TCP-failure transitions. */
   private sendFailed(cl: ClusterState, node: RemoteNode): void {
-    if (node.link === LinkState.DOWN || node.link === LinkState.RETRY_SEND_FAIL) return;
-    this.setLink(cl, node, LinkState.RESTART_PINGING);
+    switch (node.link) {
+      case LinkState.UP:
+        this.setLink(cl, node, LinkState.RESTART_PINGING);
+        return;
+      case LinkState.RESTARTED:
+        this.afterFailedPing(cl, node, node.noPingRetries);
+        return;
+      case LinkState.RETRYING:
+        this.afterFailedPing(cl, node, node.retries);
+        return;
+      default:
+        return;
+    }
   }
 
   private peerLost(to: BinAddress): void {

@@ -9,25 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../dist/src/bin.js', import.meta.url));
 
-/** Resolves what `poll` returns once it is not undefined, checking on every event of `emitter`. */
-export function within<T>(
-  ms: number,
-  what: string,
-  start: (done: (v: T) => void) => () => void,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let cleanup: () => void = () => {};
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-    cleanup = start((v) => {
-      clearTimeout(timer);
-      cleanup();
-      resolve(v);
-    });
-  });
-}
+export { within } from '@sipedge/test-utils';
+
+import { within } from '@sipedge/test-utils';
 
 export interface RelayProcess {
   readonly child: ChildProcess;

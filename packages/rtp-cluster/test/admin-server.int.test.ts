@@ -32,41 +32,46 @@ function session(path: string, text: string): Promise<string> {
   });
 }
 
+/** A one-cluster balancer with one scripted member, and its admin server in a temp dir. */
+async function adminServer(clusterAddress: { protocol: string; address: string }) {
+  const dir = mkdtempSync(join(tmpdir(), 'rtpc-admin-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const balancer = new RtpBalancer(
+    parseRtpClusterConfig({
+      clusters: [
+        {
+          name: 'c',
+          ...clusterAddress,
+          rtpproxies: [
+            {
+              name: 'm',
+              protocol: 'udp',
+              address: '127.0.0.1:2',
+              weight: 1,
+              capacity: 9,
+              status: 'ACTIVE',
+            },
+          ],
+        },
+      ],
+    }),
+    { connect: (mc) => new ScriptedMember(mc.name) },
+  );
+  await balancer.start();
+  cleanups.push(() => balancer.stop());
+  await flush();
+  const server = new AdminServer({
+    path: `unix:${join(dir, 'admin.sock')}`,
+    context: { balancer },
+  });
+  await server.start();
+  cleanups.push(() => server.stop());
+  return { dir, server };
+}
+
 describe('AdminServer', () => {
   it('answers line commands on a unix socket until quit', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rtpc-admin-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const balancer = new RtpBalancer(
-      parseRtpClusterConfig({
-        clusters: [
-          {
-            name: 'c',
-            protocol: 'udp',
-            address: '127.0.0.1:1',
-            rtpproxies: [
-              {
-                name: 'm',
-                protocol: 'udp',
-                address: '127.0.0.1:2',
-                weight: 1,
-                capacity: 9,
-                status: 'ACTIVE',
-              },
-            ],
-          },
-        ],
-      }),
-      { connect: (mc) => new ScriptedMember(mc.name) },
-    );
-    await balancer.start();
-    cleanups.push(() => balancer.stop());
-    await flush();
-    const server = new AdminServer({
-      path: `unix:${join(dir, 'admin.sock')}`,
-      context: { balancer },
-    });
-    await server.start();
-    cleanups.push(() => server.stop());
+    const { server } = await adminServer({ protocol: 'udp', address: '127.0.0.1:1' });
     const out = await session(server.path, 'modify c pause m\nls\nbogus\nquit\n');
     expect(out).toBe(
       [
@@ -84,35 +89,10 @@ describe('AdminServer', () => {
   });
 
   it('adminRequest sends a command and quit, and reads to EOF', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rtpc-admin-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const balancer = new RtpBalancer(
-      parseRtpClusterConfig({
-        clusters: [
-          {
-            name: 'c',
-            protocol: 'unix',
-            address: '/tmp/never-opened.sock',
-            rtpproxies: [
-              {
-                name: 'm',
-                protocol: 'udp',
-                address: '127.0.0.1:2',
-                weight: 1,
-                capacity: 9,
-                status: 'ACTIVE',
-              },
-            ],
-          },
-        ],
-      }),
-      { connect: (mc) => new ScriptedMember(mc.name) },
-    );
-    await balancer.start();
-    cleanups.push(() => balancer.stop());
-    const server = new AdminServer({ path: join(dir, 'a.sock'), context: { balancer } });
-    await server.start();
-    cleanups.push(() => server.stop());
+    const { dir, server } = await adminServer({
+      protocol: 'unix',
+      address: '/tmp/never-opened.sock',
+    });
     const ls = await adminRequest('ls', { socket: `unix:${server.path}` });
     expect(ls.ok).toBe(true);
     expect(ls.text).toMatch(/^Cluster: #0\n {4}name = c\n {4}address = \/tmp\/never-opened.sock\n/);

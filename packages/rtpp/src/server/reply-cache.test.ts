@@ -1,52 +1,81 @@
 import { describe, expect, it } from 'vitest';
-import { ReplyCache } from './reply-cache.js';
+import { ReplyCache, senderCookieHash } from './reply-cache.js';
+
+const h = (cookie: string, port = 5060, address = '127.0.0.1') =>
+  senderCookieHash(address, port, cookie);
 
 describe('ReplyCache', () => {
   it('marks a command in progress, then holds its reply', () => {
     const c = new ReplyCache(30_000, 100, 0);
-    expect(c.lookup('a', 0)).toBeUndefined();
-    const t = c.begin('a', 0);
-    expect(c.lookup('a', 1)).toBeNull();
-    c.complete('a', 'a 0\n', t);
-    expect(c.lookup('a', 2)).toBe('a 0\n');
+    expect(c.lookup(h('a'), 'a', 0)).toBeUndefined();
+    const t = c.begin(h('a'), 'a', 0);
+    expect(c.lookup(h('a'), 'a', 1)).toBeNull();
+    c.complete(h('a'), 'a 0\n', t);
+    expect(c.lookup(h('a'), 'a', 2)).toBe('a 0\n');
     expect(c.size).toBe(1);
   });
 
   it('keeps a reply at least ttl and at most twice ttl', () => {
     const c = new ReplyCache(1000, 100, 0);
-    c.complete('early', 'x', c.begin('early', 0));
-    c.complete('late', 'y', c.begin('late', 999));
-    expect(c.lookup('early', 1000)).toBe('x'); // rotated once: still there
-    expect(c.lookup('late', 1998)).toBe('y'); // 999 ms old
-    expect(c.lookup('early', 1999)).toBe('x'); // 1999 ms old
-    expect(c.lookup('late', 2000)).toBeUndefined(); // second rotation: 1001 ms old, gone
-    expect(c.lookup('early', 2000)).toBeUndefined();
+    c.complete(h('early'), 'early x', c.begin(h('early'), 'early', 0));
+    c.complete(h('late'), 'late y', c.begin(h('late'), 'late', 999));
+    expect(c.lookup(h('early'), 'early', 1000)).toBe('early x'); // rotated once: still there
+    expect(c.lookup(h('late'), 'late', 1998)).toBe('late y'); // 999 ms old
+    expect(c.lookup(h('early'), 'early', 1999)).toBe('early x'); // 1999 ms old
+    expect(c.lookup(h('late'), 'late', 2000)).toBeUndefined(); // second rotation: 1001 ms old
+    expect(c.lookup(h('early'), 'early', 2000)).toBeUndefined();
   });
 
   it('drops everything after two idle periods', () => {
     const c = new ReplyCache(1000, 100, 0);
-    c.complete('a', 'x', c.begin('a', 10));
-    expect(c.lookup('a', 5000)).toBeUndefined();
+    c.complete(h('a'), 'a x', c.begin(h('a'), 'a', 10));
+    expect(c.lookup(h('a'), 'a', 5000)).toBeUndefined();
     expect(c.size).toBe(0);
   });
 
   it('a reply completed after a rotation is found once, in the current generation', () => {
     const c = new ReplyCache(1000, 100, 0);
-    const t = c.begin('a', 900);
-    expect(c.lookup('b', 1000)).toBeUndefined(); // rotates: 'a' (in progress) is now previous
-    expect(c.lookup('a', 1000)).toBeNull();
-    c.complete('a', 'done', t);
+    const t = c.begin(h('a'), 'a', 900);
+    expect(c.lookup(h('b'), 'b', 1000)).toBeUndefined(); // rotates: 'a' is now previous
+    expect(c.lookup(h('a'), 'a', 1000)).toBeNull();
+    c.complete(h('a'), 'a done', t);
     expect(c.size).toBe(1);
-    expect(c.lookup('a', 1900)).toBe('done');
+    expect(c.lookup(h('a'), 'a', 1900)).toBe('a done');
   });
 
   it('never holds more than maxEntries', () => {
     const c = new ReplyCache(60_000, 10, 0);
     for (let i = 0; i < 1000; i++) {
-      c.complete(`k${i}`, 'r', c.begin(`k${i}`, i));
+      c.complete(h(`k${i}`), `k${i} r`, c.begin(h(`k${i}`), `k${i}`, i));
       expect(c.size).toBeLessThanOrEqual(10);
     }
-    expect(c.lookup('k999', 1000)).toBe('r');
-    expect(c.lookup('k0', 1000)).toBeUndefined();
+    expect(c.lookup(h('k999'), 'k999', 1000)).toBe('k999 r');
+    expect(c.lookup(h('k0'), 'k0', 1000)).toBeUndefined();
+  });
+
+  it('checks the cookie, so a hash collision is a miss and never another reply', () => {
+    const c = new ReplyCache(1000, 100, 0);
+    c.complete(42, 'abc 35000 127.0.0.1\n', c.begin(42, 'abc', 0));
+    expect(c.lookup(42, 'abc', 1)).toBe('abc 35000 127.0.0.1\n');
+    expect(c.lookup(42, 'ab', 1)).toBeUndefined(); // a prefix of the cookie is not the cookie
+    expect(c.lookup(42, 'abd', 1)).toBeUndefined();
+    c.begin(43, 'x', 2);
+    expect(c.lookup(43, 'y', 3)).toBeUndefined(); // in progress for another cookie
+  });
+});
+
+describe('senderCookieHash', () => {
+  it('separates senders and cookies and stays a small integer', () => {
+    const hashes = new Set<number>();
+    for (const address of ['127.0.0.1', '127.0.0.2', '::1']) {
+      for (const port of [5060, 5061, 1 << 15]) {
+        for (const cookie of ['8760_4', '8760_5', '24594_4726_12']) {
+          const v = senderCookieHash(address, port, cookie);
+          expect(Number.isInteger(v) && v >= 0 && v < 2 ** 30).toBe(true);
+          hashes.add(v);
+        }
+      }
+    }
+    expect(hashes.size).toBe(27);
   });
 });

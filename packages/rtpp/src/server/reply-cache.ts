@@ -6,18 +6,40 @@
  * `ttlMs` (checked lazily, no timers) the current map becomes the previous one and the old
  * previous one is dropped whole. An entry therefore lives between `ttlMs` and `2 × ttlMs`. When
  * the current map reaches half of `maxEntries` it rotates early, so at most `maxEntries` replies
- * are held. Dropping a generation at once keeps the per-command cost to one or two map
- * operations, with no expiry walk.
+ * are held.
+ *
+ * Cheap for the garbage collector, which matters because every entry outlives a young-generation
+ * collection: the map key is a 30-bit hash of (address, port, cookie) — a small integer, no key
+ * string — and the value is the reply text itself, which starts with the cookie and is checked
+ * against it, so a hash collision needs the same cookie from two senders to matter. While the
+ * command is being handled the value is the cookie alone.
  */
 
 /** A lookup result: a reply, `null` while the first copy is being handled, undefined on a miss. */
 export type CachedReply = string | null | undefined;
 
+/** FNV-1a over the address, the port and the cookie, cut to 30 bits. */
+export function senderCookieHash(address: string, port: number, cookie: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < address.length; i++) h = Math.imul(h ^ address.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (port & 0xff), 0x01000193);
+  h = Math.imul(h ^ (port >>> 8), 0x01000193);
+  for (let i = 0; i < cookie.length; i++) h = Math.imul(h ^ cookie.charCodeAt(i), 0x01000193);
+  return h & 0x3fffffff; // 30 bits: a small integer, never a heap number
+}
+
+function matches(value: string, cookie: string): CachedReply {
+  if (value === cookie) return null;
+  const n = cookie.length;
+  if (value.length > n && value.charCodeAt(n) === 32 && value.startsWith(cookie)) return value;
+  return undefined;
+}
+
 export class ReplyCache {
   readonly #ttlMs: number;
   readonly #half: number;
-  #current = new Map<string, string | null>();
-  #previous = new Map<string, string | null>();
+  #current = new Map<number, string>();
+  #previous = new Map<number, string>();
   #rotateAt: number;
   #generation = 0;
 
@@ -31,22 +53,25 @@ export class ReplyCache {
     return this.#current.size + this.#previous.size;
   }
 
-  lookup(key: string, now: number): CachedReply {
+  lookup(hash: number, cookie: string, now: number): CachedReply {
     if (now >= this.#rotateAt) this.#rotate(now);
-    const v = this.#current.get(key);
-    return v !== undefined ? v : this.#previous.get(key);
+    const v = this.#current.get(hash);
+    if (v !== undefined) return matches(v, cookie);
+    const p = this.#previous.get(hash);
+    return p === undefined ? undefined : matches(p, cookie);
   }
 
   /** Marks a command as being handled; returns a token for `complete`. */
-  begin(key: string, now: number): number {
-    this.#current.set(key, null);
+  begin(hash: number, cookie: string, now: number): number {
+    this.#current.set(hash, cookie);
     if (this.#current.size >= this.#half) this.#rotate(now, true);
     return this.#generation;
   }
 
-  complete(key: string, reply: string, token: number): void {
-    if (token !== this.#generation) this.#previous.delete(key);
-    this.#current.set(key, reply);
+  /** Stores the reply text, which must be `<cookie> <body>`. */
+  complete(hash: number, reply: string, token: number): void {
+    if (token !== this.#generation) this.#previous.delete(hash);
+    this.#current.set(hash, reply);
     if (this.#current.size >= this.#half) this.#rotate(Number.NEGATIVE_INFINITY, true);
   }
 

@@ -29,7 +29,7 @@ import {
 } from '../framing/socket-spec.js';
 import { MAX_STREAM_LINE, RtppLineDecoder } from '../framing/stream.js';
 import { type RtppCommand, RtppErrorCode, type RtppReply } from '../types.js';
-import { ReplyCache } from './reply-cache.js';
+import { ReplyCache, senderCookieHash } from './reply-cache.js';
 
 /** Where a command came from. */
 export interface RtppRequestContext {
@@ -474,9 +474,9 @@ export class RtppServer {
         break;
     }
     const cookie = frame.cookie;
-    const key = `${rinfo.address} ${rinfo.port} ${cookie}`;
+    const key = senderCookieHash(rinfo.address, rinfo.port, cookie);
     const now = this.#clock.now();
-    const hit = this.#cache.lookup(key, now);
+    const hit = this.#cache.lookup(key, cookie, now);
     if (hit !== undefined) {
       this.#stats.received++;
       if (hit === null) {
@@ -487,7 +487,7 @@ export class RtppServer {
       }
       return;
     }
-    const token = this.#cache.begin(key, now);
+    const token = this.#cache.begin(key, cookie, now);
     const ctx: RtppRequestContext = {
       transport: l.spec.transport,
       socket: l.configured,

@@ -198,6 +198,11 @@ describe('RtppServer over UDP', () => {
       n++;
       if (n === 1) throw new Error('boom');
       if (n === 2) return Promise.reject(new Error('async boom'));
+      if (n === 3) {
+        const circular: Record<string, unknown> = { kind: 'nonsense' };
+        circular.self = circular;
+        return circular as unknown as RtppReply;
+      }
       return undefined as unknown as RtppReply;
     });
     peer.send('a V', port);
@@ -206,7 +211,9 @@ describe('RtppServer over UDP', () => {
     expect(await peer.next()).toBe('b E89\n');
     peer.send('c V', port);
     expect(await peer.next()).toBe('c E89\n');
-    expect(server.stats().handlerErrors).toBe(3);
+    peer.send('d V', port);
+    expect(await peer.next()).toBe('d E89\n');
+    expect(server.stats().handlerErrors).toBe(4);
   });
 
   it('bounds the reply cache', async () => {
@@ -403,6 +410,29 @@ describe('RtppServer lifecycle', () => {
     // nothing stays bound: the addresses fall back to the configured port 0
     expect(s.addresses().map((a) => a.port)).toEqual([0, 0]);
     expect(s.stats().inFlight).toBe(0);
+  });
+
+  it('a reply that comes after destroy() is dropped quietly', async () => {
+    let release: () => void = () => {};
+    const started = new Promise<void>((ok) => {
+      server = new RtppServer({
+        sockets: ['udp:127.0.0.1:0'],
+        handler: () =>
+          new Promise<RtppReply>((resolve) => {
+            release = () => resolve({ kind: 'value', value: '0' });
+            ok();
+          }),
+      });
+    });
+    await server!.start();
+    const peer = await UdpPeer.open();
+    peers.push(peer);
+    peer.send('late X', server!.addresses()[0]!.port!);
+    await withTimeout(started, 2000, 'handler start');
+    server!.destroy();
+    release();
+    await new Promise((r) => setImmediate(r));
+    expect(server!.stats().replied).toBe(0);
   });
 
   it('stop() waits for commands being handled and sends their replies', async () => {

@@ -129,6 +129,14 @@ function isThenable(x: unknown): x is PromiseLike<RtppReply> {
   );
 }
 
+function describeValue(x: unknown): string {
+  try {
+    return JSON.stringify(x) ?? String(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
+}
+
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -385,7 +393,7 @@ export class RtppServer {
         { socket: ctx.socket, code: parsed.error.code, reason: parsed.error.reason },
         'rtpp command rejected',
       );
-      done(serializeReply(errorReply(parsed.error.code)));
+      this.#deliver(done, serializeReply(errorReply(parsed.error.code)), ctx);
       return;
     }
     const command = parsed.command;
@@ -395,10 +403,10 @@ export class RtppServer {
       try {
         body = serializeReply(reply as RtppReply);
       } catch (e) {
-        fail(new TypeError(`handler returned ${JSON.stringify(reply)}: ${errText(e)}`));
+        fail(new TypeError(`handler returned ${describeValue(reply)}: ${errText(e)}`));
         return;
       }
-      if (this.#state !== 'stopped') done(body);
+      this.#deliver(done, body, ctx);
       this.#settle();
     };
     const fail = (e: unknown): void => {
@@ -407,7 +415,7 @@ export class RtppServer {
         { socket: ctx.socket, command: command.kind, err: errText(e) },
         'rtpp handler failed',
       );
-      if (this.#state !== 'stopped') done(serializeReply(errorReply(this.#internalCode)));
+      this.#deliver(done, serializeReply(errorReply(this.#internalCode)), ctx);
       this.#settle();
     };
     let result: RtppReply | Promise<RtppReply>;
@@ -419,6 +427,16 @@ export class RtppServer {
     }
     if (isThenable(result)) result.then(finish, fail);
     else finish(result);
+  }
+
+  /** Hands a reply to its transport; a socket that went away meanwhile is logged, not thrown. */
+  #deliver(done: (body: string) => void, body: string, ctx: RtppRequestContext): void {
+    if (this.#state === 'stopped') return;
+    try {
+      done(body);
+    } catch (e) {
+      this.#log.debug({ socket: ctx.socket, err: errText(e) }, 'rtpp reply not sent');
+    }
   }
 
   #settle(): void {

@@ -41,14 +41,26 @@ export const dgramTransport: RtppDatagramTransportFactory = (spec, handlers) => 
   sock.on('error', (e) => handlers.onError(e));
   sock.connect(spec.port, spec.host, () => {
     connected = true;
-    for (const d of queue.splice(0)) sock.send(d);
+    for (const d of queue.splice(0)) {
+      try {
+        sock.send(d);
+      } catch (e) {
+        handlers.onError(e as Error);
+      }
+    }
   });
   return {
     send(data) {
       if (closed) return;
-      // no callback: errors arrive as 'error' events
-      if (connected) sock.send(data);
-      else queue.push(data);
+      if (!connected) {
+        queue.push(data);
+        return;
+      }
+      try {
+        sock.send(data); // no callback: asynchronous errors arrive as 'error' events
+      } catch (e) {
+        handlers.onError(e as Error);
+      }
     },
     close() {
       if (closed) return;

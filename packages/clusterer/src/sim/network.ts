@@ -31,6 +31,8 @@ export class SimNetwork {
   private readonly profiles = new Map<string, LinkProfile>();
   private readonly lastDelivery = new Map<string, number>();
   private readonly ports = new Map<string, number>();
+  /** host → hosts holding an outbound connection to it. */
+  private readonly connected = new Map<string, Set<string>>();
   /** Packets handed to the network, delivered, and dropped by cause. */
   readonly stats = { sent: 0, delivered: 0, refused: 0, blackholed: 0, reset: 0 };
   /** Optional tap on every delivered packet (for packet counting in tests). */
@@ -58,10 +60,29 @@ export class SimNetwork {
     return this.handlers.has(host);
   }
 
-  /** The host dies: its handler is gone, packets in flight to and from it are lost. */
+  /**
+   * The host dies: its handler is gone, packets in flight to and from it are lost, and hosts
+   * with a connection to it see that connection close (the kernel resets a dead process's
+   * sockets) one link delay later — unless the link is cut.
+   */
   crash(host: string): void {
     this.handlers.delete(host);
     this.incarnation.set(host, (this.incarnation.get(host) ?? 0) + 1);
+    const port = this.ports.get(host) ?? 5566;
+    for (const peer of this.connected.get(host) ?? []) {
+      if (this.isCut(peer, host)) continue;
+      const inc = this.incarnation.get(peer);
+      this.clock.setTimeout(() => {
+        if (this.incarnation.get(peer) !== inc) return;
+        this.handlers.get(peer)?.onPeerLost?.({ proto: 'bin', host, port });
+      }, this.profile(peer, host).delay);
+    }
+    this.connected.delete(host);
+  }
+
+  /** A silent failure (hung process, dead NIC): every link of the host black-holes. */
+  isolate(host: string, others: readonly string[]): void {
+    for (const o of others) if (o !== host) this.cut(host, o);
   }
 
   setLink(a: string, b: string, profile: Partial<LinkProfile>): void {
@@ -111,6 +132,12 @@ export class SimNetwork {
       }, p.delay);
       return true;
     }
+    let conns = this.connected.get(to);
+    if (conns === undefined) {
+      conns = new Set();
+      this.connected.set(to, conns);
+    }
+    conns.add(from);
     const dir = `${from}>${to}`;
     const at = Math.max(
       this.clock.now() + p.delay + (p.jitter > 0 ? this.random.next() * p.jitter : 0),

@@ -1,0 +1,245 @@
+/**
+ * Clusterer benchmarks. Run with `npm run bench -w @sipedge/clusterer` after
+ * `npx tsc -b packages/clusterer`. Prints each figure with its unit.
+ *   1. BIN module packets/s between two node processes on loopback TCP;
+ *   2. detection time of a SIGKILLed (and of a SIGSTOPped) peer, ping_interval 1 s,
+ *      ping_timeout 300 ms;
+ *   3. simulated convergence time and packet count after a node failure, 8/16/32 nodes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { BinFramer } from '../src/bin/framing.js';
+import { decodePacket, encodePacket } from '../src/bin/packet.js';
+import { SimCluster, Topologies } from '../src/sim/index.js';
+
+const runner = new URL('../test/node-runner.js', import.meta.url).pathname;
+const trials = Number(process.env.BENCH_TRIALS ?? 20);
+
+interface Proc {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  waiters: (() => void)[];
+}
+
+function start(cfg: Record<string, unknown>): Proc {
+  const child = spawn(process.execPath, [runner, JSON.stringify(cfg)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const p: Proc = { child, lines: [], waiters: [] };
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+    try {
+      p.lines.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    for (const w of p.waiters.splice(0)) w();
+  });
+  return p;
+}
+
+function waitFor(
+  p: Proc,
+  pred: (l: Record<string, unknown>) => boolean,
+  ms = 20_000,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), ms);
+    const check = (): void => {
+      const hit = p.lines.find(pred);
+      if (hit !== undefined) {
+        clearTimeout(timer);
+        resolve(hit);
+      } else p.waiters.push(check);
+    };
+    check();
+  });
+}
+
+function kill(p: Proc, sig: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+    p.child.once('exit', () => resolve());
+    if (p.child.pid !== undefined) process.kill(p.child.pid, sig);
+  });
+}
+
+const info = (id: number, port: number | string): string =>
+  `cluster_id=1,node_id=${id},url=bin:127.0.0.1:${port}`;
+const stats = (xs: number[]): { median: number; max: number } => {
+  const s = [...xs].sort((a, b) => a - b);
+  return {
+    median: s[Math.floor((s.length - 1) / 2)] ?? Number.NaN,
+    max: s[s.length - 1] ?? Number.NaN,
+  };
+};
+
+function codec(): void {
+  const pkt = encodePacket({
+    kind: 'module',
+    cluster: 1,
+    src: 1,
+    dst: 2,
+    capability: 'usrloc-contact-repl',
+    version: 5,
+    type: 3,
+    body: Buffer.alloc(120, 1),
+  });
+  const n = 300_000;
+  const stream = Buffer.concat(Array.from({ length: 1000 }, () => pkt));
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++)
+    encodePacket({
+      kind: 'module',
+      cluster: 1,
+      src: 1,
+      dst: 2,
+      capability: 'usrloc-contact-repl',
+      version: 5,
+      type: 3,
+      body: Buffer.alloc(120, 1),
+    });
+  let s = Number(process.hrtime.bigint() - t) / 1e9;
+  console.log(`codec encode (module packet, 160 B): ${Math.round(n / s)} packets/s`);
+  const f = new BinFramer();
+  t = process.hrtime.bigint();
+  let got = 0;
+  for (let i = 0; i < n / 1000; i++)
+    for (const p of f.push(stream).packets) {
+      decodePacket(p);
+      got++;
+    }
+  s = Number(process.hrtime.bigint() - t) / 1e9;
+  console.log(`codec frame+decode (module packet, 160 B): ${Math.round(got / s)} packets/s`);
+}
+
+async function throughput(): Promise<void> {
+  const a = start({ myNodeId: 1, listenPort: 0, dbMode: 0, myNodeInfo: [info(1, '$PORT')] });
+  const pa = (await waitFor(a, (l) => l.event === 'ready')).port as number;
+  const b = start({
+    myNodeId: 2,
+    listenPort: 0,
+    dbMode: 0,
+    myNodeInfo: [info(2, '$PORT')],
+    neighborNodeInfo: [info(1, pa)],
+  });
+  try {
+    await waitFor(a, (l) => l.event === 'node_state' && l.nodeId === 2 && l.up === true);
+    const count = 300_000;
+    const t0 = performance.now();
+    a.child.stdin?.write(`${JSON.stringify({ cmd: 'blast', to: 2, count })}\n`);
+    const done = await waitFor(b, (l) => l.event === 'bench_done', 120_000);
+    const s = (performance.now() - t0) / 1000;
+    console.log(
+      `BIN module packets between two node processes on loopback (64-byte body, 104 B on the wire): ${Math.round(((done.received as number) - 1) / s)} packets/s (${count} packets in ${s.toFixed(2)} s)`,
+    );
+  } finally {
+    await kill(a, 'SIGKILL');
+    await kill(b, 'SIGKILL');
+  }
+}
+
+async function detection(sig: 'SIGKILL' | 'SIGSTOP', n: number): Promise<void> {
+  const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 60 };
+  const a = start({
+    myNodeId: 1,
+    listenPort: 0,
+    dbMode: 0,
+    myNodeInfo: [info(1, '$PORT')],
+    ...timers,
+  });
+  const pa = (await waitFor(a, (l) => l.event === 'ready')).port as number;
+  const times: number[] = [];
+  let portB = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      const b = start({
+        myNodeId: 2,
+        listenPort: portB,
+        dbMode: 0,
+        myNodeInfo: [info(2, '$PORT')],
+        neighborNodeInfo: [info(1, pa)],
+        ...timers,
+      });
+      const ups = a.lines.filter((l) => l.event === 'node_state' && l.up === true).length;
+      portB = (await waitFor(b, (l) => l.event === 'ready')).port as number;
+      await waitFor(
+        a,
+        () => a.lines.filter((l) => l.event === 'node_state' && l.up === true).length > ups,
+      );
+      // kill at a random phase of the ping cycle, after the link settled
+      await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1000));
+      const downs = a.lines.filter((l) => l.event === 'node_state' && l.up === false).length;
+      const t0 = Date.now();
+      if (b.child.pid !== undefined) process.kill(b.child.pid, sig);
+      const ev = await waitFor(
+        a,
+        () => a.lines.filter((l) => l.event === 'node_state' && l.up === false).length > downs,
+      );
+      const down = a.lines.filter((l) => l.event === 'node_state' && l.up === false)[downs] ?? ev;
+      times.push((down.t as number) - t0);
+      await kill(b, 'SIGKILL');
+    }
+  } finally {
+    await kill(a, 'SIGKILL');
+  }
+  const { median, max } = stats(times);
+  console.log(
+    `detection of a ${sig === 'SIGKILL' ? 'SIGKILLed' : 'SIGSTOPped (silent)'} peer, ping_interval 1 s, ping_timeout 300 ms, ${n} trials: median ${median} ms, max ${max} ms`,
+  );
+}
+
+function convergence(): void {
+  for (const n of [8, 16, 32]) {
+    for (const [name, edges] of [
+      ['full mesh', Topologies.fullMesh(n)],
+      ['two sites', Topologies.twoSite(n)],
+    ] as const) {
+      for (const failure of ['crash', 'silent'] as const) {
+        const times: number[] = [];
+        const packets: number[] = [];
+        for (let seed = 1; seed <= 5; seed++) {
+          const sim = new SimCluster({
+            nodes: n,
+            edges,
+            seed,
+            node: { pingInterval: 1, pingTimeout: 300, nodeTimeout: 60 },
+            delay: 1,
+          });
+          sim.settle(60_000);
+          sim.clock.advance(3000 + sim.random.int(0, 1000));
+          const topo = (): number =>
+            [...sim.nodes]
+              .filter(([id]) => id !== n)
+              .reduce((s, [, x]) => s + (x.counters.get('topology_sent') ?? 0), 0);
+          const before = topo();
+          if (failure === 'crash') sim.crash(n);
+          else for (let o = 1; o < n; o++) sim.cutEdge(n, o);
+          const t =
+            failure === 'crash'
+              ? sim.settle(60_000, 5)
+              : sim.clock.runUntil(
+                  () =>
+                    [...sim.nodes].every(
+                      ([id, x]) => id === n || x.getNodes(1).every((v) => v.nodeId !== n),
+                    ),
+                  60_000,
+                  5,
+                );
+          times.push(t);
+          packets.push(topo() - before);
+        }
+        const tt = stats(times);
+        const pp = stats(packets);
+        console.log(
+          `simulated convergence after a node ${failure === 'crash' ? 'crash (connections reset)' : 'silent failure (links black-holed)'}, ${name} of ${n} nodes, ping_interval 1 s, ping_timeout 300 ms (virtual time, 5 seeds): median ${tt.median} ms, max ${tt.max} ms; topology packets median ${pp.median}, max ${pp.max}`,
+        );
+      }
+    }
+  }
+}
+
+if (process.env.BENCH_SKIP_SIM === undefined) codec();
+if (process.env.BENCH_SKIP_SIM === undefined) convergence();
+await throughput();
+await detection('SIGKILL', trials);
+await detection('SIGSTOP', Math.max(3, Math.floor(trials / 2)));

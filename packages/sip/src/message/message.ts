@@ -148,9 +148,16 @@ export class SipMessage {
     return this.#source !== null;
   }
 
-  #touch(): void {
+  /** Marks the message edited; drops cached parses of `key` (all of them when not given). */
+  #touch(key?: string): void {
     this.#source = null;
-    this.#cache = undefined;
+    if (key === undefined || this.#cache === undefined) {
+      this.#cache = undefined;
+      return;
+    }
+    this.#cache.delete(`v:${key}`);
+    this.#cache.delete(key);
+    if (key === 'via') this.#cache.delete('via0');
   }
 
   #memo<T>(key: string, compute: () => T): T {
@@ -296,7 +303,7 @@ export class SipMessage {
     const f = makeField(name, value);
     const at = this.#indexOf(f.key);
     this.headers.splice(at < 0 ? 0 : at, 0, f);
-    this.#touch();
+    this.#touch(f.key);
     return this;
   }
 
@@ -306,7 +313,7 @@ export class SipMessage {
     let at = -1;
     for (let i = 0; i < this.headers.length; i++) if (this.headers[i]!.key === f.key) at = i;
     this.headers.splice(at < 0 ? this.headers.length : at + 1, 0, f);
-    this.#touch();
+    this.#touch(f.key);
     return this;
   }
 
@@ -323,7 +330,7 @@ export class SipMessage {
     const first = parts.shift();
     if (parts.length === 0) this.headers.splice(at, 1);
     else this.headers[at] = makeField(row.name, parts.join(', '));
-    this.#touch();
+    this.#touch(key);
     return first;
   }
 
@@ -338,7 +345,7 @@ export class SipMessage {
     const last = parts.pop();
     if (parts.length === 0) this.headers.splice(at, 1);
     else this.headers[at] = makeField(row.name, parts.join(', '));
-    this.#touch();
+    this.#touch(key);
     return last;
   }
 
@@ -354,7 +361,7 @@ export class SipMessage {
       parts[0] = value;
       this.headers[at] = makeField(row.name, parts.join(', '));
     }
-    this.#touch();
+    this.#touch(key);
     return this;
   }
 
@@ -394,7 +401,7 @@ export class SipMessage {
         if (this.headers[i]!.key === key) this.headers.splice(i, 1);
       }
     }
-    this.#touch();
+    this.#touch(key);
     return this;
   }
 
@@ -408,7 +415,7 @@ export class SipMessage {
         n++;
       }
     }
-    if (n > 0) this.#touch();
+    if (n > 0) this.#touch(key);
     return n;
   }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { SipParseError } from '../errors.js';
 import { type NameAddr, parseNameAddr, type Via } from '../message/headers.js';
 import { type SipMessage, validateMessage } from '../message/message.js';
@@ -178,14 +178,20 @@ export function responseDestination(via: Via): {
  */
 export function statelessBranch(req: SipMessage, secret = ''): string {
   const via = req.topVia();
-  const h = createHash('sha256').update(secret);
-  if (via?.branch?.startsWith(MAGIC)) h.update(`${via.branch}|${via.host}|${via.port ?? ''}`);
-  else {
-    h.update(
-      `${req.requestUri}|${req.fromTag() ?? ''}|${req.callId()}|${req.cseq().seq}|${req.values('via')[0] ?? ''}`,
-    );
+  const input = via?.branch?.startsWith(MAGIC)
+    ? `${secret}|${via.branch}|${via.host}|${via.port ?? ''}`
+    : `${secret}|${req.requestUri}|${req.fromTag() ?? ''}|${req.callId()}|${req.cseq().seq}|${req.values('via')[0] ?? ''}`;
+  return `${MAGIC}sl${fnv1a(input, 0x811c9dc5)}${fnv1a(input, 0x050c5d1f)}`;
+}
+
+/** 32-bit FNV-1a as 8 hex digits (a fast, stable hash; the branch needs uniqueness, not secrecy). */
+function fnv1a(s: string, seed: number): string {
+  let h = seed;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
   }
-  return MAGIC + h.digest('base64url').slice(0, 22);
+  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
 /**

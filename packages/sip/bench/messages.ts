@@ -1,0 +1,52 @@
+/** The messages every parser in the benchmark is given (typical softphone traffic). */
+const SDP = [
+  'v=0',
+  'o=alice 2890844526 2890844526 IN IP4 192.0.2.10',
+  's=-',
+  'c=IN IP4 192.0.2.10',
+  't=0 0',
+  'm=audio 49170 RTP/AVP 0 8 101',
+  'a=rtpmap:0 PCMU/8000',
+  'a=rtpmap:8 PCMA/8000',
+  'a=rtpmap:101 telephone-event/8000',
+  'a=fmtp:101 0-15',
+  'a=sendrecv',
+  '',
+].join('\r\n');
+
+export const INVITE = [
+  'INVITE sip:bob@biloxi.example.com SIP/2.0',
+  'Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport',
+  'Max-Forwards: 70',
+  'Route: <sip:edge1.example.com;lr>, <sip:core.example.com;lr>',
+  'To: Bob <sip:bob@biloxi.example.com>',
+  'From: "Alice" <sip:alice@atlanta.example.com>;tag=1928301774',
+  'Call-ID: a84b4c76e66710@pc33.atlanta.example.com',
+  'CSeq: 314159 INVITE',
+  'Contact: <sip:alice@192.0.2.10:5060;transport=udp>',
+  'Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, MESSAGE, SUBSCRIBE, INFO',
+  'Supported: replaces, timer',
+  'User-Agent: Example Phone 1.0',
+  'Content-Type: application/sdp',
+  `Content-Length: ${SDP.length}`,
+  '',
+  SDP,
+].join('\r\n');
+
+export const REGISTER = [
+  'REGISTER sip:example.com SIP/2.0',
+  'Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKnashds7;rport',
+  'Max-Forwards: 70',
+  'To: <sip:alice@example.com>',
+  'From: <sip:alice@example.com>;tag=456248',
+  'Call-ID: 843817637684230@998sdasdh09',
+  'CSeq: 1826 REGISTER',
+  'Contact: <sip:alice@192.0.2.10:5060;ob>;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";reg-id=1;expires=3600',
+  'Supported: path, outbound, gruu',
+  'Allow: INVITE, ACK, CANCEL, OPTIONS, BYE',
+  'User-Agent: Example Phone 1.0',
+  'Expires: 3600',
+  'Content-Length: 0',
+  '',
+  '',
+].join('\r\n');

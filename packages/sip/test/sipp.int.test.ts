@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy } from './support/proxy.js';
 import { startUas } from './support/uas.js';
 
-const SIPP = '/usr/bin/sipp';
+/** sipp on PATH (Debian sip-tester puts it in /usr/bin). */
+function findSipp(): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin').split(':')) {
+    if (dir !== '' && existsSync(join(dir, 'sipp'))) return join(dir, 'sipp');
+  }
+  return existsSync('/usr/bin/sipp') ? '/usr/bin/sipp' : undefined;
+}
+const SIPP = findSipp() ?? 'sipp';
 
 async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4');

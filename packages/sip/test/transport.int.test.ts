@@ -101,25 +101,55 @@ describe('SipTransports on loopback', () => {
     }
   });
 
-  it('TCP: one connection is reused both ways and addressed by flow id', async () => {
+  it('TCP (IPv4 and IPv6): one connection is reused both ways and addressed by flow id', async () => {
+    for (const host of ['127.0.0.1', '::1']) {
+      const a = node();
+      const b = node();
+      const pb = await b.t.listenTcp(host);
+      const to: Endpoint = { transport: 'TCP', address: host, port: pb.port };
+      await a.t.send(options('z9hG4bKt1', 'TCP'), to);
+      await a.t.send(options('z9hG4bKt2', 'TCP'), to);
+      const [r1, f1] = await b.next();
+      const [, f2] = await b.next();
+      expect(f1.flow).toBeDefined();
+      expect(f2.flow).toBe(f1.flow);
+      expect(a.t.flowCount).toBe(1);
+      await b.t.send(createResponse(r1, 200, 'OK'), f1);
+      const [res, back] = await a.next();
+      expect(res.status).toBe(200);
+      expect(back.flow).toBeDefined();
+      await a.t.close();
+      await b.t.close();
+      expect(b.t.flowCount).toBe(0);
+    }
+  });
+
+  it('TCP: a Via alias parameter (RFC 5923) lets later requests to the sent-by reuse the connection', async () => {
     const a = node();
     const b = node();
+    const pa = await a.t.listenTcp('127.0.0.1');
     const pb = await b.t.listenTcp('127.0.0.1');
-    const to: Endpoint = { transport: 'TCP', address: '127.0.0.1', port: pb.port };
-    await a.t.send(options('z9hG4bKt1', 'TCP'), to);
-    await a.t.send(options('z9hG4bKt2', 'TCP'), to);
-    const [r1, f1] = await b.next();
-    const [, f2] = await b.next();
-    expect(f1.flow).toBeDefined();
-    expect(f2.flow).toBe(f1.flow);
+    const req = parseMessage(
+      Buffer.from(
+        options('z9hG4bKal', 'TCP')
+          .toString()
+          .replace('h.example.com;branch', `127.0.0.1:${pa.port};alias;branch`),
+      ),
+    );
+    await a.t.send(req, { transport: 'TCP', address: '127.0.0.1', port: pb.port });
+    await b.next();
+    // b sends a new request to a's advertised sent-by: no new connection is opened
+    await b.t.send(options('z9hG4bKback', 'TCP'), {
+      transport: 'TCP',
+      address: '127.0.0.1',
+      port: pa.port,
+    });
+    const [, from] = await a.next();
     expect(a.t.flowCount).toBe(1);
-    await b.t.send(createResponse(r1, 200, 'OK'), f1);
-    const [res, back] = await a.next();
-    expect(res.status).toBe(200);
-    expect(back.flow).toBeDefined();
+    expect(b.t.flowCount).toBe(1);
+    expect(from.port).toBe(pb.port); // it came down the connection a opened to b
     await a.t.close();
     await b.t.close();
-    expect(b.t.flowCount).toBe(0);
   });
 
   it('TCP: frames a message split across writes and answers a double-CRLF ping with a pong', async () => {

@@ -112,7 +112,22 @@ export class SipTransports {
       this.#log.debug({ err: e.message, from }, 'sip: dropped unparseable message');
       return;
     }
+    if (from.flow !== undefined && msg.isRequest) this.#aliasFromVia(msg, from);
     this.#o.onMessage(msg, from);
+  }
+
+  /** RFC 5923: a Via `alias` parameter makes the sent-by an alias of the connection. */
+  #aliasFromVia(msg: SipMessage, from: Endpoint): void {
+    const first = msg.values('via')[0];
+    if (first === undefined || !/;\s*alias\b/i.test(first)) return;
+    try {
+      const via = msg.topVia();
+      if (via === undefined) return;
+      const port = via.port ?? (via.transport === 'TLS' ? 5061 : 5060);
+      this.addAlias(from.transport as TransportName, via.host, port, from.flow!);
+    } catch {
+      // an unreadable Via is the transaction layer's to answer
+    }
   }
 
   /** Binds a UDP socket (udp6 when `host` is an IPv6 address). */

@@ -30,6 +30,8 @@ export class StreamFramer {
   readonly #maxBody: number;
   #buf: Buffer = Buffer.alloc(0);
   #failed = false;
+  /** Where the search for the end of the header block resumes (bytes already scanned). */
+  #scanned = 0;
 
   constructor(options: StreamFramerOptions = {}) {
     this.#maxHeader = options.maxHeaderBytes ?? 16_384;
@@ -82,8 +84,9 @@ export class StreamFramer {
       this.#buf = b.subarray(2);
       return { type: 'pong' };
     }
-    const end = b.indexOf(CRLFCRLF);
+    const end = b.indexOf(CRLFCRLF, Math.max(0, this.#scanned - 3));
     if (end < 0) {
+      this.#scanned = b.length;
       if (b.length > this.#maxHeader)
         throw new SipParseError('too-large', 'header block too large', 513);
       return undefined;
@@ -108,6 +111,7 @@ export class StreamFramer {
     if (b.length < headLen + bodyLen) return undefined;
     const data = b.subarray(0, headLen + bodyLen);
     this.#buf = b.subarray(headLen + bodyLen);
+    this.#scanned = 0;
     return { type: 'message', data };
   }
 }

@@ -25,6 +25,8 @@ export interface TransactionLayerOptions {
   readonly onRequest: (req: SipMessage, tx: ServerTransaction | undefined, from: Endpoint) => void;
   /** A response that matched no client transaction (e.g. a 2xx retransmission). */
   readonly onStrayResponse?: (res: SipMessage, from: Endpoint) => void;
+  /** Most live server transactions; new requests beyond it are answered 503 (default 100,000). */
+  readonly maxServerTransactions?: number;
 }
 
 export interface RequestCallbacks {
@@ -49,7 +51,7 @@ export class TransactionLayer {
   readonly #timers: TimerValues;
   readonly #servers = new Map<string, ServerTransaction>();
   readonly #clients = new Map<string, ClientTransaction>();
-  readonly counters = { badRequests: 0, droppedResponses: 0, absorbed: 0 };
+  readonly counters = { badRequests: 0, droppedResponses: 0, absorbed: 0, overloaded: 0 };
 
   constructor(options: TransactionLayerOptions) {
     this.#o = options;
@@ -105,6 +107,14 @@ export class TransactionLayer {
     if (tx !== undefined) {
       this.counters.absorbed++;
       tx.receiveRequest(req);
+      return;
+    }
+    if (this.#servers.size >= (this.#o.maxServerTransactions ?? 100_000)) {
+      this.counters.overloaded++;
+      this.#o.send(
+        createResponse(req, 503, 'Service Unavailable', { headers: [['Retry-After', '5']] }),
+        from,
+      );
       return;
     }
     const stx = new ServerTransaction({

@@ -301,3 +301,20 @@ describe('TransactionLayer', () => {
     expect(l.clientCount).toBe(0);
   });
 });
+
+describe('TransactionLayer limits', () => {
+  it('answers 503 once the server transaction table is full', () => {
+    const sent: SipMessage[] = [];
+    const l = new TransactionLayer({
+      clock: new VirtualClock(),
+      maxServerTransactions: 2,
+      send: (m) => sent.push(m),
+      onRequest: () => {},
+    });
+    const from: Endpoint = { transport: 'UDP', address: '192.0.2.1', port: 5060 };
+    for (const b of ['z9hG4bK1', 'z9hG4bK2', 'z9hG4bK3']) l.receive(request('OPTIONS', b), from);
+    expect(l.serverCount).toBe(2);
+    expect(sent.map((m) => m.status)).toEqual([503]);
+    expect(l.counters.overloaded).toBe(1);
+  });
+});

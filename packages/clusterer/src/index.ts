@@ -30,6 +30,16 @@ export {
   ClustererError,
 } from './errors.js';
 export {
+  ClustererMi,
+  type ClustererMiOptions,
+  MI_RESULT_TAG,
+  miCommands,
+  NODE_STATE_EVENT,
+  REQ_RECEIVED_EVENT,
+  type RemoteMiResult,
+  RPL_RECEIVED_EVENT,
+} from './mi/commands.js';
+export {
   type BinTransport,
   type ClusterClock,
   type Logger,
@@ -40,3 +50,4 @@ export {
   type TransportHandler,
 } from './runtime.js';
 export { computeRoutes, type RouteGraph, type RouteTable } from './topology/routing.js';
+export { TcpBinTransport, type TcpTransportOptions } from './transport/tcp.js';

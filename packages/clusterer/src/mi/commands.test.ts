@@ -1,0 +1,182 @@
+import { callCommand, createMiCore, type MiCore } from '@sipedge/mi';
+import { describe, expect, it } from 'vitest';
+import { Clusterer } from '../cluster/clusterer.js';
+import { VirtualClock } from '../sim/clock.js';
+import { SimNetwork } from '../sim/network.js';
+import { SeededRandom } from '../sim/random.js';
+import { ClustererMi } from './commands.js';
+
+/** Let async MI handlers run and the virtual network deliver, alternately. */
+async function pump(clock: VirtualClock): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setImmediate(r));
+    clock.advance(10);
+  }
+}
+
+function setup(): { clock: VirtualClock; nodes: Clusterer[]; mi: MiCore[]; net: SimNetwork } {
+  const clock = new VirtualClock();
+  const net = new SimNetwork(clock, new SeededRandom(3));
+  net.cut('10.0.0.1', '10.0.0.3');
+  const nodes: Clusterer[] = [];
+  const mi: MiCore[] = [];
+  for (const id of [1, 2, 3]) {
+    const n = new Clusterer({
+      transport: net.transport(`10.0.0.${id}`),
+      clock,
+      dbMode: 0,
+      myNodeInfo: [`cluster_id=1,node_id=${id},url=bin:10.0.0.${id}:5566`],
+      neighborNodeInfo: [1, 2, 3]
+        .filter((x) => x !== id)
+        .map((x) => `cluster_id=1,node_id=${x},url=bin:10.0.0.${x}:5566,description=box${x}`),
+      pingInterval: 1,
+      pingTimeout: 300,
+      nodeTimeout: 60,
+    });
+    const core = createMiCore({ eventSockets: false });
+    const cmi = new ClustererMi(n, {
+      registry: core.registry,
+      events: core.events,
+      status: core.status,
+      stats: core.stats,
+    });
+    core.registry.register(...cmi.commands());
+    n.start();
+    nodes.push(n);
+    mi.push(core);
+  }
+  clock.runUntil(() => nodes.every((n) => n.getNodes(1).length === 2), 20_000);
+  clock.advance(5000);
+  return { clock, nodes, mi, net };
+}
+
+describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
+  it('clusterer_list shows only the other nodes, next_hop as a string', async () => {
+    const { mi } = setup();
+    const r = await callCommand(mi[0]!.registry, 'clusterer_list');
+    expect(r).toEqual({
+      Clusters: [
+        {
+          cluster_id: 1,
+          Nodes: [
+            {
+              node_id: 2,
+              db_id: -1,
+              url: 'bin:10.0.0.2:5566',
+              link_state: 'Up',
+              state: 'enabled',
+              next_hop: '2',
+              description: 'box2',
+            },
+            {
+              node_id: 3,
+              db_id: -1,
+              url: 'bin:10.0.0.3:5566',
+              link_state: 'Down',
+              state: 'enabled',
+              next_hop: '2',
+              description: 'box3',
+            },
+          ],
+        },
+      ],
+    });
+    expect(JSON.stringify(r)).toContain(
+      '"node_id":2,"db_id":-1,"url":"bin:10.0.0.2:5566","link_state":"Up"',
+    );
+  });
+
+  it('clusterer_list_topology puts the local node first', async () => {
+    const { mi } = setup();
+    const r = (await callCommand(mi[0]!.registry, 'clusterer_list_topology')) as {
+      Clusters: { Nodes: { node_id: number; Neighbours: number[] }[] }[];
+    };
+    const nodes = r.Clusters[0]!.Nodes.map((n) => ({ ...n, Neighbours: [...n.Neighbours].sort() }));
+    expect(nodes).toEqual([
+      { node_id: 1, Neighbours: [2] },
+      { node_id: 2, Neighbours: [1, 3] },
+      { node_id: 3, Neighbours: [2] },
+    ]);
+  });
+
+  it('clusterer_set_status validates and disables a node; the event and report follow', async () => {
+    const { mi, clock } = setup();
+    const core = mi[0]!;
+    const raised: unknown[] = [];
+    core.events.on('E_CLUSTERER_NODE_STATE_CHANGED', (p) => raised.push(p));
+    await expect(callCommand(core.registry, 'clusterer_set_status', [1, 2])).rejects.toMatchObject({
+      rpcCode: 400,
+    });
+    await expect(callCommand(core.registry, 'clusterer_set_status', [9, 1])).rejects.toMatchObject({
+      rpcCode: 404,
+    });
+    await expect(
+      callCommand(core.registry, 'clusterer_set_status', [1, 7, 0]),
+    ).rejects.toMatchObject({ rpcCode: 404 });
+    expect(await callCommand(core.registry, 'clusterer_set_status', [1, 2, 0])).toBe('OK');
+    clock.advance(100);
+    expect(raised).toContainEqual({ cluster_id: 1, node_id: 2, new_state: 0 });
+    expect(raised).toContainEqual({ cluster_id: 1, node_id: 3, new_state: 0 });
+    const reports = core.status.group('clusterer').get('node_states')?.reports() ?? [];
+    expect(reports.map((r) => r.Log)).toContain('Node [2], cluster [1] is DOWN');
+    expect(
+      await callCommand(core.registry, 'get_statistics', [['clusterer:clusterer_nodes_down']]),
+    ).toEqual({
+      'clusterer:clusterer_nodes_down': 2,
+    });
+  });
+
+  it('clusterer_reload refuses script mode; remove_node checks its arguments', async () => {
+    const { mi } = setup();
+    await expect(callCommand(mi[0]!.registry, 'clusterer_reload')).rejects.toMatchObject({
+      rpcCode: 400,
+      message: 'Non-DB mode',
+    });
+    await expect(
+      callCommand(mi[0]!.registry, 'clusterer_remove_node', [1, 9]),
+    ).rejects.toMatchObject({ rpcCode: 400 });
+    expect(await callCommand(mi[0]!.registry, 'clusterer_remove_node', [1, 3])).toBe('OK');
+  });
+
+  it('cluster_send_mi returns the remote result, routed through node 2', async () => {
+    const { mi, clock } = setup();
+    const pending = callCommand(mi[0]!.registry, 'cluster_send_mi', [
+      1,
+      3,
+      'clusterer_list_topology',
+    ]);
+    await pump(clock);
+    const r = (await pending) as {
+      node_id: number;
+      result: { Clusters: { Nodes: { node_id: number }[] }[] };
+    };
+    expect(r.node_id).toBe(3);
+    expect(r.result.Clusters[0]!.Nodes[0]!.node_id).toBe(3);
+    const bad = callCommand(mi[0]!.registry, 'cluster_send_mi', [1, 2, 'no_such_command']);
+    await pump(clock);
+    expect(await bad).toEqual({ node_id: 2, error: { code: -32601, message: 'Method not found' } });
+    await expect(
+      callCommand(mi[0]!.registry, 'cluster_send_mi', [1, 1, 'clusterer_list']),
+    ).rejects.toMatchObject({
+      rpcCode: 400,
+    });
+  });
+
+  it('cluster_broadcast_mi returns the local result and every node’s', async () => {
+    const { mi, clock } = setup();
+    const pending = callCommand(mi[1]!.registry, 'cluster_broadcast_mi', {
+      cluster_id: 1,
+      cmd_name: 'clusterer_list_topology',
+    });
+    await pump(clock);
+    type Top = { Clusters: { Nodes: { node_id: number }[] }[] };
+    const r = (await pending) as { result: Top; Nodes: { node_id: number; result?: Top }[] };
+    expect(r.result.Clusters[0]!.Nodes[0]!.node_id).toBe(2);
+    expect(
+      r.Nodes.map((n) => [n.node_id, n.result?.Clusters[0]?.Nodes[0]?.node_id]).sort(),
+    ).toEqual([
+      [1, 1],
+      [3, 3],
+    ]);
+  });
+});

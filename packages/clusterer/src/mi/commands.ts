@@ -1,0 +1,406 @@
+import {
+  callCommand,
+  defineCommand,
+  type EventBus,
+  type MiCommand,
+  MiCommandError,
+  type MiRegistry,
+  MiRpcError,
+  type StatisticsRegistry,
+  type StatusReportRegistry,
+} from '@sipedge/mi';
+import { z } from 'zod';
+import {
+  Clusterer,
+  type GenericMessageEvent,
+  LinkState,
+  type NodeStateEvent,
+  SendResult,
+} from '../cluster/clusterer.js';
+import { ClustererConfigError } from '../errors.js';
+
+/** GENERIC_MSG tag sipedge nodes use to carry an MI_CMD's result back to the sender. */
+export const MI_RESULT_TAG = 'sipedge-mi-result';
+
+export const NODE_STATE_EVENT = 'E_CLUSTERER_NODE_STATE_CHANGED';
+export const REQ_RECEIVED_EVENT = 'E_CLUSTERER_REQ_RECEIVED';
+export const RPL_RECEIVED_EVENT = 'E_CLUSTERER_RPL_RECEIVED';
+
+export interface ClustererMiOptions {
+  /** Registry used to run MI_CMD packets received from other nodes (and local broadcasts). */
+  registry?: MiRegistry;
+  events?: EventBus;
+  status?: StatusReportRegistry;
+  stats?: StatisticsRegistry;
+  /** How long cluster_send_mi / cluster_broadcast_mi wait for remote results (default 2000 ms). */
+  remoteTimeoutMs?: number;
+}
+
+/** One remote node's answer to an MI command sent over the cluster. */
+export interface RemoteMiResult {
+  node_id: number;
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+interface Pending {
+  cmd: string;
+  resolve: (r: RemoteMiResult) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The clusterer's MI side: commands (layouts as OpenSIPS 3.x), the node state event,
+ * the `clusterer/node_states` status/report identifier, statistics, and execution of MI_CMD
+ * packets from other nodes (whose results sipedge sends back).
+ */
+export class ClustererMi {
+  private readonly pending = new Map<number, Pending[]>();
+  private readonly timeoutMs: number;
+  private readonly detach: (() => void)[] = [];
+
+  constructor(
+    readonly clusterer: Clusterer,
+    readonly options: ClustererMiOptions = {},
+  ) {
+    this.timeoutMs = options.remoteTimeoutMs ?? 2000;
+    const { events, status, stats } = options;
+    events?.register(NODE_STATE_EVENT);
+    events?.register(REQ_RECEIVED_EVENT);
+    events?.register(RPL_RECEIVED_EVENT);
+    const sr = status
+      ?.group('clusterer')
+      .identifier('node_states', { status: 1, details: 'ok', maxReports: 200 });
+    const onState = (e: NodeStateEvent): void => {
+      events?.raise(NODE_STATE_EVENT, {
+        cluster_id: e.clusterId,
+        node_id: e.nodeId,
+        new_state: e.up ? 1 : 0,
+      });
+      sr?.report(`Node [${e.nodeId}], cluster [${e.clusterId}] is ${e.up ? 'UP' : 'DOWN'}`);
+    };
+    const onRequest = (e: GenericMessageEvent): void => {
+      events?.raise(REQ_RECEIVED_EVENT, {
+        cluster_id: e.clusterId,
+        src_id: e.srcId,
+        msg: e.msg,
+        tag: e.tag,
+      });
+    };
+    const onReply = (e: GenericMessageEvent): void => {
+      if (e.tag === MI_RESULT_TAG) this.onMiResult(e);
+      else
+        events?.raise(RPL_RECEIVED_EVENT, {
+          cluster_id: e.clusterId,
+          src_id: e.srcId,
+          msg: e.msg,
+          tag: e.tag,
+        });
+    };
+    const onMi = (e: {
+      clusterId: number;
+      srcId: number;
+      command: string;
+      params: string[];
+    }): void => {
+      void this.runRemote(e.clusterId, e.srcId, e.command, e.params);
+    };
+    clusterer.on('node_state', onState);
+    clusterer.on('request', onRequest);
+    clusterer.on('reply', onReply);
+    clusterer.on('mi_cmd', onMi);
+    this.detach.push(() => {
+      clusterer.off('node_state', onState);
+      clusterer.off('request', onRequest);
+      clusterer.off('reply', onReply);
+      clusterer.off('mi_cmd', onMi);
+    });
+    if (stats !== undefined) {
+      const count = (pred: (s: LinkState) => boolean): number => {
+        let n = 0;
+        for (const cl of clusterer.clusters.values())
+          for (const node of cl.nodes.values()) if (pred(node.link)) n++;
+        return n;
+      };
+      stats.gauge('clusterer', 'clusterer_nodes', () => count(() => true));
+      stats.gauge('clusterer', 'clusterer_nodes_up', () => count((s) => s === LinkState.UP));
+      stats.gauge('clusterer', 'clusterer_nodes_down', () => count((s) => s === LinkState.DOWN));
+      const sum = (prefix: string): number => {
+        let n = 0;
+        for (const [k, v] of clusterer.counters) if (k.startsWith(prefix)) n += v;
+        return n;
+      };
+      stats.gauge('clusterer', 'bin_packets_sent', () => sum('sent_packets'));
+      stats.gauge('clusterer', 'bin_packets_received', () => sum('recv_packets'));
+      stats.gauge('clusterer', 'bin_packets_dropped', () => sum('drop_'));
+      stats.gauge('clusterer', 'node_up_events', () => sum('node_up_events'));
+      stats.gauge('clusterer', 'node_down_events', () => sum('node_down_events'));
+    }
+  }
+
+  close(): void {
+    for (const d of this.detach.splice(0)) d();
+    for (const list of this.pending.values()) {
+      for (const p of list) {
+        clearTimeout(p.timer);
+        p.resolve({ node_id: -1, error: { code: 500, message: 'closed' } });
+      }
+    }
+    this.pending.clear();
+  }
+
+  private async runLocal(
+    command: string,
+    params: string[],
+  ): Promise<RemoteMiResult['result'] | RemoteMiResult['error']> {
+    const registry = this.options.registry;
+    if (registry === undefined) throw new MiCommandError(500, 'No MI registry');
+    return await callCommand(registry, command, params);
+  }
+
+  private async runRemote(
+    clusterId: number,
+    srcId: number,
+    command: string,
+    params: string[],
+  ): Promise<void> {
+    let msg: string;
+    try {
+      const result = await this.runLocal(command, params);
+      msg = JSON.stringify({ cmd: command, result });
+    } catch (e) {
+      const code =
+        e instanceof MiRpcError ? e.rpcCode : e instanceof MiCommandError ? e.status : 500;
+      msg = JSON.stringify({
+        cmd: command,
+        error: { code, message: e instanceof Error ? e.message : String(e) },
+      });
+    }
+    this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
+  }
+
+  private onMiResult(e: GenericMessageEvent): void {
+    let parsed: { cmd?: unknown; result?: unknown; error?: { code: number; message: string } };
+    try {
+      parsed = JSON.parse(e.msg) as typeof parsed;
+    } catch {
+      return;
+    }
+    const list = this.pending.get(e.srcId);
+    const i = list?.findIndex((p) => p.cmd === parsed.cmd) ?? -1;
+    if (list === undefined || i < 0) return;
+    const [p] = list.splice(i, 1);
+    if (p === undefined) return;
+    clearTimeout(p.timer);
+    const r: RemoteMiResult = { node_id: e.srcId };
+    if (parsed.error !== undefined) r.error = parsed.error;
+    else r.result = parsed.result;
+    p.resolve(r);
+  }
+
+  private awaitResult(nodeId: number, cmd: string): Promise<RemoteMiResult> {
+    return new Promise((resolve) => {
+      const list = this.pending.get(nodeId) ?? [];
+      this.pending.set(nodeId, list);
+      const entry: Pending = {
+        cmd,
+        resolve,
+        timer: setTimeout(() => {
+          const i = list.indexOf(entry);
+          if (i >= 0) list.splice(i, 1);
+          resolve({
+            node_id: nodeId,
+            error: { code: 408, message: 'No result from node (timeout)' },
+          });
+        }, this.timeoutMs),
+      };
+      list.push(entry);
+    });
+  }
+
+  private cluster(id: number): NonNullable<ReturnType<Clusterer['clusters']['get']>> {
+    const cl = this.clusterer.clusters.get(id);
+    if (cl === undefined) throw new MiCommandError(404, 'Cluster id not found');
+    return cl;
+  }
+
+  /** The commands, ready for an MiRegistry. */
+  commands(): MiCommand[] {
+    const c = this.clusterer;
+    const id = z.coerce.number().int();
+    const cmdParams = z.array(z.coerce.string()).max(10).optional();
+    return [
+      defineCommand({
+        name: 'clusterer_reload',
+        module: 'clusterer',
+        description: 'Reload the clusterer table (db_mode=1)',
+        handler: () => {
+          if (c.dbMode !== 1) throw new MiCommandError(400, 'Non-DB mode');
+          try {
+            c.reload();
+          } catch (e) {
+            throw new MiCommandError(500, 'Failed to reload', { cause: e });
+          }
+          return 'OK';
+        },
+      }),
+      defineCommand({
+        name: 'clusterer_list',
+        module: 'clusterer',
+        description: 'List the other nodes of every cluster with their link state',
+        handler: () => ({
+          Clusters: [...c.clusters.values()].map((cl) => ({
+            cluster_id: cl.id,
+            Nodes: [...cl.nodes.values()].map((n) => ({
+              node_id: n.id,
+              db_id: n.dbId,
+              url: n.url,
+              link_state: Clusterer.linkLabel(n.link),
+              state: n.enabled ? 'enabled' : 'disabled',
+              next_hop: n.nextHop === undefined ? 'none' : String(n.nextHop),
+              description: n.description === '' ? 'none' : n.description,
+            })),
+          })),
+        }),
+      }),
+      defineCommand({
+        name: 'clusterer_list_topology',
+        module: 'clusterer',
+        description: 'List the adjacency of every node as known here',
+        handler: () => ({
+          Clusters: [...c.clusters.values()].map((cl) => ({
+            cluster_id: cl.id,
+            Nodes: [
+              { node_id: c.myNodeId, Neighbours: [...cl.direct] },
+              ...[...cl.nodes.values()].map((n) => ({
+                node_id: n.id,
+                Neighbours: [...n.neighbours, ...(n.link === LinkState.UP ? [c.myNodeId] : [])],
+              })),
+            ],
+          })),
+        }),
+      }),
+      defineCommand({
+        name: 'clusterer_set_status',
+        module: 'clusterer',
+        description: 'Enable (1) or disable (0) the local node or a remote node',
+        params: z.object({
+          cluster_id: id,
+          node_id: id.optional(),
+          status: z.coerce.number().int(),
+        }),
+        recipes: [
+          ['cluster_id', 'status'],
+          ['cluster_id', 'node_id', 'status'],
+        ],
+        handler: ({ cluster_id, node_id, status }) => {
+          if (status !== 0 && status !== 1) throw new MiCommandError(400, 'Bad value for status');
+          const cl = this.cluster(cluster_id);
+          if (node_id !== undefined && node_id !== c.myNodeId && !cl.nodes.has(node_id)) {
+            throw new MiCommandError(404, 'Node id not found');
+          }
+          c.setState(cluster_id, status === 1, node_id);
+          return 'OK';
+        },
+      }),
+      defineCommand({
+        name: 'clusterer_remove_node',
+        module: 'clusterer',
+        description: 'Remove a node from a cluster on every node (db_mode=0)',
+        params: z.object({ cluster_id: id, node_id: id }),
+        handler: ({ cluster_id, node_id }) => {
+          if (c.dbMode !== 0) throw new MiCommandError(400, 'Running in DB mode');
+          const cl = c.clusters.get(cluster_id);
+          if (cl === undefined) throw new MiCommandError(400, 'Unknown cluster id');
+          if (!cl.nodes.has(node_id)) throw new MiCommandError(400, 'Unknown node id');
+          try {
+            c.removeNode(cluster_id, node_id);
+          } catch (e) {
+            if (e instanceof ClustererConfigError) throw new MiCommandError(400, e.message);
+            throw e;
+          }
+          return 'OK';
+        },
+      }),
+      defineCommand({
+        name: 'cluster_send_mi',
+        module: 'clusterer',
+        description: 'Run an MI command on another node; returns that node’s result',
+        params: z.object({
+          cluster_id: id,
+          destination: id,
+          cmd_name: z.string().min(1),
+          cmd_params: cmdParams,
+        }),
+        handler: async ({ cluster_id, destination, cmd_name, cmd_params }) => {
+          const cl = this.cluster(cluster_id);
+          if (!cl.enabled) return 'Local node disabled';
+          if (destination === c.myNodeId)
+            throw new MiCommandError(400, 'Local node specified as destination');
+          const waiting = this.awaitResult(destination, cmd_name);
+          const r = c.sendMiCommand(cluster_id, destination, cmd_name, cmd_params ?? []);
+          if (r !== SendResult.SENT) {
+            this.cancel(destination, cmd_name);
+            throw new MiCommandError(
+              400,
+              r === SendResult.UNREACHABLE ? 'Destination down' : 'Send error',
+            );
+          }
+          return await waiting;
+        },
+      }),
+      defineCommand({
+        name: 'cluster_broadcast_mi',
+        module: 'clusterer',
+        description: 'Run an MI command on every node; returns the local and the remote results',
+        params: z.object({ cluster_id: id, cmd_name: z.string().min(1), cmd_params: cmdParams }),
+        handler: async ({ cluster_id, cmd_name, cmd_params }) => {
+          const cl = this.cluster(cluster_id);
+          if (!cl.enabled) return 'Local node disabled';
+          const params = cmd_params ?? [];
+          const waits: Promise<RemoteMiResult>[] = [];
+          for (const n of cl.nodes.values()) {
+            if (!n.enabled) continue;
+            const w = this.awaitResult(n.id, cmd_name);
+            const r = c.sendMiCommand(cluster_id, n.id, cmd_name, params);
+            if (r === SendResult.SENT) waits.push(w);
+            else {
+              this.cancel(n.id, cmd_name);
+              waits.push(
+                Promise.resolve({
+                  node_id: n.id,
+                  error: {
+                    code: 400,
+                    message: r === SendResult.UNREACHABLE ? 'Destination down' : 'Send error',
+                  },
+                }),
+              );
+            }
+          }
+          let local: unknown;
+          try {
+            local = await this.runLocal(cmd_name, params);
+          } catch (e) {
+            const code =
+              e instanceof MiRpcError ? e.rpcCode : e instanceof MiCommandError ? e.status : 500;
+            local = { error: { code, message: e instanceof Error ? e.message : String(e) } };
+          }
+          return { result: local, Nodes: await Promise.all(waits) };
+        },
+      }),
+    ];
+  }
+
+  private cancel(nodeId: number, cmd: string): void {
+    const list = this.pending.get(nodeId);
+    const i = list?.findLastIndex((p) => p.cmd === cmd) ?? -1;
+    if (list === undefined || i < 0) return;
+    const [p] = list.splice(i, 1);
+    if (p !== undefined) clearTimeout(p.timer);
+  }
+}
+
+/** Convenience: the clusterer's MI commands as data, for an app to register. */
+export function miCommands(clusterer: Clusterer, options: ClustererMiOptions = {}): MiCommand[] {
+  return new ClustererMi(clusterer, options).commands();
+}

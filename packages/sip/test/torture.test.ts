@@ -1,7 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ParseReason, parseMessage, SipParseError, validateMessage } from '../src/index.js';
+import {
+  type ParseReason,
+  parseMessage,
+  type SipMessage,
+  SipParseError,
+  TransactionLayer,
+  VirtualClock,
+  validateMessage,
+} from '../src/index.js';
 
 const dir4475 = join(import.meta.dirname, 'fixtures/rfc4475');
 const dir5118 = join(import.meta.dirname, 'fixtures/rfc5118');
@@ -193,4 +201,45 @@ describe('RFC 5118 IPv6 messages', () => {
     const m2 = parseMessage(load(dir5118, 'ipv4-mapped-ipv6'));
     expect(m2.topVia()?.port).toBe(19823);
   });
+});
+
+describe('a server built on the transaction layer answers the malformed RFC 4475 requests', () => {
+  // requests whose start line and headers parse, so a response can be built
+  const answerable: Record<string, number> = {
+    badinv01: 400,
+    scalar02: 400,
+    quotbal: 400,
+    ltgtruri: 400,
+    escruri: 400,
+    baddate: 400,
+    regbadct: 400,
+    badaspec: 400,
+    baddn: 400,
+    mismatch01: 400,
+    mismatch02: 400,
+    multi01: 400,
+    insuf: 400,
+  };
+  for (const [name, status] of Object.entries(answerable)) {
+    it(`${name} → ${status} with the reason in the phrase`, () => {
+      const sent: SipMessage[] = [];
+      let delivered = 0;
+      const layer = new TransactionLayer({
+        clock: new VirtualClock(),
+        send: (m) => sent.push(m),
+        onRequest: () => {
+          delivered++;
+        },
+      });
+      layer.receive(parseMessage(load(dir4475, name), { datagram: true }), {
+        transport: 'UDP',
+        address: '192.0.2.1',
+        port: 5060,
+      });
+      expect(delivered).toBe(0);
+      expect(layer.counters.badRequests).toBe(1);
+      expect(sent[0]?.status).toBe(status);
+      expect(sent[0]?.reason).toBe(`Bad Request (${INVALID[name]!.reason})`);
+    });
+  }
 });

@@ -78,3 +78,19 @@ describe('StreamFramer', () => {
     ).toThrow(/content-length/);
   });
 });
+
+describe('StreamFramer on random input', () => {
+  it('never throws anything but SipParseError and never loops', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 10 }), (chunks) => {
+        const f = new StreamFramer({ maxHeaderBytes: 512, maxBodyBytes: 512 });
+        try {
+          for (const c of chunks) f.push(Buffer.from(c));
+        } catch (e) {
+          if (!(e instanceof SipParseError)) throw e;
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

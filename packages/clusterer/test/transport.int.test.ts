@@ -1,0 +1,153 @@
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodePacket } from '../src/bin/packet.js';
+import type { BinAddress } from '../src/cluster/node-info.js';
+import type { PacketSource } from '../src/runtime.js';
+import { TcpBinTransport, type TcpTransportOptions } from '../src/transport/tcp.js';
+
+const open: TcpBinTransport[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+
+const tlsOpts = {
+  key: readFileSync(new URL('./fixtures/tls/key.pem', import.meta.url)),
+  cert: readFileSync(new URL('./fixtures/tls/cert.pem', import.meta.url)),
+  ca: readFileSync(new URL('./fixtures/tls/cert.pem', import.meta.url)),
+  rejectUnauthorized: true,
+};
+
+interface Endpoint {
+  t: TcpBinTransport;
+  addr: BinAddress;
+  got: { packet: Buffer; source: PacketSource }[];
+  lost: BinAddress[];
+  wait(n: number): Promise<void>;
+}
+
+async function endpoint(
+  proto: 'bin' | 'bins' = 'bin',
+  extra: Partial<TcpTransportOptions> = {},
+): Promise<Endpoint> {
+  const t = new TcpBinTransport({
+    listen: { proto, host: '127.0.0.1', port: 0 },
+    ...(proto === 'bins' ? { tls: tlsOpts } : {}),
+    ...extra,
+  });
+  open.push(t);
+  const got: Endpoint['got'] = [];
+  const lost: BinAddress[] = [];
+  const waiters: (() => void)[] = [];
+  t.setHandler({
+    onPacket: (packet, source) => {
+      got.push({ packet, source });
+      for (const w of waiters.splice(0)) w();
+    },
+    onPeerLost: (to) => {
+      lost.push(to);
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  const addr = await t.listen();
+  const wait = (n: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${got.length} of ${n} packets`)), 5000);
+      const check = (): void => {
+        if (got.length >= n) {
+          clearTimeout(timer);
+          resolve();
+        } else waiters.push(check);
+      };
+      check();
+    });
+  return { t, addr, got, lost, wait };
+}
+
+function rawClient(port: number, bytes: Buffer): Promise<'closed'> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(bytes));
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('connection was not closed'));
+    }, 5000);
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve('closed');
+    });
+  });
+}
+
+const ping = (src: number): Buffer =>
+  encodePacket({ kind: 'ping', cluster: 1, src, reqNodeList: true });
+
+describe('proto_bin over TCP', () => {
+  it('delivers back-to-back packets in order on one outbound connection, with the source IP', async () => {
+    const a = await endpoint();
+    const b = await endpoint();
+    for (let i = 1; i <= 500; i++) expect(a.t.send(b.addr, ping(i))).toBe(true);
+    await b.wait(500);
+    expect(b.got.map((g) => g.packet.readInt32LE(b.got[0]!.packet.length - 8))).toEqual(
+      Array.from({ length: 500 }, (_, i) => i + 1),
+    );
+    expect(b.got[0]?.source.host).toBe('127.0.0.1');
+    expect(a.t.counters.get('connects')).toBe(1);
+  });
+
+  it('closes a connection that sends garbage, and keeps serving others', async () => {
+    const b = await endpoint();
+    expect(await rawClient(b.addr.port, Buffer.from('GET / HTTP/1.1\r\n\r\n'))).toBe('closed');
+    const long = Buffer.from(ping(1));
+    long.writeUInt32LE(70_000, 4);
+    expect(await rawClient(b.addr.port, long)).toBe('closed');
+    const short = Buffer.from(ping(1));
+    short.writeUInt32LE(12, 4);
+    expect(await rawClient(b.addr.port, short)).toBe('closed');
+    expect(b.t.counters.get('framing_bad_marker')).toBe(1);
+    expect(b.t.counters.get('framing_too_long')).toBe(1);
+    expect(b.t.counters.get('framing_too_short')).toBe(1);
+    expect(b.got).toHaveLength(0);
+    const a = await endpoint();
+    a.t.send(b.addr, ping(7));
+    await b.wait(1);
+  });
+
+  it('reports a peer that refuses or goes away, and reconnects on the next send', async () => {
+    const a = await endpoint();
+    const b = await endpoint();
+    const dead: BinAddress = { proto: 'bin', host: '127.0.0.1', port: b.addr.port };
+    await b.t.close();
+    a.t.send(dead, ping(1));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no peer-lost report')), 5000);
+      const poll = setInterval(() => {
+        if (a.lost.length > 0) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 10);
+    });
+    expect(a.lost[0]).toEqual(dead);
+    const c = await endpoint();
+    a.t.send(c.addr, ping(2));
+    await c.wait(1);
+  });
+
+  it('bounds the queue of a connection that is still connecting', async () => {
+    const a = await endpoint('bin', { maxQueueBytes: 1000 });
+    const b = await endpoint();
+    const results = Array.from({ length: 40 }, () => a.t.send(b.addr, ping(1)));
+    expect(results.filter((r) => !r).length).toBeGreaterThan(0);
+    expect(a.t.counters.get('queue_overflow')).toBeGreaterThan(0);
+  });
+
+  it('bins: the same framing inside TLS with certificate checks', async () => {
+    const a = await endpoint('bins');
+    const b = await endpoint('bins');
+    for (let i = 1; i <= 20; i++) a.t.send(b.addr, ping(i));
+    await b.wait(20);
+    expect(b.got[19]?.packet.equals(ping(20))).toBe(true);
+  });
+});

@@ -91,6 +91,39 @@ describe('interop with sipp (Debian sip-tester)', () => {
     }
   });
 
+  it("sipp's UAC scenario over TCP (-t t1) completes calls against the UAS on TCP", async () => {
+    const uas = await startUas('127.0.0.1', 'TCP');
+    try {
+      const [p, mp] = [await freeUdpPort(), await freeUdpPort()];
+      const run = sipp(
+        [
+          '-sn',
+          'uac',
+          `127.0.0.1:${uas.port}`,
+          '-t',
+          't1',
+          '-i',
+          '127.0.0.1',
+          '-p',
+          String(p),
+          '-mp',
+          String(mp),
+          '-m',
+          '3',
+          '-r',
+          '10',
+          '-d',
+          '100',
+        ],
+        cwd,
+      );
+      expect(await run.done).toBe(0);
+      expect(uas.stats).toEqual({ invites: 3, acks: 3, byes: 3 });
+    } finally {
+      await uas.close();
+    }
+  });
+
   it("sipp's UAS scenario answers sipp's UAC through a stateful proxy built on the package", async () => {
     const [uasPort, uasMp, uacPort, uacMp] = [
       await freeUdpPort(),

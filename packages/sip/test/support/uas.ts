@@ -17,7 +17,10 @@ export interface RunningUas {
 const SDP =
   'v=0\r\no=uas 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n';
 
-export async function startUas(host = '127.0.0.1'): Promise<RunningUas> {
+export async function startUas(
+  host = '127.0.0.1',
+  transport: 'UDP' | 'TCP' = 'UDP',
+): Promise<RunningUas> {
   const stats = { invites: 0, acks: 0, byes: 0 };
   const pending = new Map<string, NodeJS.Timeout>();
   let port = 0;
@@ -48,7 +51,7 @@ export async function startUas(host = '127.0.0.1'): Promise<RunningUas> {
         const ok = createResponse(req, 200, 'OK', {
           toTag,
           headers: [
-            ['Contact', `<sip:uas@${host}:${port}>`],
+            ['Contact', `<sip:uas@${host}:${port}${transport === 'TCP' ? ';transport=tcp' : ''}>`],
             ['Content-Type', 'application/sdp'],
           ],
           body: Buffer.from(SDP),
@@ -56,6 +59,7 @@ export async function startUas(host = '127.0.0.1'): Promise<RunningUas> {
         tx.respond(ok);
         let interval = 500;
         let elapsed = 0;
+        if (transport !== 'UDP') return; // reliable transports do not retransmit the 200
         const again = (): void => {
           if (elapsed >= 32_000) return;
           send(ok, from);
@@ -70,7 +74,9 @@ export async function startUas(host = '127.0.0.1'): Promise<RunningUas> {
       tx.respond(createResponse(req, 200, 'OK', { toTag: `uas${++tag}` }));
     },
   });
-  port = (await transports.listenUdp(host, 0)).port;
+  port = (
+    transport === 'UDP' ? await transports.listenUdp(host, 0) : await transports.listenTcp(host, 0)
+  ).port;
   return {
     port,
     stats,

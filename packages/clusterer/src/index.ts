@@ -24,6 +24,12 @@ export {
   parseNodeInfo,
 } from './cluster/node-info.js';
 export {
+  type ClustererConfig,
+  clustererConfigSchema,
+  clustererOptionsFromConfig,
+  parseClustererConfig,
+} from './config.js';
+export {
   BinDecodeError,
   type BinDecodeReason,
   ClustererConfigError,

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { clustererOptionsFromConfig, parseClustererConfig } from './config.js';
+import { ClustererConfigError } from './errors.js';
+
+describe('clusterer config', () => {
+  it('fills OpenSIPS defaults and freezes the result', () => {
+    const c = parseClustererConfig({
+      db_mode: 0,
+      my_node_info: 'cluster_id=1,node_id=1,url=bin:127.0.0.1:5566',
+    });
+    expect(c).toMatchObject({
+      ping_interval: 4,
+      ping_timeout: 1000,
+      node_timeout: 60,
+      enable_rerouting: true,
+    });
+    expect(c.my_node_info).toEqual(['cluster_id=1,node_id=1,url=bin:127.0.0.1:5566']);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+  it('explains what is wrong', () => {
+    expect(() => parseClustererConfig({ db_mode: 1 })).toThrow(ClustererConfigError);
+    expect(() => parseClustererConfig({ db_mode: 1 })).toThrow(/my_node_id/);
+    expect(() => parseClustererConfig({ db_mode: 0, my_node_info: 'x', ping_timeout: -1 })).toThrow(
+      /ping_timeout/,
+    );
+    expect(() => parseClustererConfig({ db_mode: 0, my_node_info: 'x', pingTimeout: 5 })).toThrow(
+      ClustererConfigError,
+    );
+  });
+  it('builds options; db_mode=1 needs a table', () => {
+    const transport = { setHandler: () => {}, send: () => true };
+    const c = parseClustererConfig({ db_mode: 1, my_node_id: 3 });
+    expect(() => clustererOptionsFromConfig(c, { transport })).toThrow(/db_url/);
+    const o = clustererOptionsFromConfig(
+      parseClustererConfig({ db_mode: 1, my_node_id: 3, db_url: ':memory:' }),
+      {
+        transport,
+      },
+    );
+    expect(o.myNodeId).toBe(3);
+    expect(o.store).toBeDefined();
+  });
+});

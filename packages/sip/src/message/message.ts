@@ -124,6 +124,10 @@ export class SipMessage {
   readonly reason: string;
   #source: Buffer | null;
   #cache: Map<string, unknown> | undefined;
+  #topVia: Via | undefined;
+  #from: NameAddr | undefined;
+  #to: NameAddr | undefined;
+  #cseq: CSeq | undefined;
 
   constructor(init: {
     startLine: string;
@@ -151,13 +155,16 @@ export class SipMessage {
   /** Marks the message edited; drops cached parses of `key` (all of them when not given). */
   #touch(key?: string): void {
     this.#source = null;
+    if (key === undefined || key === 'via') this.#topVia = undefined;
+    if (key === undefined || key === 'from') this.#from = undefined;
+    if (key === undefined || key === 'to') this.#to = undefined;
+    if (key === undefined || key === 'cseq') this.#cseq = undefined;
     if (key === undefined || this.#cache === undefined) {
       this.#cache = undefined;
       return;
     }
     this.#cache.delete(`v:${key}`);
     this.#cache.delete(key);
-    if (key === 'via') this.#cache.delete('via0');
   }
 
   #memo<T>(key: string, compute: () => T): T {
@@ -208,17 +215,21 @@ export class SipMessage {
   }
 
   topVia(): Via | undefined {
-    const first = this.header('via');
+    if (this.#topVia !== undefined) return this.#topVia;
+    const first = this.#first('via');
     if (first === undefined) return undefined;
-    return this.#memo('via0', () => parseVia(splitList(first)[0] ?? ''));
+    this.#topVia = parseVia(first.indexOf(',') < 0 ? first : (splitList(first)[0] ?? ''));
+    return this.#topVia;
   }
 
   from(): NameAddr {
-    return this.#memo('from', () => parseNameAddr(this.#required('from')));
+    this.#from ??= parseNameAddr(this.#required('from'));
+    return this.#from;
   }
 
   to(): NameAddr {
-    return this.#memo('to', () => parseNameAddr(this.#required('to')));
+    this.#to ??= parseNameAddr(this.#required('to'));
+    return this.#to;
   }
 
   fromTag(): string | undefined {
@@ -234,7 +245,8 @@ export class SipMessage {
   }
 
   cseq(): CSeq {
-    return this.#memo('cseq', () => parseCSeq(this.#required('cseq')));
+    this.#cseq ??= parseCSeq(this.#required('cseq'));
+    return this.#cseq;
   }
 
   maxForwards(): number | undefined {
@@ -285,8 +297,15 @@ export class SipMessage {
     return v === undefined ? undefined : parseUint(v, 2 ** 31 - 1, 'content-length');
   }
 
+  /** First value of a header by canonical key (no name normalisation). */
+  #first(key: string): string | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i]!.key === key) return hs[i]!.value;
+    return undefined;
+  }
+
   #required(key: string): string {
-    const v = this.header(key);
+    const v = this.#first(key);
     if (v === undefined) throw new SipParseError('header-missing', `no ${key} header`);
     return v;
   }

@@ -321,3 +321,28 @@ describe('bad input to a running node', () => {
     expect(reachable(a)).toEqual([2]);
   });
 });
+
+describe('random well-formed packets to a node', () => {
+  it('never throw, and the node still converges afterwards', async () => {
+    const { arbPacket } = await import('../bin/packet.test.arb.js');
+    const { clock, net } = world(9);
+    const a = scriptNode(net, clock, 1, [2, 3]);
+    scriptNode(net, clock, 2, [1, 3]);
+    scriptNode(net, clock, 3, [1, 2]);
+    clock.runUntil(() => reachable(a).length === 2, 10_000);
+    fc.assert(
+      fc.property(
+        arbPacket,
+        fc.constantFrom(1, 2, 3),
+        fc.constantFrom(1, 2, 7),
+        (p, src, cluster) => {
+          const q = { ...p, src, cluster } as typeof p;
+          a.receive(encodePacket(q), { host: `10.0.0.${src}`, reply: () => true });
+        },
+      ),
+      { numRuns: 1500 },
+    );
+    clock.advance(30_000);
+    expect(reachable(a)).toEqual([2, 3]);
+  });
+});

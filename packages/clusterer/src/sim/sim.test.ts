@@ -190,3 +190,25 @@ describe('simulator: link rule and packet bounds', () => {
     }
   });
 });
+
+describe('simulator: connection resets', () => {
+  it('re-converges after a period of random connection resets on every link', () => {
+    withSeed(77, (seed) => {
+      const sim = new SimCluster({
+        nodes: 12,
+        edges: Topologies.twoSite(12),
+        seed,
+        node: timers,
+        delay: 2,
+        jitter: 2,
+      });
+      expect(sim.settle(30_000)).toBeGreaterThanOrEqual(0);
+      sim.net.defaultProfile = { ...sim.net.defaultProfile, loss: 0.05 };
+      sim.clock.advance(20_000);
+      expect(sim.net.stats.reset).toBeGreaterThan(0);
+      sim.net.defaultProfile = { ...sim.net.defaultProfile, loss: 0 };
+      expect(sim.settle(60_000)).toBeGreaterThanOrEqual(0);
+      expect(sim.violations()).toEqual([]);
+    });
+  });
+});

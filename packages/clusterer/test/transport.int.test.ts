@@ -143,6 +143,13 @@ describe('proto_bin over TCP', () => {
     expect(a.t.counters.get('queue_overflow')).toBeGreaterThan(0);
   });
 
+  it('acceptFrom closes connections from unknown hosts before reading', async () => {
+    const b = await endpoint('bin', { acceptFrom: (host) => host === '192.0.2.1' });
+    expect(await rawClient(b.addr.port, ping(1))).toBe('closed');
+    expect(b.t.counters.get('rejected_source')).toBe(1);
+    expect(b.got).toHaveLength(0);
+  });
+
   it('bins: the same framing inside TLS with certificate checks', async () => {
     const a = await endpoint('bins');
     const b = await endpoint('bins');

@@ -585,6 +585,12 @@ export class Clusterer extends EventEmitter {
     }
   }
 
+  /** Is `host` the address of a node of any of my clusters (for TcpBinTransport `acceptFrom`)? */
+  isKnownHost(host: string): boolean {
+    for (const id of this.clusters.keys()) if (this.checkAddr(id, host)) return true;
+    return false;
+  }
+
   /** Is `host` the address of any node of the cluster (the `auth_check` of BIN)? */
   checkAddr(clusterId: number, host: string): boolean {
     const cl = this.clusters.get(clusterId);

@@ -20,6 +20,12 @@ export interface TcpTransportOptions {
   /** TLS options for `bins:` (key, cert, ca, rejectUnauthorized...), used on both sides. */
   tls?: tls.SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string };
   logger?: Logger;
+  /**
+   * Early `auth_check`: connections from hosts this returns false for are closed on accept
+   * (counted as `rejected_source`). Leave unset in db_mode=0 when unknown nodes must be able
+   * to join by discovery; the Clusterer checks every packet's source anyway.
+   */
+  acceptFrom?: (host: string) => boolean;
 }
 
 interface Outbound {
@@ -94,10 +100,15 @@ export class TcpBinTransport implements BinTransport {
       socket.destroy();
       return;
     }
+    const host = plainHost(socket.remoteAddress);
+    if (this.options.acceptFrom !== undefined && !this.options.acceptFrom(host)) {
+      this.count('rejected_source');
+      socket.destroy();
+      return;
+    }
     this.count('accepted');
     this.inbound.add(socket);
     const framer = new BinFramer({ maxPacket: this.maxPacket });
-    const host = plainHost(socket.remoteAddress);
     socket.setNoDelay(true);
     const reply = (b: Buffer): boolean => {
       if (socket.destroyed) return false;

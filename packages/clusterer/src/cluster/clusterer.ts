@@ -1120,6 +1120,11 @@ export class Clusterer extends EventEmitter {
     this.capabilities.set(name, handlers);
   }
 
+  /** Names of the registered local capabilities, in registration order. */
+  capabilityNames(): string[] {
+    return [...this.capabilities.keys()];
+  }
+
   /** Reachable nodes of a cluster (the clusterer API `get_nodes`). */
   getNodes(clusterId: number): NodeView[] {
     const cl = this.clusters.get(clusterId);

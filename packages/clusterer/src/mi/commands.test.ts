@@ -86,6 +86,19 @@ describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
     );
   });
 
+  it('clusterer_list_cap shows registered capabilities', async () => {
+    const { mi, nodes } = setup();
+    nodes[0]!.registerCapability('usrloc-contact-repl', { onPacket: () => {} });
+    expect(await callCommand(mi[0]!.registry, 'clusterer_list_cap')).toEqual({
+      Clusters: [
+        {
+          cluster_id: 1,
+          Capabilities: [{ name: 'usrloc-contact-repl', state: 'Ok', enabled: 'yes' }],
+        },
+      ],
+    });
+  });
+
   it('clusterer_list_topology puts the local node first', async () => {
     const { mi } = setup();
     const r = (await callCommand(mi[0]!.registry, 'clusterer_list_topology')) as {

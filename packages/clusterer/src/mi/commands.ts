@@ -281,6 +281,20 @@ export class ClustererMi {
         }),
       }),
       defineCommand({
+        name: 'clusterer_list_cap',
+        module: 'clusterer',
+        description: 'List the local capabilities of every cluster',
+        handler: () => ({
+          Clusters: [...c.clusters.values()].map((cl) => ({
+            cluster_id: cl.id,
+            // no data sync yet: a registered capability is always synced ("Ok") and enabled
+            Capabilities: c
+              .capabilityNames()
+              .map((name) => ({ name, state: 'Ok', enabled: 'yes' })),
+          })),
+        }),
+      }),
+      defineCommand({
         name: 'clusterer_set_status',
         module: 'clusterer',
         description: 'Enable (1) or disable (0) the local node or a remote node',

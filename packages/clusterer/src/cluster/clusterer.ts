@@ -98,6 +98,8 @@ export class RemoteNode {
   awaitingPong = false;
   /** UP, one pong missed, a confirmation ping is out (see README "link rule"). */
   suspect = false;
+  /** When we last re-sent our topology to this peer on its list request. */
+  lastTopologyResync = Number.NEGATIVE_INFINITY;
   /** Node ids the peer listed in its last PONG. */
   peerKnows = new Set<number>();
 
@@ -672,9 +674,12 @@ export class Clusterer extends EventEmitter {
       encodePacket({ kind: 'pong', cluster: cl.id, src: this.myNodeId, nodes }),
       true,
     );
-    if (ok && withList && src.link === LinkState.UP) {
+    const now = this.clock.now();
+    if (ok && withList && src.link === LinkState.UP && now - src.lastTopologyResync >= this.pingIntervalMs) {
       // a list request on a link we hold UP: the peer restarted or lost its state; give it
-      // the topology it would have got had we seen the link go down and up
+      // the topology it would have got had we seen the link go down and up (at most once
+      // per ping_interval, as each FULL_TOP_UPDATE is flooded)
+      src.lastTopologyResync = now;
       this.sendFullTop(cl, src);
       this.sendCapUpdate(cl, src, false);
     }

@@ -675,7 +675,12 @@ export class Clusterer extends EventEmitter {
       true,
     );
     const now = this.clock.now();
-    if (ok && withList && src.link === LinkState.UP && now - src.lastTopologyResync >= this.pingIntervalMs) {
+    if (
+      ok &&
+      withList &&
+      src.link === LinkState.UP &&
+      now - src.lastTopologyResync >= this.pingIntervalMs
+    ) {
       // a list request on a link we hold UP: the peer restarted or lost its state; give it
       // the topology it would have got had we seen the link go down and up (at most once
       // per ping_interval, as each FULL_TOP_UPDATE is flooded)

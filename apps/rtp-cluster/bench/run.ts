@@ -74,7 +74,8 @@ const daemon = await startProcess(
     '-P',
     join(dir, 'pid'),
     '--state-db',
-    join(dir, 's.sqlite'),
+    // BENCH_STATE_DB='' measures without the SQLite call store
+    process.env.BENCH_STATE_DB ?? join(dir, 's.sqlite'),
     '--log-level',
     'warn',
   ],

@@ -9,6 +9,7 @@ import { chownSync, existsSync, readFileSync, unlinkSync, writeFileSync } from '
 import { createMiCore, MiServer } from '@sipedge/mi';
 import {
   AdminServer,
+  balancerParseErrorCode,
   CallTable,
   DisconnectRelay,
   type Logger,
@@ -89,6 +90,7 @@ export async function startDaemon(
     const server = new RtppServer({
       sockets: [spec],
       handler: (cmd) => cluster.handle(cmd),
+      parseErrorCode: balancerParseErrorCode,
       logger,
     });
     await server.start();

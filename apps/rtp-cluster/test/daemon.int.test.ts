@@ -134,6 +134,8 @@ describe('rtp-cluster daemon with three relays', () => {
     expect(await client.sendRaw('VF 20050322')).toBe('1');
     // the relays do not do notifications: the balancer does not claim them either
     expect(await client.sendRaw('VF 20081224')).toBe('0');
+    // a client's bad D modifier is E8 from rtpproxy, which OpenSIPS reads as "proxy broken"
+    expect(await client.sendRaw('Dx some-call ft')).toBe('E2');
   });
 
   it('serves MI: members as JSON, and pause/resume through it', async () => {

@@ -13,10 +13,24 @@ export const RELAY_BIN = fileURLToPath(new URL('../rtp-relay/dist/src/bin.js', A
 export const DAEMON_BIN = fileURLToPath(new URL('dist/src/bin.js', APP));
 
 /** A relay on a free control port; `spec` is its control socket. */
-export async function startRelay(portMin: number, portMax: number): Promise<Proc & { spec: string }> {
+export async function startRelay(
+  portMin: number,
+  portMax: number,
+): Promise<Proc & { spec: string }> {
   const p = await startNodeBin(
     RELAY_BIN,
-    ['-s', 'udp:127.0.0.1:0', '-m', String(portMin), '-M', String(portMax), '-T', '120', '--log-level', 'warn'],
+    [
+      '-s',
+      'udp:127.0.0.1:0',
+      '-m',
+      String(portMin),
+      '-M',
+      String(portMax),
+      '-T',
+      '120',
+      '--log-level',
+      'warn',
+    ],
     /sipedge-rtp-relay ready control=([^\s,]+)/,
   );
   return Object.assign(p, { spec: p.ready });

@@ -1,6 +1,6 @@
 import type { RtppCommand, RtppReply, UpdateCommand } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { RtpCluster, type RtpClusterEvent } from './cluster.js';
+import { balancerParseErrorCode, RtpCluster, type RtpClusterEvent } from './cluster.js';
 import type { ClusterConfig, MemberConfig } from './config/schema.js';
 import {
   flush,
@@ -338,6 +338,25 @@ describe('sessions', () => {
     expect(await cluster.handle(Q('c', 'f'))).toEqual({ kind: 'error', code: 0 });
     expect(await cluster.handle(Q('unknown', 'f'))).toEqual({ kind: 'error', code: 50 });
     expect(members.get('e')!.commandsOf('Q')).toHaveLength(0);
+  });
+});
+
+describe('error codes a SIP proxy reads as "proxy broken"', () => {
+  it('turns a member E7–E10 into E997 and never rewrites the harmless ones', async () => {
+    const { cluster, members } = await setup([{ config: memberConfig('a') }]);
+    await cluster.handle(U('c', 'f'));
+    members.get('a')!.override = (c) => (c.kind === 'D' ? { kind: 'error', code: 8 } : undefined);
+    expect(await cluster.handle(D('c', 'f'))).toEqual({ kind: 'error', code: 997 });
+    expect(cluster.counters.memberFailures).toBe(1);
+    // OpenSIPS reads a 1.x member's E8 to Q as "not found"; a broadcast passes no E7–E10 on either
+    members.get('a')!.override = (c) => (c.kind === 'Q' ? { kind: 'error', code: 8 } : undefined);
+    expect(await cluster.handle(Q('unknown', 'f'))).toEqual({ kind: 'error', code: 997 });
+    members.get('a')!.override = (c) => (c.kind === 'U' ? { kind: 'error', code: 72 } : undefined);
+    expect(await cluster.handle(U('c2', 'f'))).toEqual({ kind: 'error', code: 72 });
+  });
+
+  it('maps a client parse error E7–E10 to E2/E5', () => {
+    expect([6, 7, 8, 9, 10, 11, 50].map(balancerParseErrorCode)).toEqual([6, 2, 2, 2, 5, 11, 50]);
   });
 });
 

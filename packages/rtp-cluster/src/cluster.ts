@@ -85,6 +85,20 @@ export interface ClusterCounters {
   noMember: number;
   backendTimeouts: number;
   failovers: number;
+  /** Member replies E7–E10 answered as E997. */
+  memberFailures: number;
+}
+
+/**
+ * OpenSIPS reads E7–E10 as "this rtpproxy is broken" and disables it — the whole balancer, here.
+ * A client's malformed command is answered with the nearest harmless shape instead: modifier
+ * errors (E7–E9) as E2, a bad notify-tag escape (E10) as E5. Give it to RtppServer's
+ * `parseErrorCode`.
+ */
+export function balancerParseErrorCode(code: number): number {
+  if (code === 10) return 5;
+  if (code >= 7 && code <= 9) return 2;
+  return code;
 }
 
 const SESSION_KINDS = new Set(['U', 'L', 'D', 'P', 'S', 'R', 'C', 'N', 'Q']);
@@ -121,6 +135,7 @@ export class RtpCluster {
     noMember: 0,
     backendTimeouts: 0,
     failovers: 0,
+    memberFailures: 0,
   };
   readonly #members = new Map<string, Member>();
   readonly #timers: Timers;
@@ -523,7 +538,7 @@ export class RtpCluster {
     if (positive.length === 0) {
       if (forced) return this.#newSession(cmd as UpdateCommand);
       if (cmd.kind === 'L') return missPort;
-      if (codes.size === 1) return error([...codes][0]!);
+      if (codes.size === 1) return this.#fromMember(error([...codes][0]!), targets[0]!);
       return error(50);
     }
     return cmd.kind === 'L' ? missPort : error(995);
@@ -572,6 +587,11 @@ export class RtpCluster {
 
   /** The reply as the client should see it (wan_address rewriting, IPv6 flag kept right). */
   #fromMember(reply: RtppReply, m: Member): RtppReply {
+    if (reply.kind === 'error' && reply.code >= 7 && reply.code <= 10) {
+      // a member's E7–E10 must not make the client disable the balancer: the member failed
+      this.counters.memberFailures++;
+      return error(997);
+    }
     const wan = m.config.wan_address;
     if (wan === undefined || reply.kind !== 'port' || reply.port === 0) return reply;
     const { family: _f, ...rest } = reply;

@@ -216,6 +216,20 @@ describe('RtppServer over UDP', () => {
     expect(server.stats().handlerErrors).toBe(4);
   });
 
+  it('rewrites parse-error codes with parseErrorCode (a balancer never answers E7–E10 to a client)', async () => {
+    const r = recorder();
+    const { port, peer } = await udpServer(r.handler, {
+      parseErrorCode: (code: number) => (code >= 7 && code <= 10 ? 2 : code),
+    });
+    peer.send('a Dx c f', port); // rtpproxy: E8 (bad D modifier)
+    expect(await peer.next()).toBe('a E2\n');
+    peer.send('b Gq', port); // rtpproxy: E9 (bad G modifier)
+    expect(await peer.next()).toBe('b E2\n');
+    peer.send('c D c', port); // E1 stays E1
+    expect(await peer.next()).toBe('c E1\n');
+    expect(r.calls).toHaveLength(0);
+  });
+
   it('bounds the reply cache', async () => {
     const r = recorder();
     const { server, port, peer } = await udpServer(r.handler, { maxCachedReplies: 4 });

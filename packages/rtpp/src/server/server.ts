@@ -72,6 +72,12 @@ export interface RtppServerOptions {
   readonly idleTimeoutMs?: number;
   /** The `E<n>` answered when the handler throws (default 89, rtpproxy's internal failure). */
   readonly internalErrorCode?: number;
+  /**
+   * Rewrites the `E<n>` answered for a command that does not parse (rtpproxy's own codes by
+   * default). A balancer uses it so that a client's mistake never gets E7–E10, which OpenSIPS
+   * reads as "this rtpproxy is broken" and disables it for a minute.
+   */
+  readonly parseErrorCode?: (code: number) => number;
   /** How long `stop()` waits for commands still being handled. */
   readonly stopTimeoutMs?: number;
   readonly parse?: ParseCommandOptions;
@@ -153,6 +159,7 @@ export class RtppServer {
   readonly #maxPipelined: number;
   readonly #idleMs: number | undefined;
   readonly #internalCode: number;
+  readonly #parseErrorCode: ((code: number) => number) | undefined;
   readonly #stopMs: number;
   readonly #parse: ParseCommandOptions;
   readonly #listeners: Listener[];
@@ -190,6 +197,7 @@ export class RtppServer {
     this.#maxPipelined = options.maxPipelined ?? 64;
     this.#idleMs = options.idleTimeoutMs;
     this.#internalCode = options.internalErrorCode ?? RtppErrorCode.NOMEM_9;
+    this.#parseErrorCode = options.parseErrorCode;
     this.#stopMs = options.stopTimeoutMs ?? 5000;
     this.#parse = options.parse ?? {};
     if (options.sockets.length === 0) throw new TypeError('RtppServer: no sockets');
@@ -393,7 +401,8 @@ export class RtppServer {
         { socket: ctx.socket, code: parsed.error.code, reason: parsed.error.reason },
         'rtpp command rejected',
       );
-      this.#deliver(done, serializeReply(errorReply(parsed.error.code)), ctx);
+      const code = this.#parseErrorCode?.(parsed.error.code) ?? parsed.error.code;
+      this.#deliver(done, serializeReply(errorReply(code)), ctx);
       return;
     }
     const command = parsed.command;

@@ -43,6 +43,7 @@ function memberClient(m: MemberConfig, logger: Logger): RtppClient {
   return new RtppClient({
     socket: `${m.protocol}:${m.address}`,
     timeoutMs: MEMBER_TIMEOUT_MS,
+    ...(m.cmd_out_address === undefined ? {} : { localAddress: m.cmd_out_address }),
     logger,
   });
 }

@@ -119,6 +119,19 @@ describe.each(transports)('client ↔ server over %s', (name, specOf) => {
   });
 });
 
+describe('UDP local address', () => {
+  it('sends from localAddress (rtp_cluster cmd_out_address)', async () => {
+    const peers: string[] = [];
+    const { spec } = await serve('udp:127.0.0.1:0', (c, ctx) => {
+      peers.push(ctx.peer?.address ?? '');
+      return answer(c);
+    });
+    expect(await client(spec, { localAddress: '127.0.0.3' }).sendRaw('V')).toBe('20040107');
+    expect(await client(spec).sendRaw('V')).toBe('20040107');
+    expect(peers).toEqual(['127.0.0.3', '127.0.0.1']);
+  });
+});
+
 describe('UDP retransmits against a real server', () => {
   it('a lost reply is recovered from the server cache; the handler runs once', async () => {
     let calls = 0;

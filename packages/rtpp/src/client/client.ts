@@ -40,6 +40,8 @@ export interface RtppClientOptions {
   readonly maxInFlight?: number;
   /** cunix/tcp reconnect back-off (default 100 ms doubling to 5000 ms). */
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** UDP: the local address to send from (rtp_cluster's `cmd_out_address`). */
+  readonly localAddress?: string;
   /** UDP socket factory (tests inject an in-memory one). */
   readonly datagramTransport?: RtppDatagramTransportFactory;
 }
@@ -132,7 +134,12 @@ export class RtppClient {
           minRetryMs: options.minRetryMs ?? 50,
           maxFirstRetryMs: options.maxFirstRetryMs ?? 1000,
         },
-        options.datagramTransport ?? dgramTransport,
+        (s, handlers) =>
+          (options.datagramTransport ?? dgramTransport)(
+            s,
+            handlers,
+            options.localAddress === undefined ? {} : { localAddress: options.localAddress },
+          ),
       );
     } else {
       this.#stream = new PersistentChannel(spec, this.#clock, this.#log, {

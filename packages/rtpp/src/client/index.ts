@@ -11,4 +11,5 @@ export {
   type RtppDatagramTransport,
   type RtppDatagramTransportFactory,
   type RtppDatagramTransportHandlers,
+  type RtppDatagramTransportOptions,
 } from './udp.js';

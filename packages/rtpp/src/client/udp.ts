@@ -26,29 +26,38 @@ export interface RtppDatagramTransportHandlers {
   onError(error: Error): void;
 }
 
+export interface RtppDatagramTransportOptions {
+  /** Local address to send from (rtp_cluster's `cmd_out_address`); any port. */
+  readonly localAddress?: string;
+}
+
 export type RtppDatagramTransportFactory = (
   spec: RtppInetSocketSpec,
   handlers: RtppDatagramTransportHandlers,
+  options?: RtppDatagramTransportOptions,
 ) => RtppDatagramTransport;
 
 /** The real transport: a dgram socket connected to the server (it only hears the server). */
-export const dgramTransport: RtppDatagramTransportFactory = (spec, handlers) => {
+export const dgramTransport: RtppDatagramTransportFactory = (spec, handlers, options = {}) => {
   const sock: UdpSocket = createSocket({ type: spec.transport === 'udp6' ? 'udp6' : 'udp4' });
   let connected = false;
   let closed = false;
   const queue: Uint8Array[] = [];
   sock.on('message', (m) => handlers.onMessage(m));
   sock.on('error', (e) => handlers.onError(e));
-  sock.connect(spec.port, spec.host, () => {
-    connected = true;
-    for (const d of queue.splice(0)) {
-      try {
-        sock.send(d);
-      } catch (e) {
-        handlers.onError(e as Error);
+  const connect = () =>
+    sock.connect(spec.port, spec.host, () => {
+      connected = true;
+      for (const d of queue.splice(0)) {
+        try {
+          sock.send(d);
+        } catch (e) {
+          handlers.onError(e as Error);
+        }
       }
-    }
-  });
+    });
+  if (options.localAddress === undefined) connect();
+  else sock.bind({ address: options.localAddress, port: 0 }, connect);
   return {
     send(data) {
       if (closed) return;

@@ -143,6 +143,31 @@ describe('proto_bin over TCP', () => {
     expect(a.t.counters.get('queue_overflow')).toBeGreaterThan(0);
   });
 
+  it('closes a connection that leaves a packet incomplete for longer than maxPacketTime', async () => {
+    const b = await endpoint('bin', { maxPacketTime: 100 });
+    expect(await rawClient(b.addr.port, ping(1).subarray(0, 20))).toBe('closed');
+    expect(b.t.counters.get('framing_timeout')).toBe(1);
+  });
+
+  it('bounds the number of inbound connections', async () => {
+    const b = await endpoint('bin', { maxInbound: 1 });
+    const first = net.connect({ host: '127.0.0.1', port: b.addr.port });
+    await new Promise<void>((r) => first.once('connect', () => r()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('first connection not accepted')), 5000);
+      const poll = setInterval(() => {
+        if (b.t.counters.get('accepted') === 1) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 5);
+    });
+    expect(await rawClient(b.addr.port, ping(1))).toBe('closed');
+    expect(b.t.counters.get('rejected_too_many')).toBe(1);
+    first.destroy();
+  });
+
   it('acceptFrom closes connections from unknown hosts before reading', async () => {
     const b = await endpoint('bin', { acceptFrom: (host) => host === '192.0.2.1' });
     expect(await rawClient(b.addr.port, ping(1))).toBe('closed');

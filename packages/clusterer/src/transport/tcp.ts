@@ -26,6 +26,10 @@ export interface TcpTransportOptions {
    * to join by discovery; the Clusterer checks every packet's source anyway.
    */
   acceptFrom?: (host: string) => boolean;
+  /** Inbound connections held at once (default 512); more are closed on accept. */
+  maxInbound?: number;
+  /** Time to complete one packet once its first byte arrived (default 4000 ms, `tcp_max_msg_time`). */
+  maxPacketTime?: number;
 }
 
 interface Outbound {
@@ -106,9 +110,15 @@ export class TcpBinTransport implements BinTransport {
       socket.destroy();
       return;
     }
+    if (this.inbound.size >= (this.options.maxInbound ?? 512)) {
+      this.count('rejected_too_many');
+      socket.destroy();
+      return;
+    }
     this.count('accepted');
     this.inbound.add(socket);
     const framer = new BinFramer({ maxPacket: this.maxPacket });
+    let partial: ReturnType<typeof setTimeout> | undefined;
     socket.setNoDelay(true);
     const reply = (b: Buffer): boolean => {
       if (socket.destroyed) return false;
@@ -122,10 +132,25 @@ export class TcpBinTransport implements BinTransport {
         this.count(`framing_${r.error.reason}`);
         this.log.warn({ host, reason: r.error.reason }, 'closing BIN connection on bad data');
         socket.destroy();
+        return;
+      }
+      // a packet left incomplete must be finished within maxPacketTime
+      if (framer.buffered === 0) {
+        if (partial !== undefined) clearTimeout(partial);
+        partial = undefined;
+      } else if (partial === undefined) {
+        partial = setTimeout(() => {
+          this.count('framing_timeout');
+          socket.destroy();
+        }, this.options.maxPacketTime ?? 4000);
+        partial.unref();
       }
     });
     socket.on('error', () => this.count('inbound_errors'));
-    socket.on('close', () => this.inbound.delete(socket));
+    socket.on('close', () => {
+      if (partial !== undefined) clearTimeout(partial);
+      this.inbound.delete(socket);
+    });
   }
 
   send(to: BinAddress, packet: Buffer): boolean {

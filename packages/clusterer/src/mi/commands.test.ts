@@ -175,6 +175,18 @@ describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
     });
   });
 
+  it('a node that runs MI_CMD without answering (as OpenSIPS) gives a 408 entry', async () => {
+    const { mi, clock, nodes } = setup();
+    nodes[1]!.removeAllListeners('mi_cmd');
+    const pending = callCommand(mi[0]!.registry, 'cluster_send_mi', [1, 2, 'clusterer_list']);
+    await pump(clock);
+    clock.advance(2500);
+    expect(await pending).toEqual({
+      node_id: 2,
+      error: { code: 408, message: 'No result from node (timeout)' },
+    });
+  });
+
   it('cluster_broadcast_mi returns the local result and every node’s', async () => {
     const { mi, clock } = setup();
     const pending = callCommand(mi[1]!.registry, 'cluster_broadcast_mi', {

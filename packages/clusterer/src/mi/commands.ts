@@ -18,6 +18,7 @@ import {
   SendResult,
 } from '../cluster/clusterer.js';
 import { ClustererConfigError } from '../errors.js';
+import { type ClusterClock, systemClock, type TimerHandle } from '../runtime.js';
 
 /** GENERIC_MSG tag sipedge nodes use to carry an MI_CMD's result back to the sender. */
 export const MI_RESULT_TAG = 'sipedge-mi-result';
@@ -34,6 +35,8 @@ export interface ClustererMiOptions {
   stats?: StatisticsRegistry;
   /** How long cluster_send_mi / cluster_broadcast_mi wait for remote results (default 2000 ms). */
   remoteTimeoutMs?: number;
+  /** Timers for that wait (default: the system clock). */
+  clock?: ClusterClock;
 }
 
 /** One remote node's answer to an MI command sent over the cluster. */
@@ -46,7 +49,7 @@ export interface RemoteMiResult {
 interface Pending {
   cmd: string;
   resolve: (r: RemoteMiResult) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 /**
@@ -57,6 +60,7 @@ interface Pending {
 export class ClustererMi {
   private readonly pending = new Map<number, Pending[]>();
   private readonly timeoutMs: number;
+  private readonly clock: ClusterClock;
   private readonly detach: (() => void)[] = [];
 
   constructor(
@@ -64,6 +68,7 @@ export class ClustererMi {
     readonly options: ClustererMiOptions = {},
   ) {
     this.timeoutMs = options.remoteTimeoutMs ?? 2000;
+    this.clock = options.clock ?? systemClock;
     const { events, status, stats } = options;
     events?.register(NODE_STATE_EVENT);
     events?.register(REQ_RECEIVED_EVENT);
@@ -142,7 +147,7 @@ export class ClustererMi {
     for (const d of this.detach.splice(0)) d();
     for (const list of this.pending.values()) {
       for (const p of list) {
-        clearTimeout(p.timer);
+        this.clock.clearTimeout(p.timer);
         p.resolve({ node_id: -1, error: { code: 500, message: 'closed' } });
       }
     }
@@ -191,7 +196,7 @@ export class ClustererMi {
     if (list === undefined || i < 0) return;
     const [p] = list.splice(i, 1);
     if (p === undefined) return;
-    clearTimeout(p.timer);
+    this.clock.clearTimeout(p.timer);
     const r: RemoteMiResult = { node_id: e.srcId };
     if (parsed.error !== undefined) r.error = parsed.error;
     else r.result = parsed.result;
@@ -205,7 +210,7 @@ export class ClustererMi {
       const entry: Pending = {
         cmd,
         resolve,
-        timer: setTimeout(() => {
+        timer: this.clock.setTimeout(() => {
           const i = list.indexOf(entry);
           if (i >= 0) list.splice(i, 1);
           resolve({
@@ -410,7 +415,7 @@ export class ClustererMi {
     const i = list?.findLastIndex((p) => p.cmd === cmd) ?? -1;
     if (list === undefined || i < 0) return;
     const [p] = list.splice(i, 1);
-    if (p !== undefined) clearTimeout(p.timer);
+    if (p !== undefined) this.clock.clearTimeout(p.timer);
   }
 }
 

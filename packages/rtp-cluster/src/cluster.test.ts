@@ -215,6 +215,38 @@ describe('sessions', () => {
     expect(b.sessions.map((s) => s.callId)).toEqual(['call-2']);
   });
 
+  it('sends N and R to the member holding the call, not to the first member', async () => {
+    let r = 0;
+    const { cluster, members } = await setup(
+      [{ config: memberConfig('a') }, { config: memberConfig('b') }],
+      {},
+      () => [0.9][r++ % 1]!,
+    );
+    await cluster.handle(U('rec', 'ft;1')); // → b
+    const n = {
+      kind: 'N',
+      modifiers: '',
+      both: false,
+      callId: 'rec',
+      fromTag: 'ft',
+    } as RtppCommand;
+    const rec = {
+      kind: 'R',
+      modifiers: '',
+      single: false,
+      callId: 'rec',
+      fromTag: 'ft',
+    } as RtppCommand;
+    expect(await cluster.handle(rec)).toEqual({ kind: 'value', value: '0' });
+    expect(await cluster.handle(n)).toEqual({ kind: 'value', value: '0' });
+    expect(members.get('a')!.received.filter((c) => c.kind === 'N' || c.kind === 'R')).toHaveLength(
+      0,
+    );
+    expect(members.get('b')!.received.filter((c) => c.kind === 'N' || c.kind === 'R')).toHaveLength(
+      2,
+    );
+  });
+
   it('keeps concurrent media numbers of a new call on one member', async () => {
     let r = 0;
     const { cluster, members } = await setup(

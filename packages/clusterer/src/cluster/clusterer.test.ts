@@ -346,3 +346,47 @@ describe('random well-formed packets to a node', () => {
     expect(reachable(a)).toEqual([2, 3]);
   });
 });
+
+describe('one process in several clusters', () => {
+  it('keeps three clusters apart and raises events with the right cluster id', () => {
+    const { clock, net } = world(4);
+    // node 1 is in clusters 1, 2 and 3; node 2 in 1 and 3; node 3 in 2 and 3
+    const infos: Record<number, number[]> = { 1: [1, 2, 3], 2: [1, 3], 3: [2, 3] };
+    const members = (cl: number): number[] => [1, 2, 3].filter((id) => infos[id]?.includes(cl));
+    const nodes = new Map<number, Clusterer>();
+    for (const id of [1, 2, 3]) {
+      const mine = infos[id] ?? [];
+      const n = new Clusterer({
+        transport: net.transport(`10.0.0.${id}`),
+        clock,
+        dbMode: 0,
+        myNodeId: id,
+        myNodeInfo: mine.map((cl) => `cluster_id=${cl},url=bin:10.0.0.${id}:5566`),
+        neighborNodeInfo: mine.flatMap((cl) =>
+          members(cl)
+            .filter((m) => m !== id)
+            .map((m) => `cluster_id=${cl},node_id=${m},url=bin:10.0.0.${m}:5566`),
+        ),
+        ...timers,
+      });
+      n.start();
+      nodes.set(id, n);
+    }
+    const one = nodes.get(1) as Clusterer;
+    const events: string[] = [];
+    one.on('node_state', (e) => events.push(`${e.clusterId}:${e.nodeId}:${e.up}`));
+    clock.advance(5000);
+    const ids = (cl: number): number[] =>
+      one
+        .getNodes(cl)
+        .map((x) => x.nodeId)
+        .sort();
+    expect([ids(1), ids(2), ids(3)]).toEqual([[2], [3], [2, 3]]);
+    expect(nodes.get(2)?.getNodes(2)).toEqual([]);
+    nodes.get(3)?.destroy();
+    net.crash('10.0.0.3');
+    clock.advance(5000);
+    expect(events.sort()).toEqual(['1:2:true', '2:3:false', '2:3:true', '3:2:true', '3:3:false', '3:3:true']);
+    expect([ids(1), ids(2), ids(3)]).toEqual([[2], [], [2]]);
+  });
+});

@@ -386,7 +386,14 @@ describe('one process in several clusters', () => {
     nodes.get(3)?.destroy();
     net.crash('10.0.0.3');
     clock.advance(5000);
-    expect(events.sort()).toEqual(['1:2:true', '2:3:false', '2:3:true', '3:2:true', '3:3:false', '3:3:true']);
+    expect(events.sort()).toEqual([
+      '1:2:true',
+      '2:3:false',
+      '2:3:true',
+      '3:2:true',
+      '3:3:false',
+      '3:3:true',
+    ]);
     expect([ids(1), ids(2), ids(3)]).toEqual([[2], [], [2]]);
   });
 });

@@ -10,8 +10,11 @@ if (port === null) throw new Error('run as a worker');
 const gen = createSocket('udp4');
 const sink = createSocket('udp4');
 let received = 0;
+/** Called on every datagram reaching the sink; refills the window while a run is on. */
+let onSink: () => void = () => {};
 sink.on('message', () => {
   received++;
+  onSink();
 });
 await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
 await new Promise<void>((r) => gen.bind(0, '127.0.0.1', r));
@@ -28,11 +31,15 @@ port.on(
         sent++;
       }
     };
+    let running = true;
+    onSink = () => {
+      if (running && sent - received < m.window) send(1);
+    };
     const start = performance.now();
     let startCount = -1;
     let measuredFrom = 0;
     send(m.window);
-    // keep `window` messages in flight; losses are made up for on each tick
+    // keep `window` messages in flight: one new message per delivery; losses are made up each tick
     const tick = setInterval(() => {
       const now = performance.now();
       if (startCount < 0 && now - start > 300) {
@@ -44,6 +51,7 @@ port.on(
       else if (inflight > m.window * 4) send(m.window / 4); // heavy loss: keep going
       if (now - start > 300 + m.durationMs) {
         clearInterval(tick);
+        running = false;
         const elapsed = now - measuredFrom;
         port.postMessage({
           type: 'done',
@@ -55,6 +63,6 @@ port.on(
         sink.close();
         port.close();
       }
-    }, 1);
+    }, 5);
   },
 );

@@ -231,6 +231,24 @@ describe('SipTransports on loopback', () => {
     await b.t.close();
   });
 
+  it('WSS: SIP over secure WebSocket with node:https', async () => {
+    const b = node();
+    const pb = await b.t.listenWs('127.0.0.1', 0, { key, cert });
+    const ws = new WebSocket(`wss://127.0.0.1:${pb.port}`, 'sip', { rejectUnauthorized: false });
+    await new Promise((r, j) => {
+      ws.once('open', r);
+      ws.once('error', j);
+    });
+    const reply = new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
+    ws.send(options('z9hG4bKwss', 'WSS').toString());
+    const [req, from] = await b.next();
+    expect(from.transport).toBe('WSS');
+    await b.t.send(createResponse(req, 200, 'OK'), from);
+    expect((await reply).startsWith('SIP/2.0 200 OK')).toBe(true);
+    ws.close();
+    await b.t.close();
+  });
+
   it('counts and drops unparseable datagrams', async () => {
     const b = node();
     const pb = await b.t.listenUdp('127.0.0.1');

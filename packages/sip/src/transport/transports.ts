@@ -1,5 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import {
   createServer as createTcpServer,
   type Server,
@@ -189,16 +190,26 @@ export class SipTransports {
     return this.#listen(server, host, port);
   }
 
-  /** SIP over WebSocket (RFC 7118): subprotocol `sip`, one SIP message per WebSocket message. */
-  async listenWs(host: string, port = 0): Promise<{ address: string; port: number }> {
+  /**
+   * SIP over WebSocket (RFC 7118): subprotocol `sip`, one SIP message per WebSocket message.
+   * With `tls` options the listener is WSS (node:https).
+   */
+  async listenWs(
+    host: string,
+    port = 0,
+    tls?: TlsOptions,
+  ): Promise<{ address: string; port: number }> {
+    const transport = tls === undefined ? 'WS' : 'WSS';
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.#o.maxMessageBytes ?? 65_535,
       handleProtocols: (protocols) => (protocols.has('sip') ? 'sip' : false),
     });
-    const httpServer = createHttpServer((_req, res) => {
+    const refuse = (_req: unknown, res: { writeHead(code: number): { end(): void } }): void => {
       res.writeHead(426).end();
-    });
+    };
+    const httpServer =
+      tls === undefined ? createHttpServer(refuse) : createHttpsServer(tls, refuse);
     httpServer.on('upgrade', (req, socket, head) => {
       if (this.#flows.size >= (this.#o.maxConnections ?? 4096)) {
         this.counters.refusedConnections++;
@@ -214,7 +225,12 @@ export class SipTransports {
         const rport = req.socket.remotePort ?? 0;
         const laddr = strip(req.socket.localAddress ?? '');
         const lport = req.socket.localPort ?? 0;
-        this.#adoptWs(ws, 'WS', { address: raddr, port: rport }, { address: laddr, port: lport });
+        this.#adoptWs(
+          ws,
+          transport,
+          { address: raddr, port: rport },
+          { address: laddr, port: lport },
+        );
       });
     });
     this.#servers.push(wss);

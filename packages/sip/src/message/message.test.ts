@@ -206,3 +206,30 @@ describe('SipMessage constructor', () => {
     expect(() => new SipMessage({ startLine: 'HELLO', headers: [] })).toThrow(SipParseError);
   });
 });
+
+describe('pathological input near the size limit', () => {
+  const head =
+    'OPTIONS sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n';
+  const cases: Record<string, string> = {
+    'separators in Via': `Via: ${'SIP/2.0/UDP h;;,'.repeat(3000)}\r\n`,
+    'commas in Route': `Route: ${',<'.repeat(25_000)}\r\n`,
+    'unbalanced quotes in Contact': `Contact: ${'"\\'.repeat(25_000)}\r\n`,
+    'folding on every line': `X-Fold: a${'\r\n b'.repeat(12_000)}\r\n`,
+    'long parameter chain': `Contact: <sip:a@b>${';p=v'.repeat(12_000)}\r\n`,
+  };
+  for (const [name, extra] of Object.entries(cases)) {
+    it(`finishes with a result or a SipParseError: ${name}`, () => {
+      const buf = Buffer.from(`${head}${extra}Content-Length: 0\r\n\r\n`, 'latin1');
+      expect(buf.length).toBeLessThan(65_536);
+      try {
+        const m = parseMessage(buf);
+        validateMessage(m);
+        m.values('via');
+        m.values('route');
+        m.values('x-fold');
+      } catch (e) {
+        expect(e).toBeInstanceOf(SipParseError);
+      }
+    });
+  }
+});

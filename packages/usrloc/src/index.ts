@@ -1,1 +1,28 @@
-export {};
+export { type AorOptions, canonicalAor } from './aor.js';
+export { UsrlocError } from './errors.js';
+export {
+  type ChangeReason,
+  type ContactChange,
+  contactEventParams,
+  Location,
+  type LocationOptions,
+  USRLOC_EVENTS,
+} from './location.js';
+export {
+  ContactIdGenerator,
+  type ContactRecord,
+  FLAG_NAT,
+  FLAG_REMOVE_ON_TIMEOUT,
+  isValid,
+  remainingSeconds,
+} from './model.js';
+export {
+  type Branch,
+  type PathMode,
+  type RegisterContext,
+  Registrar,
+  type RegistrarOptions,
+} from './registrar.js';
+export { MemoryStore } from './store/memory.js';
+export { type SqliteMode, SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
+export type { ChangeBatch, ContactStore } from './store/store.js';

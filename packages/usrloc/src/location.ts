@@ -1,0 +1,253 @@
+import type { EventBus, StatisticsRegistry } from '@sipedge/mi';
+import { type Clock, systemClock } from '@sipedge/sip';
+import { ContactIdGenerator, type ContactRecord, isValid } from './model.js';
+import { MemoryStore } from './store/memory.js';
+import type { ContactStore } from './store/store.js';
+
+/** Why a contact went away or changed — carried in change events. */
+export type ChangeReason =
+  | 'register'
+  | 'unregister'
+  | 'evicted'
+  | 'expired'
+  | 'mi'
+  | 'ping-timeout';
+
+/**
+ * One change, as a replicator or an event sink sees it. `insert`/`update`/`refresh` carry the
+ * new record; `delete` carries the record as it was.
+ */
+export interface ContactChange {
+  readonly type: 'insert' | 'update' | 'refresh' | 'delete';
+  readonly contact: ContactRecord;
+  readonly reason: ChangeReason;
+}
+
+export interface LocationOptions {
+  /** This node's id (clusterer node id), stamped on every change. Default 1. */
+  readonly nodeId?: number;
+  readonly store?: ContactStore;
+  readonly clock?: Clock;
+  readonly events?: EventBus;
+  readonly stats?: StatisticsRegistry;
+  /** How often the expiry timer runs (ms, default 10,000; OpenSIPS timer_interval). */
+  readonly timerIntervalMs?: number;
+  /** Contacts removed per expiry tick at most (default 100,000); the rest wait a tick. */
+  readonly maxExpirePerTick?: number;
+}
+
+export const USRLOC_EVENTS = [
+  'E_UL_AOR_INSERT',
+  'E_UL_AOR_DELETE',
+  'E_UL_CONTACT_INSERT',
+  'E_UL_CONTACT_UPDATE',
+  'E_UL_CONTACT_DELETE',
+  'E_UL_CONTACT_REFRESH',
+] as const;
+
+const EVENT_OF = {
+  insert: 'E_UL_CONTACT_INSERT',
+  update: 'E_UL_CONTACT_UPDATE',
+  refresh: 'E_UL_CONTACT_REFRESH',
+  delete: 'E_UL_CONTACT_DELETE',
+} as const;
+
+/** Event params as OpenSIPS's E_UL_CONTACT_* (names lower-case, path as one string). */
+export function contactEventParams(c: ContactRecord): Record<string, unknown> {
+  return {
+    address: c.uri,
+    aor: c.aor,
+    contact_id: c.id,
+    callid: c.callId,
+    cseq: c.cseq,
+    expires: c.expires === 0 ? 0 : Math.floor(c.expires / 1000),
+    q: c.q ?? -1,
+    received: c.received ?? '',
+    path: c.path.join(','),
+    socket: c.socket ?? '',
+    user_agent: c.userAgent ?? '',
+    flags: c.flags,
+    shtag: c.shtag ?? '',
+  };
+}
+
+/**
+ * The location table: AoR → contacts in memory, every change written to the store first
+ * (one atomic batch per `commit`), then applied in memory, then announced (events, listeners).
+ */
+export class Location {
+  readonly nodeId: number;
+  readonly clock: Clock;
+  readonly ids: ContactIdGenerator;
+  readonly #store: ContactStore;
+  readonly #events: EventBus | undefined;
+  readonly #aors = new Map<string, ContactRecord[]>();
+  readonly #listeners = new Set<(changes: readonly ContactChange[]) => void>();
+  readonly #timerMs: number;
+  readonly #maxExpire: number;
+  #timer: unknown;
+  #contacts = 0;
+  #started = false;
+  readonly #expiredCounter;
+
+  constructor(options: LocationOptions = {}) {
+    this.nodeId = options.nodeId ?? 1;
+    this.clock = options.clock ?? systemClock;
+    this.ids = new ContactIdGenerator(this.nodeId);
+    this.#store = options.store ?? new MemoryStore();
+    this.#events = options.events;
+    this.#timerMs = options.timerIntervalMs ?? 10_000;
+    this.#maxExpire = options.maxExpirePerTick ?? 100_000;
+    if (this.#events !== undefined) for (const e of USRLOC_EVENTS) this.#events.register(e);
+    const stats = options.stats;
+    this.#expiredCounter = stats?.counter('usrloc', 'location-expires');
+    stats?.gauge('usrloc', 'registered_users', () => this.#aors.size);
+    stats?.gauge('usrloc', 'location-users', () => this.#aors.size);
+    stats?.gauge('usrloc', 'location-contacts', () => this.#contacts);
+    for (const c of this.#store.load()) this.#insertLoaded(c);
+  }
+
+  #insertLoaded(c: ContactRecord): void {
+    const list = this.#aors.get(c.aor);
+    if (list === undefined) this.#aors.set(c.aor, [c]);
+    else list.push(c);
+    this.#contacts++;
+  }
+
+  /** Start the expiry timer. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#arm();
+  }
+
+  /** Stop the timer, flush and close the store. Idempotent. */
+  stop(): void {
+    if (this.#timer !== undefined) this.clock.clearTimer(this.#timer);
+    this.#timer = undefined;
+    this.#started = false;
+    this.#store.close();
+  }
+
+  /** Write out buffered changes (write-back stores). */
+  flush(): void {
+    this.#store.flush();
+  }
+
+  #arm(): void {
+    this.#timer = this.clock.setTimer(this.#timerMs, () => {
+      this.#timer = undefined;
+      this.expire();
+      if (this.#started) this.#arm();
+    });
+  }
+
+  /** Subscribe to committed changes (for a replicator); returns the unsubscribe function. */
+  onChange(listener: (changes: readonly ContactChange[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get aorCount(): number {
+    return this.#aors.size;
+  }
+
+  get contactCount(): number {
+    return this.#contacts;
+  }
+
+  /** All contacts of an AoR, expired ones included (the registrar filters). */
+  contacts(aor: string): readonly ContactRecord[] {
+    return this.#aors.get(aor) ?? [];
+  }
+
+  aors(): IterableIterator<string> {
+    return this.#aors.keys();
+  }
+
+  *allContacts(): Generator<ContactRecord> {
+    for (const list of this.#aors.values()) yield* list;
+  }
+
+  /**
+   * Replace the contacts of `aor` by `next` in one step: the differences are written to the
+   * store as one batch (throws, changing nothing, if the store fails), then applied in memory
+   * and announced. `reasons` names why each removed id went away (default 'unregister').
+   */
+  commit(aor: string, next: readonly ContactRecord[], changes: readonly ContactChange[]): void {
+    if (changes.length === 0) return;
+    const put: ContactRecord[] = [];
+    const del: string[] = [];
+    for (const ch of changes) {
+      if (ch.type === 'delete') del.push(ch.contact.id);
+      else put.push(ch.contact);
+    }
+    this.#store.write({ put, del });
+    const before = this.#aors.get(aor);
+    const hadAor = before !== undefined && before.length > 0;
+    if (next.length === 0) this.#aors.delete(aor);
+    else this.#aors.set(aor, next.slice());
+    this.#contacts += next.length - (before?.length ?? 0);
+    this.#announce(aor, hadAor, next.length > 0, changes);
+  }
+
+  #announce(
+    aor: string,
+    hadAor: boolean,
+    hasAor: boolean,
+    changes: readonly ContactChange[],
+  ): void {
+    const ev = this.#events;
+    if (ev !== undefined) {
+      if (!hadAor && hasAor) ev.raise('E_UL_AOR_INSERT', { aor });
+      for (const ch of changes) ev.raise(EVENT_OF[ch.type], contactEventParams(ch.contact));
+      if (hadAor && !hasAor) ev.raise('E_UL_AOR_DELETE', { aor });
+    }
+    for (const l of this.#listeners) l(changes);
+  }
+
+  /** Remove every contact whose expiry has passed; returns how many went. */
+  expire(): number {
+    const now = this.clock.now();
+    let removed = 0;
+    const batches: [string, ContactRecord[], ContactChange[]][] = [];
+    for (const [aor, list] of this.#aors) {
+      if (removed >= this.#maxExpire) break;
+      const gone: ContactChange[] = [];
+      for (const c of list) {
+        if (!isValid(c, now)) gone.push({ type: 'delete', contact: c, reason: 'expired' });
+      }
+      if (gone.length === 0) continue;
+      removed += gone.length;
+      batches.push([aor, list.filter((c) => isValid(c, now)), gone]);
+    }
+    for (const [aor, next, gone] of batches) this.commit(aor, next, gone);
+    this.#expiredCounter?.inc(removed);
+    return removed;
+  }
+
+  /** Delete an AoR with all its contacts (MI ul_rm); false if unknown. */
+  removeAor(aor: string, reason: ChangeReason = 'mi'): boolean {
+    const list = this.#aors.get(aor);
+    if (list === undefined) return false;
+    this.commit(
+      aor,
+      [],
+      list.map((c) => ({ type: 'delete', contact: c, reason })),
+    );
+    return true;
+  }
+
+  /** Delete one contact by id (MI, NAT pinger); false if unknown. */
+  removeContact(aor: string, id: string, reason: ChangeReason): boolean {
+    const list = this.#aors.get(aor);
+    const c = list?.find((x) => x.id === id);
+    if (list === undefined || c === undefined) return false;
+    this.commit(
+      aor,
+      list.filter((x) => x !== c),
+      [{ type: 'delete', contact: c, reason }],
+    );
+    return true;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The user-location model (digest §3): an AoR maps to contacts (bindings). Records are
+ * immutable; an update replaces the record under the same stable id.
+ */
+export interface ContactRecord {
+  /** Globally unique, stable id: storage key and (later) replication key. */
+  readonly id: string;
+  /** Canonical AoR (`user@host`, see `canonicalAor`). */
+  readonly aor: string;
+  /** Contact URI as the UA sent it (no angle brackets, no header params). */
+  readonly uri: string;
+  /** Contact header params other than expires and q, as written (`;+sip.instance="…";reg-id=1`). */
+  readonly params: string;
+  /** Source of the REGISTER as a SIP URI (`sip:198.51.100.7:5060;transport=udp`), or null. */
+  readonly received: string | null;
+  /** Path header values in order (first = hop nearest to this registrar), as written. */
+  readonly path: readonly string[];
+  /** Absolute expiry in ms since the epoch; 0 = permanent (ul_add with expires 0). */
+  readonly expires: number;
+  /** q value 0..1, or null when the UA gave none. */
+  readonly q: number | null;
+  readonly callId: string;
+  readonly cseq: number;
+  /** Branch/contact flags (opaque bits for the script: NAT, SIPPING, remove-on-timeout …). */
+  readonly flags: number;
+  readonly userAgent: string | null;
+  /** Logical name of the socket the REGISTER came in on (`udp:10.0.0.1:5060`). */
+  readonly socket: string | null;
+  /** Contact `methods` param or Allow header, as written; null = all. */
+  readonly methods: string | null;
+  /** `+sip.instance` without quotes/brackets (RFC 5626), or null. */
+  readonly instance: string | null;
+  /** RFC 5626 reg-id, or null. */
+  readonly regId: number | null;
+  /** Time of the last change, ms since the epoch. */
+  readonly lastModified: number;
+  /** Node id of the node that made the last change (replication tie-break). */
+  readonly nodeId: number;
+  /** Owner sharing tag (clusterer sharing tag name), or null = owned by every node. */
+  readonly shtag: string | null;
+}
+
+/** Contact flag: remove the contact after `maxPingsLost` unanswered keep-alives. */
+export const FLAG_REMOVE_ON_TIMEOUT = 1;
+/** Contact flag: the contact is behind NAT (pinged by the NAT pinger). */
+export const FLAG_NAT = 2;
+
+/** Is the binding still valid at `now`? (`expires == 0` = permanent). */
+export function isValid(c: ContactRecord, now: number): boolean {
+  return c.expires === 0 || c.expires > now;
+}
+
+/** Seconds left (rounded up, at least 0) — what a 200 OK shows in `;expires=`. */
+export function remainingSeconds(c: ContactRecord, now: number): number {
+  if (c.expires === 0) return 0;
+  return Math.max(0, Math.ceil((c.expires - now) / 1000));
+}
+
+/**
+ * Makes globally unique, stable contact ids: `<node>-<random salt>-<counter>` in base 36. The
+ * salt is random per generator, so a restarted node never reuses an id (the OpenSIPS rlabel
+ * bug class, digest §9.11).
+ */
+export class ContactIdGenerator {
+  readonly #prefix: string;
+  #counter = 0;
+  constructor(nodeId: number, salt?: string) {
+    const s = salt ?? Math.floor(Math.random() * 2 ** 48).toString(36);
+    this.#prefix = `${nodeId.toString(36)}-${s}-`;
+  }
+  next(): string {
+    this.#counter++;
+    return this.#prefix + this.#counter.toString(36);
+  }
+}

@@ -1,0 +1,224 @@
+import type { Clock } from '@sipedge/sip';
+import Database from 'better-sqlite3';
+import type { ContactRecord } from '../model.js';
+import { type ChangeBatch, type ContactStore, checkRecord } from './store.js';
+
+export type SqliteMode = 'write-through' | 'write-back';
+
+export interface SqliteStoreOptions {
+  /** Database file (`:memory:` for tests). */
+  readonly path: string;
+  /** write-through (default): each batch is committed before `write` returns. */
+  readonly mode?: SqliteMode;
+  /** write-back: how often buffered changes are flushed (ms, default 1000). */
+  readonly flushIntervalMs?: number;
+  /** write-back: flush early when this many contacts are buffered (default 10,000). */
+  readonly maxBuffered?: number;
+  /** Timers for write-back (the injected clock). */
+  readonly clock?: Clock;
+}
+
+const COLUMNS = [
+  'id',
+  'aor',
+  'uri',
+  'params',
+  'received',
+  'path',
+  'expires',
+  'q',
+  'callid',
+  'cseq',
+  'flags',
+  'user_agent',
+  'socket',
+  'methods',
+  'instance',
+  'reg_id',
+  'last_modified',
+  'node_id',
+  'shtag',
+] as const;
+
+interface Row {
+  id: string;
+  aor: string;
+  uri: string;
+  params: string;
+  received: string | null;
+  path: string;
+  expires: number;
+  q: number | null;
+  callid: string;
+  cseq: number;
+  flags: number;
+  user_agent: string | null;
+  socket: string | null;
+  methods: string | null;
+  instance: string | null;
+  reg_id: number | null;
+  last_modified: number;
+  node_id: number;
+  shtag: string | null;
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+
+function toRow(c: ContactRecord): unknown[] {
+  return [
+    c.id,
+    c.aor,
+    c.uri,
+    c.params,
+    c.received,
+    c.path.length === 0 ? '' : JSON.stringify(c.path),
+    c.expires,
+    c.q,
+    c.callId,
+    c.cseq,
+    c.flags,
+    c.userAgent,
+    c.socket,
+    c.methods,
+    c.instance,
+    c.regId,
+    c.lastModified,
+    c.nodeId,
+    c.shtag,
+  ];
+}
+
+function fromRow(r: Row): ContactRecord {
+  return {
+    id: r.id,
+    aor: r.aor,
+    uri: r.uri,
+    params: r.params,
+    received: r.received,
+    path: r.path === '' ? EMPTY : (JSON.parse(r.path) as string[]),
+    expires: r.expires,
+    q: r.q,
+    callId: r.callid,
+    cseq: r.cseq,
+    flags: r.flags,
+    userAgent: r.user_agent,
+    socket: r.socket,
+    methods: r.methods,
+    instance: r.instance,
+    regId: r.reg_id,
+    lastModified: r.last_modified,
+    nodeId: r.node_id,
+    shtag: r.shtag,
+  };
+}
+
+/**
+ * SQLite persistence through better-sqlite3 in WAL mode. Write-through commits each batch in
+ * one transaction before returning (synchronous=NORMAL: durable against a process crash; an OS
+ * crash or power loss may lose the last transactions — use `synchronous: FULL` semantics by
+ * opening with mode write-through and `fullSync`). Write-back buffers the latest state per
+ * contact id and flushes on a timer, when the buffer is full, on `flush()` and on `close()`.
+ */
+export class SqliteStore implements ContactStore {
+  readonly #db: Database.Database;
+  readonly #mode: SqliteMode;
+  readonly #clock: Clock | undefined;
+  readonly #flushMs: number;
+  readonly #maxBuffered: number;
+  readonly #put: Database.Statement;
+  readonly #del: Database.Statement;
+  readonly #apply: (batch: ChangeBatch) => void;
+  /** write-back buffer: id → record (put) or null (delete). */
+  readonly #pending = new Map<string, ContactRecord | null>();
+  #timer: unknown;
+  #closed = false;
+
+  constructor(options: SqliteStoreOptions & { fullSync?: boolean }) {
+    this.#mode = options.mode ?? 'write-through';
+    this.#clock = options.clock;
+    this.#flushMs = options.flushIntervalMs ?? 1000;
+    this.#maxBuffered = options.maxBuffered ?? 10_000;
+    this.#db = new Database(options.path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma(`synchronous = ${options.fullSync === true ? 'FULL' : 'NORMAL'}`);
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS location (
+      id TEXT PRIMARY KEY NOT NULL, aor TEXT NOT NULL, uri TEXT NOT NULL, params TEXT NOT NULL,
+      received TEXT, path TEXT NOT NULL, expires INTEGER NOT NULL, q REAL, callid TEXT NOT NULL,
+      cseq INTEGER NOT NULL, flags INTEGER NOT NULL, user_agent TEXT, socket TEXT, methods TEXT,
+      instance TEXT, reg_id INTEGER, last_modified INTEGER NOT NULL, node_id INTEGER NOT NULL,
+      shtag TEXT) WITHOUT ROWID`);
+    this.#put = this.#db.prepare(
+      `INSERT OR REPLACE INTO location (${COLUMNS.join(',')}) VALUES (${COLUMNS.map(() => '?').join(',')})`,
+    );
+    this.#del = this.#db.prepare('DELETE FROM location WHERE id = ?');
+    this.#apply = this.#db.transaction((batch: ChangeBatch) => {
+      for (const c of batch.put) this.#put.run(toRow(c));
+      for (const id of batch.del) this.#del.run(id);
+    });
+  }
+
+  get mode(): SqliteMode {
+    return this.#mode;
+  }
+
+  /** Contacts waiting for the next write-back flush. */
+  get buffered(): number {
+    return this.#pending.size;
+  }
+
+  load(): ContactRecord[] {
+    const rows = this.#db.prepare(`SELECT ${COLUMNS.join(',')} FROM location`).all() as Row[];
+    return rows.map(fromRow);
+  }
+
+  write(batch: ChangeBatch): void {
+    if (this.#closed) throw new Error('store closed');
+    for (const c of batch.put) checkRecord(c);
+    if (this.#mode === 'write-through') {
+      this.#apply(batch);
+      return;
+    }
+    for (const c of batch.put) this.#pending.set(c.id, c);
+    for (const id of batch.del) this.#pending.set(id, null);
+    if (this.#pending.size >= this.#maxBuffered) this.flush();
+    else this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined || this.#pending.size === 0) return;
+    const fire = (): void => {
+      this.#timer = undefined;
+      this.flush();
+    };
+    if (this.#clock !== undefined) this.#timer = this.#clock.setTimer(this.#flushMs, fire);
+    else {
+      const t = setTimeout(fire, this.#flushMs);
+      t.unref();
+      this.#timer = t;
+    }
+  }
+
+  flush(): void {
+    if (this.#pending.size === 0) return;
+    const put: ContactRecord[] = [];
+    const del: string[] = [];
+    for (const [id, c] of this.#pending) {
+      if (c === null) del.push(id);
+      else put.push(c);
+    }
+    this.#apply({ put, del });
+    this.#pending.clear();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) {
+      if (this.#clock !== undefined) this.#clock.clearTimer(this.#timer);
+      else clearTimeout(this.#timer as NodeJS.Timeout);
+      this.#timer = undefined;
+    }
+    this.flush();
+    this.#closed = true;
+    this.#db.close();
+  }
+}

@@ -1,0 +1,33 @@
+import type { ContactRecord } from '../model.js';
+
+/** One atomic change set: every put and delete lands, or none does. */
+export interface ChangeBatch {
+  readonly put: readonly ContactRecord[];
+  readonly del: readonly string[];
+}
+
+/**
+ * Where contacts persist. `write` is atomic per batch: when it returns (write-through) the
+ * batch is durable against a process crash; when it throws, nothing of the batch was written.
+ */
+export interface ContactStore {
+  /** Every stored contact (called once at start). */
+  load(): ContactRecord[];
+  write(batch: ChangeBatch): void;
+  /** Write out anything buffered (write-back); a no-op for write-through stores. */
+  flush(): void;
+  /** Flush and release; idempotent. */
+  close(): void;
+}
+
+/** Checks a record before it is written, so a broken record never half-lands. */
+export function checkRecord(c: ContactRecord): void {
+  if (typeof c.id !== 'string' || c.id.length === 0) throw new TypeError('contact without id');
+  if (typeof c.aor !== 'string' || c.aor.length === 0)
+    throw new TypeError(`contact ${c.id} without aor`);
+  if (typeof c.uri !== 'string' || c.uri.length === 0)
+    throw new TypeError(`contact ${c.id} without uri`);
+  if (!Number.isFinite(c.expires) || !Number.isFinite(c.cseq) || !Number.isFinite(c.lastModified)) {
+    throw new TypeError(`contact ${c.id} with a non-numeric field`);
+  }
+}

@@ -23,6 +23,11 @@ export {
   Registrar,
   type RegistrarOptions,
 } from './registrar.js';
+export {
+  createContactStore,
+  type PersistenceMode,
+  type PersistenceOptions,
+} from './store/create.js';
 export { MemoryStore } from './store/memory.js';
 export { type SqliteMode, SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
 export type { ChangeBatch, ContactStore } from './store/store.js';

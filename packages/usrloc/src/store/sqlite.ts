@@ -115,8 +115,8 @@ function fromRow(r: Row): ContactRecord {
 /**
  * SQLite persistence through better-sqlite3 in WAL mode. Write-through commits each batch in
  * one transaction before returning (synchronous=NORMAL: durable against a process crash; an OS
- * crash or power loss may lose the last transactions — use `synchronous: FULL` semantics by
- * opening with mode write-through and `fullSync`). Write-back buffers the latest state per
+ * crash or power loss may lose the last transactions unless `fullSync` is set, which fsyncs
+ * every commit). Write-back buffers the latest state per
  * contact id and flushes on a timer, when the buffer is full, on `flush()` and on `close()`.
  */
 export class SqliteStore implements ContactStore {
@@ -168,7 +168,15 @@ export class SqliteStore implements ContactStore {
 
   load(): ContactRecord[] {
     const rows = this.#db.prepare(`SELECT ${COLUMNS.join(',')} FROM location`).all() as Row[];
-    return rows.map(fromRow);
+    if (this.#pending.size === 0) return rows.map(fromRow);
+    // write-back: the buffered changes overlay the committed rows
+    const out = new Map<string, ContactRecord>();
+    for (const r of rows) out.set(r.id, fromRow(r));
+    for (const [id, c] of this.#pending) {
+      if (c === null) out.delete(id);
+      else out.set(id, c);
+    }
+    return [...out.values()];
   }
 
   write(batch: ChangeBatch): void {

@@ -1,0 +1,98 @@
+import { EventBus } from '@sipedge/mi';
+import { parseMessage, VirtualClock } from '@sipedge/sip';
+import { describe, expect, it } from 'vitest';
+import { Location } from './location.js';
+import { Registrar } from './registrar.js';
+
+const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+
+function reg(contact: string, cseq: number, user = 'alice'): Buffer {
+  return Buffer.from(
+    [
+      'REGISTER sip:example.com SIP/2.0',
+      'Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKx',
+      `To: <sip:${user}@example.com>`,
+      `From: <sip:${user}@example.com>;tag=1`,
+      `Call-ID: cid-${user}`,
+      `CSeq: ${cseq} REGISTER`,
+      `Contact: ${contact}`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+}
+
+describe('Location expiry and events', () => {
+  it('expires bindings on the injected clock and raises contact and AoR events', () => {
+    const clock = new VirtualClock(T0);
+    const events = new EventBus({ clock });
+    const seen: string[] = [];
+    for (const e of [
+      'E_UL_AOR_INSERT',
+      'E_UL_AOR_DELETE',
+      'E_UL_CONTACT_INSERT',
+      'E_UL_CONTACT_UPDATE',
+      'E_UL_CONTACT_DELETE',
+      'E_UL_CONTACT_REFRESH',
+    ]) {
+      events.register(e);
+      events.on(e, (p) => seen.push(`${e}:${String(p.address ?? p.aor)}`));
+    }
+    const location = new Location({ clock, events, timerIntervalMs: 1000 });
+    const registrar = new Registrar(location);
+    location.start();
+    registrar.save(parseMessage(reg('<sip:a@192.0.2.1>;expires=60', 1)));
+    registrar.save(parseMessage(reg('<sip:b@192.0.2.2>;expires=120', 2)));
+    expect(seen).toEqual([
+      'E_UL_AOR_INSERT:alice@example.com',
+      'E_UL_CONTACT_INSERT:sip:a@192.0.2.1',
+      'E_UL_CONTACT_INSERT:sip:b@192.0.2.2',
+    ]);
+    seen.length = 0;
+    registrar.save(parseMessage(reg('<sip:b@192.0.2.2>;expires=120', 3)));
+    registrar.save(parseMessage(reg('<sip:b@192.0.2.2;transport=tcp>;expires=120', 4)));
+    expect(seen).toEqual([
+      'E_UL_CONTACT_REFRESH:sip:b@192.0.2.2',
+      'E_UL_CONTACT_INSERT:sip:b@192.0.2.2;transport=tcp',
+    ]);
+    seen.length = 0;
+    clock.advance(59_000);
+    expect(location.contactCount).toBe(3);
+    clock.advance(2_000);
+    expect(location.contactCount).toBe(2);
+    expect(seen).toEqual(['E_UL_CONTACT_DELETE:sip:a@192.0.2.1']);
+    clock.advance(120_000);
+    expect(location.contactCount).toBe(0);
+    expect(location.aorCount).toBe(0);
+    expect(seen.at(-1)).toBe('E_UL_AOR_DELETE:alice@example.com');
+    location.stop();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('change listeners get the reason, for a replicator', () => {
+    const clock = new VirtualClock(T0);
+    const location = new Location({ clock });
+    const registrar = new Registrar(location);
+    const got: string[] = [];
+    location.onChange((cs) => {
+      for (const c of cs) got.push(`${c.type}/${c.reason}/${c.contact.nodeId}`);
+    });
+    registrar.save(parseMessage(reg('<sip:a@192.0.2.1>;expires=60', 1)));
+    clock.advance(61_000);
+    location.expire();
+    expect(got).toEqual(['insert/register/1', 'delete/expired/1']);
+  });
+
+  it('a registration after expiry replaces the expired binding in the same commit', () => {
+    const clock = new VirtualClock(T0);
+    const location = new Location({ clock });
+    const registrar = new Registrar(location);
+    registrar.save(parseMessage(reg('<sip:a@192.0.2.1>;expires=60', 1)));
+    clock.advance(61_000);
+    const res = registrar.save(parseMessage(reg('<sip:a@192.0.2.1>;expires=60', 2)));
+    expect(res.status).toBe(200);
+    expect(location.contactCount).toBe(1);
+    expect(location.contacts('alice@example.com')[0]?.cseq).toBe(2);
+  });
+});

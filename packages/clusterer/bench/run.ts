@@ -130,7 +130,7 @@ async function throughput(): Promise<void> {
     const done = await waitFor(b, (l) => l.event === 'bench_done', 120_000);
     const s = (performance.now() - t0) / 1000;
     console.log(
-      `BIN module packets between two node processes on loopback (64-byte body, 104 B on the wire): ${Math.round(((done.received as number) - 1) / s)} packets/s (${count} packets in ${s.toFixed(2)} s)`,
+      `BIN module packets between two node processes on loopback (64-byte body, 102 B on the wire): ${Math.round(((done.received as number) - 1) / s)} packets/s (${count} packets in ${s.toFixed(2)} s)`,
     );
   } finally {
     await kill(a, 'SIGKILL');

@@ -17,6 +17,13 @@ export {
   remainingSeconds,
 } from './model.js';
 export {
+  NatPinger,
+  type NatPingerOptions,
+  type PingKind,
+  type PingReply,
+  type PingRequest,
+} from './pinger.js';
+export {
   type Branch,
   type PathMode,
   type RegisterContext,

@@ -8,6 +8,7 @@ export {
   type LocationOptions,
   USRLOC_EVENTS,
 } from './location.js';
+export { miCommands, miContact, type UsrlocMiOptions } from './mi.js';
 export {
   ContactIdGenerator,
   type ContactRecord,

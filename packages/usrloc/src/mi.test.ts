@@ -1,0 +1,173 @@
+import { callCommand, EventBus, MiRegistry, MiRpcError, StatisticsRegistry } from '@sipedge/mi';
+import { parseMessage, VirtualClock } from '@sipedge/sip';
+import { describe, expect, it } from 'vitest';
+import { Location } from './location.js';
+import { miCommands } from './mi.js';
+import { Registrar } from './registrar.js';
+
+const T0 = Date.UTC(2026, 10, 23, 12);
+
+function setup() {
+  const clock = new VirtualClock(T0);
+  const stats = new StatisticsRegistry();
+  const events = new EventBus({ clock });
+  const location = new Location({ clock, stats, events });
+  const registrar = new Registrar(location, { stats });
+  const registry = new MiRegistry();
+  registry.register(...miCommands(location));
+  const raised: string[] = [];
+  for (const e of [
+    'E_UL_AOR_INSERT',
+    'E_UL_AOR_DELETE',
+    'E_UL_CONTACT_INSERT',
+    'E_UL_CONTACT_UPDATE',
+    'E_UL_CONTACT_DELETE',
+  ]) {
+    events.on(e, () => raised.push(e));
+  }
+  const save = (user: string, contact: string, cseq = 1) =>
+    registrar.save(
+      parseMessage(
+        Buffer.from(
+          `REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nTo: <sip:${user}@example.com>\r\nFrom: <sip:${user}@example.com>;tag=1\r\nCall-ID: c-${user}\r\nCSeq: ${cseq} REGISTER\r\nUser-Agent: Phone/2\r\nContact: ${contact}\r\nContent-Length: 0\r\n\r\n`,
+        ),
+      ),
+      { received: 'sip:198.51.100.1:5060', socket: 'udp:10.0.0.1:5060' },
+    );
+  return { clock, stats, location, registry, save, raised };
+}
+
+async function rpcError(p: Promise<unknown>): Promise<[number, string]> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof MiRpcError) return [err.rpcCode, err.message];
+    throw err;
+  }
+  throw new Error('expected an MI error');
+}
+
+describe('usrloc MI', () => {
+  it('ul_dump and ul_show_contact print OpenSIPS shapes', async () => {
+    const { registry, save, clock } = setup();
+    save('alice', '<sip:alice@192.0.2.1>;q=0.5;expires=600');
+    clock.advance(10_000);
+    const dump = (await callCommand(registry, 'ul_dump')) as {
+      Domains: { name: string; AORs: { AOR: string; Contacts: Record<string, unknown>[] }[] }[];
+    };
+    expect(dump.Domains[0]?.name).toBe('location');
+    const c = dump.Domains[0]?.AORs[0];
+    expect(c?.AOR).toBe('alice@example.com');
+    expect(c?.Contacts[0]).toMatchObject({
+      Contact: 'sip:alice@192.0.2.1',
+      Expires: 590,
+      Q: 0.5,
+      Callid: 'c-alice',
+      Cseq: 1,
+      'User-agent': 'Phone/2',
+      Received: 'sip:198.51.100.1:5060',
+      Socket: 'udp:10.0.0.1:5060',
+    });
+    expect(await callCommand(registry, 'ul_dump', ['brief'])).toEqual({
+      Domains: [{ name: 'location', hash_size: 512, AORs: [{ AOR: 'alice@example.com' }] }],
+    });
+    const show = (await callCommand(registry, 'ul_show_contact', [
+      'location',
+      'sip:alice@example.com',
+    ])) as {
+      Contacts: unknown[];
+    };
+    expect(show.Contacts).toHaveLength(1);
+    expect(
+      await rpcError(callCommand(registry, 'ul_show_contact', ['location', 'bob@example.com'])),
+    ).toEqual([404, 'AOR not found']);
+    expect(
+      await rpcError(callCommand(registry, 'ul_show_contact', ['nope', 'alice@example.com'])),
+    ).toEqual([404, 'Table not found']);
+  });
+
+  it('ul_add adds and replaces, ul_rm_contact and ul_rm delete, with events', async () => {
+    const { registry, location, raised, clock } = setup();
+    expect(
+      await callCommand(registry, 'ul_add', [
+        'location',
+        'bob@example.com',
+        'sip:bob@192.0.2.7',
+        0,
+        1,
+      ]),
+    ).toBe('OK');
+    expect(
+      await callCommand(registry, 'ul_add', [
+        'location',
+        'bob@example.com',
+        'sip:bob@192.0.2.8',
+        60,
+        0.5,
+      ]),
+    ).toBe('OK');
+    expect(
+      await callCommand(registry, 'ul_add', [
+        'location',
+        'bob@example.com',
+        'sip:bob@192.0.2.8',
+        120,
+        0.4,
+      ]),
+    ).toBe('OK');
+    expect(location.contacts('bob@example.com').map((c) => [c.uri, c.q])).toEqual([
+      ['sip:bob@192.0.2.7', 1],
+      ['sip:bob@192.0.2.8', 0.4],
+    ]);
+    clock.advance(200_000);
+    location.expire();
+    expect(location.contacts('bob@example.com').map((c) => c.uri)).toEqual(['sip:bob@192.0.2.7']); // permanent
+    expect(
+      await rpcError(
+        callCommand(registry, 'ul_rm_contact', ['location', 'bob@example.com', 'sip:x@192.0.2.9']),
+      ),
+    ).toEqual([404, 'Contact not found']);
+    expect(
+      await callCommand(registry, 'ul_rm_contact', [
+        'location',
+        'bob@example.com',
+        'sip:bob@192.0.2.7',
+      ]),
+    ).toBe('OK');
+    expect(location.aorCount).toBe(0);
+    expect(raised).toEqual([
+      'E_UL_AOR_INSERT',
+      'E_UL_CONTACT_INSERT',
+      'E_UL_CONTACT_INSERT',
+      'E_UL_CONTACT_UPDATE',
+      'E_UL_CONTACT_DELETE',
+      'E_UL_CONTACT_DELETE',
+      'E_UL_AOR_DELETE',
+    ]);
+    await callCommand(registry, 'ul_add', [
+      'location',
+      'carol@example.com',
+      'sip:c@192.0.2.1',
+      60,
+      1,
+    ]);
+    expect(await callCommand(registry, 'ul_rm', ['location', 'carol@example.com'])).toBe('OK');
+    expect(
+      await rpcError(callCommand(registry, 'ul_rm', ['location', 'carol@example.com'])),
+    ).toEqual([404, 'AOR not found']);
+    expect(await callCommand(registry, 'ul_flush')).toBe('OK');
+  });
+
+  it('statistics: registered users, contacts, expired contacts', async () => {
+    const { stats, save, location, clock } = setup();
+    save('alice', '<sip:a@192.0.2.1>;expires=60, <sip:b@192.0.2.2>');
+    save('bob', '<sip:b@192.0.2.3>');
+    expect(stats.get('usrloc:registered_users')).toBe(2);
+    expect(stats.get('usrloc:location-contacts')).toBe(3);
+    clock.advance(61_000);
+    location.expire();
+    expect(stats.get('usrloc:location-expires')).toBe(1);
+    expect(stats.get('usrloc:location-contacts')).toBe(2);
+    expect(stats.get('registrar:accepted_regs')).toBe(2);
+  });
+});

@@ -1,0 +1,202 @@
+import { defineCommand, type MiCommand, MiCommandError } from '@sipedge/mi';
+import { parseUri, uriEquals } from '@sipedge/sip';
+import { z } from 'zod';
+import { canonicalAor } from './aor.js';
+import type { Location } from './location.js';
+import { type ContactRecord, isValid } from './model.js';
+
+export interface UsrlocMiOptions {
+  /** The usrloc table (domain) name callers pass as `table_name` (default `location`). */
+  readonly table?: string;
+  /** Hash size shown by ul_dump (informational; default 512, as OpenSIPS). */
+  readonly hashSize?: number;
+}
+
+function sameUri(a: string, b: string): boolean {
+  try {
+    return uriEquals(parseUri(a), parseUri(b));
+  } catch {
+    return a === b;
+  }
+}
+
+/** One contact as OpenSIPS's MI prints it. */
+export function miContact(c: ContactRecord, now: number): Record<string, unknown> {
+  let expires: number | string;
+  if (c.expires === 0) expires = 'permanent';
+  else if (!isValid(c, now)) expires = 'expired';
+  else expires = Math.ceil((c.expires - now) / 1000);
+  const out: Record<string, unknown> = {
+    Contact: c.uri,
+    ContactID: c.id,
+    Expires: expires,
+    Q: c.q === null ? '' : c.q,
+    Callid: c.callId,
+    Cseq: c.cseq,
+    'User-agent': c.userAgent ?? '',
+    Received: c.received ?? '',
+    Path: c.path.join(','),
+    State: 'CS_SYNC',
+    Flags: c.flags,
+    Cflags: '',
+    Socket: c.socket ?? '',
+    Methods: c.methods ?? '',
+    'Last-Modified': Math.floor(c.lastModified / 1000),
+  };
+  if (c.instance !== null) out.SIP_instance = c.instance;
+  if (c.regId !== null) out.Reg_ID = c.regId;
+  if (c.shtag !== null) out.Sharing_tag = c.shtag;
+  return out;
+}
+
+/**
+ * The usrloc MI commands with OpenSIPS names, params and result shapes: ul_dump,
+ * ul_show_contact, ul_rm, ul_rm_contact, ul_add, ul_flush. Register them with
+ * `registry.register(...miCommands(location))`.
+ */
+export function miCommands(location: Location, options: UsrlocMiOptions = {}): MiCommand[] {
+  const table = options.table ?? 'location';
+  const hashSize = options.hashSize ?? 512;
+  const checkTable = (name: string): void => {
+    if (name !== table) throw new MiCommandError(404, 'Table not found');
+  };
+  const aorOf = (raw: string): string => {
+    try {
+      return canonicalAor(raw);
+    } catch {
+      throw new MiCommandError(400, 'Bad AOR');
+    }
+  };
+  const needAor = (aor: string): readonly ContactRecord[] => {
+    const list = location.contacts(aor);
+    if (list.length === 0) throw new MiCommandError(404, 'AOR not found');
+    return list;
+  };
+  return [
+    defineCommand({
+      name: 'ul_dump',
+      module: 'usrloc',
+      description: 'Dump the user location table',
+      params: z.object({ brief: z.string().optional() }),
+      handler: ({ brief }) => {
+        const now = location.clock.now();
+        const AORs: unknown[] = [];
+        for (const aor of location.aors()) {
+          if (brief === 'brief') AORs.push({ AOR: aor });
+          else
+            AORs.push({ AOR: aor, Contacts: location.contacts(aor).map((c) => miContact(c, now)) });
+        }
+        return { Domains: [{ name: table, hash_size: hashSize, AORs }] };
+      },
+    }),
+    defineCommand({
+      name: 'ul_show_contact',
+      module: 'usrloc',
+      description: 'Show the contacts of an AOR',
+      params: z.object({ table_name: z.string(), aor: z.string() }),
+      handler: ({ table_name, aor }) => {
+        checkTable(table_name);
+        const now = location.clock.now();
+        return { Contacts: needAor(aorOf(aor)).map((c) => miContact(c, now)) };
+      },
+    }),
+    defineCommand({
+      name: 'ul_rm',
+      module: 'usrloc',
+      description: 'Delete an AOR with all its contacts',
+      params: z.object({ table_name: z.string(), aor: z.string() }),
+      handler: ({ table_name, aor }) => {
+        checkTable(table_name);
+        if (!location.removeAor(aorOf(aor), 'mi')) throw new MiCommandError(404, 'AOR not found');
+        return 'OK';
+      },
+    }),
+    defineCommand({
+      name: 'ul_rm_contact',
+      module: 'usrloc',
+      description: 'Delete one contact of an AOR',
+      params: z.object({ table_name: z.string(), aor: z.string(), contact: z.string() }),
+      handler: ({ table_name, aor, contact }) => {
+        checkTable(table_name);
+        const key = aorOf(aor);
+        const c = needAor(key).find((x) => sameUri(x.uri, contact));
+        if (c === undefined) throw new MiCommandError(404, 'Contact not found');
+        location.removeContact(key, c.id, 'mi');
+        return 'OK';
+      },
+    }),
+    defineCommand({
+      name: 'ul_add',
+      module: 'usrloc',
+      description: 'Add or replace a contact of an AOR (expires 0 = permanent)',
+      params: z.object({
+        table_name: z.string(),
+        aor: z.string(),
+        contact: z.string(),
+        expires: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 32 - 1),
+        q: z.coerce.number().min(0).max(1),
+        path: z.string().optional(),
+        flags: z.coerce.number().int().min(0).optional(),
+        cflags: z.string().optional(),
+        methods: z.string().optional(),
+      }),
+      handler: (p) => {
+        checkTable(p.table_name);
+        const aor = aorOf(p.aor);
+        try {
+          parseUri(p.contact);
+        } catch {
+          throw new MiCommandError(400, 'Bad contact');
+        }
+        const now = location.clock.now();
+        const list = location.contacts(aor).filter((c) => isValid(c, now));
+        const old = list.find((c) => sameUri(c.uri, p.contact));
+        const rec: ContactRecord = {
+          id: old?.id ?? location.ids.next(),
+          aor,
+          uri: p.contact,
+          params: '',
+          received: null,
+          path: p.path === undefined || p.path === '' ? [] : [p.path],
+          expires: p.expires === 0 ? 0 : now + p.expires * 1000,
+          q: p.q,
+          callId: old?.callId ?? `mi-${location.nodeId}-${now}`,
+          cseq: (old?.cseq ?? 0) + 1,
+          flags: p.flags ?? 0,
+          userAgent: 'SIP Router MI Server',
+          socket: null,
+          methods: p.methods ?? null,
+          instance: null,
+          regId: null,
+          lastModified: now,
+          nodeId: location.nodeId,
+          shtag: null,
+        };
+        const next = old === undefined ? [...list, rec] : list.map((c) => (c === old ? rec : c));
+        const expired = location.contacts(aor).filter((c) => !isValid(c, now));
+        location.commit(aor, next, [
+          ...expired.map((c) => ({
+            type: 'delete' as const,
+            contact: c,
+            reason: 'expired' as const,
+          })),
+          { type: old === undefined ? 'insert' : 'update', contact: rec, reason: 'mi' },
+        ]);
+        return 'OK';
+      },
+    }),
+    defineCommand({
+      name: 'ul_flush',
+      module: 'usrloc',
+      description: 'Write buffered (write-back) changes to the database now',
+      handler: () => {
+        location.flush();
+        return 'OK';
+      },
+    }),
+  ];
+}

@@ -73,3 +73,17 @@ export class ContactIdGenerator {
     return this.#prefix + this.#counter.toString(36);
   }
 }
+
+/**
+ * A copy of `s` that does not share memory with the string it was cut from. V8 keeps a sliced
+ * string's parent (here: the whole parsed SIP message) alive, which would cost hundreds of
+ * bytes per stored contact.
+ */
+export function ownString(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'latin1').toString('latin1');
+}
+
+/** `ownString` for nullable fields. */
+export function ownOrNull(s: string | null): string | null {
+  return s === null ? null : ownString(s);
+}

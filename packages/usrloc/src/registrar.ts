@@ -13,7 +13,7 @@ import {
 import { type AorOptions, canonicalAor } from './aor.js';
 import { UsrlocError } from './errors.js';
 import type { ContactChange, Location } from './location.js';
-import { type ContactRecord, isValid, remainingSeconds } from './model.js';
+import { type ContactRecord, isValid, ownOrNull, ownString, remainingSeconds } from './model.js';
 
 /** RFC 3327 handling of Path: strict = 420 without `Supported: path`; lazy = echo only with it; off = store, never echo. */
 export type PathMode = 'strict' | 'lazy' | 'off';
@@ -114,6 +114,7 @@ interface RecordMeta {
 }
 
 const MAX_U32 = 2 ** 32 - 1;
+const NO_PATH: readonly string[] = Object.freeze([]);
 const SUPPORTED_EXTENSIONS = new Set(['path', 'outbound', 'gruu']);
 
 function formatParams(params: readonly { name: string; value: string | null }[]): string {
@@ -312,9 +313,12 @@ export class Registrar {
       working.length = 0;
     }
 
-    const path = pathValues;
-    const userAgent = req.header('user-agent') ?? null;
-    const allow = req.header('allow') === undefined ? null : req.values('allow').join(',');
+    aor = ownString(aor);
+    const path = pathValues.length === 0 ? NO_PATH : pathValues.map(ownString);
+    const userAgent = ownOrNull(req.header('user-agent') ?? null);
+    const allow =
+      req.header('allow') === undefined ? null : ownString(req.values('allow').join(','));
+    callId = ownString(callId);
     const meta: RecordMeta = { callId, cseq, path, userAgent, allow, now, nodeId };
     for (const w of wanted) {
       const idx = working.findIndex((b) =>
@@ -449,9 +453,9 @@ export class Registrar {
     return {
       id,
       aor,
-      uri: w.uri,
-      params: w.params,
-      received: ctx.received ?? null,
+      uri: ownString(w.uri),
+      params: ownString(w.params),
+      received: ownOrNull(ctx.received ?? null),
       path: m.path,
       expires: m.now + w.expires * 1000,
       q: w.q,
@@ -459,13 +463,13 @@ export class Registrar {
       cseq: m.cseq,
       flags: ctx.flags ?? 0,
       userAgent: m.userAgent,
-      socket: ctx.socket ?? null,
-      methods: w.methods ?? m.allow,
-      instance: w.instance,
+      socket: ownOrNull(ctx.socket ?? null),
+      methods: w.methods === null ? m.allow : ownString(w.methods),
+      instance: ownOrNull(w.instance),
       regId: w.regId,
       lastModified: m.now,
       nodeId: m.nodeId,
-      shtag: ctx.shtag ?? null,
+      shtag: ownOrNull(ctx.shtag ?? null),
     };
   }
 

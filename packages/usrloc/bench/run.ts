@@ -1,0 +1,97 @@
+/**
+ * usrloc benchmark: REGISTER saves/s on write-through SQLite (WAL), lookups/s, and memory per
+ * contact. `npm run bench -w @sipedge/usrloc [-- <contacts for the memory figure>]` after
+ * `npx tsc -b packages/usrloc`. Prints each figure with its unit.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { parseMessage } from '@sipedge/sip';
+import { Location, MemoryStore, Registrar, SqliteStore } from '../src/index.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function register(i: number, cseq: number): Buffer {
+  return Buffer.from(
+    'REGISTER sip:example.com SIP/2.0\r\n' +
+      `Via: SIP/2.0/UDP 192.0.2.${i % 250}:5060;branch=z9hG4bK${i}x${cseq}\r\n` +
+      'Max-Forwards: 70\r\n' +
+      `To: <sip:user${i}@example.com>\r\n` +
+      `From: <sip:user${i}@example.com>;tag=${i}\r\n` +
+      `Call-ID: ${i}-a84b4c76e66710@pc33.example.com\r\n` +
+      `CSeq: ${cseq} REGISTER\r\n` +
+      'Supported: path\r\n' +
+      'Path: <sip:edge1.example.com;lr>\r\n' +
+      `Contact: <sip:user${i}@192.0.2.${i % 250}:${5060 + (i % 1000)};transport=udp>;expires=3600\r\n` +
+      'User-Agent: Phone/1.0\r\n' +
+      'Content-Length: 0\r\n\r\n',
+  );
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'usrloc-bench-'));
+try {
+  // 1. save with write-through SQLite: new bindings, then refreshes of the same bindings
+  const N = 50_000;
+  const location = new Location({ store: new SqliteStore({ path: join(dir, 'bench.sqlite') }) });
+  const registrar = new Registrar(location);
+  const fresh = Array.from({ length: N }, (_, i) => register(i, 1));
+  const refresh = Array.from({ length: N }, (_, i) => register(i, 2));
+  let t = performance.now();
+  for (const b of fresh)
+    if (registrar.save(parseMessage(b), { received: 'sip:198.51.100.1:5060' }).status !== 200)
+      throw new Error('save failed');
+  let s = (performance.now() - t) / 1000;
+  console.log(
+    `save (new binding, parse + save + 200, write-through SQLite WAL): ${Math.round(N / s)} REGISTERs/s`,
+  );
+  t = performance.now();
+  for (const b of refresh)
+    if (registrar.save(parseMessage(b), { received: 'sip:198.51.100.1:5060' }).status !== 200)
+      throw new Error('refresh failed');
+  s = (performance.now() - t) / 1000;
+  console.log(
+    `save (refresh, parse + save + 200, write-through SQLite WAL): ${Math.round(N / s)} REGISTERs/s`,
+  );
+
+  // 2. lookups on the same table
+  const L = 1_000_000;
+  const keys = Array.from({ length: 1000 }, (_, i) => `sip:user${(i * 37) % N}@example.com`);
+  let found = 0;
+  t = performance.now();
+  for (let i = 0; i < L; i++) found += registrar.lookup(keys[i % 1000]!).length;
+  s = (performance.now() - t) / 1000;
+  if (found !== L) throw new Error(`lookup found ${found}`);
+  console.log(`lookup (sip: URI in, branches with route out): ${Math.round(L / s)} lookups/s`);
+  location.stop();
+
+  // 3. memory per contact (memory-only store, bindings made by the registrar)
+  const M = Number(process.argv[2] ?? 1_000_000);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const mem = new Location({ store: new MemoryStore() });
+  const r2 = new Registrar(mem);
+  t = performance.now();
+  for (let i = 0; i < M; i++) {
+    r2.save(parseMessage(register(i, 1)), {
+      received: `sip:198.51.100.${i % 250}:${40000 + (i % 20000)}`,
+    });
+  }
+  const loadS = (performance.now() - t) / 1000;
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  // the MemoryStore holds a second reference to every record, not a copy
+  console.log(
+    `memory: ${mem.contactCount} contacts in ${mem.aorCount} AoRs, heap +${Math.round((after - before) / 1048576)} MiB`,
+  );
+  console.log(
+    `memory per contact (Location index + MemoryStore map, records shared): ${Math.round((after - before) / mem.contactCount)} bytes/contact`,
+  );
+  console.log(
+    `save (new binding, memory-only, while filling): ${Math.round(M / loadS)} REGISTERs/s`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -6,6 +6,8 @@ export {
   contactEventParams,
   Location,
   type LocationOptions,
+  newerVersion,
+  type RemoteChange,
   USRLOC_EVENTS,
 } from './location.js';
 export { miCommands, miContact, type UsrlocMiOptions } from './mi.js';

@@ -11,7 +11,8 @@ export type ChangeReason =
   | 'evicted'
   | 'expired'
   | 'mi'
-  | 'ping-timeout';
+  | 'ping-timeout'
+  | 'replicated';
 
 /**
  * One change, as a replicator or an event sink sees it. `insert`/`update`/`refresh` carry the
@@ -34,6 +35,47 @@ export interface LocationOptions {
   readonly timerIntervalMs?: number;
   /** Contacts removed per expiry tick at most (default 100,000); the rest wait a tick. */
   readonly maxExpirePerTick?: number;
+  /** How long a deleted contact id is remembered against late remote inserts (ms, default 2 h). */
+  readonly tombstoneTtlMs?: number;
+  /** Most tombstones kept (default 1,000,000; the oldest go first). */
+  readonly maxTombstones?: number;
+}
+
+/** A contact change from another node (the replication payload, minus transport framing). */
+export interface RemoteChange {
+  readonly type: 'put' | 'delete';
+  /** The full record for `put`; for `delete` the record as it was when deleted. */
+  readonly contact: ContactRecord;
+  /** When the change was made (ms) and by which node. */
+  readonly at: number;
+  readonly nodeId: number;
+}
+
+interface Version {
+  readonly callId: string;
+  readonly cseq: number;
+  readonly at: number;
+  readonly nodeId: number;
+}
+
+/** A deleted id: the version of the record that was deleted, and when. */
+interface Tombstone extends Version {
+  readonly aor: string;
+  readonly deletedAt: number;
+}
+
+function versionOf(c: ContactRecord): Version {
+  return { callId: c.callId, cseq: c.cseq, at: c.lastModified, nodeId: c.nodeId };
+}
+
+/**
+ * Is version `a` newer than `b`? Same Call-ID: higher CSeq first (RFC 3261 ordering); then
+ * the later change; then the higher node id (a deterministic tie-break every node agrees on).
+ */
+export function newerVersion(a: Version, b: Version): boolean {
+  if (a.callId === b.callId && a.cseq !== b.cseq) return a.cseq > b.cseq;
+  if (a.at !== b.at) return a.at > b.at;
+  return a.nodeId > b.nodeId;
 }
 
 export const USRLOC_EVENTS = [
@@ -85,6 +127,10 @@ export class Location {
   readonly #listeners = new Set<(changes: readonly ContactChange[]) => void>();
   readonly #timerMs: number;
   readonly #maxExpire: number;
+  readonly #tombTtl: number;
+  readonly #maxTombs: number;
+  /** id → version of the delete; insertion-ordered, so the oldest come first. */
+  readonly #tombstones = new Map<string, Tombstone>();
   #timer: unknown;
   #contacts = 0;
   #started = false;
@@ -98,6 +144,8 @@ export class Location {
     this.#events = options.events;
     this.#timerMs = options.timerIntervalMs ?? 10_000;
     this.#maxExpire = options.maxExpirePerTick ?? 100_000;
+    this.#tombTtl = options.tombstoneTtlMs ?? 7_200_000;
+    this.#maxTombs = options.maxTombstones ?? 1_000_000;
     if (this.#events !== undefined) for (const e of USRLOC_EVENTS) this.#events.register(e);
     const stats = options.stats;
     this.#expiredCounter = stats?.counter('usrloc', 'location-expires');
@@ -183,6 +231,13 @@ export class Location {
       else put.push(ch.contact);
     }
     this.#store.write({ put, del });
+    const now = this.clock.now();
+    for (const ch of changes) {
+      if (ch.type === 'delete' && ch.reason !== 'expired') {
+        const c = ch.contact;
+        this.#tomb(c.id, { ...versionOf(c), aor: c.aor, deletedAt: now });
+      } else if (ch.type !== 'delete') this.#tombstones.delete(ch.contact.id);
+    }
     const before = this.#aors.get(aor);
     const hadAor = before !== undefined && before.length > 0;
     if (next.length === 0) this.#aors.delete(aor);
@@ -206,9 +261,69 @@ export class Location {
     for (const l of this.#listeners) l(changes);
   }
 
+  #tomb(id: string, v: Tombstone): void {
+    this.#tombstones.delete(id);
+    this.#tombstones.set(id, v);
+    while (this.#tombstones.size > this.#maxTombs) {
+      const oldest = this.#tombstones.keys().next().value;
+      if (oldest === undefined) break;
+      this.#tombstones.delete(oldest);
+    }
+  }
+
+  /** Tombstones currently kept. */
+  get tombstoneCount(): number {
+    return this.#tombstones.size;
+  }
+
+  /** Forget tombstones older than the TTL (runs with the expiry timer). */
+  #sweepTombstones(now: number): void {
+    for (const [id, v] of this.#tombstones) {
+      if (now - v.deletedAt < this.#tombTtl) break; // insertion order ≈ time order
+      this.#tombstones.delete(id);
+    }
+  }
+
+  /**
+   * Apply a change made on another node, idempotently: a put lands only if it is newer than the
+   * local copy and than any tombstone of that id (a late insert cannot resurrect a deleted
+   * binding); a delete lands only if newer than the local copy, and leaves a tombstone either
+   * way. Duplicates and stale changes are ignored. Returns what happened.
+   */
+  applyRemote(change: RemoteChange): 'applied' | 'ignored' {
+    const c = change.contact;
+    const list = this.#aors.get(c.aor) ?? [];
+    const local = list.find((x) => x.id === c.id);
+    const v = versionOf(c);
+    const tomb = this.#tombstones.get(c.id);
+    if (change.type === 'delete') {
+      if (local !== undefined && !newerVersion(versionOf(local), v)) {
+        this.commit(
+          c.aor,
+          list.filter((x) => x !== local),
+          [{ type: 'delete', contact: local, reason: 'replicated' }],
+        );
+        this.#tomb(c.id, { ...v, aor: c.aor, deletedAt: change.at });
+        return 'applied';
+      }
+      if (local === undefined && (tomb === undefined || newerVersion(v, tomb))) {
+        this.#tomb(c.id, { ...v, aor: c.aor, deletedAt: change.at });
+      }
+      return 'ignored';
+    }
+    if (tomb !== undefined && !newerVersion(v, tomb)) return 'ignored';
+    if (local !== undefined && !newerVersion(v, versionOf(local))) return 'ignored';
+    const next = local === undefined ? [...list, c] : list.map((x) => (x === local ? c : x));
+    this.commit(c.aor, next, [
+      { type: local === undefined ? 'insert' : 'update', contact: c, reason: 'replicated' },
+    ]);
+    return 'applied';
+  }
+
   /** Remove every contact whose expiry has passed; returns how many went. */
   expire(): number {
     const now = this.clock.now();
+    this.#sweepTombstones(now);
     let removed = 0;
     const batches: [string, ContactRecord[], ContactChange[]][] = [];
     for (const [aor, list] of this.#aors) {

@@ -16,6 +16,10 @@ export interface SqliteStoreOptions {
   readonly maxBuffered?: number;
   /** Timers for write-back (the injected clock). */
   readonly clock?: Clock;
+  /** WAL pages before an automatic checkpoint (default 10,000 ≈ 40 MB; SQLite's own is 1,000). */
+  readonly walAutocheckpoint?: number;
+  /** fsync every commit (synchronous=FULL): durable against power loss, much slower. */
+  readonly fullSync?: boolean;
 }
 
 const COLUMNS = [
@@ -133,7 +137,7 @@ export class SqliteStore implements ContactStore {
   #timer: unknown;
   #closed = false;
 
-  constructor(options: SqliteStoreOptions & { fullSync?: boolean }) {
+  constructor(options: SqliteStoreOptions) {
     this.#mode = options.mode ?? 'write-through';
     this.#clock = options.clock;
     this.#flushMs = options.flushIntervalMs ?? 1000;
@@ -141,6 +145,7 @@ export class SqliteStore implements ContactStore {
     this.#db = new Database(options.path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${options.fullSync === true ? 'FULL' : 'NORMAL'}`);
+    this.#db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(options.walAutocheckpoint ?? 10_000))}`);
     this.#db.exec(`CREATE TABLE IF NOT EXISTS location (
       id TEXT PRIMARY KEY NOT NULL, aor TEXT NOT NULL, uri TEXT NOT NULL, params TEXT NOT NULL,
       received TEXT, path TEXT NOT NULL, expires INTEGER NOT NULL, q REAL, callid TEXT NOT NULL,

@@ -145,7 +145,9 @@ export class SqliteStore implements ContactStore {
     this.#db = new Database(options.path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${options.fullSync === true ? 'FULL' : 'NORMAL'}`);
-    this.#db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(options.walAutocheckpoint ?? 10_000))}`);
+    this.#db.pragma(
+      `wal_autocheckpoint = ${Math.max(1, Math.floor(options.walAutocheckpoint ?? 10_000))}`,
+    );
     this.#db.exec(`CREATE TABLE IF NOT EXISTS location (
       id TEXT PRIMARY KEY NOT NULL, aor TEXT NOT NULL, uri TEXT NOT NULL, params TEXT NOT NULL,
       received TEXT, path TEXT NOT NULL, expires INTEGER NOT NULL, q REAL, callid TEXT NOT NULL,

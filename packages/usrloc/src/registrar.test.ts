@@ -119,6 +119,16 @@ describe('Registrar.save', () => {
     expect(location.contactCount).toBe(0);
   });
 
+  it('absurd expires are capped at 2^32-1 s, not rejected and not overflowing', () => {
+    const { registrar, location } = setup();
+    const res = registrar.save(
+      register(['Contact: <sip:a@192.0.2.1>;expires=99999999999999999999']),
+    );
+    expect(res.status).toBe(200);
+    expect(contactsOf(res)).toEqual([`<sip:a@192.0.2.1>;expires=${2 ** 32 - 1}`]);
+    expect(location.contacts('alice@example.com')[0]?.expires).toBe(T0 + (2 ** 32 - 1) * 1000);
+  });
+
   it('shortens lifetimes above max_expires', () => {
     const { registrar } = setup({ maxExpires: 600 });
     expect(

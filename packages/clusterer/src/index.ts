@@ -24,6 +24,26 @@ export {
   parseNodeInfo,
 } from './cluster/node-info.js';
 export {
+  MAX_SHTAGS,
+  parseSharingTag,
+  parseTagKey,
+  SharingTags,
+  type ShtagChangeEvent,
+  type ShtagState,
+  type ShtagView,
+} from './cluster/shtags.js';
+export {
+  type CapabilityOptions,
+  CapStatus,
+  type CapStatusEvent,
+  capStatusLabel,
+  SIPEDGE_SYNC_CAP,
+  type SyncCondition,
+  type SyncMeta,
+  type SyncOptions,
+  type SyncWriter,
+} from './cluster/sync.js';
+export {
   type ClustererConfig,
   clustererConfigSchema,
   clustererOptionsFromConfig,

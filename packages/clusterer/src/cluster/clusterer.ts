@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { UPDATE_MAX_PATH_LEN } from '../bin/constants.js';
+import { CAP_EXTRA, MsgType, UPDATE_MAX_PATH_LEN } from '../bin/constants.js';
 import {
   type CapabilityEntry,
   type ClusterPacket,
+  decodeHeader,
   encodePacket,
   type InternalPacket,
   type NodeDescription,
@@ -23,6 +24,19 @@ import {
 import { computeRoutes } from '../topology/routing.js';
 import type { NodeStore } from './db.js';
 import { type BinAddress, type NodeConfig, parseBinUrl, parseNodeInfo } from './node-info.js';
+import { parseTagKey, SharingTags, type ShtagChangeEvent, type ShtagState } from './shtags.js';
+import {
+  type CapabilityOptions,
+  type CapHandlersForSync,
+  type CapStatus,
+  type CapStatusEvent,
+  LocalCapability,
+  SIPEDGE_SYNC_CAP,
+  SIPEDGE_SYNC_COMPARE,
+  SIPEDGE_SYNC_DIGEST,
+  SyncEngine,
+  type SyncOptions,
+} from './sync.js';
 
 /** `clusterer_link_state` of OpenSIPS. */
 export const LinkState = {
@@ -57,6 +71,10 @@ export interface ClustererOptions {
   nodeTimeout?: number;
   /** Route through intermediate nodes (default true). */
   enableRerouting?: boolean;
+  /** Data sync timers and sizes (`seed_fallback_interval`, `sync_timeout`, `sync_packet_size`). */
+  sync?: SyncOptions;
+  /** `sharing_tag` values: `name/cluster_id=active|backup`. */
+  sharingTags?: string[];
 }
 
 /** When an originator said something: its `time()` and its per-stream sequence number. */
@@ -183,7 +201,7 @@ export interface ModulePacket {
   body: Buffer;
 }
 
-export interface CapabilityHandlers {
+export interface CapabilityHandlers extends CapHandlersForSync {
   onPacket(packet: ModulePacket): void;
   onEvent?(event: NodeStateEvent): void;
 }
@@ -232,6 +250,10 @@ export class Clusterer extends EventEmitter {
   private running = false;
   private readonly dirty = new Set<ClusterState>();
   private tagCounter = 0;
+  /** Capability sync states and the sync protocol. */
+  readonly sync: SyncEngine;
+  /** Sharing tags. */
+  readonly shtags: SharingTags;
 
   constructor(options: ClustererOptions) {
     super();
@@ -275,6 +297,51 @@ export class Clusterer extends EventEmitter {
       configs = options.store.load(this.myNodeId);
     }
     this.loadConfigs(configs);
+    this.sync = new SyncEngine(
+      {
+        myNodeId: this.myNodeId,
+        now: () => this.clock.now(),
+        count: (n, k) => this.count(n, k),
+        isSeed: (id) => this.clusters.get(id)?.me.seed === true,
+        mySipAddr: (id) => this.clusters.get(id)?.me.sipAddr ?? '',
+        candidates: (id, cap) => {
+          const cl = this.clusters.get(id);
+          if (cl === undefined) return [];
+          this.settle();
+          return [...cl.nodes.values()]
+            .filter((n) => n.enabled && n.nextHop !== undefined)
+            .map((n) => ({
+              id: n.id,
+              sipAddr: n.sipAddr,
+              priority: n.priority,
+              direct: n.nextHop === n.id,
+              ok: n.caps.get(cap) === true,
+            }));
+        },
+        reachable: (id, node) => this.getNextHop(id, node) !== undefined,
+        sendRouted: (id, dst, p) => this.sendRouted(id, dst, p),
+        advertise: (id) => this.advertiseCaps(id),
+        emitStatus: (e) => this.emit('cap_status', e),
+      },
+      this.log,
+      this.clock,
+      options.sync,
+    );
+    this.shtags = new SharingTags(
+      {
+        myNodeId: this.myNodeId,
+        count: (n, k) => this.count(n, k),
+        hasCluster: (id) => this.clusters.has(id),
+        nodeIds: (id) =>
+          [...(this.clusters.get(id)?.nodes.values() ?? [])]
+            .filter((n) => n.enabled)
+            .map((n) => n.id),
+        sendRouted: (id, dst, p) => this.sendRouted(id, dst, p),
+        emitChange: (e) => this.emit('shtag_changed', e),
+      },
+      this.log,
+    );
+    this.shtags.configure(options.sharingTags ?? []);
     this.transport.setHandler({
       onPacket: (p, s) => this.receive(p, s),
       onPeerLost: (to) => this.peerLost(to),
@@ -314,6 +381,7 @@ export class Clusterer extends EventEmitter {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.sync.ready();
     this.schedule();
   }
 
@@ -461,6 +529,8 @@ export class Clusterer extends EventEmitter {
       }
     }
     this.settle();
+    this.sync.tick();
+    this.settle();
   }
 
   private tickNode(cl: ClusterState, n: RemoteNode, now: number): void {
@@ -536,6 +606,7 @@ export class Clusterer extends EventEmitter {
     const r = tryDecodePacket(raw);
     if (!r.ok) {
       this.count(`drop_decode_${r.error.reason}`);
+      this.brokenSync(raw);
       return;
     }
     try {
@@ -547,12 +618,36 @@ export class Clusterer extends EventEmitter {
     this.settle();
   }
 
+  /** An undecodable SYNC (broken chunk framing) ends the sync it belongs to at once. */
+  private brokenSync(raw: Buffer): void {
+    try {
+      const h = decodeHeader(raw);
+      if (h.capability !== CAP_EXTRA || h.type !== MsgType.SYNC || raw.length < h.bodyOffset + 14)
+        return;
+      const len = raw.readUInt16LE(h.bodyOffset);
+      const end = h.bodyOffset + 2 + len;
+      if (end > raw.length - 12) return;
+      const capability = raw.toString('latin1', h.bodyOffset + 2, end);
+      const cluster = raw.readInt32LE(raw.length - 12);
+      const src = raw.readInt32LE(raw.length - 8);
+      const dst = raw.readInt32LE(raw.length - 4);
+      if (dst !== this.myNodeId) return;
+      this.sync.onBrokenSync(cluster, src, capability);
+    } catch {
+      // nothing more to learn from it
+    }
+  }
+
   private drop(reason: string): undefined {
     this.count(`drop_${reason}`);
   }
 
   private handle(p: ClusterPacket, raw: Buffer, source: PacketSource): undefined {
-    if (p.kind === 'module' && !this.capabilities.has(p.capability))
+    if (
+      p.kind === 'module' &&
+      !this.capabilities.has(p.capability) &&
+      p.capability !== SIPEDGE_SYNC_CAP
+    )
       return this.drop('unknown_capability');
     if (p.src === this.myNodeId) return this.drop('from_self');
     const cl = this.clusters.get(p.cluster);
@@ -860,6 +955,7 @@ export class Clusterer extends EventEmitter {
     }
     if (p.requireReply) this.sendCapUpdate(cl, src, false);
     this.flood(cl, p.requireReply ? { ...p, requireReply: false } : p, p.path);
+    this.sync.remoteCaps(cl.id);
   }
 
   private onRouted(
@@ -883,16 +979,37 @@ export class Clusterer extends EventEmitter {
     }
     switch (p.kind) {
       case 'module': {
+        if (p.capability === SIPEDGE_SYNC_CAP) {
+          if (p.type === SIPEDGE_SYNC_DIGEST) this.sync.onDigest(cl.id, p.src, p.body);
+          else if (p.type === SIPEDGE_SYNC_COMPARE) this.sync.onCompare(cl.id, p.src, p.body);
+          return;
+        }
         const cap = this.capabilities.get(p.capability);
-        cap?.onPacket({
+        if (cap === undefined) return;
+        const mp: ModulePacket = {
           clusterId: cl.id,
           srcId: p.src,
           version: p.version,
           type: p.type,
           body: p.body,
-        });
+        };
+        if (this.sync.hold(p.capability, cl.id, { deliver: () => cap.onPacket(mp) }))
+          return void this.count('sync_held_packets');
+        cap.onPacket(mp);
         return;
       }
+      case 'sync_req':
+        this.sync.onSyncRequest(cl.id, p.src, p.capability);
+        return;
+      case 'sync':
+        this.sync.onSync(cl.id, p.src, decodeHeader(raw).version, p);
+        return;
+      case 'sync_end':
+        this.sync.onSyncEnd(cl.id, p.src, decodeHeader(raw).version, p.capability, p.chunks);
+        return;
+      case 'shtag_active':
+        this.shtags.onActive(cl.id, p.src, p.tag);
+        return;
       case 'generic_msg':
         this.emit(p.request ? 'request' : 'reply', {
           clusterId: cl.id,
@@ -990,12 +1107,42 @@ export class Clusterer extends EventEmitter {
     );
   }
 
+  private myCaps(cl: ClusterState): CapabilityEntry {
+    return {
+      nodeId: this.myNodeId,
+      caps: [...this.capabilities.keys()].map((name) => {
+        const c = this.sync.get(name, cl.id);
+        return { name, ok: c === undefined ? true : c.ok };
+      }),
+    };
+  }
+
+  /** Send my capability states to every UP neighbour (flooded on by them). */
+  private advertiseCaps(clusterId: number): void {
+    const cl = this.clusters.get(clusterId);
+    if (cl === undefined || !cl.enabled || cl.direct.size === 0) return;
+    cl.capSeq++;
+    const pkt = encodePacket({
+      kind: 'cap_update',
+      cluster: cl.id,
+      src: this.myNodeId,
+      seq: cl.capSeq,
+      timestamp: this.ts(),
+      nodes: [this.myCaps(cl)],
+      requireReply: false,
+      path: [this.myNodeId],
+    });
+    for (const id of [...cl.direct]) {
+      const n = cl.nodes.get(id);
+      if (n === undefined) continue;
+      this.count('topology_sent');
+      this.sendDirect(cl, n, pkt, true);
+    }
+  }
+
   private sendCapUpdate(cl: ClusterState, to: RemoteNode, requireReply: boolean): void {
     cl.capSeq++;
-    const mine: CapabilityEntry = {
-      nodeId: this.myNodeId,
-      caps: [...this.capabilities.keys()].map((name) => ({ name, ok: true })),
-    };
+    const mine = this.myCaps(cl);
     const nodes: CapabilityEntry[] = [mine];
     for (const n of cl.nodes.values()) {
       if (n.id !== to.id && n.caps.size > 0) {
@@ -1058,8 +1205,10 @@ export class Clusterer extends EventEmitter {
   private emitNodeState(clusterId: number, nodeId: number, up: boolean): void {
     this.count(up ? 'node_up_events' : 'node_down_events');
     const ev: NodeStateEvent = { clusterId, nodeId, up };
+    this.sync.nodeState(clusterId, nodeId, up);
     for (const cap of this.capabilities.values()) cap.onEvent?.(ev);
     this.emit('node_state', ev);
+    if (up) this.shtags.nodeUp(clusterId, nodeId);
   }
 
   /** Recompute routes of changed clusters and raise NODE_UP / NODE_DOWN. */
@@ -1120,14 +1269,105 @@ export class Clusterer extends EventEmitter {
 
   // ---------------------------------------------------------------- module API
 
-  /** Register a module capability: its BIN packets and node events reach `handlers`. */
-  registerCapability(name: string, handlers: CapabilityHandlers): void {
-    if (name === 'clusterer-internal' || name === 'clusterer-extra' || name === '') {
-      throw new ClustererConfigError(`reserved capability name "${name}"`);
+  /**
+   * Register a module capability: its BIN packets and node events reach `handlers`. With
+   * `startupSync` it starts "not synced" and pulls the whole dataset from a donor (its
+   * `onSyncRequest` on the donor, `onSyncStart`/`onSyncChunk`/`onSyncDone` here); replication
+   * packets that arrive meanwhile are held and replayed in order once synced.
+   */
+  registerCapability(
+    name: string,
+    handlers: CapabilityHandlers,
+    options: CapabilityOptions = {},
+  ): void {
+    if (
+      name === 'clusterer-internal' ||
+      name === 'clusterer-extra' ||
+      name === SIPEDGE_SYNC_CAP ||
+      name === '' ||
+      Buffer.byteLength(name) > 255
+    ) {
+      throw new ClustererConfigError(`reserved or bad capability name "${name}"`);
     }
     if (this.capabilities.has(name))
       throw new ClustererConfigError(`capability "${name}" already registered`);
+    const clusterId = options.clusterId ?? this.clusters.keys().next().value;
+    if (clusterId === undefined || !this.clusters.has(clusterId))
+      throw new ClustererConfigError(`capability "${name}": unknown cluster ${clusterId}`);
     this.capabilities.set(name, handlers);
+    this.sync.add(
+      new LocalCapability(
+        name,
+        clusterId,
+        handlers,
+        options.startupSync ?? false,
+        options.syncCond ?? 'any',
+        options.dataVersion ?? 1,
+        options.syncMode ?? 'replace',
+      ),
+    );
+    const cl = this.clusters.get(clusterId);
+    if (cl !== undefined && this.running) this.advertiseCaps(cl.id);
+  }
+
+  /** A capability's sync status (-3 not synced, -2 pending, -1 in progress, 1 synced). */
+  capabilityStatus(
+    name: string,
+  ): { clusterId: number; status: CapStatus; enabled: boolean; report: string } | undefined {
+    const c = this.sync.get(name);
+    if (c === undefined) return undefined;
+    return { clusterId: c.clusterId, status: c.status, enabled: c.enabled, report: c.lastReport };
+  }
+
+  /** Readiness: the capability holds the whole dataset (status ≥ 0). */
+  isSynced(name: string): boolean {
+    return this.sync.get(name)?.ok === true;
+  }
+
+  /**
+   * Ask again for a full sync of a capability (`ul_cluster_sync`-style), from `from` if it
+   * qualifies as a donor; false if the capability is unknown or disabled.
+   */
+  requestSync(name: string, from?: number): boolean {
+    return this.sync.requestSync(name, from);
+  }
+
+  /** Enable or disable a capability (`clusterer_set_cap_status`). */
+  setCapabilityEnabled(clusterId: number, name: string, enabled: boolean): void {
+    if (!this.clusters.has(clusterId)) throw new ClustererConfigError('Cluster id not found');
+    const c = this.sync.get(name, clusterId);
+    if (c === undefined) throw new ClustererConfigError('Capability not found');
+    this.sync.setEnabled(c, enabled);
+  }
+
+  /**
+   * Reachable nodes (me included) holding the capability synced, sorted by id: modules use
+   * it to partition work over synced nodes. `index` is my position, -1 if I am not synced.
+   */
+  syncedNodes(name: string): { nodes: number[]; index: number } {
+    const c = this.sync.get(name);
+    if (c === undefined) return { nodes: [], index: -1 };
+    const cl = this.clusters.get(c.clusterId);
+    if (cl === undefined) return { nodes: [], index: -1 };
+    this.settle();
+    const nodes = [...cl.nodes.values()]
+      .filter((n) => n.enabled && n.nextHop !== undefined && n.caps.get(name) === true)
+      .map((n) => n.id);
+    if (c.ok) nodes.push(this.myNodeId);
+    nodes.sort((a, b) => a - b);
+    return { nodes, index: c.ok ? nodes.indexOf(this.myNodeId) : -1 };
+  }
+
+  /** Read a sharing tag (`name/cluster`); an unknown tag is created as backup. */
+  shtagState(key: string): ShtagState {
+    const { name, clusterId } = parseTagKey(key);
+    return this.shtags.get(name, clusterId);
+  }
+
+  /** Make this node the active owner of a sharing tag (`name/cluster`). */
+  shtagSetActive(key: string, reason = 'internal API call'): void {
+    const { name, clusterId } = parseTagKey(key);
+    this.shtags.activate(name, clusterId, reason);
   }
 
   /** Names of the registered local capabilities, in registration order. */
@@ -1330,6 +1570,16 @@ export class Clusterer extends EventEmitter {
     cl.topVersion++;
     this.dirty.add(cl);
     this.settle();
+  }
+
+  /** Typed listeners for the sync and sharing-tag events. */
+  onCapStatus(fn: (e: CapStatusEvent) => void): () => void {
+    this.on('cap_status', fn);
+    return () => this.off('cap_status', fn);
+  }
+  onShtagChange(fn: (e: ShtagChangeEvent) => void): () => void {
+    this.on('shtag_changed', fn);
+    return () => this.off('shtag_changed', fn);
   }
 
   /** Link state label as `clusterer_list` shows it. */

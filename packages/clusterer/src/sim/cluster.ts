@@ -43,8 +43,13 @@ export interface SimClusterOptions {
   clusterId?: number;
   /** Clusterer options applied to every node (timers, rerouting). */
   node?: Partial<
-    Pick<ClustererOptions, 'pingInterval' | 'pingTimeout' | 'nodeTimeout' | 'enableRerouting'>
+    Pick<
+      ClustererOptions,
+      'pingInterval' | 'pingTimeout' | 'nodeTimeout' | 'enableRerouting' | 'sync' | 'sharingTags'
+    >
   >;
+  /** Called for every node instance (also after a restart) before it starts. */
+  setup?: (node: Clusterer, id: number) => void;
   /** One-way delay and jitter of every link (ms). */
   delay?: number;
   jitter?: number;
@@ -104,6 +109,7 @@ export class SimCluster {
       ...this.options.node,
     });
     this.nodes.set(id, node);
+    this.options.setup?.(node, id);
     node.start();
     return node;
   }

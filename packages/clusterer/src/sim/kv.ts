@@ -1,0 +1,147 @@
+import type { Clusterer } from '../cluster/clusterer.js';
+
+/** One record of the test key-value capability: last writer wins by (version, origin). */
+export interface KvRecord {
+  value: string;
+  version: number;
+  origin: number;
+}
+
+const KV_PUT = 1;
+
+function fnv1a(s: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h >>> 0;
+}
+
+function recordHash(key: string, r: KvRecord): [number, number] {
+  const s = `${key}\u0000${r.value}\u0000${r.version}\u0000${r.origin}`;
+  return [fnv1a(s, 2166136261), fnv1a(s, 0x9e3779b9)];
+}
+
+/** Encode a record as a sync chunk or replication body. */
+export function encodeKv(key: string, r: KvRecord): Buffer {
+  const k = Buffer.from(key);
+  const v = Buffer.from(r.value);
+  const b = Buffer.allocUnsafe(2 + k.length + 2 + v.length + 8);
+  let o = b.writeUInt16LE(k.length, 0);
+  o += k.copy(b, o);
+  o = b.writeUInt16LE(v.length, o);
+  o += v.copy(b, o);
+  o = b.writeInt32LE(r.version, o);
+  b.writeInt32LE(r.origin, o);
+  return b;
+}
+
+/** Decode a record; throws RangeError on a malformed one. */
+export function decodeKv(b: Buffer): { key: string; record: KvRecord } {
+  let o = 0;
+  const kl = b.readUInt16LE(o);
+  o += 2;
+  if (o + kl > b.length) throw new RangeError('kv key');
+  const key = b.toString('utf8', o, o + kl);
+  o += kl;
+  const vl = b.readUInt16LE(o);
+  o += 2;
+  if (o + vl + 8 !== b.length) throw new RangeError('kv value');
+  const value = b.toString('utf8', o, o + vl);
+  o += vl;
+  return { key, record: { value, version: b.readInt32LE(o), origin: b.readInt32LE(o + 4) } };
+}
+
+/**
+ * A replicated key-value store used as a test capability (simulator suites, benchmarks): puts
+ * are replicated to every node, a full sync carries every record, and the digest is an
+ * order-independent sum of per-record hashes kept up to date on every change (O(1) to read).
+ */
+export class KvCapability {
+  readonly data = new Map<string, KvRecord>();
+  private h1 = 0;
+  private h2 = 0;
+  private clockV = 0;
+  applied = 0;
+
+  constructor(
+    readonly node: Clusterer,
+    readonly name = 'sipedge-test-kv',
+    options: { mode?: 'replace' | 'merge'; resyncOnNodeUp?: boolean } = {},
+  ) {
+    node.registerCapability(
+      name,
+      {
+        onPacket: (p) => {
+          if (p.type !== KV_PUT) return;
+          const { key, record } = decodeKv(p.body);
+          this.apply(key, record);
+        },
+        onEvent: (e) => {
+          // after a partition heals, merge the other side's data (dialog's cluster_auto_sync)
+          if (e.up && options.resyncOnNodeUp === true && node.isSynced(name))
+            node.requestSync(name, e.nodeId);
+        },
+        onSyncRequest: (_t, out) => {
+          for (const [k, r] of this.data) out.chunk(encodeKv(k, r));
+        },
+        onSyncStart: () => {
+          if (options.mode !== 'merge') this.clear();
+        },
+        onSyncChunk: (chunk) => {
+          const { key, record } = decodeKv(chunk);
+          this.apply(key, record);
+        },
+        digest: () => this.digest(),
+      },
+      { startupSync: true, syncMode: options.mode ?? 'replace' },
+    );
+  }
+
+  clear(): void {
+    this.data.clear();
+    this.h1 = 0;
+    this.h2 = 0;
+  }
+
+  /** Apply a record if it is newer (last writer wins by version, then origin). */
+  apply(key: string, r: KvRecord): void {
+    this.applied++;
+    if (r.version > this.clockV) this.clockV = r.version;
+    const old = this.data.get(key);
+    if (old !== undefined) {
+      if (old.version > r.version || (old.version === r.version && old.origin >= r.origin)) return;
+      const [a, b] = recordHash(key, old);
+      this.h1 = (this.h1 - a) >>> 0;
+      this.h2 = (this.h2 - b) >>> 0;
+    }
+    this.data.set(key, r);
+    const [a, b] = recordHash(key, r);
+    this.h1 = (this.h1 + a) >>> 0;
+    this.h2 = (this.h2 + b) >>> 0;
+  }
+
+  /** A local write, replicated to every node. */
+  put(key: string, value: string): void {
+    const r: KvRecord = { value, version: ++this.clockV, origin: this.node.myNodeId };
+    this.apply(key, r);
+    const cl = this.node.capabilityStatus(this.name)?.clusterId ?? 1;
+    this.node.sendAll(cl, {
+      capability: this.name,
+      version: 1,
+      type: KV_PUT,
+      body: encodeKv(key, r),
+    });
+  }
+
+  /** Load records without replicating them (a donor's initial dataset). */
+  load(n: number, prefix = 'k'): void {
+    for (let i = 0; i < n; i++)
+      this.apply(`${prefix}${i}`, { value: `v${i}`, version: 1, origin: this.node.myNodeId });
+  }
+
+  digest(): string {
+    return `${this.data.size}:${this.h1.toString(16)}:${this.h2.toString(16)}`;
+  }
+}

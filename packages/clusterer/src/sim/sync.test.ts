@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import type { Clusterer } from '../cluster/clusterer.js';
+import { CapStatus } from '../cluster/sync.js';
+import { KvCapability, SimCluster, Topologies, withSeed } from './index.js';
+
+const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
+const syncOpts = {
+  seedFallbackInterval: 2,
+  syncTimeout: 3,
+  syncPacketSize: 2048,
+  antiEntropyInterval: 2,
+};
+
+function kvCluster(
+  n: number,
+  seed: number,
+  edges: [number, number][] = Topologies.fullMesh(n),
+  kvOpts: { mode?: 'replace' | 'merge'; resyncOnNodeUp?: boolean } = {},
+): { sim: SimCluster; kv: Map<number, KvCapability> } {
+  const kv = new Map<number, KvCapability>();
+  const sim = new SimCluster({
+    nodes: n,
+    edges,
+    seed,
+    delay: 2,
+    jitter: 2,
+    node: { ...timers, sync: syncOpts },
+    setup: (node: Clusterer, id: number) => kv.set(id, new KvCapability(node, undefined, kvOpts)),
+  });
+  return { sim, kv };
+}
+
+const CAP = 'sipedge-test-kv';
+
+function allSynced(sim: SimCluster): boolean {
+  for (const n of sim.nodes.values()) if (!n.isSynced(CAP)) return false;
+  return true;
+}
+
+function digests(sim: SimCluster, kv: Map<number, KvCapability>): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const id of sim.nodes.keys()) {
+    const d = kv.get(id)?.digest() ?? 'none';
+    m.set(d, [...(m.get(d) ?? []), id]);
+  }
+  return m;
+}
+
+/** Random writes on synced nodes for `ms` of virtual time. */
+function writeFor(sim: SimCluster, kv: Map<number, KvCapability>, ms: number, tag: string): void {
+  const end = sim.clock.now() + ms;
+  let i = 0;
+  while (sim.clock.now() < end && i < 100_000) {
+    const ids = [...sim.nodes.keys()].filter((id) => sim.node(id).isSynced(CAP));
+    if (ids.length > 0) {
+      const id = ids[sim.random.int(0, ids.length - 1)] as number;
+      kv.get(id)?.put(`${tag}-${sim.random.int(0, 200)}`, `${tag}${i}`);
+    }
+    i++;
+    sim.clock.advance(sim.random.int(1, 25));
+  }
+}
+
+describe('capability sync in the simulator', () => {
+  it('the seed falls back after seed_fallback_interval; the others sync from it', () => {
+    withSeed(21, (seed) => {
+      const { sim, kv } = kvCluster(4, seed);
+      const states: string[] = [];
+      sim.node(2).onCapStatus((e) => states.push(`${e.status}:${e.report}`));
+      sim.clock.advance(1000);
+      expect(sim.node(1).capabilityStatus(CAP)?.status).toBe(CapStatus.PENDING);
+      expect(sim.node(2).isSynced(CAP)).toBe(false);
+      expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+      expect(sim.node(1).capabilityStatus(CAP)?.report).toBe(
+        'No donor found, falling back to synced state',
+      );
+      expect(states.some((s) => s.startsWith('-1:Sync started from node'))).toBe(true);
+      expect(states.at(-1)).toMatch(/^1:Sync completed/);
+      writeFor(sim, kv, 3000, 'a');
+      sim.clock.advance(2000);
+      expect(digests(sim, kv).size).toBe(1);
+      expect(kv.get(1)?.data.size).toBeGreaterThan(50);
+      expect(sim.node(3).syncedNodes(CAP)).toEqual({ nodes: [1, 2, 3, 4], index: 2 });
+    });
+  });
+
+  it('a non-seed node never falls back: it stays pending without a donor', () => {
+    withSeed(22, (seed) => {
+      const { sim } = kvCluster(3, seed);
+      sim.crash(1);
+      sim.clock.advance(30_000);
+      for (const id of [2, 3]) {
+        expect(sim.node(id).capabilityStatus(CAP)?.status).toBe(CapStatus.PENDING);
+        expect(sim.node(id).syncedNodes(CAP).index).toBe(-1);
+      }
+    });
+  });
+
+  it('joins and restarts during random writes end with one dataset on every node', () => {
+    for (const s of [31, 32, 33]) {
+      withSeed(s, (seed) => {
+        const { sim, kv } = kvCluster(5, seed, Topologies.ring(5), {
+          mode: 'merge',
+          resyncOnNodeUp: true,
+        });
+        sim.crash(4);
+        sim.crash(5);
+        expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+        kv.get(1)?.load(3000);
+        writeFor(sim, kv, 1000, 'x');
+        sim.restart(4, 0);
+        writeFor(sim, kv, 2000, 'y');
+        sim.restart(5, 0);
+        sim.restart(2);
+        writeFor(sim, kv, 4000, 'z');
+        expect(sim.clock.runUntil(() => allSynced(sim), 60_000)).toBeGreaterThanOrEqual(0);
+        // writes whose forwarder crashed are repaired by anti-entropy
+        expect(
+          sim.clock.runUntil(() => digests(sim, kv).size === 1, 30_000),
+        ).toBeGreaterThanOrEqual(0);
+        expect(allSynced(sim)).toBe(true);
+        expect(kv.get(4)?.data.size).toBeGreaterThanOrEqual(3000);
+      });
+    }
+  });
+
+  it('a donor crashing mid-sync: the joiner retries from another donor and ends complete', () => {
+    withSeed(41, (seed) => {
+      const { sim, kv } = kvCluster(4, seed);
+      sim.crash(4);
+      expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+      kv.get(1)?.load(20_000);
+      sim.clock.advance(100);
+      // let 2 and 3 resync the big dataset so they can be donors too
+      sim.node(2).requestSync(CAP, 1);
+      sim.node(3).requestSync(CAP, 1);
+      expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThanOrEqual(0);
+      const reports: string[] = [];
+      let crashed = false;
+      sim.restart(4, 0);
+      sim.clock.advance(1);
+      sim.node(4).onCapStatus((e) => {
+        reports.push(e.report);
+        const donor = /Sync started from node \[(\d+)\]/.exec(e.report)?.[1];
+        if (donor !== undefined && !crashed) {
+          crashed = true;
+          sim.clock.setTimeout(() => sim.crash(Number(donor)), 0);
+        }
+      });
+      expect(sim.clock.runUntil(() => sim.node(4).isSynced(CAP), 30_000)).toBeGreaterThan(0);
+      expect(crashed).toBe(true);
+      expect(reports.some((r) => /Donor node \[\d\] became unreachable|timed out/.test(r))).toBe(
+        true,
+      );
+      expect(kv.get(4)?.data.size).toBe(20_000);
+      expect(new Set([...sim.nodes.keys()].map((id) => kv.get(id)?.digest())).size).toBe(1);
+    });
+  });
+
+  it('partitions with writes on both sides heal into one dataset (merge resync on NODE_UP)', () => {
+    for (const s of [51, 52]) {
+      withSeed(s, (seed) => {
+        const { sim, kv } = kvCluster(4, seed, Topologies.fullMesh(4), {
+          mode: 'merge',
+          resyncOnNodeUp: true,
+        });
+        expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+        writeFor(sim, kv, 1000, 'p');
+        for (const [a, b] of [
+          [1, 3],
+          [1, 4],
+          [2, 3],
+          [2, 4],
+        ] as const)
+          sim.cutEdge(a, b);
+        writeFor(sim, kv, 5000, 'q');
+        for (const [a, b] of Topologies.fullMesh(4)) sim.healEdge(a, b);
+        writeFor(sim, kv, 8000, 'r');
+        expect(sim.clock.runUntil(() => allSynced(sim), 30_000)).toBeGreaterThanOrEqual(0);
+        expect(
+          sim.clock.runUntil(() => digests(sim, kv).size === 1, 30_000),
+        ).toBeGreaterThanOrEqual(0);
+        expect([...digests(sim, kv).values()]).toEqual([[1, 2, 3, 4]]);
+      });
+    }
+  });
+});

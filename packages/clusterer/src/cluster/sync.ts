@@ -552,7 +552,7 @@ export class SyncEngine {
   // -------------------------------------------------------------- receiver side
 
   private expecting(c: LocalCapability | undefined, src: number): c is LocalCapability {
-    return c?.wantSync && c.donor === src && (c.requestOut || c.inProgress);
+    return c?.wantSync === true && c.donor === src && (c.requestOut || c.inProgress);
   }
 
   private begin(c: LocalCapability, meta: SyncMeta): boolean {

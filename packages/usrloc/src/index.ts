@@ -1,6 +1,7 @@
 export { type AorOptions, canonicalAor } from './aor.js';
 export { UsrlocError } from './errors.js';
 export {
+  type AorCommit,
   type ChangeReason,
   type ContactChange,
   contactEventParams,

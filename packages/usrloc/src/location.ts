@@ -41,6 +41,13 @@ export interface LocationOptions {
   readonly maxTombstones?: number;
 }
 
+/** The new contact list of one AoR and the changes that lead to it. */
+export interface AorCommit {
+  readonly aor: string;
+  readonly next: readonly ContactRecord[];
+  readonly changes: readonly ContactChange[];
+}
+
 /** A contact change from another node (the replication payload, minus transport framing). */
 export interface RemoteChange {
   readonly type: 'put' | 'delete';
@@ -223,27 +230,48 @@ export class Location {
    * and announced. `reasons` names why each removed id went away (default 'unregister').
    */
   commit(aor: string, next: readonly ContactRecord[], changes: readonly ContactChange[]): void {
-    if (changes.length === 0) return;
+    this.commitMany([{ aor, next, changes }]);
+  }
+
+  /**
+   * Commit several AoR changes (in order; the same AoR may appear more than once) as ONE store
+   * batch — group commit: all land or none does — then apply and announce them in order.
+   */
+  commitMany(commits: readonly AorCommit[]): void {
+    const real = commits.filter((c) => c.changes.length > 0);
+    if (real.length === 0) return;
+    // the final state per id; an id inserted and deleted inside the group needs no write
+    const final = new Map<string, ContactRecord | null>();
+    const born = new Set<string>();
+    for (const c of real) {
+      for (const ch of c.changes) {
+        const id = ch.contact.id;
+        if (ch.type === 'insert' && !final.has(id)) born.add(id);
+        final.set(id, ch.type === 'delete' ? null : ch.contact);
+      }
+    }
     const put: ContactRecord[] = [];
     const del: string[] = [];
-    for (const ch of changes) {
-      if (ch.type === 'delete') del.push(ch.contact.id);
-      else put.push(ch.contact);
+    for (const [id, c] of final) {
+      if (c !== null) put.push(c);
+      else if (!born.has(id)) del.push(id);
     }
     this.#store.write({ put, del });
     const now = this.clock.now();
-    for (const ch of changes) {
-      if (ch.type === 'delete' && ch.reason !== 'expired') {
-        const c = ch.contact;
-        this.#tomb(c.id, { ...versionOf(c), aor: c.aor, deletedAt: now });
-      } else if (ch.type !== 'delete') this.#tombstones.delete(ch.contact.id);
+    for (const { aor, next, changes } of real) {
+      for (const ch of changes) {
+        if (ch.type === 'delete' && ch.reason !== 'expired') {
+          const c = ch.contact;
+          this.#tomb(c.id, { ...versionOf(c), aor: c.aor, deletedAt: now });
+        } else if (ch.type !== 'delete') this.#tombstones.delete(ch.contact.id);
+      }
+      const before = this.#aors.get(aor);
+      const hadAor = before !== undefined && before.length > 0;
+      if (next.length === 0) this.#aors.delete(aor);
+      else this.#aors.set(aor, next.slice());
+      this.#contacts += next.length - (before?.length ?? 0);
+      this.#announce(aor, hadAor, next.length > 0, changes);
     }
-    const before = this.#aors.get(aor);
-    const hadAor = before !== undefined && before.length > 0;
-    if (next.length === 0) this.#aors.delete(aor);
-    else this.#aors.set(aor, next.slice());
-    this.#contacts += next.length - (before?.length ?? 0);
-    this.#announce(aor, hadAor, next.length > 0, changes);
   }
 
   #announce(

@@ -2,6 +2,7 @@ import { parseMessage, type SipMessage, VirtualClock } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location } from './location.js';
 import { Registrar, type RegistrarOptions } from './registrar.js';
+import { MemoryStore } from './store/memory.js';
 import type { ContactStore } from './store/store.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -301,6 +302,55 @@ describe('Registrar.save', () => {
     const res = registrar.save(register(['Require: foo', 'Contact: <sip:a@192.0.2.1>']));
     expect(res.status).toBe(420);
     expect(res.header('unsupported')).toBe('foo');
+  });
+});
+
+describe('Registrar.saveMany (group commit)', () => {
+  it('decides in order, writes one store batch, then answers', () => {
+    const writes: number[] = [];
+    const inner = new MemoryStore();
+    const store: ContactStore = {
+      load: () => inner.load(),
+      write: (b) => {
+        writes.push(b.put.length + b.del.length);
+        inner.write(b);
+      },
+      flush: () => {},
+      close: () => {},
+    };
+    const { registrar, location } = setup({}, store);
+    const res = registrar.saveMany([
+      { request: register(['Contact: <sip:a@192.0.2.1>'], { cseq: 1 }) },
+      { request: register(['Contact: <sip:b@192.0.2.2>'], { cseq: 2 }) },
+      { request: register(['Contact: <sip:a@192.0.2.1>;expires=0'], { cseq: 3 }) },
+      { request: register(['Contact: <sip:c@192.0.2.3>;q=7'], { cseq: 4 }) },
+      { request: register(['Contact: <sip:b@192.0.2.2>'], { cseq: 1 }) }, // out of order
+    ]);
+    expect(res.map((r) => r.status)).toEqual([200, 200, 200, 400, 500]);
+    expect(contactsOf(res[1]!)).toHaveLength(2);
+    expect(contactsOf(res[2]!)).toEqual(['<sip:b@192.0.2.2>;expires=3600']);
+    expect(writes).toEqual([1]); // a inserted then removed: only b is written
+    expect(inner.load().map((c) => c.uri)).toEqual(['sip:b@192.0.2.2']);
+    expect(location.contacts('alice@example.com').map((c) => c.uri)).toEqual(['sip:b@192.0.2.2']);
+  });
+
+  it('a failed group write answers 500 to every accepted REGISTER and changes nothing', () => {
+    const failing: ContactStore = {
+      load: () => [],
+      write: () => {
+        throw new Error('disk full');
+      },
+      flush: () => {},
+      close: () => {},
+    };
+    const { registrar, location } = setup({}, failing);
+    const res = registrar.saveMany([
+      { request: register(['Contact: <sip:a@192.0.2.1>']) },
+      { request: register(['Contact: *']) },
+      { request: register(['Contact: <sip:b@192.0.2.2>'], { to: '<sip:bob@example.com>' }) },
+    ]);
+    expect(res.map((r) => r.status)).toEqual([500, 400, 500]);
+    expect(location.contactCount).toBe(0);
   });
 });
 

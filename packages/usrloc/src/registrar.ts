@@ -12,7 +12,7 @@ import {
 } from '@sipedge/sip';
 import { type AorOptions, canonicalAor } from './aor.js';
 import { UsrlocError } from './errors.js';
-import type { ContactChange, Location } from './location.js';
+import type { AorCommit, ContactChange, Location } from './location.js';
 import { type ContactRecord, isValid, ownOrNull, ownString, remainingSeconds } from './model.js';
 
 /** RFC 3327 handling of Path: strict = 420 without `Supported: path`; lazy = echo only with it; off = store, never echo. */
@@ -114,6 +114,12 @@ interface RecordMeta {
 }
 
 const MAX_U32 = 2 ** 32 - 1;
+const INTERNAL: Reject = { status: 500, reason: 'Server Internal Error', error: 'Internal error' };
+const STORE_FAILED: Reject = {
+  status: 500,
+  reason: 'Server Internal Error',
+  error: 'Bindings not saved',
+};
 const NO_PATH: readonly string[] = Object.freeze([]);
 const SUPPORTED_EXTENSIONS = new Set(['path', 'outbound', 'gruu']);
 
@@ -166,19 +172,44 @@ export class Registrar {
    * as one batch; the 200 lists every binding of the AoR with its remaining lifetime.
    */
   save(req: SipMessage, ctx: RegisterContext = {}): SipMessage {
-    try {
-      const res = this.#save(req, ctx);
-      this.#accepted?.inc();
-      return res;
-    } catch (err) {
-      this.#rejected?.inc();
-      if (err instanceof Rejected) return this.#reply(req, err.reply);
-      return this.#reply(req, {
-        status: 500,
-        reason: 'Server Internal Error',
-        error: 'Bindings not saved',
-      });
+    return this.saveMany([{ request: req, ctx }])[0]!;
+  }
+
+  /**
+   * Group commit: decide each REGISTER in order (each sees the bindings the earlier ones
+   * leave), write all their changes in ONE store transaction, and only then return the
+   * responses. If that write fails, every REGISTER that would have been accepted gets a 500 and
+   * nothing changes. Rejected REGISTERs do not affect the others.
+   */
+  saveMany(items: readonly { request: SipMessage; ctx?: RegisterContext }[]): SipMessage[] {
+    const overlay = new Map<string, readonly ContactRecord[]>();
+    const view = (aor: string): readonly ContactRecord[] =>
+      overlay.get(aor) ?? this.location.contacts(aor);
+    const out: SipMessage[] = [];
+    const accepted: number[] = [];
+    const commits: AorCommit[] = [];
+    for (const { request, ctx } of items) {
+      try {
+        const d = this.#decide(request, ctx ?? {}, view);
+        if (d.commit !== undefined) {
+          overlay.set(d.commit.aor, d.commit.next);
+          commits.push(d.commit);
+        }
+        accepted.push(out.length);
+        out.push(d.response);
+      } catch (err) {
+        this.#rejected?.inc();
+        out.push(this.#reply(request, err instanceof Rejected ? err.reply : INTERNAL));
+      }
     }
+    try {
+      this.location.commitMany(commits);
+      this.#accepted?.inc(accepted.length);
+    } catch {
+      for (const i of accepted) out[i] = this.#reply(items[i]!.request, STORE_FAILED);
+      this.#rejected?.inc(accepted.length);
+    }
+    return out;
   }
 
   #reply(req: SipMessage, r: Reject): SipMessage {
@@ -191,7 +222,11 @@ export class Registrar {
     return `${this.#tagPrefix}${this.#tagSeq.toString(36)}`;
   }
 
-  #save(req: SipMessage, ctx: RegisterContext): SipMessage {
+  #decide(
+    req: SipMessage,
+    ctx: RegisterContext,
+    view: (aor: string) => readonly ContactRecord[],
+  ): { response: SipMessage; commit: AorCommit | undefined } {
     if (!req.isRequest || req.method !== 'REGISTER') {
       reject(405, 'Method Not Allowed', 'Not a REGISTER', [['Allow', 'REGISTER']]);
     }
@@ -293,7 +328,7 @@ export class Registrar {
     // 4. Decide every change on a working copy; nothing is written yet.
     const now = this.location.clock.now();
     const nodeId = this.location.nodeId;
-    const stored = this.location.contacts(aor);
+    const stored = view(aor);
     const changes = new Map<string, ContactChange>();
     const working: ContactRecord[] = [];
     for (const c of stored) {
@@ -378,7 +413,8 @@ export class Registrar {
     }
 
     // 6. One atomic commit, then the 200 from the committed state.
-    if (changes.size > 0) this.location.commit(aor, working, [...changes.values()]);
+    const commit =
+      changes.size > 0 ? { aor, next: working, changes: [...changes.values()] } : undefined;
     const headers: [string, string][] = [];
     if (pathValues.length > 0 && this.#pathMode !== 'off' && pathSupported) {
       for (const p of pathValues) headers.push(['Path', p]);
@@ -388,7 +424,7 @@ export class Registrar {
       headers.push(['Contact', `<${b.uri}>${b.params}${q};expires=${remainingSeconds(b, now)}`]);
     }
     headers.push(['Date', new Date(now).toUTCString()]);
-    return createResponse(req, 200, 'OK', { toTag: this.#toTag(), headers });
+    return { response: createResponse(req, 200, 'OK', { toTag: this.#toTag(), headers }), commit };
   }
 
   #parseContact(raw: string, headerExpires: number | undefined): WantedContact {

@@ -19,6 +19,28 @@ interface Result {
   p50: number;
   p99: number;
   errors: number;
+  seconds: number;
+  latencies: number[];
+}
+
+function quantile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
+/** Several slices as one measurement: pairs over total time, quantiles over all latencies. */
+function merge(parts: Result[]): Result {
+  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
+  const pairs = parts.reduce((n, p) => n + p.pairs, 0);
+  const seconds = parts.reduce((n, p) => n + p.seconds, 0);
+  return {
+    pairs,
+    pairsPerSec: pairs / seconds,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    errors: parts.reduce((n, p) => n + p.errors, 0),
+    seconds,
+    latencies,
+  };
 }
 
 async function load(client: RtppClient, tag: string, seconds: number): Promise<Result> {
@@ -49,9 +71,15 @@ async function load(client: RtppClient, tag: string, seconds: number): Promise<R
   );
   const elapsed = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
-  const q = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { pairs, pairsPerSec: pairs / elapsed, p50: q(0.5), p99: q(0.99), errors };
+  return {
+    pairs,
+    pairsPerSec: pairs / elapsed,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    errors,
+    seconds: elapsed,
+    latencies,
+  };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'rtpc-bench-'));
@@ -93,8 +121,22 @@ try {
   await through.send('D warm f');
   await load(direct, 'warm-direct', 1);
   await load(through, 'warm-through', 1);
-  const d = await load(direct, 'direct', SECONDS);
-  const t = await load(through, 'through', SECONDS);
+  // interleave one-second slices, alternating which goes first, so that drift in the machine's
+  // load (it is shared) hits both sides alike
+  const rounds = Math.max(1, Math.round(SECONDS));
+  const directs: Result[] = [];
+  const throughs: Result[] = [];
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      directs.push(await load(direct, `direct-${i}`, 1));
+      throughs.push(await load(through, `through-${i}`, 1));
+    } else {
+      throughs.push(await load(through, `through-${i}`, 1));
+      directs.push(await load(direct, `direct-${i}`, 1));
+    }
+  }
+  const d = merge(directs);
+  const t = merge(throughs);
   const fmt = (r: Result) =>
     `${Math.round(r.pairsPerSec).toLocaleString('en-US')} U+D pairs/s, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms per command, ${r.errors} errors`;
   console.log(`rtp-cluster: direct to relay:     ${fmt(d)}`);

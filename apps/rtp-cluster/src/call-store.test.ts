@@ -42,4 +42,26 @@ describe('CallStore', () => {
     expect(again.load('other')).toEqual([]);
     again.close();
   });
+
+  it('keeps a deleted call written before as deleted, and writes nothing for a call that lived less than a flush', () => {
+    dir = mkdtempSync(join(tmpdir(), 'callstore-'));
+    const path = join(dir, 'calls.sqlite');
+    let now = 5_000;
+    const clock = { now: () => now };
+    const store = new CallStore(path, 60_000);
+    const table = new CallTable({ clock, onChange: store.listener('c', clock.now) });
+    table.bind('long', 'm1');
+    store.flush(); // 'long' now has a row
+    table.bind('short', 'm2');
+    table.markDeleted('short'); // bound and deleted before any flush
+    now += 1000;
+    table.markDeleted('long');
+    store.close();
+
+    const again = new CallStore(path, 60_000);
+    expect(again.load('c')).toEqual([
+      { callId: 'long', member: 'm1', lastSeen: 6000, deletedAt: 6000 },
+    ]);
+    again.close();
+  });
 });

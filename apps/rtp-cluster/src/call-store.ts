@@ -1,7 +1,9 @@
 /**
  * Persists every cluster's call-id table in SQLite so that calls in progress keep their member
  * across a restart (rtp_cluster falls back to broadcasting instead). Changes are written behind
- * in one transaction per flush interval and on close; WAL mode keeps writes cheap.
+ * in one transaction per flush interval (100 ms: a short stall, never one long one) and on
+ * close; WAL mode keeps writes cheap. Changes to one call within an interval coalesce, and a
+ * call that is bound and deleted before it was ever written costs no write at all.
  */
 
 import type { CallBinding, CallTableChange } from '@sipedge/rtp-cluster';
@@ -25,10 +27,12 @@ export class CallStore {
   readonly #upsert: Database.Statement;
   readonly #remove: Database.Statement;
   readonly #pending = new Map<string, Map<string, Pending>>();
+  /** Per cluster, the calls that have a row. */
+  readonly #stored = new Map<string, Set<string>>();
   readonly #timer: ReturnType<typeof setInterval>;
   #closed = false;
 
-  constructor(path: string, flushIntervalMs = 1000) {
+  constructor(path: string, flushIntervalMs = 100) {
     this.#db = new Database(path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
@@ -55,6 +59,8 @@ export class CallStore {
       last_seen: number;
       deleted_at: number | null;
     }[];
+    const stored = this.#storedOf(cluster);
+    for (const r of rows) stored.add(r.call_id);
     return rows.map((r) =>
       r.deleted_at === null
         ? { callId: r.call_id, member: r.member, lastSeen: r.last_seen }
@@ -70,9 +76,14 @@ export class CallStore {
       this.#pending.set(cluster, pending);
     }
     const p = pending;
+    const stored = this.#storedOf(cluster);
     return (change) => {
-      if (change.type === 'bind') p.set(change.binding.callId, { binding: change.binding });
-      else if (change.type === 'delete') {
+      if (change.type === 'bind') {
+        p.set(change.binding.callId, { binding: change.binding });
+      } else if (!stored.has(change.callId)) {
+        // never written: nothing to delete or to mark deleted on disk
+        p.delete(change.callId);
+      } else if (change.type === 'delete') {
         const t = now();
         p.set(change.callId, {
           binding: { callId: change.callId, member: change.member, lastSeen: t, deletedAt: t },
@@ -81,14 +92,27 @@ export class CallStore {
     };
   }
 
+  #storedOf(cluster: string): Set<string> {
+    let set = this.#stored.get(cluster);
+    if (set === undefined) {
+      set = new Set();
+      this.#stored.set(cluster, set);
+    }
+    return set;
+  }
+
   /** Writes pending changes in one transaction. */
   flush(): void {
     if (this.#closed) return;
     const write = this.#db.transaction(() => {
       for (const [cluster, pending] of this.#pending) {
+        const stored = this.#storedOf(cluster);
         for (const [callId, p] of pending) {
-          if ('removed' in p) this.#remove.run(cluster, callId);
-          else {
+          if ('removed' in p) {
+            this.#remove.run(cluster, callId);
+            stored.delete(callId);
+          } else {
+            stored.add(callId);
             const b = p.binding;
             this.#upsert.run(
               cluster,
@@ -108,6 +132,7 @@ export class CallStore {
   /** Drops the bindings of clusters that no longer exist. */
   forgetCluster(cluster: string): void {
     this.#pending.delete(cluster);
+    this.#stored.delete(cluster);
     this.#db.prepare('DELETE FROM call_binding WHERE cluster = ?').run(cluster);
   }
 

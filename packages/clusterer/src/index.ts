@@ -64,6 +64,7 @@ export {
   REQ_RECEIVED_EVENT,
   type RemoteMiResult,
   RPL_RECEIVED_EVENT,
+  SHTAG_CHANGED_EVENT,
 } from './mi/commands.js';
 export {
   type BinTransport,

@@ -17,6 +17,8 @@ import {
   type NodeStateEvent,
   SendResult,
 } from '../cluster/clusterer.js';
+import { parseTagKey, type ShtagChangeEvent } from '../cluster/shtags.js';
+import { type CapStatusEvent, capStatusLabel } from '../cluster/sync.js';
 import { ClustererConfigError } from '../errors.js';
 import { type ClusterClock, systemClock, type TimerHandle } from '../runtime.js';
 
@@ -26,6 +28,7 @@ export const MI_RESULT_TAG = 'sipedge-mi-result';
 export const NODE_STATE_EVENT = 'E_CLUSTERER_NODE_STATE_CHANGED';
 export const REQ_RECEIVED_EVENT = 'E_CLUSTERER_REQ_RECEIVED';
 export const RPL_RECEIVED_EVENT = 'E_CLUSTERER_RPL_RECEIVED';
+export const SHTAG_CHANGED_EVENT = 'E_CLUSTERER_SHARING_TAG_CHANGED';
 
 export interface ClustererMiOptions {
   /** Registry used to run MI_CMD packets received from other nodes (and local broadcasts). */
@@ -73,6 +76,35 @@ export class ClustererMi {
     events?.register(NODE_STATE_EVENT);
     events?.register(REQ_RECEIVED_EVENT);
     events?.register(RPL_RECEIVED_EVENT);
+    events?.register(SHTAG_CHANGED_EVENT);
+    const group = status?.group('clusterer');
+    const capId = (name: string) =>
+      group?.identifier(`cap:${name}`, { status: -3, details: 'not synced', maxReports: 200 });
+    for (const name of clusterer.capabilityNames()) {
+      const st = clusterer.capabilityStatus(name);
+      if (st !== undefined) capId(name)?.setStatus(st.status, capStatusLabel(st.status));
+    }
+    const onCap = (e: CapStatusEvent): void => {
+      const id = capId(e.capability);
+      id?.setStatus(e.status, capStatusLabel(e.status));
+      id?.report(e.report);
+    };
+    const tagsSr = group?.identifier('sharing_tags', { status: 1, details: 'ok', maxReports: 200 });
+    const onTag = (e: ShtagChangeEvent): void => {
+      events?.raise(SHTAG_CHANGED_EVENT, {
+        name: e.name,
+        cluster: e.clusterId,
+        state: e.state,
+        reason: e.reason,
+      });
+      tagsSr?.report(`TAG ${e.name}, cluster ${e.clusterId}, became ${e.state} due to ${e.reason}`);
+    };
+    clusterer.on('cap_status', onCap);
+    clusterer.on('shtag_changed', onTag);
+    this.detach.push(() => {
+      clusterer.off('cap_status', onCap);
+      clusterer.off('shtag_changed', onTag);
+    });
     const sr = status
       ?.group('clusterer')
       .identifier('node_states', { status: 1, details: 'ok', maxReports: 200 });
@@ -140,6 +172,10 @@ export class ClustererMi {
       stats.gauge('clusterer', 'bin_packets_dropped', () => sum('drop_'));
       stats.gauge('clusterer', 'node_up_events', () => sum('node_up_events'));
       stats.gauge('clusterer', 'node_down_events', () => sum('node_down_events'));
+      stats.gauge('clusterer', 'syncs_completed', () => sum('syncs_completed'));
+      stats.gauge('clusterer', 'sync_failures', () => sum('sync_failures'));
+      stats.gauge('clusterer', 'syncs_served', () => sum('syncs_served'));
+      stats.gauge('clusterer', 'shtag_active_recv', () => sum('shtag_active_recv'));
     }
   }
 
@@ -292,12 +328,65 @@ export class ClustererMi {
         handler: () => ({
           Clusters: [...c.clusters.values()].map((cl) => ({
             cluster_id: cl.id,
-            // no data sync yet: a registered capability is always synced ("Ok") and enabled
-            Capabilities: c
-              .capabilityNames()
-              .map((name) => ({ name, state: 'Ok', enabled: 'yes' })),
+            // OpenSIPS shows only the OK bit in "state"; "sync_state" (sipedge) adds the stage
+            Capabilities: c.capabilityNames().flatMap((name) => {
+              const st = c.capabilityStatus(name);
+              if (st === undefined || st.clusterId !== cl.id) return [];
+              return [
+                {
+                  name,
+                  state: st.status === 1 && st.enabled ? 'Ok' : 'not synced',
+                  enabled: st.enabled ? 'yes' : 'no',
+                  sync_state: capStatusLabel(st.status),
+                },
+              ];
+            }),
           })),
         }),
+      }),
+      defineCommand({
+        name: 'clusterer_set_cap_status',
+        module: 'clusterer',
+        description: 'Enable (1) or disable (0) a local capability',
+        params: z.object({
+          cluster_id: id,
+          capability: z.string(),
+          status: z.coerce.number().int(),
+        }),
+        handler: ({ cluster_id, capability, status }) => {
+          if (status !== 0 && status !== 1) throw new MiCommandError(400, 'Bad value for status');
+          try {
+            c.setCapabilityEnabled(cluster_id, capability, status === 1);
+          } catch (e) {
+            if (e instanceof ClustererConfigError) throw new MiCommandError(404, e.message);
+            throw e;
+          }
+          return 'OK';
+        },
+      }),
+      defineCommand({
+        name: 'clusterer_list_shtags',
+        module: 'clusterer',
+        description: 'List the sharing tags and their states',
+        handler: () =>
+          c.shtags.list().map((t) => ({ Tag: t.name, Cluster: t.clusterId, State: t.state })),
+      }),
+      defineCommand({
+        name: 'clusterer_shtag_set_active',
+        module: 'clusterer',
+        description: 'Make this node the active owner of a sharing tag "name/cluster_id"',
+        params: z.object({ tag: z.string() }),
+        handler: ({ tag }) => {
+          let key: { name: string; clusterId: number };
+          try {
+            key = parseTagKey(tag);
+          } catch (e) {
+            throw new MiCommandError(400, e instanceof Error ? e.message : 'Bad tag format');
+          }
+          if (!c.clusters.has(key.clusterId)) throw new MiCommandError(404, 'Cluster id not found');
+          c.shtagSetActive(tag, 'MI command');
+          return 'OK';
+        },
       }),
       defineCommand({
         name: 'clusterer_set_status',

@@ -10,10 +10,13 @@ const dir = mkdtempSync(join(tmpdir(), 'usrloc-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('crash safety of write-through SQLite', () => {
-  it('every registration answered 200 before a SIGKILL is in the database', async () => {
+  it.each([
+    'single',
+    'group',
+  ])('every registration answered 200 before a SIGKILL is in the database (%s commits)', async (mode) => {
     expect(existsSync(CHILD), `${CHILD} missing: run npx tsc -b packages/usrloc first`).toBe(true);
-    const db = join(dir, 'crash.sqlite');
-    const child = spawn(process.execPath, [CHILD, db], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const db = join(dir, `crash-${mode}.sqlite`);
+    const child = spawn(process.execPath, [CHILD, db, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     const acked: number[] = [];
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {

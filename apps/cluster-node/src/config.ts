@@ -1,0 +1,422 @@
+/**
+ * The cluster-node configuration: one YAML or JSON file, then `SIPEDGE_…` environment
+ * overrides, validated by zod. Parameter names follow OpenSIPS where one exists (clusterer:
+ * `my_node_id`, `ping_interval`, `ping_timeout`, `node_timeout`, `sharing_tag`,
+ * `seed_fallback_interval`…; MI: the `@sipedge/mi` listener schema).
+ *
+ * Errors name the key (`clusterer.ping_timeout: …`), and say when the value came from the
+ * environment (`(from SIPEDGE_CLUSTERER__PING_TIMEOUT)`).
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parseBinUrl } from '@sipedge/clusterer';
+import { miConfigSchema } from '@sipedge/mi';
+import { parseSocketSpec } from '@sipedge/rtpp';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/** A bad configuration: `problems` are one line each, every line names its key. */
+export class NodeConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[], options?: { cause?: unknown }) {
+    super(problems.join('\n'), options);
+    this.name = 'NodeConfigError';
+    this.problems = problems;
+  }
+}
+
+/** `host:port` / `[v6]:port`, port 0–65535. */
+function splitAddress(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(s);
+  if (m === null) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
+  return { host, port };
+}
+
+const address = z.string().refine((s) => splitAddress(s) !== undefined, {
+  message: 'must be host:port (IPv6 as [addr]:port)',
+});
+
+const binUrl = z.string().refine(
+  (s) => {
+    if (!/^bins?:/.test(s)) return false;
+    try {
+      parseBinUrl(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a BIN url such as bin:127.0.0.1:5566' },
+);
+
+const rtppSocket = z.string().refine(
+  (s) => {
+    try {
+      parseSocketSpec(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an rtpproxy socket such as udp:127.0.0.1:22222' },
+);
+
+/** OpenSIPS `sharing_tag` modparam form: `name/cluster_id[=active|backup]`. */
+const SHARING_TAG_RE = /^([A-Za-z0-9_.-]{1,64})\/(\d{1,9})(?:=(active|backup))?$/;
+
+const nodeSection = z
+  .object({
+    /** This node's id in the cluster (OpenSIPS `my_node_id`). */
+    id: z.number().int().min(1).max(65535),
+    name: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+
+const sipListener = z
+  .object({
+    proto: z.enum(['udp', 'tcp', 'ws']),
+    address,
+  })
+  .strict();
+
+const sipSection = z
+  .object({
+    listeners: z.array(sipListener).max(32).default([]),
+    /** Most simultaneous TCP/WS connections. */
+    max_connections: z.number().int().min(1).max(1_000_000).default(4096),
+    /** Largest SIP message in bytes. */
+    max_message_bytes: z.number().int().min(1024).max(65_535).default(65_535),
+  })
+  .strict()
+  .default({ listeners: [], max_connections: 4096, max_message_bytes: 65_535 });
+
+const metricsSection = z
+  .object({
+    enabled: z.boolean().default(true),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(9090),
+    path: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_./-]*$/)
+      .default('/metrics'),
+    /** Node.js process metrics (prom-client default metrics). */
+    process_metrics: z.boolean().default(true),
+  })
+  .strict()
+  .default({
+    enabled: true,
+    host: '127.0.0.1',
+    port: 9090,
+    path: '/metrics',
+    process_metrics: true,
+  });
+
+const neighbour = z
+  .object({
+    node_id: z.number().int().min(1).max(65535),
+    url: binUrl,
+  })
+  .strict();
+
+const clustererSection = z
+  .object({
+    cluster_id: z.number().int().min(1).max(65535).default(1),
+    /** This node's BIN listener, e.g. `bin:127.0.0.1:5566` (its url in the cluster). */
+    listen: binUrl,
+    /** Start as the seed of the cluster's data (OpenSIPS flag `seed`). */
+    seed: z.boolean().default(false),
+    /** 0: nodes from `neighbours` (and discovery); 1: from the `clusterer` table in SQLite. */
+    db_mode: z.union([z.literal(0), z.literal(1)]).default(0),
+    /** SQLite file with the `clusterer` table (db_mode 1); defaults to `storage.file`. */
+    db_url: z.string().min(1).optional(),
+    neighbours: z.array(neighbour).max(127).default([]),
+    /** Seconds (OpenSIPS default 4). */
+    ping_interval: z.number().positive().max(3600).default(4),
+    /** Milliseconds (OpenSIPS default 1000). */
+    ping_timeout: z.number().int().positive().max(600_000).default(1000),
+    /** Seconds (OpenSIPS default 60). */
+    node_timeout: z.number().positive().max(86_400).default(60),
+    enable_rerouting: z.boolean().default(true),
+    /** Seconds a seed waits for a donor before it declares its data synced (OpenSIPS default 5). */
+    seed_fallback_interval: z.number().int().min(0).max(86_400).default(5),
+    /** Seconds a sync may take (OpenSIPS `sync_timeout`, default 15). */
+    sync_timeout: z.number().int().min(1).max(86_400).default(15),
+  })
+  .strict();
+
+const relay = z
+  .object({
+    name: z.string().min(1).max(64),
+    /** The relay's control socket, e.g. `udp:127.0.0.1:22222`. */
+    socket: rtppSocket,
+    weight: z.number().int().positive().default(1),
+    capacity: z.number().int().positive().default(4000),
+    status: z.enum(['ACTIVE', 'SUSPENDED']).default('ACTIVE'),
+    wan_address: z
+      .string()
+      .refine((s) => isIP(s) !== 0, 'must be an IP address')
+      .optional(),
+    lan_address: z
+      .string()
+      .refine((s) => isIP(s) !== 0, 'must be an IP address')
+      .optional(),
+  })
+  .strict();
+
+const rtpSection = z
+  .object({
+    /** The balancer's cluster name (as in rtp_cluster.xml). */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .default('media'),
+    /**
+     * Optional rtpproxy control socket for this node's balancer, so Kamailio/OpenSIPS can use
+     * it (`udp:127.0.0.1:22230`); without it the balancer serves only this node.
+     */
+    control_socket: rtppSocket.optional(),
+    capacity_limit: z.enum(['soft', 'hard']).default('soft'),
+    /** Milliseconds between member heartbeats. */
+    heartbeat_interval: z.number().int().min(100).max(600_000).default(1000),
+    relays: z.array(relay).min(1, 'at least one relay is needed').max(256),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const names = new Set<string>();
+    r.relays.forEach((m, i) => {
+      if (names.has(m.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['relays', i, 'name'],
+          message: `relay name "${m.name}" is used twice`,
+        });
+      }
+      names.add(m.name);
+    });
+  });
+
+const haSection = z
+  .object({
+    /** The floating service address this node owns while its sharing tag is active. */
+    service_address: address,
+    /** OpenSIPS `sharing_tag`: `name/cluster_id[=active|backup]`, e.g. `vip/1`. */
+    sharing_tag: z
+      .string()
+      .regex(SHARING_TAG_RE, 'must be name/cluster_id[=active|backup], e.g. vip/1'),
+    /** Command run (via /bin/sh) when the tag becomes active here, e.g. `ip addr add …`. */
+    on_active: z.string().min(1).optional(),
+    /** Command run when the tag goes backup here. */
+    on_backup: z.string().min(1).optional(),
+  })
+  .strict();
+
+const storageSection = z
+  .object({
+    /** SQLite file (`:memory:` for none); relative paths are relative to the config file. */
+    file: z.string().min(1).default(':memory:'),
+  })
+  .strict()
+  .default({ file: ':memory:' });
+
+const loggingSection = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `auto`: pretty on a terminal when pino-pretty is installed, JSON otherwise. */
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  })
+  .strict()
+  .default({ level: 'info', format: 'auto' });
+
+export const nodeConfigSchema = z
+  .object({
+    node: nodeSection,
+    sip: sipSection,
+    mi: miConfigSchema.default(miConfigSchema.parse({})),
+    metrics: metricsSection,
+    clusterer: clustererSection,
+    rtp: rtpSection.optional(),
+    ha: haSection.optional(),
+    storage: storageSection,
+    logging: loggingSection,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    c.clusterer.neighbours.forEach((n, i) => {
+      if (n.node_id === c.node.id) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusterer', 'neighbours', i, 'node_id'],
+          message: `${n.node_id} is this node's own id (node.id)`,
+        });
+      }
+    });
+    const tag = c.ha === undefined ? undefined : SHARING_TAG_RE.exec(c.ha.sharing_tag);
+    if (tag != null && Number(tag[2]) !== c.clusterer.cluster_id) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ha', 'sharing_tag'],
+        message: `cluster ${tag[2]} is not this node's cluster (clusterer.cluster_id ${c.clusterer.cluster_id})`,
+      });
+    }
+    const seen = new Set<string>();
+    c.sip.listeners.forEach((l, i) => {
+      const key = `${l.proto === 'udp' ? 'udp' : 'tcp'}:${l.address}`;
+      if (seen.has(key) && !l.address.endsWith(':0')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sip', 'listeners', i, 'address'],
+          message: `${l.address} is used by another ${l.proto === 'udp' ? 'UDP' : 'TCP/WS'} listener`,
+        });
+      }
+      seen.add(key);
+    });
+  });
+
+export type NodeConfig = z.output<typeof nodeConfigSchema>;
+export type RelayConfig = z.output<typeof relay>;
+
+/** The parts of a sharing tag: `vip/1=backup` → `{ name: 'vip', clusterId: 1, initial: 'backup' }`. */
+export function parseSharingTagText(text: string): {
+  name: string;
+  clusterId: number;
+  initial: 'active' | 'backup';
+} {
+  const m = SHARING_TAG_RE.exec(text);
+  if (m === null) throw new NodeConfigError([`sharing tag "${text}" is not name/cluster_id`]);
+  return {
+    name: m[1] ?? '',
+    clusterId: Number(m[2]),
+    initial: m[3] === 'active' ? 'active' : 'backup',
+  };
+}
+
+/** Splits a configured `host:port`. */
+export function parseAddress(text: string): { host: string; port: number } {
+  const a = splitAddress(text);
+  if (a === undefined) throw new NodeConfigError([`"${text}" is not host:port`]);
+  return a;
+}
+
+export const ENV_PREFIX = 'SIPEDGE_';
+
+/**
+ * Environment overrides. `SIPEDGE_<SECTION>__<KEY>[__<KEY>…]=value` sets `section.key…`:
+ * the name after the prefix is lower-cased and split on double underscores, so single
+ * underscores stay inside key names (`SIPEDGE_CLUSTERER__PING_INTERVAL=2` →
+ * `clusterer.ping_interval = 2`). A numeric part indexes an array
+ * (`SIPEDGE_RTP__RELAYS__0__WEIGHT=50`). Values are read as YAML scalars or flow collections
+ * (`2` is a number, `true` a boolean, `[a, b]` a list, `"2"` a string).
+ * Variables without a double underscore (`SIPEDGE_PROFILE_DIR`…) are not config and are ignored.
+ * Returns the input with the overrides applied, and which env variable set which path.
+ */
+export function applyEnvOverrides(
+  input: unknown,
+  env: NodeJS.ProcessEnv,
+): { config: unknown; fromEnv: Map<string, string> } {
+  const root: Record<string, unknown> =
+    input !== null && typeof input === 'object' && !Array.isArray(input)
+      ? structuredClone(input as Record<string, unknown>)
+      : {};
+  const fromEnv = new Map<string, string>();
+  const names = Object.keys(env)
+    .filter((k) => k.startsWith(ENV_PREFIX) && k.includes('__'))
+    .sort();
+  for (const name of names) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
+    if (path.some((p) => p === '')) {
+      throw new NodeConfigError([`${name}: empty key part in the variable name`]);
+    }
+    let value: unknown;
+    try {
+      value = raw === '' ? '' : parseYaml(raw);
+    } catch (err) {
+      throw new NodeConfigError([`${name}: value does not parse (${(err as Error).message})`]);
+    }
+    let node: Record<string, unknown> | unknown[] = root;
+    for (let i = 0; i < path.length; i++) {
+      const part = path[i] as string;
+      const last = i === path.length - 1;
+      const key: string | number = Array.isArray(node) && /^\d+$/.test(part) ? Number(part) : part;
+      if (Array.isArray(node) && typeof key !== 'number') {
+        throw new NodeConfigError([
+          `${name}: ${path.slice(0, i).join('.')} is a list, use an index`,
+        ]);
+      }
+      if (typeof key === 'number' && Array.isArray(node) && key > node.length) {
+        throw new NodeConfigError([
+          `${name}: index ${key} skips entries of ${path.slice(0, i).join('.')}`,
+        ]);
+      }
+      const container = node as Record<string | number, unknown>;
+      if (last) {
+        container[key] = value;
+      } else {
+        const next = container[key];
+        if (next === undefined || next === null || typeof next !== 'object') {
+          container[key] = /^\d+$/.test(path[i + 1] as string) ? [] : {};
+        }
+        node = container[key] as Record<string, unknown> | unknown[];
+      }
+    }
+    fromEnv.set(path.join('.'), name);
+  }
+  return { config: root, fromEnv };
+}
+
+function formatIssues(error: z.ZodError, fromEnv: ReadonlyMap<string, string>): string[] {
+  return error.issues.map((issue) => {
+    let path = issue.path.map(String).join('.');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => (path === '' ? k : `${path}.${k}`));
+      path = keys.join(', ');
+      message = keys.length === 1 ? 'unknown key' : 'unknown keys';
+      const envs = keys.map((k) => fromEnv.get(k)).filter((e) => e !== undefined);
+      if (envs.length > 0) message += ` (from ${envs.join(', ')})`;
+      return `${path}: ${message}`;
+    }
+    if (issue.code === 'invalid_type' && / received undefined$/.test(message))
+      message = 'is required';
+    const env = fromEnv.get(path);
+    return `${path === '' ? '(top level)' : path}: ${message}${env === undefined ? '' : ` (from ${env})`}`;
+  });
+}
+
+/** Validates a configuration object (after environment overrides), filling defaults. */
+export function parseNodeConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Readonly<NodeConfig> {
+  const { config, fromEnv } = applyEnvOverrides(input, env);
+  const r = nodeConfigSchema.safeParse(config);
+  if (!r.success) throw new NodeConfigError(formatIssues(r.error, fromEnv), { cause: r.error });
+  return deepFreeze(r.data);
+}
+
+/** Reads a YAML or JSON file (JSON is YAML), applies `env`, validates. */
+export function loadNodeConfig(file: string, env: NodeJS.ProcessEnv = {}): Readonly<NodeConfig> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new NodeConfigError([`cannot read ${file}: ${(err as Error).message}`]);
+  }
+  let input: unknown;
+  try {
+    input = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw new NodeConfigError([`${file} does not parse: ${(err as Error).message}`]);
+  }
+  return parseNodeConfig(input ?? {}, env);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -86,17 +86,82 @@ describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
     );
   });
 
-  it('clusterer_list_cap shows registered capabilities', async () => {
-    const { mi, nodes } = setup();
+  it('clusterer_list_cap shows registered capabilities with their real sync state', async () => {
+    const { mi, nodes, clock } = setup();
     nodes[0]!.registerCapability('usrloc-contact-repl', { onPacket: () => {} });
+    nodes[0]!.registerCapability('dialog-dlg-repl', { onPacket: () => {} }, { startupSync: true });
     expect(await callCommand(mi[0]!.registry, 'clusterer_list_cap')).toEqual({
       Clusters: [
         {
           cluster_id: 1,
-          Capabilities: [{ name: 'usrloc-contact-repl', state: 'Ok', enabled: 'yes' }],
+          Capabilities: [
+            { name: 'usrloc-contact-repl', state: 'Ok', enabled: 'yes', sync_state: 'synced' },
+            {
+              name: 'dialog-dlg-repl',
+              state: 'not synced',
+              enabled: 'yes',
+              sync_state: 'sync pending',
+            },
+          ],
         },
       ],
     });
+    const st = mi[0]!.status.group('clusterer').identifier('cap:dialog-dlg-repl');
+    expect(st.toStatus()).toEqual({ Readiness: false, Status: -2, Details: 'sync pending' });
+    expect(st.reports().map((r) => r.Log)).toEqual(['Sync request postponed (no donor available)']);
+    // disable, then enable: enabling never advertises OK before the data is there
+    expect(
+      await callCommand(mi[0]!.registry, 'clusterer_set_cap_status', [1, 'usrloc-contact-repl', 0]),
+    ).toBe('OK');
+    await pump(clock);
+    expect(nodes[1]!.clusters.get(1)?.nodes.get(1)?.caps.get('usrloc-contact-repl')).toBe(false);
+    await callCommand(mi[0]!.registry, 'clusterer_set_cap_status', [1, 'usrloc-contact-repl', 1]);
+    await pump(clock);
+    expect(nodes[1]!.clusters.get(1)?.nodes.get(1)?.caps.get('usrloc-contact-repl')).toBe(true);
+    await expect(
+      callCommand(mi[0]!.registry, 'clusterer_set_cap_status', [1, 'nope', 1]),
+    ).rejects.toMatchObject({ rpcCode: 404 });
+    await expect(
+      callCommand(mi[0]!.registry, 'clusterer_set_cap_status', [9, 'dialog-dlg-repl', 1]),
+    ).rejects.toMatchObject({ rpcCode: 404 });
+  });
+
+  it('sharing tags: set_active tells the others, list_shtags, event and report', async () => {
+    const { mi, nodes, clock } = setup();
+    const seen: unknown[] = [];
+    mi[1]!.events.on('E_CLUSTERER_SHARING_TAG_CHANGED', (p) => seen.push(p));
+    expect(nodes[1]!.shtagState('vip/1')).toBe('backup');
+    expect(await callCommand(mi[1]!.registry, 'clusterer_shtag_set_active', ['vip/1'])).toBe('OK');
+    expect(await callCommand(mi[1]!.registry, 'clusterer_list_shtags')).toEqual([
+      { Tag: 'vip', Cluster: 1, State: 'active' },
+    ]);
+    await pump(clock);
+    expect(nodes[0]!.shtagState('vip/1')).toBe('backup');
+    await callCommand(mi[0]!.registry, 'clusterer_shtag_set_active', ['vip/1']);
+    await pump(clock);
+    expect(nodes[1]!.shtagState('vip/1')).toBe('backup');
+    expect(nodes[2]!.shtagState('vip/1')).toBe('backup');
+    expect(nodes[0]!.shtagState('vip/1')).toBe('active');
+    const logs = mi[1]!.status
+      .group('clusterer')
+      .identifier('sharing_tags')
+      .reports()
+      .map((r) => r.Log);
+    expect(seen).toEqual([
+      { name: 'vip', cluster: 1, state: 'active', reason: 'MI command' },
+      { name: 'vip', cluster: 1, state: 'backup', reason: 'cluster broadcast from 1' },
+    ]);
+    expect(logs).toEqual([
+      'TAG vip, cluster 1, became active due to MI command',
+      'TAG vip, cluster 1, became backup due to cluster broadcast from 1',
+    ]);
+    for (const bad of ['vip', 'vip/', '/1', 'vip/x', 'v i p/1', 'vip/0'])
+      await expect(
+        callCommand(mi[0]!.registry, 'clusterer_shtag_set_active', [bad]),
+      ).rejects.toMatchObject({ rpcCode: 400 });
+    await expect(
+      callCommand(mi[0]!.registry, 'clusterer_shtag_set_active', ['vip/7']),
+    ).rejects.toMatchObject({ rpcCode: 404 });
   });
 
   it('clusterer_list_topology puts the local node first', async () => {

@@ -1,8 +1,10 @@
-import { EventBus } from '@sipedge/mi';
+import { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage, VirtualClock } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location } from './location.js';
 import { Registrar } from './registrar.js';
+import { MemoryStore } from './store/memory.js';
+import type { ContactStore } from './store/store.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 
@@ -94,5 +96,34 @@ describe('Location expiry and events', () => {
     expect(res.status).toBe(200);
     expect(location.contactCount).toBe(1);
     expect(location.contacts('alice@example.com')[0]?.cseq).toBe(2);
+  });
+});
+
+describe('store failures on timers', () => {
+  it('a failing store during expiry is counted and retried on the next tick, never thrown', () => {
+    const clock = new VirtualClock(T0);
+    let fail = true;
+    const inner = new MemoryStore();
+    const store: ContactStore = {
+      load: () => inner.load(),
+      write: (b) => {
+        if (fail && b.del.length > 0) throw new Error('disk full');
+        inner.write(b);
+      },
+      flush: () => {},
+      close: () => {},
+    };
+    const stats = new StatisticsRegistry();
+    const location = new Location({ clock, store, stats, timerIntervalMs: 1000 });
+    new Registrar(location).save(parseMessage(reg('<sip:a@192.0.2.1>;expires=60', 1)));
+    location.start();
+    expect(() => clock.advance(61_000)).not.toThrow();
+    expect(stats.get('usrloc:timer_errors')).toBeGreaterThan(0);
+    expect(location.contactCount).toBe(1);
+    fail = false;
+    clock.advance(1000);
+    expect(location.contactCount).toBe(0);
+    expect(inner.load()).toEqual([]);
+    location.stop();
   });
 });

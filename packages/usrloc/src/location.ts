@@ -1,4 +1,4 @@
-import type { EventBus, StatisticsRegistry } from '@sipedge/mi';
+import { type EventBus, type Logger, noopLogger, type StatisticsRegistry } from '@sipedge/mi';
 import { type Clock, systemClock } from '@sipedge/sip';
 import { ContactIdGenerator, type ContactRecord, isValid } from './model.js';
 import { MemoryStore } from './store/memory.js';
@@ -31,6 +31,8 @@ export interface LocationOptions {
   readonly clock?: Clock;
   readonly events?: EventBus;
   readonly stats?: StatisticsRegistry;
+  /** pino-compatible logger (default: none). */
+  readonly logger?: Logger;
   /** How often the expiry timer runs (ms, default 10,000; OpenSIPS timer_interval). */
   readonly timerIntervalMs?: number;
   /** Contacts removed per expiry tick at most (default 100,000); the rest wait a tick. */
@@ -142,6 +144,8 @@ export class Location {
   #contacts = 0;
   #started = false;
   readonly #expiredCounter;
+  readonly #timerErrors;
+  readonly #logger: Logger;
 
   constructor(options: LocationOptions = {}) {
     this.nodeId = options.nodeId ?? 1;
@@ -156,6 +160,8 @@ export class Location {
     if (this.#events !== undefined) for (const e of USRLOC_EVENTS) this.#events.register(e);
     const stats = options.stats;
     this.#expiredCounter = stats?.counter('usrloc', 'location-expires');
+    this.#timerErrors = stats?.counter('usrloc', 'timer_errors');
+    this.#logger = options.logger ?? noopLogger;
     stats?.gauge('usrloc', 'registered_users', () => this.#aors.size);
     stats?.gauge('usrloc', 'location-users', () => this.#aors.size);
     stats?.gauge('usrloc', 'location-contacts', () => this.#contacts);
@@ -192,7 +198,13 @@ export class Location {
   #arm(): void {
     this.#timer = this.clock.setTimer(this.#timerMs, () => {
       this.#timer = undefined;
-      this.expire();
+      try {
+        this.expire();
+      } catch (err) {
+        // the store failed: the bindings stay and the next tick retries
+        this.#timerErrors?.inc();
+        this.#logger.error({ err }, 'usrloc expiry failed');
+      }
       if (this.#started) this.#arm();
     });
   }

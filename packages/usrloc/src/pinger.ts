@@ -1,4 +1,4 @@
-import type { StatisticsRegistry } from '@sipedge/mi';
+import { type Logger, noopLogger, type StatisticsRegistry } from '@sipedge/mi';
 import { type Clock, createRequest, parseNameAddr, systemClock } from '@sipedge/sip';
 import type { Location } from './location.js';
 import type { ContactRecord } from './model.js';
@@ -50,6 +50,8 @@ export interface NatPingerOptions {
   /** Host put in the Via of OPTIONS pings. */
   readonly viaHost?: string;
   readonly stats?: StatisticsRegistry;
+  /** pino-compatible logger (default: none). */
+  readonly logger?: Logger;
 }
 
 function slotOf(id: string, slots: number): number {
@@ -100,6 +102,7 @@ export class NatPinger {
       ignored: s?.counter('nathelper', 'replies_ignored'),
       removed: s?.counter('nathelper', 'contacts_removed'),
       skipped: s?.counter('nathelper', 'pings_skipped'),
+      errors: s?.counter('nathelper', 'errors'),
     };
   }
 
@@ -175,7 +178,13 @@ export class NatPinger {
       settled = true;
       this.#clock.clearTimer(timer);
       this.#inFlight.delete(c.id);
-      this.#result(c, reply);
+      try {
+        this.#result(c, reply);
+      } catch (err) {
+        // removing the contact failed (store error): count, log, retry on the next lost ping
+        this.#c.errors?.inc();
+        (this.#o.logger ?? noopLogger).error({ err, contact: c.id }, 'nat ping removal failed');
+      }
     };
     const timer = this.#clock.setTimer(this.#timeoutMs, () => done(undefined));
     let p: Promise<PingReply>;

@@ -1,4 +1,4 @@
-import type { StatisticsRegistry } from '@sipedge/mi';
+import { type Logger, noopLogger, type StatisticsRegistry } from '@sipedge/mi';
 import {
   createResponse,
   getParam,
@@ -38,6 +38,8 @@ export interface RegistrarOptions {
   /** Is the To domain ours? No → 404 (default: every domain is). */
   readonly isLocalDomain?: (host: string) => boolean;
   readonly stats?: StatisticsRegistry;
+  /** pino-compatible logger (default: none). */
+  readonly logger?: Logger;
 }
 
 /** Where the REGISTER came from, as the transport knows it. */
@@ -146,6 +148,7 @@ export class Registrar {
   readonly #aorOptions: AorOptions;
   readonly #isLocal: ((host: string) => boolean) | undefined;
   readonly #accepted;
+  readonly #logger: Logger;
   readonly #rejected;
   #tagSeq = 0;
   readonly #tagPrefix = Math.floor(Math.random() * 2 ** 32).toString(36);
@@ -163,6 +166,7 @@ export class Registrar {
     this.#aorOptions = options.aor ?? {};
     this.#isLocal = options.isLocalDomain;
     this.#accepted = options.stats?.counter('registrar', 'accepted_regs');
+    this.#logger = options.logger ?? noopLogger;
     this.#rejected = options.stats?.counter('registrar', 'rejected_regs');
   }
 
@@ -199,13 +203,15 @@ export class Registrar {
         out.push(d.response);
       } catch (err) {
         this.#rejected?.inc();
+        if (!(err instanceof Rejected)) this.#logger.error({ err }, 'REGISTER processing failed');
         out.push(this.#reply(request, err instanceof Rejected ? err.reply : INTERNAL));
       }
     }
     try {
       this.location.commitMany(commits);
       this.#accepted?.inc(accepted.length);
-    } catch {
+    } catch (err) {
+      this.#logger.error({ err, registers: accepted.length }, 'location store write failed');
       for (const i of accepted) out[i] = this.#reply(items[i]!.request, STORE_FAILED);
       this.#rejected?.inc(accepted.length);
     }

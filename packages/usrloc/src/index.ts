@@ -1,4 +1,11 @@
 export { type AorOptions, canonicalAor } from './aor.js';
+export {
+  parseUsrlocConfig,
+  persistenceOptionsFromConfig,
+  registrarOptionsFromConfig,
+  type UsrlocConfig,
+  usrlocConfigSchema,
+} from './config.js';
 export { UsrlocError } from './errors.js';
 export {
   type AorCommit,

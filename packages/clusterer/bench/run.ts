@@ -4,7 +4,10 @@
  *   1. BIN module packets/s between two node processes on loopback TCP;
  *   2. detection time of a SIGKILLed (and of a SIGSTOPped) peer, ping_interval 1 s,
  *      ping_timeout 300 ms;
- *   3. simulated convergence time and packet count after a node failure, 8/16/32 nodes.
+ *   3. simulated convergence time and packet count after a node failure, 8/16/32 nodes;
+ *   4. full-sync throughput of the KV test capability between two node processes
+ *      (`BENCH_SYNC_RECORDS`, default 1,000,000), verified by dataset digest.
+ * `BENCH_ONLY=sync` runs only the full-sync benchmark.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -13,6 +16,7 @@ import { decodePacket, encodePacket } from '../src/bin/packet.js';
 import { SimCluster, Topologies } from '../src/sim/index.js';
 
 const runner = new URL('../test/node-runner.js', import.meta.url).pathname;
+const syncRunner = new URL('./sync-node.js', import.meta.url).pathname;
 const trials = Number(process.env.BENCH_TRIALS ?? 20);
 
 interface Proc {
@@ -21,8 +25,8 @@ interface Proc {
   waiters: (() => void)[];
 }
 
-function start(cfg: Record<string, unknown>): Proc {
-  const child = spawn(process.execPath, [runner, JSON.stringify(cfg)], {
+function start(cfg: Record<string, unknown>, script = runner): Proc {
+  const child = spawn(process.execPath, [script, JSON.stringify(cfg)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const p: Proc = { child, lines: [], waiters: [] };
@@ -238,8 +242,50 @@ function convergence(): void {
   }
 }
 
+async function fullSync(): Promise<void> {
+  const records = Number(process.env.BENCH_SYNC_RECORDS ?? 1_000_000);
+  const donor = start({ id: 1, peerId: 2, peerPort: 0, records, seed: true }, syncRunner);
+  try {
+    const ready = await waitFor(donor, (l) => l.event === 'ready', 120_000);
+    const d = await waitFor(donor, (l) => l.event === 'synced', 120_000);
+    const joiner = start(
+      { id: 2, peerId: 1, peerPort: ready.port, records: 0, seed: false },
+      syncRunner,
+    );
+    try {
+      const asked = await waitFor(
+        joiner,
+        (l) => l.event === 'cap' && String(l.report).startsWith('Sync requested'),
+        60_000,
+      );
+      const done = await waitFor(joiner, (l) => l.event === 'synced', 600_000);
+      const ms = Number(done.t) - Number(asked.t);
+      const ok = done.digest === d.digest && done.size === records;
+      // each record: key "k<i>", value "v<i>", 2+2 length bytes, 8 bytes version/origin, plus
+      // the 8-byte chunk header of the SYNC framing
+      let bytes = 0;
+      for (let i = 0; i < records; i++) bytes += 2 * String(i).length + 2 + 12 + 8;
+      console.log(
+        `full sync of ${records} records over loopback TCP: ${ms.toFixed(0)} ms, ` +
+          `${Math.round((records / ms) * 1000)} records/s, ${(((bytes / ms) * 1000) / 1e6).toFixed(1)} MB/s ` +
+          `(chunk payload), digest ${ok ? 'verified' : `MISMATCH ${done.digest} vs ${d.digest}`} ` +
+          `(${done.size}/${records} records)`,
+      );
+    } finally {
+      await kill(joiner, 'SIGKILL');
+    }
+  } finally {
+    await kill(donor, 'SIGKILL');
+  }
+}
+
+if (process.env.BENCH_ONLY === 'sync') {
+  await fullSync();
+  process.exit(0);
+}
 if (process.env.BENCH_SKIP_SIM === undefined) codec();
 if (process.env.BENCH_SKIP_SIM === undefined) convergence();
 await throughput();
 await detection('SIGKILL', trials);
 await detection('SIGSTOP', Math.max(3, Math.floor(trials / 2)));
+await fullSync();

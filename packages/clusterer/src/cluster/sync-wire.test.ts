@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { encodePacket } from '../bin/packet.js';
+import { hostOf, KvCapability, SimCluster, Topologies } from '../sim/index.js';
+import { encodeKv } from '../sim/kv.js';
+import { MAX_SHTAGS } from './shtags.js';
+
+const CAP = 'sipedge-test-kv';
+const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
+
+/** Hand-written reader following the digest's byte layouts (§1.1, §2.2, §6.4). */
+function header(b: Buffer): { len: number; ver: number; cap: string; type: number; at: number } {
+  expect(b.toString('latin1', 0, 4)).toBe('P4CK');
+  const capLen = b.readUInt16LE(10);
+  return {
+    len: b.readUInt32LE(4),
+    ver: b.readInt16LE(8),
+    cap: b.toString('latin1', 12, 12 + capLen),
+    type: b.readInt32LE(12 + capLen),
+    at: 16 + capLen,
+  };
+}
+const str = (b: Buffer, at: number): [string, number] => {
+  const n = b.readUInt16LE(at);
+  return [b.toString('latin1', at + 2, at + 2 + n), at + 2 + n];
+};
+const trailer = (b: Buffer): number[] => [
+  b.readInt32LE(b.length - 12),
+  b.readInt32LE(b.length - 8),
+  b.readInt32LE(b.length - 4),
+];
+
+describe('sync and sharing-tag packets on the wire, as the digest lays them out', () => {
+  it('SYNC_REQ, SYNC (chunk markers), SYNC_END (count) and CAP_UPDATE state bits', () => {
+    const sent: { from: string; to: string; b: Buffer }[] = [];
+    const kv = new Map<number, KvCapability>();
+    const sim = new SimCluster({
+      nodes: 2,
+      edges: Topologies.fullMesh(2),
+      seed: 3,
+      node: { ...timers, sync: { seedFallbackInterval: 1, syncPacketSize: 200 } },
+      setup: (n, id) => kv.set(id, new KvCapability(n)),
+    });
+    sim.crash(2);
+    sim.clock.runUntil(() => sim.node(1).isSynced(CAP), 10_000);
+    kv.get(1)?.load(10);
+    sim.net.onDeliver = (from, to, b) => {
+      if (b.includes(Buffer.from('clusterer-extra')) || b.includes(Buffer.from('internal')))
+        sent.push({ from, to, b: Buffer.from(b) });
+    };
+    sim.restart(2, 0);
+    expect(
+      sim.clock.runUntil(() => sim.nodes.get(2)?.isSynced(CAP) === true, 10_000),
+    ).toBeGreaterThan(0);
+    const extra = sent.filter((s) => header(s.b).cap === 'clusterer-extra');
+    const req = extra.find((s) => header(s.b).type === 10);
+    if (req === undefined) throw new Error('no SYNC_REQ');
+    const h = header(req.b);
+    expect([h.ver, h.len, req.b.length]).toEqual([
+      3,
+      req.b.length,
+      12 + 15 + 4 + 2 + CAP.length + 12,
+    ]);
+    expect(str(req.b, h.at)).toEqual([CAP, h.at + 2 + CAP.length]);
+    expect(trailer(req.b)).toEqual([1, 2, 1]);
+    const syncs = extra.filter((s) => header(s.b).type === 11);
+    expect(syncs.length).toBeGreaterThan(1); // 200-byte packets: the dataset is cut
+    const chunks: Buffer[] = [];
+    for (const s of syncs) {
+      const sh = header(s.b);
+      expect(sh.ver).toBe(3);
+      expect(s.b.length).toBeLessThanOrEqual(200 + 40);
+      let [cap, at] = str(s.b, sh.at);
+      expect(cap).toBe(CAP);
+      expect(s.b.readInt32LE(at)).toBe(1); // data_version
+      at += 4;
+      while (at < s.b.length - 12) {
+        const len = s.b.readInt32LE(at);
+        expect(s.b.readInt32LE(at + 4)).toBe(101010101);
+        chunks.push(s.b.subarray(at + 8, at + 8 + len));
+        at += 8 + len;
+      }
+      expect(at).toBe(s.b.length - 12);
+      expect(trailer(s.b)).toEqual([1, 1, 2]);
+    }
+    expect(chunks.length).toBe(10);
+    expect(
+      chunks.some((c) => c.equals(encodeKv('k3', { value: 'v3', version: 1, origin: 1 }))),
+    ).toBe(true);
+    const end = extra.find((s) => header(s.b).type === 12);
+    if (end === undefined) throw new Error('no SYNC_END');
+    const eh = header(end.b);
+    const [, at] = str(end.b, eh.at);
+    expect([eh.ver, end.b.readInt32LE(at), at + 4 + 12]).toEqual([3, 10, end.b.length]);
+    // CAP_UPDATE from node 2 once synced: internal header, own entry with state 1
+    const caps = sent.filter(
+      (s) =>
+        s.from === hostOf(2) && header(s.b).cap === 'clusterer-internal' && header(s.b).type === 9,
+    );
+    const last = caps.at(-1);
+    if (last === undefined) throw new Error('no CAP_UPDATE');
+    const ch = header(last.b);
+    expect(last.b.readInt32LE(ch.at)).toBe(1); // cluster
+    expect(last.b.readInt32LE(ch.at + 4)).toBe(2); // src
+    const nodes = last.b.readInt32LE(ch.at + 16);
+    expect(nodes).toBe(1);
+    expect(last.b.readInt32LE(ch.at + 20)).toBe(2); // node id
+    expect(last.b.readInt32LE(ch.at + 24)).toBe(1); // one capability
+    const [name, p] = str(last.b, ch.at + 28);
+    expect([name, last.b.readInt32LE(p)]).toEqual([CAP, 1]);
+    // the first CAP_UPDATE node 2 sent said "not synced"
+    const first = caps[0];
+    if (first === undefined) throw new Error('no CAP_UPDATE');
+    const [, p0] = str(first.b, header(first.b).at + 28);
+    expect(first.b.readInt32LE(p0)).toBe(0);
+  });
+
+  it('SHTAG_ACTIVE: version 1, type 13, str tag, trailer with each destination', () => {
+    const sent: Buffer[] = [];
+    const sim = new SimCluster({ nodes: 3, edges: Topologies.fullMesh(3), seed: 4, node: timers });
+    sim.clock.runUntil(() => sim.node(1).getNodes(1).length === 2, 10_000);
+    sim.net.onDeliver = (_f, _t, b) => {
+      if (b.includes(Buffer.from('clusterer-extra'))) sent.push(Buffer.from(b));
+    };
+    sim.node(1).shtagSetActive('vip/1');
+    sim.clock.advance(50);
+    expect(sent.length).toBe(2);
+    for (const b of sent) {
+      const h = header(b);
+      expect([h.ver, h.type, h.len, b.length]).toEqual([1, 13, b.length, 12 + 15 + 4 + 5 + 12]);
+      expect(str(b, h.at)[0]).toBe('vip');
+    }
+    expect(sent.map((b) => trailer(b)).sort()).toEqual([
+      [1, 1, 2],
+      [1, 1, 3],
+    ]);
+    expect(sim.node(2).shtagState('vip/1')).toBe('backup');
+  });
+
+  it('a flood of SHTAG_ACTIVE with bad and random names stays bounded and counted', () => {
+    const sim = new SimCluster({ nodes: 2, edges: Topologies.fullMesh(2), seed: 5, node: timers });
+    sim.clock.runUntil(() => sim.node(1).getNodes(1).length === 1, 10_000);
+    const n1 = sim.node(1);
+    n1.shtagSetActive('vip/1');
+    const inject = (tag: string): void =>
+      n1.receive(encodePacket({ kind: 'shtag_active', cluster: 1, src: 2, dst: 1, tag }), {
+        host: hostOf(2),
+        reply: () => true,
+      });
+    for (const bad of ['', 'a b', 'x/1', 'é', 'a'.repeat(65)]) inject(bad);
+    expect(n1.counters.get('drop_bad_shtag_name')).toBe(5);
+    expect(n1.shtagState('vip/1')).toBe('active');
+    for (let i = 0; i < 5000; i++) inject(`t${i}`);
+    expect(n1.shtags.list().length).toBe(MAX_SHTAGS);
+    expect(n1.counters.get('drop_shtag_limit')).toBeGreaterThan(0);
+    for (let i = 0; i < 1000; i++) inject('vip');
+    expect(n1.shtagState('vip/1')).toBe('backup');
+    expect(() => n1.shtagSetActive('vip')).toThrow(/bad sharing tag/);
+    expect(() => n1.shtagSetActive('vip/2')).toThrow();
+  });
+});

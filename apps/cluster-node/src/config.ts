@@ -9,8 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { parseBinUrl } from '@sipedge/clusterer';
+import { type BinAddress, parseBinUrl } from '@sipedge/clusterer';
 import { miConfigSchema } from '@sipedge/mi';
+import { parseRtpClusterConfig, type RtpClusterConfig } from '@sipedge/rtp-cluster';
 import { parseSocketSpec } from '@sipedge/rtpp';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -40,18 +41,27 @@ const address = z.string().refine((s) => splitAddress(s) !== undefined, {
   message: 'must be host:port (IPv6 as [addr]:port)',
 });
 
-const binUrl = z.string().refine(
-  (s) => {
-    if (!/^bins?:/.test(s)) return false;
-    try {
-      parseBinUrl(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be a BIN url such as bin:127.0.0.1:5566' },
-);
+/** A BIN url with an explicit `bin:`/`bins:`; port 0 (a free port) only where `listen` is true. */
+export function parseBinListenUrl(url: string, listen = true): BinAddress {
+  if (!/^bins?:/.test(url))
+    throw new NodeConfigError([`"${url}" does not start with bin: or bins:`]);
+  if (listen && /:0$/.test(url)) return { ...parseBinUrl(`${url.slice(0, -2)}:1`), port: 0 };
+  return parseBinUrl(url);
+}
+
+const binUrlOf = (listen: boolean) =>
+  z.string().refine(
+    (s) => {
+      try {
+        parseBinListenUrl(s, listen);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a BIN url such as bin:127.0.0.1:5566' },
+  );
+const binUrl = binUrlOf(false);
 
 const rtppSocket = z.string().refine(
   (s) => {
@@ -126,7 +136,7 @@ const clustererSection = z
   .object({
     cluster_id: z.number().int().min(1).max(65535).default(1),
     /** This node's BIN listener, e.g. `bin:127.0.0.1:5566` (its url in the cluster). */
-    listen: binUrl,
+    listen: binUrlOf(true),
     /** Start as the seed of the cluster's data (OpenSIPS flag `seed`). */
     seed: z.boolean().default(false),
     /** 0: nodes from `neighbours` (and discovery); 1: from the `clusterer` table in SQLite. */
@@ -262,6 +272,16 @@ export const nodeConfigSchema = z
         message: `cluster ${tag[2]} is not this node's cluster (clusterer.cluster_id ${c.clusterer.cluster_id})`,
       });
     }
+    if (c.rtp !== undefined) {
+      try {
+        rtpClusterConfigFrom(c.rtp);
+      } catch (err) {
+        const problems = (err as { problems?: readonly string[] }).problems ?? [
+          (err as Error).message,
+        ];
+        for (const p of problems) ctx.addIssue({ code: 'custom', path: ['rtp'], message: p });
+      }
+    }
     const seen = new Set<string>();
     c.sip.listeners.forEach((l, i) => {
       const key = `${l.proto === 'udp' ? 'udp' : 'tcp'}:${l.address}`;
@@ -277,6 +297,41 @@ export const nodeConfigSchema = z
   });
 
 export type NodeConfig = z.output<typeof nodeConfigSchema>;
+export type RtpSection = z.output<typeof rtpSection>;
+
+/**
+ * The embedded balancer's configuration in rtp-cluster's shape (one cluster). rtp-cluster
+ * needs an address for the cluster: the control socket when it has a fixed port, otherwise a
+ * label that is never opened (no control socket, or port 0 resolved when it is bound).
+ */
+export function rtpClusterConfigFrom(rtp: RtpSection): RtpClusterConfig {
+  const split = (spec: string) => {
+    const at = spec.indexOf(':');
+    return { protocol: spec.slice(0, at), address: spec.slice(at + 1) };
+  };
+  const fixed = rtp.control_socket !== undefined && !/:0$/.test(rtp.control_socket);
+  const control = split(
+    fixed ? (rtp.control_socket as string) : 'unix:/embedded/no-fixed-control-socket',
+  );
+  return parseRtpClusterConfig({
+    clusters: [
+      {
+        name: rtp.name,
+        ...control,
+        capacity_limit: rtp.capacity_limit,
+        rtpproxies: rtp.relays.map((r) => ({
+          name: r.name,
+          ...split(r.socket),
+          weight: r.weight,
+          capacity: r.capacity,
+          status: r.status,
+          ...(r.wan_address === undefined ? {} : { wan_address: r.wan_address }),
+          ...(r.lan_address === undefined ? {} : { lan_address: r.lan_address }),
+        })),
+      },
+    ],
+  });
+}
 export type RelayConfig = z.output<typeof relay>;
 
 /** The parts of a sharing tag: `vip/1=backup` → `{ name: 'vip', clusterId: 1, initial: 'backup' }`. */

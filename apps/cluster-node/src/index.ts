@@ -6,16 +6,18 @@ export {
   NodeConfigError,
   nodeConfigSchema,
   parseAddress,
+  parseBinListenUrl,
   parseNodeConfig,
   parseSharingTagText,
   type RelayConfig,
+  type RtpSection,
+  rtpClusterConfigFrom,
 } from './config.js';
 export { createLogger, logFormat, prettyAvailable } from './logger.js';
 export { MetricsServer, promName, statisticsRegistry } from './metrics.js';
 export {
   type ClusterNode,
   type ReloadOutcome,
-  rtpClusterConfigFrom,
   type StartNodeOptions,
   startNode,
 } from './node.js';

@@ -17,7 +17,6 @@ import {
   ClustererMi,
   clustererOptionsFromConfig,
   type NodeStateEvent,
-  parseBinUrl,
   parseClustererConfig,
   TcpBinTransport,
 } from '@sipedge/clusterer';
@@ -32,9 +31,7 @@ import {
 } from '@sipedge/mi';
 import {
   balancerParseErrorCode,
-  parseRtpClusterConfig,
   RtpBalancer,
-  type RtpClusterConfig,
   raiseRtpClusterEvent,
   registerRtpClusterStatistics,
   miCommands as rtpClusterMiCommands,
@@ -43,7 +40,12 @@ import { RtppClient, RtppServer } from '@sipedge/rtpp';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { loadNodeConfig, type NodeConfig } from './config.js';
+import {
+  loadNodeConfig,
+  type NodeConfig,
+  parseBinListenUrl,
+  rtpClusterConfigFrom,
+} from './config.js';
 import { MetricsServer, statisticsRegistry } from './metrics.js';
 import { SipEdge, type SipListenerInfo } from './sip-edge.js';
 
@@ -81,35 +83,6 @@ export interface ClusterNode {
 /** Member command budget: below a SIP proxy's 1 s per-try timeout. */
 const MEMBER_TIMEOUT_MS = 800;
 
-/** The embedded balancer's configuration in rtp-cluster's shape (one cluster). */
-export function rtpClusterConfigFrom(rtp: NonNullable<NodeConfig['rtp']>): RtpClusterConfig {
-  const split = (spec: string) => {
-    const at = spec.indexOf(':');
-    return { protocol: spec.slice(0, at), address: spec.slice(at + 1) };
-  };
-  // without a control socket the cluster still needs an address in rtp-cluster's schema; it is
-  // never opened (see startNode)
-  const control = split(rtp.control_socket ?? 'unix:/embedded/no-control-socket');
-  return parseRtpClusterConfig({
-    clusters: [
-      {
-        name: rtp.name,
-        ...control,
-        capacity_limit: rtp.capacity_limit,
-        rtpproxies: rtp.relays.map((r) => ({
-          name: r.name,
-          ...split(r.socket),
-          weight: r.weight,
-          capacity: r.capacity,
-          status: r.status,
-          ...(r.wan_address === undefined ? {} : { wan_address: r.wan_address }),
-          ...(r.lan_address === undefined ? {} : { lan_address: r.lan_address }),
-        })),
-      },
-    ],
-  });
-}
-
 function resolvePath(file: string, configFile: string | undefined): string {
   if (file === ':memory:' || isAbsolute(file) || configFile === undefined) return file;
   return resolve(dirname(configFile), file);
@@ -142,10 +115,10 @@ function openStorage(file: string, nodeId: number): Database.Database {
   return db;
 }
 
-function clustererNodeInfo(c: NodeConfig['clusterer'], nodeId: number) {
+function clustererNodeInfo(c: NodeConfig['clusterer'], nodeId: number, url: string) {
   return {
     my_node_info: [
-      `cluster_id=${c.cluster_id},node_id=${nodeId},url=${c.listen}${c.seed ? ',flags=seed' : ''}`,
+      `cluster_id=${c.cluster_id},node_id=${nodeId},url=${url}${c.seed ? ',flags=seed' : ''}`,
     ],
     neighbor_node_info: c.neighbours.map(
       (n) => `cluster_id=${c.cluster_id},node_id=${n.node_id},url=${n.url}`,
@@ -197,15 +170,16 @@ export async function startNode(
     });
 
     // clusterer
-    const listen = parseBinUrl(config.clusterer.listen);
+    const listen = parseBinListenUrl(config.clusterer.listen);
     const transport = new TcpBinTransport({ listen, logger });
     const bound = await transport.listen();
     cleanups.push(() => transport.close());
     const cc = config.clusterer;
+    const binAddress = `${listen.proto}:${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`;
     const clustererConfig = parseClustererConfig({
       db_mode: cc.db_mode,
       my_node_id: config.node.id,
-      ...(cc.db_mode === 0 ? clustererNodeInfo(cc, config.node.id) : {}),
+      ...(cc.db_mode === 0 ? clustererNodeInfo(cc, config.node.id, binAddress) : {}),
       ...(cc.db_mode === 1
         ? { db_url: resolvePath(cc.db_url ?? config.storage.file, options.configFile) }
         : {}),
@@ -229,7 +203,6 @@ export async function startNode(
     clusterer.on('node_state', (e: NodeStateEvent) =>
       logger.info(e, `cluster ${e.clusterId} node ${e.nodeId} ${e.up ? 'up' : 'down'}`),
     );
-    const binAddress = `${listen.proto}:${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`;
 
     // rtp-cluster
     let balancer: RtpBalancer | undefined;

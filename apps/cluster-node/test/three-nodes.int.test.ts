@@ -1,0 +1,148 @@
+/**
+ * Three cluster-node processes from generated configs on free loopback ports, with two
+ * sipedge-rtp-relay members: over MI each node sees the other two Up (clusterer_list) and
+ * answers rtp_cluster_list with both relays online; SIGTERM stops each with exit code 0.
+ * Needs the bins built: `npx tsc -b apps/cluster-node` (builds apps/rtp-relay too).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MiClient } from '@sipedge/mi';
+import { type Proc, startNodeBin } from '@sipedge/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { NODE_BIN } from './cli.js';
+
+const RELAY_BIN = fileURLToPath(new URL('../../rtp-relay/dist/src/bin.js', import.meta.url));
+
+/** A TCP port free right now on 127.0.0.1 (the BIN urls must be known before start). */
+async function freeTcpPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+interface ClustererList {
+  Clusters: Array<{ cluster_id: number; Nodes: Array<{ node_id: number; link_state: string }> }>;
+}
+interface RtpList {
+  Clusters: Array<{ name: string; members: Array<{ name: string; state: string }> }>;
+}
+
+/** Polls `probe` until it returns true; bounded in attempts and time. */
+async function until(what: string, ms: number, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 400 && Date.now() < deadline; i++) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+describe('three cluster-node processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cluster-node-3-'));
+  const relays: Array<Proc & { ready: string }> = [];
+  const nodes: Array<Proc & { ready: string }> = [];
+  const mi: MiClient[] = [];
+
+  beforeAll(async () => {
+    for (let i = 0; i < 2; i++) {
+      relays.push(
+        await startNodeBin(
+          RELAY_BIN,
+          [
+            '-s',
+            'udp:127.0.0.1:0',
+            '-m',
+            String(41000 + i * 1000),
+            '-M',
+            String(41998 + i * 1000),
+            '--log-level',
+            'warn',
+          ],
+          /sipedge-rtp-relay ready control=([^\s,]+)/,
+        ),
+      );
+    }
+    const bins = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+    for (let n = 1; n <= 3; n++) {
+      const file = join(dir, `node${n}.yaml`);
+      writeFileSync(
+        file,
+        stringify({
+          node: { id: n, name: `t${n}` },
+          sip: {
+            listeners: [
+              { proto: 'udp', address: '127.0.0.1:0' },
+              { proto: 'tcp', address: '127.0.0.1:0' },
+            ],
+          },
+          mi: { port: 0 },
+          metrics: { port: 0 },
+          clusterer: {
+            listen: `bin:127.0.0.1:${bins[n - 1]}`,
+            seed: n === 1,
+            neighbours: [1, 2, 3]
+              .filter((m) => m !== n)
+              .map((m) => ({ node_id: m, url: `bin:127.0.0.1:${bins[m - 1]}` })),
+            ping_interval: 1,
+            ping_timeout: 300,
+            node_timeout: 5,
+          },
+          rtp: {
+            relays: relays.map((r, i) => ({ name: `relay${i + 1}`, socket: r.ready, weight: 10 })),
+          },
+          storage: { file: `./node${n}.sqlite` },
+          logging: { level: 'warn', format: 'json' },
+        }),
+      );
+      const p = await startNodeBin(NODE_BIN, ['--config', file], /MI (http:\S+)/);
+      nodes.push(p);
+      mi.push(new MiClient({ url: p.ready }));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of mi) c.close();
+    for (const p of [...nodes, ...relays]) await p.stop('SIGKILL');
+  });
+
+  it('every node sees the other two Up over MI clusterer_list', async () => {
+    for (let n = 1; n <= 3; n++) {
+      const client = mi[n - 1] as MiClient;
+      await until(`node ${n} to see its peers up`, 20_000, async () => {
+        const r = (await client.call('clusterer_list')) as ClustererList;
+        const peers = r.Clusters.find((c) => c.cluster_id === 1)?.Nodes ?? [];
+        return (
+          peers.length === 2 &&
+          peers.every((p) => p.link_state === 'Up') &&
+          peers
+            .map((p) => p.node_id)
+            .sort()
+            .join() === [1, 2, 3].filter((m) => m !== n).join()
+        );
+      });
+    }
+  }, 70_000);
+
+  it('every node answers rtp_cluster_list with both relays online', async () => {
+    for (const client of mi) {
+      await until('relays online', 15_000, async () => {
+        const r = (await client.call('rtp_cluster_list')) as RtpList;
+        const members = r.Clusters[0]?.members ?? [];
+        return members.length === 2 && members.every((m) => m.state === 'online');
+      });
+      const r = (await client.call('rtp_cluster_list')) as RtpList;
+      expect(r.Clusters.map((c) => c.name)).toEqual(['media']);
+      expect(r.Clusters[0]?.members.map((m) => m.name)).toEqual(['relay1', 'relay2']);
+    }
+  }, 50_000);
+
+  it('SIGTERM stops every node gracefully (exit 0)', async () => {
+    for (const p of nodes) expect(await p.stop('SIGTERM')).toBe(0);
+  }, 30_000);
+});

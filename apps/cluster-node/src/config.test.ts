@@ -51,6 +51,7 @@ describe('defaults', () => {
       ping_timeout: 1000,
       node_timeout: 60,
       enable_rerouting: true,
+      accept_unknown_hosts: false,
       seed_fallback_interval: 5,
       sync_timeout: 15,
     });

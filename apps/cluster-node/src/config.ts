@@ -151,6 +151,11 @@ const clustererSection = z
     /** Seconds (OpenSIPS default 60). */
     node_timeout: z.number().positive().max(86_400).default(60),
     enable_rerouting: z.boolean().default(true),
+    /**
+     * Accept BIN connections from hosts that are not nodes of the cluster (needed only when
+     * unknown nodes must join by discovery). Off: such connections are closed on accept.
+     */
+    accept_unknown_hosts: z.boolean().default(false),
     /** Seconds a seed waits for a donor before it declares its data synced (OpenSIPS default 5). */
     seed_fallback_interval: z.number().int().min(0).max(86_400).default(5),
     /** Seconds a sync may take (OpenSIPS `sync_timeout`, default 15). */

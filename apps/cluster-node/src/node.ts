@@ -171,7 +171,14 @@ export async function startNode(
 
     // clusterer
     const listen = parseBinListenUrl(config.clusterer.listen);
-    const transport = new TcpBinTransport({ listen, logger });
+    let clustererRef: Clusterer | undefined;
+    const transport = new TcpBinTransport({
+      listen,
+      logger,
+      ...(config.clusterer.accept_unknown_hosts
+        ? {}
+        : { acceptFrom: (host: string) => clustererRef?.isKnownHost(host) === true }),
+    });
     const bound = await transport.listen();
     cleanups.push(() => transport.close());
     const cc = config.clusterer;
@@ -191,6 +198,7 @@ export async function startNode(
     const clusterer = new Clusterer(
       clustererOptionsFromConfig(clustererConfig, { transport, logger }),
     );
+    clustererRef = clusterer;
     cleanups.push(() => clusterer.destroy());
     const clustererMi = new ClustererMi(clusterer, {
       registry: mi.registry,

@@ -48,6 +48,9 @@ describe('three cluster-node processes', () => {
   const relays: Array<Proc & { ready: string }> = [];
   const nodes: Array<Proc & { ready: string }> = [];
   const mi: MiClient[] = [];
+  const configs: Array<Record<string, unknown> & { rtp: { relays: Array<{ weight: number }> } }> =
+    [];
+  const files: string[] = [];
 
   beforeAll(async () => {
     for (let i = 0; i < 2; i++) {
@@ -71,35 +74,34 @@ describe('three cluster-node processes', () => {
     const bins = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
     for (let n = 1; n <= 3; n++) {
       const file = join(dir, `node${n}.yaml`);
-      writeFileSync(
-        file,
-        stringify({
-          node: { id: n, name: `t${n}` },
-          sip: {
-            listeners: [
-              { proto: 'udp', address: '127.0.0.1:0' },
-              { proto: 'tcp', address: '127.0.0.1:0' },
-            ],
-          },
-          mi: { port: 0 },
-          metrics: { port: 0 },
-          clusterer: {
-            listen: `bin:127.0.0.1:${bins[n - 1]}`,
-            seed: n === 1,
-            neighbours: [1, 2, 3]
-              .filter((m) => m !== n)
-              .map((m) => ({ node_id: m, url: `bin:127.0.0.1:${bins[m - 1]}` })),
-            ping_interval: 1,
-            ping_timeout: 300,
-            node_timeout: 5,
-          },
-          rtp: {
-            relays: relays.map((r, i) => ({ name: `relay${i + 1}`, socket: r.ready, weight: 10 })),
-          },
-          storage: { file: `./node${n}.sqlite` },
-          logging: { level: 'warn', format: 'json' },
-        }),
-      );
+      configs.push({
+        node: { id: n, name: `t${n}` },
+        sip: {
+          listeners: [
+            { proto: 'udp', address: '127.0.0.1:0' },
+            { proto: 'tcp', address: '127.0.0.1:0' },
+          ],
+        },
+        mi: { port: 0 },
+        metrics: { port: 0 },
+        clusterer: {
+          listen: `bin:127.0.0.1:${bins[n - 1]}`,
+          seed: n === 1,
+          neighbours: [1, 2, 3]
+            .filter((m) => m !== n)
+            .map((m) => ({ node_id: m, url: `bin:127.0.0.1:${bins[m - 1]}` })),
+          ping_interval: 1,
+          ping_timeout: 300,
+          node_timeout: 5,
+        },
+        rtp: {
+          relays: relays.map((r, i) => ({ name: `relay${i + 1}`, socket: r.ready, weight: 10 })),
+        },
+        storage: { file: `./node${n}.sqlite` },
+        logging: { level: 'warn', format: 'json' },
+      });
+      writeFileSync(file, stringify(configs[n - 1]));
+      files.push(file);
       const p = await startNodeBin(NODE_BIN, ['--config', file], /MI (http:\S+)/);
       nodes.push(p);
       mi.push(new MiClient({ url: p.ready }));
@@ -141,6 +143,24 @@ describe('three cluster-node processes', () => {
       expect(r.Clusters[0]?.members.map((m) => m.name)).toEqual(['relay1', 'relay2']);
     }
   }, 50_000);
+
+  it('SIGHUP reloads the relays of the configuration file', async () => {
+    const cfg = configs[0];
+    const relay = cfg?.rtp.relays[0];
+    if (cfg === undefined || relay === undefined) throw new Error('no config');
+    relay.weight = 77;
+    writeFileSync(files[0] ?? '', stringify(cfg));
+    const first = nodes[0];
+    if (first === undefined) throw new Error('node 1 did not start');
+    process.kill(first.pid, 'SIGHUP');
+    await until('the new weight', 10_000, async () => {
+      const r = (await mi[0]?.call('rtp_cluster_list')) as {
+        Clusters: Array<{ members: Array<{ name: string; weight: number }> }>;
+      };
+      return r.Clusters[0]?.members.find((m) => m.name === 'relay1')?.weight === 77;
+    });
+    expect(first.output()).toMatch(/reloaded: applied \[rtp\]/);
+  }, 20_000);
 
   it('SIGTERM stops every node gracefully (exit 0)', async () => {
     for (const p of nodes) expect(await p.stop('SIGTERM')).toBe(0);

@@ -24,9 +24,11 @@ export {
   parseNodeInfo,
 } from './cluster/node-info.js';
 export {
+  type FailoverOptions,
   MAX_SHTAGS,
   parseSharingTag,
   parseTagKey,
+  SHTAG_CLAIM_CAP,
   SharingTags,
   type ShtagChangeEvent,
   type ShtagState,

@@ -24,7 +24,14 @@ import {
 import { computeRoutes } from '../topology/routing.js';
 import type { NodeStore } from './db.js';
 import { type BinAddress, type NodeConfig, parseBinUrl, parseNodeInfo } from './node-info.js';
-import { parseTagKey, SharingTags, type ShtagChangeEvent, type ShtagState } from './shtags.js';
+import {
+  type FailoverOptions,
+  parseTagKey,
+  SHTAG_CLAIM_CAP,
+  SharingTags,
+  type ShtagChangeEvent,
+  type ShtagState,
+} from './shtags.js';
 import {
   type CapabilityOptions,
   type CapHandlersForSync,
@@ -75,6 +82,8 @@ export interface ClustererOptions {
   sync?: SyncOptions;
   /** `sharing_tag` values: `name/cluster_id=active|backup`. */
   sharingTags?: string[];
+  /** Automatic sharing-tag failover (sipedge; off by default in the library). */
+  shtagFailover?: FailoverOptions;
 }
 
 /** When an originator said something: its `time()` and its per-stream sequence number. */
@@ -330,6 +339,29 @@ export class Clusterer extends EventEmitter {
     this.shtags = new SharingTags(
       {
         myNodeId: this.myNodeId,
+        now: () => this.clock.now(),
+        reachable: (id, node) => this.getNextHop(id, node) !== undefined,
+        failoverPeers: (id) => {
+          const cl = this.clusters.get(id);
+          if (cl === undefined) return [];
+          this.settle();
+          return [...cl.nodes.values()]
+            .filter((n) => n.enabled && n.nextHop !== undefined && n.caps.get(SHTAG_CLAIM_CAP))
+            .map((n) => ({ id: n.id, priority: n.priority }));
+        },
+        myPriority: (id) => this.clusters.get(id)?.me.priority ?? 50,
+        eligible: (id, requires) => {
+          const cl = this.clusters.get(id);
+          if (cl === undefined || !cl.enabled) return false;
+          this.settle();
+          for (const cap of requires) if (!this.isSynced(cap)) return false;
+          const all = cl.nodes.size + 1;
+          const up = [...cl.nodes.values()].filter((n) => n.nextHop !== undefined);
+          const votes = up.length + 1;
+          if (votes * 2 > all) return true;
+          // an even split: the side holding a seed node (the arbiter) wins
+          return votes * 2 === all && (cl.me.seed || up.some((n) => n.seed));
+        },
         count: (n, k) => this.count(n, k),
         hasCluster: (id) => this.clusters.has(id),
         nodeIds: (id) =>
@@ -340,8 +372,14 @@ export class Clusterer extends EventEmitter {
         emitChange: (e) => this.emit('shtag_changed', e),
       },
       this.log,
+      options.shtagFailover,
     );
     this.shtags.configure(options.sharingTags ?? []);
+    if (this.shtags.failoverEnabled) {
+      this.registerCapability(SHTAG_CLAIM_CAP, {
+        onPacket: (p) => this.shtags.onClaim(p.clusterId, p.srcId, p.type, p.body),
+      });
+    }
     this.transport.setHandler({
       onPacket: (p, s) => this.receive(p, s),
       onPeerLost: (to) => this.peerLost(to),
@@ -530,6 +568,7 @@ export class Clusterer extends EventEmitter {
     }
     this.settle();
     this.sync.tick();
+    this.shtags.tick();
     this.settle();
   }
 

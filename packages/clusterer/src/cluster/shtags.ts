@@ -49,10 +49,33 @@ export function parseSharingTag(s: string): {
   return { ...parseTagKey(s.slice(0, eq).trim()), state };
 }
 
+/** Sipedge-only capability carrying failover claims (OpenSIPS drops it unread). */
+export const SHTAG_CLAIM_CAP = 'sipedge-shtag';
+const CLAIM = 1;
+
+export interface FailoverOptions {
+  /** Take over a tag whose owner is unreachable (default false in the library). */
+  enabled?: boolean;
+  /** Owner unreachable this long (ms) before the first-ranked backup takes over (default 500). */
+  holdDownMs?: number;
+  /** Active owners re-announce every this many ms (default 1000). */
+  announceMs?: number;
+  /** Per tag key (`name/cluster`): capabilities that must be synced to take over. */
+  requires?: Record<string, string[]>;
+}
+
 interface Tag {
   name: string;
   clusterId: number;
   active: boolean;
+  /** Failover: epoch of my ownership (active) or the highest claim heard (backup). */
+  epoch: number;
+  owner: number | undefined;
+  ownerEpoch: number;
+  ownerLostAt: number | undefined;
+  ineligibleSince: number | undefined;
+  lastAnnounce: number;
+  lastReply: Map<number, number>;
   /** Announce to nodes as they come UP (configured active, or a send failed). */
   sendActive: boolean;
   told: Set<number>;
@@ -61,6 +84,14 @@ interface Tag {
 
 export interface ShtagHost {
   readonly myNodeId: number;
+  now(): number;
+  /** Is the node reachable now? */
+  reachable(clusterId: number, nodeId: number): boolean;
+  /** Reachable nodes that run sipedge failover, with their priority. */
+  failoverPeers(clusterId: number): { id: number; priority: number }[];
+  myPriority(clusterId: number): number;
+  /** Majority rule (seed breaks an even split) and the listed capabilities synced. */
+  eligible(clusterId: number, requires: string[]): boolean;
   count(name: string, n?: number): void;
   hasCluster(clusterId: number): boolean;
   /** Enabled remote nodes of the cluster. */
@@ -74,10 +105,27 @@ export class SharingTags {
   private readonly tags = new Map<string, Tag>();
   private created = 0;
 
+  private readonly failover: boolean;
+  private readonly holdDown: number;
+  private readonly announceMs: number;
+  private readonly requires: Record<string, string[]>;
+  private readonly startedAt: number;
+
   constructor(
     private readonly host: ShtagHost,
     private readonly log: Logger,
-  ) {}
+    fo: FailoverOptions = {},
+  ) {
+    this.failover = fo.enabled ?? false;
+    this.holdDown = fo.holdDownMs ?? 500;
+    this.announceMs = fo.announceMs ?? 1000;
+    this.requires = fo.requires ?? {};
+    this.startedAt = host.now();
+  }
+
+  get failoverEnabled(): boolean {
+    return this.failover;
+  }
 
   private key(name: string, clusterId: number): string {
     return `${name}/${clusterId}`;
@@ -98,6 +146,13 @@ export class SharingTags {
         sendActive: false,
         told: new Set(),
         created: this.created++,
+        epoch: 0,
+        owner: undefined,
+        ownerEpoch: -1,
+        ownerLostAt: undefined,
+        ineligibleSince: undefined,
+        lastAnnounce: Number.NEGATIVE_INFINITY,
+        lastReply: new Map(),
       };
       this.tags.set(k, t);
     }
@@ -152,8 +207,143 @@ export class SharingTags {
     if (t === undefined) throw new ClustererConfigError('too many sharing tags');
     t.told.clear();
     t.sendActive = false;
-    for (const id of this.host.nodeIds(clusterId)) this.announce(t, id);
+    if (this.failover && !t.active) t.epoch = Math.max(t.epoch, t.ownerEpoch) + 1;
+    t.owner = undefined;
+    t.ownerLostAt = undefined;
+    t.lastAnnounce = this.host.now();
+    const peers = new Set(this.failover ? this.host.failoverPeers(clusterId).map((p) => p.id) : []);
+    for (const id of this.host.nodeIds(clusterId)) {
+      if (peers.has(id)) this.claim(t, id);
+      else this.announce(t, id);
+    }
     this.change(t, true, reason);
+  }
+
+  private claim(t: Tag, dst: number): void {
+    const name = Buffer.from(t.name);
+    const body = Buffer.alloc(2 + name.length + 12);
+    let o = body.writeUInt16LE(name.length, 0);
+    o += name.copy(body, o);
+    o = body.writeInt32LE(t.epoch, o);
+    o = body.writeInt32LE(this.host.myPriority(t.clusterId), o);
+    body.writeInt32LE(1, o);
+    this.host.count('shtag_claims_sent');
+    this.host.sendRouted(t.clusterId, dst, {
+      kind: 'module',
+      cluster: t.clusterId,
+      src: this.host.myNodeId,
+      dst,
+      capability: SHTAG_CLAIM_CAP,
+      version: 1,
+      type: CLAIM,
+      body,
+    });
+  }
+
+  /** Does claim (e1, p1, id1) beat (e2, p2, id2)? Higher epoch, then lower priority, then lower id. */
+  static beats(e1: number, p1: number, id1: number, e2: number, p2: number, id2: number): boolean {
+    if (e1 !== e2) return e1 > e2;
+    if (p1 !== p2) return p1 < p2;
+    return id1 < id2;
+  }
+
+  /** A failover claim from another sipedge node. */
+  onClaim(clusterId: number, src: number, type: number, body: Buffer): void {
+    if (!this.failover || type !== CLAIM) return void this.host.count('drop_shtag_claim');
+    let name: string;
+    let epoch: number;
+    let prio: number;
+    try {
+      const nl = body.readUInt16LE(0);
+      if (2 + nl + 12 > body.length) throw new RangeError('short');
+      name = body.toString('utf8', 2, 2 + nl);
+      epoch = body.readInt32LE(2 + nl);
+      prio = body.readInt32LE(2 + nl + 4);
+    } catch {
+      return void this.host.count('drop_shtag_claim');
+    }
+    if (!TAG_NAME.test(name) || epoch < 0) return void this.host.count('drop_bad_shtag_name');
+    const t = this.ensure(name, clusterId);
+    if (t === undefined) return;
+    this.host.count('shtag_claims_recv');
+    if (t.active) {
+      const mine = this.host.myPriority(clusterId);
+      if (SharingTags.beats(epoch, prio, src, t.epoch, mine, this.host.myNodeId)) {
+        t.owner = src;
+        t.ownerEpoch = epoch;
+        t.ownerLostAt = undefined;
+        t.sendActive = false;
+        this.change(t, false, `failover: node ${src} holds the tag with epoch ${epoch}`);
+        return;
+      }
+      // the other claimant loses: tell it now (at most every 100 ms per node)
+      const now = this.host.now();
+      if (now - (t.lastReply.get(src) ?? Number.NEGATIVE_INFINITY) >= 100) {
+        t.lastReply.set(src, now);
+        this.claim(t, src);
+      }
+      return;
+    }
+    const ownerPrio = this.host.failoverPeers(clusterId).find((p) => p.id === t.owner)?.priority;
+    if (
+      t.owner === undefined ||
+      t.owner === src ||
+      !this.host.reachable(clusterId, t.owner) ||
+      SharingTags.beats(epoch, prio, src, t.ownerEpoch, ownerPrio ?? 0, t.owner)
+    ) {
+      t.owner = src;
+      t.ownerEpoch = epoch;
+      t.ownerLostAt = undefined;
+    }
+  }
+
+  /** Whether SHTAG_ACTIVE from `src` should be ignored (a sipedge peer speaking claims). */
+  private claimsFrom(clusterId: number, src: number): boolean {
+    return this.failover && this.host.failoverPeers(clusterId).some((p) => p.id === src);
+  }
+
+  /** Failover timers: take over an orphaned tag, step down without majority, re-announce. */
+  tick(): void {
+    if (!this.failover) return;
+    const now = this.host.now();
+    for (const t of this.tags.values()) {
+      const req = this.requires[this.key(t.name, t.clusterId)] ?? [];
+      const eligible = this.host.eligible(t.clusterId, req);
+      if (t.active) {
+        if (!eligible) {
+          t.ineligibleSince ??= now;
+          if (now - t.ineligibleSince >= this.holdDown) {
+            t.sendActive = false;
+            this.change(t, false, 'failover: lost the majority or the required data');
+          }
+          continue;
+        }
+        t.ineligibleSince = undefined;
+        if (now - t.lastAnnounce >= this.announceMs) {
+          t.lastAnnounce = now;
+          for (const p of this.host.failoverPeers(t.clusterId)) this.claim(t, p.id);
+        }
+        continue;
+      }
+      if (t.owner !== undefined && this.host.reachable(t.clusterId, t.owner)) {
+        t.ownerLostAt = undefined;
+        continue;
+      }
+      t.ownerLostAt ??= Math.max(now, this.startedAt);
+      if (!eligible) continue;
+      const me = { id: this.host.myNodeId, priority: this.host.myPriority(t.clusterId) };
+      const ranked = [...this.host.failoverPeers(t.clusterId), me].sort(
+        (a, b) => a.priority - b.priority || a.id - b.id,
+      );
+      const rank = ranked.findIndex((p) => p.id === me.id);
+      if (now - t.ownerLostAt < this.holdDown * (1 + rank)) continue;
+      const lost = t.owner;
+      this.activate(
+        t.name,
+        t.clusterId,
+        lost === undefined ? 'failover: no owner' : `failover: owner ${lost} unreachable`,
+      );
+    }
   }
 
   private announce(t: Tag, dst: number): void {
@@ -173,9 +363,12 @@ export class SharingTags {
   /** SHTAG_ACTIVE from another node: it is the owner now, this node is backup. */
   onActive(clusterId: number, src: number, name: string): void {
     if (!TAG_NAME.test(name)) return void this.host.count('drop_bad_shtag_name');
+    if (this.claimsFrom(clusterId, src)) return void this.host.count('shtag_active_ignored');
     const t = this.ensure(name, clusterId);
     if (t === undefined) return;
     this.host.count('shtag_active_recv');
+    t.owner = src;
+    t.ownerLostAt = undefined;
     t.sendActive = false;
     t.told.clear();
     this.change(t, false, `cluster broadcast from ${src}`);
@@ -184,6 +377,8 @@ export class SharingTags {
   /** A node became reachable: announce the tags still to be announced to it. */
   nodeUp(clusterId: number, nodeId: number): void {
     for (const t of this.tags.values()) {
+      // failover: a node that (re)appears learns the owner at once (two actives meet here)
+      if (this.failover && t.clusterId === clusterId && t.active) this.claim(t, nodeId);
       if (t.clusterId !== clusterId || !t.active || !t.sendActive || t.told.has(nodeId)) continue;
       this.announce(t, nodeId);
     }

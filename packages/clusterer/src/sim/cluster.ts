@@ -45,7 +45,13 @@ export interface SimClusterOptions {
   node?: Partial<
     Pick<
       ClustererOptions,
-      'pingInterval' | 'pingTimeout' | 'nodeTimeout' | 'enableRerouting' | 'sync' | 'sharingTags'
+      | 'pingInterval'
+      | 'pingTimeout'
+      | 'nodeTimeout'
+      | 'enableRerouting'
+      | 'sync'
+      | 'sharingTags'
+      | 'shtagFailover'
     >
   >;
   /** Called for every node instance (also after a restart) before it starts. */

@@ -61,23 +61,28 @@ describe('usrloc MI', () => {
     expect(c?.Contacts[0]).toMatchObject({
       Contact: 'sip:alice@192.0.2.1',
       Expires: 590,
-      Q: 0.5,
+      Q: '0.5',
       Callid: 'c-alice',
       Cseq: 1,
       'User-agent': 'Phone/2',
       Received: 'sip:198.51.100.1:5060',
       Socket: 'udp:10.0.0.1:5060',
     });
-    expect(await callCommand(registry, 'ul_dump', ['brief'])).toEqual({
+    expect(await callCommand(registry, 'ul_dump', [1])).toEqual({
       Domains: [{ name: 'location', hash_size: 512, AORs: [{ AOR: 'alice@example.com' }] }],
     });
     const show = (await callCommand(registry, 'ul_show_contact', [
       'location',
       'sip:alice@example.com',
     ])) as {
+      AOR: string;
       Contacts: unknown[];
     };
+    expect(show.AOR).toBe('alice@example.com');
     expect(show.Contacts).toHaveLength(1);
+    expect(await rpcError(callCommand(registry, 'ul_show_contact', ['location', 'alice']))).toEqual(
+      [400, 'Domain missing in AOR'],
+    );
     expect(
       await rpcError(callCommand(registry, 'ul_show_contact', ['location', 'bob@example.com'])),
     ).toEqual([404, 'AOR not found']);
@@ -112,7 +117,10 @@ describe('usrloc MI', () => {
         'bob@example.com',
         'sip:bob@192.0.2.8',
         120,
-        0.4,
+        '0.4',
+        0,
+        0,
+        4294967295,
       ]),
     ).toBe('OK');
     expect(location.contacts('bob@example.com').map((c) => [c.uri, c.q])).toEqual([

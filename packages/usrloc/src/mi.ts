@@ -20,29 +20,33 @@ function sameUri(a: string, b: string): boolean {
   }
 }
 
+/** OpenSIPS prints the methods bitmask; every bit set means all methods. */
+const ALL_METHODS = 4294967295;
+const MI_CALLID = 'mi-added-contact@sipedge.mi';
+
 /** One contact as OpenSIPS's MI prints it. */
 export function miContact(c: ContactRecord, now: number): Record<string, unknown> {
   let expires: number | string;
   if (c.expires === 0) expires = 'permanent';
   else if (!isValid(c, now)) expires = 'expired';
   else expires = Math.ceil((c.expires - now) / 1000);
+  // field order and presence as OpenSIPS 3.x mi_add_aor_node: optional fields only when set
   const out: Record<string, unknown> = {
     Contact: c.uri,
     ContactID: c.id,
     Expires: expires,
-    Q: c.q === null ? '' : c.q,
+    Q: c.q === null ? '' : String(c.q),
     Callid: c.callId,
     Cseq: c.cseq,
-    'User-agent': c.userAgent ?? '',
-    Received: c.received ?? '',
-    Path: c.path.join(','),
-    State: 'CS_SYNC',
-    Flags: c.flags,
-    Cflags: '',
-    Socket: c.socket ?? '',
-    Methods: c.methods ?? '',
-    'Last-Modified': Math.floor(c.lastModified / 1000),
   };
+  if (c.userAgent !== null && c.userAgent !== '') out['User-agent'] = c.userAgent;
+  if (c.received !== null && c.received !== '') out.Received = c.received;
+  if (c.path.length > 0) out.Path = c.path.join(',');
+  out.State = 'CS_SYNC';
+  out.Flags = c.flags;
+  out.Cflags = '';
+  if (c.socket !== null) out.Socket = c.socket;
+  out.Methods = c.methods ?? ALL_METHODS;
   if (c.instance !== null) out.SIP_instance = c.instance;
   if (c.regId !== null) out.Reg_ID = c.regId;
   if (c.shtag !== null) out.Sharing_tag = c.shtag;
@@ -61,6 +65,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
     if (name !== table) throw new MiCommandError(404, 'Table not found');
   };
   const aorOf = (raw: string): string => {
+    if (!raw.includes('@')) throw new MiCommandError(400, 'Domain missing in AOR');
     try {
       return canonicalAor(raw);
     } catch {
@@ -77,12 +82,12 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
       name: 'ul_dump',
       module: 'usrloc',
       description: 'Dump the user location table',
-      params: z.object({ brief: z.string().optional() }),
+      params: z.object({ brief: z.coerce.number().int().optional() }),
       handler: ({ brief }) => {
         const now = location.clock.now();
         const AORs: unknown[] = [];
         for (const aor of location.aors()) {
-          if (brief === 'brief') AORs.push({ AOR: aor });
+          if (brief !== undefined && brief !== 0) AORs.push({ AOR: aor });
           else
             AORs.push({ AOR: aor, Contacts: location.contacts(aor).map((c) => miContact(c, now)) });
         }
@@ -97,7 +102,8 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
       handler: ({ table_name, aor }) => {
         checkTable(table_name);
         const now = location.clock.now();
-        return { Contacts: needAor(aorOf(aor)).map((c) => miContact(c, now)) };
+        const key = aorOf(aor);
+        return { AOR: key, Contacts: needAor(key).map((c) => miContact(c, now)) };
       },
     }),
     defineCommand({
@@ -128,7 +134,8 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
     defineCommand({
       name: 'ul_add',
       module: 'usrloc',
-      description: 'Add or replace a contact of an AOR (expires 0 = permanent)',
+      description:
+        'Add or replace a contact of an AOR (expires 0 = permanent; flags, cflags, methods as OpenSIPS)',
       params: z.object({
         table_name: z.string(),
         aor: z.string(),
@@ -139,10 +146,9 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
           .min(0)
           .max(2 ** 32 - 1),
         q: z.coerce.number().min(0).max(1),
-        path: z.string().optional(),
         flags: z.coerce.number().int().min(0).optional(),
-        cflags: z.string().optional(),
-        methods: z.string().optional(),
+        cflags: z.coerce.number().int().min(0).optional(),
+        methods: z.coerce.number().int().min(0).optional(),
       }),
       handler: (p) => {
         checkTable(p.table_name);
@@ -161,15 +167,15 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
           uri: p.contact,
           params: '',
           received: null,
-          path: p.path === undefined || p.path === '' ? [] : [p.path],
+          path: [],
           expires: p.expires === 0 ? 0 : now + p.expires * 1000,
           q: p.q,
-          callId: old?.callId ?? `mi-${location.nodeId}-${now}`,
-          cseq: (old?.cseq ?? 0) + 1,
+          callId: old?.callId ?? MI_CALLID,
+          cseq: old?.cseq ?? 1,
           flags: p.flags ?? 0,
-          userAgent: 'SIP Router MI Server',
+          userAgent: 'sipedge MI Server',
           socket: null,
-          methods: p.methods ?? null,
+          methods: p.methods === undefined || p.methods === ALL_METHODS ? null : String(p.methods),
           instance: null,
           regId: null,
           lastModified: now,

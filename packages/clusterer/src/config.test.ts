@@ -40,4 +40,32 @@ describe('clusterer config', () => {
     expect(o.myNodeId).toBe(3);
     expect(o.store).toBeDefined();
   });
+  it('sync and sharing-tag settings: defaults, bad tags rejected, options built', () => {
+    const base = {
+      db_mode: 0 as const,
+      my_node_info: 'cluster_id=1,node_id=1,url=bin:127.0.0.1:5566',
+    };
+    expect(parseClustererConfig(base)).toMatchObject({
+      seed_fallback_interval: 5,
+      sync_timeout: 15,
+      sync_packet_size: 32768,
+    });
+    for (const bad of ['vip', 'vip/1', 'vip/x=active', 'v p/1=active', 'vip/1=master'])
+      expect(() => parseClustererConfig({ ...base, sharing_tag: bad })).toThrow(
+        ClustererConfigError,
+      );
+    const transport = { setHandler: () => {}, send: () => true };
+    const o = clustererOptionsFromConfig(
+      parseClustererConfig({
+        ...base,
+        sharing_tag: ['vip/1=active', 'pbx/1=backup'],
+        sync_timeout: 3,
+        shtag_failover_holddown: 400,
+      }),
+      { transport },
+    );
+    expect(o.sharingTags).toEqual(['vip/1=active', 'pbx/1=backup']);
+    expect(o.sync?.syncTimeout).toBe(3);
+    expect(o.shtagFailover).toEqual({ enabled: true, holdDownMs: 400 });
+  });
 });

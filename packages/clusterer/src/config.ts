@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { z } from 'zod';
 import type { ClustererOptions } from './cluster/clusterer.js';
 import { type NodeStore, SqliteNodeStore } from './cluster/db.js';
+import { parseSharingTag } from './cluster/shtags.js';
 import { ClustererConfigError } from './errors.js';
 import type { BinTransport, ClusterClock, Logger } from './runtime.js';
 
@@ -29,6 +30,24 @@ export const clustererConfigSchema = z
     /** Seconds. */
     node_timeout: z.number().positive().max(86_400).default(60),
     enable_rerouting: z.boolean().default(true),
+    /** Seconds a seed waits for a donor, counted from readiness. */
+    seed_fallback_interval: z.number().min(0).max(3600).default(5),
+    /** Seconds without sync data before a sync fails (and is retried). */
+    sync_timeout: z.number().positive().max(3600).default(15),
+    /** Soft byte limit of one SYNC packet (OpenSIPS code default 32768). */
+    sync_packet_size: z.number().int().min(256).max(65000).default(32768),
+    /** `name/cluster_id=active|backup`, repeatable. */
+    sharing_tag: strings.optional().superRefine((v, ctx) => {
+      for (const t of v ?? []) {
+        try {
+          parseSharingTag(t);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: e instanceof Error ? e.message : String(e) });
+        }
+      }
+    }),
+    /** sipedge: automatic sharing-tag failover, hold-down in ms (absent: off). */
+    shtag_failover_holddown: z.number().int().min(0).max(600_000).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -68,7 +87,15 @@ export function clustererOptionsFromConfig(
     pingTimeout: cfg.ping_timeout,
     nodeTimeout: cfg.node_timeout,
     enableRerouting: cfg.enable_rerouting,
+    sync: {
+      seedFallbackInterval: cfg.seed_fallback_interval,
+      syncTimeout: cfg.sync_timeout,
+      syncPacketSize: cfg.sync_packet_size,
+    },
   };
+  if (cfg.sharing_tag !== undefined) opts.sharingTags = cfg.sharing_tag;
+  if (cfg.shtag_failover_holddown !== undefined)
+    opts.shtagFailover = { enabled: true, holdDownMs: cfg.shtag_failover_holddown };
   if (deps.clock !== undefined) opts.clock = deps.clock;
   if (deps.logger !== undefined) opts.logger = deps.logger;
   if (cfg.my_node_id !== undefined) opts.myNodeId = cfg.my_node_id;

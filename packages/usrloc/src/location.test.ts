@@ -39,7 +39,7 @@ describe('Location expiry and events', () => {
       'E_UL_CONTACT_REFRESH',
     ]) {
       events.register(e);
-      events.on(e, (p) => seen.push(`${e}:${String(p.address ?? p.aor)}`));
+      events.on(e, (p) => seen.push(`${e}:${String(p.uri ?? p.aor)}`));
     }
     const location = new Location({ clock, events, timerIntervalMs: 1000 });
     const registrar = new Registrar(location);

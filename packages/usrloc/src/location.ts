@@ -25,6 +25,8 @@ export interface ContactChange {
 }
 
 export interface LocationOptions {
+  /** The usrloc table (domain) name (default `location`). */
+  readonly domain?: string;
   /** This node's id (clusterer node id), stamped on every change. Default 1. */
   readonly nodeId?: number;
   readonly store?: ContactStore;
@@ -103,22 +105,25 @@ const EVENT_OF = {
   delete: 'E_UL_CONTACT_DELETE',
 } as const;
 
-/** Event params as OpenSIPS's E_UL_CONTACT_* (names lower-case, path as one string). */
-export function contactEventParams(c: ContactRecord): Record<string, unknown> {
+/** Event params as OpenSIPS's E_UL_CONTACT_* (ul_evi.h names), plus `contact_id`. */
+export function contactEventParams(c: ContactRecord, domain = 'location'): Record<string, unknown> {
   return {
-    address: c.uri,
+    domain,
     aor: c.aor,
-    contact_id: c.id,
-    callid: c.callId,
-    cseq: c.cseq,
-    expires: c.expires === 0 ? 0 : Math.floor(c.expires / 1000),
-    q: c.q ?? -1,
+    uri: c.uri,
     received: c.received ?? '',
     path: c.path.join(','),
-    socket: c.socket ?? '',
+    qval: c.q ?? -1,
     user_agent: c.userAgent ?? '',
-    flags: c.flags,
+    socket: c.socket ?? '',
+    bflags: c.flags,
+    expires: c.expires === 0 ? 0 : Math.floor(c.expires / 1000),
+    callid: c.callId,
+    cseq: c.cseq,
+    attr: '',
+    latency: 0,
     shtag: c.shtag ?? '',
+    contact_id: c.id,
   };
 }
 
@@ -128,6 +133,8 @@ export function contactEventParams(c: ContactRecord): Record<string, unknown> {
  */
 export class Location {
   readonly nodeId: number;
+  /** The usrloc table (domain) name, in events and MI (default `location`). */
+  readonly domain: string;
   readonly clock: Clock;
   readonly ids: ContactIdGenerator;
   readonly #store: ContactStore;
@@ -149,6 +156,7 @@ export class Location {
 
   constructor(options: LocationOptions = {}) {
     this.nodeId = options.nodeId ?? 1;
+    this.domain = options.domain ?? 'location';
     this.clock = options.clock ?? systemClock;
     this.ids = new ContactIdGenerator(this.nodeId);
     this.#store = options.store ?? new MemoryStore();
@@ -294,9 +302,11 @@ export class Location {
   ): void {
     const ev = this.#events;
     if (ev !== undefined) {
-      if (!hadAor && hasAor) ev.raise('E_UL_AOR_INSERT', { aor });
-      for (const ch of changes) ev.raise(EVENT_OF[ch.type], contactEventParams(ch.contact));
-      if (hadAor && !hasAor) ev.raise('E_UL_AOR_DELETE', { aor });
+      if (!hadAor && hasAor) ev.raise('E_UL_AOR_INSERT', { domain: this.domain, aor });
+      for (const ch of changes) {
+        ev.raise(EVENT_OF[ch.type], contactEventParams(ch.contact, this.domain));
+      }
+      if (hadAor && !hasAor) ev.raise('E_UL_AOR_DELETE', { domain: this.domain, aor });
     }
     for (const l of this.#listeners) l(changes);
   }

@@ -6,7 +6,7 @@ import type { Location } from './location.js';
 import { type ContactRecord, isValid } from './model.js';
 
 export interface UsrlocMiOptions {
-  /** The usrloc table (domain) name callers pass as `table_name` (default `location`). */
+  /** The usrloc table (domain) name callers pass as `table_name` (default: the location's). */
   readonly table?: string;
   /** Hash size shown by ul_dump (informational; default 512, as OpenSIPS). */
   readonly hashSize?: number;
@@ -59,7 +59,7 @@ export function miContact(c: ContactRecord, now: number): Record<string, unknown
  * `registry.register(...miCommands(location))`.
  */
 export function miCommands(location: Location, options: UsrlocMiOptions = {}): MiCommand[] {
-  const table = options.table ?? 'location';
+  const table = options.table ?? location.domain;
   const hashSize = options.hashSize ?? 512;
   const checkTable = (name: string): void => {
     if (name !== table) throw new MiCommandError(404, 'Table not found');

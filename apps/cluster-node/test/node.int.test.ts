@@ -6,13 +6,14 @@
  */
 import dgram from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
 import { RtppClient } from '@sipedge/rtpp';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { stringify } from 'yaml';
 import { loadNodeConfig, parseNodeConfig } from '../src/config.js';
 import { type ClusterNode, startNode } from '../src/node.js';
@@ -123,6 +124,62 @@ describe('cluster-node in-process', () => {
     } finally {
       mi.close();
     }
+  });
+
+  it('answers 501 over TCP and WebSocket listeners too', async () => {
+    const node = await start(
+      baseConfig({
+        sip: {
+          listeners: [
+            { proto: 'tcp', address: '127.0.0.1:0' },
+            { proto: 'ws', address: '127.0.0.1:0' },
+          ],
+        },
+      }),
+    );
+    const tcp = node.sipListeners.find((l) => l.proto === 'tcp');
+    const wsl = node.sipListeners.find((l) => l.proto === 'ws');
+    if (tcp === undefined || wsl === undefined) throw new Error('listeners missing');
+    const overTcp = await new Promise<string>((resolve, reject) => {
+      const sock = connect(tcp.port, '127.0.0.1');
+      const t = setTimeout(() => {
+        sock.destroy();
+        reject(new Error('no TCP reply within 5 s'));
+      }, 5000);
+      let got = '';
+      sock.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.includes('\r\n\r\n')) {
+          clearTimeout(t);
+          sock.destroy();
+          resolve(got);
+        }
+      });
+      sock.on('error', reject);
+      sock.write(
+        OPTIONS(sock.localPort ?? 0)
+          .toString('latin1')
+          .replace('SIP/2.0/UDP', 'SIP/2.0/TCP'),
+      );
+    });
+    expect(overTcp.startsWith('SIP/2.0 501 Not Implemented\r\n')).toBe(true);
+    const overWs = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${wsl.port}/`, 'sip');
+      const t = setTimeout(() => {
+        ws.terminate();
+        reject(new Error('no WebSocket reply within 5 s'));
+      }, 5000);
+      ws.on('open', () =>
+        ws.send(OPTIONS(0).toString('latin1').replace('SIP/2.0/UDP', 'SIP/2.0/WS')),
+      );
+      ws.on('message', (m) => {
+        clearTimeout(t);
+        ws.close();
+        resolve(m.toString());
+      });
+      ws.on('error', reject);
+    });
+    expect(overWs.startsWith('SIP/2.0 501 Not Implemented\r\n')).toBe(true);
   });
 
   it('serves /metrics from the MI statistics', async () => {

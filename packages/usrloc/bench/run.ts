@@ -31,56 +31,64 @@ function register(i: number, cseq: number): Buffer {
   );
 }
 
+/** Runs `fn`, returns [wall seconds, CPU seconds (user + system)]. */
+function timed(fn: () => void): [number, number] {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  fn();
+  const c = process.cpuUsage(c0);
+  return [(performance.now() - t0) / 1000, (c.user + c.system) / 1e6];
+}
+
+function rate(n: number, [wall, cpu]: [number, number], unit: string): string {
+  return `${Math.round(n / wall)} ${unit} (per CPU-second: ${Math.round(n / cpu)})`;
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'usrloc-bench-'));
 try {
   // 1. save with write-through SQLite: new bindings, then refreshes of the same bindings
   const N = 50_000;
   const location = new Location({ store: new SqliteStore({ path: join(dir, 'bench.sqlite') }) });
   const registrar = new Registrar(location);
+  const ctx = { received: 'sip:198.51.100.1:5060' };
   const fresh = Array.from({ length: N }, (_, i) => register(i, 1));
   const refresh = Array.from({ length: N }, (_, i) => register(i, 2));
-  let t = performance.now();
-  for (const b of fresh)
-    if (registrar.save(parseMessage(b), { received: 'sip:198.51.100.1:5060' }).status !== 200)
-      throw new Error('save failed');
-  let s = (performance.now() - t) / 1000;
+  const saveAll = (list: Buffer[]): void => {
+    for (const b of list)
+      if (registrar.save(parseMessage(b), ctx).status !== 200) throw new Error('save failed');
+  };
+  let r = timed(() => saveAll(fresh));
   console.log(
-    `save (new binding, parse + save + 200, write-through SQLite WAL): ${Math.round(N / s)} REGISTERs/s`,
+    `save, new binding (parse + save + 200, write-through SQLite WAL, one transaction each): ${rate(N, r, 'REGISTERs/s')}`,
   );
-  t = performance.now();
-  for (const b of refresh)
-    if (registrar.save(parseMessage(b), { received: 'sip:198.51.100.1:5060' }).status !== 200)
-      throw new Error('refresh failed');
-  s = (performance.now() - t) / 1000;
+  r = timed(() => saveAll(refresh));
   console.log(
-    `save (refresh, parse + save + 200, write-through SQLite WAL): ${Math.round(N / s)} REGISTERs/s`,
+    `save, refresh (parse + save + 200, write-through SQLite WAL, one transaction each): ${rate(N, r, 'REGISTERs/s')}`,
   );
 
   // 1b. group commit: 32 REGISTERs decided, then one transaction, then the 32 replies
   const G = 32;
   const third = Array.from({ length: N }, (_, i) => register(N + i, 1));
-  t = performance.now();
-  for (let i = 0; i < N; i += G) {
-    const group = third
-      .slice(i, i + G)
-      .map((b) => ({ request: parseMessage(b), ctx: { received: 'sip:198.51.100.1:5060' } }));
-    for (const r of registrar.saveMany(group))
-      if (r.status !== 200) throw new Error('group save failed');
-  }
-  s = (performance.now() - t) / 1000;
+  r = timed(() => {
+    for (let i = 0; i < N; i += G) {
+      const group = third.slice(i, i + G).map((b) => ({ request: parseMessage(b), ctx }));
+      for (const res of registrar.saveMany(group))
+        if (res.status !== 200) throw new Error('group save failed');
+    }
+  });
   console.log(
-    `save (new binding, group commit of ${G} per transaction, write-through SQLite WAL): ${Math.round(N / s)} REGISTERs/s`,
+    `save, new binding, group commit of ${G} per transaction (write-through SQLite WAL): ${rate(N, r, 'REGISTERs/s')}`,
   );
 
   // 2. lookups on the same table
   const L = 1_000_000;
   const keys = Array.from({ length: 1000 }, (_, i) => `sip:user${(i * 37) % N}@example.com`);
   let found = 0;
-  t = performance.now();
-  for (let i = 0; i < L; i++) found += registrar.lookup(keys[i % 1000]!).length;
-  s = (performance.now() - t) / 1000;
+  r = timed(() => {
+    for (let i = 0; i < L; i++) found += registrar.lookup(keys[i % 1000]!).length;
+  });
   if (found !== L) throw new Error(`lookup found ${found}`);
-  console.log(`lookup (sip: URI in, branches with route out): ${Math.round(L / s)} lookups/s`);
+  console.log(`lookup (sip: URI in, branches with route out): ${rate(L, r, 'lookups/s')}`);
   location.stop();
 
   // 3. memory per contact (memory-only store, bindings made by the registrar)
@@ -89,25 +97,23 @@ try {
   const before = process.memoryUsage().heapUsed;
   const mem = new Location({ store: new MemoryStore() });
   const r2 = new Registrar(mem);
-  t = performance.now();
-  for (let i = 0; i < M; i++) {
-    r2.save(parseMessage(register(i, 1)), {
-      received: `sip:198.51.100.${i % 250}:${40000 + (i % 20000)}`,
-    });
-  }
-  const loadS = (performance.now() - t) / 1000;
+  r = timed(() => {
+    for (let i = 0; i < M; i++) {
+      r2.save(parseMessage(register(i, 1)), {
+        received: `sip:198.51.100.${i % 250}:${40000 + (i % 20000)}`,
+      });
+    }
+  });
   gc();
   const after = process.memoryUsage().heapUsed;
-  // the MemoryStore holds a second reference to every record, not a copy
   console.log(
     `memory: ${mem.contactCount} contacts in ${mem.aorCount} AoRs, heap +${Math.round((after - before) / 1048576)} MiB`,
   );
+  // the MemoryStore holds a second reference to every record, not a copy
   console.log(
     `memory per contact (Location index + MemoryStore map, records shared): ${Math.round((after - before) / mem.contactCount)} bytes/contact`,
   );
-  console.log(
-    `save (new binding, memory-only, while filling): ${Math.round(M / loadS)} REGISTERs/s`,
-  );
+  console.log(`save, new binding, memory-only (while filling): ${rate(M, r, 'REGISTERs/s')}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

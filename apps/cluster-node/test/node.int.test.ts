@@ -9,8 +9,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLUSTERER_TABLE_SQL } from '@sipedge/clusterer';
 import { MiClient } from '@sipedge/mi';
 import { RtppClient } from '@sipedge/rtpp';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -45,6 +47,14 @@ function baseConfig(extra: Record<string, unknown> = {}): Record<string, unknown
     logging: { level: 'warn', format: 'json' },
     ...extra,
   };
+}
+
+async function freeTcpPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 const started: ClusterNode[] = [];
@@ -248,6 +258,53 @@ describe('cluster-node in-process', () => {
     await expect(node.reload()).rejects.toThrow(/node\.id/);
   });
 
+  it('db_mode 1 reads the nodes from the clusterer table of the storage file', async () => {
+    const ports = [await freeTcpPort(), await freeTcpPort()];
+    const nodes: ClusterNode[] = [];
+    for (const id of [1, 2]) {
+      const file = join(dir, `db-mode-1-node${id}.sqlite`);
+      const db = new Database(file);
+      db.exec(CLUSTERER_TABLE_SQL);
+      const insert = db.prepare(
+        'INSERT INTO clusterer (cluster_id, node_id, url) VALUES (1, ?, ?)',
+      );
+      for (const n of [1, 2]) insert.run(n, `bin:127.0.0.1:${ports[n - 1]}`);
+      db.close();
+      nodes.push(
+        await start(
+          baseConfig({
+            node: { id },
+            clusterer: {
+              listen: `bin:127.0.0.1:${ports[id - 1]}`,
+              db_mode: 1,
+              ping_interval: 1,
+              ping_timeout: 300,
+            },
+            storage: { file },
+          }),
+        ),
+      );
+    }
+    for (const [i, node] of nodes.entries()) {
+      const peer = i === 0 ? 2 : 1;
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`node ${i + 1} did not see node ${peer} up`)),
+          10_000,
+        );
+        const check = () => {
+          if (node.clusterer.getNodes(1).some((v) => v.nodeId === peer)) {
+            clearTimeout(t);
+            node.clusterer.off('node_state', check);
+            resolve();
+          }
+        };
+        node.clusterer.on('node_state', check);
+        check();
+      });
+    }
+  });
+
   it('refuses a storage file that belongs to another node', async () => {
     const cfg = baseConfig();
     const first = await start(cfg);
@@ -259,13 +316,7 @@ describe('cluster-node in-process', () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const taken = (blocker.address() as { port: number }).port;
-    const bin = await new Promise<number>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
-      });
-    });
+    const bin = await freeTcpPort();
     try {
       const cfg = baseConfig({
         clusterer: { listen: `bin:127.0.0.1:${bin}` },

@@ -7,7 +7,9 @@
  *   3. simulated convergence time and packet count after a node failure, 8/16/32 nodes;
  *   4. full-sync throughput of the KV test capability between two node processes
  *      (`BENCH_SYNC_RECORDS`, default 1,000,000), verified by dataset digest.
- * `BENCH_ONLY=sync` runs only the full-sync benchmark.
+ *   5. sharing-tag failover time after SIGKILL of the active owner (3 nodes, ping_interval
+ *      1 s, ping_timeout 300 ms, hold-down 300 ms; median and max over `BENCH_TRIALS`).
+ * `BENCH_ONLY=sync` / `BENCH_ONLY=failover` runs only that benchmark.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -16,7 +18,7 @@ import { decodePacket, encodePacket } from '../src/bin/packet.js';
 import { SimCluster, Topologies } from '../src/sim/index.js';
 
 const runner = new URL('../test/node-runner.js', import.meta.url).pathname;
-const syncRunner = new URL('./sync-node.js', import.meta.url).pathname;
+const syncRunner = new URL('../test/sync-runner.js', import.meta.url).pathname;
 const trials = Number(process.env.BENCH_TRIALS ?? 20);
 
 interface Proc {
@@ -244,12 +246,12 @@ function convergence(): void {
 
 async function fullSync(): Promise<void> {
   const records = Number(process.env.BENCH_SYNC_RECORDS ?? 1_000_000);
-  const donor = start({ id: 1, peerId: 2, peerPort: 0, records, seed: true }, syncRunner);
+  const donor = start({ id: 1, neighbors: [], records, seed: true }, syncRunner);
   try {
     const ready = await waitFor(donor, (l) => l.event === 'ready', 120_000);
     const d = await waitFor(donor, (l) => l.event === 'synced', 120_000);
     const joiner = start(
-      { id: 2, peerId: 1, peerPort: ready.port, records: 0, seed: false },
+      { id: 2, neighbors: [{ id: 1, port: ready.port }], records: 0, seed: false },
       syncRunner,
     );
     try {
@@ -279,6 +281,54 @@ async function fullSync(): Promise<void> {
   }
 }
 
+async function tagFailover(n: number): Promise<void> {
+  const times: number[] = [];
+  let doubles = 0;
+  for (let i = 0; i < n; i++) {
+    const base = { records: 0, tags: ['vip/1=backup'], holdDownMs: 300 };
+    const n1 = start({ id: 1, neighbors: [], seed: true, ...base }, syncRunner);
+    const all = [n1];
+    try {
+      const p1 = Number((await waitFor(n1, (l) => l.event === 'ready')).port);
+      const n2 = start(
+        { id: 2, neighbors: [{ id: 1, port: p1 }], seed: false, ...base },
+        syncRunner,
+      );
+      const n3 = start(
+        { id: 3, neighbors: [{ id: 1, port: p1 }], seed: false, ...base },
+        syncRunner,
+      );
+      all.push(n2, n3);
+      await waitFor(n1, (l) => l.event === 'shtag' && l.state === 'active');
+      await waitFor(n2, (l) => l.event === 'node_state' && l.nodeId === 3 && l.up === true);
+      await waitFor(n3, (l) => l.event === 'node_state' && l.nodeId === 2 && l.up === true);
+      const t0 = Date.now();
+      await kill(n1, 'SIGKILL');
+      const hit = await Promise.race([
+        waitFor(n2, (l) => l.event === 'shtag' && l.state === 'active'),
+        waitFor(n3, (l) => l.event === 'shtag' && l.state === 'active'),
+      ]);
+      times.push(Number(hit.wall) - t0);
+      await new Promise((r) => setTimeout(r, 1500));
+      const a2 = n2.lines.filter((l) => l.event === 'shtag').at(-1)?.state === 'active';
+      const a3 = n3.lines.filter((l) => l.event === 'shtag').at(-1)?.state === 'active';
+      if (a2 && a3) doubles++;
+    } finally {
+      await Promise.all(all.map((p) => kill(p, 'SIGKILL')));
+    }
+  }
+  const s = stats(times);
+  console.log(
+    `sharing-tag failover after SIGKILL (3 nodes, ping_interval 1 s, ping_timeout 300 ms, ` +
+      `hold-down 300 ms, ${n} trials): median ${s.median} ms, max ${s.max} ms, ` +
+      `runs with two actives 1.5 s later: ${doubles}`,
+  );
+}
+
+if (process.env.BENCH_ONLY === 'failover') {
+  await tagFailover(trials);
+  process.exit(0);
+}
 if (process.env.BENCH_ONLY === 'sync') {
   await fullSync();
   process.exit(0);
@@ -289,3 +339,4 @@ await throughput();
 await detection('SIGKILL', trials);
 await detection('SIGSTOP', Math.max(3, Math.floor(trials / 2)));
 await fullSync();
+await tagFailover(trials);

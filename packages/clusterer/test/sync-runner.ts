@@ -1,8 +1,11 @@
 /**
- * A node process for the full-sync benchmark: a TCP clusterer with the KV test capability
- * (startup sync). argv[2] is JSON { id, peerId, peerPort, records, seed, packetSize }. Prints
- * JSON lines: {"event":"ready","port"}, {"event":"cap","status","report","t"} on every sync
- * state change, {"event":"synced","size","digest","t"}. Exits on SIGTERM.
+ * A clusterer node process with the KV test capability (startup sync) and optional sharing
+ * tags with failover, for the real-TCP sync/tag test and the full-sync benchmark. argv[2] is
+ * JSON { id, neighbors: [{id, port}], records, seed, tags?, holdDownMs?, packetSize? }.
+ * Prints JSON lines: {"event":"ready","port"}, {"event":"cap","status","report","t"},
+ * {"event":"synced","size","digest","t"}, {"event":"shtag","state","reason","t"},
+ * {"event":"node_state","nodeId","up"}.
+ * Exits on SIGTERM.
  */
 import { Clusterer } from '../src/cluster/clusterer.js';
 import { KvCapability } from '../src/sim/kv.js';
@@ -10,10 +13,11 @@ import { TcpBinTransport } from '../src/transport/tcp.js';
 
 interface Cfg {
   id: number;
-  peerId: number;
-  peerPort: number;
+  neighbors: { id: number; port: number }[];
   records: number;
   seed: boolean;
+  tags?: string[];
+  holdDownMs?: number;
   packetSize?: number;
 }
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Cfg;
@@ -21,7 +25,7 @@ const out = (o: unknown): void => {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 };
 const transport = new TcpBinTransport({
-  listen: { proto: 'bin', host: '127.0.0.1', port: cfg.peerPort === 0 ? 0 : 0 },
+  listen: { proto: 'bin', host: '127.0.0.1', port: 0 },
   maxQueueBytes: 1 << 30,
 });
 const addr = await transport.listen();
@@ -31,14 +35,17 @@ const node = new Clusterer({
   myNodeInfo: [
     `cluster_id=1,node_id=${cfg.id},url=bin:127.0.0.1:${addr.port}${cfg.seed ? ',flags=seed' : ''}`,
   ],
-  neighborNodeInfo:
-    cfg.peerPort > 0
-      ? [`cluster_id=1,node_id=${cfg.peerId},url=bin:127.0.0.1:${cfg.peerPort}`]
-      : [],
+  neighborNodeInfo: cfg.neighbors.map(
+    (n) => `cluster_id=1,node_id=${n.id},url=bin:127.0.0.1:${n.port}`,
+  ),
   pingInterval: 1,
-  pingTimeout: 1000,
+  pingTimeout: 300,
   nodeTimeout: 2,
   sync: { seedFallbackInterval: 0.5, syncTimeout: 30, syncPacketSize: cfg.packetSize ?? 32768 },
+  sharingTags: cfg.tags ?? [],
+  ...(cfg.holdDownMs !== undefined
+    ? { shtagFailover: { enabled: true, holdDownMs: cfg.holdDownMs } }
+    : {}),
 });
 const kv = new KvCapability(node);
 if (cfg.records > 0) kv.load(cfg.records);
@@ -47,6 +54,12 @@ node.onCapStatus((e) => {
   if (e.status === 1)
     out({ event: 'synced', size: kv.data.size, digest: kv.digest(), t: performance.now() });
 });
+node.on('node_state', (e: { nodeId: number; up: boolean }) =>
+  out({ event: 'node_state', nodeId: e.nodeId, up: e.up }),
+);
+node.onShtagChange((e) =>
+  out({ event: 'shtag', state: e.state, reason: e.reason, t: performance.now(), wall: Date.now() }),
+);
 node.start();
 out({ event: 'ready', port: addr.port });
 process.on('SIGTERM', () => {

@@ -107,17 +107,17 @@ describe('bad keys are named', () => {
           listen: 'bin:127.0.0.1:5561',
           neighbours: [{ node_id: 1, url: 'bin:127.0.0.1:5562' }],
         }),
-      /^clusterer\.neighbours\.0\.node_id: 1 is this node's own id/,
+      /^clusterer\.neighbours\[0\]\.node_id: 1 is this node's own id/,
     ],
     [
       'bad SIP listener address',
       (c) => (c.sip = { listeners: [{ proto: 'udp', address: '127.0.0.1' }] }),
-      /^sip\.listeners\.0\.address: must be host:port/,
+      /^sip\.listeners\[0\]\.address: must be host:port/,
     ],
     [
       'bad SIP listener proto',
       (c) => (c.sip = { listeners: [{ proto: 'sctp', address: '127.0.0.1:5060' }] }),
-      /^sip\.listeners\.0\.proto: /,
+      /^sip\.listeners\[0\]\.proto: /,
     ],
     [
       'duplicate SIP listener',
@@ -128,7 +128,7 @@ describe('bad keys are named', () => {
             { proto: 'ws', address: '127.0.0.1:5060' },
           ],
         }),
-      /^sip\.listeners\.1\.address: 127\.0\.0\.1:5060 is used by another/,
+      /^sip\.listeners\[1\]\.address: 127\.0\.0\.1:5060 is used by another/,
     ],
     ['MI on a public address without token', (c) => (c.mi = { host: '0.0.0.0' }), /^mi\.token: /],
     ['MI port out of range', (c) => (c.mi = { port: 70000 }), /^mi\.port: /],
@@ -137,7 +137,7 @@ describe('bad keys are named', () => {
     [
       'bad relay socket',
       (c) => (c.rtp = { relays: [{ name: 'a', socket: 'http://x' }] }),
-      /^rtp\.relays\.0\.socket: must be an rtpproxy socket/,
+      /^rtp\.relays\[0\]\.socket: must be an rtpproxy socket/,
     ],
     [
       'duplicate relay names',
@@ -148,7 +148,7 @@ describe('bad keys are named', () => {
             { name: 'a', socket: 'udp:127.0.0.1:2' },
           ],
         }),
-      /^rtp\.relays\.1\.name: relay name "a" is used twice/,
+      /^rtp\.relays\[1\]\.name: relay name "a" is used twice/,
     ],
     [
       'bad sharing tag',
@@ -233,6 +233,18 @@ describe('environment overrides', () => {
     );
     const q = problems(minimal(), { SIPEDGE_MI__PROT: '1' });
     expect(q).toContain('mi.prot: unknown key (from SIPEDGE_MI__PROT)');
+  });
+
+  it('names a list entry set from the environment', () => {
+    const p = problems(
+      { ...minimal(), rtp: { relays: [{ name: 'r1', socket: 'udp:127.0.0.1:22221' }] } },
+      { SIPEDGE_RTP__RELAYS__0__WEIGHT: '-1' },
+    );
+    expect(p).toContainEqual(
+      expect.stringMatching(
+        /^rtp\.relays\[0\]\.weight: .*\(from SIPEDGE_RTP__RELAYS__0__WEIGHT\)$/,
+      ),
+    );
   });
 
   it('refuses an index that skips entries', () => {

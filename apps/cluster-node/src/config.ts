@@ -424,14 +424,24 @@ export function applyEnvOverrides(
         node = container[key] as Record<string, unknown> | unknown[];
       }
     }
-    fromEnv.set(path.join('.'), name);
+    fromEnv.set(keyPath(path.map((p) => (/^\d+$/.test(p) ? Number(p) : p))), name);
   }
   return { config: root, fromEnv };
 }
 
+/** `['rtp', 'relays', 0, 'name']` → `rtp.relays[0].name`. */
+function keyPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
 function formatIssues(error: z.ZodError, fromEnv: ReadonlyMap<string, string>): string[] {
   return error.issues.map((issue) => {
-    let path = issue.path.map(String).join('.');
+    let path = keyPath(issue.path);
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => (path === '' ? k : `${path}.${k}`));

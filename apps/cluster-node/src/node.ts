@@ -74,10 +74,13 @@ export interface ClusterNode {
   readonly binAddress: string;
   readonly balancer?: RtpBalancer;
   readonly rtpControlSockets: readonly string[];
+  /** The node's SQLite file (stamped with its id): the seam for usrloc's store. */
+  readonly storage: Database.Database;
   /** Re-read the config file; applies what the packages can change at run time. */
   reload(): Promise<ReloadOutcome>;
   /** Graceful, idempotent. */
   stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Member command budget: below a SIP proxy's 1 s per-try timeout. */
@@ -330,7 +333,7 @@ export async function startNode(
     mi.status.group('core').identifier('main').setStatus(1, 'running');
 
     let stopping: Promise<void> | undefined;
-    return {
+    const handle: ClusterNode = {
       get config() {
         return current;
       },
@@ -343,6 +346,7 @@ export async function startNode(
       binAddress,
       ...(balancer === undefined ? {} : { balancer }),
       rtpControlSockets,
+      storage: db,
       async reload() {
         const next = reloadConfig(options, current);
         const applied: string[] = [];
@@ -387,7 +391,11 @@ export async function startNode(
         })();
         return stopping;
       },
+      [Symbol.asyncDispose]() {
+        return handle.stop();
+      },
     };
+    return handle;
   } catch (err) {
     await unwind();
     throw err;

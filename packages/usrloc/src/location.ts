@@ -240,6 +240,11 @@ export class Location {
     return this.#aors.keys();
   }
 
+  /** AoR → contacts, live: an iterator kept across ticks sees later inserts and skips deletes. */
+  aorEntries(): IterableIterator<[string, readonly ContactRecord[]]> {
+    return this.#aors.entries();
+  }
+
   *allContacts(): Generator<ContactRecord> {
     for (const list of this.#aors.values()) yield* list;
   }

@@ -54,15 +54,9 @@ export interface NatPingerOptions {
   readonly logger?: Logger;
 }
 
-function slotOf(id: string, slots: number): number {
-  let h = 2166136261;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
-  return (h >>> 0) % slots;
-}
-
 /**
  * NAT keep-alive pinger (OpenSIPS nathelper, ownership mode): each tick pings the contacts of
- * one slot of the interval, only those whose owner tag is active here, and removes a contact
+ * the next 1/slots of the AoRs, only those whose owner tag is active here, and removes a contact
  * after `maxPingsLost` pings in a row got no real reply.
  */
 export class NatPinger {
@@ -78,7 +72,7 @@ export class NatPinger {
   readonly #lost = new Map<string, number>();
   readonly #inFlight = new Set<string>();
   readonly #c;
-  #tick = 0;
+  #cursor: IterableIterator<[string, readonly ContactRecord[]]> | undefined;
   #timer: unknown;
   #running = false;
   #seq = 0;
@@ -145,24 +139,36 @@ export class NatPinger {
 
   /** One tick: ping the contacts of the current slot. Returns how many pings went out. */
   runTick(): number {
-    const slot = this.#tick % this.#slots;
-    this.#tick++;
+    // each tick walks the next 1/slots of the AoRs (a cursor kept across ticks), so every
+    // contact is pinged about once per interval and a tick costs O(contacts / slots)
+    const quota = Math.ceil(this.#o.location.aorCount / this.#slots);
     const flags = this.#o.pingFlags ?? 0;
     let sent = 0;
-    for (const c of this.#o.location.allContacts()) {
-      if (flags !== 0 && (c.flags & flags) === 0) continue;
-      if (this.#slots > 1 && slotOf(c.id, this.#slots) !== slot) continue;
-      if (!this.#owned(c)) {
-        this.#lost.delete(c.id); // ownership moved: counters restart on the new owner
-        continue;
+    this.#cursor ??= this.#o.location.aorEntries();
+    let wrapped = false;
+    for (let n = 0; n < quota; n++) {
+      let next = this.#cursor.next();
+      if (next.done === true) {
+        if (wrapped) break; // fewer AoRs than the quota: each visited once this tick
+        wrapped = true; // round complete: start the next one
+        this.#cursor = this.#o.location.aorEntries();
+        next = this.#cursor.next();
+        if (next.done === true) break;
       }
-      if (this.#inFlight.has(c.id)) continue;
-      if (this.#inFlight.size >= this.#maxInFlight) {
-        this.#c.skipped?.inc();
-        continue;
+      for (const c of next.value[1]) {
+        if (flags !== 0 && (c.flags & flags) === 0) continue;
+        if (!this.#owned(c)) {
+          this.#lost.delete(c.id); // ownership moved: counters restart on the new owner
+          continue;
+        }
+        if (this.#inFlight.has(c.id)) continue;
+        if (this.#inFlight.size >= this.#maxInFlight) {
+          this.#c.skipped?.inc();
+          continue;
+        }
+        this.#ping(c);
+        sent++;
       }
-      this.#ping(c);
-      sent++;
     }
     return sent;
   }

@@ -13,6 +13,7 @@ export {
   type RtpSection,
   rtpClusterConfigFrom,
 } from './config.js';
+export { type HookOutcome, runHaHook } from './ha-hooks.js';
 export { createLogger, logFormat, prettyAvailable } from './logger.js';
 export { MetricsServer, promName, statisticsRegistry } from './metrics.js';
 export {

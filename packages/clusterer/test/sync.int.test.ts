@@ -88,7 +88,8 @@ describe('capability sync and tag failover over real TCP', () => {
   }, 90_000);
 
   it('SIGKILL of the active owner of a tag makes one backup active', async () => {
-    const base = { records: 0, tags: ['vip/1=backup'], holdDownMs: 300 };
+    // a long hold-down keeps the ranked takeover order robust on a loaded machine
+    const base = { records: 0, tags: ['vip/1=backup'], holdDownMs: 1000 };
     const n1 = start({ id: 1, neighbors: [], seed: true, ...base });
     const p1 = Number((await waitFor(n1, (l) => l.event === 'ready')).port);
     const n2 = start({ id: 2, neighbors: [{ id: 1, port: p1 }], seed: false, ...base });

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { SYNC_CHUNK_START_MARKER } from '../bin/constants.js';
 import { decodePacket, encodePacket } from '../bin/packet.js';
+import { VirtualClock } from '../sim/clock.js';
 import { hostOf, KvCapability, SimCluster, Topologies } from '../sim/index.js';
 import { encodeKv } from '../sim/kv.js';
-import type { Clusterer } from './clusterer.js';
+import { SimNetwork } from '../sim/network.js';
+import { SeededRandom } from '../sim/random.js';
+import { Clusterer } from './clusterer.js';
 import { CapStatus } from './sync.js';
 
 const CAP = 'sipedge-test-kv';
@@ -161,5 +164,31 @@ describe('sync: bad input ends in a defined state', () => {
     const other = decodePacket(sync([rec(1)]));
     inject(encodePacket({ ...other, src: 1, capability: 'other-cap' } as typeof other));
     expect(n2.counters.get('drop_unexpected_sync')).toBe(1);
+  });
+
+  it('seed_fallback_interval counts from readiness (start), not from construction', () => {
+    const clock = new VirtualClock();
+    const net = new SimNetwork(clock, new SeededRandom(1));
+    const node = new Clusterer({
+      transport: net.transport('10.0.0.1'),
+      clock,
+      dbMode: 0,
+      myNodeInfo: ['cluster_id=1,node_id=1,url=bin:10.0.0.1:5566,flags=seed'],
+      neighborNodeInfo: ['cluster_id=1,node_id=2,url=bin:10.0.0.2:5566'],
+      pingInterval: 1,
+      pingTimeout: 300,
+      sync: { seedFallbackInterval: 5 },
+    });
+    const kv = new KvCapability(node);
+    clock.advance(20_000); // slow module initialisation before the node is ready
+    expect(node.capabilityStatus(CAP)?.status).toBe(CapStatus.PENDING);
+    node.start();
+    clock.advance(4000);
+    expect(node.isSynced(CAP)).toBe(false);
+    clock.advance(1500);
+    expect(node.isSynced(CAP)).toBe(true);
+    expect(node.capabilityStatus(CAP)?.report).toBe('No donor found, falling back to synced state');
+    expect(kv.data.size).toBe(0);
+    node.destroy();
   });
 });

@@ -62,12 +62,16 @@ export interface FailoverOptions {
   announceMs?: number;
   /** Per tag key (`name/cluster`): capabilities that must be synced to take over. */
   requires?: Record<string, string[]>;
+  /** Tag keys that fail over (default: every configured `sharing_tag`). */
+  tags?: string[];
 }
 
 interface Tag {
   name: string;
   clusterId: number;
   active: boolean;
+  /** This tag fails over automatically (configured, with failover enabled). */
+  failover: boolean;
   /** Failover: epoch of my ownership (active) or the highest claim heard (backup). */
   epoch: number;
   owner: number | undefined;
@@ -110,6 +114,7 @@ export class SharingTags {
   private readonly announceMs: number;
   private readonly requires: Record<string, string[]>;
   private readonly startedAt: number;
+  private readonly only: Set<string> | undefined;
 
   constructor(
     private readonly host: ShtagHost,
@@ -121,6 +126,7 @@ export class SharingTags {
     this.announceMs = fo.announceMs ?? 1000;
     this.requires = fo.requires ?? {};
     this.startedAt = host.now();
+    this.only = fo.tags === undefined ? undefined : new Set(fo.tags);
   }
 
   get failoverEnabled(): boolean {
@@ -146,6 +152,7 @@ export class SharingTags {
         sendActive: false,
         told: new Set(),
         created: this.created++,
+        failover: false,
         epoch: 0,
         owner: undefined,
         ownerEpoch: -1,
@@ -171,6 +178,8 @@ export class SharingTags {
       if (t === undefined) continue;
       t.active = s.state === 'active';
       t.sendActive = t.active;
+      const key = this.key(s.name, s.clusterId);
+      t.failover = this.failover && (this.only === undefined || this.only.has(key));
     }
   }
 
@@ -207,11 +216,11 @@ export class SharingTags {
     if (t === undefined) throw new ClustererConfigError('too many sharing tags');
     t.told.clear();
     t.sendActive = false;
-    if (this.failover && !t.active) t.epoch = Math.max(t.epoch, t.ownerEpoch) + 1;
+    if (t.failover && !t.active) t.epoch = Math.max(t.epoch, t.ownerEpoch) + 1;
     t.owner = undefined;
     t.ownerLostAt = undefined;
     t.lastAnnounce = this.host.now();
-    const peers = new Set(this.failover ? this.host.failoverPeers(clusterId).map((p) => p.id) : []);
+    const peers = new Set(t.failover ? this.host.failoverPeers(clusterId).map((p) => p.id) : []);
     for (const id of this.host.nodeIds(clusterId)) {
       if (peers.has(id)) this.claim(t, id);
       else this.announce(t, id);
@@ -266,6 +275,14 @@ export class SharingTags {
     const t = this.ensure(name, clusterId);
     if (t === undefined) return;
     this.host.count('shtag_claims_recv');
+    if (!t.failover) {
+      // a tag without failover here: a claim means what SHTAG_ACTIVE means
+      t.owner = src;
+      t.sendActive = false;
+      t.told.clear();
+      this.change(t, false, `cluster broadcast from ${src}`);
+      return;
+    }
     if (t.active) {
       const mine = this.host.myPriority(clusterId);
       if (SharingTags.beats(epoch, prio, src, t.epoch, mine, this.host.myNodeId)) {
@@ -298,8 +315,8 @@ export class SharingTags {
   }
 
   /** Whether SHTAG_ACTIVE from `src` should be ignored (a sipedge peer speaking claims). */
-  private claimsFrom(clusterId: number, src: number): boolean {
-    return this.failover && this.host.failoverPeers(clusterId).some((p) => p.id === src);
+  private claimsFrom(t: Tag, src: number): boolean {
+    return t.failover && this.host.failoverPeers(t.clusterId).some((p) => p.id === src);
   }
 
   /** Failover timers: take over an orphaned tag, step down without majority, re-announce. */
@@ -307,6 +324,7 @@ export class SharingTags {
     if (!this.failover) return;
     const now = this.host.now();
     for (const t of this.tags.values()) {
+      if (!t.failover) continue;
       const req = this.requires[this.key(t.name, t.clusterId)] ?? [];
       const eligible = this.host.eligible(t.clusterId, req);
       if (t.active) {
@@ -363,9 +381,9 @@ export class SharingTags {
   /** SHTAG_ACTIVE from another node: it is the owner now, this node is backup. */
   onActive(clusterId: number, src: number, name: string): void {
     if (!TAG_NAME.test(name)) return void this.host.count('drop_bad_shtag_name');
-    if (this.claimsFrom(clusterId, src)) return void this.host.count('shtag_active_ignored');
     const t = this.ensure(name, clusterId);
     if (t === undefined) return;
+    if (this.claimsFrom(t, src)) return void this.host.count('shtag_active_ignored');
     this.host.count('shtag_active_recv');
     t.owner = src;
     t.ownerLostAt = undefined;
@@ -378,7 +396,7 @@ export class SharingTags {
   nodeUp(clusterId: number, nodeId: number): void {
     for (const t of this.tags.values()) {
       // failover: a node that (re)appears learns the owner at once (two actives meet here)
-      if (this.failover && t.clusterId === clusterId && t.active) this.claim(t, nodeId);
+      if (t.failover && t.clusterId === clusterId && t.active) this.claim(t, nodeId);
       if (t.clusterId !== clusterId || !t.active || !t.sendActive || t.told.has(nodeId)) continue;
       this.announce(t, nodeId);
     }

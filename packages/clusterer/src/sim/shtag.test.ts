@@ -45,6 +45,10 @@ describe('sharing-tag failover in the simulator', () => {
       expect(sim.clock.runUntil(() => actives(sim).length === 1, 10_000)).toBeGreaterThan(0);
       sim.clock.advance(3000);
       expect(actives(sim)).toEqual([1]);
+      // failover is per configured tag: a tag only read into existence gets no owner
+      for (const n of sim.nodes.values()) expect(n.shtagState('other/1')).toBe('backup');
+      sim.clock.advance(3000);
+      for (const n of sim.nodes.values()) expect(n.shtagState('other/1')).toBe('backup');
       const changes: string[] = [];
       sim.node(2).onShtagChange((e) => changes.push(`${e.state}:${e.reason}`));
       sim.crash(1);

@@ -1,5 +1,24 @@
 export { type AorOptions, canonicalAor } from './aor.js';
 export {
+  decodeChange,
+  decodeSyncItem,
+  encodeChange,
+  encodeSyncRecord,
+  encodeSyncTombstone,
+  PacketType,
+  type ReplChange,
+  ReplDecodeError,
+  ReplWriter,
+  type SyncItem,
+  USRLOC_REPL_VERSION,
+} from './cluster/codec.js';
+export {
+  type ReplCounters,
+  USRLOC_REPL_CAP,
+  UsrlocReplicator,
+  type UsrlocReplicatorOptions,
+} from './cluster/replicator.js';
+export {
   parseUsrlocConfig,
   persistenceOptionsFromConfig,
   registrarOptionsFromConfig,
@@ -16,6 +35,7 @@ export {
   type LocationOptions,
   newerVersion,
   type RemoteChange,
+  type TombstoneEntry,
   USRLOC_EVENTS,
 } from './location.js';
 export { miCommands, miContact, type UsrlocMiOptions } from './mi.js';

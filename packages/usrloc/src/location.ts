@@ -69,6 +69,18 @@ interface Version {
   readonly nodeId: number;
 }
 
+/** A tombstone as `Location.tombstones()` lists it (for replication and sync). */
+export interface TombstoneEntry {
+  readonly id: string;
+  readonly aor: string;
+  readonly callId: string;
+  readonly cseq: number;
+  /** lastModified of the deleted record. */
+  readonly at: number;
+  readonly nodeId: number;
+  readonly deletedAt: number;
+}
+
 /** A deleted id: the version of the record that was deleted, and when. */
 interface Tombstone extends Version {
   readonly aor: string;
@@ -329,6 +341,11 @@ export class Location {
   /** Tombstones currently kept. */
   get tombstoneCount(): number {
     return this.#tombstones.size;
+  }
+
+  /** The tombstones kept (id, AoR and the version of the deleted record), oldest first. */
+  *tombstones(): Generator<TombstoneEntry> {
+    for (const [id, t] of this.#tombstones) yield { id, ...t };
   }
 
   /** Forget tombstones older than the TTL (runs with the expiry timer). */

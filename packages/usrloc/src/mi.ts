@@ -10,6 +10,8 @@ export interface UsrlocMiOptions {
   readonly table?: string;
   /** Hash size shown by ul_dump (informational; default 512, as OpenSIPS). */
   readonly hashSize?: number;
+  /** The cluster replicator, for `ul_cluster_sync` (absent: "Clustering not enabled"). */
+  readonly replicator?: { clusterSync(): boolean };
 }
 
 function sameUri(a: string, b: string): boolean {
@@ -55,7 +57,7 @@ export function miContact(c: ContactRecord, now: number): Record<string, unknown
 
 /**
  * The usrloc MI commands with OpenSIPS names, params and result shapes: ul_dump,
- * ul_show_contact, ul_rm, ul_rm_contact, ul_add, ul_flush. Register them with
+ * ul_show_contact, ul_rm, ul_rm_contact, ul_add, ul_flush, ul_cluster_sync. Register them with
  * `registry.register(...miCommands(location))`.
  */
 export function miCommands(location: Location, options: UsrlocMiOptions = {}): MiCommand[] {
@@ -201,6 +203,17 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
       description: 'Write buffered (write-back) changes to the database now',
       handler: () => {
         location.flush();
+        return 'OK';
+      },
+    }),
+    defineCommand({
+      name: 'ul_cluster_sync',
+      module: 'usrloc',
+      description: 'Ask a cluster donor for every binding again (merged with what is here)',
+      handler: () => {
+        const r = options.replicator;
+        if (r === undefined) throw new MiCommandError(400, 'Clustering not enabled');
+        if (!r.clusterSync()) throw new MiCommandError(400, 'Failed to send sync request');
         return 'OK';
       },
     }),

@@ -1,0 +1,265 @@
+import type { TombstoneEntry } from '../location.js';
+import type { ContactRecord } from '../model.js';
+
+/**
+ * The sipedge usrloc replication layout (capability `usrloc-contact-repl`, module packet
+ * version {@link USRLOC_REPL_VERSION}). OpenSIPS accepts versions 2–5 of its own layout and
+ * drops any other, so an OpenSIPS node in the cluster ignores these packets instead of
+ * misreading them. Little-endian; `str` = u16 length + UTF-8 bytes; `nstr` = `str` or 0xFFFF
+ * for null; numbers that may be fractional or absent are f64 (NaN = null).
+ *
+ * Module packet body (types 3 insert, 4 update, 5 delete as OpenSIPS; 6 refresh, sipedge):
+ *   str domain, record, f64 at (when the change was made, ms), u32 node id (who made it)
+ * record:
+ *   str id, str aor, str uri, str params, nstr received, u16 path count + str each,
+ *   f64 expires (absolute ms, 0 = permanent), f64 q, str callid, u32 cseq, u32 flags,
+ *   nstr user_agent, nstr socket, nstr methods, nstr instance, f64 reg_id,
+ *   f64 last_modified, u32 node id, nstr shtag
+ * Sync chunk: u8 kind; 1 = record; 2 = tombstone: str id, str aor, str callid, u32 cseq,
+ *   f64 at, u32 node id, f64 deleted_at
+ */
+export const USRLOC_REPL_VERSION = 100;
+
+export const PacketType = { INSERT: 3, UPDATE: 4, DELETE: 5, REFRESH: 6 } as const;
+export type PacketType = (typeof PacketType)[keyof typeof PacketType];
+
+const CHUNK_RECORD = 1;
+const CHUNK_TOMBSTONE = 2;
+const NULL_STR = 0xffff;
+const MAX_PATH = 64;
+
+export class ReplDecodeError extends Error {
+  override readonly name = 'ReplDecodeError';
+}
+
+/** A growable little-endian writer (reused between packets). */
+export class ReplWriter {
+  #buf = Buffer.allocUnsafe(1024);
+  #o = 0;
+
+  reset(): this {
+    this.#o = 0;
+    return this;
+  }
+
+  #room(n: number): void {
+    if (this.#o + n <= this.#buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#o + n));
+    this.#buf.copy(next, 0, 0, this.#o);
+    this.#buf = next;
+  }
+
+  u8(v: number): this {
+    this.#room(1);
+    this.#o = this.#buf.writeUInt8(v, this.#o);
+    return this;
+  }
+  u16(v: number): this {
+    this.#room(2);
+    this.#o = this.#buf.writeUInt16LE(v, this.#o);
+    return this;
+  }
+  u32(v: number): this {
+    this.#room(4);
+    this.#o = this.#buf.writeUInt32LE(v >>> 0, this.#o);
+    return this;
+  }
+  f64(v: number | null): this {
+    this.#room(8);
+    this.#o = this.#buf.writeDoubleLE(v ?? Number.NaN, this.#o);
+    return this;
+  }
+  str(s: string): this {
+    const max = Buffer.byteLength(s);
+    if (max >= NULL_STR) throw new RangeError(`string of ${max} bytes is too long to replicate`);
+    this.#room(2 + max);
+    const n = this.#buf.write(s, this.#o + 2, 'utf8');
+    this.#buf.writeUInt16LE(n, this.#o);
+    this.#o += 2 + n;
+    return this;
+  }
+  nstr(s: string | null): this {
+    return s === null ? this.u16(NULL_STR) : this.str(s);
+  }
+  /** A copy of what was written. */
+  take(): Buffer {
+    return Buffer.from(this.#buf.subarray(0, this.#o));
+  }
+}
+
+class ReplReader {
+  #o = 0;
+  constructor(private readonly b: Buffer) {}
+  #need(n: number): void {
+    if (this.#o + n > this.b.length) throw new ReplDecodeError('truncated');
+  }
+  u8(): number {
+    this.#need(1);
+    return this.b.readUInt8(this.#o++);
+  }
+  u16(): number {
+    this.#need(2);
+    const v = this.b.readUInt16LE(this.#o);
+    this.#o += 2;
+    return v;
+  }
+  u32(): number {
+    this.#need(4);
+    const v = this.b.readUInt32LE(this.#o);
+    this.#o += 4;
+    return v;
+  }
+  f64(): number {
+    this.#need(8);
+    const v = this.b.readDoubleLE(this.#o);
+    this.#o += 8;
+    return v;
+  }
+  nstr(): string | null {
+    const n = this.u16();
+    if (n === NULL_STR) return null;
+    this.#need(n);
+    const s = this.b.toString('utf8', this.#o, this.#o + n);
+    this.#o += n;
+    return s;
+  }
+  str(what: string): string {
+    const s = this.nstr();
+    if (s === null) throw new ReplDecodeError(`${what} missing`);
+    return s;
+  }
+  end(): void {
+    if (this.#o !== this.b.length) throw new ReplDecodeError('trailing bytes');
+  }
+}
+
+function writeRecord(w: ReplWriter, c: ContactRecord): void {
+  w.str(c.id).str(c.aor).str(c.uri).str(c.params).nstr(c.received);
+  w.u16(c.path.length);
+  for (const p of c.path) w.str(p);
+  w.f64(c.expires).f64(c.q).str(c.callId).u32(c.cseq).u32(c.flags);
+  w.nstr(c.userAgent).nstr(c.socket).nstr(c.methods).nstr(c.instance).f64(c.regId);
+  w.f64(c.lastModified).u32(c.nodeId).nstr(c.shtag);
+}
+
+function finiteTime(v: number, what: string): number {
+  if (!Number.isFinite(v) || v < 0) throw new ReplDecodeError(`bad ${what}`);
+  return v;
+}
+
+function optNumber(v: number, what: string): number | null {
+  if (Number.isNaN(v)) return null;
+  if (!Number.isFinite(v)) throw new ReplDecodeError(`bad ${what}`);
+  return v;
+}
+
+function readRecord(r: ReplReader): ContactRecord {
+  const id = r.str('id');
+  const aor = r.str('aor');
+  if (id === '' || aor === '') throw new ReplDecodeError('empty id or aor');
+  const uri = r.str('uri');
+  const params = r.str('params');
+  const received = r.nstr();
+  const pn = r.u16();
+  if (pn > MAX_PATH) throw new ReplDecodeError('path too long');
+  const path: string[] = [];
+  for (let i = 0; i < pn; i++) path.push(r.str('path'));
+  const expires = finiteTime(r.f64(), 'expires');
+  const q = optNumber(r.f64(), 'q');
+  if (q !== null && (q < 0 || q > 1)) throw new ReplDecodeError('bad q');
+  const callId = r.str('callid');
+  const cseq = r.u32();
+  const flags = r.u32();
+  const userAgent = r.nstr();
+  const socket = r.nstr();
+  const methods = r.nstr();
+  const instance = r.nstr();
+  const regId = optNumber(r.f64(), 'reg-id');
+  const lastModified = finiteTime(r.f64(), 'last_modified');
+  const nodeId = r.u32();
+  const shtag = r.nstr();
+  return {
+    id,
+    aor,
+    uri,
+    params,
+    received,
+    path,
+    expires,
+    q,
+    callId,
+    cseq,
+    flags,
+    userAgent,
+    socket,
+    methods,
+    instance,
+    regId,
+    lastModified,
+    nodeId,
+    shtag,
+  };
+}
+
+/** A replicated change as carried by a module packet. */
+export interface ReplChange {
+  readonly type: PacketType;
+  readonly domain: string;
+  readonly contact: ContactRecord;
+  readonly at: number;
+  readonly nodeId: number;
+}
+
+export function encodeChange(w: ReplWriter, ch: Omit<ReplChange, 'type'>): Buffer {
+  w.reset().str(ch.domain);
+  writeRecord(w, ch.contact);
+  return w.f64(ch.at).u32(ch.nodeId).take();
+}
+
+/** Decode a module packet body; throws ReplDecodeError on anything malformed. */
+export function decodeChange(type: number, body: Buffer): ReplChange {
+  if (type < PacketType.INSERT || type > PacketType.REFRESH)
+    throw new ReplDecodeError(`unknown packet type ${type}`);
+  const r = new ReplReader(body);
+  const domain = r.str('domain');
+  const contact = readRecord(r);
+  const at = finiteTime(r.f64(), 'change time');
+  const nodeId = r.u32();
+  r.end();
+  return { type: type as PacketType, domain, contact, at, nodeId };
+}
+
+export type SyncItem =
+  | { readonly kind: 'record'; readonly contact: ContactRecord }
+  | { readonly kind: 'tombstone'; readonly tombstone: TombstoneEntry };
+
+export function encodeSyncRecord(w: ReplWriter, c: ContactRecord): Buffer {
+  w.reset().u8(CHUNK_RECORD);
+  writeRecord(w, c);
+  return w.take();
+}
+
+export function encodeSyncTombstone(w: ReplWriter, t: TombstoneEntry): Buffer {
+  w.reset().u8(CHUNK_TOMBSTONE).str(t.id).str(t.aor).str(t.callId).u32(t.cseq);
+  return w.f64(t.at).u32(t.nodeId).f64(t.deletedAt).take();
+}
+
+export function decodeSyncItem(chunk: Buffer): SyncItem {
+  const r = new ReplReader(chunk);
+  const kind = r.u8();
+  if (kind === CHUNK_RECORD) {
+    const contact = readRecord(r);
+    r.end();
+    return { kind: 'record', contact };
+  }
+  if (kind !== CHUNK_TOMBSTONE) throw new ReplDecodeError(`unknown sync item ${kind}`);
+  const id = r.str('id');
+  const aor = r.str('aor');
+  const callId = r.str('callid');
+  const cseq = r.u32();
+  const at = finiteTime(r.f64(), 'at');
+  const nodeId = r.u32();
+  const deletedAt = finiteTime(r.f64(), 'deleted_at');
+  r.end();
+  return { kind: 'tombstone', tombstone: { id, aor, callId, cseq, at, nodeId, deletedAt } };
+}

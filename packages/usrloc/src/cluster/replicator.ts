@@ -1,0 +1,323 @@
+import type { Clusterer, ModulePacket, NodeStateEvent } from '@sipedge/clusterer';
+import { type Logger, noopLogger } from '@sipedge/mi';
+import type { ContactChange, Location } from '../location.js';
+import { type ContactRecord, isValid } from '../model.js';
+import {
+  decodeChange,
+  decodeSyncItem,
+  encodeChange,
+  encodeSyncRecord,
+  encodeSyncTombstone,
+  PacketType,
+  ReplDecodeError,
+  ReplWriter,
+  USRLOC_REPL_VERSION,
+} from './codec.js';
+
+/** The clusterer capability name, as OpenSIPS's usrloc. */
+export const USRLOC_REPL_CAP = 'usrloc-contact-repl';
+
+export interface UsrlocReplicatorOptions {
+  readonly location: Location;
+  readonly clusterer: Clusterer;
+  /** Cluster to replicate in (default 1; OpenSIPS `location_cluster`). */
+  readonly clusterId?: number;
+  /** Ask a donor for every binding at startup (default true: sync-from-cluster). */
+  readonly startupSync?: boolean;
+  /** After a node comes back (partition healed, restart), merge its data at once (default true). */
+  readonly resyncOnNodeUp?: boolean;
+  readonly logger?: Logger;
+}
+
+/** What the replicator counted (drops by reason, sends, applies). */
+export interface ReplCounters {
+  sent: number;
+  send_failures: number;
+  received: number;
+  applied: number;
+  ignored: number;
+  expired_skipped: number;
+  drop_malformed: number;
+  drop_version: number;
+  drop_forged: number;
+  drop_domain: number;
+  apply_errors: number;
+  sync_items_sent: number;
+  sync_items_received: number;
+}
+
+const TYPE_OF = {
+  insert: PacketType.INSERT,
+  update: PacketType.UPDATE,
+  refresh: PacketType.REFRESH,
+  delete: PacketType.DELETE,
+} as const;
+
+function fnv(s: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** Two 32-bit hashes of a binding's identity and version, packed in one safe integer. */
+function contactHash(c: ContactRecord): [number, number] {
+  const s = `${c.id}\u0000${c.callId}\u0000${c.cseq}\u0000${c.lastModified}\u0000${c.nodeId}\u0000${c.expires}`;
+  return [fnv(s, 2166136261), fnv(s, 0x9e3779b9)];
+}
+
+/**
+ * Full-sharing replication of a `Location` over the clusterer capability `usrloc-contact-repl`:
+ * every committed local insert, update, refresh and delete (un-REGISTER, eviction, MI,
+ * ping-timeout; not expiry, which each node does from the absolute expiry) goes to every node
+ * of the cluster; received changes go through `Location.applyRemote` (ordered by Call-ID/CSeq,
+ * then last modified, then node id; tombstones). Startup sync and resyncs use the clusterer's
+ * capability sync in merge mode: a donor sends every valid binding and every tombstone, the
+ * receiver applies them as remote changes. The dataset digest (order-independent sum of
+ * per-binding hashes, O(1) to read) feeds the clusterer's anti-entropy, so a node that missed
+ * packets converges by itself.
+ */
+export class UsrlocReplicator {
+  readonly clusterId: number;
+  readonly counters: ReplCounters = {
+    sent: 0,
+    send_failures: 0,
+    received: 0,
+    applied: 0,
+    ignored: 0,
+    expired_skipped: 0,
+    drop_malformed: 0,
+    drop_version: 0,
+    drop_forged: 0,
+    drop_domain: 0,
+    apply_errors: 0,
+    sync_items_sent: 0,
+    sync_items_received: 0,
+  };
+  readonly #location: Location;
+  readonly #node: Clusterer;
+  readonly #log: Logger;
+  readonly #w = new ReplWriter();
+  /** id → packed hash of the binding as it is now (for the incremental digest). */
+  readonly #hashes = new Map<string, number>();
+  #h1 = 0;
+  #h2 = 0;
+  readonly #unsubscribe: () => void;
+
+  constructor(options: UsrlocReplicatorOptions) {
+    this.#location = options.location;
+    this.#node = options.clusterer;
+    this.#log = options.logger ?? noopLogger;
+    this.clusterId = options.clusterId ?? 1;
+    if (this.#node.myNodeId !== this.#location.nodeId) {
+      throw new RangeError(
+        `location node id ${this.#location.nodeId} differs from clusterer node id ${this.#node.myNodeId}`,
+      );
+    }
+    for (const c of this.#location.allContacts()) this.#add(c);
+    this.#unsubscribe = this.#location.onChange((changes) => this.#onLocal(changes));
+    const resync = options.resyncOnNodeUp ?? true;
+    this.#node.registerCapability(
+      USRLOC_REPL_CAP,
+      {
+        onPacket: (p) => this.#onPacket(p),
+        onEvent: (e: NodeStateEvent) => {
+          if (
+            resync &&
+            e.up &&
+            e.clusterId === this.clusterId &&
+            this.#node.isSynced(USRLOC_REPL_CAP)
+          )
+            this.#node.requestSync(USRLOC_REPL_CAP, e.nodeId);
+        },
+        onSyncRequest: (_to, out) => {
+          const now = this.#location.clock.now();
+          let n = 0;
+          for (const c of this.#location.allContacts()) {
+            if (!isValid(c, now)) continue;
+            out.chunk(encodeSyncRecord(this.#w, c));
+            n++;
+          }
+          for (const t of this.#location.tombstones()) {
+            out.chunk(encodeSyncTombstone(this.#w, t));
+            n++;
+          }
+          this.counters.sync_items_sent += n;
+        },
+        onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
+        digest: () => this.digest(),
+      },
+      {
+        clusterId: this.clusterId,
+        startupSync: options.startupSync ?? true,
+        syncMode: 'merge',
+        dataVersion: USRLOC_REPL_VERSION,
+      },
+    );
+  }
+
+  /** Order-independent digest of the bindings held: `count:h1:h2`. */
+  digest(): string {
+    return `${this.#hashes.size}:${this.#h1.toString(16)}:${this.#h2.toString(16)}`;
+  }
+
+  /** Does this node hold the whole dataset (capability synced)? */
+  get synced(): boolean {
+    return this.#node.isSynced(USRLOC_REPL_CAP);
+  }
+
+  /** Ask the cluster for a full (merge) sync now — MI `ul_cluster_sync`. */
+  clusterSync(): boolean {
+    return this.#node.requestSync(USRLOC_REPL_CAP);
+  }
+
+  /** Stop sending local changes (the capability stays registered until the clusterer goes). */
+  close(): void {
+    this.#unsubscribe();
+  }
+
+  #add(c: ContactRecord): void {
+    const [a, b] = contactHash(c);
+    this.#hashes.set(c.id, a * 0x200000 + (b & 0x1fffff));
+    this.#h1 = (this.#h1 + a) >>> 0;
+    this.#h2 = (this.#h2 + (b & 0x1fffff)) >>> 0;
+  }
+
+  #remove(id: string): void {
+    const p = this.#hashes.get(id);
+    if (p === undefined) return;
+    this.#hashes.delete(id);
+    const b = p % 0x200000;
+    const a = (p - b) / 0x200000;
+    this.#h1 = (this.#h1 - a) >>> 0;
+    this.#h2 = (this.#h2 - b) >>> 0;
+  }
+
+  #onLocal(changes: readonly ContactChange[]): void {
+    for (const ch of changes) {
+      this.#remove(ch.contact.id);
+      if (ch.type !== 'delete') this.#add(ch.contact);
+      if (ch.reason === 'replicated' || ch.reason === 'expired') continue;
+      this.#send(ch);
+    }
+  }
+
+  #send(ch: ContactChange): void {
+    let body: Buffer;
+    try {
+      body = encodeChange(this.#w, {
+        domain: this.#location.domain,
+        contact: ch.contact,
+        at: ch.type === 'delete' ? this.#location.clock.now() : ch.contact.lastModified,
+        nodeId: this.#node.myNodeId,
+      });
+    } catch (err) {
+      this.counters.send_failures++;
+      this.#log.error({ err, id: ch.contact.id }, 'usrloc replication: cannot encode contact');
+      return;
+    }
+    const r = this.#node.sendAll(this.clusterId, {
+      capability: USRLOC_REPL_CAP,
+      version: USRLOC_REPL_VERSION,
+      type: TYPE_OF[ch.type],
+      body,
+    });
+    // -2 (nobody reachable) is normal for a lone node; the startup/anti-entropy sync repairs
+    if (r === 1) this.counters.sent++;
+    else this.counters.send_failures++;
+  }
+
+  #onPacket(p: ModulePacket): void {
+    this.counters.received++;
+    if (p.version !== USRLOC_REPL_VERSION) {
+      this.counters.drop_version++;
+      return;
+    }
+    let ch: ReturnType<typeof decodeChange>;
+    try {
+      ch = decodeChange(p.type, p.body);
+    } catch (err) {
+      this.counters.drop_malformed++;
+      this.#log.warn({ err, src: p.srcId }, 'usrloc replication: malformed packet dropped');
+      return;
+    }
+    if (ch.nodeId !== p.srcId) {
+      this.counters.drop_forged++;
+      return;
+    }
+    if (ch.domain !== this.#location.domain) {
+      this.counters.drop_domain++;
+      return;
+    }
+    const put = ch.type !== PacketType.DELETE;
+    if (put && !isValid(ch.contact, this.#location.clock.now())) {
+      this.counters.expired_skipped++;
+      return;
+    }
+    this.#apply(put ? 'put' : 'delete', ch.contact, ch.at, ch.nodeId);
+  }
+
+  #apply(type: 'put' | 'delete', contact: ContactRecord, at: number, nodeId: number): void {
+    try {
+      const r = this.#location.applyRemote({ type, contact, at, nodeId });
+      if (r === 'applied') this.counters.applied++;
+      else this.counters.ignored++;
+    } catch (err) {
+      // the store refused the write: nothing changed; anti-entropy brings it again
+      this.counters.apply_errors++;
+      this.#log.error({ err, id: contact.id }, 'usrloc replication: apply failed');
+    }
+  }
+
+  #onSyncChunk(chunk: Buffer): void {
+    // a malformed chunk throws: the clusterer fails this sync and retries (never "synced")
+    const item = decodeSyncItem(chunk);
+    this.counters.sync_items_received++;
+    if (item.kind === 'record') {
+      if (!isValid(item.contact, this.#location.clock.now())) {
+        this.counters.expired_skipped++;
+        return;
+      }
+      this.#apply('put', item.contact, item.contact.lastModified, item.contact.nodeId);
+      return;
+    }
+    const t = item.tombstone;
+    this.#apply('delete', tombstoneRecord(t), t.deletedAt, t.nodeId);
+  }
+}
+
+/** A record carrying only what a remote delete compares (id, AoR and version). */
+function tombstoneRecord(t: {
+  id: string;
+  aor: string;
+  callId: string;
+  cseq: number;
+  at: number;
+  nodeId: number;
+}): ContactRecord {
+  return {
+    id: t.id,
+    aor: t.aor,
+    uri: '',
+    params: '',
+    received: null,
+    path: [],
+    expires: 0,
+    q: null,
+    callId: t.callId,
+    cseq: t.cseq,
+    flags: 0,
+    userAgent: null,
+    socket: null,
+    methods: null,
+    instance: null,
+    regId: null,
+    lastModified: t.at,
+    nodeId: t.nodeId,
+    shtag: null,
+  };
+}
+
+export { ReplDecodeError };

@@ -1,11 +1,16 @@
 /**
  * usrloc benchmark: REGISTER saves/s on write-through SQLite (WAL), lookups/s, and memory per
- * contact. `npm run bench -w @sipedge/usrloc [-- <contacts for the memory figure>]` after
- * `npx tsc -b packages/usrloc`. Prints each figure with its unit.
+ * contact; then replication between node processes on loopback TCP: replicated bindings/s
+ * from one node to another, and the time for a joining node to sync `BENCH_SYNC_CONTACTS`
+ * (default 1,000,000) bindings. `npm run bench -w @sipedge/usrloc [-- <contacts for the
+ * memory figure>]` after `npx tsc -b packages/usrloc`; `BENCH_ONLY=local|repl` runs one part.
+ * Prints each figure with its unit.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseMessage } from '@sipedge/sip';
@@ -44,76 +49,181 @@ function rate(n: number, [wall, cpu]: [number, number], unit: string): string {
   return `${Math.round(n / wall)} ${unit} (per CPU-second: ${Math.round(n / cpu)})`;
 }
 
+const only = process.env.BENCH_ONLY; // 'local' | 'repl' | undefined (both)
 const dir = mkdtempSync(join(tmpdir(), 'usrloc-bench-'));
-try {
-  // 1. save with write-through SQLite: new bindings, then refreshes of the same bindings
-  const N = 50_000;
-  const location = new Location({ store: new SqliteStore({ path: join(dir, 'bench.sqlite') }) });
-  const registrar = new Registrar(location);
-  const ctx = { received: 'sip:198.51.100.1:5060' };
-  const fresh = Array.from({ length: N }, (_, i) => register(i, 1));
-  const refresh = Array.from({ length: N }, (_, i) => register(i, 2));
-  const saveAll = (list: Buffer[]): void => {
-    for (const b of list)
-      if (registrar.save(parseMessage(b), ctx).status !== 200) throw new Error('save failed');
-  };
-  let r = timed(() => saveAll(fresh));
-  console.log(
-    `save, new binding (parse + save + 200, write-through SQLite WAL, one transaction each): ${rate(N, r, 'REGISTERs/s')}`,
-  );
-  r = timed(() => saveAll(refresh));
-  console.log(
-    `save, refresh (parse + save + 200, write-through SQLite WAL, one transaction each): ${rate(N, r, 'REGISTERs/s')}`,
-  );
+if (only !== 'repl')
+  try {
+    // 1. save with write-through SQLite: new bindings, then refreshes of the same bindings
+    const N = 50_000;
+    const location = new Location({ store: new SqliteStore({ path: join(dir, 'bench.sqlite') }) });
+    const registrar = new Registrar(location);
+    const ctx = { received: 'sip:198.51.100.1:5060' };
+    const fresh = Array.from({ length: N }, (_, i) => register(i, 1));
+    const refresh = Array.from({ length: N }, (_, i) => register(i, 2));
+    const saveAll = (list: Buffer[]): void => {
+      for (const b of list)
+        if (registrar.save(parseMessage(b), ctx).status !== 200) throw new Error('save failed');
+    };
+    let r = timed(() => saveAll(fresh));
+    console.log(
+      `save, new binding (parse + save + 200, write-through SQLite WAL, one transaction each): ${rate(N, r, 'REGISTERs/s')}`,
+    );
+    r = timed(() => saveAll(refresh));
+    console.log(
+      `save, refresh (parse + save + 200, write-through SQLite WAL, one transaction each): ${rate(N, r, 'REGISTERs/s')}`,
+    );
 
-  // 1b. group commit: 32 REGISTERs decided, then one transaction, then the 32 replies
-  const G = 32;
-  const third = Array.from({ length: N }, (_, i) => register(N + i, 1));
-  r = timed(() => {
-    for (let i = 0; i < N; i += G) {
-      const group = third.slice(i, i + G).map((b) => ({ request: parseMessage(b), ctx }));
-      for (const res of registrar.saveMany(group))
-        if (res.status !== 200) throw new Error('group save failed');
-    }
-  });
-  console.log(
-    `save, new binding, group commit of ${G} per transaction (write-through SQLite WAL): ${rate(N, r, 'REGISTERs/s')}`,
-  );
+    // 1b. group commit: 32 REGISTERs decided, then one transaction, then the 32 replies
+    const G = 32;
+    const third = Array.from({ length: N }, (_, i) => register(N + i, 1));
+    r = timed(() => {
+      for (let i = 0; i < N; i += G) {
+        const group = third.slice(i, i + G).map((b) => ({ request: parseMessage(b), ctx }));
+        for (const res of registrar.saveMany(group))
+          if (res.status !== 200) throw new Error('group save failed');
+      }
+    });
+    console.log(
+      `save, new binding, group commit of ${G} per transaction (write-through SQLite WAL): ${rate(N, r, 'REGISTERs/s')}`,
+    );
 
-  // 2. lookups on the same table
-  const L = 1_000_000;
-  const keys = Array.from({ length: 1000 }, (_, i) => `sip:user${(i * 37) % N}@example.com`);
-  let found = 0;
-  r = timed(() => {
-    for (let i = 0; i < L; i++) found += registrar.lookup(keys[i % 1000]!).length;
-  });
-  if (found !== L) throw new Error(`lookup found ${found}`);
-  console.log(`lookup (sip: URI in, branches with route out): ${rate(L, r, 'lookups/s')}`);
-  location.stop();
+    // 2. lookups on the same table
+    const L = 1_000_000;
+    const keys = Array.from({ length: 1000 }, (_, i) => `sip:user${(i * 37) % N}@example.com`);
+    let found = 0;
+    r = timed(() => {
+      for (let i = 0; i < L; i++) found += registrar.lookup(keys[i % 1000]!).length;
+    });
+    if (found !== L) throw new Error(`lookup found ${found}`);
+    console.log(`lookup (sip: URI in, branches with route out): ${rate(L, r, 'lookups/s')}`);
+    location.stop();
 
-  // 3. memory per contact (memory-only store, bindings made by the registrar)
-  const M = Number(process.argv[2] ?? 1_000_000);
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const mem = new Location({ store: new MemoryStore() });
-  const r2 = new Registrar(mem);
-  r = timed(() => {
-    for (let i = 0; i < M; i++) {
-      r2.save(parseMessage(register(i, 1)), {
-        received: `sip:198.51.100.${i % 250}:${40000 + (i % 20000)}`,
-      });
-    }
-  });
-  gc();
-  const after = process.memoryUsage().heapUsed;
-  console.log(
-    `memory: ${mem.contactCount} contacts in ${mem.aorCount} AoRs, heap +${Math.round((after - before) / 1048576)} MiB`,
-  );
-  // the MemoryStore holds a second reference to every record, not a copy
-  console.log(
-    `memory per contact (Location index + MemoryStore map, records shared): ${Math.round((after - before) / mem.contactCount)} bytes/contact`,
-  );
-  console.log(`save, new binding, memory-only (while filling): ${rate(M, r, 'REGISTERs/s')}`);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+    // 3. memory per contact (memory-only store, bindings made by the registrar)
+    const M = Number(process.argv[2] ?? 1_000_000);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const mem = new Location({ store: new MemoryStore() });
+    const r2 = new Registrar(mem);
+    r = timed(() => {
+      for (let i = 0; i < M; i++) {
+        r2.save(parseMessage(register(i, 1)), {
+          received: `sip:198.51.100.${i % 250}:${40000 + (i % 20000)}`,
+        });
+      }
+    });
+    gc();
+    const after = process.memoryUsage().heapUsed;
+    console.log(
+      `memory: ${mem.contactCount} contacts in ${mem.aorCount} AoRs, heap +${Math.round((after - before) / 1048576)} MiB`,
+    );
+    // the MemoryStore holds a second reference to every record, not a copy
+    console.log(
+      `memory per contact (Location index + MemoryStore map, records shared): ${Math.round((after - before) / mem.contactCount)} bytes/contact`,
+    );
+    console.log(`save, new binding, memory-only (while filling): ${rate(M, r, 'REGISTERs/s')}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+// 4. replication between two node processes (loopback TCP)
+interface Proc {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  waiters: (() => void)[];
 }
+const nodeScript = new URL('./repl-node.js', import.meta.url).pathname;
+
+function startNode(cfg: Record<string, unknown>): Proc {
+  const child = spawn(process.execPath, [nodeScript, JSON.stringify(cfg)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const p: Proc = { child, lines: [], waiters: [] };
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+    try {
+      p.lines.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    for (const w of p.waiters.splice(0)) w();
+  });
+  return p;
+}
+
+function waitFor(
+  p: Proc,
+  pred: (l: Record<string, unknown>) => boolean,
+  ms: number,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), ms);
+    const check = (): void => {
+      const hit = p.lines.find(pred);
+      if (hit !== undefined) {
+        clearTimeout(timer);
+        resolve(hit);
+      } else p.waiters.push(check);
+    };
+    check();
+  });
+}
+
+function stopNode(p: Proc): Promise<void> {
+  return new Promise((resolve) => {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+    p.child.once('exit', () => resolve());
+    if (p.child.pid !== undefined) process.kill(p.child.pid, 'SIGKILL');
+  });
+}
+
+async function replication(): Promise<void> {
+  const events = Number(process.env.BENCH_REPL_EVENTS ?? 200_000);
+  const a = startNode({ id: 1, neighbors: [], seed: true, contacts: 0 });
+  const procs = [a];
+  try {
+    const pa = Number((await waitFor(a, (l) => l.event === 'ready', 20_000)).port);
+    await waitFor(a, (l) => l.event === 'synced', 20_000);
+    const b = startNode({
+      id: 2,
+      neighbors: [{ id: 1, port: pa }],
+      seed: false,
+      contacts: 0,
+      expect: events,
+    });
+    procs.push(b);
+    await waitFor(b, (l) => l.event === 'synced', 20_000);
+    a.child.stdin?.write(`write ${events}\n`);
+    const wrote = await waitFor(a, (l) => l.event === 'wrote', 120_000);
+    const got = await waitFor(b, (l) => l.event === 'count', 120_000);
+    const ms = Number(got.t) - Number(wrote.t0);
+    console.log(
+      `replication, new bindings node 1 -> node 2 (two processes, loopback TCP): ${events} events in ${ms.toFixed(0)} ms = ${Math.round((events / ms) * 1000)} events/s (all ${String(got.n)} applied)`,
+    );
+  } finally {
+    for (const p of procs) await stopNode(p);
+  }
+
+  const n = Number(process.env.BENCH_SYNC_CONTACTS ?? 1_000_000);
+  const donor = startNode({ id: 1, neighbors: [], seed: true, contacts: n });
+  const procs2 = [donor];
+  try {
+    const pd = Number((await waitFor(donor, (l) => l.event === 'ready', 300_000)).port);
+    const d = await waitFor(donor, (l) => l.event === 'synced', 300_000);
+    const joiner = startNode({ id: 2, neighbors: [{ id: 1, port: pd }], seed: false, contacts: 0 });
+    procs2.push(joiner);
+    const asked = await waitFor(
+      joiner,
+      (l) => l.event === 'cap' && String(l.report).startsWith('Sync requested'),
+      60_000,
+    );
+    const done = await waitFor(joiner, (l) => l.event === 'synced', 600_000);
+    const ms = Number(done.t) - Number(asked.t);
+    const ok = done.digest === d.digest && done.size === n;
+    console.log(
+      `startup sync of ${n} contacts to a joining node (two processes, loopback TCP, SYNC_REQ to synced): ${ms.toFixed(0)} ms = ${Math.round((n / ms) * 1000)} contacts/s, digest ${ok ? 'verified' : `MISMATCH ${String(done.digest)} vs ${String(d.digest)}`} (${String(done.size)}/${n})`,
+    );
+  } finally {
+    for (const p of procs2) await stopNode(p);
+  }
+}
+
+if (only !== 'local') await replication();

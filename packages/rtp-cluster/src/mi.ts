@@ -183,49 +183,17 @@ export function registerRtpClusterStatistics(
   const sum = (pick: (c: RtpCluster) => number) => () =>
     balancer.clusters.reduce((n, c) => n + pick(c), 0);
   const members = (pred: (m: Member) => boolean) => sum((c) => c.members.filter(pred).length);
-  stats.gauge(
-    'rtp_cluster',
-    'commands',
-    sum((c) => c.counters.commands),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'new_sessions',
-    sum((c) => c.counters.newSessions),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'broadcasts',
-    sum((c) => c.counters.broadcasts),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'backend_timeouts',
-    sum((c) => c.counters.backendTimeouts),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'failovers',
-    sum((c) => c.counters.failovers),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'no_member',
-    sum((c) => c.counters.noMember),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'calls',
-    sum((c) => c.callTable.size),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'members_online',
-    members((m) => m.online),
-  );
-  stats.gauge(
-    'rtp_cluster',
-    'members_offline',
-    members((m) => !m.online),
-  );
+  const gauges: [string, () => number][] = [
+    ['commands', sum((c) => c.counters.commands)],
+    ['new_sessions', sum((c) => c.counters.newSessions)],
+    ['broadcasts', sum((c) => c.counters.broadcasts)],
+    ['backend_timeouts', sum((c) => c.counters.backendTimeouts)],
+    ['failovers', sum((c) => c.counters.failovers)],
+    ['no_member', sum((c) => c.counters.noMember)],
+    ['member_failures', sum((c) => c.counters.memberFailures)],
+    ['calls', sum((c) => c.callTable.size)],
+    ['members_online', members((m) => m.online)],
+    ['members_offline', members((m) => !m.online)],
+  ];
+  for (const [name, read] of gauges) stats.gauge('rtp_cluster', name, read);
 }

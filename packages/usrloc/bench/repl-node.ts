@@ -40,9 +40,12 @@ const node = new Clusterer({
   neighborNodeInfo: cfg.neighbors.map(
     (n) => `cluster_id=1,node_id=${n.id},url=bin:127.0.0.1:${n.port}`,
   ),
+  // pongs share the TCP connection with the sync stream (hundreds of MB for 1,000,000
+  // bindings), so they wait behind it: with 300 ms or 1 s the joiner declares its donor down
+  // mid-sync and starts over. 5 s is what OpenSIPS users settled on for large usrloc syncs.
   pingInterval: 1,
-  pingTimeout: 300,
-  nodeTimeout: 2,
+  pingTimeout: 5000,
+  nodeTimeout: 10,
   sync: { seedFallbackInterval: 0.5, syncTimeout: 30, antiEntropyInterval: 0 },
 });
 const location = new Location({ nodeId: cfg.id });

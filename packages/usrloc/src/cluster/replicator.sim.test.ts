@@ -217,6 +217,28 @@ describe('usrloc replication in the clusterer simulator', () => {
     });
   });
 
+  it('replicates a max-contacts eviction as a delete', () => {
+    withSeed(10, (seed) => {
+      const { sim, sites } = cluster(2, seed);
+      expect(sim.clock.runUntil(() => converged(sim, sites), 20_000)).toBeGreaterThanOrEqual(0);
+      const reg = new Registrar(site(sites, 1).location, {
+        maxContacts: 1,
+        maxContactsMode: 'replace-oldest',
+      });
+      expect(reg.save(register('fay', 'sip:fay@192.0.2.1', 'f1', 1, 600)).status).toBe(200);
+      sim.clock.advance(100);
+      expect(reg.save(register('fay', 'sip:fay@192.0.2.2', 'f2', 1, 600)).status).toBe(200);
+      sim.clock.advance(100);
+      const uris = (id: number) =>
+        site(sites, id)
+          .location.contacts('fay@example.com')
+          .map((c) => c.uri);
+      expect(uris(1)).toEqual(['sip:fay@192.0.2.2']);
+      expect(uris(2)).toEqual(['sip:fay@192.0.2.2']);
+      expect(site(sites, 2).location.tombstoneCount).toBe(1);
+    });
+  });
+
   it('counts forged, malformed and foreign-version packets as drops and changes nothing', () => {
     withSeed(8, (seed) => {
       const { sim, sites } = cluster(2, seed);

@@ -392,6 +392,69 @@ export class Location {
     return 'applied';
   }
 
+  /**
+   * `applyRemote` for many changes with one store write (a sync batch): each change is decided
+   * against the state the earlier ones leave, exactly as applying them one by one would; if the
+   * store throws nothing changes. Returns how many were applied.
+   */
+  applyRemoteMany(changes: readonly RemoteChange[]): number {
+    const lists = new Map<string, ContactRecord[]>();
+    /** Tombstones decided in this batch; null = removed by a put that landed. */
+    const tombs = new Map<string, Tombstone | null>();
+    const commits: AorCommit[] = [];
+    let applied = 0;
+    for (const change of changes) {
+      const c = change.contact;
+      let list = lists.get(c.aor);
+      if (list === undefined) {
+        list = (this.#aors.get(c.aor) ?? []).slice();
+        lists.set(c.aor, list);
+      }
+      let idx = -1;
+      for (let i = 0; i < list.length; i++) {
+        if ((list[i] as ContactRecord).id === c.id) {
+          idx = i;
+          break;
+        }
+      }
+      const local = idx < 0 ? undefined : (list[idx] as ContactRecord);
+      const v = versionOf(c);
+      const pendingTomb = tombs.get(c.id);
+      const tomb = pendingTomb === null ? undefined : (pendingTomb ?? this.#tombstones.get(c.id));
+      if (change.type === 'delete') {
+        if (local !== undefined && !newerVersion(versionOf(local), v)) {
+          list.splice(idx, 1);
+          commits.push({
+            aor: c.aor,
+            next: list.slice(),
+            changes: [{ type: 'delete', contact: local, reason: 'replicated' }],
+          });
+          tombs.set(c.id, { ...v, aor: c.aor, deletedAt: change.at });
+          applied++;
+        } else if (local === undefined && (tomb === undefined || newerVersion(v, tomb))) {
+          tombs.set(c.id, { ...v, aor: c.aor, deletedAt: change.at });
+        }
+        continue;
+      }
+      if (tomb !== undefined && !newerVersion(v, tomb)) continue;
+      if (local !== undefined && !newerVersion(v, versionOf(local))) continue;
+      if (local === undefined) list.push(c);
+      else list[idx] = c;
+      tombs.set(c.id, null);
+      commits.push({
+        aor: c.aor,
+        next: list.slice(),
+        changes: [
+          { type: local === undefined ? 'insert' : 'update', contact: c, reason: 'replicated' },
+        ],
+      });
+      applied++;
+    }
+    this.commitMany(commits);
+    for (const [id, t] of tombs) if (t !== null) this.#tomb(id, t);
+    return applied;
+  }
+
   /** Remove every contact whose expiry has passed; returns how many went. */
   expire(): number {
     const now = this.clock.now();

@@ -1,6 +1,6 @@
 import type { Clusterer, ModulePacket, NodeStateEvent } from '@sipedge/clusterer';
 import { type Logger, noopLogger } from '@sipedge/mi';
-import type { ContactChange, Location } from '../location.js';
+import type { ContactChange, Location, RemoteChange } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
 import {
   decodeChange,
@@ -105,6 +105,8 @@ export class UsrlocReplicator {
   #h1 = 0;
   #h2 = 0;
   readonly #unsubscribe: () => void;
+  /** Sync items decoded and not yet applied (applied in batches, one store write each). */
+  readonly #pending: RemoteChange[] = [];
 
   constructor(options: UsrlocReplicatorOptions) {
     this.#location = options.location;
@@ -147,6 +149,7 @@ export class UsrlocReplicator {
           this.counters.sync_items_sent += n;
         },
         onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
+        onSyncDone: () => this.#flushSync(),
         digest: () => this.digest(),
       },
       {
@@ -156,6 +159,10 @@ export class UsrlocReplicator {
         dataVersion: USRLOC_REPL_VERSION,
       },
     );
+    // apply what a sync delivered before its end is announced (and before held packets replay)
+    this.#node.onCapStatus((e) => {
+      if (e.capability === USRLOC_REPL_CAP) this.#flushSync();
+    });
   }
 
   /** Order-independent digest of the bindings held: `count:h1:h2`. */
@@ -276,17 +283,40 @@ export class UsrlocReplicator {
     const item = decodeSyncItem(chunk);
     this.counters.sync_items_received++;
     if (item.kind === 'record') {
-      if (!isValid(item.contact, this.#location.clock.now())) {
+      const c = item.contact;
+      if (!isValid(c, this.#location.clock.now())) {
         this.counters.expired_skipped++;
         return;
       }
-      this.#apply('put', item.contact, item.contact.lastModified, item.contact.nodeId);
-      return;
+      this.#pending.push({ type: 'put', contact: c, at: c.lastModified, nodeId: c.nodeId });
+    } else {
+      const t = item.tombstone;
+      this.#pending.push({
+        type: 'delete',
+        contact: tombstoneRecord(t),
+        at: t.deletedAt,
+        nodeId: t.nodeId,
+      });
     }
-    const t = item.tombstone;
-    this.#apply('delete', tombstoneRecord(t), t.deletedAt, t.nodeId);
+    if (this.#pending.length >= SYNC_BATCH) this.#flushSync();
+  }
+
+  #flushSync(): void {
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending.splice(0);
+    try {
+      const n = this.#location.applyRemoteMany(batch);
+      this.counters.applied += n;
+      this.counters.ignored += batch.length - n;
+    } catch (err) {
+      this.counters.apply_errors += batch.length;
+      this.#log.error({ err, n: batch.length }, 'usrloc replication: sync batch apply failed');
+    }
   }
 }
+
+/** Sync items applied per store write. */
+const SYNC_BATCH = 1024;
 
 /** A record carrying only what a remote delete compares (id, AoR and version). */
 function tombstoneRecord(t: {

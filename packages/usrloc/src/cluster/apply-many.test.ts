@@ -1,0 +1,102 @@
+import { VirtualClock } from '@sipedge/sip';
+import { describe, expect, it } from 'vitest';
+import { Location, type RemoteChange } from '../location.js';
+import type { ContactRecord } from '../model.js';
+import { MemoryStore } from '../store/memory.js';
+
+const T0 = Date.UTC(2026, 10, 23, 12);
+
+/** A small deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomChanges(seed: number, n: number): RemoteChange[] {
+  const r = prng(seed);
+  const pick = (k: number): number => Math.floor(r() * k);
+  const out: RemoteChange[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = pick(12);
+    const contact: ContactRecord = {
+      id: `9-s-${id}`,
+      aor: `u${id % 4}@example.com`,
+      uri: `sip:u@192.0.2.${id}`,
+      params: '',
+      received: null,
+      path: [],
+      expires: T0 + 3_600_000,
+      q: null,
+      callId: `c${pick(2)}`,
+      cseq: pick(5),
+      flags: 0,
+      userAgent: null,
+      socket: null,
+      methods: null,
+      instance: null,
+      regId: null,
+      lastModified: T0 + pick(5),
+      nodeId: 1 + pick(3),
+      shtag: null,
+    };
+    out.push({
+      type: pick(4) === 0 ? 'delete' : 'put',
+      contact,
+      at: contact.lastModified,
+      nodeId: contact.nodeId,
+    });
+  }
+  return out;
+}
+
+function state(l: Location): string {
+  const rows = [...l.allContacts()].map(
+    (c) => `${c.aor} ${c.id} ${c.callId}/${c.cseq}/${c.lastModified}/${c.nodeId}`,
+  );
+  const tombs = [...l.tombstones()].map((t) => `${t.id} ${t.callId}/${t.cseq}/${t.at}/${t.nodeId}`);
+  return `${rows.sort().join('\n')}\n--\n${tombs.sort().join('\n')}`;
+}
+
+describe('Location.applyRemoteMany', () => {
+  it('ends in the same state as applying the changes one by one (random sequences)', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const changes = randomChanges(seed, 60);
+      const one = new Location({ clock: new VirtualClock(T0), nodeId: 5 });
+      const many = new Location({ clock: new VirtualClock(T0), nodeId: 5 });
+      let applied = 0;
+      for (const ch of changes) if (one.applyRemote(ch) === 'applied') applied++;
+      // in uneven batches, so batch boundaries fall everywhere
+      let got = 0;
+      for (let i = 0; i < changes.length; i += 1 + (seed % 17))
+        got += many.applyRemoteMany(changes.slice(i, i + 1 + (seed % 17)));
+      expect(state(many), `seed ${seed}`).toBe(state(one));
+      expect(got, `seed ${seed}`).toBe(applied);
+    }
+  });
+
+  it('writes one store batch, and changes nothing when the store refuses it', () => {
+    const store = new MemoryStore();
+    let writes = 0;
+    const real = store.write.bind(store);
+    store.write = (b) => {
+      writes++;
+      real(b);
+    };
+    const loc = new Location({ clock: new VirtualClock(T0), nodeId: 5, store });
+    const changes = randomChanges(7, 40).filter((c) => c.type === 'put');
+    expect(loc.applyRemoteMany(changes)).toBeGreaterThan(0);
+    expect(writes).toBe(1);
+    const before = state(loc);
+    store.write = () => {
+      throw new Error('disk full');
+    };
+    expect(() => loc.applyRemoteMany(randomChanges(8, 40))).toThrow('disk full');
+    expect(state(loc)).toBe(before);
+  });
+});

@@ -42,10 +42,11 @@ const node = new Clusterer({
   ),
   // pongs share the TCP connection with the sync stream (hundreds of MB for 1,000,000
   // bindings), so they wait behind it: with 300 ms or 1 s the joiner declares its donor down
-  // mid-sync and starts over. 5 s is what OpenSIPS users settled on for large usrloc syncs.
+  // mid-sync and starts over (OpenSIPS users raise ping_timeout to 5 s for large usrloc
+  // syncs; a 1,000,000-binding stream needs 10 s here).
   pingInterval: 1,
-  pingTimeout: 5000,
-  nodeTimeout: 10,
+  pingTimeout: 10_000,
+  nodeTimeout: 20,
   sync: { seedFallbackInterval: 0.5, syncTimeout: 30, antiEntropyInterval: 0 },
 });
 const location = new Location({ nodeId: cfg.id });

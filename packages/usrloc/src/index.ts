@@ -1,5 +1,7 @@
 export { type AorOptions, canonicalAor } from './aor.js';
 export {
+  appendSyncRecord,
+  appendSyncTombstone,
   decodeChange,
   decodeSyncItem,
   encodeChange,

@@ -81,6 +81,14 @@ export class ReplWriter {
   nstr(s: string | null): this {
     return s === null ? this.u16(NULL_STR) : this.str(s);
   }
+  /** Bytes written since the last reset. */
+  get length(): number {
+    return this.#o;
+  }
+  /** What was written, without a copy (valid until the writer is written to again). */
+  view(): Buffer {
+    return this.#buf.subarray(0, this.#o);
+  }
   /** A copy of what was written. */
   take(): Buffer {
     return Buffer.from(this.#buf.subarray(0, this.#o));
@@ -233,15 +241,26 @@ export type SyncItem =
   | { readonly kind: 'record'; readonly contact: ContactRecord }
   | { readonly kind: 'tombstone'; readonly tombstone: TombstoneEntry };
 
-export function encodeSyncRecord(w: ReplWriter, c: ContactRecord): Buffer {
-  w.reset().u8(CHUNK_RECORD);
+/** Append one sync item (a binding) to `w`, after what is there. */
+export function appendSyncRecord(w: ReplWriter, c: ContactRecord): void {
+  w.u8(CHUNK_RECORD);
   writeRecord(w, c);
+}
+
+/** Append one sync item (a tombstone) to `w`, after what is there. */
+export function appendSyncTombstone(w: ReplWriter, t: TombstoneEntry): void {
+  w.u8(CHUNK_TOMBSTONE).str(t.id).str(t.aor).str(t.callId).u32(t.cseq);
+  w.f64(t.at).u32(t.nodeId).f64(t.deletedAt);
+}
+
+export function encodeSyncRecord(w: ReplWriter, c: ContactRecord): Buffer {
+  appendSyncRecord(w.reset(), c);
   return w.take();
 }
 
 export function encodeSyncTombstone(w: ReplWriter, t: TombstoneEntry): Buffer {
-  w.reset().u8(CHUNK_TOMBSTONE).str(t.id).str(t.aor).str(t.callId).u32(t.cseq);
-  return w.f64(t.at).u32(t.nodeId).f64(t.deletedAt).take();
+  appendSyncTombstone(w.reset(), t);
+  return w.take();
 }
 
 export function decodeSyncItem(chunk: Buffer): SyncItem {

@@ -3,11 +3,11 @@ import { type Logger, noopLogger } from '@sipedge/mi';
 import type { ContactChange, Location, RemoteChange } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
 import {
+  appendSyncRecord,
+  appendSyncTombstone,
   decodeChange,
   decodeSyncItem,
   encodeChange,
-  encodeSyncRecord,
-  encodeSyncTombstone,
   PacketType,
   ReplDecodeError,
   ReplWriter,
@@ -53,19 +53,17 @@ const TYPE_OF = {
   delete: PacketType.DELETE,
 } as const;
 
-function fnv(s: string, seed: number): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 16777619) >>> 0;
-  }
-  return h >>> 0;
-}
-
-/** Two 32-bit hashes of a binding's identity and version, packed in one safe integer. */
+/** Two 32-bit FNV-1a style hashes of a binding's identity and version, in one pass. */
 function contactHash(c: ContactRecord): [number, number] {
   const s = `${c.id}\u0000${c.callId}\u0000${c.cseq}\u0000${c.lastModified}\u0000${c.nodeId}\u0000${c.expires}`;
-  return [fnv(s, 2166136261), fnv(s, 0x9e3779b9)];
+  let a = 2166136261;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    a = Math.imul(a ^ ch, 16777619);
+    b = Math.imul(b ^ ch, 16777619);
+  }
+  return [a >>> 0, b >>> 0];
 }
 
 /**
@@ -135,18 +133,26 @@ export class UsrlocReplicator {
             this.#node.requestSync(USRLOC_REPL_CAP, e.nodeId);
         },
         onSyncRequest: (_to, out) => {
+          // one buffer for the whole snapshot, handed out as views (no allocation per item)
           const now = this.#location.clock.now();
-          let n = 0;
+          const w = new ReplWriter();
+          const ends: number[] = [];
           for (const c of this.#location.allContacts()) {
             if (!isValid(c, now)) continue;
-            out.chunk(encodeSyncRecord(this.#w, c));
-            n++;
+            appendSyncRecord(w, c);
+            ends.push(w.length);
           }
           for (const t of this.#location.tombstones()) {
-            out.chunk(encodeSyncTombstone(this.#w, t));
-            n++;
+            appendSyncTombstone(w, t);
+            ends.push(w.length);
           }
-          this.counters.sync_items_sent += n;
+          const all = w.view();
+          let start = 0;
+          for (const end of ends) {
+            out.chunk(all.subarray(start, end));
+            start = end;
+          }
+          this.counters.sync_items_sent += ends.length;
         },
         onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
         onSyncDone: () => this.#flushSync(),

@@ -131,7 +131,7 @@ interface Proc {
   lines: Record<string, unknown>[];
   waiters: (() => void)[];
 }
-const nodeScript = new URL('./repl-node.js', import.meta.url).pathname;
+const nodeScript = new URL('../test/repl-node.js', import.meta.url).pathname;
 
 function startNode(cfg: Record<string, unknown>): Proc {
   const child = spawn(process.execPath, [nodeScript, JSON.stringify(cfg)], {

@@ -1,11 +1,13 @@
 /**
- * One usrloc replication node process for the benchmark: a memory-only Location, a
+ * One usrloc replication node process for the real-TCP test and the benchmark: a memory-only Location, a
  * UsrlocReplicator and a clusterer on loopback TCP. argv[2] is JSON
- * { id, neighbors: [{id, port}], seed, contacts, expect }:
+ * { id, neighbors: [{id, port}], seed, contacts, expect, pingTimeout, port }:
  * `contacts` bindings are loaded locally at start (not replicated: the donor's dataset);
  * `expect` = print {"event":"count"} once the location holds that many contacts.
- * stdin line `write <n>` makes n new local bindings (each replicated to every node).
- * Prints JSON lines: ready {port}, synced {size, digest, t}, count {n, t}, wrote {n, t0, t}.
+ * stdin line `write <n>` makes n new local bindings (each replicated to every node);
+ * `digest` prints {"event":"digest", size, digest}.
+ * Prints JSON lines: ready {port}, synced {size, digest, t}, count {n, t}, wrote {n, t0, t},
+ * node_state {nodeId, up, t}.
  * t values are absolute ms (performance.timeOrigin + now), comparable between processes.
  * Exits on SIGTERM.
  */
@@ -19,6 +21,10 @@ interface Cfg {
   seed: boolean;
   contacts: number;
   expect?: number;
+  /** ms (default 10,000 — see below); nodeTimeout is twice it. */
+  pingTimeout?: number;
+  /** Listen port (default 0: any). */
+  port?: number;
 }
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Cfg;
 const out = (o: unknown): void => {
@@ -27,7 +33,7 @@ const out = (o: unknown): void => {
 const abs = (): number => performance.timeOrigin + performance.now();
 
 const transport = new TcpBinTransport({
-  listen: { proto: 'bin', host: '127.0.0.1', port: 0 },
+  listen: { proto: 'bin', host: '127.0.0.1', port: cfg.port ?? 0 },
   maxQueueBytes: 1 << 30,
 });
 const addr = await transport.listen();
@@ -45,8 +51,8 @@ const node = new Clusterer({
   // mid-sync and starts over (OpenSIPS users raise ping_timeout to 5 s for large usrloc
   // syncs; a 1,000,000-binding stream needs 10 s here).
   pingInterval: 1,
-  pingTimeout: 10_000,
-  nodeTimeout: 20,
+  pingTimeout: cfg.pingTimeout ?? 10_000,
+  nodeTimeout: Math.max(2, (2 * (cfg.pingTimeout ?? 10_000)) / 1000),
   sync: { seedFallbackInterval: 0.5, syncTimeout: 30, antiEntropyInterval: 0 },
 });
 const location = new Location({ nodeId: cfg.id });
@@ -95,6 +101,9 @@ node.onCapStatus((e) => {
   if (e.status === 1)
     out({ event: 'synced', size: location.contactCount, digest: repl.digest(), t: abs() });
 });
+node.on('node_state', (e: { nodeId: number; up: boolean }) =>
+  out({ event: 'node_state', nodeId: e.nodeId, up: e.up, t: abs() }),
+);
 node.start();
 out({ event: 'ready', port: addr.port });
 
@@ -111,6 +120,8 @@ async function write(n: number): Promise<void> {
 createInterface({ input: process.stdin }).on('line', (l) => {
   const m = /^write (\d+)$/.exec(l.trim());
   if (m) void write(Number(m[1]));
+  else if (l.trim() === 'digest')
+    out({ event: 'digest', size: location.contactCount, digest: repl.digest() });
 });
 process.on('SIGTERM', () => {
   node.stop();

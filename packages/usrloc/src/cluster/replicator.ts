@@ -3,11 +3,11 @@ import { type Logger, noopLogger } from '@sipedge/mi';
 import type { ContactChange, Location, RemoteChange } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
 import {
-  appendSyncRecord,
-  appendSyncTombstone,
   decodeChange,
   decodeSyncItem,
   encodeChange,
+  encodeSyncRecord,
+  encodeSyncTombstone,
   PacketType,
   ReplDecodeError,
   ReplWriter,
@@ -133,26 +133,19 @@ export class UsrlocReplicator {
             this.#node.requestSync(USRLOC_REPL_CAP, e.nodeId);
         },
         onSyncRequest: (_to, out) => {
-          // one buffer for the whole snapshot, handed out as views (no allocation per item)
+          // one small copy per item (measured faster than views of one big snapshot buffer)
           const now = this.#location.clock.now();
-          const w = new ReplWriter();
-          const ends: number[] = [];
+          let n = 0;
           for (const c of this.#location.allContacts()) {
             if (!isValid(c, now)) continue;
-            appendSyncRecord(w, c);
-            ends.push(w.length);
+            out.chunk(encodeSyncRecord(this.#w, c));
+            n++;
           }
           for (const t of this.#location.tombstones()) {
-            appendSyncTombstone(w, t);
-            ends.push(w.length);
+            out.chunk(encodeSyncTombstone(this.#w, t));
+            n++;
           }
-          const all = w.view();
-          let start = 0;
-          for (const end of ends) {
-            out.chunk(all.subarray(start, end));
-            start = end;
-          }
-          this.counters.sync_items_sent += ends.length;
+          this.counters.sync_items_sent += n;
         },
         onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
         onSyncDone: () => this.#flushSync(),

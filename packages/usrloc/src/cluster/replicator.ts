@@ -103,6 +103,7 @@ export class UsrlocReplicator {
   #h1 = 0;
   #h2 = 0;
   readonly #unsubscribe: () => void;
+  #unsubscribeStatus: () => void = () => {};
   /** Sync items decoded and not yet applied (applied in batches, one store write each). */
   readonly #pending: RemoteChange[] = [];
 
@@ -159,7 +160,7 @@ export class UsrlocReplicator {
       },
     );
     // apply what a sync delivered before its end is announced (and before held packets replay)
-    this.#node.onCapStatus((e) => {
+    this.#unsubscribeStatus = this.#node.onCapStatus((e) => {
       if (e.capability === USRLOC_REPL_CAP) this.#flushSync();
     });
   }
@@ -182,6 +183,7 @@ export class UsrlocReplicator {
   /** Stop sending local changes (the capability stays registered until the clusterer goes). */
   close(): void {
     this.#unsubscribe();
+    this.#unsubscribeStatus();
   }
 
   #add(c: ContactRecord): void {

@@ -246,12 +246,19 @@ function convergence(): void {
 
 async function fullSync(): Promise<void> {
   const records = Number(process.env.BENCH_SYNC_RECORDS ?? 1_000_000);
-  const donor = start({ id: 1, neighbors: [], records, seed: true }, syncRunner);
+  // ping_timeout 1 s: building a 1,000,000-record reply blocks the donor's event loop
+  const donor = start({ id: 1, neighbors: [], records, seed: true, pingTimeout: 1000 }, syncRunner);
   try {
     const ready = await waitFor(donor, (l) => l.event === 'ready', 120_000);
     const d = await waitFor(donor, (l) => l.event === 'synced', 120_000);
     const joiner = start(
-      { id: 2, neighbors: [{ id: 1, port: ready.port }], records: 0, seed: false },
+      {
+        id: 2,
+        neighbors: [{ id: 1, port: ready.port }],
+        records: 0,
+        seed: false,
+        pingTimeout: 1000,
+      },
       syncRunner,
     );
     try {

@@ -19,6 +19,7 @@ interface Cfg {
   tags?: string[];
   holdDownMs?: number;
   packetSize?: number;
+  pingTimeout?: number;
 }
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Cfg;
 const out = (o: unknown): void => {
@@ -39,7 +40,7 @@ const node = new Clusterer({
     (n) => `cluster_id=1,node_id=${n.id},url=bin:127.0.0.1:${n.port}`,
   ),
   pingInterval: 1,
-  pingTimeout: 300,
+  pingTimeout: cfg.pingTimeout ?? 300,
   nodeTimeout: 2,
   sync: { seedFallbackInterval: 0.5, syncTimeout: 30, syncPacketSize: cfg.packetSize ?? 32768 },
   sharingTags: cfg.tags ?? [],

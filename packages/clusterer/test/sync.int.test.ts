@@ -69,18 +69,24 @@ afterEach(async () => {
 
 describe('capability sync and tag failover over real TCP', () => {
   it('a fourth node joins three holding 100,000 records and syncs all of them', async () => {
-    const n1 = start({ id: 1, neighbors: [], records: 100_000, seed: true });
+    const n1 = start({ id: 1, neighbors: [], records: 100_000, seed: true, pingTimeout: 1000 });
     const p1 = Number((await waitFor(n1, (l) => l.event === 'ready')).port);
     const d1 = await waitFor(n1, (l) => l.event === 'synced');
     expect(d1.size).toBe(100_000);
     const others = [2, 3].map((id) =>
-      start({ id, neighbors: [{ id: 1, port: p1 }], records: 0, seed: false }),
+      start({ id, neighbors: [{ id: 1, port: p1 }], records: 0, seed: false, pingTimeout: 1000 }),
     );
     for (const o of others) {
       const s = await waitFor(o, (l) => l.event === 'synced', 30_000);
       expect(s.digest).toBe(d1.digest);
     }
-    const n4 = start({ id: 4, neighbors: [{ id: 1, port: p1 }], records: 0, seed: false });
+    const n4 = start({
+      id: 4,
+      neighbors: [{ id: 1, port: p1 }],
+      records: 0,
+      seed: false,
+      pingTimeout: 1000,
+    });
     const s4 = await waitFor(n4, (l) => l.event === 'synced', 30_000);
     expect(s4.size).toBe(100_000);
     expect(s4.digest).toBe(d1.digest);

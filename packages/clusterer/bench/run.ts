@@ -11,62 +11,17 @@
  *      1 s, ping_timeout 300 ms, hold-down 300 ms; median and max over `BENCH_TRIALS`).
  * `BENCH_ONLY=sync` / `BENCH_ONLY=failover` runs only that benchmark.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { BinFramer } from '../src/bin/framing.js';
 import { decodePacket, encodePacket } from '../src/bin/packet.js';
 import { SimCluster, Topologies } from '../src/sim/index.js';
+import { kill, type Proc, startJsonProcess, waitFor } from '../test/json-procs.js';
 
 const runner = new URL('../test/node-runner.js', import.meta.url).pathname;
 const syncRunner = new URL('../test/sync-runner.js', import.meta.url).pathname;
 const trials = Number(process.env.BENCH_TRIALS ?? 20);
 
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  waiters: (() => void)[];
-}
-
 function start(cfg: Record<string, unknown>, script = runner): Proc {
-  const child = spawn(process.execPath, [script, JSON.stringify(cfg)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const p: Proc = { child, lines: [], waiters: [] };
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-    try {
-      p.lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const w of p.waiters.splice(0)) w();
-  });
-  return p;
-}
-
-function waitFor(
-  p: Proc,
-  pred: (l: Record<string, unknown>) => boolean,
-  ms = 20_000,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), ms);
-    const check = (): void => {
-      const hit = p.lines.find(pred);
-      if (hit !== undefined) {
-        clearTimeout(timer);
-        resolve(hit);
-      } else p.waiters.push(check);
-    };
-    check();
-  });
-}
-
-function kill(p: Proc, sig: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-    p.child.once('exit', () => resolve());
-    if (p.child.pid !== undefined) process.kill(p.child.pid, sig);
-  });
+  return startJsonProcess(script, cfg);
 }
 
 const info = (id: number, port: number | string): string =>

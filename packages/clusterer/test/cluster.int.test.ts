@@ -2,61 +2,23 @@
  * Real TCP on loopback: three node processes (test/node-runner.ts, run from dist — build
  * with `npx tsc -b packages/clusterer` first) form a cluster, one is SIGKILLed and restarted.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLUSTERER_TABLE_SQL } from '../src/cluster/db.js';
+import { kill, type Proc, startJsonProcess, waitFor } from './json-procs.js';
 
 const runner = new URL('../dist/test/node-runner.js', import.meta.url).pathname;
 
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  waiters: (() => void)[];
-}
 const procs: Proc[] = [];
 
 function start(cfg: Record<string, unknown>): Proc {
-  const child = spawn(process.execPath, [runner, JSON.stringify(cfg)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const p: Proc = { child, lines: [], waiters: [] };
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-    try {
-      p.lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const w of p.waiters.splice(0)) w();
-  });
+  const p = startJsonProcess(runner, cfg);
   procs.push(p);
   return p;
-}
-
-function waitFor(
-  p: Proc,
-  pred: (l: Record<string, unknown>) => boolean,
-  ms = 10_000,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting; saw ${JSON.stringify(p.lines.slice(-5))}`)),
-      ms,
-    );
-    const check = (): void => {
-      const hit = p.lines.find(pred);
-      if (hit !== undefined) {
-        clearTimeout(timer);
-        resolve(hit);
-      } else p.waiters.push(check);
-    };
-    check();
-  });
 }
 
 async function nodesOf(p: Proc): Promise<number[]> {
@@ -81,14 +43,6 @@ function freePort(): Promise<number> {
       const a = s.address() as net.AddressInfo;
       s.close(() => resolve(a.port));
     });
-  });
-}
-
-function kill(p: Proc, sig: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-    p.child.once('exit', () => resolve());
-    if (p.child.pid !== undefined) process.kill(p.child.pid, sig);
   });
 }
 

@@ -4,63 +4,17 @@
  * 100,000 records and reports synced with all of them; SIGKILL of a tag's active owner makes
  * a backup active.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { kill, type Proc, startJsonProcess, waitFor } from './json-procs.js';
 
 const runner = new URL('../dist/test/sync-runner.js', import.meta.url).pathname;
 
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  waiters: (() => void)[];
-}
 const procs: Proc[] = [];
 
 function start(cfg: Record<string, unknown>): Proc {
-  const child = spawn(process.execPath, [runner, JSON.stringify(cfg)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const p: Proc = { child, lines: [], waiters: [] };
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-    try {
-      p.lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const w of p.waiters.splice(0)) w();
-  });
+  const p = startJsonProcess(runner, cfg);
   procs.push(p);
   return p;
-}
-
-function waitFor(
-  p: Proc,
-  pred: (l: Record<string, unknown>) => boolean,
-  ms = 20_000,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting; saw ${JSON.stringify(p.lines.slice(-5))}`)),
-      ms,
-    );
-    const check = (): void => {
-      const hit = p.lines.find(pred);
-      if (hit !== undefined) {
-        clearTimeout(timer);
-        resolve(hit);
-      } else p.waiters.push(check);
-    };
-    check();
-  });
-}
-
-function kill(p: Proc, sig: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-    p.child.once('exit', () => resolve());
-    if (p.child.pid !== undefined) process.kill(p.child.pid, sig);
-  });
 }
 
 afterEach(async () => {

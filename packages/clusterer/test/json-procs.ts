@@ -1,0 +1,61 @@
+/**
+ * Node processes for the clusterer's real-TCP tests and benchmarks: a runner script started
+ * with a JSON config, whose stdout is one JSON object per line; waits are bounded, processes are
+ * stopped by pid.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface Proc {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  waiters: (() => void)[];
+}
+
+/** Starts `script` with the JSON config as its argument and collects its JSON lines. */
+export function startJsonProcess(script: string, cfg: Record<string, unknown>): Proc {
+  const child = spawn(process.execPath, [script, JSON.stringify(cfg)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const p: Proc = { child, lines: [], waiters: [] };
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+    try {
+      p.lines.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    for (const w of p.waiters.splice(0)) w();
+  });
+  return p;
+}
+
+/** The first line (already seen or still to come) matching `pred`, within `ms`. */
+export function waitFor(
+  p: Proc,
+  pred: (l: Record<string, unknown>) => boolean,
+  ms = 20_000,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting; saw ${JSON.stringify(p.lines.slice(-5))}`)),
+      ms,
+    );
+    const check = (): void => {
+      const hit = p.lines.find(pred);
+      if (hit !== undefined) {
+        clearTimeout(timer);
+        resolve(hit);
+      } else p.waiters.push(check);
+    };
+    check();
+  });
+}
+
+/** Sends `sig` by pid and resolves when the process has exited. */
+export function kill(p: Proc, sig: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+    p.child.once('exit', () => resolve());
+    if (p.child.pid !== undefined) process.kill(p.child.pid, sig);
+  });
+}

@@ -11,10 +11,16 @@
  *      1 s, ping_timeout 300 ms, hold-down 300 ms; median and max over `BENCH_TRIALS`).
  * `BENCH_ONLY=sync` / `BENCH_ONLY=failover` runs only that benchmark.
  */
+
+import {
+  killJsonProcess as kill,
+  type JsonProc as Proc,
+  startJsonProcess,
+  waitForLine as waitFor,
+} from '@sipedge/test-utils';
 import { BinFramer } from '../src/bin/framing.js';
 import { decodePacket, encodePacket } from '../src/bin/packet.js';
 import { SimCluster, Topologies } from '../src/sim/index.js';
-import { kill, type Proc, startJsonProcess, waitFor } from '../test/json-procs.js';
 
 const runner = new URL('../test/node-runner.js', import.meta.url).pathname;
 const syncRunner = new URL('../test/sync-runner.js', import.meta.url).pathname;

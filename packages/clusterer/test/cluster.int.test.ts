@@ -6,10 +6,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  killJsonProcess as kill,
+  type JsonProc as Proc,
+  startJsonProcess,
+  waitForLine as waitFor,
+} from '@sipedge/test-utils';
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLUSTERER_TABLE_SQL } from '../src/cluster/db.js';
-import { kill, type Proc, startJsonProcess, waitFor } from './json-procs.js';
 
 const runner = new URL('../dist/test/node-runner.js', import.meta.url).pathname;
 

@@ -4,8 +4,14 @@
  * 100,000 records and reports synced with all of them; SIGKILL of a tag's active owner makes
  * a backup active.
  */
+
+import {
+  killJsonProcess as kill,
+  type JsonProc as Proc,
+  startJsonProcess,
+  waitForLine as waitFor,
+} from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kill, type Proc, startJsonProcess, waitFor } from './json-procs.js';
 
 const runner = new URL('../dist/test/sync-runner.js', import.meta.url).pathname;
 

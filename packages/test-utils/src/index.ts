@@ -369,3 +369,4 @@ export async function runSippCall(options: {
     await uas.stop();
   }
 }
+export * from './json-procs.js';

@@ -6,14 +6,18 @@
  * memory figure>]` after `npx tsc -b packages/usrloc`; `BENCH_ONLY=local|repl` runs one part.
  * Prints each figure with its unit.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseMessage } from '@sipedge/sip';
+import {
+  killJsonProcess as kill,
+  type JsonProc as Proc,
+  startJsonProcess,
+  waitForLine as waitFor,
+} from '@sipedge/test-utils';
 import { Location, MemoryStore, Registrar, SqliteStore } from '../src/index.js';
 
 setFlagsFromString('--expose-gc');
@@ -126,54 +130,13 @@ if (only !== 'repl')
   }
 
 // 4. replication between two node processes (loopback TCP)
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  waiters: (() => void)[];
-}
 const nodeScript = new URL('../test/repl-node.js', import.meta.url).pathname;
 
 function startNode(cfg: Record<string, unknown>): Proc {
-  const child = spawn(process.execPath, [nodeScript, JSON.stringify(cfg)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const p: Proc = { child, lines: [], waiters: [] };
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-    try {
-      p.lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const w of p.waiters.splice(0)) w();
-  });
-  return p;
+  return startJsonProcess(nodeScript, cfg);
 }
 
-function waitFor(
-  p: Proc,
-  pred: (l: Record<string, unknown>) => boolean,
-  ms: number,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), ms);
-    const check = (): void => {
-      const hit = p.lines.find(pred);
-      if (hit !== undefined) {
-        clearTimeout(timer);
-        resolve(hit);
-      } else p.waiters.push(check);
-    };
-    check();
-  });
-}
-
-function stopNode(p: Proc): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-    p.child.once('exit', () => resolve());
-    if (p.child.pid !== undefined) process.kill(p.child.pid, 'SIGKILL');
-  });
-}
+const stopNode = (p: Proc): Promise<void> => kill(p, 'SIGKILL');
 
 async function replication(): Promise<void> {
   const events = Number(process.env.BENCH_REPL_EVENTS ?? 200_000);

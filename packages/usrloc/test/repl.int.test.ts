@@ -1,64 +1,24 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import {
+  killJsonProcess as killProc,
+  type JsonProc as Proc,
+  startJsonProcess,
+  waitForLine as waitFor,
+} from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const NODE = join(import.meta.dirname, '..', 'dist', 'test', 'repl-node.js');
 
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  waiters: (() => void)[];
-}
-
 const running: Proc[] = [];
 
 function start(cfg: Record<string, unknown>): Proc {
-  const child = spawn(process.execPath, [NODE, JSON.stringify(cfg)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const p: Proc = { child, lines: [], waiters: [] };
+  const p = startJsonProcess(NODE, cfg);
   running.push(p);
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-    try {
-      p.lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const w of p.waiters.splice(0)) w();
-  });
   return p;
 }
 
-function waitFor(
-  p: Proc,
-  pred: (l: Record<string, unknown>) => boolean,
-  ms = 20_000,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`timed out: ${pred.toString()}; got ${JSON.stringify(p.lines)}`)),
-      ms,
-    );
-    const check = (): void => {
-      const hit = p.lines.find(pred);
-      if (hit !== undefined) {
-        clearTimeout(timer);
-        resolve(hit);
-      } else p.waiters.push(check);
-    };
-    check();
-  });
-}
-
-function kill(p: Proc): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-    p.child.once('exit', () => resolve());
-    if (p.child.pid !== undefined) process.kill(p.child.pid, 'SIGKILL');
-  });
-}
+const kill = (p: Proc): Promise<void> => killProc(p, 'SIGKILL');
 
 afterEach(async () => {
   for (const p of running.splice(0)) await kill(p);

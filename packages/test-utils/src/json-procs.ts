@@ -6,18 +6,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-export interface Proc {
+export interface JsonProc {
   child: ChildProcess;
   lines: Record<string, unknown>[];
   waiters: (() => void)[];
 }
 
 /** Starts `script` with the JSON config as its argument and collects its JSON lines. */
-export function startJsonProcess(script: string, cfg: Record<string, unknown>): Proc {
+export function startJsonProcess(script: string, cfg: Record<string, unknown>): JsonProc {
   const child = spawn(process.execPath, [script, JSON.stringify(cfg)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const p: Proc = { child, lines: [], waiters: [] };
+  const p: JsonProc = { child, lines: [], waiters: [] };
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
     try {
       p.lines.push(JSON.parse(l) as Record<string, unknown>);
@@ -30,8 +30,8 @@ export function startJsonProcess(script: string, cfg: Record<string, unknown>): 
 }
 
 /** The first line (already seen or still to come) matching `pred`, within `ms`. */
-export function waitFor(
-  p: Proc,
+export function waitForLine(
+  p: JsonProc,
   pred: (l: Record<string, unknown>) => boolean,
   ms = 20_000,
 ): Promise<Record<string, unknown>> {
@@ -52,7 +52,7 @@ export function waitFor(
 }
 
 /** Sends `sig` by pid and resolves when the process has exited. */
-export function kill(p: Proc, sig: NodeJS.Signals): Promise<void> {
+export function killJsonProcess(p: JsonProc, sig: NodeJS.Signals): Promise<void> {
   return new Promise((resolve) => {
     if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
     p.child.once('exit', () => resolve());

@@ -23,8 +23,10 @@ let code = run.status ?? 1;
 try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  // a file that fails outside any test (a beforeAll) counts as a failure too
+  const failed = r.numFailedTests + (r.numFailedTestSuites ?? 0);
   console.log(
-    `Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`,
+    `Tests: ${r.numPassedTests} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`,
   );
   if (r.numTotalTests === 0) code = code || 1;
 } catch {

@@ -56,35 +56,35 @@ beforeAll(async () => {
   procs.push(rtpengine);
   rtpengineSpec = rtpengine.spec;
 
-  const clusterPort = await freeUdpPort();
   const member = (name: string, spec: string) => `
     <rtpproxy><name>${name}</name><protocol>udp</protocol><address>${spec.slice(4)}</address>
       <weight>1</weight><capacity>1000</capacity><status>ACTIVE</status></rtpproxy>`;
   writeFileSync(
     join(dir, 'rtp_cluster.xml'),
     `<rtp_cluster_config><rtp_cluster><name>media</name><protocol>udp</protocol>
-    <address>127.0.0.1:${clusterPort}</address>${member('relay', relaySpec)}${member('rtpengine', rtpengineSpec)}
+    <address>127.0.0.1:0</address>${member('relay', relaySpec)}${member('rtpengine', rtpengineSpec)}
     </rtp_cluster></rtp_cluster_config>`,
   );
-  procs.push(
-    await startNodeBin(
-      DAEMON_BIN,
-      [
-        '-f',
-        '-c',
-        join(dir, 'rtp_cluster.xml'),
-        '-s',
-        join(dir, 'admin.sock'),
-        '-P',
-        join(dir, 'pid'),
-        '--state-db',
-        '',
-        '--log-level',
-        'warn',
-      ],
-      /rtp-cluster: (ready)/,
-    ),
+  const daemon = await startNodeBin(
+    DAEMON_BIN,
+    [
+      '-f',
+      '-c',
+      join(dir, 'rtp_cluster.xml'),
+      '-s',
+      join(dir, 'admin.sock'),
+      '-P',
+      join(dir, 'pid'),
+      '--state-db',
+      '',
+      '--log-level',
+      'warn',
+    ],
+    // the balancer's control port was left to the OS (port 0): read it from the output
+    /cluster media listening on udp:127\.0\.0\.1:(\d+)[\s\S]*rtp-cluster: ready/,
   );
+  procs.push(daemon);
+  const clusterPort = Number(daemon.ready);
   // both members probed and online before Kamailio asks for capabilities
   await within<void>(10_000, 'both members online', (done) => {
     const t = setInterval(() => {

@@ -26,7 +26,8 @@ function addressIssue(protocol: string, address: string): string | undefined {
   }
   const parsed = splitHostPort(address);
   if (parsed === undefined) return `"${address}" is not host[:port]`;
-  if (parsed.port < 1 || parsed.port > 65535) return `port ${parsed.port} is out of range`;
+  // port 0 asks the OS for a free port (the daemon prints the one it bound)
+  if (parsed.port > 65535) return `port ${parsed.port} is out of range`;
   if ((protocol === 'udp' || protocol === 'tcp') && isIP(parsed.host) === 6) {
     return `"${parsed.host}" is an IPv6 address: use ${protocol}6`;
   }

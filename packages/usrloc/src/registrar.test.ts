@@ -381,6 +381,29 @@ describe('Path (RFC 3327)', () => {
     expect(b?.received).toBe('sip:198.51.100.1:5060');
   });
 
+  it("ownPath: the edge's own hop is stored first, not echoed, and needs no Supported: path", () => {
+    const { registrar } = setup();
+    const own = '<sip:10.0.0.1:5060;lr;received=sip:198.51.100.1:4000>';
+    const res = registrar.save(register(['Contact: <sip:a@192.0.2.1>']), { ownPath: own });
+    expect(res.status).toBe(200);
+    expect(res.values('path')).toEqual([]);
+    const [b] = registrar.lookup('sip:alice@example.com');
+    expect(b?.route).toEqual([own]);
+    expect(b?.destination).toBe('sip:10.0.0.1:5060;lr;received=sip:198.51.100.1:4000');
+    const both = registrar.save(
+      register(['Supported: path', PATH, 'Contact: <sip:b@192.0.2.2>'], {
+        to: '<sip:bob@example.com>',
+      }),
+      { ownPath: own },
+    );
+    expect(both.values('path')).toHaveLength(2);
+    expect(registrar.lookup('sip:bob@example.com')[0]?.route).toEqual([
+      own,
+      '<sip:edge1.example.com;lr>',
+      '<sip:edge2.example.com;lr>',
+    ]);
+  });
+
   it('lazy: stored without Supported: path but not echoed', () => {
     const { registrar } = setup({ pathMode: 'lazy' });
     const res = registrar.save(register([PATH, 'Contact: <sip:a@192.0.2.1>']));

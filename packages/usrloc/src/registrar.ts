@@ -52,6 +52,12 @@ export interface RegisterContext {
   readonly shtag?: string;
   /** Contact flags to store (NAT, remove-on-timeout …). */
   readonly flags?: number;
+  /**
+   * A Path value added by the edge that shares this process with the registrar (so requests
+   * come back through the node that holds the flow). Stored as the first Path hop, never
+   * echoed in the 200 and not subject to the `Supported: path` rule (the UA did not see it).
+   */
+  readonly ownPath?: string;
 }
 
 /** One target of a lookup, in q order. */
@@ -355,7 +361,8 @@ export class Registrar {
     }
 
     aor = ownString(aor);
-    const path = pathValues.length === 0 ? NO_PATH : pathValues.map(ownString);
+    const pathToStore = ctx.ownPath === undefined ? pathValues : [ctx.ownPath, ...pathValues];
+    const path = pathToStore.length === 0 ? NO_PATH : pathToStore.map(ownString);
     const userAgent = ownOrNull(req.header('user-agent') ?? null);
     const allow =
       req.header('allow') === undefined ? null : ownString(req.values('allow').join(','));

@@ -1,0 +1,3 @@
+export * from './bin-proxy.js';
+export * from './cluster.js';
+export * from './wait.js';

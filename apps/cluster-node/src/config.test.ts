@@ -26,11 +26,49 @@ function problems(input: unknown, env: NodeJS.ProcessEnv = {}): readonly string[
   throw new Error('config was accepted');
 }
 
+describe('sip and usrloc sections', () => {
+  it('edge mode needs an upstream registrar, named by key', () => {
+    expect(() => parseNodeConfig({ ...minimal(), sip: { mode: 'edge' } })).toThrow(
+      /sip\.upstream: required when sip\.mode is edge/,
+    );
+    const c = parseNodeConfig({
+      ...minimal(),
+      sip: { mode: 'edge', upstream: { address: '127.0.0.1:5070' } },
+    });
+    expect(c.sip.upstream).toEqual({ proto: 'udp', address: '127.0.0.1:5070' });
+  });
+
+  it('usrloc takes OpenSIPS names and refuses the ones the node owns', () => {
+    const c = parseNodeConfig({ ...minimal(), usrloc: { max_contacts: 5, min_expires: 30 } });
+    expect(c.usrloc.max_contacts).toBe(5);
+    expect(() => parseNodeConfig({ ...minimal(), usrloc: { db_url: 'x.sqlite' } })).toThrow(
+      /usrloc/,
+    );
+    expect(() => parseNodeConfig({ ...minimal(), usrloc: { min_expires: -1 } })).toThrow(
+      /usrloc\.min_expires/,
+    );
+  });
+});
+
 describe('defaults', () => {
   it('fills every section with OpenSIPS defaults and safe bindings', () => {
     const c = parseNodeConfig(minimal());
     expect(c.node).toEqual({ id: 1 });
-    expect(c.sip).toEqual({ listeners: [], max_connections: 4096, max_message_bytes: 65_535 });
+    expect(c.sip).toEqual({
+      listeners: [],
+      mode: 'registrar',
+      domains: [],
+      record_route: true,
+      max_transactions: 100_000,
+      drain_timeout: 5,
+      fr_inv_timeout: 120,
+      nat_ping: { enabled: true, interval: 30, kind: 'options', max_pings_lost: 3 },
+      max_connections: 4096,
+      max_message_bytes: 65_535,
+    });
+    expect(c.usrloc.sql_write_mode).toBe('write-through');
+    expect(c.usrloc.min_expires).toBe(60);
+    expect(c.usrloc.path_mode).toBe('strict');
     expect(c.mi.host).toBe('127.0.0.1');
     expect(c.mi.port).toBe(8888);
     expect(c.mi.root).toBe('/mi');
@@ -54,6 +92,7 @@ describe('defaults', () => {
       accept_unknown_hosts: false,
       seed_fallback_interval: 5,
       sync_timeout: 15,
+      shtag_failover_holddown: 300,
     });
     expect(c.rtp).toBeUndefined();
     expect(c.ha).toBeUndefined();
@@ -70,6 +109,8 @@ describe('defaults', () => {
     expect(c.rtp).toEqual({
       name: 'media',
       capacity_limit: 'soft',
+      anchor_media: true,
+      replicate_calls: true,
       heartbeat_interval: 1000,
       relays: [
         { name: 'r1', socket: 'udp:127.0.0.1:22221', weight: 1, capacity: 4000, status: 'ACTIVE' },

@@ -13,6 +13,7 @@ import { type BinAddress, parseBinUrl } from '@sipedge/clusterer';
 import { miConfigSchema } from '@sipedge/mi';
 import { parseRtpClusterConfig, type RtpClusterConfig } from '@sipedge/rtp-cluster';
 import { parseSocketSpec } from '@sipedge/rtpp';
+import { usrlocConfigSchema } from '@sipedge/usrloc';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -93,16 +94,77 @@ const sipListener = z
   })
   .strict();
 
+const upstream = z
+  .object({
+    proto: z.enum(['udp', 'tcp']).default('udp'),
+    address,
+  })
+  .strict();
+
+const natPingSection = z
+  .object({
+    /** Keep NAT bindings of contacts this node owns open (nathelper `natping_interval`). */
+    enabled: z.boolean().default(true),
+    /** Seconds over which every owned contact is pinged once. */
+    interval: z.number().int().min(1).max(3600).default(30),
+    /** SIP OPTIONS (answered, so dead contacts are removed) or a CRLF keep-alive. */
+    kind: z.enum(['options', 'crlf']).default('options'),
+    /** Contacts removed after this many unanswered pings in a row (0 = never). */
+    max_pings_lost: z.number().int().min(0).max(100).default(3),
+  })
+  .strict();
+
 const sipSection = z
   .object({
     listeners: z.array(sipListener).max(32).default([]),
+    /**
+     * `registrar`: REGISTERs are saved here (and replicated), calls to local users are looked
+     * up. `edge`: REGISTERs get Path and go to `upstream`; everything else is proxied.
+     */
+    mode: z.enum(['registrar', 'edge']).default('registrar'),
+    /** The registrar an edge node forwards REGISTERs (and calls to unknown users) to. */
+    upstream: upstream.optional(),
+    /** Domains served by this registrar (empty: every domain). */
+    domains: z.array(z.string().min(1).max(255)).max(256).default([]),
+    /** Add Record-Route to initial requests so the dialog stays on this edge. */
+    record_route: z.boolean().default(true),
+    /** Most live server transactions; beyond it new requests get 503. */
+    max_transactions: z.number().int().min(1).max(10_000_000).default(100_000),
+    /** Seconds SIGTERM waits for in-flight transactions before closing. */
+    drain_timeout: z.number().min(0).max(600).default(5),
+    /** Seconds a forked INVITE waits for a final answer (tm `fr_inv_timeout`). */
+    fr_inv_timeout: z.number().int().min(1).max(600).default(120),
+    nat_ping: natPingSection.default({
+      enabled: true,
+      interval: 30,
+      kind: 'options',
+      max_pings_lost: 3,
+    }),
     /** Most simultaneous TCP/WS connections. */
     max_connections: z.number().int().min(1).max(1_000_000).default(4096),
     /** Largest SIP message in bytes. */
     max_message_bytes: z.number().int().min(1024).max(65_535).default(65_535),
   })
   .strict()
-  .default({ listeners: [], max_connections: 4096, max_message_bytes: 65_535 });
+  .default({
+    listeners: [],
+    mode: 'registrar',
+    domains: [],
+    record_route: true,
+    max_transactions: 100_000,
+    drain_timeout: 5,
+    fr_inv_timeout: 120,
+    nat_ping: { enabled: true, interval: 30, kind: 'options', max_pings_lost: 3 },
+    max_connections: 4096,
+    max_message_bytes: 65_535,
+  });
+
+const { node_id: _nodeId, db_url: _dbUrl, ...usrlocShape } = usrlocConfigSchema.shape;
+/**
+ * usrloc + registrar with OpenSIPS modparam names (see @sipedge/usrloc); the database is the
+ * node's `storage.file` (`sql_write_mode` none when that is `:memory:`).
+ */
+const usrlocSection = z.object(usrlocShape).strict().default(z.object(usrlocShape).parse({}));
 
 const metricsSection = z
   .object({
@@ -160,6 +222,11 @@ const clustererSection = z
     seed_fallback_interval: z.number().int().min(0).max(86_400).default(5),
     /** Seconds a sync may take (OpenSIPS `sync_timeout`, default 15). */
     sync_timeout: z.number().int().min(1).max(86_400).default(15),
+    /**
+     * sipedge automatic sharing-tag failover: milliseconds the active owner must stay
+     * unreachable before one eligible backup takes over (-1 = off, tags move only by MI).
+     */
+    shtag_failover_holddown: z.number().int().min(-1).max(600_000).default(300),
   })
   .strict();
 
@@ -195,6 +262,10 @@ const rtpSection = z
      */
     control_socket: rtppSocket.optional(),
     capacity_limit: z.enum(['soft', 'hard']).default('soft'),
+    /** Anchor the media of calls this node proxies on the relays (SDP rewritten). */
+    anchor_media: z.boolean().default(true),
+    /** Replicate the call-id → relay table over the clusterer (a call keeps its relay). */
+    replicate_calls: z.boolean().default(true),
     /** Milliseconds between member heartbeats. */
     heartbeat_interval: z.number().int().min(100).max(600_000).default(1000),
     relays: z.array(relay).min(1, 'at least one relay is needed').max(256),
@@ -253,6 +324,7 @@ export const nodeConfigSchema = z
     mi: miConfigSchema.default(miConfigSchema.parse({})),
     metrics: metricsSection,
     clusterer: clustererSection,
+    usrloc: usrlocSection,
     rtp: rtpSection.optional(),
     ha: haSection.optional(),
     storage: storageSection,
@@ -286,6 +358,13 @@ export const nodeConfigSchema = z
         ];
         for (const p of problems) ctx.addIssue({ code: 'custom', path: ['rtp'], message: p });
       }
+    }
+    if (c.sip.mode === 'edge' && c.sip.upstream === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sip', 'upstream'],
+        message: 'required when sip.mode is edge (the registrar REGISTERs go to)',
+      });
     }
     const seen = new Set<string>();
     c.sip.listeners.forEach((l, i) => {

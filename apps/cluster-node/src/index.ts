@@ -15,11 +15,20 @@ export {
 } from './config.js';
 export { type HookOutcome, runHaHook } from './ha-hooks.js';
 export { createLogger, logFormat, prettyAvailable } from './logger.js';
+export { MediaAnchor } from './media.js';
 export { MetricsServer, promName, statisticsRegistry } from './metrics.js';
+export { behindNat, fixNatedContact, isPrivateAddress } from './nat.js';
 export {
   type ClusterNode,
   type ReloadOutcome,
   type StartNodeOptions,
   startNode,
 } from './node.js';
-export { SipEdge, type SipListenerInfo, type SipRequestHandler } from './sip-edge.js';
+export { Router, type RouterOptions } from './router.js';
+export {
+  type EdgeHandler,
+  type EdgeInterface,
+  type Hop,
+  SipEdge,
+  type SipListenerInfo,
+} from './sip-edge.js';

@@ -3,13 +3,16 @@
  *
  * - MI core + every package's commands on one MiServer (HTTP `/mi`, WebSocket `/mi/ws`);
  * - Prometheus `/metrics` fed from the MI statistics;
- * - the clusterer (BIN over TCP, neighbours, node states, its MI);
- * - the embedded rtp-cluster balancer with the configured relays (control socket optional);
- * - the SIP listeners with the 501 placeholder (seam for the registrar/proxy, see sip-edge.ts);
- * - the SQLite storage file, stamped with this node's id.
- *
- * Not wired yet (seams): usrloc (registrar and replication), data sync, sharing tags and the
- * HA hooks — their packages are being written.
+ * - the clusterer (BIN over TCP, neighbours, node states, sharing tags with failover, its MI);
+ * - usrloc: the location table on the node's SQLite file, the registrar, replication with
+ *   startup sync (`usrloc-contact-repl`), NAT pings for the contacts this node owns;
+ * - the embedded rtp-cluster balancer with the configured relays (control socket optional),
+ *   its call-id table replicated (`rtp-cluster-calls`);
+ * - the SIP edge (router.ts): registrar, lookup and forking, loose routing, media anchoring;
+ * - HA: while this node is active for `ha.sharing_tag` it binds the service address and runs
+ *   `on_active`; going backup it releases it and runs `on_backup`;
+ * - stop(): drains (new requests 503, in-flight transactions finish), releases the service
+ *   address, then closes everything.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
@@ -31,22 +34,37 @@ import {
 } from '@sipedge/mi';
 import {
   balancerParseErrorCode,
+  CallTable,
   RtpBalancer,
   raiseRtpClusterEvent,
   registerRtpClusterStatistics,
   miCommands as rtpClusterMiCommands,
 } from '@sipedge/rtp-cluster';
 import { RtppClient, RtppServer } from '@sipedge/rtpp';
+import {
+  createContactStore,
+  Location,
+  NatPinger,
+  Registrar,
+  registrarOptionsFromConfig,
+  USRLOC_REPL_CAP,
+  UsrlocReplicator,
+  miCommands as usrlocMiCommands,
+} from '@sipedge/usrloc';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { CallTableReplicator } from './call-repl.js';
 import {
   loadNodeConfig,
   type NodeConfig,
   parseBinListenUrl,
   rtpClusterConfigFrom,
 } from './config.js';
+import { runHaHook } from './ha-hooks.js';
+import { MediaAnchor } from './media.js';
 import { MetricsServer, statisticsRegistry } from './metrics.js';
+import { Router } from './router.js';
 import { SipEdge, type SipListenerInfo } from './sip-edge.js';
 
 export interface StartNodeOptions {
@@ -72,6 +90,12 @@ export interface ClusterNode {
   readonly sipListeners: readonly SipListenerInfo[];
   readonly clusterer: Clusterer;
   readonly binAddress: string;
+  readonly location: Location;
+  readonly registrar: Registrar;
+  readonly replicator: UsrlocReplicator;
+  readonly router: Router;
+  /** Is this node active for `ha.sharing_tag` (and bound to the service address)? */
+  readonly haActive: boolean;
   readonly balancer?: RtpBalancer;
   readonly rtpControlSockets: readonly string[];
   /** The node's SQLite file (stamped with its id): the seam for usrloc's store. */
@@ -186,7 +210,15 @@ export async function startNode(
     cleanups.push(() => transport.close());
     const cc = config.clusterer;
     const binAddress = `${listen.proto}:${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`;
+    const haTag = config.ha === undefined ? undefined : config.ha.sharing_tag;
+    const haKey = haTag?.replace(/=(active|backup)$/, '');
     const clustererConfig = parseClustererConfig({
+      ...(haTag === undefined ? {} : { sharing_tag: [haTag] }),
+      ...(cc.shtag_failover_holddown >= 0
+        ? { shtag_failover_holddown: cc.shtag_failover_holddown }
+        : {}),
+      seed_fallback_interval: cc.seed_fallback_interval,
+      sync_timeout: cc.sync_timeout,
       db_mode: cc.db_mode,
       my_node_id: config.node.id,
       ...(cc.db_mode === 0 ? clustererNodeInfo(cc, config.node.id, binAddress) : {}),
@@ -198,9 +230,15 @@ export async function startNode(
       node_timeout: cc.node_timeout,
       enable_rerouting: cc.enable_rerouting,
     });
-    const clusterer = new Clusterer(
-      clustererOptionsFromConfig(clustererConfig, { transport, logger }),
-    );
+    const clustererOptions = clustererOptionsFromConfig(clustererConfig, { transport, logger });
+    if (clustererOptions.shtagFailover !== undefined && haKey !== undefined) {
+      // only a node holding every registration may take the service address over
+      clustererOptions.shtagFailover = {
+        ...clustererOptions.shtagFailover,
+        requires: { [haKey]: [USRLOC_REPL_CAP] },
+      };
+    }
+    const clusterer = new Clusterer(clustererOptions);
     clustererRef = clusterer;
     cleanups.push(() => clusterer.destroy());
     const clustererMi = new ClustererMi(clusterer, {
@@ -215,8 +253,53 @@ export async function startNode(
       logger.info(e, `cluster ${e.clusterId} node ${e.nodeId} ${e.up ? 'up' : 'down'}`),
     );
 
+    // usrloc: location table, registrar, replication
+    const u = config.usrloc;
+    const persistent = storageFile !== ':memory:' && u.sql_write_mode !== 'none';
+    const location = new Location({
+      nodeId: config.node.id,
+      store: createContactStore(
+        persistent && u.sql_write_mode !== 'none'
+          ? { mode: u.sql_write_mode, path: storageFile, flushIntervalMs: u.timer_interval * 1000 }
+          : { mode: 'memory-only' },
+      ),
+      events: mi.events,
+      stats: mi.stats,
+      logger,
+      timerIntervalMs: u.timer_interval * 1000,
+    });
+    location.start();
+    cleanups.push(() => location.stop());
+    const registrar = new Registrar(location, {
+      ...registrarOptionsFromConfig({ ...u, node_id: config.node.id }),
+      ...(config.sip.domains.length === 0
+        ? {}
+        : {
+            isLocalDomain: (h: string) =>
+              config.sip.domains.some((d) => d.toLowerCase() === h.toLowerCase()),
+          }),
+      stats: mi.stats,
+      logger,
+    });
+    const replicator = new UsrlocReplicator({
+      location,
+      clusterer,
+      clusterId: cc.cluster_id,
+      logger,
+    });
+    cleanups.push(() => replicator.close());
+    mi.registry.register(...usrlocMiCommands(location, { replicator }));
+    logger.info(
+      { contacts: location.contactCount, persistent, file: persistent ? storageFile : undefined },
+      'usrloc: location table loaded',
+    );
+
     // rtp-cluster
     let balancer: RtpBalancer | undefined;
+    const callRepl =
+      config.rtp?.replicate_calls === true
+        ? new CallTableReplicator(clusterer, cc.cluster_id)
+        : undefined;
     const rtpControlSockets: string[] = [];
     const rtpServers: RtppServer[] = [];
     if (config.rtp !== undefined) {
@@ -229,6 +312,15 @@ export async function startNode(
             logger,
           }),
         logger,
+        ...(callRepl === undefined
+          ? {}
+          : {
+              callTableFor: () => {
+                const table = new CallTable({ onChange: callRepl.onChange });
+                callRepl.attach(table);
+                return table;
+              },
+            }),
         member: { heartbeatIntervalMs: rtp.heartbeat_interval },
         onEvent: (e) => {
           logger.info(e, `rtp relay ${e.member} in ${e.cluster}: ${e.type.replace('_', ' ')}`);
@@ -266,17 +358,94 @@ export async function startNode(
       }
     }
 
-    // SIP (placeholder handler: 501)
+    // SIP edge
     const sip = new SipEdge(config.sip, { logger, stats: mi.stats });
     cleanups.push(() => sip.stop());
+    const cluster0 = balancer?.clusters[0];
+    const router = new Router({
+      config: config.sip,
+      edge: sip,
+      registrar,
+      ...(cluster0 !== undefined && config.rtp?.anchor_media === true
+        ? { media: new MediaAnchor(cluster0, logger) }
+        : {}),
+      ...(haKey === undefined ? {} : { serviceTag: haKey }),
+      stats: mi.stats,
+      logger,
+    });
+    sip.setHandler(router);
     const sipListeners = await sip.start();
+    if (config.sip.nat_ping.enabled) {
+      const np = config.sip.nat_ping;
+      const pinger = new NatPinger({
+        location,
+        send: router.sendPing,
+        isTagActive: (tag) => {
+          try {
+            return clusterer.shtagState(tag) === 'active';
+          } catch {
+            return false;
+          }
+        },
+        kind: np.kind,
+        intervalMs: np.interval * 1000,
+        ...(np.max_pings_lost === 0 ? {} : { maxPingsLost: np.max_pings_lost }),
+        ...(np.max_pings_lost === 0 ? { removeFlags: -1 } : {}),
+        stats: mi.stats,
+        logger,
+      });
+      pinger.start();
+      cleanups.push(() => pinger.stop());
+    }
 
-    // HA seam
-    if (config.ha !== undefined) {
-      logger.warn(
-        { sharing_tag: config.ha.sharing_tag, service_address: config.ha.service_address },
-        'ha: sharing tags are not wired yet; the service address is not bound and on_active/on_backup are not run',
-      );
+    // HA: the service address follows the sharing tag
+    let haActive = false;
+    let haChain: Promise<void> = Promise.resolve();
+    const ha = config.ha;
+    const applyHa = (state: 'active' | 'backup', reason: string) => {
+      if (ha === undefined || haKey === undefined) return;
+      haChain = haChain.then(async () => {
+        const want = state === 'active';
+        if (want === haActive && reason !== 'startup') return;
+        haActive = want;
+        if (want) {
+          try {
+            await sip.bindService(ha.service_address);
+            logger.info(
+              { sharing_tag: haKey, service_address: ha.service_address, reason },
+              'ha: active, service address bound',
+            );
+          } catch (err) {
+            logger.error(
+              { err: (err as Error).message, service_address: ha.service_address },
+              'ha: active but the service address cannot be bound',
+            );
+          }
+          if (ha.on_active !== undefined) {
+            await runHaHook(
+              ha.on_active,
+              { state, sharingTag: haKey, serviceAddress: ha.service_address },
+              { logger },
+            );
+          }
+        } else {
+          await sip.releaseService();
+          logger.info({ sharing_tag: haKey, reason }, 'ha: backup, service address released');
+          if (ha.on_backup !== undefined) {
+            await runHaHook(
+              ha.on_backup,
+              { state, sharingTag: haKey, serviceAddress: ha.service_address },
+              { logger },
+            );
+          }
+        }
+      });
+    };
+    if (haKey !== undefined) {
+      const off = clusterer.onShtagChange((e) => {
+        if (`${e.name}/${e.clusterId}` === haKey) applyHa(e.state, e.reason);
+      });
+      cleanups.push(() => off());
     }
 
     // node-level MI
@@ -293,8 +462,13 @@ export async function startNode(
           sip: sipListeners.map((l) => `${l.proto}:${l.address}:${l.port}`),
           rtp_control: rtpControlSockets,
           storage: storageFile,
-          registrar: 'not implemented (SIP requests answered 501)',
-          sharing_tags: 'not implemented',
+          mode: current.sip.mode,
+          contacts: location.contactCount,
+          usrloc_synced: replicator.synced,
+          service_address: current.ha?.service_address ?? null,
+          sharing_tag: haKey ?? null,
+          ha_state: haKey === undefined ? null : haActive ? 'active' : 'backup',
+          draining: sip.draining,
         }),
       }),
     );
@@ -330,6 +504,8 @@ export async function startNode(
 
     clusterer.start();
     cleanups.push(() => clusterer.stop());
+    if (haKey !== undefined) applyHa(clusterer.shtagState(haKey), 'startup');
+    await haChain;
     mi.status.group('core').identifier('main').setStatus(1, 'running');
 
     let stopping: Promise<void> | undefined;
@@ -344,6 +520,13 @@ export async function startNode(
       sipListeners,
       clusterer,
       binAddress,
+      location,
+      registrar,
+      replicator,
+      router,
+      get haActive() {
+        return haActive;
+      },
       ...(balancer === undefined ? {} : { balancer }),
       rtpControlSockets,
       storage: db,
@@ -384,8 +567,17 @@ export async function startNode(
       },
       stop() {
         stopping ??= (async () => {
-          logger.info({}, 'stopping');
+          logger.info({}, 'stopping: draining');
           mi.status.group('core').identifier('main').setStatus(-1, 'shutting down');
+          // drain: no new transactions; hand the service address over; let in-flight finish
+          sip.drain();
+          if (haActive) {
+            haActive = false;
+            await sip.releaseService();
+            logger.info({ sharing_tag: haKey }, 'ha: service address released for the drain');
+          }
+          const idle = await sip.idle(current.sip.drain_timeout * 1000);
+          if (!idle) logger.warn({}, 'drain timeout: transactions still alive are dropped');
           await unwind();
           logger.info({}, 'stopped');
         })();

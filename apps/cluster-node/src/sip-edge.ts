@@ -1,12 +1,23 @@
 /**
- * The node's SIP listeners (UDP, TCP, WebSocket from @sipedge/sip) and THE SEAM for the
- * registrar/proxy: until `apps/cluster-node` part 2 plugs a `SipRequestHandler` in, every
- * request except ACK is answered `501 Not Implemented` statelessly, responses are dropped,
- * and each is counted. This is a placeholder, not the SIP edge of issue 9.
+ * The node's SIP edge: listeners (UDP, TCP, WebSocket from @sipedge/sip) grouped in
+ * interfaces — the node's own addresses, and the floating service address while this node is
+ * active for its sharing tag — one RFC 3261 transaction layer over them, and the request
+ * router (registrar, lookup and forking, loose routing, media anchoring: see router.ts).
+ *
+ * Everything sent in answer to a message leaves by the interface it came in on, so a UA behind
+ * NAT that talks to the service address always sees the service address.
  */
 
 import type { Counter, StatisticsRegistry } from '@sipedge/mi';
-import { createResponse, type Endpoint, type SipMessage, SipTransports } from '@sipedge/sip';
+import {
+  type Endpoint,
+  formatVia,
+  newBranch,
+  parseMessage,
+  type SipMessage,
+  SipTransports,
+  TransactionLayer,
+} from '@sipedge/sip';
 import type { NodeConfig } from './config.js';
 import { parseAddress } from './config.js';
 
@@ -14,13 +25,8 @@ export interface EdgeLogger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
 }
-
-/**
- * The registrar/proxy seam: return true when the request was handled. Not handled requests
- * get the placeholder 501.
- */
-export type SipRequestHandler = (msg: SipMessage, from: Endpoint, edge: SipEdge) => boolean;
 
 export interface SipListenerInfo {
   readonly proto: 'udp' | 'tcp' | 'ws';
@@ -28,92 +34,241 @@ export interface SipListenerInfo {
   readonly port: number;
 }
 
-export class SipEdge {
+/** A set of listeners that share one identity: the node's own, or the service address. */
+export interface EdgeInterface {
+  readonly name: 'node' | 'service';
   readonly transports: SipTransports;
+  readonly listeners: SipListenerInfo[];
+}
+
+/** Where a message came from (or goes to), and by which of our interfaces. */
+export interface Hop extends Endpoint {
+  readonly iface: EdgeInterface;
+}
+
+/** What the router does with messages (see router.ts). */
+export interface EdgeHandler {
+  onRequest(
+    req: SipMessage,
+    tx: import('@sipedge/sip').ServerTransaction | undefined,
+    from: Hop,
+  ): void;
+  onStrayResponse(res: SipMessage, from: Hop): void;
+}
+
+const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
+
+export class SipEdge {
+  readonly node: EdgeInterface;
+  #service: EdgeInterface | undefined;
+  readonly layer: TransactionLayer;
   readonly #log: EdgeLogger;
   readonly #config: NodeConfig['sip'];
-  #handler: SipRequestHandler | undefined;
-  #listeners: SipListenerInfo[] = [];
+  #handler: EdgeHandler | undefined;
+  #draining = false;
   readonly #requests: Counter;
-  readonly #notImplemented: Counter;
-  readonly #responsesDropped: Counter;
-  readonly #acksDropped: Counter;
+  readonly #rejected: Counter;
   readonly #sendErrors: Counter;
+  readonly #deps: { logger: EdgeLogger; stats: StatisticsRegistry };
 
   constructor(config: NodeConfig['sip'], deps: { logger: EdgeLogger; stats: StatisticsRegistry }) {
     this.#config = config;
     this.#log = deps.logger;
-    this.transports = new SipTransports({
-      onMessage: (msg, from) => this.#onMessage(msg, from),
-      logger: deps.logger,
-      maxConnections: config.max_connections,
-      maxMessageBytes: config.max_message_bytes,
+    this.#deps = deps;
+    this.node = this.#makeInterface('node');
+    this.layer = new TransactionLayer({
+      send: (msg, to) => this.send(msg, to as Hop),
+      maxServerTransactions: config.max_transactions,
+      onRequest: (req, tx, from) => {
+        this.#requests.inc();
+        if (this.#handler === undefined) {
+          if (tx !== undefined) this.#rejected.inc();
+          return;
+        }
+        this.#handler.onRequest(req, tx, from as Hop);
+      },
+      onStrayResponse: (res, from) => this.#handler?.onStrayResponse(res, from as Hop),
     });
     const s = deps.stats;
     this.#requests = s.counter('sip', 'requests_received');
-    this.#notImplemented = s.counter('sip', 'replies_501');
-    this.#responsesDropped = s.counter('sip', 'responses_dropped');
-    this.#acksDropped = s.counter('sip', 'acks_dropped');
+    this.#rejected = s.counter('sip', 'requests_unhandled');
     this.#sendErrors = s.counter('sip', 'send_errors');
-    const c = this.transports.counters;
-    s.gauge('sip', 'parse_errors', () => c.parseErrors);
-    s.gauge('sip', 'closed_for_limits', () => c.closedForLimits);
-    s.gauge('sip', 'refused_connections', () => c.refusedConnections);
-    s.gauge('sip', 'flows', () => this.transports.flowCount);
+    const counters = () => [this.node, this.#service].filter((i) => i !== undefined);
+    const sum = (k: 'parseErrors' | 'closedForLimits' | 'refusedConnections') => () =>
+      counters().reduce((n, i) => n + i.transports.counters[k], 0);
+    s.gauge('sip', 'parse_errors', sum('parseErrors'));
+    s.gauge('sip', 'closed_for_limits', sum('closedForLimits'));
+    s.gauge('sip', 'refused_connections', sum('refusedConnections'));
+    s.gauge('sip', 'flows', () => counters().reduce((n, i) => n + i.transports.flowCount, 0));
+    s.gauge('sip', 'server_transactions', () => this.layer.serverCount);
+    s.gauge('sip', 'client_transactions', () => this.layer.clientCount);
+    const lc = this.layer.counters;
+    s.gauge('sip', 'bad_requests', () => lc.badRequests);
+    s.gauge('sip', 'overload_503', () => lc.overloaded);
+    s.gauge('sip', 'retransmissions_absorbed', () => lc.absorbed);
   }
 
-  /** Plug the registrar/proxy in (part 2 of issue 9). */
-  setRequestHandler(handler: SipRequestHandler | undefined): void {
+  #makeInterface(name: 'node' | 'service'): EdgeInterface {
+    const iface: EdgeInterface = {
+      name,
+      listeners: [],
+      transports: new SipTransports({
+        onMessage: (msg, from) => {
+          const hop: Hop = { ...from, iface };
+          this.layer.receive(msg, hop);
+        },
+        logger: this.#deps.logger,
+        maxConnections: this.#config.max_connections,
+        maxMessageBytes: this.#config.max_message_bytes,
+      }),
+    };
+    return iface;
+  }
+
+  /** The router. */
+  setHandler(handler: EdgeHandler | undefined): void {
     this.#handler = handler;
   }
 
   get listeners(): readonly SipListenerInfo[] {
-    return this.#listeners;
+    return this.node.listeners;
+  }
+
+  get service(): EdgeInterface | undefined {
+    return this.#service;
+  }
+
+  get interfaces(): EdgeInterface[] {
+    return this.#service === undefined ? [this.node] : [this.node, this.#service];
+  }
+
+  get draining(): boolean {
+    return this.#draining;
   }
 
   async start(): Promise<readonly SipListenerInfo[]> {
     for (const l of this.#config.listeners) {
-      const { host, port } = parseAddress(l.address);
-      const bound =
-        l.proto === 'udp'
-          ? await this.transports.listenUdp(host, port)
-          : l.proto === 'tcp'
-            ? await this.transports.listenTcp(host, port)
-            : await this.transports.listenWs(host, port);
-      this.#listeners.push({ proto: l.proto, address: bound.address, port: bound.port });
-      this.#log.info({ proto: l.proto, address: bound.address, port: bound.port }, 'SIP listening');
+      await this.#listen(this.node, l.proto, l.address);
     }
-    return this.#listeners;
+    return this.node.listeners;
+  }
+
+  async #listen(iface: EdgeInterface, proto: SipListenerInfo['proto'], address: string) {
+    const { host, port } = parseAddress(address);
+    const t = iface.transports;
+    const bound =
+      proto === 'udp'
+        ? await t.listenUdp(host, port)
+        : proto === 'tcp'
+          ? await t.listenTcp(host, port)
+          : await t.listenWs(host, port);
+    iface.listeners.push({ proto, address: bound.address, port: bound.port });
+    this.#log.info(
+      { iface: iface.name, proto, address: bound.address, port: bound.port },
+      'SIP listening',
+    );
+  }
+
+  /** Binds the service address (UDP and TCP): this node became active for its tag. */
+  async bindService(address: string): Promise<void> {
+    if (this.#service !== undefined) return;
+    const iface = this.#makeInterface('service');
+    try {
+      await this.#listen(iface, 'udp', address);
+      await this.#listen(iface, 'tcp', address);
+    } catch (err) {
+      await iface.transports.close();
+      throw err;
+    }
+    this.#service = iface;
+  }
+
+  /** Releases the service address: this node went backup. */
+  async releaseService(): Promise<void> {
+    const s = this.#service;
+    if (s === undefined) return;
+    this.#service = undefined;
+    await s.transports.close();
+    this.#log.info({ iface: 'service' }, 'SIP service address released');
+  }
+
+  /** Stops taking new requests (they get 503); in-flight transactions go on. */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Resolves when no transaction is alive, or after `timeoutMs`. */
+  async idle(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (this.layer.serverCount + this.layer.clientCount > 0) {
+      if (Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return true;
   }
 
   async stop(): Promise<void> {
-    await this.transports.close();
+    this.layer.destroy();
+    await this.releaseService();
+    await this.node.transports.close();
   }
 
-  #onMessage(msg: SipMessage, from: Endpoint): void {
-    if (!msg.isRequest) {
-      this.#responsesDropped.inc();
-      return;
-    }
-    this.#requests.inc();
-    if (this.#handler?.(msg, from, this) === true) return;
-    if (msg.method === 'ACK') {
-      this.#acksDropped.inc();
-      return;
-    }
-    // PLACEHOLDER: no registrar or proxy yet (issue 9 part 2).
-    this.#notImplemented.inc();
-    let reply: SipMessage;
-    try {
-      reply = createResponse(msg, 501, 'Not Implemented');
-    } catch (err) {
-      this.#log.debug({ err: (err as Error).message }, 'cannot answer request');
+  /** Sends by the hop's interface; a failure is counted and logged, never thrown. */
+  send(msg: SipMessage | Buffer, to: Hop): void {
+    to.iface.transports.send(msg, to).catch((err: unknown) => {
       this.#sendErrors.inc();
-      return;
-    }
-    this.transports.send(reply, from).catch((err: unknown) => {
-      this.#sendErrors.inc();
-      this.#log.debug({ err: (err as Error).message }, 'SIP send failed');
+      this.#log.debug(
+        { err: (err as Error).message, to: `${to.transport}:${to.address}:${to.port}` },
+        'SIP send failed',
+      );
     });
+  }
+
+  /** The listener of an interface for a transport (UDP for WS-less lookups). */
+  listenerFor(iface: EdgeInterface, transport: string): SipListenerInfo | undefined {
+    const t = transport.toLowerCase();
+    const want = t === 'udp' ? 'udp' : t === 'ws' || t === 'wss' ? 'ws' : 'tcp';
+    return (
+      iface.listeners.find((l) => l.proto === want) ??
+      iface.listeners.find((l) => l.proto === 'udp') ??
+      iface.listeners[0]
+    );
+  }
+
+  /** `host:port` of an interface for a transport. */
+  sentBy(iface: EdgeInterface, transport: string): { host: string; port: number } {
+    const l = this.listenerFor(iface, transport);
+    return { host: l?.address ?? '127.0.0.1', port: l?.port ?? 5060 };
+  }
+
+  /** A SIP URI naming this interface (Record-Route, Path), with `lr`. */
+  uriFor(iface: EdgeInterface, transport: string, params = ''): string {
+    const l = this.listenerFor(iface, transport);
+    const host = hostText(l?.address ?? '127.0.0.1');
+    const port = l?.port ?? 5060;
+    const tp = l === undefined || l.proto === 'udp' ? '' : `;transport=${l.proto}`;
+    return `sip:${host}:${port}${tp};lr${params}`;
+  }
+
+  /** A Via for a request this node sends from `iface` over `transport`. */
+  viaFor(iface: EdgeInterface, transport: string, branch = newBranch()): string {
+    const { host, port } = this.sentBy(iface, transport);
+    return formatVia(transport, host, port, branch, true);
+  }
+
+  /** Does a host:port name one of our bound listeners? */
+  isLocalAddress(host: string, port: number | null | undefined): boolean {
+    const h = host.startsWith('[') ? host.slice(1, -1) : host;
+    for (const i of this.interfaces) {
+      for (const l of i.listeners) {
+        if (l.address === h && l.port === (port ?? 5060)) return true;
+      }
+    }
+    return false;
+  }
+
+  /** A deep copy of a message (each fork branch edits its own). */
+  static clone(msg: SipMessage): SipMessage {
+    return parseMessage(msg.toBuffer());
   }
 }

@@ -1,6 +1,6 @@
 /**
  * One node in-process on loopback: MI exposes the core and every package's commands, SIP
- * requests get the placeholder 501, /metrics mirrors the MI statistics, the embedded balancer's
+ * requests are routed on every listener, /metrics mirrors the MI statistics, the embedded balancer's
  * optional control socket answers the rtpproxy protocol, reload applies relay and log-level
  * changes, the storage file is tied to its node id, and a failed start releases what it opened.
  */
@@ -103,7 +103,7 @@ describe('cluster-node in-process', () => {
     }
   });
 
-  it('answers SIP requests 501 (placeholder) and counts garbage', async () => {
+  it('routes SIP requests (an unknown user is 404) and counts garbage', async () => {
     const node = await start(baseConfig());
     const udp = node.sipListeners.find((l) => l.proto === 'udp');
     expect(udp).toBeDefined();
@@ -120,7 +120,7 @@ describe('cluster-node in-process', () => {
       sock.send(Buffer.from('garbage\r\n\r\n'), udp?.port ?? 0, '127.0.0.1');
       sock.send(OPTIONS(sock.address().port), udp?.port ?? 0, '127.0.0.1');
       const text = await reply;
-      expect(text.startsWith('SIP/2.0 501 Not Implemented\r\n')).toBe(true);
+      expect(text.startsWith('SIP/2.0 404 Not Found\r\n')).toBe(true);
       expect(text).toMatch(/\r\nCall-ID: opt-1@test\r\n/);
     } finally {
       sock.close();
@@ -128,7 +128,7 @@ describe('cluster-node in-process', () => {
     const mi = new MiClient({ url: node.miUrl });
     try {
       const stats = (await mi.call('get_statistics', [['sip:']])) as Record<string, number>;
-      expect(stats['sip:replies_501']).toBe(1);
+      expect(stats['sip:lookup_404']).toBe(1);
       expect(stats['sip:requests_received']).toBe(1);
       expect(stats['sip:parse_errors']).toBeGreaterThanOrEqual(1);
     } finally {
@@ -136,7 +136,7 @@ describe('cluster-node in-process', () => {
     }
   });
 
-  it('answers 501 over TCP and WebSocket listeners too', async () => {
+  it('answers over TCP and WebSocket listeners too', async () => {
     const node = await start(
       baseConfig({
         sip: {
@@ -172,7 +172,7 @@ describe('cluster-node in-process', () => {
           .replace('SIP/2.0/UDP', 'SIP/2.0/TCP'),
       );
     });
-    expect(overTcp.startsWith('SIP/2.0 501 Not Implemented\r\n')).toBe(true);
+    expect(overTcp.startsWith('SIP/2.0 404 Not Found\r\n')).toBe(true);
     const overWs = await new Promise<string>((resolve, reject) => {
       const ws = new WebSocket(`ws://127.0.0.1:${wsl.port}/`, 'sip');
       const t = setTimeout(() => {
@@ -189,7 +189,7 @@ describe('cluster-node in-process', () => {
       });
       ws.on('error', reject);
     });
-    expect(overWs.startsWith('SIP/2.0 501 Not Implemented\r\n')).toBe(true);
+    expect(overWs.startsWith('SIP/2.0 404 Not Found\r\n')).toBe(true);
   });
 
   it('serves /metrics from the MI statistics', async () => {
@@ -201,7 +201,7 @@ describe('cluster-node in-process', () => {
     const text = await res.text();
     expect(text).toMatch(/^# TYPE sipedge_clusterer_clusterer_nodes gauge$/m);
     expect(text).toMatch(/^sipedge_rtp_cluster_no_member 0$/m);
-    expect(text).toMatch(/^sipedge_sip_replies_501_total 0$/m);
+    expect(text).toMatch(/^sipedge_sip_lookup_404_total 0$/m);
     expect((await fetch((node.metricsUrl ?? '').replace('/metrics', '/other'))).status).toBe(404);
     expect((await fetch(node.metricsUrl ?? '', { method: 'POST' })).status).toBe(405);
   });

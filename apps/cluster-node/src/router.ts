@@ -182,6 +182,8 @@ export class Router implements EdgeHandler {
       this.#reply(tx, req, rejection.status, rejection.reason, rejection.headers);
       return;
     }
+    // RFC 3261 §16.2: a stateful proxy answers an INVITE 100 at once (stops retransmissions)
+    if (req.method === 'INVITE') tx.respond(createResponse(req, 100, 'Trying'));
     fixTopVia(req, from.address, from.port);
     const local = this.#popLocalRoutes(req);
     const ruri = safeUri(req.requestUri);

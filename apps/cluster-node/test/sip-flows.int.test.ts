@@ -1,0 +1,314 @@
+/**
+ * The SIP flows of one node in-process, over its real UDP transport on loopback, with a real
+ * in-process rtp-relay behind the embedded balancer: register, re-register, unregister with
+ * `*`, a call (INVITE → 180 → 200 → ACK → BYE) with its SDP anchored on the relay, CANCEL,
+ * parallel forking to two bindings, and the rejections (unknown user, Max-Forwards 0).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MiClient } from '@sipedge/mi';
+import { parseRelayArgs, type Relay, startRelay } from '@sipedge/rtp-relay';
+import { SdpEditor, type SipMessage } from '@sipedge/sip';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNodeConfig } from '../src/config.js';
+import { type ClusterNode, startNode } from '../src/node.js';
+import { answer, sdp, TestUa } from './ua.js';
+
+const logger = pino({ level: 'silent' });
+const dir = mkdtempSync(join(tmpdir(), 'cluster-node-flows-'));
+
+let relay: Relay;
+let node: ClusterNode;
+let sipPort: number;
+let mi: MiClient;
+const uas: TestUa[] = [];
+
+async function ua(user: string): Promise<TestUa> {
+  const u = await new TestUa(user).bind();
+  uas.push(u);
+  return u;
+}
+
+beforeAll(async () => {
+  const parsed = parseRelayArgs([
+    '-s',
+    'udp:127.0.0.1:0',
+    '-l',
+    '127.0.0.1',
+    '-m',
+    '41000',
+    '-M',
+    '41999',
+  ]);
+  if (parsed.kind !== 'run') throw new Error('relay args');
+  relay = await startRelay(parsed.config);
+  node = await startNode(
+    parseNodeConfig({
+      node: { id: 1 },
+      sip: {
+        listeners: [{ proto: 'udp', address: '127.0.0.1:0' }],
+        nat_ping: { enabled: false },
+        fr_inv_timeout: 30,
+      },
+      usrloc: { min_expires: 10 },
+      mi: { port: 0 },
+      metrics: { enabled: false },
+      clusterer: { listen: 'bin:127.0.0.1:0', seed: true, seed_fallback_interval: 0 },
+      rtp: { relays: [{ name: 'relay1', socket: relay.control[0] }], heartbeat_interval: 200 },
+      storage: { file: join(dir, 'node.sqlite') },
+      logging: { level: 'silent', format: 'json' },
+    }),
+    { logger },
+  );
+  sipPort = node.sipListeners[0]!.port;
+  mi = new MiClient({ url: node.miUrl });
+  const until = Date.now() + 10_000;
+  while (node.balancer?.clusters[0]?.members[0]?.state !== 'online') {
+    if (Date.now() > until) throw new Error('relay never came online');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+
+afterAll(async () => {
+  for (const u of uas) u.close();
+  mi?.close();
+  await node?.stop();
+  await relay?.stop();
+});
+
+let cseq = 100;
+
+function register(u: TestUa, opts: { contact?: string; expires?: number; callId?: string } = {}) {
+  const contact = opts.contact ?? `<${u.contact}>`;
+  u.send(
+    [
+      `REGISTER sip:127.0.0.1:${sipPort} SIP/2.0`,
+      u.via(),
+      'Max-Forwards: 70',
+      `From: <sip:${u.user}@example.com>;tag=r${u.user}`,
+      `To: <sip:${u.user}@example.com>`,
+      `Call-ID: ${opts.callId ?? `reg-${u.user}-${u.port}`}`,
+      `CSeq: ${++cseq} REGISTER`,
+      `Contact: ${contact}`,
+      ...(opts.expires === undefined ? [] : [`Expires: ${opts.expires}`]),
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+    sipPort,
+  );
+}
+
+function invite(
+  from: TestUa,
+  to: string,
+  callId: string,
+  opts: { branch?: string; maxForwards?: number } = {},
+): string {
+  const body = sdp(from.port + 1000);
+  const text = [
+    `INVITE sip:${to}@example.com SIP/2.0`,
+    from.via(opts.branch),
+    `Max-Forwards: ${opts.maxForwards ?? 70}`,
+    `From: <sip:${from.user}@example.com>;tag=f${from.user}`,
+    `To: <sip:${to}@example.com>`,
+    `Call-ID: ${callId}`,
+    'CSeq: 1 INVITE',
+    `Contact: <${from.contact}>`,
+    'Content-Type: application/sdp',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
+  from.send(text, sipPort);
+  return text;
+}
+
+/** An in-dialog request from the caller along the route set learnt from the 2xx. */
+function inDialog(from: TestUa, ok: SipMessage, method: string, seqNo: number, branch?: string) {
+  const routes = ok
+    .values('record-route')
+    .reverse()
+    .map((r) => `Route: ${r}`);
+  const contact = ok.contacts()[0]?.uri ?? '';
+  from.send(
+    [
+      `${method} ${contact} SIP/2.0`,
+      from.via(branch),
+      'Max-Forwards: 70',
+      ...routes,
+      `From: ${ok.header('from')}`,
+      `To: ${ok.header('to')}`,
+      `Call-ID: ${ok.callId()}`,
+      `CSeq: ${seqNo} ${method}`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+    sipPort,
+  );
+}
+
+async function contactsOf(aor: string): Promise<Array<Record<string, unknown>>> {
+  try {
+    const r = (await mi.call('ul_show_contact', ['location', aor])) as {
+      Contacts: Array<Record<string, unknown>>;
+    };
+    return r.Contacts;
+  } catch {
+    return [];
+  }
+}
+
+describe('registrar', () => {
+  it('REGISTER is saved with this node as Path (with the received address), re-REGISTER refreshes, * removes', async () => {
+    const alice = await ua('alice');
+    register(alice, { expires: 600 });
+    const ok = await alice.response(200, 'REGISTER');
+    expect(ok.contacts()).toHaveLength(1);
+    expect(ok.contacts()[0]?.expires).toBe(600);
+    expect(ok.values('path')).toEqual([]); // our own Path is not shown to the UA
+    let bindings = await contactsOf('alice@example.com');
+    expect(bindings).toHaveLength(1);
+    expect(String(bindings[0]?.Path)).toContain(`127.0.0.1:${sipPort};lr;received=`);
+    expect(String(bindings[0]?.Received)).toBe(`sip:127.0.0.1:${alice.port}`);
+
+    register(alice, { expires: 300 });
+    const again = await alice.response(200, 'REGISTER');
+    expect(again.contacts()[0]?.expires).toBe(300);
+    expect(await contactsOf('alice@example.com')).toHaveLength(1);
+
+    register(alice, { contact: '*', expires: 0 });
+    await alice.response(200, 'REGISTER');
+    bindings = await contactsOf('alice@example.com');
+    expect(bindings).toEqual([]);
+  });
+
+  it('too short an expiry is 423 with Min-Expires; a garbage Contact is 400', async () => {
+    const carol = await ua('carol');
+    register(carol, { expires: 5 });
+    const r = await carol.response(423, 'REGISTER');
+    expect(r.header('min-expires')).toBe('10');
+    register(carol, { contact: '<not a uri' });
+    await carol.response(400, 'REGISTER');
+  });
+});
+
+describe('calls', () => {
+  it('a call to a registered user: forwarded with Record-Route, SDP anchored on the relay both ways, ACK and BYE follow the route set', async () => {
+    const bob = await ua('bob');
+    const amy = await ua('amy');
+    register(bob, { expires: 600 });
+    await bob.response(200, 'REGISTER');
+
+    invite(amy, 'bob', 'call-1@test');
+    await amy.response(100, 'INVITE');
+    const inv = await bob.request('INVITE');
+    expect(inv.requestUri).toBe(bob.contact);
+    expect(inv.values('record-route')[0]).toMatch(
+      new RegExp(`^<sip:127\\.0\\.0\\.1:${sipPort};lr;ma>$`),
+    );
+    const offer = new SdpEditor(inv.body).media()[0];
+    expect(offer?.port).toBeGreaterThanOrEqual(41000);
+    expect(offer?.port).toBeLessThanOrEqual(41999);
+    expect(offer?.port).not.toBe(amy.port + 1000);
+    expect(node.balancer?.clusters[0]?.callTable.lookup('call-1@test')).toBe('relay1');
+
+    bob.send(answer(inv, 180, 'Ringing', { toTag: 'tb' }), sipPort);
+    await amy.response(180, 'INVITE');
+    bob.send(
+      answer(inv, 200, 'OK', { toTag: 'tb', contact: bob.contact, body: sdp(bob.port + 1000) }),
+      sipPort,
+    );
+    const ok = await amy.response(200, 'INVITE');
+    const ans = new SdpEditor(ok.body).media()[0];
+    expect(ans?.port).toBeGreaterThanOrEqual(41000);
+    expect(ans?.port).not.toBe(bob.port + 1000);
+    expect(ans?.port).not.toBe(offer?.port);
+    expect(ok.values('record-route')).toHaveLength(1);
+
+    inDialog(amy, ok, 'ACK', 1);
+    const ack = await bob.request('ACK');
+    expect(ack.requestUri).toBe(bob.contact);
+    expect(ack.values('route')).toEqual([]);
+
+    expect(relay.engine.sessionCount).toBe(1);
+    inDialog(amy, ok, 'BYE', 2);
+    const bye = await bob.request('BYE');
+    bob.send(answer(bye, 200, 'OK'), sipPort);
+    await amy.response(200, 'BYE');
+    // the BYE deleted the call's session on the relay
+    expect(relay.engine.sessionCount).toBe(0);
+  });
+
+  it('CANCEL: answered 200, the callee gets CANCEL, the caller gets the 487', async () => {
+    const dan = await ua('dan');
+    const eve = await ua('eve');
+    register(dan, { expires: 600 });
+    await dan.response(200, 'REGISTER');
+    const branch = eve.branch();
+    invite(eve, 'dan', 'call-2@test', { branch });
+    const inv = await dan.request('INVITE');
+    dan.send(answer(inv, 180, 'Ringing', { toTag: 'td' }), sipPort);
+    await eve.response(180, 'INVITE');
+    // CANCEL carries the INVITE's branch
+    eve.send(
+      [
+        `CANCEL sip:dan@example.com SIP/2.0`,
+        eve.via(branch),
+        'Max-Forwards: 70',
+        `From: <sip:eve@example.com>;tag=feve`,
+        `To: <sip:dan@example.com>`,
+        'Call-ID: call-2@test',
+        'CSeq: 1 CANCEL',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+      sipPort,
+    );
+    await eve.response(200, 'CANCEL');
+    const cancel = await dan.request('CANCEL');
+    dan.send(answer(cancel, 200, 'OK'), sipPort);
+    dan.send(answer(inv, 487, 'Request Terminated', { toTag: 'td' }), sipPort);
+    await eve.response(487, 'INVITE');
+    // the node ACKs the callee's 487 (hop by hop)
+    await dan.request('ACK');
+  });
+
+  it('forks in parallel to every binding; the 200 of one cancels the other', async () => {
+    const f1 = await ua('fay');
+    const f2 = await ua('fay');
+    const gus = await ua('gus');
+    register(f1, { expires: 600 });
+    await f1.response(200, 'REGISTER');
+    register(f2, { expires: 600 });
+    await f2.response(200, 'REGISTER');
+    expect(await contactsOf('fay@example.com')).toHaveLength(2);
+    invite(gus, 'fay', 'call-3@test');
+    const i1 = await f1.request('INVITE');
+    const i2 = await f2.request('INVITE');
+    f2.send(answer(i2, 180, 'Ringing', { toTag: 't2' }), sipPort);
+    f1.send(
+      answer(i1, 200, 'OK', { toTag: 't1', contact: f1.contact, body: sdp(f1.port + 1000) }),
+      sipPort,
+    );
+    const ok = await gus.response(200, 'INVITE');
+    expect(ok.toTag()).toBe('t1');
+    const cancel = await f2.request('CANCEL');
+    f2.send(answer(cancel, 200, 'OK'), sipPort);
+    f2.send(answer(i2, 487, 'Request Terminated', { toTag: 't2' }), sipPort);
+    await f2.request('ACK');
+    await gus.none('487 upstream', (m) => !m.isRequest && m.status === 487, 300);
+  });
+
+  it('an unknown user is 404; Max-Forwards 0 is 483', async () => {
+    const hal = await ua('hal');
+    invite(hal, 'nobody', 'call-4@test');
+    await hal.response(404, 'INVITE');
+    invite(hal, 'bob', 'call-5@test', { maxForwards: 0 });
+    await hal.response(483, 'INVITE');
+  });
+});

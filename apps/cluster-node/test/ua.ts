@@ -1,0 +1,150 @@
+/**
+ * A scripted SIP user agent on a loopback UDP socket for the in-process flow tests: it sends
+ * requests and responses as text and waits (bounded) for the messages it expects.
+ */
+import dgram from 'node:dgram';
+import { parseMessage, type SipMessage } from '@sipedge/sip';
+
+let seq = 0;
+
+export class TestUa {
+  readonly #sock = dgram.createSocket('udp4');
+  readonly #inbox: SipMessage[] = [];
+  #waiters: Array<() => void> = [];
+  port = 0;
+  readonly user: string;
+
+  constructor(user: string) {
+    this.user = user;
+    this.#sock.on('message', (buf) => {
+      try {
+        this.#inbox.push(parseMessage(buf, { datagram: true }));
+      } catch {
+        return;
+      }
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  async bind(): Promise<this> {
+    await new Promise<void>((r) => this.#sock.bind(0, '127.0.0.1', () => r()));
+    this.port = this.#sock.address().port;
+    return this;
+  }
+
+  get contact(): string {
+    return `sip:${this.user}@127.0.0.1:${this.port}`;
+  }
+
+  send(text: string | SipMessage, port: number): void {
+    const buf = typeof text === 'string' ? Buffer.from(text, 'latin1') : text.toBuffer();
+    this.#sock.send(buf, port, '127.0.0.1');
+  }
+
+  /** The next message matching `pick` (kept messages that do not match stay in the inbox). */
+  async expect(
+    what: string,
+    pick: (m: SipMessage) => boolean,
+    timeoutMs = 5000,
+  ): Promise<SipMessage> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.#inbox.findIndex(pick);
+      if (i >= 0) return this.#inbox.splice(i, 1)[0]!;
+      const left = until - Date.now();
+      if (left <= 0) {
+        const seen = this.#inbox.map((m) => (m.isRequest ? m.method : String(m.status)));
+        throw new Error(
+          `${this.user}: no ${what} within ${timeoutMs} ms (inbox: ${seen.join(',')})`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  response(status: number, method: string, timeoutMs?: number): Promise<SipMessage> {
+    return this.expect(
+      `${status} to ${method}`,
+      (m) => !m.isRequest && m.status === status && m.cseq().method === method,
+      timeoutMs,
+    );
+  }
+
+  request(method: string, timeoutMs?: number): Promise<SipMessage> {
+    return this.expect(method, (m) => m.isRequest && m.method === method, timeoutMs);
+  }
+
+  /** Nothing matching `pick` arrives within `ms` (used after the event that would cause it). */
+  async none(what: string, pick: (m: SipMessage) => boolean, ms: number): Promise<void> {
+    try {
+      const m = await this.expect(what, pick, ms);
+      throw new Error(
+        `${this.user}: unexpected ${what}: ${m.toBuffer().toString('latin1').split('\r\n')[0]}`,
+      );
+    } catch (err) {
+      if ((err as Error).message.startsWith(`${this.user}: no `)) return;
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.#sock.close();
+  }
+
+  branch(): string {
+    return `z9hG4bK-ua-${this.user}-${++seq}`;
+  }
+
+  via(branch = this.branch()): string {
+    return `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`;
+  }
+}
+
+export function sdp(port: number, address = '127.0.0.1'): string {
+  return [
+    'v=0',
+    `o=- 1 1 IN IP4 ${address}`,
+    's=-',
+    `c=IN IP4 ${address}`,
+    't=0 0',
+    `m=audio ${port} RTP/AVP 0`,
+    'a=rtpmap:0 PCMU/8000',
+    '',
+  ].join('\r\n');
+}
+
+/** A response to `req` with the given status, copying Via/From/To/Call-ID/CSeq. */
+export function answer(
+  req: SipMessage,
+  status: number,
+  reason: string,
+  options: { toTag?: string; contact?: string; body?: string; extra?: string[] } = {},
+): string {
+  const vias = req.headers.filter((h) => h.key === 'via').map((h) => `${h.name}: ${h.value}`);
+  const rr = req.headers
+    .filter((h) => h.key === 'record-route')
+    .map((h) => `${h.name}: ${h.value}`);
+  const to = req.header('to') ?? '';
+  const body = options.body ?? '';
+  return [
+    `SIP/2.0 ${status} ${reason}`,
+    ...vias,
+    ...(status > 100 ? rr : []),
+    `From: ${req.header('from')}`,
+    `To: ${to}${options.toTag !== undefined && !to.includes('tag=') ? `;tag=${options.toTag}` : ''}`,
+    `Call-ID: ${req.callId()}`,
+    `CSeq: ${req.header('cseq')}`,
+    ...(options.contact === undefined ? [] : [`Contact: <${options.contact}>`]),
+    ...(options.extra ?? []),
+    ...(body === '' ? [] : ['Content-Type: application/sdp']),
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
+}

@@ -213,7 +213,9 @@ export async function startNode(
     const haTag = config.ha === undefined ? undefined : config.ha.sharing_tag;
     const haKey = haTag?.replace(/=(active|backup)$/, '');
     const clustererConfig = parseClustererConfig({
-      ...(haTag === undefined ? {} : { sharing_tag: [haTag] }),
+      ...(haTag === undefined
+        ? {}
+        : { sharing_tag: [/=(active|backup)$/.test(haTag) ? haTag : `${haTag}=backup`] }),
       ...(cc.shtag_failover_holddown >= 0
         ? { shtag_failover_holddown: cc.shtag_failover_holddown }
         : {}),
@@ -576,7 +578,8 @@ export async function startNode(
             await sip.releaseService();
             logger.info({ sharing_tag: haKey }, 'ha: service address released for the drain');
           }
-          const idle = await sip.idle(current.sip.drain_timeout * 1000);
+          // in flight = proxied requests still waiting for their final answer
+          const idle = await sip.idle(current.sip.drain_timeout * 1000, () => router.activeCalls);
           if (!idle) logger.warn({}, 'drain timeout: transactions still alive are dropped');
           await unwind();
           logger.info({}, 'stopped');

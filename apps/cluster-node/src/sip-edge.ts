@@ -197,10 +197,16 @@ export class SipEdge {
     this.#draining = true;
   }
 
-  /** Resolves when no transaction is alive, or after `timeoutMs`. */
-  async idle(timeoutMs: number): Promise<boolean> {
+  /**
+   * Resolves true when `busy()` says nothing is in flight (by default: no transaction at all,
+   * including those waiting out their absorb timers), false after `timeoutMs`.
+   */
+  async idle(
+    timeoutMs: number,
+    busy: () => number = () => this.layer.serverCount + this.layer.clientCount,
+  ): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (this.layer.serverCount + this.layer.clientCount > 0) {
+    while (busy() > 0) {
       if (Date.now() >= until) return false;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -9,16 +9,21 @@ let seq = 0;
 
 export class TestUa {
   readonly #sock = dgram.createSocket('udp4');
-  readonly #inbox: SipMessage[] = [];
+  readonly #inbox: Array<{ msg: SipMessage; from: { address: string; port: number } }> = [];
+  /** Where the message last returned by `expect` came from. */
+  lastSource: { address: string; port: number } | undefined;
   #waiters: Array<() => void> = [];
   port = 0;
   readonly user: string;
 
   constructor(user: string) {
     this.user = user;
-    this.#sock.on('message', (buf) => {
+    this.#sock.on('message', (buf, rinfo) => {
       try {
-        this.#inbox.push(parseMessage(buf, { datagram: true }));
+        this.#inbox.push({
+          msg: parseMessage(buf, { datagram: true }),
+          from: { address: rinfo.address, port: rinfo.port },
+        });
       } catch {
         return;
       }
@@ -37,8 +42,12 @@ export class TestUa {
   }
 
   send(text: string | SipMessage, port: number): void {
+    this.sendTo(text, '127.0.0.1', port);
+  }
+
+  sendTo(text: string | SipMessage, host: string, port: number): void {
     const buf = typeof text === 'string' ? Buffer.from(text, 'latin1') : text.toBuffer();
-    this.#sock.send(buf, port, '127.0.0.1');
+    this.#sock.send(buf, port, host);
   }
 
   /** The next message matching `pick` (kept messages that do not match stay in the inbox). */
@@ -49,11 +58,15 @@ export class TestUa {
   ): Promise<SipMessage> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const i = this.#inbox.findIndex(pick);
-      if (i >= 0) return this.#inbox.splice(i, 1)[0]!;
+      const i = this.#inbox.findIndex((e) => pick(e.msg));
+      if (i >= 0) {
+        const e = this.#inbox.splice(i, 1)[0]!;
+        this.lastSource = e.from;
+        return e.msg;
+      }
       const left = until - Date.now();
       if (left <= 0) {
-        const seen = this.#inbox.map((m) => (m.isRequest ? m.method : String(m.status)));
+        const seen = this.#inbox.map(({ msg: m }) => (m.isRequest ? m.method : String(m.status)));
         throw new Error(
           `${this.user}: no ${what} within ${timeoutMs} ms (inbox: ${seen.join(',')})`,
         );

@@ -92,7 +92,13 @@ try {
 process.stdout.write(`
 three-node cluster running (Ctrl-C stops it):
   node N (1-3): SIP udp/tcp 127.0.0.1:506N   MI http://127.0.0.1:888N/mi   BIN 127.0.0.1:556N   metrics http://127.0.0.1:909N/metrics
-  relays: udp:127.0.0.1:22221, udp:127.0.0.1:22222; service address 127.0.0.100:5060 (sharing tag vip/1, not wired yet)
-  curl -s -d '{"jsonrpc":"2.0","method":"clusterer_list","id":1}' http://127.0.0.1:8881/mi
-  sipp -sn uac 127.0.0.1:5061 -m 1    # answered 501 until the registrar/proxy lands (issue 9 part 2)
+  service address: udp/tcp 127.0.0.100:5060 (sharing tag vip/1, active on node 1; it moves if node 1 dies)
+  relays: udp:127.0.0.1:22221, udp:127.0.0.1:22222 (each node's embedded rtp-cluster balances them)
+
+try it (another terminal, from the repository root):
+  sipp -sn uas -i 127.0.0.1 -p 5090 -m 1 -bg                                                         # a callee on :5090
+  sipp -sf examples/three-nodes/sipp-register.xml -s bob -key contact_port 5090 127.0.0.100:5060 -m 1  # register bob -> :5090
+  sipp -sn uac -s bob 127.0.0.100:5060 -m 1                                                          # call bob through the cluster
+  curl -s -d '{"jsonrpc":"2.0","method":"ul_dump","id":1}' http://127.0.0.1:8882/mi                  # bob, replicated to node 2
+  curl -s -d '{"jsonrpc":"2.0","method":"clusterer_list_shtags","id":1}' http://127.0.0.1:8881/mi
 `);

@@ -61,6 +61,8 @@ export interface RouterOptions {
 /** Where our own Route/Path hop says the request goes next (a Path hop names the UA). */
 interface LocalHop {
   readonly iface: EdgeInterface | undefined;
+  /** Our Path hop (`;pt`): the request goes on to the Request-URI's UA, never to lookup. */
+  readonly path: boolean;
   readonly received?: { transport: string; address: string; port: number };
   readonly flow?: string;
   readonly media: boolean;
@@ -212,9 +214,15 @@ export class Router implements EdgeHandler {
         );
       return;
     }
-    const pathHop = local.find((l) => l.received !== undefined);
+    const pathHop = local.find((l) => l.path);
     const anchoredHere = local.some((l) => l.media);
 
+    if (inDialog && toMe && local.length === 0) {
+      // an in-dialog request from a UA that ignored Record-Route (sipp's built-in uac does):
+      // its Request-URI names us, so the callee is found again by lookup
+      this.#lookupAndFork(req, tx, from);
+      return;
+    }
     if (inDialog || pathHop !== undefined || req.routes().length > 0) {
       // in-dialog, a Path hop back to a UA, or a pre-loaded route: follow it
       this.#forward(req, tx, from, [this.#nextHop(req, pathHop, from)], {
@@ -274,6 +282,7 @@ export class Router implements EdgeHandler {
       const flow = uriParam(u, 'flow');
       out.push({
         iface,
+        path: uriParam(u, 'pt') !== undefined,
         ...(received === undefined ? {} : { received }),
         ...(typeof flow === 'string' && flow.length > 0 ? { flow: decodeURIComponent(flow) } : {}),
         media: uriParam(u, 'ma') !== undefined,
@@ -308,7 +317,8 @@ export class Router implements EdgeHandler {
         transport,
         address: hostOf(u),
         port: u.port ?? (transport === 'TLS' ? 5061 : 5060),
-        iface: from.iface,
+        // a Path hop of ours leaves by the interface the UA registered through
+        iface: pathHop?.iface ?? from.iface,
       },
       direct: top === undefined,
     };
@@ -330,14 +340,20 @@ export class Router implements EdgeHandler {
 
   // ------------------------------------------------------------------ registrar
 
-  /** This node's Path hop for a UA reached at `from`. */
-  #ownPath(from: Hop): string {
+  /**
+   * This node's Path hop (`;pt`) for a UA reached at `from`: with the source address
+   * (`;received=`) when the UA is behind NAT, and the connection (`;flow=`) on streams.
+   */
+  #ownPath(from: Hop, nat: boolean): string {
     const t = from.transport.toLowerCase();
-    const received = encodeURIComponent(
-      `sip:${from.address.includes(':') ? `[${from.address}]` : from.address}:${from.port}${t === 'udp' ? '' : `;transport=${t}`}`,
-    );
-    const flow = from.flow === undefined ? '' : `;flow=${encodeURIComponent(from.flow)}`;
-    return `<${this.#edge.uriFor(from.iface, 'udp', `;received=${received}${flow}`)}>`;
+    let params = ';pt';
+    if (nat || from.flow !== undefined) {
+      const host = from.address.includes(':') ? `[${from.address}]` : from.address;
+      const src = `sip:${host}:${from.port}${t === 'udp' ? '' : `;transport=${t}`}`;
+      params += `;received=${encodeURIComponent(src)}`;
+    }
+    if (from.flow !== undefined) params += `;flow=${encodeURIComponent(from.flow)}`;
+    return `<${this.#edge.uriFor(from.iface, 'udp', params)}>`;
   }
 
   #register(req: SipMessage, tx: ServerTransaction, from: Hop): void {
@@ -348,7 +364,7 @@ export class Router implements EdgeHandler {
         this.#reply(tx, req, 501, 'Not Implemented');
         return;
       }
-      req.prependPath(this.#ownPath(from));
+      req.prependPath(this.#ownPath(from, nat));
       const supported = req.supported().map((s) => s.toLowerCase());
       if (!supported.includes('path')) req.appendHeader('Supported', 'path');
       this.#forward(req, tx, from, [this.#upstreamHop(from)], {
@@ -366,7 +382,7 @@ export class Router implements EdgeHandler {
         ? { shtag: this.#o.serviceTag }
         : {}),
       flags: nat ? FLAG_NAT : 0,
-      ownPath: this.#ownPath(from),
+      ownPath: this.#ownPath(from, nat),
     };
     this.#pendingRegisters.push({ req, tx, ctx });
     if (!this.#flushScheduled) {
@@ -405,7 +421,7 @@ export class Router implements EdgeHandler {
       branchReq.setRequestUri(b.uri);
       for (let i = b.route.length - 1; i >= 0; i--) branchReq.prependRoute(b.route[i]!);
       const local = this.#popLocalRoutes(branchReq);
-      const pathHop = local.find((l) => l.received !== undefined);
+      const pathHop = local.find((l) => l.path);
       try {
         targets.push({ ...this.#nextHop(branchReq, pathHop, from), request: branchReq });
       } catch (err) {
@@ -639,12 +655,19 @@ export class Router implements EdgeHandler {
 
   /** ACK for a 2xx: follows the route set, statelessly (its branch is derived, RFC 3261 §16.11). */
   #forwardAck(req: SipMessage, from: Hop): void {
-    const local = this.#popLocalRoutes(req);
+    let local = this.#popLocalRoutes(req);
     if (local.length === 0 && req.routes().length === 0) {
       const u = safeUri(req.requestUri);
-      if (u !== undefined && isSipUri(u) && this.#edge.isLocalAddress(u.host, u.port)) return;
+      if (u !== undefined && isSipUri(u) && this.#edge.isLocalAddress(u.host, u.port)) {
+        // a UA that ignored Record-Route: find the callee again (first binding)
+        const b = u.user === null ? undefined : this.#o.registrar?.lookup(req.requestUri)[0];
+        if (b === undefined) return;
+        req.setRequestUri(b.uri);
+        for (let i = b.route.length - 1; i >= 0; i--) req.prependRoute(b.route[i]!);
+        local = this.#popLocalRoutes(req);
+      }
     }
-    const pathHop = local.find((l) => l.received !== undefined);
+    const pathHop = local.find((l) => l.path);
     let target: Target;
     try {
       target = this.#nextHop(req, pathHop, from);

@@ -163,7 +163,7 @@ async function contactsOf(aor: string): Promise<Array<Record<string, unknown>>> 
 }
 
 describe('registrar', () => {
-  it('REGISTER is saved with this node as Path (with the received address), re-REGISTER refreshes, * removes', async () => {
+  it('REGISTER is saved with this node as Path, re-REGISTER refreshes, * removes', async () => {
     const alice = await ua('alice');
     register(alice, { expires: 600 });
     const ok = await alice.response(200, 'REGISTER');
@@ -172,7 +172,8 @@ describe('registrar', () => {
     expect(ok.values('path')).toEqual([]); // our own Path is not shown to the UA
     let bindings = await contactsOf('alice@example.com');
     expect(bindings).toHaveLength(1);
-    expect(String(bindings[0]?.Path)).toContain(`127.0.0.1:${sipPort};lr;received=`);
+    // not behind NAT (Contact and Via name the source): the Path hop has no received
+    expect(bindings[0]?.Path).toBe(`<sip:127.0.0.1:${sipPort};lr;pt>`);
     expect(String(bindings[0]?.Received)).toBe(`sip:127.0.0.1:${alice.port}`);
 
     register(alice, { expires: 300 });
@@ -184,6 +185,24 @@ describe('registrar', () => {
     await alice.response(200, 'REGISTER');
     bindings = await contactsOf('alice@example.com');
     expect(bindings).toEqual([]);
+  });
+
+  it('a UA behind NAT (private Contact): Path carries its source, calls reach the NAT binding', async () => {
+    const nat = await ua('nat');
+    register(nat, { contact: '<sip:nat@10.1.2.3:5060>', expires: 600 });
+    const ok = await nat.response(200, 'REGISTER');
+    expect(ok.contacts()[0]?.uri).toBe('sip:nat@10.1.2.3:5060');
+    const [b] = await contactsOf('nat@example.com');
+    const received = encodeURIComponent(`sip:127.0.0.1:${nat.port}`);
+    expect(b?.Path).toBe(`<sip:127.0.0.1:${sipPort};lr;pt;received=${received}>`);
+    expect(b?.Flags).toBe(2); // FLAG_NAT: the pinger keeps it open
+    const ivy = await ua('ivy');
+    invite(ivy, 'nat', 'call-nat@test');
+    const inv = await nat.request('INVITE'); // to the source address, not to 10.1.2.3
+    expect(inv.requestUri).toBe('sip:nat@10.1.2.3:5060');
+    expect(inv.values('route')).toEqual([]);
+    nat.send(answer(inv, 486, 'Busy Here', { toTag: 'tn' }), sipPort);
+    await ivy.response(486, 'INVITE');
   });
 
   it('too short an expiry is 423 with Min-Expires; a garbage Contact is 400', async () => {

@@ -1,0 +1,133 @@
+/**
+ * The README's demo, as a newcomer runs it: `examples/three-nodes/start.mjs` (what the root
+ * `npm start` runs after building) brings up two relays and three nodes on the example's fixed
+ * addresses, and the sipp command lines it prints — a callee, its REGISTER on the service
+ * address 127.0.0.100:5060, a call to it — succeed. Ctrl-C (SIGINT) stops everything.
+ * Needs Debian `sip-tester` (sipp) and the bins built (`npx tsc -b apps/cluster-node`).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MiClient } from '@sipedge/mi';
+import { type Proc, requirePeer, runProcess, SIPP, waitUdpBound } from '@sipedge/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const START = join(ROOT, 'examples/three-nodes/start.mjs');
+const REGISTER_XML = join(ROOT, 'examples/three-nodes/sipp-register.xml');
+const CALLEE_PORT = 5090;
+
+async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  for (let i = 0; i < 1000; i++) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > end) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not within ${ms} ms`);
+}
+
+describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cluster-node-demo-'));
+  let demo: Proc;
+  const mis = [1, 2, 3].map((n) => new MiClient({ url: `http://127.0.0.1:888${n}/mi` }));
+
+  beforeAll(async () => {
+    requirePeer(SIPP);
+    demo = runProcess(process.execPath, [START, '--no-build'], { cwd: ROOT, group: true });
+    await until('the demo to say it is running', 30_000, async () =>
+      demo.output().includes('three-node cluster running'),
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${demo.output().slice(-3000)}`);
+    });
+    await until('node 1 active for vip/1 and every node synced', 20_000, async () => {
+      const infos = (await Promise.all(mis.map((m) => m.call('node_info')))) as Array<{
+        ha_state: string;
+        usrloc_synced: boolean;
+      }>;
+      return infos[0]?.ha_state === 'active' && infos.every((i) => i.usrloc_synced);
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const m of mis) m.close();
+    await demo?.stop('SIGINT');
+  });
+
+  it('prints the addresses and the sipp command lines', () => {
+    const out = demo.output();
+    expect(out).toContain('service address: udp/tcp 127.0.0.100:5060');
+    expect(out).toContain(
+      'sipp -sf examples/three-nodes/sipp-register.xml -s bob -key contact_port 5090 127.0.0.100:5060 -m 1',
+    );
+    expect(out).toContain('sipp -sn uac -s bob 127.0.0.100:5060 -m 1');
+  });
+
+  it('the printed sipp REGISTER and call succeed through the service address', async () => {
+    const common = ['-nostdin', '-timeout', '20s', '-timeout_error', '-trace_err'];
+    const uas = runProcess(
+      SIPP,
+      ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(CALLEE_PORT), '-m', '1', ...common],
+      { cwd: dir },
+    );
+    try {
+      await waitUdpBound(CALLEE_PORT, 10_000);
+      const reg = runProcess(
+        SIPP,
+        [
+          '-sf',
+          REGISTER_XML,
+          '-s',
+          'bob',
+          '-key',
+          'contact_port',
+          String(CALLEE_PORT),
+          '127.0.0.100:5060',
+          '-m',
+          '1',
+          ...common,
+        ],
+        { cwd: dir },
+      );
+      expect(await reg.exit, reg.output().slice(-2000)).toBe(0);
+      // the binding is replicated to node 3 with node 1's service address as its Path
+      await until('bob on node 3', 5000, async () => {
+        const r = (await mis[2]!.call('ul_show_contact', ['location', 'bob@127.0.0.100'])) as {
+          Contacts: Array<{ Path?: string }>;
+        };
+        return r.Contacts[0]?.Path === '<sip:127.0.0.100:5060;lr;pt>';
+      });
+      const uac = runProcess(
+        SIPP,
+        ['-sn', 'uac', '-s', 'bob', '127.0.0.100:5060', '-m', '1', ...common],
+        { cwd: dir },
+      );
+      const [uacCode, uasCode] = await Promise.all([uac.exit, uas.exit]);
+      expect(uacCode, `uac:\n${uac.output().slice(-2000)}`).toBe(0);
+      expect(uasCode, `uas:\n${uas.output().slice(-2000)}`).toBe(0);
+    } finally {
+      await uas.stop();
+    }
+  }, 60_000);
+
+  it('Ctrl-C stops every process of the demo', async () => {
+    const code = await demo.stop('SIGINT');
+    expect(code).toBe(0);
+    expect(demo.output()).toContain('stopping');
+    await until('the SIP port of node 1 free again', 10_000, async () => {
+      const { createSocket } = await import('node:dgram');
+      const s = createSocket('udp4');
+      return new Promise<boolean>((resolve) => {
+        s.once('error', () => {
+          s.close();
+          resolve(false);
+        });
+        s.bind(5061, '127.0.0.1', () => {
+          s.close();
+          resolve(true);
+        });
+      });
+    });
+  }, 30_000);
+});

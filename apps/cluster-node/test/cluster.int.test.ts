@@ -195,6 +195,12 @@ describe('two nodes, one service address', () => {
     const offered = new SdpEditor(inv.body).media()[0]?.port ?? 0;
     expect(offered).toBeGreaterThanOrEqual(42000);
     expect(relay.engine.sessionCount).toBe(1); // one U, by the node the call entered at
+    // the call-id → relay binding is replicated: node 1 would send this call's D to relay1
+    await until(
+      'call table replicated to node 1',
+      5000,
+      () => nodes[0]!.balancer?.clusters[0]?.callTable.lookup('pair-call-1@test') === 'relay1',
+    );
     alice.sendTo(
       answer(inv, 200, 'OK', { toTag: 'ta', contact: alice.contact, body: sdp(alice.port + 1000) }),
       VIP_HOST,

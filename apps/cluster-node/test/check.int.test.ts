@@ -43,7 +43,8 @@ describe('examples/three-nodes', () => {
         [1, 2, 3].filter((m) => m !== n).map((m) => `bin:127.0.0.1:556${m}`),
       );
       expect(c.ha.service_address).toBe('127.0.0.100:5060');
-      expect(c.ha.sharing_tag).toBe('vip/1');
+      // node 1 starts active for the tag, the others backup
+      expect(c.ha.sharing_tag).toBe(n === 1 ? 'vip/1=active' : 'vip/1');
       expect(c.rtp.relays.map((r: { socket: string }) => r.socket)).toEqual([
         'udp:127.0.0.1:22221',
         'udp:127.0.0.1:22222',

@@ -130,8 +130,7 @@ export class Router implements EdgeHandler {
   readonly #edge: SipEdge;
   readonly #log: EdgeLogger;
   readonly #calls = new Map<ServerTransaction, ProxyCall>();
-  readonly #pendingRegisters: { req: SipMessage; tx: ServerTransaction; ctx: RegisterContext }[] =
-    [];
+  readonly #pendingRegisters: { req: SipMessage; from: Hop; ctx: RegisterContext }[] = [];
   #flushScheduled = false;
   readonly #pings = new Map<string, (status: number) => void>();
   readonly #c: Record<string, Counter>;
@@ -195,7 +194,8 @@ export class Router implements EdgeHandler {
       this.#edge.isLocalAddress(ruri.host, ruri.port) &&
       req.routes().length === 0;
 
-    if (req.method === 'REGISTER' && local.length === 0) {
+    if (req.method === 'REGISTER' && req.routes().length === 0) {
+      // edge mode (registrar mode answered it statelessly already)
       this.#register(req, tx, from);
       return;
     }
@@ -356,23 +356,39 @@ export class Router implements EdgeHandler {
     return `<${this.#edge.uriFor(from.iface, 'udp', params)}>`;
   }
 
-  #register(req: SipMessage, tx: ServerTransaction, from: Hop): void {
+  /**
+   * REGISTERs for this registrar are answered statelessly, as OpenSIPS and Kamailio do
+   * (`save()` replies through sl): no transaction is kept for 32 s per REGISTER; a
+   * retransmission is recognised by the registrar (same Call-ID and CSeq within `cseq_delay`)
+   * and answered 200 again without a change. Returns false for what needs a transaction.
+   */
+  onStateless(req: SipMessage, from: Hop): boolean {
+    if (req.method !== 'REGISTER' || this.#o.config.mode !== 'registrar') return false;
+    if (this.#o.registrar === undefined) return false;
+    let routes: string[];
+    try {
+      routes = req.values('route');
+    } catch {
+      return false; // the transaction layer answers the parse error
+    }
+    for (const r of routes) {
+      const u = safeUri(r.replace(/^[^<]*<|>.*$/g, ''));
+      if (u === undefined || !isSipUri(u) || !this.#edge.isLocalAddress(u.host, u.port))
+        return false;
+    }
+    const rejection = checkProxyRequest(req);
+    if (rejection !== undefined) {
+      this.#replyStateless(req, from, rejection.status, rejection.reason, rejection.headers);
+      return true;
+    }
+    if (this.#edge.draining) {
+      this.#c.drained!.inc();
+      this.#replyStateless(req, from, 503, 'Service Unavailable', [['Retry-After', '5']]);
+      return true;
+    }
+    this.#popLocalRoutes(req);
     this.#c.registers!.inc();
     const nat = behindNat(req, from);
-    if (this.#o.config.mode === 'edge' || this.#o.registrar === undefined) {
-      if (this.#o.config.upstream === undefined) {
-        this.#reply(tx, req, 501, 'Not Implemented');
-        return;
-      }
-      req.prependPath(this.#ownPath(from, nat));
-      const supported = req.supported().map((s) => s.toLowerCase());
-      if (!supported.includes('path')) req.appendHeader('Supported', 'path');
-      this.#forward(req, tx, from, [this.#upstreamHop(from)], {
-        recordRoute: false,
-        anchor: false,
-      });
-      return;
-    }
     const t = from.transport.toLowerCase();
     const l = this.#edge.listenerFor(from.iface, from.transport);
     const ctx: RegisterContext = {
@@ -384,11 +400,28 @@ export class Router implements EdgeHandler {
       flags: nat ? FLAG_NAT : 0,
       ownPath: this.#ownPath(from, nat),
     };
-    this.#pendingRegisters.push({ req, tx, ctx });
+    this.#pendingRegisters.push({ req, from, ctx });
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flushRegisters());
     }
+    return true;
+  }
+
+  /** A REGISTER that needs a transaction: edge mode forwards it upstream with our Path. */
+  #register(req: SipMessage, tx: ServerTransaction, from: Hop): void {
+    this.#c.registers!.inc();
+    if (this.#o.config.upstream === undefined) {
+      this.#reply(tx, req, 501, 'Not Implemented');
+      return;
+    }
+    req.prependPath(this.#ownPath(from, behindNat(req, from)));
+    const supported = req.supported().map((s) => s.toLowerCase());
+    if (!supported.includes('path')) req.appendHeader('Supported', 'path');
+    this.#forward(req, tx, from, [this.#upstreamHop(from)], {
+      recordRoute: false,
+      anchor: false,
+    });
   }
 
   /** Group commit: every REGISTER of this turn in one store transaction. */
@@ -401,10 +434,10 @@ export class Router implements EdgeHandler {
       replies = this.#o.registrar!.saveMany(batch.map((b) => ({ request: b.req, ctx: b.ctx })));
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'registrar failed');
-      for (const b of batch) this.#reply(b.tx, b.req, 500, 'Server Internal Error');
+      for (const b of batch) this.#replyStateless(b.req, b.from, 500, 'Server Internal Error');
       return;
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.tx.respond(replies[i]!);
+    for (let i = 0; i < batch.length; i++) this.#edge.send(replies[i]!, batch[i]!.from);
   }
 
   #lookupAndFork(req: SipMessage, tx: ServerTransaction, from: Hop): void {
@@ -786,6 +819,25 @@ export class Router implements EdgeHandler {
           ...(headers === undefined ? {} : { headers }),
         }),
       );
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, 'cannot answer request');
+    }
+  }
+
+  #replyStateless(
+    req: SipMessage,
+    from: Hop,
+    status: number,
+    reason: string,
+    headers?: ReadonlyArray<readonly [string, string]>,
+  ): void {
+    this.#c.replied!.inc();
+    try {
+      const res = createResponse(req, status, reason, {
+        toTag: this.#tag(),
+        ...(headers === undefined ? {} : { headers }),
+      });
+      this.#edge.send(res, from);
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'cannot answer request');
     }

@@ -54,6 +54,8 @@ export interface EdgeHandler {
     from: Hop,
   ): void;
   onStrayResponse(res: SipMessage, from: Hop): void;
+  /** Requests answered without a transaction (the registrar's REGISTERs); true = handled. */
+  onStateless?(req: SipMessage, from: Hop): boolean;
 }
 
 const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
@@ -115,6 +117,10 @@ export class SipEdge {
       transports: new SipTransports({
         onMessage: (msg, from) => {
           const hop: Hop = { ...from, iface };
+          if (msg.isRequest && this.#handler?.onStateless?.(msg, hop) === true) {
+            this.#requests.inc();
+            return;
+          }
           this.layer.receive(msg, hop);
         },
         logger: this.#deps.logger,

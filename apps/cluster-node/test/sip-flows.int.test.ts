@@ -205,6 +205,19 @@ describe('registrar', () => {
     await ivy.response(486, 'INVITE');
   });
 
+  it('REGISTERs are answered statelessly: a retransmission gets its 200 again, no transaction is kept', async () => {
+    const rex = await ua('rex');
+    const before = node.sip.layer.serverCount;
+    register(rex, { expires: 600, callId: 'rex-1' });
+    await rex.response(200, 'REGISTER');
+    cseq--; // the same REGISTER again (same Call-ID and CSeq): a retransmission
+    register(rex, { expires: 600, callId: 'rex-1' });
+    const again = await rex.response(200, 'REGISTER');
+    expect(again.contacts()).toHaveLength(1);
+    expect(node.sip.layer.serverCount).toBe(before);
+    expect(await contactsOf('rex@example.com')).toHaveLength(1);
+  });
+
   it('too short an expiry is 423 with Min-Expires; a garbage Contact is 400', async () => {
     const carol = await ua('carol');
     register(carol, { expires: 5 });

@@ -49,6 +49,8 @@ export interface TransportsOptions {
   readonly partialTimeoutMs?: number;
   /** Most simultaneous connections (default 4,096). */
   readonly maxConnections?: number;
+  /** UDP socket receive and send buffer (default 4 MiB; 0 = the system default). */
+  readonly udpBufferBytes?: number;
 }
 
 interface StreamFlow extends Flow {
@@ -134,7 +136,14 @@ export class SipTransports {
   /** Binds a UDP socket (udp6 when `host` is an IPv6 address). */
   async listenUdp(host: string, port = 0): Promise<{ address: string; port: number }> {
     const v6 = bare(host).includes(':');
-    const sock = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    const buffer = this.#o.udpBufferBytes ?? 4 * 1024 * 1024;
+    const sock = createSocket({
+      type: v6 ? 'udp6' : 'udp4',
+      ipv6Only: v6,
+      // a burst while the event loop is busy waits in the kernel instead of being dropped
+      // (Linux caps it at net.core.rmem_max / wmem_max)
+      ...(buffer > 0 ? { recvBufferSize: buffer, sendBufferSize: buffer } : {}),
+    });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind(port, bare(host), () => {

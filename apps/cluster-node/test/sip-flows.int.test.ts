@@ -22,6 +22,7 @@ const dir = mkdtempSync(join(tmpdir(), 'cluster-node-flows-'));
 let relay: Relay;
 let node: ClusterNode;
 let sipPort: number;
+let tcpPort: number;
 let mi: MiClient;
 const uas: TestUa[] = [];
 
@@ -48,7 +49,10 @@ beforeAll(async () => {
     parseNodeConfig({
       node: { id: 1 },
       sip: {
-        listeners: [{ proto: 'udp', address: '127.0.0.1:0' }],
+        listeners: [
+          { proto: 'udp', address: '127.0.0.1:0' },
+          { proto: 'tcp', address: '127.0.0.1:0' },
+        ],
         nat_ping: { enabled: false },
         fr_inv_timeout: 30,
       },
@@ -63,6 +67,7 @@ beforeAll(async () => {
     { logger },
   );
   sipPort = node.sipListeners[0]!.port;
+  tcpPort = node.sipListeners[1]!.port;
   mi = new MiClient({ url: node.miUrl });
   const until = Date.now() + 10_000;
   while (node.balancer?.clusters[0]?.members[0]?.state !== 'online') {
@@ -216,6 +221,24 @@ describe('registrar', () => {
     expect(again.contacts()).toHaveLength(1);
     expect(node.sip.layer.serverCount).toBe(before);
     expect(await contactsOf('rex@example.com')).toHaveLength(1);
+  });
+
+  it('a UA on TCP: Path names its connection, a call from a UDP caller comes down that connection', async () => {
+    const tina = await new TestUa('tina').bind();
+    uas.push(tina);
+    await tina.connectTcp(tcpPort);
+    register(tina, { expires: 600 });
+    await tina.response(200, 'REGISTER');
+    const [b] = await contactsOf('tina@example.com');
+    expect(String(b?.Path)).toMatch(
+      /;pt;received=sip%3A127\.0\.0\.1%3A\d+%3Btransport%3Dtcp;flow=/,
+    );
+    const ugo = await ua('ugo');
+    invite(ugo, 'tina', 'call-tcp@test');
+    const inv = await tina.request('INVITE');
+    expect(inv.topVia()?.transport).toBe('TCP');
+    tina.send(answer(inv, 603, 'Decline', { toTag: 'tt' }), tcpPort);
+    await ugo.response(603, 'INVITE');
   });
 
   it('too short an expiry is 423 with Min-Expires; a garbage Contact is 400', async () => {

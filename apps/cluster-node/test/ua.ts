@@ -1,9 +1,11 @@
 /**
- * A scripted SIP user agent on a loopback UDP socket for the in-process flow tests: it sends
- * requests and responses as text and waits (bounded) for the messages it expects.
+ * A scripted SIP user agent on a loopback UDP socket (or one TCP connection) for the in-process
+ * flow tests: it sends requests and responses as text and waits (bounded) for the messages it
+ * expects.
  */
 import dgram from 'node:dgram';
-import { parseMessage, type SipMessage } from '@sipedge/sip';
+import { connect, type Socket } from 'node:net';
+import { parseMessage, type SipMessage, StreamFramer } from '@sipedge/sip';
 
 let seq = 0;
 
@@ -16,19 +18,44 @@ export class TestUa {
   port = 0;
   readonly user: string;
 
+  #tcp: Socket | undefined;
+
   constructor(user: string) {
     this.user = user;
-    this.#sock.on('message', (buf, rinfo) => {
-      try {
-        this.#inbox.push({
-          msg: parseMessage(buf, { datagram: true }),
-          from: { address: rinfo.address, port: rinfo.port },
-        });
-      } catch {
-        return;
-      }
-      for (const w of this.#waiters.splice(0)) w();
+    this.#sock.on('message', (buf, rinfo) =>
+      this.#receive(buf, { address: rinfo.address, port: rinfo.port }, true),
+    );
+  }
+
+  #receive(buf: Buffer, from: { address: string; port: number }, datagram: boolean): void {
+    try {
+      this.#inbox.push({ msg: parseMessage(buf, { datagram }), from });
+    } catch {
+      return;
+    }
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Talks over one TCP connection to the node instead of UDP (Via and Contact say TCP). */
+  async connectTcp(port: number): Promise<this> {
+    const sock = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', reject);
     });
+    const framer = new StreamFramer();
+    sock.on('data', (chunk) => {
+      for (const f of framer.push(chunk)) {
+        if (f.type === 'message') this.#receive(f.data, { address: '127.0.0.1', port }, false);
+      }
+    });
+    this.#tcp = sock;
+    this.port = sock.localPort ?? 0;
+    return this;
+  }
+
+  get transport(): 'UDP' | 'TCP' {
+    return this.#tcp === undefined ? 'UDP' : 'TCP';
   }
 
   async bind(): Promise<this> {
@@ -38,7 +65,8 @@ export class TestUa {
   }
 
   get contact(): string {
-    return `sip:${this.user}@127.0.0.1:${this.port}`;
+    const tp = this.#tcp === undefined ? '' : ';transport=tcp';
+    return `sip:${this.user}@127.0.0.1:${this.port}${tp}`;
   }
 
   send(text: string | SipMessage, port: number): void {
@@ -47,7 +75,8 @@ export class TestUa {
 
   sendTo(text: string | SipMessage, host: string, port: number): void {
     const buf = typeof text === 'string' ? Buffer.from(text, 'latin1') : text.toBuffer();
-    this.#sock.send(buf, port, host);
+    if (this.#tcp !== undefined) this.#tcp.write(buf);
+    else this.#sock.send(buf, port, host);
   }
 
   /** The next message matching `pick` (kept messages that do not match stay in the inbox). */
@@ -108,6 +137,7 @@ export class TestUa {
 
   close(): void {
     this.#sock.close();
+    this.#tcp?.destroy();
   }
 
   branch(): string {
@@ -115,7 +145,7 @@ export class TestUa {
   }
 
   via(branch = this.branch()): string {
-    return `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`;
+    return `Via: SIP/2.0/${this.transport} 127.0.0.1:${this.port};branch=${branch};rport`;
   }
 }
 

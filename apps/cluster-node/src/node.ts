@@ -379,15 +379,23 @@ export async function startNode(
     const sipListeners = await sip.start();
     if (config.sip.nat_ping.enabled) {
       const np = config.sip.nat_ping;
+      const localSockets = new Set(
+        sipListeners.map((l) => `${l.proto === 'ws' ? 'ws' : l.proto}:${l.address}:${l.port}`),
+      );
       const pinger = new NatPinger({
         location,
         send: router.sendPing,
-        isTagActive: (tag) => {
-          try {
-            return clusterer.shtagState(tag) === 'active';
-          } catch {
-            return false;
+        // a contact is pinged by the node that owns its NAT binding: the active node of its
+        // sharing tag (registered on the service address), else the node whose socket took it
+        owns: (c) => {
+          if (c.shtag !== null) {
+            try {
+              return clusterer.shtagState(c.shtag) === 'active';
+            } catch {
+              return false;
+            }
           }
+          return c.socket === null || localSockets.has(c.socket);
         },
         kind: np.kind,
         intervalMs: np.interval * 1000,

@@ -119,6 +119,31 @@ describe('NatPinger', () => {
     expect(sent.slice(1).sort()).toEqual(['n1-s-1', 'n1-s-3']);
   });
 
+  it('an owns() rule replaces the tag rule (a node pings what came in on its own sockets)', async () => {
+    const clock = new VirtualClock(T0);
+    const location = new Location({ clock });
+    fill(location, [
+      contact(1, { socket: 'udp:10.0.0.1:5060' }),
+      contact(2, { socket: 'udp:10.0.0.2:5060' }),
+      contact(3, { shtag: 'vip', socket: 'udp:10.0.0.9:5060' }),
+    ]);
+    const sent: string[] = [];
+    const pinger = new NatPinger({
+      location,
+      clock,
+      intervalMs: 1000,
+      isTagActive: () => false,
+      owns: (c) => (c.shtag === null ? c.socket === 'udp:10.0.0.1:5060' : c.shtag === 'vip'),
+      send: async (p) => {
+        sent.push(p.contact.id);
+        return { status: 200 };
+      },
+    });
+    pinger.runTick();
+    await flush();
+    expect(sent.sort()).toEqual(['n1-s-1', 'n1-s-3']);
+  });
+
   it('removes a contact after maxPingsLost unanswered pings; a real reply resets the count', async () => {
     const clock = new VirtualClock(T0);
     const location = new Location({ clock });

@@ -27,6 +27,12 @@ export interface NatPingerOptions {
   readonly send: (ping: PingRequest) => Promise<PingReply>;
   /** Is this sharing tag active on this node? Evaluated per ping (default: every tag is). */
   readonly isTagActive?: (shtag: string) => boolean;
+  /**
+   * Decides ownership itself, replacing the tag rule (default: untagged contacts, and tagged
+   * ones whose tag is active). A cluster node uses it so that a contact registered through its
+   * own address (untagged, but replicated everywhere) is pinged by that node only.
+   */
+  readonly owns?: (contact: ContactRecord) => boolean;
   readonly clock?: Clock;
   readonly kind?: PingKind;
   /** Every contact is pinged once per interval (ms, default 30,000; natping_interval). */
@@ -133,6 +139,7 @@ export class NatPinger {
   }
 
   #owned(c: ContactRecord): boolean {
+    if (this.#o.owns !== undefined) return this.#o.owns(c);
     if (c.shtag === null) return true;
     return this.#o.isTagActive?.(c.shtag) ?? true;
   }

@@ -134,37 +134,21 @@ const sipSection = z
     drain_timeout: z.number().min(0).max(600).default(5),
     /** Seconds a forked INVITE waits for a final answer (tm `fr_inv_timeout`). */
     fr_inv_timeout: z.number().int().min(1).max(600).default(120),
-    nat_ping: natPingSection.default({
-      enabled: true,
-      interval: 30,
-      kind: 'options',
-      max_pings_lost: 3,
-    }),
+    nat_ping: natPingSection.prefault({}),
     /** Most simultaneous TCP/WS connections. */
     max_connections: z.number().int().min(1).max(1_000_000).default(4096),
     /** Largest SIP message in bytes. */
     max_message_bytes: z.number().int().min(1024).max(65_535).default(65_535),
   })
   .strict()
-  .default({
-    listeners: [],
-    mode: 'registrar',
-    domains: [],
-    record_route: true,
-    max_transactions: 100_000,
-    drain_timeout: 5,
-    fr_inv_timeout: 120,
-    nat_ping: { enabled: true, interval: 30, kind: 'options', max_pings_lost: 3 },
-    max_connections: 4096,
-    max_message_bytes: 65_535,
-  });
+  .prefault({});
 
 const { node_id: _nodeId, db_url: _dbUrl, ...usrlocShape } = usrlocConfigSchema.shape;
 /**
  * usrloc + registrar with OpenSIPS modparam names (see @sipedge/usrloc); the database is the
  * node's `storage.file` (`sql_write_mode` none when that is `:memory:`).
  */
-const usrlocSection = z.object(usrlocShape).strict().default(z.object(usrlocShape).parse({}));
+const usrlocSection = z.object(usrlocShape).strict().prefault({});
 
 const metricsSection = z
   .object({

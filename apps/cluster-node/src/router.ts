@@ -378,12 +378,12 @@ export class Router implements EdgeHandler {
     }
     const rejection = checkProxyRequest(req);
     if (rejection !== undefined) {
-      this.#replyStateless(req, from, rejection.status, rejection.reason, rejection.headers);
+      this.#reply(from, req, rejection.status, rejection.reason, rejection.headers);
       return true;
     }
     if (this.#edge.draining) {
       this.#c.drained!.inc();
-      this.#replyStateless(req, from, 503, 'Service Unavailable', [['Retry-After', '5']]);
+      this.#reply(from, req, 503, 'Service Unavailable', [['Retry-After', '5']]);
       return true;
     }
     this.#popLocalRoutes(req);
@@ -434,7 +434,7 @@ export class Router implements EdgeHandler {
       replies = this.#o.registrar!.saveMany(batch.map((b) => ({ request: b.req, ctx: b.ctx })));
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'registrar failed');
-      for (const b of batch) this.#replyStateless(b.req, b.from, 500, 'Server Internal Error');
+      for (const b of batch) this.#reply(b.from, b.req, 500, 'Server Internal Error');
       return;
     }
     for (let i = 0; i < batch.length; i++) this.#edge.send(replies[i]!, batch[i]!.from);
@@ -804,29 +804,10 @@ export class Router implements EdgeHandler {
     return `${this.#tagPrefix}${this.#tagSeq.toString(36)}`;
   }
 
+  /** A locally made response: through the server transaction, or statelessly to `from`. */
   #reply(
-    tx: ServerTransaction,
+    to: ServerTransaction | Hop,
     req: SipMessage,
-    status: number,
-    reason: string,
-    headers?: ReadonlyArray<readonly [string, string]>,
-  ): void {
-    this.#c.replied!.inc();
-    try {
-      tx.respond(
-        createResponse(req, status, reason, {
-          toTag: this.#tag(),
-          ...(headers === undefined ? {} : { headers }),
-        }),
-      );
-    } catch (err) {
-      this.#log.debug({ err: (err as Error).message }, 'cannot answer request');
-    }
-  }
-
-  #replyStateless(
-    req: SipMessage,
-    from: Hop,
     status: number,
     reason: string,
     headers?: ReadonlyArray<readonly [string, string]>,
@@ -837,7 +818,8 @@ export class Router implements EdgeHandler {
         toTag: this.#tag(),
         ...(headers === undefined ? {} : { headers }),
       });
-      this.#edge.send(res, from);
+      if ('respond' in to) to.respond(res);
+      else this.#edge.send(res, to);
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'cannot answer request');
     }

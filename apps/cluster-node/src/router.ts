@@ -186,6 +186,11 @@ export class Router implements EdgeHandler {
     // RFC 3261 §16.2: a stateful proxy answers an INVITE 100 at once (stops retransmissions)
     if (req.method === 'INVITE') tx.respond(createResponse(req, 100, 'Trying'));
     fixTopVia(req, from.address, from.port);
+    // straight from a UA behind NAT: its private Contact becomes its NAT binding, so that
+    // in-dialog requests towards it reach it (nathelper fix_nated_contact)
+    if (req.vias().length === 1 && from.transport.toUpperCase() === 'UDP') {
+      fixNatedContact(req, from);
+    }
     const local = this.#popLocalRoutes(req);
     const ruri = safeUri(req.requestUri);
     const toMe =

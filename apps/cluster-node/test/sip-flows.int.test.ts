@@ -202,10 +202,29 @@ describe('registrar', () => {
     expect(b?.Path).toBe(`<sip:127.0.0.1:${sipPort};lr;pt;received=${received}>`);
     expect(b?.Flags).toBe(2); // FLAG_NAT: the pinger keeps it open
     const ivy = await ua('ivy');
-    invite(ivy, 'nat', 'call-nat@test');
+    // a caller behind NAT too: its private Contact is rewritten to where it is reachable
+    const body = sdp(ivy.port + 1000);
+    ivy.send(
+      [
+        'INVITE sip:nat@example.com SIP/2.0',
+        ivy.via(),
+        'Max-Forwards: 70',
+        'From: <sip:ivy@example.com>;tag=fivy',
+        'To: <sip:nat@example.com>',
+        'Call-ID: call-nat@test',
+        'CSeq: 1 INVITE',
+        'Contact: <sip:ivy@192.168.7.7:5060;transport=udp>',
+        'Content-Type: application/sdp',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        '',
+        body,
+      ].join('\r\n'),
+      sipPort,
+    );
     const inv = await nat.request('INVITE'); // to the source address, not to 10.1.2.3
     expect(inv.requestUri).toBe('sip:nat@10.1.2.3:5060');
     expect(inv.values('route')).toEqual([]);
+    expect(inv.contacts()[0]?.uri).toBe(`sip:ivy@127.0.0.1:${ivy.port};transport=udp`);
     nat.send(answer(inv, 486, 'Busy Here', { toTag: 'tn' }), sipPort);
     await ivy.response(486, 'INVITE');
   });

@@ -1,0 +1,58 @@
+/**
+ * Kamailio 5.6 as the registrar sipedge is measured against: usrloc in memory (db_mode 0),
+ * `save("location")` for every REGISTER, optionally replicated to peers with dmq_usrloc.
+ */
+import { KAMAILIO_MODULES } from '@sipedge/test-utils';
+
+export function kamailioRegistrarConfig(options: {
+  sipPort: number;
+  /** UDP worker processes (default 2, the cores of the benchmark machine). */
+  children?: number;
+  /** dmq: this node's own port and the notification peer (another Kamailio's dmq address). */
+  dmq?: { port: number; notify: number };
+}): string {
+  const dmq = options.dmq;
+  return `#!KAMAILIO
+debug=1
+log_stderror=yes
+children=${options.children ?? 2}
+disable_tcp=yes
+auto_aliases=no
+listen=udp:127.0.0.1:${options.sipPort}
+${dmq === undefined ? '' : `listen=udp:127.0.0.1:${dmq.port}\n`}
+mpath="${KAMAILIO_MODULES}/"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+${dmq === undefined ? '' : 'loadmodule "dmq.so"\nloadmodule "dmq_usrloc.so"\n'}
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "max_expires", 7200)
+${
+  dmq === undefined
+    ? ''
+    : `modparam("dmq", "server_address", "sip:127.0.0.1:${dmq.port}")
+modparam("dmq", "notification_address", "sip:127.0.0.1:${dmq.notify}")
+modparam("dmq", "multi_notify", 0)
+modparam("dmq_usrloc", "enable", 1)
+`
+}
+request_route {
+${
+  dmq === undefined
+    ? ''
+    : `  if ($Rp == ${dmq.port} && is_method("KDMQ")) {
+    dmq_handle_message();
+    exit;
+  }
+`
+}  if (is_method("REGISTER")) {
+    if (!save("location")) sl_reply_error();
+    exit;
+  }
+  sl_send_reply("404", "Not here");
+}
+`;
+}

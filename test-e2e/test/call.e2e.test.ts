@@ -1,0 +1,75 @@
+/**
+ * A sipp call into node 1 for a sipp UAS registered through node 2 (lookup, then the Path back
+ * through node 2), with media anchored on the relays
+ * behind the node (both SDPs rewritten to a relay, the relay sees the session and the BYE ends
+ * it). A relay killed mid-test: the next call is anchored on the other, the cluster answers.
+ * RTP flowing through a relay is checked packet by packet in media.e2e.test.ts.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { runSippCall } from '@sipedge/test-utils';
+import { describe, expect, it, onTestFailed } from 'vitest';
+import { locations, SipUdpUa, startCluster, until } from '../src/index.js';
+
+interface RtpList {
+  Clusters: Array<{ members: Array<{ name: string; state: string }> }>;
+}
+
+describe('calls through the cluster', () => {
+  it('anchors media on a relay; after that relay dies the next call uses the other', async () => {
+    await using cluster = await startCluster({ nodes: 2, relays: 2 });
+    onTestFailed(() => console.log(cluster.logs()));
+    const node = cluster.node(1);
+    await until('both relays online', 10_000, async () => {
+      const r = await node.call<RtpList>('rtp_cluster_list');
+      return r.Clusters[0]?.members.every((m) => m.state === 'online') === true;
+    });
+    // the UAS registers from the port it will answer on (so no NAT fix-up applies): our UA
+    // binds a port, registers sip:uas@127.0.0.1 through node 2, and hands the port to sipp
+    let uasPort: number;
+    {
+      using ua = await new SipUdpUa().bind();
+      uasPort = ua.port;
+      const reg = await ua.register(cluster.node(2).sipUdp!, 'uas', { domain: '127.0.0.1' });
+      expect(reg?.code, reg?.text).toBe(200);
+    }
+    await until('node 1 to know the UAS (replicated from node 2)', 10_000, async () =>
+      (await locations(node)).has('uas@127.0.0.1'),
+    );
+
+    const call = async (name: string) => {
+      const dir = join(cluster.dir, name);
+      mkdirSync(dir);
+      const r = await runSippCall({
+        dir,
+        proxyPort: node.sipUdp!.port,
+        uasPort,
+        callIdPrefix: name,
+      });
+      expect(r.uacCode, r.diagnostics).toBe(0);
+      expect(r.uasCode, r.diagnostics).toBe(0);
+      const offer = Number(/INVITE-SDP c=127\.0\.0\.1 m=(\d+)/.exec(r.uasLog)?.[1]);
+      const answer = Number(/200-SDP c=127\.0\.0\.1 m=(\d+)/.exec(r.uacLog)?.[1]);
+      const relay = cluster.relays.find((x) => x.owns(offer));
+      expect(relay, `offer port ${offer}\n${r.uasLog}`).toBeDefined();
+      expect(relay?.owns(answer), `answer port ${answer}`).toBe(true);
+      return relay!;
+    };
+
+    const first = await call('call1');
+    const info = await first.rtpp.send('I');
+    const entry = (k: string) =>
+      info.kind === 'info' ? info.entries.find(([key]) => key === k)?.[1] : undefined;
+    expect(entry('sessions created')).toBe('1');
+    expect(entry('active sessions')).toBe('0');
+
+    await first.kill();
+    await until(`${first.name} offline`, 10_000, async () => {
+      const r = await node.call<RtpList>('rtp_cluster_list');
+      return r.Clusters[0]?.members.find((m) => m.name === first.name)?.state !== 'online';
+    });
+    const second = await call('call2');
+    expect(second.name).not.toBe(first.name);
+    await cluster.waitLinked([1, 2]);
+  }, 120_000);
+});

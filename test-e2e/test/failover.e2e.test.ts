@@ -1,0 +1,104 @@
+/**
+ * SIGKILL of the node that owns the service address while sipp registers through it: every
+ * registration answered 200 is on the survivors, one survivor owns the sharing tag and the
+ * address (it answers SIP there) and sends the NAT pings; the failover time from the kill to
+ * the first SIP answer on the service address is reported (asserted only against 5 s).
+ */
+import { describe, expect, it, onTestFailed } from 'vitest';
+import {
+  aors,
+  type Cluster,
+  missing,
+  SipUdpUa,
+  startCluster,
+  startRegisterLoad,
+  until,
+} from '../src/index.js';
+
+type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
+
+async function activeOwners(cluster: Cluster, tag = 'vip/1'): Promise<number[]> {
+  const out: number[] = [];
+  for (const n of cluster.running) {
+    const list = await n.call<Shtags>('clusterer_list_shtags');
+    if (list.some((t) => `${t.Tag}/${t.Cluster}` === tag && t.State === 'active')) out.push(n.id);
+  }
+  return out;
+}
+
+describe('failover of the service address', () => {
+  it('SIGKILL of the node taking a REGISTER load loses no acknowledged registration', async () => {
+    await using cluster = await startCluster({
+      nodes: 3,
+      ha: { active: 1 },
+      logLevel: 'warn',
+      configure: (c) => {
+        // pings every second; sipp's contacts do not answer them, so none is ever removed
+        (c.sip as Record<string, unknown>).nat_ping = {
+          interval: 1,
+          kind: 'options',
+          max_pings_lost: 0,
+        };
+      },
+    });
+    onTestFailed(() => console.log(cluster.logs()));
+    const sa = cluster.serviceAddress!;
+    using probe = await new SipUdpUa().bind();
+    await until('node 1 to own the service address', 15_000, async () => {
+      const owners = await activeOwners(cluster);
+      return (owners.join() === '1' && (await probe.options(sa)) !== undefined) || owners.join();
+    });
+    // a NATed-looking phone: private Contact, pinged at its source address by the owner
+    using phone = await new SipUdpUa().bind();
+    const r = await phone.register(sa, 'natphone', { contact: '10.11.12.13:5060' });
+    expect(r?.code, r?.text).toBe(200);
+    await until('NAT pings from node 1', 10_000, () =>
+      phone.requests.some((q) => q.method === 'OPTIONS'),
+    );
+
+    const load = await startRegisterLoad({
+      dir: cluster.dir,
+      target: sa,
+      count: 2000,
+      rate: 200,
+      prefix: 'kill',
+    });
+    try {
+      await until('500 acknowledged registrations', 30_000, () => load.acknowledged().size >= 500);
+      const killedAt = Date.now();
+      await cluster.node(1).kill('SIGKILL');
+      let answeredAt = 0;
+      await until(
+        'the service address to answer again',
+        10_000,
+        async () => {
+          if ((await probe.options(sa, 100)) === undefined) return false;
+          answeredAt = Date.now();
+          return true;
+        },
+        10,
+      );
+      const failoverMs = answeredAt - killedAt;
+      console.log(
+        `service address failover: ${failoverMs} ms from SIGKILL to the first SIP answer`,
+      );
+      expect(failoverMs).toBeLessThan(5000);
+      const owners = await activeOwners(cluster);
+      expect(owners).toHaveLength(1);
+      const pingsAfter = () =>
+        phone.requests.filter((q) => q.method === 'OPTIONS' && q.at > answeredAt).length;
+      await until('NAT pings from the new owner', 10_000, () => pingsAfter() >= 2);
+
+      const { ok, output } = await load.done();
+      expect(ok.size, output.slice(-2000)).toBeGreaterThan(1000);
+      for (const id of [2, 3]) {
+        await until(`node ${id} to hold every acknowledged registration`, 20_000, async () => {
+          const lost = missing(ok, await aors(cluster.node(id)));
+          return lost.length === 0 || `${lost.length} missing, e.g. ${lost.slice(0, 5).join(',')}`;
+        });
+      }
+    } finally {
+      await load.stop();
+    }
+  }, 120_000);
+});

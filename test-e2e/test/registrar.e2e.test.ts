@@ -1,0 +1,156 @@
+/**
+ * The registrar across the cluster: registrations taken on one node appear on every node with
+ * their Path; a partition in which both sides take registrations heals into identical
+ * locations and one active owner per sharing tag; a rolling restart of every node under
+ * REGISTER load loses nothing that was acknowledged.
+ */
+import { describe, expect, it, onTestFailed } from 'vitest';
+import {
+  aors,
+  type Cluster,
+  locationDigest,
+  locations,
+  missing,
+  SipUdpUa,
+  startCluster,
+  startRegisterLoad,
+  until,
+  usrlocSynced,
+} from '../src/index.js';
+
+type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
+
+async function activeOwners(cluster: Cluster, tag = 'vip/1'): Promise<number[]> {
+  const out: number[] = [];
+  for (const n of cluster.running) {
+    const list = await n.call<Shtags>('clusterer_list_shtags');
+    if (list.some((t) => `${t.Tag}/${t.Cluster}` === tag && t.State === 'active')) out.push(n.id);
+  }
+  return out;
+}
+
+/** Every running node shows the same locations, and they hold every AOR of `users`. */
+async function converged(cluster: Cluster, users: Iterable<string>): Promise<true | string> {
+  const list = [...users];
+  const digests = new Set<string>();
+  for (const n of cluster.running) {
+    const lost = missing(list, await aors(n));
+    if (lost.length > 0)
+      return `node ${n.id} misses ${lost.length} (${lost.slice(0, 3).join(',')}…)`;
+    digests.add(await locationDigest(n));
+  }
+  return digests.size === 1 || `${digests.size} different location tables`;
+}
+
+describe('registrar across the cluster', () => {
+  it('registrations taken on one node appear on every node with their Path', async () => {
+    await using cluster = await startCluster({ nodes: 3 });
+    onTestFailed(() => console.log(cluster.logs()));
+    const n1 = cluster.node(1);
+    using ua = await new SipUdpUa().bind();
+    const users = Array.from({ length: 20 }, (_, i) => `path${i}`);
+    for (const u of users) {
+      const r = await ua.register(n1.sipUdp ?? { host: '', port: 0 }, u);
+      expect(r?.code, r?.text).toBe(200);
+    }
+    await until('every node to hold the 20 registrations', 15_000, () => converged(cluster, users));
+    const port = n1.sipUdp?.port;
+    for (const n of cluster.nodes) {
+      const l = await locations(n);
+      for (const u of users) {
+        const c = l.get(`${u}@e2e.test`)?.[0];
+        expect(c?.Contact).toBe(`sip:${u}@127.0.0.1:${ua.port}`);
+        // the Path names the node that took the registration (it holds the flow)
+        expect(c?.Path, `node ${n.id} ${u}`).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}\\b`));
+      }
+    }
+  }, 90_000);
+
+  it('a partition in which both sides register heals into identical locations and one tag owner', async () => {
+    await using cluster = await startCluster({ nodes: 3, ha: { active: 1 } });
+    onTestFailed(() => console.log(cluster.logs()));
+    await until(
+      'one owner of vip/1',
+      15_000,
+      async () => (await activeOwners(cluster)).length === 1,
+    );
+    using ua = await new SipUdpUa().bind();
+    const before = ['pre0', 'pre1', 'pre2'];
+    for (const u of before) expect((await ua.register(cluster.node(2).sipUdp!, u))?.code).toBe(200);
+    await until('pre-partition registrations everywhere', 15_000, () => converged(cluster, before));
+
+    cluster.partition([3], [1, 2]);
+    await cluster.waitLinkState(3, [1, 2], 'Down');
+    await cluster.waitLinkState(1, [3], 'Down');
+    const left = ['left0', 'left1', 'left2', 'left3'];
+    const right = ['right0', 'right1', 'right2', 'right3'];
+    for (const u of left) expect((await ua.register(cluster.node(1).sipUdp!, u))?.code).toBe(200);
+    for (const u of right) expect((await ua.register(cluster.node(3).sipUdp!, u))?.code).toBe(200);
+    // an AOR changed on both sides: both contacts are kept (different Contact URIs)
+    expect(
+      (await ua.register(cluster.node(1).sipUdp!, 'pre0', { contact: '127.0.0.1:1111' }))?.code,
+    ).toBe(200);
+    expect(
+      (await ua.register(cluster.node(3).sipUdp!, 'pre0', { contact: '127.0.0.1:3333' }))?.code,
+    ).toBe(200);
+
+    cluster.heal();
+    await cluster.waitLinked([1, 2, 3]);
+    await until('identical locations after healing', 30_000, () =>
+      converged(cluster, [...before, ...left, ...right]),
+    );
+    const pre0 = (await locations(cluster.node(2))).get('pre0@e2e.test') ?? [];
+    expect(pre0.map((c) => c.Contact).sort()).toEqual([
+      'sip:pre0@127.0.0.1:1111',
+      'sip:pre0@127.0.0.1:3333',
+      `sip:pre0@127.0.0.1:${ua.port}`,
+    ]);
+    await until('exactly one owner of vip/1', 15_000, async () => {
+      const o = await activeOwners(cluster);
+      return o.length === 1 || `owners: ${o.join(',') || 'none'}`;
+    });
+  }, 120_000);
+
+  it('a rolling restart of every node under REGISTER load loses no acknowledged registration', async () => {
+    await using cluster = await startCluster({
+      nodes: 3,
+      ha: { active: 1 },
+      logLevel: 'warn',
+      // sipp does not answer NAT pings: keep its contacts
+      configure: (c) => {
+        (c.sip as Record<string, unknown>).nat_ping = { max_pings_lost: 0 };
+      },
+    });
+    onTestFailed(() => console.log(cluster.logs()));
+    const sa = cluster.serviceAddress!;
+    using probe = await new SipUdpUa().bind();
+    await until(
+      'the service address to answer',
+      15_000,
+      async () => (await probe.options(sa)) !== undefined,
+    );
+    const load = await startRegisterLoad({
+      dir: cluster.dir,
+      target: sa,
+      count: 3000,
+      rate: 100,
+      prefix: 'roll',
+    });
+    try {
+      for (const id of [3, 2, 1]) {
+        const seen = load.acknowledged().size;
+        await until('registrations to flow', 20_000, () => load.acknowledged().size > seen + 100);
+        await cluster.node(id).restart();
+        await cluster.waitLinked([1, 2, 3]);
+        await until(`node ${id} synced`, 30_000, () => usrlocSynced(cluster.node(id)));
+      }
+      const { ok, output } = await load.done(60_000);
+      expect(ok.size, output.slice(-2000)).toBeGreaterThan(2000);
+      await until('every acknowledged registration on every node', 30_000, () =>
+        converged(cluster, ok),
+      );
+    } finally {
+      await load.stop();
+    }
+  }, 180_000);
+});

@@ -32,6 +32,8 @@ export interface TransportHandler {
   onPacket(packet: Buffer, source: PacketSource): void;
   /** The outbound connection to `to` failed or broke (counts as a send failure). */
   onPeerLost?(to: BinAddress): void;
+  /** Bulk packets queued toward `to` drained below the transport's mark (`bulkRoom` is true). */
+  onDrain?(to: BinAddress): void;
 }
 
 /**
@@ -41,6 +43,14 @@ export interface TransportHandler {
 export interface BinTransport {
   setHandler(handler: TransportHandler): void;
   send(to: BinAddress, packet: Buffer): boolean;
+  /**
+   * Optional: queue a bulk packet (a sync stream) behind every `send` packet to the same peer:
+   * ordinary packets overtake queued bulk ones, bulk packets keep their order among
+   * themselves. Returns false when the send is known to have failed.
+   */
+  sendBulk?(to: BinAddress, packet: Buffer): boolean;
+  /** Optional: true while more bulk packets toward `to` may be queued (else wait `onDrain`). */
+  bulkRoom?(to: BinAddress): boolean;
 }
 
 /** A pino-compatible logger subset; the default does nothing. */

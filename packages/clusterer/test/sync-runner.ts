@@ -1,7 +1,8 @@
 /**
  * A clusterer node process with the KV test capability (startup sync) and optional sharing
  * tags with failover, for the real-TCP sync/tag test and the full-sync benchmark. argv[2] is
- * JSON { id, neighbors: [{id, port}], records, seed, tags?, holdDownMs?, packetSize? }.
+ * JSON { id, neighbors: [{id, port}], records, seed, tags?, holdDownMs?, packetSize?,
+ * pingInterval? (s), pingTimeout? (ms) }.
  * Prints JSON lines: {"event":"ready","port"}, {"event":"cap","status","report","t"},
  * {"event":"synced","size","digest","t"}, {"event":"shtag","state","reason","t"},
  * {"event":"node_state","nodeId","up"}.
@@ -20,6 +21,7 @@ interface Cfg {
   holdDownMs?: number;
   packetSize?: number;
   pingTimeout?: number;
+  pingInterval?: number;
 }
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Cfg;
 const out = (o: unknown): void => {
@@ -39,7 +41,7 @@ const node = new Clusterer({
   neighborNodeInfo: cfg.neighbors.map(
     (n) => `cluster_id=1,node_id=${n.id},url=bin:127.0.0.1:${n.port}`,
   ),
-  pingInterval: 1,
+  pingInterval: cfg.pingInterval ?? 1,
   pingTimeout: cfg.pingTimeout ?? 300,
   nodeTimeout: 2,
   sync: { seedFallbackInterval: 0.5, syncTimeout: 30, syncPacketSize: cfg.packetSize ?? 32768 },
@@ -56,7 +58,7 @@ node.onCapStatus((e) => {
     out({ event: 'synced', size: kv.data.size, digest: kv.digest(), t: performance.now() });
 });
 node.on('node_state', (e: { nodeId: number; up: boolean }) =>
-  out({ event: 'node_state', nodeId: e.nodeId, up: e.up }),
+  out({ event: 'node_state', nodeId: e.nodeId, up: e.up, t: performance.now() }),
 );
 node.onShtagChange((e) =>
   out({ event: 'shtag', state: e.state, reason: e.reason, t: performance.now(), wall: Date.now() }),

@@ -329,6 +329,10 @@ export class Clusterer extends EventEmitter {
         },
         reachable: (id, node) => this.getNextHop(id, node) !== undefined,
         sendRouted: (id, dst, p) => this.sendRouted(id, dst, p),
+        sendBulk: (id, dst, p) => this.sendRouted(id, dst, p, true),
+        ...(this.transport.bulkRoom !== undefined
+          ? { bulkRoom: (id: number, dst: number) => this.bulkRoom(id, dst) }
+          : {}),
         advertise: (id) => this.advertiseCaps(id),
         emitStatus: (e) => this.emit('cap_status', e),
       },
@@ -383,7 +387,20 @@ export class Clusterer extends EventEmitter {
     this.transport.setHandler({
       onPacket: (p, s) => this.receive(p, s),
       onPeerLost: (to) => this.peerLost(to),
+      onDrain: () => this.sync.pump(),
     });
+  }
+
+  /** Can another sync-stream packet toward dst be queued on the link to its next hop? */
+  private bulkRoom(clusterId: number, dst: number): boolean {
+    const cl = this.clusters.get(clusterId);
+    if (cl === undefined) return true;
+    this.settle();
+    const hopId = cl.nodes.get(dst)?.nextHop;
+    const hop = hopId === undefined ? undefined : cl.nodes.get(hopId);
+    // unreachable: let the send fail so the stream ends
+    if (hop === undefined) return true;
+    return this.transport.bulkRoom?.(hop.addr) ?? true;
   }
 
   private loadConfigs(configs: NodeConfig[]): void {
@@ -478,9 +495,12 @@ export class Clusterer extends EventEmitter {
     node: RemoteNode,
     packet: Buffer,
     internal: boolean,
+    bulk = false,
   ): boolean {
     this.count('sent_packets');
-    const ok = this.transport.send(node.addr, packet);
+    const t = this.transport;
+    const ok =
+      bulk && t.sendBulk !== undefined ? t.sendBulk(node.addr, packet) : t.send(node.addr, packet);
     if (!internal) node.lastSent = this.clock.now();
     if (!ok) {
       this.count('send_failures');
@@ -701,6 +721,19 @@ export class Clusterer extends EventEmitter {
     }
     if (!this.checkAddr(cl.id, source.host)) return this.drop('unknown_source');
     if (!src.enabled) return this.drop('node_disabled');
+    if (
+      (p.kind === 'sync' || p.kind === 'sync_end') &&
+      src.link === LinkState.UP &&
+      src.awaitingPong &&
+      src.nextHop === src.id &&
+      source.host === src.addr.host
+    ) {
+      // sync data straight from the peer proves it alive as a pong would: its pongs travel
+      // behind the stream in the kernel's socket buffers (README, "sync streams")
+      this.count('sync_as_pong');
+      src.awaitingPong = false;
+      src.suspect = false;
+    }
     switch (p.kind) {
       case 'ping':
         return this.onPing(cl, src, p.reqNodeList);
@@ -1263,19 +1296,19 @@ export class Clusterer extends EventEmitter {
    * Send `raw` (a routed packet whose trailer already names dst) toward dst: directly if the
    * link is UP, else via the next hop; a failed hop is marked and another one tried.
    */
-  private route(cl: ClusterState, dst: number, raw: Buffer): SendResult {
+  private route(cl: ClusterState, dst: number, raw: Buffer, bulk = false): SendResult {
     for (let attempt = 0; attempt <= cl.nodes.size; attempt++) {
       this.settle();
       const target = cl.nodes.get(dst);
       if (target === undefined || target.nextHop === undefined) return SendResult.UNREACHABLE;
       const hop = cl.nodes.get(target.nextHop);
       if (hop === undefined) return SendResult.UNREACHABLE;
-      if (this.sendDirect(cl, hop, raw, false)) return SendResult.SENT;
+      if (this.sendDirect(cl, hop, raw, false, bulk)) return SendResult.SENT;
     }
     return SendResult.SEND_ERROR;
   }
 
-  private sendRouted(clusterId: number, dst: number, p: RoutedPacket): SendResult {
+  private sendRouted(clusterId: number, dst: number, p: RoutedPacket, bulk = false): SendResult {
     const cl = this.clusters.get(clusterId);
     if (cl === undefined) return SendResult.UNREACHABLE;
     if (!cl.enabled) return SendResult.LOCAL_DISABLED;
@@ -1283,6 +1316,7 @@ export class Clusterer extends EventEmitter {
       cl,
       dst,
       encodePacket({ ...p, cluster: clusterId, src: this.myNodeId, dst } as RoutedPacket),
+      bulk,
     );
     this.settle();
     return r;

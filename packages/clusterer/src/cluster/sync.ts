@@ -38,6 +38,22 @@ export interface SyncWriter {
   chunk(data: Buffer): void;
 }
 
+/**
+ * A pull-based sync reply (`openSync`): the donor's clusterer takes chunks from `items` only
+ * as fast as the link to the receiver drains, so memory stays bounded whatever the dataset.
+ * Items are read over time, interleaved with the node's other work: a module hands out each
+ * item as it is when read (changes made meanwhile also reach the receiver as replication
+ * packets, which it holds and replays after the sync). `digest`, if given, is read after the
+ * last item and must describe exactly the items handed out (the receiver compares it with
+ * its own `digest()` in 'replace' mode); without it the module's `digest()` at the end is sent.
+ */
+export interface SyncSource {
+  readonly items: Iterator<Buffer>;
+  digest?(): string;
+  /** The stream was abandoned (receiver gone, new request): release what it holds. */
+  close?(): void;
+}
+
 export interface CapabilityOptions {
   /** Cluster whose sync state this capability keeps (default: the first cluster). */
   clusterId?: number;
@@ -96,6 +112,17 @@ export interface SyncHost {
   ): { id: number; sipAddr: string; priority: number; direct: boolean; ok: boolean }[];
   reachable(clusterId: number, nodeId: number): boolean;
   sendRouted(clusterId: number, dst: number, p: RoutedPacket): number;
+  /**
+   * Send a sync-stream packet toward dst behind the link's control traffic (pings, pongs,
+   * replication go first). Without it, `sendRouted` is used.
+   */
+  sendBulk?(clusterId: number, dst: number, p: RoutedPacket): number;
+  /**
+   * May another bulk packet toward dst be queued now? When the host has this, it must call
+   * `SyncEngine.pump()` once room returns (the link drained); without it the engine sends a
+   * bounded burst per timer turn.
+   */
+  bulkRoom?(clusterId: number, dst: number): boolean;
   /** Tell my neighbours my capability states (CAP_UPDATE with my entry). */
   advertise(clusterId: number): void;
   emitStatus(e: CapStatusEvent): void;
@@ -107,7 +134,13 @@ export interface HeldPacket {
 }
 
 export interface CapHandlersForSync {
+  /**
+   * Build the whole sync reply at once (OpenSIPS's model). Prefer `openSync`: with this one
+   * the donor holds every chunk of the reply in memory until it is sent.
+   */
   onSyncRequest?(target: { clusterId: number; nodeId: number }, out: SyncWriter): void;
+  /** A sync reply streamed with backpressure (used instead of `onSyncRequest` when present). */
+  openSync?(target: { clusterId: number; nodeId: number }): SyncSource;
   onSyncStart?(meta: SyncMeta): void;
   onSyncChunk?(chunk: Buffer, meta: SyncMeta): void;
   onSyncDone?(meta: SyncMeta): void;
@@ -144,6 +177,12 @@ export class LocalCapability {
   aeNext = 0;
   /** Donor asked for by requestSync(name, from), used first when it qualifies. */
   preferDonor: number | undefined;
+  /**
+   * A donor was found and asked since the last completed sync. A seed node falls back to
+   * "synced" only when this is false: a sync that broke part way (donor gone, timeout, bad
+   * data) left partial data, which must never be called synced.
+   */
+  hadDonor = false;
 
   constructor(
     readonly name: string,
@@ -162,6 +201,23 @@ export class LocalCapability {
   }
 }
 
+/** One sync reply being streamed to a receiver (donor side). */
+interface SyncStream {
+  readonly cap: LocalCapability;
+  readonly dst: number;
+  readonly items: Iterator<Buffer>;
+  readonly digest: (() => string) | undefined;
+  readonly close: (() => void) | undefined;
+  /** An item taken from `items` that did not fit in the previous packet. */
+  carry: Buffer | undefined;
+  total: number;
+  packets: number;
+  lastProgress: number;
+}
+
+/** Bytes a donor without link flow control sends per timer turn before yielding. */
+const BURST_BYTES = 1 << 20;
+
 /**
  * Capability sync (digest §6) with sipedge's additions: donors ranked (direct link, priority,
  * node id) and failed donors avoided, automatic retry with bounded backoff after a timeout, a
@@ -179,6 +235,10 @@ export class SyncEngine {
   private readonly bufferMax: number;
   private readonly aeMs: number;
   private aeTurn = 0;
+  /** Sync replies being streamed, by `capability/dst`. */
+  private readonly streams = new Map<string, SyncStream>();
+  private pumpTimer: unknown;
+  private pumping = false;
 
   constructor(
     private readonly host: SyncHost,
@@ -291,6 +351,7 @@ export class SyncEngine {
     c.lastReport = report;
     this.log.info({ capability: c.name, cluster: c.clusterId, status }, report);
     this.host.emitStatus({ clusterId: c.clusterId, capability: c.name, status, report });
+    if (wasOk && !c.ok) this.abortStreamsOf(c);
     if (wasOk !== c.ok) this.host.advertise(c.clusterId);
   }
 
@@ -319,10 +380,7 @@ export class SyncEngine {
       if (c.syncCond === 'neq_sip_addr') return n.sipAddr !== mine;
       return true;
     });
-    const failed = (id: number): number => {
-      const t = c.failedDonors.get(id);
-      return t !== undefined && now - t < this.retryMax * 3 ? 1 : 0;
-    };
+    const failed = (id: number): number => (this.recentlyFailed(c, id, now) ? 1 : 0);
     const pref = c.preferDonor;
     if (pref !== undefined && list.some((n) => n.id === pref) && failed(pref) === 0) return pref;
     list.sort(
@@ -349,6 +407,7 @@ export class SyncEngine {
       });
       if (r === 1) {
         this.host.count('sync_requests_sent');
+        c.hadDonor = true;
         c.requestOut = true;
         c.donor = donor;
         c.preferDonor = undefined;
@@ -373,9 +432,20 @@ export class SyncEngine {
     c.syncsFailed++;
     this.host.count('sync_failures');
     const delay = Math.min(this.retryMax, this.retryMin * 2 ** Math.min(c.attempt - 1, 20));
-    c.nextRetryAt = immediate ? now : now + delay;
+    c.nextRetryAt = now + delay;
+    // at once only toward another donor: the same one (or nobody) waits out the backoff, so a
+    // donor that keeps sending bad data cannot make us spin
+    if (immediate) {
+      const next = this.pickDonor(c);
+      if (next !== undefined && !this.recentlyFailed(c, next, now)) c.nextRetryAt = now;
+    }
     this.setStatus(c, CapStatus.NOT_SYNCED, report);
-    if (immediate) this.tryDonor(c);
+    this.tryDonor(c);
+  }
+
+  private recentlyFailed(c: LocalCapability, id: number, now: number): boolean {
+    const t = c.failedDonors.get(id);
+    return t !== undefined && now - t < this.retryMax * 3;
   }
 
   private succeed(c: LocalCapability, meta: SyncMeta): void {
@@ -386,6 +456,7 @@ export class SyncEngine {
     c.donor = undefined;
     c.wantSync = false;
     c.attempt = 0;
+    c.hadDonor = false;
     c.failedDonors.clear();
     c.syncsCompleted++;
     this.host.count('syncs_completed');
@@ -415,6 +486,13 @@ export class SyncEngine {
 
   tick(): void {
     const now = this.clock.now();
+    for (const st of [...this.streams.values()]) {
+      if (now - st.lastProgress >= this.timeoutMs) {
+        this.host.count('sync_streams_stalled');
+        this.abortStream(st);
+      }
+    }
+    if (this.streams.size > 0) this.pump();
     for (const c of this.caps.values()) {
       if (!c.wantSync || !c.enabled) {
         if (c.ok && this.aeMs > 0 && now >= c.aeNext) this.antiEntropy(c, now);
@@ -431,9 +509,12 @@ export class SyncEngine {
         continue;
       }
       this.tryDonor(c);
+      // only a seed that never found a donor falls back; one whose sync broke part way holds
+      // partial data and waits for a donor however long it takes
       if (
         !c.requestOut &&
         !c.background &&
+        !c.hadDonor &&
         this.host.isSeed(c.clusterId) &&
         now - Math.max(this.readyAt, c.pendingSince) >= this.seedFallbackMs &&
         this.pickDonor(c) === undefined
@@ -452,6 +533,8 @@ export class SyncEngine {
     for (const c of this.caps.values()) {
       if (c.clusterId !== clusterId) continue;
       if (!up) {
+        const st = this.streams.get(streamKey(c.name, nodeId));
+        if (st !== undefined) this.abortStream(st);
         if (c.donor === nodeId && (c.requestOut || c.inProgress))
           this.fail(c, `Donor node [${nodeId}] became unreachable`, true);
         continue;
@@ -488,65 +571,188 @@ export class SyncEngine {
     this.answer(c, src);
   }
 
-  /** Build the whole reply at once (a consistent snapshot) and send it. */
+  /**
+   * Start streaming the reply to dst. With `openSync` the module's items are pulled as the
+   * link drains; with `onSyncRequest` the reply is built at once (a consistent snapshot, held
+   * in memory) and then streamed the same way. A new request from the same node replaces the
+   * stream it had.
+   */
   private answer(c: LocalCapability, dst: number): void {
-    const packets: Buffer[][] = [];
-    let cur: Buffer[] = [];
-    let size = 0;
-    let total = 0;
+    const key = streamKey(c.name, dst);
+    const old = this.streams.get(key);
+    if (old !== undefined) this.abortStream(old);
+    const target = { clusterId: c.clusterId, nodeId: dst };
+    let items: Iterator<Buffer>;
+    let digest: (() => string) | undefined;
+    let close: (() => void) | undefined;
+    try {
+      if (c.handlers.openSync !== undefined) {
+        const src = c.handlers.openSync(target);
+        items = src.items;
+        const d = src.digest?.bind(src) ?? c.handlers.digest?.bind(c.handlers);
+        digest = d;
+        close = src.close?.bind(src);
+      } else {
+        const all: Buffer[] = [];
+        c.handlers.onSyncRequest?.(target, { chunk: (data: Buffer) => void all.push(data) });
+        items = all.values();
+        const d = c.handlers.digest?.();
+        digest = d === undefined ? undefined : () => d;
+      }
+    } catch (e) {
+      this.host.count('sync_reply_errors');
+      this.log.error({ err: e, capability: c.name }, 'module failed to build a sync reply');
+      return;
+    }
+    this.streams.set(key, {
+      cap: c,
+      dst,
+      items,
+      digest,
+      close,
+      carry: undefined,
+      total: 0,
+      packets: 0,
+      lastProgress: this.clock.now(),
+    });
+    this.host.count('sync_streams_started');
+    this.pump();
+  }
+
+  /** Number of sync replies being streamed from this node. */
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  private abortStream(st: SyncStream): void {
+    if (this.streams.get(streamKey(st.cap.name, st.dst)) !== st) return;
+    this.streams.delete(streamKey(st.cap.name, st.dst));
+    this.host.count('sync_streams_aborted');
+    try {
+      st.close?.();
+    } catch {
+      // the module's cleanup failing changes nothing here
+    }
+  }
+
+  private abortStreamsOf(c: LocalCapability): void {
+    for (const st of [...this.streams.values()]) if (st.cap === c) this.abortStream(st);
+  }
+
+  /**
+   * Move every sync stream forward while its link has room (called again by the host when a
+   * link drains, and from each tick). Without link flow control, one burst per timer turn.
+   */
+  pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    let more = false;
+    try {
+      for (const st of [...this.streams.values()]) if (this.pumpOne(st)) more = true;
+    } finally {
+      this.pumping = false;
+    }
+    if (more && this.pumpTimer === undefined) {
+      this.pumpTimer = this.clock.setTimeout(() => {
+        this.pumpTimer = undefined;
+        this.pump();
+      }, 0);
+    }
+  }
+
+  /** Returns true when the stream stopped only for its burst budget (no flow control). */
+  private pumpOne(st: SyncStream): boolean {
+    const c = st.cap;
+    const room = this.host.bulkRoom;
+    const send = (p: RoutedPacket): boolean => {
+      const r =
+        this.host.sendBulk?.(c.clusterId, st.dst, p) ??
+        this.host.sendRouted(c.clusterId, st.dst, p);
+      if (r === 1) return true;
+      this.host.count('sync_send_failed');
+      this.abortStream(st);
+      return false;
+    };
     const head = 12 + 15 + 4 + 2 + Buffer.byteLength(c.name) + 4 + 12;
     const limit = this.packetSize;
     const max = 65535 - head - 8;
-    c.handlers.onSyncRequest?.(
-      { clusterId: c.clusterId, nodeId: dst },
-      {
-        chunk: (data: Buffer) => {
-          if (data.length > max) throw new RangeError(`sync chunk of ${data.length} bytes`);
-          const add = data.length + 8;
-          if (cur.length > 0 && head + size + add > limit) {
-            packets.push(cur);
-            cur = [];
-            size = 0;
+    const base = { cluster: c.clusterId, src: this.host.myNodeId, dst: st.dst, capability: c.name };
+    let budget = BURST_BYTES;
+    for (;;) {
+      if (this.streams.get(streamKey(c.name, st.dst)) !== st) return false;
+      if (room !== undefined) {
+        if (!room.call(this.host, c.clusterId, st.dst)) return false;
+      } else if (budget <= 0) return true;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let ended = false;
+      for (;;) {
+        let data = st.carry;
+        st.carry = undefined;
+        if (data === undefined) {
+          let r: IteratorResult<Buffer>;
+          try {
+            r = st.items.next();
+          } catch (e) {
+            this.host.count('sync_reply_errors');
+            this.log.error({ err: e, capability: c.name }, 'module failed mid sync reply');
+            this.abortStream(st);
+            return false;
           }
-          cur.push(data);
-          size += add;
-          total++;
-        },
-      },
-    );
-    if (cur.length > 0) packets.push(cur);
-    const digest = c.handlers.digest?.();
-    const base = { cluster: c.clusterId, src: this.host.myNodeId, dst, capability: c.name };
-    for (const chunks of packets) {
-      const r = this.host.sendRouted(c.clusterId, dst, {
-        kind: 'sync',
-        ...base,
-        dataVersion: c.dataVersion,
-        chunks,
-      });
-      if (r !== 1) return void this.host.count('sync_send_failed');
-      this.host.count('sync_packets_sent');
+          if (r.done === true) {
+            ended = true;
+            break;
+          }
+          data = r.value;
+        }
+        if (data.length > max) {
+          this.host.count('sync_reply_errors');
+          this.log.error({ capability: c.name, bytes: data.length }, 'sync chunk too large');
+          this.abortStream(st);
+          return false;
+        }
+        const add = data.length + 8;
+        if (chunks.length > 0 && head + size + add > limit) {
+          st.carry = data;
+          break;
+        }
+        chunks.push(data);
+        size += add;
+      }
+      if (chunks.length > 0) {
+        if (!send({ kind: 'sync', ...base, dataVersion: c.dataVersion, chunks })) return false;
+        st.total += chunks.length;
+        st.packets++;
+        st.lastProgress = this.clock.now();
+        budget -= head + size;
+        this.host.count('sync_packets_sent');
+      }
+      if (!ended) continue;
+      this.streams.delete(streamKey(c.name, st.dst));
+      const digest = st.digest?.();
+      if (digest !== undefined) {
+        const name = Buffer.from(c.name);
+        const d = Buffer.from(digest);
+        const body = Buffer.alloc(2 + name.length + 4 + 2 + d.length);
+        let o = body.writeUInt16LE(name.length, 0);
+        o += name.copy(body, o);
+        o = body.writeInt32LE(st.total, o);
+        o = body.writeUInt16LE(d.length, o);
+        d.copy(body, o);
+        const p: RoutedPacket = {
+          kind: 'module',
+          ...base,
+          capability: SIPEDGE_SYNC_CAP,
+          version: 1,
+          type: SIPEDGE_SYNC_DIGEST,
+          body,
+        };
+        if (!send(p)) return false;
+      }
+      if (!send({ kind: 'sync_end', ...base, chunks: st.total })) return false;
+      this.host.count('syncs_served');
+      return false;
     }
-    if (digest !== undefined) {
-      const name = Buffer.from(c.name);
-      const d = Buffer.from(digest);
-      const body = Buffer.alloc(2 + name.length + 4 + 2 + d.length);
-      let o = body.writeUInt16LE(name.length, 0);
-      o += name.copy(body, o);
-      o = body.writeInt32LE(total, o);
-      o = body.writeUInt16LE(d.length, o);
-      d.copy(body, o);
-      this.host.sendRouted(c.clusterId, dst, {
-        kind: 'module',
-        ...base,
-        capability: SIPEDGE_SYNC_CAP,
-        version: 1,
-        type: SIPEDGE_SYNC_DIGEST,
-        body,
-      });
-    }
-    this.host.sendRouted(c.clusterId, dst, { kind: 'sync_end', ...base, chunks: total });
-    this.host.count('syncs_served');
   }
 
   // -------------------------------------------------------------- receiver side
@@ -661,6 +867,7 @@ export class SyncEngine {
       c.donor = undefined;
       c.held.length = 0;
       c.status = CapStatus.NOT_SYNCED;
+      this.abortStreamsOf(c);
       c.lastReport = 'Capability disabled via MI command';
       this.host.emitStatus({
         clusterId: c.clusterId,
@@ -684,4 +891,8 @@ export class SyncEngine {
     if (c.startupSync) this.requestSync(c.name);
     else this.setStatus(c, CapStatus.SYNCED, 'Capability enabled, no sync required');
   }
+}
+
+function streamKey(capability: string, dst: number): string {
+  return `${capability}/${dst}`;
 }

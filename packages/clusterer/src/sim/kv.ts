@@ -83,8 +83,28 @@ export class KvCapability {
           if (e.up && options.resyncOnNodeUp === true && node.isSynced(name))
             node.requestSync(name, e.nodeId);
         },
-        onSyncRequest: (_t, out) => {
-          for (const [k, r] of this.data) out.chunk(encodeKv(k, r));
+        // streamed: each record is encoded when the link has room, as it is at that moment;
+        // the digest covers exactly the records handed out (Map iteration visits each key once)
+        openSync: () => {
+          const it = this.data.entries();
+          let n = 0;
+          let s1 = 0;
+          let s2 = 0;
+          return {
+            items: {
+              next: (): IteratorResult<Buffer> => {
+                const e = it.next();
+                if (e.done === true) return { done: true, value: undefined };
+                const [k, r] = e.value;
+                const [a, b] = recordHash(k, r);
+                s1 = (s1 + a) >>> 0;
+                s2 = (s2 + b) >>> 0;
+                n++;
+                return { done: false, value: encodeKv(k, r) };
+              },
+            },
+            digest: () => `${n}:${s1.toString(16)}:${s2.toString(16)}`,
+          };
         },
         onSyncStart: () => {
           if (options.mode !== 'merge') this.clear();

@@ -157,6 +157,73 @@ describe('capability sync in the simulator', () => {
     });
   });
 
+  it('a seed whose donor vanished mid-sync never falls back to synced with partial data', () => {
+    for (const s of [61, 62, 63]) {
+      withSeed(s, (seed) => {
+        const { sim, kv } = kvCluster(2, seed);
+        expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+        kv.get(2)?.load(20_000);
+        // the seed restarts empty: node 2 is its only donor
+        sim.restart(1, 0);
+        sim.clock.advance(1);
+        const reports: string[] = [];
+        let cut = false;
+        sim.node(1).onCapStatus((e) => {
+          reports.push(`${e.status}:${e.report}`);
+          if (!cut && e.report.startsWith('Sync started from node [2]')) {
+            cut = true;
+            sim.clock.setTimeout(() => sim.cutEdge(1, 2), 0);
+          }
+        });
+        expect(sim.clock.runUntil(() => cut, 20_000)).toBeGreaterThan(0);
+        // far beyond seed_fallback_interval (2 s): no donor, but the sync broke part way
+        sim.clock.advance(15_000);
+        const partial = kv.get(1)?.data.size ?? 0;
+        expect(partial).toBeLessThan(20_000);
+        expect(sim.node(1).isSynced(CAP)).toBe(false);
+        expect(reports.some((r) => r.includes('falling back'))).toBe(false);
+        expect(reports.some((r) => r.startsWith('1:'))).toBe(false);
+        // the same donor comes back: a full, digest-checked sync, then synced
+        sim.healEdge(1, 2);
+        expect(sim.clock.runUntil(() => sim.node(1).isSynced(CAP), 30_000)).toBeGreaterThan(0);
+        expect(kv.get(1)?.data.size).toBe(20_000);
+        expect(kv.get(1)?.digest()).toBe(kv.get(2)?.digest());
+        expect(reports.at(-1)).toMatch(/^1:Sync completed/);
+      });
+    }
+  });
+
+  it('retries after a broken sync back off instead of spinning on the only donor', () => {
+    withSeed(71, (seed) => {
+      const { sim, kv } = kvCluster(2, seed);
+      expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+      kv.get(2)?.load(100);
+      sim.restart(1, 0);
+      sim.clock.advance(1);
+      let requests = 0;
+      let syncs = 0;
+      sim.node(1).onCapStatus((e) => {
+        if (e.report.startsWith('Sync requested')) requests++;
+        if (e.report.startsWith('Sync started')) syncs++;
+      });
+      // a module that throws on every chunk makes every attempt fail
+      const k1 = kv.get(1) as KvCapability;
+      const realApply = k1.apply.bind(k1);
+      k1.apply = () => {
+        throw new RangeError('refused');
+      };
+      sim.clock.advance(5_000);
+      // backoff 500 ms doubling to 10 s: a handful of attempts in 5 s, not thousands
+      expect(requests).toBeGreaterThan(1);
+      expect(requests).toBeLessThan(10);
+      expect(sim.node(1).isSynced(CAP)).toBe(false);
+      k1.apply = realApply;
+      expect(sim.clock.runUntil(() => sim.node(1).isSynced(CAP), 30_000)).toBeGreaterThan(0);
+      expect(k1.digest()).toBe(kv.get(2)?.digest());
+      expect(syncs).toBeGreaterThan(1);
+    });
+  });
+
   it('partitions with writes on both sides heal into one dataset (merge resync on NODE_UP)', () => {
     for (const s of [51, 52]) {
       withSeed(s, (seed) => {

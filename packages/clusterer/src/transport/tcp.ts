@@ -30,14 +30,31 @@ export interface TcpTransportOptions {
   maxInbound?: number;
   /** Time to complete one packet once its first byte arrived (default 4000 ms, `tcp_max_msg_time`). */
   maxPacketTime?: number;
+  /**
+   * Bulk (sync stream) bytes queued per peer before `bulkRoom` turns false (default 256 KiB);
+   * `sendBulk` itself fails beyond 16 times that.
+   */
+  bulkQueueBytes?: number;
 }
 
 interface Outbound {
+  to: BinAddress;
   socket: net.Socket;
   open: boolean;
   queue: Buffer[];
   queued: number;
+  /** Bulk packets not yet handed to the socket, oldest at `bulkHead`. */
+  bulk: Buffer[];
+  bulkHead: number;
+  bulkBytes: number;
+  /** The bulk queue was full or above the mark: tell the handler when it drains. */
+  wantDrain: boolean;
 }
+
+/** Bulk bytes handed to the socket per write; ordinary packets wait behind at most this much. */
+const BULK_WRITE = 64 * 1024;
+
+const EMPTY = Buffer.alloc(0);
 
 function plainHost(h: string | undefined): string {
   if (h === undefined) return '';
@@ -49,6 +66,14 @@ function plainHost(h: string | undefined): string {
  * listener, opened on first send and again after it breaks. Incoming streams are framed by
  * BinFramer; a bad marker or length closes that connection. Sends are queued while
  * connecting and bounded in bytes.
+ *
+ * Two queues per peer: ordinary packets (`send`: pings, pongs, topology, replication) go to
+ * the socket at once; bulk packets (`sendBulk`: sync streams) wait in their own queue and are
+ * handed to the socket 64 KiB at a time, only while its buffer holds less than that, so an
+ * ordinary packet never waits behind more than ~128 KiB of bulk data in this process (the
+ * kernel's socket buffers come on top; see the README, "sync streams"). The bulk
+ * queue is bounded (`bulkRoom`, `onDrain`), so a donor holds a few hundred KiB of a sync
+ * reply, not the whole dataset.
  */
 export class TcpBinTransport implements BinTransport {
   private handler: TransportHandler | undefined;
@@ -68,7 +93,10 @@ export class TcpBinTransport implements BinTransport {
     this.log = options.logger ?? noopLogger;
     this.maxQueue = options.maxQueueBytes ?? 4 * 1024 * 1024;
     this.maxPacket = options.maxPacket ?? BIN_MAX_PACKET;
+    this.bulkMark = options.bulkQueueBytes ?? 256 * 1024;
   }
+
+  private readonly bulkMark: number;
 
   private count(name: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
@@ -175,11 +203,70 @@ export class TcpBinTransport implements BinTransport {
     return true;
   }
 
+  /** Queue a sync-stream packet behind the ordinary traffic to `to` (see the class note). */
+  sendBulk(to: BinAddress, packet: Buffer): boolean {
+    if (this.closed) return false;
+    const key = addressKey(to);
+    let out = this.outbound.get(key);
+    if (out === undefined) out = this.connect(key, to);
+    if (out.bulkBytes + packet.length > this.bulkMark * 16) {
+      this.count('bulk_overflow');
+      return false;
+    }
+    out.bulk.push(packet);
+    out.bulkBytes += packet.length;
+    if (out.bulkBytes >= this.bulkMark) out.wantDrain = true;
+    this.flushBulk(out);
+    return true;
+  }
+
+  /** May another bulk packet toward `to` be queued now? (Else wait for `onDrain`.) */
+  bulkRoom(to: BinAddress): boolean {
+    const out = this.outbound.get(addressKey(to));
+    if (out === undefined) return true;
+    this.flushBulk(out);
+    if (out.bulkBytes < this.bulkMark) return true;
+    out.wantDrain = true;
+    return false;
+  }
+
+  /** Hand bulk packets to the socket while its buffer is empty; tell the handler on room. */
+  private flushBulk(out: Outbound): void {
+    if (!out.open || out.socket.destroyed) return;
+    while (out.bulkHead < out.bulk.length && out.socket.writableLength < BULK_WRITE) {
+      const parts: Buffer[] = [];
+      let n = 0;
+      while (out.bulkHead < out.bulk.length && n < BULK_WRITE) {
+        const b = out.bulk[out.bulkHead] as Buffer;
+        out.bulk[out.bulkHead++] = EMPTY;
+        parts.push(b);
+        n += b.length;
+      }
+      out.bulkBytes -= n;
+      if (out.bulkHead === out.bulk.length) {
+        out.bulk = [];
+        out.bulkHead = 0;
+      } else if (out.bulkHead > 1024) {
+        out.bulk = out.bulk.slice(out.bulkHead);
+        out.bulkHead = 0;
+      }
+      this.count('bulk_writes');
+      // the callback runs once this write left our buffer: hand over the next one then
+      out.socket.write(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n), () =>
+        this.flushBulk(out),
+      );
+    }
+    if (out.wantDrain && out.bulkBytes < this.bulkMark) {
+      out.wantDrain = false;
+      this.handler?.onDrain?.(out.to);
+    }
+  }
+
   /** Bytes waiting to be written to a peer (for senders that want backpressure). */
   pending(to: BinAddress): number {
     const out = this.outbound.get(addressKey(to));
     if (out === undefined) return 0;
-    return out.open ? out.socket.writableLength : out.queued;
+    return (out.open ? out.socket.writableLength : out.queued) + out.bulkBytes;
   }
 
   private connect(key: string, to: BinAddress): Outbound {
@@ -192,7 +279,18 @@ export class TcpBinTransport implements BinTransport {
       to.proto === 'bins'
         ? tls.connect({ ...(base as net.TcpNetConnectOpts), ...this.options.tls })
         : net.connect(base as net.TcpNetConnectOpts);
-    const out: Outbound = { socket, open: false, queue: [], queued: 0 };
+    const out: Outbound = {
+      to,
+      socket,
+      open: false,
+      queue: [],
+      queued: 0,
+      bulk: [],
+      bulkHead: 0,
+      bulkBytes: 0,
+      wantDrain: false,
+    };
+    socket.on('drain', () => this.flushBulk(out));
     this.outbound.set(key, out);
     socket.setNoDelay(true);
     const timer = setTimeout(
@@ -207,6 +305,7 @@ export class TcpBinTransport implements BinTransport {
       out.queue = [];
       out.queued = 0;
       if (q.length > 0) socket.write(q.length === 1 ? (q[0] as Buffer) : Buffer.concat(q));
+      this.flushBulk(out);
     });
     // we only send on outbound connections; anything the peer writes back is read as BIN too
     const framer = new BinFramer({ maxPacket: this.maxPacket });

@@ -2,7 +2,13 @@
  * Kamailio 5.6 as the registrar sipedge is measured against: usrloc in memory (db_mode 0),
  * `save("location")` for every REGISTER, optionally replicated to peers with dmq_usrloc.
  */
-import { KAMAILIO_MODULES } from '@sipedge/test-utils';
+import {
+  KAMAILIO,
+  KAMAILIO_MODULES,
+  type Proc,
+  requirePeer,
+  runProcess,
+} from '@sipedge/test-utils';
 
 export function kamailioRegistrarConfig(options: {
   sipPort: number;
@@ -10,8 +16,11 @@ export function kamailioRegistrarConfig(options: {
   children?: number;
   /** dmq: this node's own port and the notification peer (another Kamailio's dmq address). */
   dmq?: { port: number; notify: number };
+  /** A binrpc control socket (`unix:/path`) for kamcmd (statistics, ul.dump). */
+  ctl?: string;
 }): string {
   const dmq = options.dmq;
+  const ctl = options.ctl;
   return `#!KAMAILIO
 debug=1
 log_stderror=yes
@@ -27,7 +36,7 @@ loadmodule "pv.so"
 loadmodule "textops.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
-${dmq === undefined ? '' : 'loadmodule "dmq.so"\nloadmodule "dmq_usrloc.so"\n'}
+${dmq === undefined ? '' : 'loadmodule "dmq.so"\nloadmodule "dmq_usrloc.so"\n'}${ctl === undefined ? '' : `loadmodule "ctl.so"\nloadmodule "kex.so"\nmodparam("ctl", "binrpc", "${ctl}")\n`}
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 7200)
 ${
@@ -55,4 +64,37 @@ ${
   sl_send_reply("404", "Not here");
 }
 `;
+}
+
+/** `usrloc:location_contacts` (contacts held) of a Kamailio through its ctl socket (kamcmd). */
+export async function kamailioContacts(ctl: string): Promise<number> {
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      '/usr/sbin/kamcmd',
+      ['-s', ctl, 'stats.fetch', 'usrloc:location_contacts'],
+      { timeout: 10_000 },
+      (err, stdout) => (err === null ? resolve(stdout) : reject(err)),
+    ),
+  );
+  const m = /location_contacts:\s*(\d+)/.exec(out);
+  if (m === null) throw new Error(`kamcmd said: ${out}`);
+  return Number(m[1]);
+}
+
+/**
+ * Kamailio in the foreground with `shmMb` of shared memory (the test-utils helper gives 32 MB,
+ * too little for dmq's transactions under a REGISTER load); stop() stops its process group.
+ */
+export async function startKamailioBench(
+  dir: string,
+  configFile: string,
+  shmMb = 256,
+): Promise<Proc> {
+  requirePeer(KAMAILIO);
+  return runProcess(
+    KAMAILIO,
+    ['-DD', '-E', '-f', configFile, '-Y', dir, '-w', dir, '-m', String(shmMb), '-M', '16'],
+    { cwd: dir, group: true },
+  );
 }

@@ -149,6 +149,28 @@ describe('proto_bin over TCP', () => {
     expect(b.t.counters.get('framing_timeout')).toBe(1);
   });
 
+  it('keeps a long stream whose reads all end inside a packet (maxPacketTime is per packet)', async () => {
+    // regression: the timer ran from the first partial read and was never cleared while every
+    // read ended mid-packet, so a sync stream longer than 4 s was cut by its receiver
+    const b = await endpoint('bin', { maxPacketTime: 150 });
+    const s = net.connect({ host: '127.0.0.1', port: b.addr.port });
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    const p = ping(1);
+    const half = 20;
+    s.write(p.subarray(0, half));
+    const steps = 40;
+    for (let i = 0; i < steps; i++) {
+      s.write(Buffer.concat([p.subarray(half), p.subarray(0, half)]));
+      await b.wait(i + 1);
+      // a slow producer: the whole stream lasts far longer than maxPacketTime
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    s.write(p.subarray(half));
+    await b.wait(steps + 1);
+    expect(b.t.counters.get('framing_timeout')).toBeUndefined();
+    s.destroy();
+  });
+
   it('bounds the number of inbound connections', async () => {
     const b = await endpoint('bin', { maxInbound: 1 });
     const first = net.connect({ host: '127.0.0.1', port: b.addr.port });

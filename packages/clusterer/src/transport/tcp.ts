@@ -162,11 +162,13 @@ export class TcpBinTransport implements BinTransport {
         socket.destroy();
         return;
       }
-      // a packet left incomplete must be finished within maxPacketTime
-      if (framer.buffered === 0) {
+      // a packet left incomplete must be finished within maxPacketTime (counted per packet:
+      // in a long stream almost every read ends inside a packet)
+      if (framer.buffered === 0 || r.packets.length > 0) {
         if (partial !== undefined) clearTimeout(partial);
         partial = undefined;
-      } else if (partial === undefined) {
+      }
+      if (framer.buffered > 0 && partial === undefined) {
         partial = setTimeout(() => {
           this.count('framing_timeout');
           socket.destroy();

@@ -115,6 +115,31 @@ describe('RtppClient UDP retransmits (virtual time)', () => {
     expect((r.error as Error).message).toContain('4 attempt(s) in 10000 ms');
   });
 
+  it('one timer for every command in flight, each retransmitted on its own schedule', async () => {
+    const h = harness();
+    const a = outcome(h.client.send('V'));
+    h.clock.advance(300);
+    const b = outcome(h.client.send('V'));
+    h.clock.advance(300);
+    const c = outcome(h.client.send('V'));
+    expect(h.clock.pending).toBe(1);
+    h.reply('c_1 20040107\n'); // b answered: the timer stays for a, then moves on to c
+    await flush();
+    h.clock.advance(400); // t = 1000: a's first retransmit
+    expect(h.times('c_0')).toEqual([0, 1000]);
+    expect(h.times('c_2')).toEqual([600]);
+    h.clock.advance(600); // t = 1600: c's first retransmit; b never again
+    expect(h.times('c_1')).toEqual([300]);
+    expect(h.times('c_2')).toEqual([600, 1600]);
+    expect(h.clock.pending).toBe(1);
+    h.reply('c_0 20040107\n');
+    h.reply('c_2 20040107\n');
+    expect((await a).value).toEqual({ kind: 'value', value: '20040107' });
+    expect((await b).value).toEqual({ kind: 'value', value: '20040107' });
+    expect((await c).value).toEqual({ kind: 'value', value: '20040107' });
+    expect(h.clock.pending).toBe(0);
+  });
+
   it('a per-command budget overrides the client one', async () => {
     const h = harness();
     const p = outcome(h.client.send('V', { timeoutMs: 500 }));

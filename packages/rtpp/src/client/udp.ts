@@ -6,7 +6,11 @@
  * `maxFirstRetryMs`), each later wait doubles, and a retransmit is sent only when it falls
  * before the deadline; at the deadline the command fails with RtppTimeoutError. RTT samples come
  * only from replies to commands that were sent once (Karn's rule); the first sample replaces the
- * initial estimate, later ones move it by 1/8 (RFC 6298's smoothing).
+ * initial estimate, later ones move it by 1/8 (RFC 6298's smoothing). *
+ * One timer per channel, not one per command: it is armed for the earliest retransmit or
+ * deadline of the commands in flight, and a reply does not touch it. When it fires it handles
+ * every command that is due and re-arms for the next; with replies flowing it fires about once
+ * per first-retransmit wait and finds nothing due.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { RtppClosedError, RtppSocketError, RtppTimeoutError } from '../errors.js';
@@ -96,9 +100,8 @@ interface Pending {
   readonly deadline: number;
   attempts: number;
   wait: number;
-  /** When the next timer fires (a retransmit, or the deadline). */
+  /** When the next retransmit, or the deadline, is due. */
   nextAt: number;
-  timer: unknown;
   /** Turns the reply body into the result (it may throw, e.g. RtppProtocolError). */
   map(body: string): unknown;
   resolve(value: unknown): void;
@@ -121,6 +124,9 @@ export class UdpChannel {
   readonly #factory: RtppDatagramTransportFactory;
   readonly #pending = new Map<string, Pending>();
   #transport: RtppDatagramTransport | undefined;
+  /** The channel's one timer, and when it fires (Infinity when not armed). */
+  #timer: unknown;
+  #timerAt = Number.POSITIVE_INFINITY;
   #srtt: number;
   #sampled = false;
   #stats = { sent: 0, retransmits: 0, timeouts: 0, stale: 0 };
@@ -185,7 +191,6 @@ export class UdpChannel {
         attempts: 1,
         wait,
         nextAt: 0,
-        timer: undefined,
         map,
         resolve: resolve as (value: unknown) => void,
         reject,
@@ -197,32 +202,60 @@ export class UdpChannel {
     });
   }
 
+  /** Sets when the command is next due, and brings the channel's timer forward if needed. */
   #arm(p: Pending, now: number): void {
     const retryAt = now + p.wait;
     p.nextAt = retryAt < p.deadline ? retryAt : p.deadline;
-    p.timer = this.#clock.setTimeout(() => this.#onTimer(p), Math.max(0, p.nextAt - now));
+    if (p.nextAt < this.#timerAt) this.#armTimer(p.nextAt, now);
   }
 
-  #onTimer(p: Pending): void {
-    if (this.#pending.get(p.cookie) !== p) return;
+  #armTimer(at: number, now: number): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(() => this.#onTimer(), Math.max(0, at - now));
+  }
+
+  #disarmTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Retransmits or fails every command due by the time the timer was set for. */
+  #onTimer(): void {
+    const firedFor = this.#timerAt;
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
     const now = this.#clock.now();
-    if (p.nextAt >= p.deadline) {
-      this.#pending.delete(p.cookie);
-      this.#stats.timeouts++;
-      if (this.#pending.size === 0) this.onIdle?.();
-      p.reject(
-        new RtppTimeoutError(
-          `no reply from ${this.#spec.transport}:${this.#spec.host}:${this.#spec.port} after ${p.attempts} attempt(s) in ${Math.round(now - p.sentAt)} ms`,
-          p.attempts,
-        ),
-      );
-      return;
+    // a timer may fire a fraction of a millisecond early: what it was set for is due
+    const due = now > firedFor ? now : firedFor;
+    let next = Number.POSITIVE_INFINITY;
+    for (const p of this.#pending.values()) {
+      if (p.nextAt <= due) {
+        if (p.nextAt >= p.deadline) {
+          this.#pending.delete(p.cookie);
+          this.#stats.timeouts++;
+          p.reject(
+            new RtppTimeoutError(
+              `no reply from ${this.#spec.transport}:${this.#spec.host}:${this.#spec.port} after ${p.attempts} attempt(s) in ${Math.round(now - p.sentAt)} ms`,
+              p.attempts,
+            ),
+          );
+          continue;
+        }
+        p.attempts++;
+        this.#stats.retransmits++;
+        this.#transport?.send(p.data);
+        p.wait *= 2;
+        const retryAt = now + p.wait;
+        p.nextAt = retryAt < p.deadline ? retryAt : p.deadline;
+      }
+      if (p.nextAt < next) next = p.nextAt;
     }
-    p.attempts++;
-    this.#stats.retransmits++;
-    this.#transport?.send(p.data);
-    p.wait *= 2;
-    this.#arm(p, now);
+    if (this.#pending.size === 0) this.onIdle?.();
+    else if (next < Number.POSITIVE_INFINITY && this.#timer === undefined) {
+      this.#armTimer(next, now);
+    }
   }
 
   #open(): RtppDatagramTransport {
@@ -247,7 +280,6 @@ export class UdpChannel {
       return;
     }
     this.#pending.delete(p.cookie);
-    this.#clock.clearTimeout(p.timer);
     if (p.attempts === 1) {
       const sample = this.#clock.now() - p.sentAt;
       if (this.#sampled) this.#srtt += (sample - this.#srtt) / 8;
@@ -256,7 +288,10 @@ export class UdpChannel {
         this.#sampled = true;
       }
     }
-    if (this.#pending.size === 0) this.onIdle?.();
+    if (this.#pending.size === 0) {
+      this.#disarmTimer();
+      this.onIdle?.();
+    }
     let value: unknown;
     try {
       value = p.map(r.body);
@@ -269,10 +304,8 @@ export class UdpChannel {
 
   /** Fails every command in flight with RtppClosedError and closes the socket. */
   destroy(): void {
-    for (const p of this.#pending.values()) {
-      this.#clock.clearTimeout(p.timer);
-      p.reject(new RtppClosedError('client destroyed'));
-    }
+    this.#disarmTimer();
+    for (const p of this.#pending.values()) p.reject(new RtppClosedError('client destroyed'));
     this.#pending.clear();
     this.#transport?.close();
     this.#transport = undefined;

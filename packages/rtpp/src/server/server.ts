@@ -13,8 +13,9 @@
  *   persistent, replies in command order.
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
 import { lstatSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { type ParseCommandOptions, parseCommand } from '../codec/command.js';
 import { errorReply, serializeReply } from '../codec/reply.js';
 import { RtppClosedError, RtppSocketError } from '../errors.js';
@@ -311,7 +312,10 @@ export class RtppServer {
     switch (spec.transport) {
       case 'udp':
       case 'udp6': {
-        const sock = createSocket({ type: spec.transport === 'udp' ? 'udp4' : 'udp6' });
+        const sock = createSocket({
+          type: spec.transport === 'udp' ? 'udp4' : 'udp6',
+          lookup: literalFirstLookup,
+        });
         l.udp = sock;
         await new Promise<void>((resolve, reject) => {
           const onError = (e: Error) =>
@@ -625,6 +629,22 @@ export class RtppServer {
       flow();
     });
   }
+}
+
+/**
+ * The dgram socket's address lookup. Every reply goes to the sender's address as `rinfo` gave
+ * it, an IP literal: answer it at once instead of through `dns.lookup`, which defers even a
+ * literal to the next tick. Names (a bind address) still go to `dns.lookup`.
+ */
+function literalFirstLookup(
+  address: string,
+  family: unknown,
+  callback: (err: Error | null, address: string, family: number) => void,
+): void {
+  const kind = isIP(address);
+  if (kind !== 0) callback(null, address, kind);
+  else
+    (dnsLookup as (a: string, f: unknown, cb: typeof callback) => void)(address, family, callback);
 }
 
 /** Removes a leftover unix socket file (never a regular file) before listening on its path. */

@@ -3,9 +3,16 @@
  * the latency the balancer adds. The member is a sipedge-rtp-relay process, the balancer an
  * rtp-cluster process, the load generator this process (16 pairs in flight; BENCH_IN_FLIGHT changes it).
  * Run with `npm run bench -w @sipedge/rtp-cluster-daemon`.
+ *
+ * Fairness: both sides load the same relay process with the same number of pairs in flight, from
+ * the same process, with one client each; they alternate in one-second slices (which goes first
+ * alternates too) so that drift in a shared machine's load hits both alike. For each side the
+ * CPU time of every process (this one, the balancer, the relay; from /proc) and the machine's
+ * busy share are reported, per second and per pair, so a reader can tell whether the machine
+ * was saturated and where the time went.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RtppClient } from '@sipedge/rtpp';
 import { DAEMON_BIN, freeUdpPort, startProcess, startRelay } from '../test/processes.js';
@@ -13,7 +20,64 @@ import { DAEMON_BIN, freeUdpPort, startProcess, startRelay } from '../test/proce
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
+/** CPU seconds used so far by a process (utime + stime of /proc/<pid>/stat; 10 ms ticks). */
+function cpuOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine so far (/proc/stat, all cores). */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    return { busy: (total - idle) / 100, total: total / 100 };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+interface CpuSample {
+  client: number;
+  balancer: number;
+  relay: number;
+  machineBusy: number;
+  machineTotal: number;
+}
+
+let pids = { balancer: 0, relay: 0 };
+
+function sampleCpu(): CpuSample {
+  const u = process.cpuUsage();
+  const m = machineCpu();
+  return {
+    client: (u.user + u.system) / 1e6,
+    balancer: cpuOf(pids.balancer),
+    relay: cpuOf(pids.relay),
+    machineBusy: m.busy,
+    machineTotal: m.total,
+  };
+}
+
+function cpuDelta(a: CpuSample, b: CpuSample): CpuSample {
+  return {
+    client: b.client - a.client,
+    balancer: b.balancer - a.balancer,
+    relay: b.relay - a.relay,
+    machineBusy: b.machineBusy - a.machineBusy,
+    machineTotal: b.machineTotal - a.machineTotal,
+  };
+}
+
 interface Result {
+  cpu: CpuSample;
   pairs: number;
   pairsPerSec: number;
   p50: number;
@@ -32,7 +96,18 @@ function merge(parts: Result[]): Result {
   const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
   const pairs = parts.reduce((n, p) => n + p.pairs, 0);
   const seconds = parts.reduce((n, p) => n + p.seconds, 0);
+  const cpu = parts.reduce(
+    (sum, p) => ({
+      client: sum.client + p.cpu.client,
+      balancer: sum.balancer + p.cpu.balancer,
+      relay: sum.relay + p.cpu.relay,
+      machineBusy: sum.machineBusy + p.cpu.machineBusy,
+      machineTotal: sum.machineTotal + p.cpu.machineTotal,
+    }),
+    { client: 0, balancer: 0, relay: 0, machineBusy: 0, machineTotal: 0 },
+  );
   return {
+    cpu,
     pairs,
     pairsPerSec: pairs / seconds,
     p50: quantile(latencies, 0.5),
@@ -48,6 +123,7 @@ async function load(client: RtppClient, tag: string, seconds: number): Promise<R
   let pairs = 0;
   let errors = 0;
   let seq = 0;
+  const cpu0 = sampleCpu();
   const end = performance.now() + seconds * 1000;
   const start = performance.now();
   await Promise.all(
@@ -70,8 +146,10 @@ async function load(client: RtppClient, tag: string, seconds: number): Promise<R
     }),
   );
   const elapsed = (performance.now() - start) / 1000;
+  const cpu = cpuDelta(cpu0, sampleCpu());
   latencies.sort((a, b) => a - b);
   return {
+    cpu,
     pairs,
     pairsPerSec: pairs / elapsed,
     p50: quantile(latencies, 0.5),
@@ -109,6 +187,8 @@ const daemon = await startProcess(
   ],
   /rtp-cluster: (ready)/,
 );
+pids = { balancer: daemon.pid, relay: relay.pid };
+const loadBefore = loadavg();
 try {
   const direct = new RtppClient({ socket: relay.spec, timeoutMs: 3000 });
   const through = new RtppClient({ socket: `udp:127.0.0.1:${port}`, timeoutMs: 3000 });
@@ -139,11 +219,28 @@ try {
   const t = merge(throughs);
   const fmt = (r: Result) =>
     `${Math.round(r.pairsPerSec).toLocaleString('en-US')} U+D pairs/s, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms per command, ${r.errors} errors`;
+  // CPU: share of one core over the side's slices, and microseconds per U+D pair
+  const cpuFmt = (r: Result, withBalancer: boolean) => {
+    const part = (name: string, s: number) =>
+      `${name} ${Math.round((100 * s) / r.seconds)}% (${Math.round((1e6 * s) / r.pairs)} µs/pair)`;
+    const parts = [part('client', r.cpu.client)];
+    if (withBalancer) parts.push(part('balancer', r.cpu.balancer));
+    else parts.push(`balancer ${Math.round((100 * r.cpu.balancer) / r.seconds)}% (idle side)`);
+    parts.push(part('relay', r.cpu.relay));
+    const machine = `machine ${Math.round((100 * r.cpu.machineBusy) / r.cpu.machineTotal)}% busy of ${cpus().length} cores`;
+    return `${parts.join(', ')}; ${machine}`;
+  };
+  const avg = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  console.log(
+    `rtp-cluster: ${IN_FLIGHT} pairs in flight, ${rounds} slices of 1 s per side; load average before ${avg(loadBefore)}, after ${avg(loadavg())}`,
+  );
   console.log(`rtp-cluster: direct to relay:     ${fmt(d)}`);
   console.log(`rtp-cluster: through the balancer: ${fmt(t)}`);
   console.log(
     `rtp-cluster: ratio ${(t.pairsPerSec / d.pairsPerSec).toFixed(2)}x; added latency p50 ${(t.p50 - d.p50).toFixed(3)} ms, p99 ${(t.p99 - d.p99).toFixed(3)} ms`,
   );
+  console.log(`rtp-cluster: CPU direct:  ${cpuFmt(d, false)}`);
+  console.log(`rtp-cluster: CPU through: ${cpuFmt(t, true)}`);
   await direct.close();
   await through.close();
 } finally {

@@ -138,6 +138,7 @@ export class RtpCluster {
     memberFailures: 0,
   };
   readonly #members = new Map<string, Member>();
+  #memberList: readonly Member[] | undefined;
   readonly #timers: Timers;
   readonly #random: () => number;
   readonly #select: SelectionStrategy;
@@ -166,9 +167,10 @@ export class RtpCluster {
     for (const m of config.rtpproxies) this.#addMember(m);
   }
 
-  /** Members in configuration order. */
+  /** Members in configuration order (a snapshot, replaced whenever membership changes). */
   get members(): readonly Member[] {
-    return [...this.#members.values()];
+    this.#memberList ??= [...this.#members.values()];
+    return this.#memberList;
   }
 
   member(name: string): Member | undefined {
@@ -189,29 +191,40 @@ export class RtpCluster {
     await Promise.all([...this.#members.values()].map((m) => m.stop()));
   }
 
-  /** Answers one command as an rtpproxy would. Never throws. */
-  async handle(cmd: RtppCommand): Promise<RtppReply> {
+  /**
+   * Answers one command as an rtpproxy would. Never throws, never rejects.
+   *
+   * The session path is a chain of plain promises, not nested async functions: a forwarded
+   * command costs one reaction per layer (member reply → call table → client reply) instead of
+   * an await and a promise adoption per layer.
+   */
+  handle(cmd: RtppCommand): Promise<RtppReply> {
     this.counters.commands++;
     try {
       switch (cmd.kind) {
         case 'V':
-          return value(BASE_VERSION);
+          return Promise.resolve(value(BASE_VERSION));
         case 'VF':
-          return value(this.supports(cmd.date) ? '1' : '0');
+          return Promise.resolve(value(this.supports(cmd.date) ? '1' : '0'));
         case 'I':
-          return this.#info(cmd.load);
+          return Promise.resolve(this.#info(cmd.load));
         case 'G':
-          return await this.#stats(cmd);
+          return this.#stats(cmd).catch((err: unknown) => this.#crashed(err, cmd));
         case 'X':
-          return await this.#flush(cmd);
+          return this.#flush(cmd).catch((err: unknown) => this.#crashed(err, cmd));
         default:
-          if (SESSION_KINDS.has(cmd.kind)) return await this.#session(cmd as RtppSessionCommand);
-          return error(0);
+          if (SESSION_KINDS.has(cmd.kind)) return this.#session(cmd as RtppSessionCommand);
+          return Promise.resolve(error(0));
       }
     } catch (err) {
-      this.#log.error({ err, cluster: this.name, kind: cmd.kind }, 'command failed');
-      return error(997);
+      return Promise.resolve(this.#crashed(err, cmd));
     }
+  }
+
+  /** A command that failed inside the balancer (a bug, or a member link that threw). */
+  #crashed(err: unknown, cmd: RtppCommand): RtppReply {
+    this.#log.error({ err, cluster: this.name, kind: cmd.kind }, 'command failed');
+    return error(997);
   }
 
   /** True when every online member claims the capability (and notifications can be delivered). */
@@ -289,6 +302,7 @@ export class RtpCluster {
     });
     m.liveCalls = () => this.callTable.liveCalls(m.name);
     this.#members.set(config.name, m);
+    this.#memberList = undefined;
     return m;
   }
 
@@ -306,6 +320,7 @@ export class RtpCluster {
       !m.online || (this.callTable.liveCalls(m.name) === 0 && (m.reportedSessions ?? 0) === 0);
     if (!idle) return;
     this.#members.delete(m.name);
+    this.#memberList = undefined;
     this.callTable.forgetMember(m.name);
     await m.stop();
     this.#log.info({ cluster: this.name, member: m.name }, 'member removed');
@@ -403,11 +418,22 @@ export class RtpCluster {
     return failed ? error(997) : value('0');
   }
 
-  async #session(cmd: RtppSessionCommand): Promise<RtppReply> {
+  /** Never rejects (see handle). */
+  #session(cmd: RtppSessionCommand): Promise<RtppReply> {
+    const pending = this.#pending.get(cmd.callId);
+    if (pending !== undefined) {
+      // the call's member is being chosen: wait for the choice
+      return pending.then(
+        (owner) => this.#route(cmd, owner),
+        (err: unknown) => this.#crashed(err, cmd),
+      );
+    }
+    return this.#route(cmd, undefined);
+  }
+
+  #route(cmd: RtppSessionCommand, chosen: Member | undefined): Promise<RtppReply> {
     const callId = cmd.callId;
-    const pending = this.#pending.get(callId);
-    let owner: Member | undefined;
-    if (pending !== undefined) owner = await pending;
+    let owner = chosen;
     if (owner === undefined) {
       const bound = this.callTable.lookup(callId);
       owner = bound === undefined ? undefined : this.#members.get(bound);
@@ -418,8 +444,8 @@ export class RtpCluster {
         if (cmd.kind === 'D') {
           // the member is gone: answer now, tell it in the background
           this.callTable.markDeleted(callId);
-          owner.send(this.#forMember(cmd, owner)).catch(() => {});
-          return value('0');
+          this.#sendQuietly(owner, this.#forMember(cmd, owner));
+          return Promise.resolve(value('0'));
         }
         if (isNewLeg) return this.#newSession(cmd as UpdateCommand);
       }
@@ -429,27 +455,51 @@ export class RtpCluster {
     return this.#broadcast(cmd);
   }
 
-  /** Sends a command of a bound call to its member and keeps the table current. */
-  async #forward(m: Member, cmd: RtppSessionCommand): Promise<RtppReply> {
-    if (cmd.kind === 'Q' && m.capabilities.get('20080403') !== true) return error(0);
-    let reply: RtppReply;
+  #sendQuietly(m: Member, cmd: RtppCommand): void {
     try {
-      reply = await m.send(this.#forMember(cmd, m));
-    } catch (err) {
-      this.counters.backendTimeouts++;
-      this.#log.warn({ err, cluster: this.name, member: m.name, kind: cmd.kind }, 'no reply');
-      return error(997);
+      m.send(cmd).catch(() => {});
+    } catch {
+      // counted by the member
     }
-    if (cmd.kind === 'D' && reply.kind !== 'error') this.callTable.markDeleted(cmd.callId);
-    else if (cmd.kind === 'U' && isPositive(reply)) this.callTable.bind(cmd.callId, m.name);
-    return this.#fromMember(reply, m);
+  }
+
+  /** Sends a command of a bound call to its member and keeps the table current. Never rejects. */
+  #forward(m: Member, cmd: RtppSessionCommand): Promise<RtppReply> {
+    if (cmd.kind === 'Q' && m.capabilities.get('20080403') !== true) {
+      return Promise.resolve(error(0));
+    }
+    return m.send(this.#forMember(cmd, m)).then(
+      (reply) => {
+        try {
+          if (cmd.kind === 'D' && reply.kind !== 'error') this.callTable.markDeleted(cmd.callId);
+          else if (cmd.kind === 'U' && isPositive(reply)) this.callTable.bind(cmd.callId, m.name);
+          return this.#fromMember(reply, m);
+        } catch (err) {
+          return this.#crashed(err, cmd);
+        }
+      },
+      (err: unknown) => {
+        this.counters.backendTimeouts++;
+        this.#log.warn({ err, cluster: this.name, member: m.name, kind: cmd.kind }, 'no reply');
+        return error(997);
+      },
+    );
   }
 
   #eligible(exclude: ReadonlySet<Member>): Member[] {
     return this.members.filter((m) => m.online && m.status === 'ACTIVE' && !exclude.has(m));
   }
 
+  /** Never rejects. */
   async #newSession(cmd: UpdateCommand): Promise<RtppReply> {
+    try {
+      return await this.#placeNewSession(cmd);
+    } catch (err) {
+      return this.#crashed(err, cmd);
+    }
+  }
+
+  async #placeNewSession(cmd: UpdateCommand): Promise<RtppReply> {
     const callId = cmd.callId;
     let settle!: (m: Member | undefined) => void;
     const choice = new Promise<Member | undefined>((resolve) => {
@@ -501,7 +551,16 @@ export class RtpCluster {
     }
   }
 
+  /** Never rejects. */
   async #broadcast(cmd: RtppSessionCommand): Promise<RtppReply> {
+    try {
+      return await this.#lookupByBroadcast(cmd);
+    } catch (err) {
+      return this.#crashed(err, cmd);
+    }
+  }
+
+  async #lookupByBroadcast(cmd: RtppSessionCommand): Promise<RtppReply> {
     this.counters.broadcasts++;
     const online = this.#online();
     if (online.length === 0) return error(999);
@@ -536,7 +595,7 @@ export class RtpCluster {
       return this.#fromMember(reply, m);
     }
     if (positive.length === 0) {
-      if (forced) return this.#newSession(cmd as UpdateCommand);
+      if (forced) return this.#placeNewSession(cmd as UpdateCommand);
       if (cmd.kind === 'L') return missPort;
       if (codes.size === 1) return this.#fromMember(error([...codes][0]!), targets[0]!);
       return error(50);

@@ -232,18 +232,28 @@ export class Member {
    * Sends a command; a timeout or a garbage reply counts as a failure (and enough of them in a
    * row take the member offline), an `E` reply is an answer like any other.
    */
-  async send(command: RtppCommand): Promise<RtppReply> {
+  send(command: RtppCommand): Promise<RtppReply> {
     this.counters.commands++;
     const started = this.#timers.now();
+    let sent: Promise<RtppReply>;
     try {
-      const reply = await this.#link.send(command);
-      this.#succeeded(this.#timers.now() - started);
-      if (reply.kind === 'error') this.counters.errors++;
-      return reply;
+      sent = this.#link.send(command);
     } catch (err) {
       this.#failed(err);
-      throw err;
+      return Promise.reject(err);
     }
+    // one reaction, no async frame: this is on every forwarded command's path
+    return sent.then(
+      (reply) => {
+        this.#succeeded(this.#timers.now() - started);
+        if (reply.kind === 'error') this.counters.errors++;
+        return reply;
+      },
+      (err: unknown) => {
+        this.#failed(err);
+        throw err;
+      },
+    );
   }
 
   #succeeded(rtt: number): void {

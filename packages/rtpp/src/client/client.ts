@@ -100,6 +100,8 @@ export class RtppClient {
   readonly #log: RtppLogger;
   readonly #maxInFlight: number;
   readonly #cookie: () => string;
+  /** Whether cookies come from the built-in generator (valid by construction, not re-checked). */
+  readonly #ownCookies: boolean;
   readonly #udp: UdpChannel | undefined;
   readonly #oneShot: OneShotChannel | undefined;
   readonly #stream: PersistentChannel | undefined;
@@ -115,6 +117,7 @@ export class RtppClient {
     this.#log = options.logger ?? silentLogger;
     this.#maxInFlight = options.maxInFlight ?? 4096;
     this.#cookie = cookieSource(options.cookie);
+    this.#ownCookies = typeof options.cookie !== 'function';
     const spec = this.spec;
     if (isLocalSocketSpec(spec)) {
       if (spec.transport === 'unix') this.#oneShot = new OneShotChannel(spec, this.#clock);
@@ -192,7 +195,7 @@ export class RtppClient {
     const budget = options.timeoutMs ?? this.#timeoutMs;
     if (this.#udp !== undefined) {
       let cookie = this.#cookie();
-      if (cookie === '' || /[\s\0]/.test(cookie)) {
+      if (!this.#ownCookies && (cookie === '' || /[\s\0]/.test(cookie))) {
         return Promise.reject(new RtppArgumentError(`bad cookie ${JSON.stringify(cookie)}`));
       }
       if (this.#udp.has(cookie)) {

@@ -166,12 +166,20 @@ async function replication(): Promise<void> {
   }
 
   const n = Number(process.env.BENCH_SYNC_CONTACTS ?? 1_000_000);
-  const donor = startNode({ id: 1, neighbors: [], seed: true, contacts: n });
+  // ping_interval 1 s, ping_timeout 300 ms (BENCH_PING_TIMEOUT_MS): the stream must not starve pings
+  const pingTimeout = Number(process.env.BENCH_PING_TIMEOUT_MS ?? 300);
+  const donor = startNode({ id: 1, neighbors: [], seed: true, contacts: n, pingTimeout });
   const procs2 = [donor];
   try {
     const pd = Number((await waitFor(donor, (l) => l.event === 'ready', 300_000)).port);
     const d = await waitFor(donor, (l) => l.event === 'synced', 300_000);
-    const joiner = startNode({ id: 2, neighbors: [{ id: 1, port: pd }], seed: false, contacts: 0 });
+    const joiner = startNode({
+      id: 2,
+      neighbors: [{ id: 1, port: pd }],
+      seed: false,
+      contacts: 0,
+      pingTimeout,
+    });
     procs2.push(joiner);
     const asked = await waitFor(
       joiner,
@@ -197,8 +205,12 @@ async function replication(): Promise<void> {
     }
     const ms = Number(done.t) - Number(asked.t);
     const ok = done.digest === d.digest && done.size === n;
+    const restarts = joiner.lines.filter(
+      (l) => l.event === 'cap' && String(l.report).startsWith('Sync started'),
+    ).length;
+    const downs = joiner.lines.filter((l) => l.event === 'node_state' && l.up === false).length;
     console.log(
-      `startup sync of ${n} contacts to a joining node (two processes, loopback TCP, SYNC_REQ to synced): ${ms.toFixed(0)} ms = ${Math.round((n / ms) * 1000)} contacts/s, digest ${ok ? 'verified' : `MISMATCH ${String(done.digest)} vs ${String(d.digest)}`} (${String(done.size)}/${n})`,
+      `startup sync of ${n} contacts to a joining node (two processes, loopback TCP, SYNC_REQ to synced): ${ms.toFixed(0)} ms = ${Math.round((n / ms) * 1000)} contacts/s, digest ${ok ? 'verified' : `MISMATCH ${String(done.digest)} vs ${String(d.digest)}`} (${String(done.size)}/${n}); ping_timeout ${pingTimeout} ms, syncs started ${restarts}, donor-down events ${downs}`,
     );
   } finally {
     for (const p of procs2) await stopNode(p);

@@ -300,7 +300,8 @@ export class Location {
         if (ch.type === 'delete' && ch.reason !== 'expired') {
           const c = ch.contact;
           this.#tomb(c.id, { ...versionOf(c), aor: c.aor, deletedAt: now });
-        } else if (ch.type !== 'delete') this.#tombstones.delete(ch.contact.id);
+        } else if (ch.type !== 'delete' && this.#tombstones.size > 0)
+          this.#tombstones.delete(ch.contact.id);
       }
       const before = this.#aors.get(aor);
       const hadAor = before !== undefined && before.length > 0;
@@ -419,8 +420,12 @@ export class Location {
       }
       const local = idx < 0 ? undefined : (list[idx] as ContactRecord);
       const v = versionOf(c);
-      const pendingTomb = tombs.get(c.id);
-      const tomb = pendingTomb === null ? undefined : (pendingTomb ?? this.#tombstones.get(c.id));
+      // (a fresh joiner's sync: no tombstones anywhere, skip those lookups)
+      const pendingTomb = tombs.size === 0 ? undefined : tombs.get(c.id);
+      const tomb =
+        pendingTomb === null
+          ? undefined
+          : (pendingTomb ?? (this.#tombstones.size === 0 ? undefined : this.#tombstones.get(c.id)));
       if (change.type === 'delete') {
         if (local !== undefined && !newerVersion(versionOf(local), v)) {
           list.splice(idx, 1);
@@ -440,7 +445,8 @@ export class Location {
       if (local !== undefined && !newerVersion(v, versionOf(local))) continue;
       if (local === undefined) list.push(c);
       else list[idx] = c;
-      tombs.set(c.id, null);
+      // a put that landed supersedes a tombstone for later changes in this batch
+      if (tomb !== undefined || pendingTomb !== undefined) tombs.set(c.id, null);
       commits.push({
         aor: c.aor,
         next: list.slice(),

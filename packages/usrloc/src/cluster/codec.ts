@@ -95,6 +95,9 @@ export class ReplWriter {
   }
 }
 
+/** Node's Buffer#utf8Slice (public, but missing from @types/node). */
+type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string };
+
 class ReplReader {
   #o = 0;
   constructor(private readonly b: Buffer) {}
@@ -127,7 +130,8 @@ class ReplReader {
     const n = this.u16();
     if (n === NULL_STR) return null;
     this.#need(n);
-    const s = this.b.toString('utf8', this.#o, this.#o + n);
+    // utf8Slice: toString without its argument checks (bounds checked just above)
+    const s = n === 0 ? '' : (this.b as SliceableBuffer).utf8Slice(this.#o, this.#o + n);
     this.#o += n;
     return s;
   }

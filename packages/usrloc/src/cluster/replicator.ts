@@ -133,21 +133,9 @@ export class UsrlocReplicator {
           )
             this.#node.requestSync(USRLOC_REPL_CAP, e.nodeId);
         },
-        onSyncRequest: (_to, out) => {
-          // one small copy per item (measured faster than views of one big snapshot buffer)
-          const now = this.#location.clock.now();
-          let n = 0;
-          for (const c of this.#location.allContacts()) {
-            if (!isValid(c, now)) continue;
-            out.chunk(encodeSyncRecord(this.#w, c));
-            n++;
-          }
-          for (const t of this.#location.tombstones()) {
-            out.chunk(encodeSyncTombstone(this.#w, t));
-            n++;
-          }
-          this.counters.sync_items_sent += n;
-        },
+        // streamed: the clusterer pulls items as the link drains (bounded memory on the
+        // donor); each binding is sent as it is when read, later changes follow as events
+        openSync: () => ({ items: this.#syncItems() }),
         onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
         onSyncDone: () => this.#flushSync(),
         digest: () => this.digest(),
@@ -163,6 +151,24 @@ export class UsrlocReplicator {
     this.#unsubscribeStatus = this.#node.onCapStatus((e) => {
       if (e.capability === USRLOC_REPL_CAP) this.#flushSync();
     });
+  }
+
+  /** Every valid binding, then every tombstone, encoded one small buffer each. */
+  *#syncItems(): Generator<Buffer> {
+    let n = 0;
+    try {
+      for (const c of this.#location.allContacts()) {
+        if (!isValid(c, this.#location.clock.now())) continue;
+        n++;
+        yield encodeSyncRecord(this.#w, c);
+      }
+      for (const t of this.#location.tombstones()) {
+        n++;
+        yield encodeSyncTombstone(this.#w, t);
+      }
+    } finally {
+      this.counters.sync_items_sent += n;
+    }
   }
 
   /** Order-independent digest of the bindings held: `count:h1:h2`. */
@@ -205,7 +211,8 @@ export class UsrlocReplicator {
 
   #onLocal(changes: readonly ContactChange[]): void {
     for (const ch of changes) {
-      this.#remove(ch.contact.id);
+      // an insert is a new id (the location had no binding with it): nothing to take out
+      if (ch.type !== 'insert') this.#remove(ch.contact.id);
       if (ch.type !== 'delete') this.#add(ch.contact);
       if (ch.reason === 'replicated' || ch.reason === 'expired') continue;
       this.#send(ch);

@@ -4,16 +4,20 @@
  * rtp-cluster process, the load generator this process (16 pairs in flight; BENCH_IN_FLIGHT changes it).
  * Run with `npm run bench -w @sipedge/rtp-cluster-daemon`.
  *
- * Fairness: both sides load the same relay process with the same number of pairs in flight, from
- * the same process, with one client each; they alternate in one-second slices (which goes first
- * alternates too) so that drift in a shared machine's load hits both alike. For each side the
- * CPU time of every process (this one, the balancer, the relay; from /proc) and the machine's
- * busy share are reported, per second and per pair, so a reader can tell whether the machine
- * was saturated and where the time went.
+ * Fairness: every side loads the same relay process with the same number of pairs in flight,
+ * from the same process, with one client each; the sides take turns in one-second slices (the
+ * order rotates every round) so that drift in a shared machine's load hits all alike. A third
+ * side goes through a bare forwarding hop (bench/forwarder.ts: cookie rewrite only): it shows
+ * what one more Node.js process on the path costs by itself, the ceiling of any balancer written
+ * in Node.js on this machine. For each side the CPU time of every process (this one, the
+ * balancer, the hop, the relay; from /proc) and the machine's busy share are reported, per
+ * second and per pair, so a reader can tell whether the machine was saturated and where the
+ * time went.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RtppClient } from '@sipedge/rtpp';
 import { DAEMON_BIN, freeUdpPort, startProcess, startRelay } from '../test/processes.js';
 
@@ -47,12 +51,13 @@ function machineCpu(): { busy: number; total: number } {
 interface CpuSample {
   client: number;
   balancer: number;
+  hop: number;
   relay: number;
   machineBusy: number;
   machineTotal: number;
 }
 
-let pids = { balancer: 0, relay: 0 };
+let pids = { balancer: 0, hop: 0, relay: 0 };
 
 function sampleCpu(): CpuSample {
   const u = process.cpuUsage();
@@ -60,6 +65,7 @@ function sampleCpu(): CpuSample {
   return {
     client: (u.user + u.system) / 1e6,
     balancer: cpuOf(pids.balancer),
+    hop: cpuOf(pids.hop),
     relay: cpuOf(pids.relay),
     machineBusy: m.busy,
     machineTotal: m.total,
@@ -70,6 +76,7 @@ function cpuDelta(a: CpuSample, b: CpuSample): CpuSample {
   return {
     client: b.client - a.client,
     balancer: b.balancer - a.balancer,
+    hop: b.hop - a.hop,
     relay: b.relay - a.relay,
     machineBusy: b.machineBusy - a.machineBusy,
     machineTotal: b.machineTotal - a.machineTotal,
@@ -100,11 +107,12 @@ function merge(parts: Result[]): Result {
     (sum, p) => ({
       client: sum.client + p.cpu.client,
       balancer: sum.balancer + p.cpu.balancer,
+      hop: sum.hop + p.cpu.hop,
       relay: sum.relay + p.cpu.relay,
       machineBusy: sum.machineBusy + p.cpu.machineBusy,
       machineTotal: sum.machineTotal + p.cpu.machineTotal,
     }),
-    { client: 0, balancer: 0, relay: 0, machineBusy: 0, machineTotal: 0 },
+    { client: 0, balancer: 0, hop: 0, relay: 0, machineBusy: 0, machineTotal: 0 },
   );
   return {
     cpu,
@@ -187,7 +195,12 @@ const daemon = await startProcess(
   ],
   /rtp-cluster: (ready)/,
 );
-pids = { balancer: daemon.pid, relay: relay.pid };
+const hop = await startProcess(
+  fileURLToPath(new URL('./forwarder.js', import.meta.url)),
+  ['127.0.0.1', relay.spec.slice(relay.spec.lastIndexOf(':') + 1)],
+  /forwarder ready port=(\d+)/,
+);
+pids = { balancer: daemon.pid, hop: hop.pid, relay: relay.pid };
 const loadBefore = loadavg();
 try {
   const direct = new RtppClient({ socket: relay.spec, timeoutMs: 3000 });
@@ -199,51 +212,57 @@ try {
     await new Promise((res) => setTimeout(res, 100));
   }
   await through.send('D warm f');
-  await load(direct, 'warm-direct', 1);
-  await load(through, 'warm-through', 1);
-  // interleave one-second slices, alternating which goes first, so that drift in the machine's
-  // load (it is shared) hits both sides alike
+  const viaHop = new RtppClient({ socket: `udp:127.0.0.1:${hop.ready}`, timeoutMs: 3000 });
+  const sides = [
+    { name: 'direct', client: direct },
+    { name: 'hop', client: viaHop },
+    { name: 'through', client: through },
+  ];
+  for (const side of sides) await load(side.client, `warm-${side.name}`, 1);
+  // one-second slices, the order rotating every round, so that drift in the machine's load
+  // (it is shared) hits every side alike
   const rounds = Math.max(1, Math.round(SECONDS));
-  const directs: Result[] = [];
-  const throughs: Result[] = [];
+  const results = new Map<string, Result[]>(sides.map((side) => [side.name, []]));
   for (let i = 0; i < rounds; i++) {
-    if (i % 2 === 0) {
-      directs.push(await load(direct, `direct-${i}`, 1));
-      throughs.push(await load(through, `through-${i}`, 1));
-    } else {
-      throughs.push(await load(through, `through-${i}`, 1));
-      directs.push(await load(direct, `direct-${i}`, 1));
+    for (let k = 0; k < sides.length; k++) {
+      const side = sides[(i + k) % sides.length]!;
+      results.get(side.name)!.push(await load(side.client, `${side.name}-${i}`, 1));
     }
   }
-  const d = merge(directs);
-  const t = merge(throughs);
+  const d = merge(results.get('direct')!);
+  const h = merge(results.get('hop')!);
+  const t = merge(results.get('through')!);
   const fmt = (r: Result) =>
     `${Math.round(r.pairsPerSec).toLocaleString('en-US')} U+D pairs/s, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms per command, ${r.errors} errors`;
   // CPU: share of one core over the side's slices, and microseconds per U+D pair
-  const cpuFmt = (r: Result, withBalancer: boolean) => {
+  const cpuFmt = (r: Result, middle: 'balancer' | 'hop' | undefined) => {
     const part = (name: string, s: number) =>
       `${name} ${Math.round((100 * s) / r.seconds)}% (${Math.round((1e6 * s) / r.pairs)} µs/pair)`;
     const parts = [part('client', r.cpu.client)];
-    if (withBalancer) parts.push(part('balancer', r.cpu.balancer));
-    else parts.push(`balancer ${Math.round((100 * r.cpu.balancer) / r.seconds)}% (idle side)`);
+    if (middle !== undefined) parts.push(part(middle, r.cpu[middle]));
     parts.push(part('relay', r.cpu.relay));
     const machine = `machine ${Math.round((100 * r.cpu.machineBusy) / r.cpu.machineTotal)}% busy of ${cpus().length} cores`;
     return `${parts.join(', ')}; ${machine}`;
   };
   const avg = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  const vs = (a: Result, b: Result) =>
+    `ratio ${(a.pairsPerSec / b.pairsPerSec).toFixed(2)}x; added latency p50 ${(a.p50 - b.p50).toFixed(3)} ms, p99 ${(a.p99 - b.p99).toFixed(3)} ms`;
   console.log(
     `rtp-cluster: ${IN_FLIGHT} pairs in flight, ${rounds} slices of 1 s per side; load average before ${avg(loadBefore)}, after ${avg(loadavg())}`,
   );
-  console.log(`rtp-cluster: direct to relay:     ${fmt(d)}`);
+  console.log(`rtp-cluster: direct to relay:      ${fmt(d)}`);
+  console.log(`rtp-cluster: through a bare hop:   ${fmt(h)}`);
   console.log(`rtp-cluster: through the balancer: ${fmt(t)}`);
-  console.log(
-    `rtp-cluster: ratio ${(t.pairsPerSec / d.pairsPerSec).toFixed(2)}x; added latency p50 ${(t.p50 - d.p50).toFixed(3)} ms, p99 ${(t.p99 - d.p99).toFixed(3)} ms`,
-  );
-  console.log(`rtp-cluster: CPU direct:  ${cpuFmt(d, false)}`);
-  console.log(`rtp-cluster: CPU through: ${cpuFmt(t, true)}`);
+  console.log(`rtp-cluster: balancer vs direct: ${vs(t, d)}`);
+  console.log(`rtp-cluster: bare hop vs direct: ${vs(h, d)} (the ceiling for a Node.js hop here)`);
+  console.log(`rtp-cluster: CPU direct:   ${cpuFmt(d, undefined)}`);
+  console.log(`rtp-cluster: CPU bare hop: ${cpuFmt(h, 'hop')}`);
+  console.log(`rtp-cluster: CPU balancer: ${cpuFmt(t, 'balancer')}`);
   await direct.close();
+  await viaHop.close();
   await through.close();
 } finally {
+  await hop.stop();
   await daemon.stop();
   await relay.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -634,17 +634,28 @@ export class RtppServer {
 /**
  * The dgram socket's address lookup. Every reply goes to the sender's address as `rinfo` gave
  * it, an IP literal: answer it at once instead of through `dns.lookup`, which defers even a
- * literal to the next tick. Names (a bind address) still go to `dns.lookup`.
+ * literal to the next tick. Names (a bind address) still go to `dns.lookup`. The last literal
+ * is remembered, so a busy client's replies skip even the IP syntax check.
  */
+let lastLiteral = '';
+let lastFamily = 0;
 function literalFirstLookup(
   address: string,
   family: unknown,
   callback: (err: Error | null, address: string, family: number) => void,
 ): void {
+  if (address === lastLiteral) {
+    callback(null, address, lastFamily);
+    return;
+  }
   const kind = isIP(address);
-  if (kind !== 0) callback(null, address, kind);
-  else
+  if (kind === 0) {
     (dnsLookup as (a: string, f: unknown, cb: typeof callback) => void)(address, family, callback);
+    return;
+  }
+  lastLiteral = address;
+  lastFamily = kind;
+  callback(null, address, kind);
 }
 
 /** Removes a leftover unix socket file (never a regular file) before listening on its path. */

@@ -490,16 +490,8 @@ export class RtpCluster {
     return this.members.filter((m) => m.online && m.status === 'ACTIVE' && !exclude.has(m));
   }
 
-  /** Never rejects. */
+  /** Places a new session on a member (on another once if it does not answer). Never rejects. */
   async #newSession(cmd: UpdateCommand): Promise<RtppReply> {
-    try {
-      return await this.#placeNewSession(cmd);
-    } catch (err) {
-      return this.#crashed(err, cmd);
-    }
-  }
-
-  async #placeNewSession(cmd: UpdateCommand): Promise<RtppReply> {
     const callId = cmd.callId;
     let settle!: (m: Member | undefined) => void;
     const choice = new Promise<Member | undefined>((resolve) => {
@@ -545,6 +537,8 @@ export class RtpCluster {
       }
       settle(undefined);
       return error(997);
+    } catch (err) {
+      return this.#crashed(err, cmd);
     } finally {
       settle(undefined);
       if (this.#pending.get(callId) === choice) this.#pending.delete(callId);
@@ -595,7 +589,7 @@ export class RtpCluster {
       return this.#fromMember(reply, m);
     }
     if (positive.length === 0) {
-      if (forced) return this.#placeNewSession(cmd as UpdateCommand);
+      if (forced) return this.#newSession(cmd as UpdateCommand);
       if (cmd.kind === 'L') return missPort;
       if (codes.size === 1) return this.#fromMember(error([...codes][0]!), targets[0]!);
       return error(50);

@@ -560,6 +560,15 @@ export class Router implements EdgeHandler {
   }
 
   #onBranchResponse(call: ProxyCall, branch: Branch, res: SipMessage): void {
+    try {
+      this.#branchResponse(call, branch, res);
+    } catch (err) {
+      // timer callbacks land here too: never let a malformed response escape
+      this.#log.warn({ err: (err as Error).message, status: res.status }, 'response dropped');
+    }
+  }
+
+  #branchResponse(call: ProxyCall, branch: Branch, res: SipMessage): void {
     if (res.status === 100) return;
     if (branch.final !== undefined) return;
     if (res.status < 200) {
@@ -579,7 +588,8 @@ export class Router implements EdgeHandler {
       const role = call.offerSent ? 'answer' : 'offer';
       media
         .anchor(res, role, { reversed: role === 'offer', sourceIp: branch.hop.address })
-        .then(relay, relay);
+        .then(relay, relay)
+        .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'relay failed'));
       return;
     }
     relay();
@@ -723,7 +733,10 @@ export class Router implements EdgeHandler {
     const media = this.#o.media;
     if (media !== undefined && local.some((l) => l.media) && hasSdp(req)) {
       // the answer to a late offer
-      media.anchor(req, 'answer', { reversed: true, sourceIp: from.address }).then(send, send);
+      media
+        .anchor(req, 'answer', { reversed: true, sourceIp: from.address })
+        .then(send, send)
+        .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'ACK dropped'));
       return;
     }
     send();

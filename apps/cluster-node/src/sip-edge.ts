@@ -71,6 +71,7 @@ export class SipEdge {
   readonly #requests: Counter;
   readonly #rejected: Counter;
   readonly #sendErrors: Counter;
+  readonly #internalErrors: Counter;
   readonly #deps: { logger: EdgeLogger; stats: StatisticsRegistry };
 
   constructor(config: NodeConfig['sip'], deps: { logger: EdgeLogger; stats: StatisticsRegistry }) {
@@ -95,6 +96,7 @@ export class SipEdge {
     this.#requests = s.counter('sip', 'requests_received');
     this.#rejected = s.counter('sip', 'requests_unhandled');
     this.#sendErrors = s.counter('sip', 'send_errors');
+    this.#internalErrors = s.counter('sip', 'internal_errors');
     const counters = () => [this.node, this.#service].filter((i) => i !== undefined);
     const sum = (k: 'parseErrors' | 'closedForLimits' | 'refusedConnections') => () =>
       counters().reduce((n, i) => n + i.transports.counters[k], 0);
@@ -117,11 +119,24 @@ export class SipEdge {
       transports: new SipTransports({
         onMessage: (msg, from) => {
           const hop: Hop = { ...from, iface };
-          if (msg.isRequest && this.#handler?.onStateless?.(msg, hop) === true) {
-            this.#requests.inc();
-            return;
+          // nothing a peer sends may take the process down: a routing bug is counted, logged
+          // and the message dropped (the sender retransmits or times out)
+          try {
+            if (msg.isRequest && this.#handler?.onStateless?.(msg, hop) === true) {
+              this.#requests.inc();
+              return;
+            }
+            this.layer.receive(msg, hop);
+          } catch (err) {
+            this.#internalErrors.inc();
+            this.#log.error(
+              {
+                err: (err as Error).message,
+                from: `${from.transport}:${from.address}:${from.port}`,
+              },
+              'SIP message dropped: internal error',
+            );
           }
-          this.layer.receive(msg, hop);
         },
         logger: this.#deps.logger,
         maxConnections: this.#config.max_connections,

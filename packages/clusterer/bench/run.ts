@@ -207,8 +207,8 @@ function convergence(): void {
 
 async function fullSync(): Promise<void> {
   const records = Number(process.env.BENCH_SYNC_RECORDS ?? 1_000_000);
-  // ping_timeout 1 s: building a 1,000,000-record reply blocks the donor's event loop
-  const donor = start({ id: 1, neighbors: [], records, seed: true, pingTimeout: 1000 }, syncRunner);
+  // ping_interval 1 s, ping_timeout 300 ms: the reply is streamed behind the pings
+  const donor = start({ id: 1, neighbors: [], records, seed: true, pingTimeout: 300 }, syncRunner);
   try {
     const ready = await waitFor(donor, (l) => l.event === 'ready', 120_000);
     const d = await waitFor(donor, (l) => l.event === 'synced', 120_000);
@@ -218,7 +218,7 @@ async function fullSync(): Promise<void> {
         neighbors: [{ id: 1, port: ready.port }],
         records: 0,
         seed: false,
-        pingTimeout: 1000,
+        pingTimeout: 300,
       },
       syncRunner,
     );
@@ -231,6 +231,10 @@ async function fullSync(): Promise<void> {
       const done = await waitFor(joiner, (l) => l.event === 'synced', 600_000);
       const ms = Number(done.t) - Number(asked.t);
       const ok = done.digest === d.digest && done.size === records;
+      const starts = joiner.lines.filter(
+        (l) => l.event === 'cap' && String(l.report).startsWith('Sync started'),
+      ).length;
+      const downs = joiner.lines.filter((l) => l.event === 'node_state' && l.up === false).length;
       // each record: key "k<i>", value "v<i>", 2+2 length bytes, 8 bytes version/origin, plus
       // the 8-byte chunk header of the SYNC framing
       let bytes = 0;
@@ -239,7 +243,8 @@ async function fullSync(): Promise<void> {
         `full sync of ${records} records over loopback TCP: ${ms.toFixed(0)} ms, ` +
           `${Math.round((records / ms) * 1000)} records/s, ${(((bytes / ms) * 1000) / 1e6).toFixed(1)} MB/s ` +
           `(chunk payload), digest ${ok ? 'verified' : `MISMATCH ${done.digest} vs ${d.digest}`} ` +
-          `(${done.size}/${records} records)`,
+          `(${done.size}/${records} records); ping_timeout 300 ms, syncs started ${starts}, ` +
+          `donor-down events ${downs}`,
       );
     } finally {
       await kill(joiner, 'SIGKILL');

@@ -85,7 +85,7 @@ async function stalledPeer(): Promise<{
 async function sender(): Promise<{ t: TcpBinTransport; drains: BinAddress[] }> {
   const t = new TcpBinTransport({
     listen: { proto: 'bin', host: '127.0.0.1', port: 0 },
-    bulkQueueBytes: 1 << 20,
+    bulkQueueBytes: 4 << 20,
   });
   const drains: BinAddress[] = [];
   t.setHandler({ onPacket: () => {}, onDrain: (to) => drains.push(to) });
@@ -132,7 +132,7 @@ describe('TcpBinTransport bulk queue', () => {
     const { t } = await sender();
     let accepted = 0;
     for (let i = 0; i < 1000; i++) if (t.sendBulk(peer.addr, bulk(i))) accepted++;
-    // 16 × 1 MiB of 32 KB packets, the connection not even open yet
+    // 4 × 4 MiB of 32 KB packets, the connection not even open yet
     expect(accepted).toBeLessThan(600);
     expect(accepted).toBeGreaterThan(400);
     expect(t.counters.get('bulk_overflow')).toBe(1000 - accepted);

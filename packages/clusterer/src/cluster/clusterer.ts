@@ -41,6 +41,7 @@ import {
   SIPEDGE_SYNC_CAP,
   SIPEDGE_SYNC_COMPARE,
   SIPEDGE_SYNC_DIGEST,
+  SIPEDGE_SYNC_STREAM_START,
   SyncEngine,
   type SyncOptions,
 } from './sync.js';
@@ -529,8 +530,10 @@ export class Clusterer extends EventEmitter {
   private peerLost(to: BinAddress): void {
     for (const cl of this.clusters.values()) {
       for (const n of cl.nodes.values()) {
-        if (n.addr.host === to.host && n.addr.port === to.port && n.addr.proto === to.proto)
+        if (n.addr.host === to.host && n.addr.port === to.port && n.addr.proto === to.proto) {
+          this.sync.connectionLost(cl.id, n.id);
           this.sendFailed(cl, n);
+        }
       }
     }
     this.settle();
@@ -1054,6 +1057,8 @@ export class Clusterer extends EventEmitter {
         if (p.capability === SIPEDGE_SYNC_CAP) {
           if (p.type === SIPEDGE_SYNC_DIGEST) this.sync.onDigest(cl.id, p.src, p.body);
           else if (p.type === SIPEDGE_SYNC_COMPARE) this.sync.onCompare(cl.id, p.src, p.body);
+          else if (p.type === SIPEDGE_SYNC_STREAM_START)
+            this.sync.onStreamStart(cl.id, p.src, p.body);
           return;
         }
         const cap = this.capabilities.get(p.capability);

@@ -26,6 +26,13 @@ export const SIPEDGE_SYNC_CAP = 'sipedge-sync';
 export const SIPEDGE_SYNC_DIGEST = 1;
 /** Anti-entropy: `str capability, str digest, int is_reply` (merge-mode capabilities). */
 export const SIPEDGE_SYNC_COMPARE = 2;
+/**
+ * Sent by a sipedge donor (through the same ordered queue) before the first SYNC of each
+ * reply: `str capability`. A receiver that has seen one from a donor takes that donor's
+ * SYNC, digest and SYNC_END only after the start of the reply to its latest request, so the
+ * tail of an abandoned earlier reply still in the pipe is never counted into a new sync.
+ */
+export const SIPEDGE_SYNC_STREAM_START = 3;
 
 export interface SyncMeta {
   clusterId: number;
@@ -183,6 +190,8 @@ export class LocalCapability {
    * data) left partial data, which must never be called synced.
    */
   hadDonor = false;
+  /** A stream start from the donor arrived for the current request (sipedge donors). */
+  streamOpen = false;
 
   constructor(
     readonly name: string,
@@ -212,6 +221,8 @@ interface SyncStream {
   carry: Buffer | undefined;
   total: number;
   packets: number;
+  /** The stream-start marker went out. */
+  opened: boolean;
   lastProgress: number;
 }
 
@@ -238,6 +249,8 @@ export class SyncEngine {
   /** Sync replies being streamed, by `capability/dst`. */
   private readonly streams = new Map<string, SyncStream>();
   private pumpTimer: unknown;
+  /** Donors known to send SIPEDGE_SYNC_STREAM_START (sipedge nodes). */
+  private readonly marksStreams = new Set<string>();
   private pumping = false;
 
   constructor(
@@ -408,6 +421,7 @@ export class SyncEngine {
       if (r === 1) {
         this.host.count('sync_requests_sent');
         c.hadDonor = true;
+        c.streamOpen = false;
         c.requestOut = true;
         c.donor = donor;
         c.preferDonor = undefined;
@@ -422,6 +436,7 @@ export class SyncEngine {
 
   private fail(c: LocalCapability, report: string, immediate = false): void {
     const now = this.clock.now();
+    c.streamOpen = false;
     if (c.donor !== undefined) c.failedDonors.set(c.donor, now);
     c.requestOut = false;
     c.inProgress = false;
@@ -450,6 +465,7 @@ export class SyncEngine {
 
   private succeed(c: LocalCapability, meta: SyncMeta): void {
     const n = c.chunks;
+    c.streamOpen = false;
     c.requestOut = false;
     c.inProgress = false;
     c.background = false;
@@ -533,8 +549,8 @@ export class SyncEngine {
     for (const c of this.caps.values()) {
       if (c.clusterId !== clusterId) continue;
       if (!up) {
-        const st = this.streams.get(streamKey(c.name, nodeId));
-        if (st !== undefined) this.abortStream(st);
+        // a stream to it pauses (its TCP connection may well be intact: a receiver busy with a
+        // long GC misses pongs); `connectionLost` or the stall timeout ends it
         if (c.donor === nodeId && (c.requestOut || c.inProgress))
           this.fail(c, `Donor node [${nodeId}] became unreachable`, true);
         continue;
@@ -543,6 +559,12 @@ export class SyncEngine {
       if (q?.delete(nodeId)) this.answer(c, nodeId);
       this.tryDonor(c);
     }
+  }
+
+  /** The connection to nodeId broke: packets queued for it are gone, so its streams end. */
+  connectionLost(clusterId: number, nodeId: number): void {
+    for (const st of [...this.streams.values()])
+      if (st.dst === nodeId && st.cap.clusterId === clusterId) this.abortStream(st);
   }
 
   /** New capability states learnt from a CAP_UPDATE. */
@@ -613,6 +635,7 @@ export class SyncEngine {
       carry: undefined,
       total: 0,
       packets: 0,
+      opened: false,
       lastProgress: this.clock.now(),
     });
     this.host.count('sync_streams_started');
@@ -678,8 +701,27 @@ export class SyncEngine {
     const max = 65535 - head - 8;
     const base = { cluster: c.clusterId, src: this.host.myNodeId, dst: st.dst, capability: c.name };
     let budget = BURST_BYTES;
+    if (st.packets === 0 && !st.opened) {
+      if (!this.host.reachable(c.clusterId, st.dst)) return false;
+      const name = Buffer.from(c.name);
+      const body = Buffer.alloc(2 + name.length);
+      body.writeUInt16LE(name.length, 0);
+      name.copy(body, 2);
+      const p: RoutedPacket = {
+        kind: 'module',
+        ...base,
+        capability: SIPEDGE_SYNC_CAP,
+        version: 1,
+        type: SIPEDGE_SYNC_STREAM_START,
+        body,
+      };
+      if (!send(p)) return false;
+      st.opened = true;
+    }
     for (;;) {
       if (this.streams.get(streamKey(c.name, st.dst)) !== st) return false;
+      // paused while unreachable; resumes on NODE_UP, ends after sync_timeout without progress
+      if (!this.host.reachable(c.clusterId, st.dst)) return false;
       if (room !== undefined) {
         if (!room.call(this.host, c.clusterId, st.dst)) return false;
       } else if (budget <= 0) return true;
@@ -758,7 +800,37 @@ export class SyncEngine {
   // -------------------------------------------------------------- receiver side
 
   private expecting(c: LocalCapability | undefined, src: number): c is LocalCapability {
-    return c?.wantSync === true && c.donor === src && (c.requestOut || c.inProgress);
+    if (c?.wantSync !== true || c.donor !== src || !(c.requestOut || c.inProgress)) return false;
+    if (!c.streamOpen && this.marksStreams.has(`${c.clusterId}/${src}`)) {
+      // the tail of an earlier reply from this donor, before the start of the current one
+      this.host.count('drop_stale_sync');
+      return false;
+    }
+    return true;
+  }
+
+  /** SIPEDGE_SYNC_STREAM_START from `src`: the reply to our latest request begins. */
+  onStreamStart(clusterId: number, src: number, body: Buffer): void {
+    let name: string;
+    try {
+      const nl = body.readUInt16LE(0);
+      if (2 + nl > body.length) throw new RangeError('short');
+      name = body.toString('utf8', 2, 2 + nl);
+    } catch {
+      return void this.host.count('drop_bad_sync_digest');
+    }
+    this.marksStreams.add(`${clusterId}/${src}`);
+    const c = this.get(name, clusterId);
+    if (c?.wantSync !== true || c.donor !== src || !(c.requestOut || c.inProgress))
+      return void this.host.count('drop_unexpected_sync');
+    // a second start (we asked again meanwhile): what came before belongs to the older reply
+    c.streamOpen = true;
+    c.requestOut = true;
+    c.requestedAt = this.clock.now();
+    c.inProgress = false;
+    c.chunks = 0;
+    c.endCount = undefined;
+    c.expectedDigest = undefined;
   }
 
   private begin(c: LocalCapability, meta: SyncMeta): boolean {

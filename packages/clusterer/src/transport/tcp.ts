@@ -31,8 +31,9 @@ export interface TcpTransportOptions {
   /** Time to complete one packet once its first byte arrived (default 4000 ms, `tcp_max_msg_time`). */
   maxPacketTime?: number;
   /**
-   * Bulk (sync stream) bytes queued per peer before `bulkRoom` turns false (default 256 KiB);
-   * `sendBulk` itself fails beyond 16 times that.
+   * Bulk (sync stream) bytes queued per peer before `bulkRoom` turns false (default 4 MiB: it
+   * lets a donor run ahead of a receiver that is scheduled unevenly; ordinary packets never
+   * wait behind this queue). `sendBulk` itself fails beyond 4 times that.
    */
   bulkQueueBytes?: number;
 }
@@ -93,7 +94,7 @@ export class TcpBinTransport implements BinTransport {
     this.log = options.logger ?? noopLogger;
     this.maxQueue = options.maxQueueBytes ?? 4 * 1024 * 1024;
     this.maxPacket = options.maxPacket ?? BIN_MAX_PACKET;
-    this.bulkMark = options.bulkQueueBytes ?? 256 * 1024;
+    this.bulkMark = options.bulkQueueBytes ?? 4 * 1024 * 1024;
   }
 
   private readonly bulkMark: number;
@@ -211,7 +212,7 @@ export class TcpBinTransport implements BinTransport {
     const key = addressKey(to);
     let out = this.outbound.get(key);
     if (out === undefined) out = this.connect(key, to);
-    if (out.bulkBytes + packet.length > this.bulkMark * 16) {
+    if (out.bulkBytes + packet.length > this.bulkMark * 4) {
       this.count('bulk_overflow');
       return false;
     }

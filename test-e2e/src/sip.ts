@@ -34,11 +34,36 @@ export class SipUdpUa {
   readonly requests: ReceivedRequest[] = [];
   port = 0;
 
-  async bind(host = '127.0.0.1'): Promise<this> {
+  /** Binds `host:port` (port 0: the kernel picks one). */
+  async bind(host = '127.0.0.1', port = 0): Promise<this> {
     this.socket.on('message', (m: Buffer, rinfo) => this.onMessage(m.toString('latin1'), rinfo));
-    await new Promise<void>((r) => this.socket.bind(0, host, () => r()));
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.bind(port, host, () => {
+        this.socket.off('error', reject);
+        resolve();
+      });
+    });
     this.port = this.socket.address().port;
     return this;
+  }
+
+  /**
+   * Binds a port below the kernel's ephemeral range (10000–11999), so that once this UA
+   * closes, the port can be handed to another program (sipp) without a concurrent
+   * `bind(0)` elsewhere taking it in between.
+   */
+  static async outsideEphemeral(): Promise<SipUdpUa> {
+    for (let i = 0; i < 50; i++) {
+      const port = 10_000 + Math.floor(Math.random() * 2000);
+      const ua = new SipUdpUa();
+      try {
+        return await ua.bind('127.0.0.1', port);
+      } catch {
+        ua.socket.close();
+      }
+    }
+    throw new Error('no free UDP port in 10000-11999');
   }
 
   private onMessage(text: string, rinfo: dgram.RemoteInfo): void {
@@ -167,4 +192,15 @@ export class SipUdpUa {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * A UDP port free right now below the ephemeral range (10000–11999): safer to hand to another
+ * program than a `bind(0)` port, which a concurrent `bind(0)` may be given next.
+ */
+export async function quietUdpPort(): Promise<number> {
+  const ua = await SipUdpUa.outsideEphemeral();
+  const port = ua.port;
+  ua.close();
+  return port;
 }

@@ -25,10 +25,11 @@ describe('calls through the cluster', () => {
       return r.Clusters[0]?.members.every((m) => m.state === 'online') === true;
     });
     // the UAS registers from the port it will answer on (so no NAT fix-up applies): our UA
-    // binds a port, registers sip:uas@127.0.0.1 through node 2, and hands the port to sipp
+    // binds a port outside the ephemeral range (no concurrent bind(0) can take it), registers
+    // sip:uas@127.0.0.1 through node 2, and hands the port to sipp
     let uasPort: number;
     {
-      using ua = await new SipUdpUa().bind();
+      using ua = await SipUdpUa.outsideEphemeral();
       uasPort = ua.port;
       const reg = await ua.register(cluster.node(2).sipUdp!, 'uas', { domain: '127.0.0.1' });
       expect(reg?.code, reg?.text).toBe(200);

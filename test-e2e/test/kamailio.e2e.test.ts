@@ -6,14 +6,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  freeUdpPort,
   kamailioRtpproxyConfig,
   runSippCall,
   startKamailio,
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { startCluster, until } from '../src/index.js';
+import { quietUdpPort, startCluster, until } from '../src/index.js';
 
 interface RtpList {
   Clusters: Array<{ members: Array<{ state: string }> }>;
@@ -29,8 +28,9 @@ describe('Kamailio using the cluster as its rtpproxy', () => {
       const r = await node.call<RtpList>('rtp_cluster_list');
       return r.Clusters[0]?.members[0]?.state === 'online';
     });
-    const sipPort = await freeUdpPort();
-    const uasPort = await freeUdpPort();
+    // ports below the ephemeral range: no concurrent bind(0) takes them before their owner
+    const sipPort = await quietUdpPort();
+    const uasPort = await quietUdpPort();
     const cfg = join(cluster.dir, 'kamailio.cfg');
     writeFileSync(cfg, kamailioRtpproxyConfig({ sipPort, rtpproxySock: node.rtpControl, uasPort }));
     const kamailio = startKamailio(cluster.dir, cfg);

@@ -559,6 +559,8 @@ export class SyncEngine {
       if (q?.delete(nodeId)) this.answer(c, nodeId);
       this.tryDonor(c);
     }
+    // streams paused while it was unreachable go on
+    if (up && this.streams.size > 0) this.pump();
   }
 
   /** The connection to nodeId broke: packets queued for it are gone, so its streams end. */

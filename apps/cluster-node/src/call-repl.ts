@@ -79,9 +79,8 @@ export class CallTableReplicator {
       CALLS_CAP,
       {
         onPacket: (p) => this.#onPacket(p),
-        onSyncRequest: (_to, out) => {
-          for (const b of this.#table?.snapshot() ?? []) out.chunk(encodeBinding(b));
-        },
+        // streamed: bindings are encoded as the link drains, behind pings and replication
+        openSync: () => ({ items: this.#syncItems() }),
         onSyncChunk: (chunk) => {
           const b = decodeBinding(chunk);
           if (b === undefined) {
@@ -94,6 +93,10 @@ export class CallTableReplicator {
       },
       { clusterId, startupSync: true, syncMode: 'merge', dataVersion: VERSION },
     );
+  }
+
+  *#syncItems(): Generator<Buffer> {
+    for (const b of this.#table?.snapshot() ?? []) yield encodeBinding(b);
   }
 
   /** The table to replicate (rtp-cluster makes it through `callTableFor`). */

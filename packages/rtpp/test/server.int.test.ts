@@ -230,6 +230,41 @@ describe('RtppServer over UDP', () => {
     expect(r.calls).toHaveLength(0);
   });
 
+  it('textHandler answers from the text first; declined commands are parsed; retransmits hit the cache', async () => {
+    const r = recorder();
+    const texts: string[] = [];
+    let n = 0;
+    const { server, port, peer } = await udpServer(r.handler, {
+      textHandler: (text: string) => {
+        texts.push(text);
+        if (text.startsWith('U')) return Promise.resolve('35002 127.0.0.1\n');
+        if (text.startsWith('D')) return '0\n';
+        if (text.startsWith('X')) {
+          n++;
+          if (n === 1) throw new Error('boom');
+          return Promise.reject(new Error('async boom'));
+        }
+        return undefined;
+      },
+    });
+    peer.send('k1 U c1 127.0.0.1 6000 f;1', port);
+    expect(await peer.next()).toBe('k1 35002 127.0.0.1\n');
+    peer.send('k1 U c1 127.0.0.1 6000 f;1', port);
+    expect(await peer.next()).toBe('k1 35002 127.0.0.1\n');
+    peer.send('k2  D c1 f \n', port);
+    expect(await peer.next()).toBe('k2 0\n');
+    peer.send('k3 VF 20050322', port);
+    expect(await peer.next()).toBe('k3 1\n');
+    peer.send('k4 X', port);
+    expect(await peer.next()).toBe('k4 E89\n');
+    peer.send('k5 X', port);
+    expect(await peer.next()).toBe('k5 E89\n');
+    // the text handler saw each command once, trimmed; the handler only what it declined
+    expect(texts).toEqual(['U c1 127.0.0.1 6000 f;1', 'D c1 f', 'VF 20050322', 'X', 'X']);
+    expect(r.calls.map((c) => c.command.kind)).toEqual(['VF']);
+    expect(server.stats()).toMatchObject({ received: 6, duplicates: 1, handlerErrors: 2 });
+  });
+
   it('bounds the reply cache', async () => {
     const r = recorder();
     const { server, port, peer } = await udpServer(r.handler, { maxCachedReplies: 4 });

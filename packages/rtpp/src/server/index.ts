@@ -5,4 +5,5 @@ export {
   RtppServer,
   type RtppServerOptions,
   type RtppServerStats,
+  type RtppTextHandler,
 } from './server.js';

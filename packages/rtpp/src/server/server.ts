@@ -48,10 +48,26 @@ export type RtppHandler = (
   context: RtppRequestContext,
 ) => RtppReply | Promise<RtppReply>;
 
+/**
+ * Answers a command from its text, before it is parsed: the reply body (ending in `\n`, as
+ * `serializeReply` writes it), or undefined to let the command be parsed and go to the handler.
+ */
+export type RtppTextHandler = (
+  text: string,
+  context: RtppRequestContext,
+) => string | Promise<string> | undefined;
+
 export interface RtppServerOptions {
   /** Socket specs: `udp:127.0.0.1:22222`, `udp6:[::1]:0`, `unix:/path`, `cunix:/path`, `tcp:…`. */
   readonly sockets: readonly string[];
   readonly handler: RtppHandler;
+  /**
+   * Tried first for every command text (retransmit cache, framing and counters as for the
+   * handler). A balancer uses it to forward plain commands as text, without building command
+   * and reply objects; whatever it declines (undefined) is parsed and handled as usual. A throw
+   * or rejection is answered like a failing handler's.
+   */
+  readonly textHandler?: RtppTextHandler;
   readonly logger?: RtppLogger;
   readonly clock?: RtppClock;
   /**
@@ -150,6 +166,7 @@ function errText(e: unknown): string {
 
 export class RtppServer {
   readonly #handler: RtppHandler;
+  readonly #textHandler: RtppTextHandler | undefined;
   readonly #log: RtppLogger;
   readonly #clock: RtppClock;
   readonly #cacheMs: number;
@@ -187,6 +204,7 @@ export class RtppServer {
       throw new TypeError('RtppServer: handler must be a function');
     }
     this.#handler = options.handler;
+    this.#textHandler = options.textHandler;
     this.#log = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
     this.#cacheMs = options.replyCacheMs ?? 30_000;
@@ -398,6 +416,7 @@ export class RtppServer {
    */
   #dispatch(text: string, ctx: RtppRequestContext, done: (body: string) => void): void {
     this.#stats.received++;
+    if (this.#textHandler !== undefined && this.#dispatchText(text, ctx, done)) return;
     const parsed = parseCommand(text, this.#parse);
     if (!parsed.ok) {
       this.#stats.errors++;
@@ -440,6 +459,39 @@ export class RtppServer {
     }
     if (isThenable(result)) result.then(finish, fail);
     else finish(result);
+  }
+
+  /** Offers a command text to the text handler; false when it declined. */
+  #dispatchText(text: string, ctx: RtppRequestContext, done: (body: string) => void): boolean {
+    let result: string | Promise<string> | undefined;
+    try {
+      result = this.#textHandler!(text, ctx);
+    } catch (e) {
+      this.#stats.handlerErrors++;
+      this.#log.error({ socket: ctx.socket, err: errText(e) }, 'rtpp text handler failed');
+      this.#deliver(done, serializeReply(errorReply(this.#internalCode)), ctx);
+      return true;
+    }
+    if (result === undefined) return false;
+    this.#inFlight++;
+    if (typeof result === 'string') {
+      this.#deliver(done, result, ctx);
+      this.#settle();
+      return true;
+    }
+    result.then(
+      (body) => {
+        this.#deliver(done, body, ctx);
+        this.#settle();
+      },
+      (e: unknown) => {
+        this.#stats.handlerErrors++;
+        this.#log.error({ socket: ctx.socket, err: errText(e) }, 'rtpp text handler failed');
+        this.#deliver(done, serializeReply(errorReply(this.#internalCode)), ctx);
+        this.#settle();
+      },
+    );
+    return true;
   }
 
   /** Hands a reply to its transport; a socket that went away meanwhile is logged, not thrown. */

@@ -19,16 +19,29 @@
  *   hangs on it.
  */
 import { isIP } from 'node:net';
-import type {
-  NotifyTarget,
-  RtppCommand,
-  RtppPortReply,
-  RtppReply,
-  RtppSessionCommand,
-  UpdateCommand,
+import {
+  type NotifyTarget,
+  parseReply,
+  type RtppCommand,
+  type RtppPortReply,
+  type RtppReply,
+  type RtppSessionCommand,
+  serializeReply,
+  type UpdateCommand,
 } from '@sipedge/rtpp';
 import { CallTable } from './call-table.js';
 import { type ClusterConfig, type MemberConfig, splitHostPort } from './config/schema.js';
+import {
+  classifyReply,
+  errorCodeOf,
+  type PlainKind,
+  type PlainSession,
+  REPLY_ERROR,
+  REPLY_NEGATIVE,
+  REPLY_OTHER,
+  REPLY_POSITIVE,
+  scanPlainSession,
+} from './fast-path.js';
 import {
   BASE_VERSION,
   defaultMemberOptions,
@@ -151,6 +164,8 @@ export class RtpCluster {
   readonly #pending = new Map<string, Promise<Member | undefined>>();
   #sweepTimer: unknown;
   #started = false;
+  /** The fast path's scan result, reused by every command. */
+  readonly #scan: PlainSession = { kind: 'U', callId: '', hasToTag: false };
 
   constructor(config: ClusterConfig, options: RtpClusterOptions) {
     this.name = config.name;
@@ -218,6 +233,150 @@ export class RtpCluster {
       }
     } catch (err) {
       return Promise.resolve(this.#crashed(err, cmd));
+    }
+  }
+
+  /**
+   * The fast path: answers a plain U, L or D (see fast-path.ts) from its text, forwarding the
+   * client's text to the member and the member's reply text back, without command or reply
+   * objects — with the same routing, call table, counters and E-code rules as `handle`. Returns
+   * the reply body (ending in `\n`), or undefined for anything it leaves to `handle`: a command
+   * that is not plain, a call whose member is being chosen or is not online, a call nobody holds
+   * (broadcast lookups, forced lookups), a member whose addresses are rewritten. Give it to
+   * RtppServer's `textHandler`. Never throws, never rejects.
+   */
+  handleText(text: string): Promise<string> | undefined {
+    const scan = this.#scan;
+    try {
+      if (!scanPlainSession(text, scan)) return undefined;
+    } catch {
+      return undefined;
+    }
+    const callId = scan.callId;
+    const kind = scan.kind;
+    if (this.#pending.has(callId)) return undefined;
+    const bound = this.callTable.lookup(callId);
+    if (bound !== undefined) {
+      const m = this.#members.get(bound);
+      if (m === undefined || !m.online || !m.plainText) return undefined;
+      this.counters.commands++;
+      return this.#forwardText(m, kind, callId, text);
+    }
+    if (kind !== 'U' || scan.hasToTag || !this.#allPlainText()) return undefined;
+    this.counters.commands++;
+    return this.#newSessionText(callId, text);
+  }
+
+  #allPlainText(): boolean {
+    const list = this.members;
+    for (let i = 0; i < list.length; i++) if (!list[i]!.plainText) return false;
+    return true;
+  }
+
+  /**
+   * The client's reply text for a member's reply body to a plain command, and what it means
+   * for the call table (REPLY_ERROR, REPLY_NEGATIVE or REPLY_POSITIVE in `#textClass`).
+   */
+  #textReply(body: string, kind: PlainKind, m: Member): string {
+    const cls = classifyReply(body, kind);
+    if (cls === REPLY_OTHER) {
+      // an unusual but valid shape (Member.sendRaw rejected garbage): the parsed path's rules
+      const reply = parseReply(body, kind);
+      this.#textClass =
+        reply.kind === 'error' ? REPLY_ERROR : isPositive(reply) ? REPLY_POSITIVE : REPLY_NEGATIVE;
+      return serializeReply(this.#fromMember(reply, m));
+    }
+    this.#textClass = cls;
+    if (cls === REPLY_ERROR) {
+      const code = errorCodeOf(body);
+      if (code >= 7 && code <= 10) {
+        this.counters.memberFailures++;
+        return 'E997\n';
+      }
+    }
+    return `${body}\n`;
+  }
+
+  /** What the last `#textReply` found (a field, not a returned pair: nothing to allocate). */
+  #textClass = REPLY_NEGATIVE;
+
+  /** `#forward` for a plain command as text. Never rejects. */
+  #forwardText(m: Member, kind: PlainKind, callId: string, text: string): Promise<string> {
+    let sent: Promise<string>;
+    try {
+      sent = m.sendRaw(text, kind);
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    return sent.then(
+      (body) => {
+        try {
+          const out = this.#textReply(body, kind, m);
+          const cls = this.#textClass;
+          if (kind === 'D' && cls !== REPLY_ERROR) this.callTable.markDeleted(callId);
+          else if (kind === 'U' && cls === REPLY_POSITIVE) this.callTable.bind(callId, m.name);
+          return out;
+        } catch (err) {
+          this.#log.error({ err, cluster: this.name, kind }, 'command failed');
+          return 'E997\n';
+        }
+      },
+      (err: unknown) => {
+        this.counters.backendTimeouts++;
+        this.#log.warn({ err, cluster: this.name, member: m.name, kind }, 'no reply');
+        return 'E997\n';
+      },
+    );
+  }
+
+  /** `#newSession` for a plain U as text (every member takes text). Never rejects. */
+  async #newSessionText(callId: string, text: string): Promise<string> {
+    let settle!: (m: Member | undefined) => void;
+    const choice = new Promise<Member | undefined>((resolve) => {
+      settle = resolve;
+    });
+    this.#pending.set(callId, choice);
+    const tried = new Set<Member>();
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const candidates = this.#eligible(tried);
+        if (candidates.length === 0) {
+          if (tried.size === 0) this.counters.noMember++;
+          const anyOnline = this.#online().length > 0;
+          return tried.size > 0 ? 'E997\n' : anyOnline ? 'E998\n' : 'E999\n';
+        }
+        const m = this.#select(candidates, this.config.capacity_limit, this.#random);
+        if (m === undefined) {
+          this.counters.noMember++;
+          return 'E998\n';
+        }
+        tried.add(m);
+        let body: string;
+        try {
+          body = await m.sendRaw(text, 'U');
+        } catch (err) {
+          if (!isTransportFailure(err)) throw err;
+          this.counters.backendTimeouts++;
+          this.counters.failovers++;
+          this.#log.warn({ cluster: this.name, member: m.name, callId }, 'new session failed over');
+          continue;
+        }
+        const out = this.#textReply(body, 'U', m);
+        if (this.#textClass === REPLY_POSITIVE) {
+          this.callTable.bind(callId, m.name);
+          m.counters.sessions++;
+          this.counters.newSessions++;
+          settle(m);
+        }
+        return out;
+      }
+      return 'E997\n';
+    } catch (err) {
+      this.#log.error({ err, cluster: this.name, kind: 'U' }, 'command failed');
+      return 'E997\n';
+    } finally {
+      settle(undefined);
+      if (this.#pending.get(callId) === choice) this.#pending.delete(callId);
     }
   }
 

@@ -5,12 +5,18 @@
  * the heartbeat and the load comes from the balancer's own call table), goes offline only after
  * `failuresBeforeOffline` consecutive failures, and is re-probed with a bounded backoff.
  */
-import type { RtppCommand, RtppReply } from '@sipedge/rtpp';
+import { parseReply, type RtppCommand, RtppProtocolError, type RtppReply } from '@sipedge/rtpp';
 import type { MemberConfig } from './config/schema.js';
+import { classifyReply, type PlainKind, REPLY_ERROR, REPLY_OTHER } from './fast-path.js';
 
 /** What a member needs from an rtpproxy client; `RtppClient` satisfies it. */
 export interface MemberLink {
   send(command: RtppCommand): Promise<RtppReply>;
+  /**
+   * Sends command text and returns the reply body without its newline (`RtppClient.sendRaw`).
+   * Optional: a link without it gets every command through `send`.
+   */
+  sendRaw?(text: string): Promise<string>;
   close(): Promise<void> | void;
 }
 
@@ -248,6 +254,60 @@ export class Member {
         this.#succeeded(this.#timers.now() - started);
         if (reply.kind === 'error') this.counters.errors++;
         return reply;
+      },
+      (err: unknown) => {
+        this.#failed(err);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Whether the balancer may send this member plain commands as text and pass its replies back
+   * as text: its link can, and no address of the member needs rewriting in either direction.
+   */
+  get plainText(): boolean {
+    return (
+      this.#link.sendRaw !== undefined &&
+      this.config.lan_address === undefined &&
+      this.config.wan_address === undefined
+    );
+  }
+
+  /**
+   * `send` for a plain U, L or D as text (see plainText): resolves to the reply body. Counted
+   * exactly as `send` counts; a reply that does not parse as an answer to `kind` is garbage
+   * (RtppProtocolError, a failure) as it is for `send`.
+   */
+  sendRaw(text: string, kind: PlainKind): Promise<string> {
+    this.counters.commands++;
+    const started = this.#timers.now();
+    let sent: Promise<string>;
+    try {
+      sent = this.#link.sendRaw!(text);
+    } catch (err) {
+      this.#failed(err);
+      return Promise.reject(err);
+    }
+    return sent.then(
+      (body) => {
+        const cls = classifyReply(body, kind);
+        if (cls === REPLY_OTHER) {
+          try {
+            if (parseReply(body, kind).kind === 'error') this.counters.errors++;
+          } catch (err) {
+            const e =
+              err instanceof RtppProtocolError
+                ? err
+                : new RtppProtocolError(`bad reply: ${(err as Error).message}`, { cause: err });
+            this.#failed(e);
+            throw e;
+          }
+        } else if (cls === REPLY_ERROR) {
+          this.counters.errors++;
+        }
+        this.#succeeded(this.#timers.now() - started);
+        return body;
       },
       (err: unknown) => {
         this.#failed(err);

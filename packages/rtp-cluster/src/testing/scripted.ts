@@ -2,7 +2,7 @@
  * Test doubles for the balancer: a scripted rtpproxy member with a real session model, and
  * virtual timers. Exported for other packages' tests (the cluster node's).
  */
-import type { RtppCommand, RtppReply } from '@sipedge/rtpp';
+import { parseCommand, type RtppCommand, type RtppReply, serializeReply } from '@sipedge/rtpp';
 import type { MemberConfig } from '../config/schema.js';
 import type { MemberLink, Timers } from '../member.js';
 
@@ -64,6 +64,30 @@ export class ScriptedMember implements MemberLink {
     const o = this.override?.(cmd);
     if (o !== undefined) return o;
     return this.#answer(cmd);
+  }
+
+  /** Command texts received through `sendRaw` (the balancer's fast path), in order. */
+  readonly texts: string[] = [];
+  /** When set, `sendRaw` answers this body instead (a member's unusual or garbage reply). */
+  textOverride: ((text: string) => string | undefined) | undefined;
+
+  /** The text side of the link (RtppClient.sendRaw): parses, answers as `send`, serialises. */
+  async sendRaw(text: string): Promise<string> {
+    this.texts.push(text);
+    const parsed = parseCommand(text);
+    if (!parsed.ok) {
+      await Promise.resolve();
+      return `E${parsed.error.code}`;
+    }
+    const forced = this.textOverride?.(text);
+    if (forced !== undefined) {
+      this.received.push(parsed.command);
+      await Promise.resolve();
+      if (this.failure === 'timeout') throw new FakeRtppError('RTPP_ERR_TIMEOUT');
+      return forced;
+    }
+    const reply = await this.send(parsed.command);
+    return serializeReply(reply).slice(0, -1);
   }
 
   close(): void {

@@ -91,6 +91,8 @@ export async function startDaemon(
     const server = new RtppServer({
       sockets: [spec],
       handler: (cmd) => cluster.handle(cmd),
+      // plain U/L/D forwarded as text, everything else parsed (see RtpCluster.handleText)
+      textHandler: (text) => cluster.handleText(text),
       parseErrorCode: balancerParseErrorCode,
       logger,
     });

@@ -14,7 +14,10 @@ export interface JsonProc {
 
 /** Starts `script` with the JSON config as its argument and collects its JSON lines. */
 export function startJsonProcess(script: string, cfg: Record<string, unknown>): JsonProc {
-  const child = spawn(process.execPath, [script, JSON.stringify(cfg)], {
+  // SIPEDGE_PROFILE_DIR: every child writes a V8 CPU profile there (for benchmarks)
+  const profile = process.env.SIPEDGE_PROFILE_DIR;
+  const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const child = spawn(process.execPath, [...flags, script, JSON.stringify(cfg)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const p: JsonProc = { child, lines: [], waiters: [] };

@@ -18,7 +18,7 @@ import {
   startJsonProcess,
   waitForLine as waitFor,
 } from '@sipedge/test-utils';
-import { Location, MemoryStore, Registrar, SqliteStore } from '../src/index.js';
+import { createContactStore, Location, Registrar, SqliteStore } from '../src/index.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -106,7 +106,7 @@ if (only !== 'repl')
     const M = Number(process.argv[2] ?? 1_000_000);
     gc();
     const before = process.memoryUsage().heapUsed;
-    const mem = new Location({ store: new MemoryStore() });
+    const mem = new Location({ store: createContactStore({ mode: 'memory-only' }) });
     const r2 = new Registrar(mem);
     r = timed(() => {
       for (let i = 0; i < M; i++) {
@@ -120,9 +120,8 @@ if (only !== 'repl')
     console.log(
       `memory: ${mem.contactCount} contacts in ${mem.aorCount} AoRs, heap +${Math.round((after - before) / 1048576)} MiB`,
     );
-    // the MemoryStore holds a second reference to every record, not a copy
     console.log(
-      `memory per contact (Location index + MemoryStore map, records shared): ${Math.round((after - before) / mem.contactCount)} bytes/contact`,
+      `memory per contact (Location index, memory-only store): ${Math.round((after - before) / mem.contactCount)} bytes/contact`,
     );
     console.log(`save, new binding, memory-only (while filling): ${rate(M, r, 'REGISTERs/s')}`);
   } finally {
@@ -136,7 +135,9 @@ function startNode(cfg: Record<string, unknown>): Proc {
   return startJsonProcess(nodeScript, cfg);
 }
 
-const stopNode = (p: Proc): Promise<void> => kill(p, 'SIGKILL');
+// with SIPEDGE_PROFILE_DIR the nodes must exit cleanly to write their CPU profiles
+const stopNode = (p: Proc): Promise<void> =>
+  kill(p, process.env.SIPEDGE_PROFILE_DIR === undefined ? 'SIGKILL' : 'SIGTERM');
 
 async function replication(): Promise<void> {
   const events = Number(process.env.BENCH_REPL_EVENTS ?? 200_000);

@@ -110,6 +110,8 @@ export const USRLOC_EVENTS = [
   'E_UL_CONTACT_REFRESH',
 ] as const;
 
+const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 const EVENT_OF = {
   insert: 'E_UL_CONTACT_INSERT',
   update: 'E_UL_CONTACT_UPDATE',
@@ -171,7 +173,7 @@ export class Location {
     this.domain = options.domain ?? 'location';
     this.clock = options.clock ?? systemClock;
     this.ids = new ContactIdGenerator(this.nodeId);
-    this.#store = options.store ?? new MemoryStore();
+    this.#store = options.store ?? new MemoryStore({ keepRows: false });
     this.#events = options.events;
     this.#timerMs = options.timerIntervalMs ?? 10_000;
     this.#maxExpire = options.maxExpirePerTick ?? 100_000;
@@ -275,8 +277,13 @@ export class Location {
    * batch — group commit: all land or none does — then apply and announce them in order.
    */
   commitMany(commits: readonly AorCommit[]): void {
+    this.#commitBatch(commits, []);
+  }
+
+  /** `commitMany` plus `fresh` (new AoRs, one binding each) in the same single store write. */
+  #commitBatch(commits: readonly AorCommit[], fresh: readonly ContactRecord[]): void {
     const real = commits.filter((c) => c.changes.length > 0);
-    if (real.length === 0) return;
+    if (real.length === 0 && fresh.length === 0) return;
     // the final state per id; an id inserted and deleted inside the group needs no write
     const final = new Map<string, ContactRecord | null>();
     const born = new Set<string>();
@@ -287,13 +294,14 @@ export class Location {
         final.set(id, ch.type === 'delete' ? null : ch.contact);
       }
     }
-    const put: ContactRecord[] = [];
+    const put: ContactRecord[] = fresh.length === 0 ? [] : fresh.slice();
     const del: string[] = [];
     for (const [id, c] of final) {
       if (c !== null) put.push(c);
       else if (!born.has(id)) del.push(id);
     }
     this.#store.write({ put, del });
+    if (fresh.length > 0) this.#applyFresh(fresh);
     const now = this.clock.now();
     for (const { aor, next, changes } of real) {
       for (const ch of changes) {
@@ -322,7 +330,9 @@ export class Location {
     if (ev !== undefined) {
       if (!hadAor && hasAor) ev.raise('E_UL_AOR_INSERT', { domain: this.domain, aor });
       for (const ch of changes) {
-        ev.raise(EVENT_OF[ch.type], contactEventParams(ch.contact, this.domain));
+        const name = EVENT_OF[ch.type];
+        // the params object is built only when somebody listens (the count goes up anyway)
+        ev.raise(name, ev.wanted(name) ? contactEventParams(ch.contact, this.domain) : NO_PARAMS);
       }
       if (hadAor && !hasAor) ev.raise('E_UL_AOR_DELETE', { domain: this.domain, aor });
     }
@@ -403,9 +413,24 @@ export class Location {
     /** Tombstones decided in this batch; null = removed by a put that landed. */
     const tombs = new Map<string, Tombstone | null>();
     const commits: AorCommit[] = [];
+    /** Puts for AoRs this node does not hold, with no tombstone anywhere: plain inserts. */
+    const fresh: ContactRecord[] = [];
     let applied = 0;
     for (const change of changes) {
       const c = change.contact;
+      if (
+        change.type === 'put' &&
+        tombs.size === 0 &&
+        this.#tombstones.size === 0 &&
+        !lists.has(c.aor) &&
+        !this.#aors.has(c.aor)
+      ) {
+        // the common case of a joiner's sync: no list copies, no per-change commit objects
+        lists.set(c.aor, [c]);
+        fresh.push(c);
+        applied++;
+        continue;
+      }
       let list = lists.get(c.aor);
       if (list === undefined) {
         list = (this.#aors.get(c.aor) ?? []).slice();
@@ -456,9 +481,27 @@ export class Location {
       });
       applied++;
     }
-    this.commitMany(commits);
+    this.#commitBatch(commits, fresh);
     for (const [id, t] of tombs) if (t !== null) this.#tomb(id, t);
     return applied;
+  }
+
+  /** New AoRs with one binding each (decided by `applyRemoteMany`), already written. */
+  #applyFresh(fresh: readonly ContactRecord[]): void {
+    const changes: ContactChange[] = [];
+    const ev = this.#events;
+    const wantAor = ev?.wanted('E_UL_AOR_INSERT') === true;
+    const wantContact = ev?.wanted('E_UL_CONTACT_INSERT') === true;
+    for (const c of fresh) {
+      this.#aors.set(c.aor, [c]);
+      changes.push({ type: 'insert', contact: c, reason: 'replicated' });
+      if (wantAor) ev!.raise('E_UL_AOR_INSERT', { domain: this.domain, aor: c.aor });
+      else if (ev !== undefined) ev.raise('E_UL_AOR_INSERT', NO_PARAMS);
+      if (wantContact) ev!.raise('E_UL_CONTACT_INSERT', contactEventParams(c, this.domain));
+      else if (ev !== undefined) ev.raise('E_UL_CONTACT_INSERT', NO_PARAMS);
+    }
+    this.#contacts += fresh.length;
+    for (const l of this.#listeners) l(changes);
   }
 
   /** Remove every contact whose expiry has passed; returns how many went. */

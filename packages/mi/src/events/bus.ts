@@ -96,6 +96,15 @@ export class EventBus {
   }
 
   /**
+   * Does anything listen to this event (a listener or a subscriber)? Lets a raiser skip
+   * building params nobody reads (and still `raise` with empty params, for the count).
+   */
+  wanted(name: string): boolean {
+    const e = this.#events.get(name);
+    return e !== undefined && (e.listeners.size > 0 || e.subs.size > 0);
+  }
+
+  /**
    * Raise an event: every live subscriber gets `{"jsonrpc":"2.0","method":name,"params":…}`.
    * An undeclared event is declared on first raise. Returns how many sinks accepted it.
    */

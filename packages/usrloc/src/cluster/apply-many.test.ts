@@ -1,3 +1,4 @@
+import { EventBus } from '@sipedge/mi';
 import { VirtualClock } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location, type RemoteChange } from '../location.js';
@@ -98,5 +99,21 @@ describe('Location.applyRemoteMany', () => {
     };
     expect(() => loc.applyRemoteMany(randomChanges(8, 40))).toThrow('disk full');
     expect(state(loc)).toBe(before);
+  });
+
+  it('a sync into an empty location raises the OpenSIPS events, with params only when listened to', () => {
+    const events = new EventBus();
+    const loc = new Location({ clock: new VirtualClock(T0), nodeId: 5, events });
+    const got: Array<Record<string, unknown>> = [];
+    const changes = randomChanges(3, 40).filter((c) => c.type === 'put');
+    const aors = new Set(changes.map((c) => c.contact.aor));
+    expect(events.wanted('E_UL_CONTACT_INSERT')).toBe(false);
+    const off = events.on('E_UL_AOR_INSERT', (p) => got.push(p));
+    expect(events.wanted('E_UL_AOR_INSERT')).toBe(true);
+    loc.applyRemoteMany(changes);
+    expect(got.map((p) => p.aor).sort()).toEqual([...aors].sort());
+    expect(got[0]).toMatchObject({ domain: 'location' });
+    off();
+    expect(events.wanted('E_UL_AOR_INSERT')).toBe(false);
   });
 });

@@ -98,6 +98,38 @@ export class ReplWriter {
 /** Node's Buffer#utf8Slice (public, but missing from @types/node). */
 type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string };
 
+/**
+ * One string per distinct short value for the fields most bindings share (params, Path,
+ * User-Agent, socket, methods, sharing tag): a joiner's sync of 1,000,000 bindings then keeps a
+ * few thousand strings for them instead of millions (less memory, much less GC). Looked up by
+ * an FNV-1a hash of the bytes and confirmed by a byte compare; bounded (cleared when full).
+ */
+class Interner {
+  readonly #map = new Map<number, { bytes: Buffer; str: string }>();
+
+  get(b: Buffer, o: number, n: number): string {
+    if (n > 128) return (b as SliceableBuffer).utf8Slice(o, o + n);
+    let h = 0x811c9dc5;
+    for (let i = o; i < o + n; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+    const hit = this.#map.get(h);
+    if (hit !== undefined && hit.bytes.length === n && b.compare(hit.bytes, 0, n, o, o + n) === 0)
+      return hit.str;
+    const str = (b as SliceableBuffer).utf8Slice(o, o + n);
+    if (this.#map.size >= 4096) this.#map.clear();
+    this.#map.set(h, { bytes: Buffer.from(b.subarray(o, o + n)), str });
+    return str;
+  }
+}
+
+const shared = {
+  params: new Interner(),
+  path: new Interner(),
+  userAgent: new Interner(),
+  socket: new Interner(),
+  methods: new Interner(),
+  shtag: new Interner(),
+};
+
 class ReplReader {
   #o = 0;
   constructor(private readonly b: Buffer) {}
@@ -140,6 +172,20 @@ class ReplReader {
     if (s === null) throw new ReplDecodeError(`${what} missing`);
     return s;
   }
+  /** `nstr` through an interner (values repeated across bindings). */
+  nshared(cache: Interner): string | null {
+    const n = this.u16();
+    if (n === NULL_STR) return null;
+    this.#need(n);
+    const s = n === 0 ? '' : cache.get(this.b, this.#o, n);
+    this.#o += n;
+    return s;
+  }
+  shared(cache: Interner, what: string): string {
+    const s = this.nshared(cache);
+    if (s === null) throw new ReplDecodeError(`${what} missing`);
+    return s;
+  }
   end(): void {
     if (this.#o !== this.b.length) throw new ReplDecodeError('trailing bytes');
   }
@@ -170,26 +216,26 @@ function readRecord(r: ReplReader): ContactRecord {
   const aor = r.str('aor');
   if (id === '' || aor === '') throw new ReplDecodeError('empty id or aor');
   const uri = r.str('uri');
-  const params = r.str('params');
+  const params = r.shared(shared.params, 'params');
   const received = r.nstr();
   const pn = r.u16();
   if (pn > MAX_PATH) throw new ReplDecodeError('path too long');
   const path: string[] = [];
-  for (let i = 0; i < pn; i++) path.push(r.str('path'));
+  for (let i = 0; i < pn; i++) path.push(r.shared(shared.path, 'path'));
   const expires = finiteTime(r.f64(), 'expires');
   const q = optNumber(r.f64(), 'q');
   if (q !== null && (q < 0 || q > 1)) throw new ReplDecodeError('bad q');
   const callId = r.str('callid');
   const cseq = r.u32();
   const flags = r.u32();
-  const userAgent = r.nstr();
-  const socket = r.nstr();
-  const methods = r.nstr();
+  const userAgent = r.nshared(shared.userAgent);
+  const socket = r.nshared(shared.socket);
+  const methods = r.nshared(shared.methods);
   const instance = r.nstr();
   const regId = optNumber(r.f64(), 'reg-id');
   const lastModified = finiteTime(r.f64(), 'last_modified');
   const nodeId = r.u32();
-  const shtag = r.nstr();
+  const shtag = r.nshared(shared.shtag);
   return {
     id,
     aor,

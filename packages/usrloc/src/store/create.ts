@@ -19,7 +19,7 @@ export interface PersistenceOptions {
 /** The store for a persistence mode. */
 export function createContactStore(options: PersistenceOptions): ContactStore {
   const mode = options.mode ?? 'write-through';
-  if (mode === 'memory-only') return new MemoryStore();
+  if (mode === 'memory-only') return new MemoryStore({ keepRows: false });
   if (options.path === undefined) throw new TypeError(`persistence mode ${mode} needs a path`);
   return new SqliteStore({
     path: options.path,

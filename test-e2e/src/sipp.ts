@@ -7,7 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeUdpPort, type Proc, requirePeer, runProcess, SIPP } from '@sipedge/test-utils';
+import {
+  freeUdpPort,
+  type Proc,
+  requirePeer,
+  runProcess,
+  SIPP,
+  waitUdpBound,
+} from '@sipedge/test-utils';
 import type { Address } from './cluster.js';
 
 const PKG = new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url);
@@ -114,6 +121,111 @@ export async function startRegisterLoad(o: RegisterLoadOptions): Promise<Registe
     },
     async stop() {
       await proc.stop('SIGTERM');
+    },
+  };
+}
+
+export const SIPP_CALL_UAC = fileURLToPath(new URL('fixtures/call-uac.xml', PKG));
+export const SIPP_CALL_UAS = fileURLToPath(new URL('fixtures/call-uas.xml', PKG));
+
+export interface SippCall {
+  /** Resolves with the m=audio port of the SDP the UAS was offered (a relay port). */
+  offerPort(ms?: number): Promise<number>;
+  /** Resolves with the m=audio port of the 200 OK SDP the UAC got (a relay port). */
+  answerPort(ms?: number): Promise<number>;
+  /** Both sipp exit codes once the call has ended (BYE after a 4 s hold). */
+  done(ms?: number): Promise<{ uac: number | null; uas: number | null; output: string }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One sipp call held for 4 s: a UAS on `uasPort` whose SDP names `uasRtpPort`, and a UAC sending
+ * the INVITE to `proxy` with SDP naming `uacRtpPort` (both media ports are sockets the caller
+ * owns, so RTP can be sent and received through whatever the SDPs were rewritten to).
+ */
+export async function startSippCall(o: {
+  dir: string;
+  proxy: Address;
+  uasPort: number;
+  uacRtpPort: number;
+  uasRtpPort: number;
+}): Promise<SippCall> {
+  requirePeer(SIPP);
+  const common = ['-i', '127.0.0.1', '-m', '1', '-nostdin', '-trace_logs', '-timeout', '30s'];
+  const uasLog = join(o.dir, 'call-uas.log');
+  const uacLog = join(o.dir, 'call-uac.log');
+  const uas = runProcess(
+    SIPP,
+    [
+      '-sf',
+      SIPP_CALL_UAS,
+      '-p',
+      String(o.uasPort),
+      '-mp',
+      String(await freeUdpPort()),
+      ...common,
+      '-key',
+      'rtp_port',
+      String(o.uasRtpPort),
+      '-log_file',
+      uasLog,
+    ],
+    { cwd: o.dir },
+  );
+  await waitUdpBound(o.uasPort, 10_000);
+  const uac = runProcess(
+    SIPP,
+    [
+      '-sf',
+      SIPP_CALL_UAC,
+      '-p',
+      String(await freeUdpPort()),
+      '-mp',
+      String(await freeUdpPort()),
+      ...common,
+      '-key',
+      'rtp_port',
+      String(o.uacRtpPort),
+      '-log_file',
+      uacLog,
+      `${o.proxy.host}:${o.proxy.port}`,
+    ],
+    { cwd: o.dir },
+  );
+  const portIn = async (file: string, re: RegExp, ms: number): Promise<number> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {}
+      const m = re.exec(text);
+      if (m !== null) return Number(m[1]);
+      if (Date.now() > deadline) {
+        throw new Error(
+          `no ${re} in ${file}:\nuac:\n${uac.output().slice(-1500)}\nuas:\n${uas.output().slice(-1500)}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return {
+    offerPort: (ms = 10_000) => portIn(uasLog, /INVITE-SDP c=\S+ m=(\d+)/, ms),
+    answerPort: (ms = 10_000) => portIn(uacLog, /200-SDP c=\S+ m=(\d+)/, ms),
+    async done(ms = 30_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<'late'>((r) => {
+        timer = setTimeout(() => r('late'), ms);
+      });
+      const r = await Promise.race([Promise.all([uac.exit, uas.exit]), late]);
+      clearTimeout(timer);
+      const output = `uac:\n${uac.output().slice(-2000)}\nuas:\n${uas.output().slice(-2000)}`;
+      if (r === 'late') throw new Error(`the sipp call did not end within ${ms} ms\n${output}`);
+      return { uac: r[0], uas: r[1], output };
+    },
+    async stop() {
+      await uac.stop();
+      await uas.stop();
     },
   };
 }

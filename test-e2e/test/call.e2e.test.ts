@@ -3,13 +3,21 @@
  * through node 2), with media anchored on the relays
  * behind the node (both SDPs rewritten to a relay, the relay sees the session and the BYE ends
  * it). A relay killed mid-test: the next call is anchored on the other, the cluster answers.
- * RTP flowing through a relay is checked packet by packet in media.e2e.test.ts.
+ * And RTP really flows: with both SDPs naming sockets the test owns, packets sent to the relay
+ * ports the SDPs were rewritten to arrive at the other side, both ways.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSippCall } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { locations, SipUdpUa, startCluster, until } from '../src/index.js';
+import {
+  locations,
+  RtpEndpoint,
+  SipUdpUa,
+  startCluster,
+  startSippCall,
+  until,
+} from '../src/index.js';
 
 interface RtpList {
   Clusters: Array<{ members: Array<{ name: string; state: string }> }>;
@@ -73,4 +81,45 @@ describe('calls through the cluster', () => {
     expect(second.name).not.toBe(first.name);
     await cluster.waitLinked([1, 2]);
   }, 120_000);
+
+  it('RTP flows end to end through the relay both SDPs were rewritten to', async () => {
+    await using cluster = await startCluster({ nodes: 2, relays: 1 });
+    onTestFailed(() => console.log(cluster.logs()));
+    const relay = cluster.relays[0]!;
+    let uasPort: number;
+    {
+      using ua = await SipUdpUa.outsideEphemeral();
+      uasPort = ua.port;
+      const reg = await ua.register(cluster.node(2).sipUdp!, 'uas', { domain: '127.0.0.1' });
+      expect(reg?.code, reg?.text).toBe(200);
+    }
+    await until('node 1 to know the UAS', 10_000, async () =>
+      (await locations(cluster.node(1))).has('uas@127.0.0.1'),
+    );
+    // the media sockets the two SDPs name: the UAC's and the UAS's
+    using caller = await new RtpEndpoint().bind();
+    using callee = await new RtpEndpoint().bind();
+    const call = await startSippCall({
+      dir: cluster.dir,
+      proxy: cluster.node(1).sipUdp!,
+      uasPort,
+      uacRtpPort: caller.port,
+      uasRtpPort: callee.port,
+    });
+    try {
+      const toCallee = await call.answerPort(); // where the caller sends (200 OK SDP)
+      const toCaller = await call.offerPort(); // where the callee sends (INVITE SDP)
+      expect(relay.owns(toCallee), `answer port ${toCallee}`).toBe(true);
+      expect(relay.owns(toCaller), `offer port ${toCaller}`).toBe(true);
+      await caller.send(toCallee, 20);
+      await callee.waitReceived(20);
+      await callee.send(toCaller, 20);
+      await caller.waitReceived(20);
+      const r = await call.done();
+      expect(r.uac, r.output).toBe(0);
+      expect(r.uas, r.output).toBe(0);
+    } finally {
+      await call.stop();
+    }
+  }, 90_000);
 });

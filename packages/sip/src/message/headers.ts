@@ -246,7 +246,9 @@ export function parseContact(s: string): Contact {
   const na = parseNameAddr(s);
   const exp = getParam(na.params, 'expires');
   let expires: number | undefined;
-  if (exp != null) expires = parseUint(exp, 2 ** 32 - 1, 'scalar-range');
+  // RFC 3261 §20.19 (§10.2.1.1): a malformed value counts as 3600, a larger one as 2**32-1;
+  // neither makes the message unusable
+  if (exp != null) expires = /^\s*[0-9]+\s*$/.test(exp) ? Math.min(Number(exp), 2 ** 32 - 1) : 3600;
   const qv = getParam(na.params, 'q');
   let q: number | undefined;
   if (qv != null) {

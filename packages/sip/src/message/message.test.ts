@@ -81,6 +81,16 @@ describe('SipMessage', () => {
     expect(p.cseq()).toEqual({ seq: 314159, method: 'INVITE' });
   });
 
+  it('a malformed Contact expires counts as 3600 and a huge one as 2**32-1 (RFC 3261 §20.19)', () => {
+    const m = parseMessage(
+      Buffer.from(
+        'REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@192.0.2.1>;expires=soon\r\nContact: <sip:b@192.0.2.1>;expires=99999999999999999999\r\nContent-Length: 0\r\n\r\n',
+      ),
+    );
+    expect(() => validateMessage(m)).not.toThrow();
+    expect(m.contacts().map((c) => c.expires)).toEqual([3600, 2 ** 32 - 1]);
+  });
+
   it('reads Contact parameters (expires, q, +sip.instance, reg-id) and *', () => {
     const m = parseMessage(
       Buffer.from(

@@ -3,6 +3,7 @@ import {
   createResponse,
   getParam,
   isSipUri,
+  type NameAddr,
   parseNameAddr,
   parseUri,
   type SipMessage,
@@ -328,7 +329,17 @@ export class Registrar {
       if (headerExpires !== 0)
         reject(400, 'Bad Request', '* used in contact and expires is not zero');
     }
-    const wanted = star ? [] : rawContacts.map((raw) => this.#parseContact(raw, headerExpires));
+    // the message's own parse (memoized, usually done by validation already) saves a second
+    // name-addr parse per Contact; if it refuses a value, each is parsed here with our errors
+    let pre: readonly NameAddr[] | undefined;
+    try {
+      pre = star ? undefined : req.contacts();
+    } catch {
+      pre = undefined;
+    }
+    const wanted = star
+      ? []
+      : rawContacts.map((raw, i) => this.#parseContact(raw, headerExpires, pre?.[i]));
     for (const w of wanted) {
       if (w.expires > 0 && w.expires < this.#minExpires && w.expires < 3600) {
         reject(423, 'Interval Too Brief', 'Expires too brief', [
@@ -440,11 +451,15 @@ export class Registrar {
     return { response: createResponse(req, 200, 'OK', { toTag: this.#toTag(), headers }), commit };
   }
 
-  #parseContact(raw: string, headerExpires: number | undefined): WantedContact {
-    let na: ReturnType<typeof parseNameAddr>;
+  #parseContact(
+    raw: string,
+    headerExpires: number | undefined,
+    pre: NameAddr | undefined,
+  ): WantedContact {
+    let na: NameAddr;
     let parsed: Uri;
     try {
-      na = parseNameAddr(raw);
+      na = pre ?? parseNameAddr(raw);
       parsed = parseUri(na.uri);
     } catch {
       reject(400, 'Bad Request', 'Bad Contact');

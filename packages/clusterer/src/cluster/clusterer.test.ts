@@ -395,5 +395,8 @@ describe('one process in several clusters', () => {
       '3:3:true',
     ]);
     expect([ids(1), ids(2), ids(3)]).toEqual([[2], [], [2]]);
+    // hasReachable agrees with getNodes, per cluster
+    expect([1, 2, 3].map((cl) => one.hasReachable(cl))).toEqual([true, false, true]);
+    expect(one.hasReachable(99)).toBe(false);
   });
 });

@@ -1453,6 +1453,15 @@ export class Clusterer extends EventEmitter {
     return [...this.capabilities.keys()];
   }
 
+  /** Is any node of the cluster reachable now? (Cheap: lets a module skip encoding a send.) */
+  hasReachable(clusterId: number): boolean {
+    const cl = this.clusters.get(clusterId);
+    if (cl === undefined) return false;
+    this.settle();
+    for (const n of cl.nodes.values()) if (n.nextHop !== undefined) return true;
+    return false;
+  }
+
   /** Reachable nodes of a cluster (the clusterer API `get_nodes`). */
   getNodes(clusterId: number): NodeView[] {
     const cl = this.clusters.get(clusterId);

@@ -220,6 +220,11 @@ export class UsrlocReplicator {
   }
 
   #send(ch: ContactChange): void {
+    if (!this.#node.hasReachable(this.clusterId)) {
+      // a lone node (or cut off): nobody to tell; the resync when a node comes back repairs
+      this.counters.send_failures++;
+      return;
+    }
     let body: Buffer;
     try {
       body = encodeChange(this.#w, {

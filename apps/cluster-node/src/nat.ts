@@ -3,7 +3,7 @@
  * a UA is behind NAT when its Contact or Via names a private address (RFC 1918, RFC 6598
  * shared space, IPv6 ULA) or an address other than the packet's source.
  */
-import { isIPv4, isIPv6, isSipUri, parseNameAddr, parseUri, type SipMessage } from '@sipedge/sip';
+import { isIPv4, isIPv6, isSipUri, parseUri, type SipMessage } from '@sipedge/sip';
 
 /** RFC 1918, RFC 6598 (100.64/10), link-local, IPv6 unique-local and link-local. */
 export function isPrivateAddress(address: string): boolean {
@@ -27,10 +27,11 @@ export function isPrivateAddress(address: string): boolean {
 
 /** The host:port of the first Contact, if it is a SIP URI. */
 function contactHostPort(msg: SipMessage): { host: string; port: number | undefined } | undefined {
-  const raw = msg.values('contact')[0];
-  if (raw === undefined || raw.trim() === '*') return undefined;
   try {
-    const u = parseUri(parseNameAddr(raw).uri);
+    // memoized by the message (validation parsed it already)
+    const c = msg.contacts()[0];
+    if (c === undefined || c.star) return undefined;
+    const u = parseUri(c.uri);
     if (!isSipUri(u)) return undefined;
     const host = u.host.startsWith('[') ? u.host.slice(1, -1) : u.host;
     return { host, port: u.port ?? undefined };

@@ -348,6 +348,8 @@ export async function startNode(
           const server = new RtppServer({
             sockets: [rtp.control_socket],
             handler: (cmd) => cluster.handle(cmd),
+            // plain U/L/D forwarded as text (rtp-cluster's fast path), the rest parsed
+            textHandler: (text) => cluster.handleText(text),
             parseErrorCode: balancerParseErrorCode,
             logger,
           });

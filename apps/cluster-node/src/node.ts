@@ -414,6 +414,32 @@ export async function startNode(
     let haActive = false;
     let haChain: Promise<void> = Promise.resolve();
     const ha = config.ha;
+    // The address may not be bindable at once: the hook that adds it to an interface runs
+    // first, or the previous owner still holds it for a moment (a loopback address, or the old
+    // owner has not heard the news yet). While active and unbound, binding is retried.
+    let bindRetry: NodeJS.Timeout | undefined;
+    const tryBind = async (reason: string): Promise<void> => {
+      if (ha === undefined || !haActive || sip.service !== undefined) return;
+      try {
+        await sip.bindService(ha.service_address);
+        logger.info(
+          { sharing_tag: haKey, service_address: ha.service_address, reason },
+          'ha: active, service address bound',
+        );
+      } catch (err) {
+        logger.warn(
+          { err: (err as Error).message, service_address: ha.service_address },
+          'ha: active but the service address cannot be bound yet; retrying every 250 ms',
+        );
+        bindRetry ??= setTimeout(() => {
+          bindRetry = undefined;
+          haChain = haChain.then(() => tryBind('retry'));
+        }, 250);
+      }
+    };
+    cleanups.push(() => {
+      if (bindRetry !== undefined) clearTimeout(bindRetry);
+    });
     const applyHa = (state: 'active' | 'backup', reason: string) => {
       if (ha === undefined || haKey === undefined) return;
       haChain = haChain.then(async () => {
@@ -421,18 +447,7 @@ export async function startNode(
         if (want === haActive && reason !== 'startup') return;
         haActive = want;
         if (want) {
-          try {
-            await sip.bindService(ha.service_address);
-            logger.info(
-              { sharing_tag: haKey, service_address: ha.service_address, reason },
-              'ha: active, service address bound',
-            );
-          } catch (err) {
-            logger.error(
-              { err: (err as Error).message, service_address: ha.service_address },
-              'ha: active but the service address cannot be bound',
-            );
-          }
+          // on_active first: it may be what makes the address bindable (`ip addr add`)
           if (ha.on_active !== undefined) {
             await runHaHook(
               ha.on_active,
@@ -440,7 +455,10 @@ export async function startNode(
               { logger },
             );
           }
+          await tryBind(reason);
         } else {
+          if (bindRetry !== undefined) clearTimeout(bindRetry);
+          bindRetry = undefined;
           await sip.releaseService();
           logger.info({ sharing_tag: haKey, reason }, 'ha: backup, service address released');
           if (ha.on_backup !== undefined) {

@@ -5,7 +5,7 @@
  * changes, the storage file is tied to its node id, and a failed start releases what it opened.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -303,6 +303,31 @@ describe('cluster-node in-process', () => {
         check();
       });
     }
+  });
+
+  it('an active node whose service address is still held elsewhere binds it once it is free', async () => {
+    const holder = dgram.createSocket('udp4');
+    await new Promise<void>((r) => holder.bind(0, '127.0.0.78', () => r()));
+    const port = holder.address().port;
+    const hook = join(dir, `hook-${++fileNo}.log`);
+    const node = await start(
+      baseConfig({
+        ha: {
+          service_address: `127.0.0.78:${port}`,
+          sharing_tag: 'vip/1=active',
+          on_active: `echo "$SIPEDGE_HA_STATE $SIPEDGE_SERVICE_ADDRESS" >> ${hook}`,
+        },
+      }),
+    );
+    expect(node.haActive).toBe(true);
+    expect(node.sip.service).toBeUndefined(); // the previous owner still has it
+    expect(readFileSync(hook, 'utf8')).toBe(`active 127.0.0.78:${port}\n`); // hook ran first
+    await new Promise<void>((r) => holder.close(() => r()));
+    const until = Date.now() + 5000;
+    while (node.sip.service === undefined && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(node.sip.service?.listeners[0]).toEqual({ proto: 'udp', address: '127.0.0.78', port });
   });
 
   it('refuses a storage file that belongs to another node', async () => {

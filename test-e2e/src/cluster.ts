@@ -99,6 +99,27 @@ export async function freeTcpPorts(n: number): Promise<number[]> {
   }
 }
 
+/**
+ * Safety net for processes a test started: when the test process exits (a vitest timeout
+ * abandons the test body, so its `await using` never runs), every tracked process still alive
+ * is SIGKILLed by pid (by process group with `group`).
+ */
+const live = new Map<Proc, boolean>();
+let exitHooked = false;
+export function stopOnExit(p: Proc, group = false): void {
+  live.set(p, group);
+  void p.exit.then(() => live.delete(p));
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const [q, g] of live) {
+      try {
+        process.kill(g ? -q.pid : q.pid, 'SIGKILL');
+      } catch {}
+    }
+  });
+}
+
 function tail(text: string, lines: number): string {
   const all = text.split('\n');
   return all.slice(Math.max(0, all.length - lines - 1)).join('\n');
@@ -167,6 +188,7 @@ export class E2eNode {
       /ready pid=(\d+)/,
       this.readyMs,
     );
+    stopOnExit(p);
     this.proc = p;
     this.paused = false;
     const printed = [...p.output().matchAll(LINE(this.name))].map((m) => m[1] ?? '');
@@ -315,6 +337,7 @@ export async function startRelay(name: string, logLevel = 'warn'): Promise<E2eRe
     ['-s', 'udp:127.0.0.1:0', '-m', String(min), '-M', String(max), '--log-level', logLevel],
     /sipedge-rtp-relay ready control=([^\s,]+)/,
   );
+  stopOnExit(p);
   return new E2eRelay(name, p, min, max);
 }
 
@@ -399,7 +422,15 @@ export class Cluster {
     );
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
+  private disposing: Promise<void> | undefined;
+
+  /** Idempotent: `await using`, the vitest hook and a failed start may all call it. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.disposing ??= this.dispose();
+    return this.disposing;
+  }
+
+  private async dispose(): Promise<void> {
     await Promise.all([
       ...this.nodes.map((n) => n.dispose()),
       ...this.relays.map((r) => r.dispose()),
@@ -408,6 +439,21 @@ export class Cluster {
     if (process.env.SIPEDGE_E2E_KEEP === undefined) {
       rmSync(this.dir, { recursive: true, force: true });
     }
+  }
+}
+
+/**
+ * Inside a vitest test, also dispose of `resource` when the test finishes: a test that times
+ * out is abandoned mid-body, so its `await using` never runs, but vitest still calls
+ * `onTestFinished`. Outside a test (benchmarks) this does nothing.
+ */
+export async function disposeAfterTest(resource: AsyncDisposable): Promise<void> {
+  if (process.env.VITEST === undefined) return;
+  const { onTestFinished } = await import('vitest');
+  try {
+    onTestFinished(() => resource[Symbol.asyncDispose]());
+  } catch {
+    // not inside a running test (a beforeAll): the caller disposes
   }
 }
 
@@ -422,6 +468,7 @@ function serviceHost(): string {
  */
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'sipedge-e2e-')));
+  await disposeAfterTest(cluster);
   try {
     const ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     const proxy = options.proxy ?? true;

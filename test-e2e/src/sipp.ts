@@ -15,7 +15,7 @@ import {
   SIPP,
   waitUdpBound,
 } from '@sipedge/test-utils';
-import type { Address } from './cluster.js';
+import { type Address, stopOnExit } from './cluster.js';
 
 const PKG = new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url);
 export const SIPP_REGISTER = fileURLToPath(new URL('fixtures/register.xml', PKG));
@@ -89,6 +89,7 @@ export async function startRegisterLoad(o: RegisterLoadOptions): Promise<Registe
     ],
     { cwd: o.dir },
   );
+  stopOnExit(proc);
   const acknowledged = (): Set<string> => {
     let text = '';
     try {
@@ -172,6 +173,7 @@ export async function startSippCall(o: {
     ],
     { cwd: o.dir },
   );
+  stopOnExit(uas);
   await waitUdpBound(o.uasPort, 10_000);
   const uac = runProcess(
     SIPP,
@@ -192,6 +194,7 @@ export async function startSippCall(o: {
     ],
     { cwd: o.dir },
   );
+  stopOnExit(uac);
   const portIn = async (file: string, re: RegExp, ms: number): Promise<number> => {
     const deadline = Date.now() + ms;
     for (;;) {

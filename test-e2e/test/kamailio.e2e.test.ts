@@ -12,7 +12,7 @@ import {
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { quietUdpPort, startCluster, until } from '../src/index.js';
+import { quietUdpPort, startCluster, stopOnExit, until } from '../src/index.js';
 
 interface RtpList {
   Clusters: Array<{ members: Array<{ state: string }> }>;
@@ -34,6 +34,7 @@ describe('Kamailio using the cluster as its rtpproxy', () => {
     const cfg = join(cluster.dir, 'kamailio.cfg');
     writeFileSync(cfg, kamailioRtpproxyConfig({ sipPort, rtpproxySock: node.rtpControl, uasPort }));
     const kamailio = startKamailio(cluster.dir, cfg);
+    stopOnExit(kamailio, true);
     onTestFailed(() => console.log(`${cluster.logs()}\n--- kamailio ---\n${kamailio.output()}`));
     try {
       await waitUdpBound(sipPort, 15_000);

@@ -609,6 +609,10 @@ export async function startNode(
           // in flight = proxied requests still waiting for their final answer
           const idle = await sip.idle(current.sip.drain_timeout * 1000, () => router.activeCalls);
           if (!idle) logger.warn({}, 'drain timeout: transactions still alive are dropped');
+          // what was replicated just before the stop reaches the peers before the links close
+          clusterer.stop();
+          const flushed = await transport.flush(1000);
+          if (!flushed) logger.warn({}, 'BIN links not flushed within 1 s');
           await unwind();
           logger.info({}, 'stopped');
         })();

@@ -127,6 +127,29 @@ describe('TcpBinTransport bulk queue', () => {
     expect(t.pending(peer.addr)).toBe(0);
   }, 30_000);
 
+  it('flush() before close() delivers every packet already sent (graceful stop)', async () => {
+    const peer = await stalledPeer();
+    const { t } = await sender();
+    expect(t.send(peer.addr, ping)).toBe(true);
+    peer.resume();
+    await peer.waitFor(() => peer.packets.length === 1);
+    peer.pause();
+    // more than the kernel buffers hold while the peer does not read
+    let n = 0;
+    while (n < 300 && t.send(peer.addr, bulk(n))) n++;
+    expect(n).toBeGreaterThan(50);
+    expect(t.pending(peer.addr)).toBeGreaterThan(0); // still in this process, not yet sent
+    setTimeout(() => peer.resume(), 100);
+    expect(await t.flush(10_000)).toBe(true);
+    await t.close();
+    await peer.waitFor(() => peer.packets.length === n + 1);
+    const types = peer.packets
+      .slice(1)
+      .map((p) => decodePacket(p))
+      .map((p) => (p.kind === 'module' ? p.type : -1));
+    expect(types).toEqual(Array.from({ length: n }, (_, i) => i));
+  }, 30_000);
+
   it('refuses bulk packets beyond its bound instead of growing without limit', async () => {
     const peer = await stalledPeer();
     const { t } = await sender();

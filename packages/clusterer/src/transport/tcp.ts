@@ -332,6 +332,41 @@ export class TcpBinTransport implements BinTransport {
   }
 
   /** Close the listener and every connection. Idempotent. */
+  /**
+   * For a graceful stop: resolves once every outbound connection has handed its ordinary
+   * packets (replication sent just before the stop) to the kernel and the kernel has sent them,
+   * or after `timeoutMs`. Packets still waiting for a connection to open are not waited for;
+   * sync streams in progress are abandoned (the receiver retries from another donor).
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    const pending = () => {
+      for (const o of this.outbound.values()) {
+        if (!o.open || o.socket.destroyed) continue;
+        if (o.queue.length > 0 || o.socket.writableLength > 0) return true;
+      }
+      return false;
+    };
+    while (pending()) {
+      if (Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // FIN after the data, not a reset: a close with unread input would discard what the
+    // kernel still holds for the peer
+    const open = [...this.outbound.values()].filter((o) => o.open && !o.socket.destroyed);
+    for (const o of open) o.socket.end();
+    await Promise.race([
+      Promise.all(
+        open.map(
+          (o) =>
+            new Promise<void>((r) => (o.socket.closed ? r() : o.socket.once('close', () => r()))),
+        ),
+      ),
+      new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()))),
+    ]);
+    return true;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -97,6 +97,11 @@ async function sippRegisterRun(
       stat,
       '-fd',
       '1',
+      // the load generator's own socket needs room too: with the 208 KiB default, replies
+      // that come in bursts (a registrar's group commit) overflow it and count as the
+      // server's retransmissions (RcvbufErrors); both sides of every row get the same
+      '-buff_size',
+      '4194304',
       '-recv_timeout',
       '10000',
       `${target.host}:${target.port}`,

@@ -34,6 +34,7 @@ import {
   responseDestination,
   type ServerTransaction,
   type SipMessage,
+  SipParseError,
   type SipUri,
   statelessBranch,
   type Uri,
@@ -111,6 +112,29 @@ function transportOf(u: SipUri): string {
   const t = uriParam(u, 'transport');
   if (typeof t === 'string' && t.length > 0) return t.toUpperCase();
   return u.scheme === 'sips' ? 'TLS' : 'UDP';
+}
+
+/**
+ * What a REGISTER for this registrar must pass before `save` (which checks To, Contact,
+ * Expires, Path and CSeq order itself, with OpenSIPS's replies): the headers a reply needs,
+ * CSeq naming REGISTER, Max-Forwards not exhausted, a sip/sips Request-URI. Lighter than the
+ * proxy's full validation, which parses every header of every REGISTER a second time.
+ */
+function registerCheck(req: SipMessage): { status: number; reason: string } | undefined {
+  try {
+    for (const key of ['to', 'from', 'call-id', 'cseq', 'via']) {
+      if (!req.has(key)) return { status: 400, reason: `Missing ${key} header` };
+    }
+    if (req.topVia() === undefined) return { status: 400, reason: 'Bad Via' };
+    if (req.callId().length === 0) return { status: 400, reason: 'Empty Call-ID' };
+    if (req.cseq().method !== 'REGISTER') return { status: 400, reason: 'CSeq method mismatch' };
+    if (req.maxForwards() === 0) return { status: 483, reason: 'Too Many Hops' };
+    if (!/^sips?:/i.test(req.requestUri)) return { status: 416, reason: 'Unsupported URI Scheme' };
+  } catch (err) {
+    if (err instanceof SipParseError) return { status: err.status, reason: err.reasonPhrase };
+    throw err;
+  }
+  return undefined;
 }
 
 /** Best final response of RFC 3261 §16.7 step 6: 6xx first, then the lowest class. */
@@ -381,9 +405,9 @@ export class Router implements EdgeHandler {
       if (u === undefined || !isSipUri(u) || !this.#edge.isLocalAddress(u.host, u.port))
         return false;
     }
-    const rejection = checkProxyRequest(req);
+    const rejection = registerCheck(req);
     if (rejection !== undefined) {
-      this.#reply(from, req, rejection.status, rejection.reason, rejection.headers);
+      this.#reply(from, req, rejection.status, rejection.reason);
       return true;
     }
     if (this.#edge.draining) {

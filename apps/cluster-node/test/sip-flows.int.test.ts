@@ -260,6 +260,31 @@ describe('registrar', () => {
     await ugo.response(603, 'INVITE');
   });
 
+  it('a broken REGISTER gets its error statelessly: CSeq method, Max-Forwards 0, Request-URI scheme', async () => {
+    const bad = await ua('bad');
+    const req = (first: string, cseqLine: string, mf = 70) =>
+      [
+        first,
+        bad.via(),
+        `Max-Forwards: ${mf}`,
+        'From: <sip:bad@example.com>;tag=b',
+        'To: <sip:bad@example.com>',
+        `Call-ID: bad-${++cseq}`,
+        cseqLine,
+        `Contact: <${bad.contact}>`,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+    bad.send(req(`REGISTER sip:127.0.0.1:${sipPort} SIP/2.0`, 'CSeq: 1 INVITE'), sipPort);
+    expect((await bad.response(400, 'INVITE')).reason).toMatch(/CSeq/);
+    bad.send(req(`REGISTER sip:127.0.0.1:${sipPort} SIP/2.0`, 'CSeq: 2 REGISTER', 0), sipPort);
+    await bad.response(483, 'REGISTER');
+    bad.send(req('REGISTER tel:+123 SIP/2.0', 'CSeq: 3 REGISTER'), sipPort);
+    await bad.response(416, 'REGISTER');
+    expect(await contactsOf('bad@example.com')).toEqual([]);
+  });
+
   it('too short an expiry is 423 with Min-Expires; a garbage Contact is 400', async () => {
     const carol = await ua('carol');
     register(carol, { expires: 5 });

@@ -90,7 +90,6 @@ interface ProxyCall {
   answered: boolean;
   best?: SipMessage;
   timer?: NodeJS.Timeout;
-  cancelled: boolean;
 }
 
 const UA_ALLOW =
@@ -523,7 +522,6 @@ export class Router implements EdgeHandler {
         anchored: anchor && isInvite,
         offerSent: offer,
         answered: false,
-        cancelled: false,
       };
       this.#calls.set(tx, call);
       for (const t of targets) {
@@ -705,14 +703,8 @@ export class Router implements EdgeHandler {
       }
       return;
     }
-    call.cancelled = true;
-    for (const b of call.branches) {
-      this.#cancelBranch(b);
-      if (!b.provisional && b.final === undefined) {
-        // nothing heard from this branch: it ends as 487 when its transaction times out
-        b.cancelWanted = true;
-      }
-    }
+    // branches with a provisional answer get CANCEL now, the others when one arrives
+    for (const b of call.branches) this.#cancelBranch(b);
     if (call.anchored && this.#o.media !== undefined) {
       void this.#o.media.release(req.callId(), req.fromTag() ?? '');
     }

@@ -330,54 +330,19 @@ export class RtpCluster {
   }
 
   /** `#newSession` for a plain U as text (every member takes text). Never rejects. */
-  async #newSessionText(callId: string, text: string): Promise<string> {
-    let settle!: (m: Member | undefined) => void;
-    const choice = new Promise<Member | undefined>((resolve) => {
-      settle = resolve;
-    });
-    this.#pending.set(callId, choice);
-    const tried = new Set<Member>();
-    try {
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const candidates = this.#eligible(tried);
-        if (candidates.length === 0) {
-          if (tried.size === 0) this.counters.noMember++;
-          const anyOnline = this.#online().length > 0;
-          return tried.size > 0 ? 'E997\n' : anyOnline ? 'E998\n' : 'E999\n';
-        }
-        const m = this.#select(candidates, this.config.capacity_limit, this.#random);
-        if (m === undefined) {
-          this.counters.noMember++;
-          return 'E998\n';
-        }
-        tried.add(m);
-        let body: string;
-        try {
-          body = await m.sendRaw(text, 'U');
-        } catch (err) {
-          if (!isTransportFailure(err)) throw err;
-          this.counters.backendTimeouts++;
-          this.counters.failovers++;
-          this.#log.warn({ cluster: this.name, member: m.name, callId }, 'new session failed over');
-          continue;
-        }
+  #newSessionText(callId: string, text: string): Promise<string> {
+    return this.#placeNewSession<string, string>(callId, {
+      send: (m) => m.sendRaw(text, 'U'),
+      answer: (body, m) => {
         const out = this.#textReply(body, 'U', m);
-        if (this.#textClass === REPLY_POSITIVE) {
-          this.callTable.bind(callId, m.name);
-          m.counters.sessions++;
-          this.counters.newSessions++;
-          settle(m);
-        }
-        return out;
-      }
-      return 'E997\n';
-    } catch (err) {
-      this.#log.error({ err, cluster: this.name, kind: 'U' }, 'command failed');
-      return 'E997\n';
-    } finally {
-      settle(undefined);
-      if (this.#pending.get(callId) === choice) this.#pending.delete(callId);
-    }
+        return { out, positive: this.#textClass === REPLY_POSITIVE };
+      },
+      error: (code) => `E${code}\n`,
+      crashed: (err) => {
+        this.#log.error({ err, cluster: this.name, kind: 'U' }, 'command failed');
+        return 'E997\n';
+      },
+    });
   }
 
   /** A command that failed inside the balancer (a bug, or a member link that threw). */
@@ -650,8 +615,29 @@ export class RtpCluster {
   }
 
   /** Places a new session on a member (on another once if it does not answer). Never rejects. */
-  async #newSession(cmd: UpdateCommand): Promise<RtppReply> {
-    const callId = cmd.callId;
+  #newSession(cmd: UpdateCommand): Promise<RtppReply> {
+    return this.#placeNewSession<RtppReply, RtppReply>(cmd.callId, {
+      send: (m) => m.send(this.#forMember(cmd, m)),
+      answer: (reply, m) => ({ out: this.#fromMember(reply, m), positive: isPositive(reply) }),
+      error: (code) => error(code),
+      crashed: (err) => this.#crashed(err, cmd),
+    });
+  }
+
+  /**
+   * The new-session rule shared by the parsed and the text paths: choose a member (weighted,
+   * within capacity), try one other once if it does not answer, bind the call on a positive
+   * answer; later commands of the call wait on `#pending` meanwhile. Never rejects.
+   */
+  async #placeNewSession<T, R>(
+    callId: string,
+    o: {
+      send(m: Member): Promise<T>;
+      answer(res: T, m: Member): { out: R; positive: boolean };
+      error(code: 997 | 998 | 999): R;
+      crashed(err: unknown): R;
+    },
+  ): Promise<R> {
     let settle!: (m: Member | undefined) => void;
     const choice = new Promise<Member | undefined>((resolve) => {
       settle = resolve;
@@ -664,19 +650,17 @@ export class RtpCluster {
         if (candidates.length === 0) {
           if (tried.size === 0) this.counters.noMember++;
           const anyOnline = this.#online().length > 0;
-          settle(undefined);
-          return error(tried.size > 0 ? 997 : anyOnline ? 998 : 999);
+          return o.error(tried.size > 0 ? 997 : anyOnline ? 998 : 999);
         }
         const m = this.#select(candidates, this.config.capacity_limit, this.#random);
         if (m === undefined) {
           this.counters.noMember++;
-          settle(undefined);
-          return error(998);
+          return o.error(998);
         }
         tried.add(m);
-        let reply: RtppReply;
+        let res: T;
         try {
-          reply = await m.send(this.#forMember(cmd, m));
+          res = await o.send(m);
         } catch (err) {
           if (!isTransportFailure(err)) throw err;
           this.counters.backendTimeouts++;
@@ -684,20 +668,18 @@ export class RtpCluster {
           this.#log.warn({ cluster: this.name, member: m.name, callId }, 'new session failed over');
           continue;
         }
-        if (isPositive(reply)) {
+        const { out, positive } = o.answer(res, m);
+        if (positive) {
           this.callTable.bind(callId, m.name);
           m.counters.sessions++;
           this.counters.newSessions++;
           settle(m);
-        } else {
-          settle(undefined);
         }
-        return this.#fromMember(reply, m);
+        return out;
       }
-      settle(undefined);
-      return error(997);
+      return o.error(997);
     } catch (err) {
-      return this.#crashed(err, cmd);
+      return o.crashed(err);
     } finally {
       settle(undefined);
       if (this.#pending.get(callId) === choice) this.#pending.delete(callId);

@@ -326,6 +326,7 @@ export class Clusterer extends EventEmitter {
               priority: n.priority,
               direct: n.nextHop === n.id,
               ok: n.caps.get(cap) === true,
+              known: n.caps.has(cap),
             }));
         },
         reachable: (id, node) => this.getNextHop(id, node) !== undefined,
@@ -1268,6 +1269,7 @@ export class Clusterer extends EventEmitter {
         n.lsSeq = -1;
         n.topSeq = -1;
         n.capSeq = -1;
+        n.caps.clear();
         n.linkSeq = new Map();
         n.relayedSeq = new Map();
         if (n.neighbours.size > 0) {
@@ -1382,6 +1384,7 @@ export class Clusterer extends EventEmitter {
         options.syncCond ?? 'any',
         options.dataVersion ?? 1,
         options.syncMode ?? 'replace',
+        options.resyncOnNodeUp ?? false,
       ),
     );
     const cl = this.clusters.get(clusterId);

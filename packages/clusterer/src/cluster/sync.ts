@@ -75,6 +75,14 @@ export interface CapabilityOptions {
    * and merges the snapshot (a resync after a partition); the digest cannot be compared then.
    */
   syncMode?: 'replace' | 'merge';
+  /**
+   * Merge mode only: when a node comes (back) up and advertises this capability as synced
+   * (a healed partition, a restarted node that kept its data), merge a full sync from it
+   * (default false). A node that comes up not synced is itself syncing from the cluster: it is
+   * not asked (it would send back what it is being sent); whatever it held alone reaches the
+   * others through anti-entropy.
+   */
+  resyncOnNodeUp?: boolean;
 }
 
 export interface CapStatusEvent {
@@ -116,7 +124,15 @@ export interface SyncHost {
   candidates(
     clusterId: number,
     cap: string,
-  ): { id: number; sipAddr: string; priority: number; direct: boolean; ok: boolean }[];
+  ): {
+    id: number;
+    sipAddr: string;
+    priority: number;
+    direct: boolean;
+    ok: boolean;
+    /** Its state for the capability was learnt since it (last) came up. */
+    known: boolean;
+  }[];
   reachable(clusterId: number, nodeId: number): boolean;
   sendRouted(clusterId: number, dst: number, p: RoutedPacket): number;
   /**
@@ -192,6 +208,8 @@ export class LocalCapability {
   hadDonor = false;
   /** A stream start from the donor arrived for the current request (sipedge donors). */
   streamOpen = false;
+  /** Nodes that came up while this capability was synced: resync from each once it says synced. */
+  readonly resyncWait = new Set<number>();
 
   constructor(
     readonly name: string,
@@ -201,6 +219,7 @@ export class LocalCapability {
     readonly syncCond: SyncCondition,
     readonly dataVersion: number,
     readonly syncMode: 'replace' | 'merge' = 'replace',
+    readonly resyncOnNodeUp = false,
   ) {
     this.status = startupSync ? CapStatus.NOT_SYNCED : CapStatus.SYNCED;
   }
@@ -549,6 +568,7 @@ export class SyncEngine {
     for (const c of this.caps.values()) {
       if (c.clusterId !== clusterId) continue;
       if (!up) {
+        c.resyncWait.delete(nodeId);
         // a stream to it pauses (its TCP connection may well be intact: a receiver busy with a
         // long GC misses pongs); `connectionLost` or the stall timeout ends it
         if (c.donor === nodeId && (c.requestOut || c.inProgress))
@@ -557,6 +577,10 @@ export class SyncEngine {
       }
       const q = this.queued.get(c.name);
       if (q?.delete(nodeId)) this.answer(c, nodeId);
+      if (c.resyncOnNodeUp && c.syncMode === 'merge' && c.ok) {
+        c.resyncWait.add(nodeId);
+        this.resyncFromUp(c);
+      }
       this.tryDonor(c);
     }
     // streams paused while it was unreachable go on
@@ -571,7 +595,29 @@ export class SyncEngine {
 
   /** New capability states learnt from a CAP_UPDATE. */
   remoteCaps(clusterId: number): void {
-    for (const c of this.caps.values()) if (c.clusterId === clusterId) this.tryDonor(c);
+    for (const c of this.caps.values()) {
+      if (c.clusterId !== clusterId) continue;
+      this.resyncFromUp(c);
+      this.tryDonor(c);
+    }
+  }
+
+  /** `resyncOnNodeUp`: ask each node that came up, once its state is known, if it is synced. */
+  private resyncFromUp(c: LocalCapability): void {
+    if (c.resyncWait.size === 0) return;
+    if (!c.ok) return void c.resyncWait.clear(); // a sync of our own is due anyway
+    const peers = new Map(this.host.candidates(c.clusterId, c.name).map((n) => [n.id, n]));
+    for (const id of [...c.resyncWait]) {
+      const n = peers.get(id);
+      if (n === undefined) c.resyncWait.delete(id);
+      else if (n.known) {
+        c.resyncWait.delete(id);
+        if (n.ok) {
+          this.host.count('resyncs_on_node_up');
+          this.requestSync(c.name, id);
+        }
+      }
+    }
   }
 
   // -------------------------------------------------------------- donor side

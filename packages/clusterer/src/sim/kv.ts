@@ -78,11 +78,6 @@ export class KvCapability {
           const { key, record } = decodeKv(p.body);
           this.apply(key, record);
         },
-        onEvent: (e) => {
-          // after a partition heals, merge the other side's data (dialog's cluster_auto_sync)
-          if (e.up && options.resyncOnNodeUp === true && node.isSynced(name))
-            node.requestSync(name, e.nodeId);
-        },
         // streamed: each record is encoded when the link has room, as it is at that moment;
         // the digest covers exactly the records handed out (Map iteration visits each key once)
         openSync: () => {
@@ -115,7 +110,12 @@ export class KvCapability {
         },
         digest: () => this.digest(),
       },
-      { startupSync: true, syncMode: options.mode ?? 'replace' },
+      {
+        startupSync: true,
+        syncMode: options.mode ?? 'replace',
+        // after a partition heals, merge the other side's data (dialog's cluster_auto_sync)
+        resyncOnNodeUp: options.resyncOnNodeUp === true,
+      },
     );
   }
 

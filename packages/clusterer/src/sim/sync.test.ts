@@ -16,6 +16,7 @@ function kvCluster(
   seed: number,
   edges: [number, number][] = Topologies.fullMesh(n),
   kvOpts: { mode?: 'replace' | 'merge'; resyncOnNodeUp?: boolean } = {},
+  sync: Partial<typeof syncOpts> = {},
 ): { sim: SimCluster; kv: Map<number, KvCapability> } {
   const kv = new Map<number, KvCapability>();
   const sim = new SimCluster({
@@ -24,7 +25,7 @@ function kvCluster(
     seed,
     delay: 2,
     jitter: 2,
-    node: { ...timers, sync: syncOpts },
+    node: { ...timers, sync: { ...syncOpts, ...sync } },
     setup: (node: Clusterer, id: number) => kv.set(id, new KvCapability(node, undefined, kvOpts)),
   });
   return { sim, kv };
@@ -250,5 +251,73 @@ describe('capability sync in the simulator', () => {
         expect([...digests(sim, kv).values()]).toEqual([[1, 2, 3, 4]]);
       });
     }
+  });
+
+  it('resyncOnNodeUp merges a healed partition without anti-entropy, and only from synced nodes', () => {
+    withSeed(61, (seed) => {
+      for (const resyncOnNodeUp of [true, false]) {
+        const { sim, kv } = kvCluster(
+          4,
+          seed,
+          Topologies.fullMesh(4),
+          { mode: 'merge', resyncOnNodeUp },
+          { antiEntropyInterval: 0 },
+        );
+        expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+        for (const [a, b] of [
+          [1, 3],
+          [1, 4],
+          [2, 3],
+          [2, 4],
+        ] as const)
+          sim.cutEdge(a, b);
+        sim.clock.advance(8000); // both halves see the other down
+        kv.get(1)?.put('left', 'l');
+        kv.get(3)?.put('right', 'r');
+        for (const [a, b] of Topologies.fullMesh(4)) sim.healEdge(a, b);
+        const healed = sim.clock.runUntil(() => digests(sim, kv).size === 1, 20_000);
+        const resyncs = [...sim.nodes.values()].reduce(
+          (n, x) => n + (x.counters.get('resyncs_on_node_up') ?? 0),
+          0,
+        );
+        if (resyncOnNodeUp) {
+          expect(healed).toBeGreaterThanOrEqual(0);
+          expect(kv.get(2)?.data.has('right')).toBe(true);
+          expect(kv.get(4)?.data.has('left')).toBe(true);
+          expect(resyncs).toBeGreaterThan(0);
+        } else {
+          expect(healed).toBe(-1); // nothing else repairs it with anti-entropy off
+          expect(resyncs).toBe(0);
+        }
+      }
+    });
+  });
+
+  it('a joining node is not asked back for the data it is being sent (resyncOnNodeUp)', () => {
+    withSeed(62, (seed) => {
+      const { sim, kv } = kvCluster(
+        3,
+        seed,
+        Topologies.fullMesh(3),
+        { mode: 'merge', resyncOnNodeUp: true },
+        { antiEntropyInterval: 0 },
+      );
+      sim.crash(3);
+      expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+      kv.get(1)?.load(2000);
+      sim.clock.advance(500);
+      const requested = (): number =>
+        [1, 2].reduce((n, id) => n + (sim.node(id).counters.get('sync_requests_sent') ?? 0), 0);
+      const before = requested();
+      sim.restart(3, 0);
+      expect(
+        sim.clock.runUntil(() => sim.nodes.get(3)?.isSynced(CAP) === true, 20_000),
+      ).toBeGreaterThan(0);
+      expect(kv.get(3)?.data.size).toBe(2000);
+      sim.clock.advance(10_000);
+      // 1 and 2 were synced: nobody pulled the 2,000 records back from the joiner
+      expect(requested()).toBe(before);
+      expect(sim.node(3).counters.get('syncs_served') ?? 0).toBe(0);
+    });
   });
 });

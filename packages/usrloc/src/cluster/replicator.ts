@@ -1,4 +1,4 @@
-import type { Clusterer, ModulePacket, NodeStateEvent } from '@sipedge/clusterer';
+import type { Clusterer, ModulePacket } from '@sipedge/clusterer';
 import { type Logger, noopLogger } from '@sipedge/mi';
 import type { ContactChange, Location, RemoteChange } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
@@ -24,7 +24,10 @@ export interface UsrlocReplicatorOptions {
   readonly clusterId?: number;
   /** Ask a donor for every binding at startup (default true: sync-from-cluster). */
   readonly startupSync?: boolean;
-  /** After a node comes back (partition healed, restart), merge its data at once (default true). */
+  /**
+   * After a node comes back synced (partition healed, restart with its data kept), merge its
+   * data at once (default true); a node that comes up syncing is left to anti-entropy.
+   */
   readonly resyncOnNodeUp?: boolean;
   readonly logger?: Logger;
 }
@@ -119,20 +122,10 @@ export class UsrlocReplicator {
     }
     for (const c of this.#location.allContacts()) this.#add(c);
     this.#unsubscribe = this.#location.onChange((changes) => this.#onLocal(changes));
-    const resync = options.resyncOnNodeUp ?? true;
     this.#node.registerCapability(
       USRLOC_REPL_CAP,
       {
         onPacket: (p) => this.#onPacket(p),
-        onEvent: (e: NodeStateEvent) => {
-          if (
-            resync &&
-            e.up &&
-            e.clusterId === this.clusterId &&
-            this.#node.isSynced(USRLOC_REPL_CAP)
-          )
-            this.#node.requestSync(USRLOC_REPL_CAP, e.nodeId);
-        },
         // streamed: the clusterer pulls items as the link drains (bounded memory on the
         // donor); each binding is sent as it is when read, later changes follow as events
         openSync: () => ({ items: this.#syncItems() }),
@@ -144,6 +137,7 @@ export class UsrlocReplicator {
         clusterId: this.clusterId,
         startupSync: options.startupSync ?? true,
         syncMode: 'merge',
+        resyncOnNodeUp: options.resyncOnNodeUp ?? true,
         dataVersion: USRLOC_REPL_VERSION,
       },
     );

@@ -22,6 +22,12 @@ export interface ContactChange {
   readonly type: 'insert' | 'update' | 'refresh' | 'delete';
   readonly contact: ContactRecord;
   readonly reason: ChangeReason;
+  /**
+   * In what `onChange` listeners receive: the record the location held under this id until
+   * this change (`update`, `refresh`, `delete`; absent for `insert`). Set by the location,
+   * whatever the committer passed.
+   */
+  readonly previous?: ContactRecord;
 }
 
 export interface LocationOptions {
@@ -99,6 +105,46 @@ export function newerVersion(a: Version, b: Version): boolean {
   if (a.callId === b.callId && a.cseq !== b.cseq) return a.cseq > b.cseq;
   if (a.at !== b.at) return a.at > b.at;
   return a.nodeId > b.nodeId;
+}
+
+/**
+ * `changes` with `previous` set from `before` (the AoR's list until they apply) and from the
+ * earlier changes of the same id in the list; inserts of new ids pass through as they are, so
+ * a batch of inserts costs no copy.
+ */
+function withPrevious(
+  changes: readonly ContactChange[],
+  before: readonly ContactRecord[] | undefined,
+): readonly ContactChange[] {
+  let out: ContactChange[] | undefined;
+  for (let i = 0; i < changes.length; i++) {
+    const ch = changes[i] as ContactChange;
+    if (ch.type === 'insert' && ch.previous === undefined) continue;
+    const id = ch.contact.id;
+    // what this id held just before change i: the latest earlier change of it, else `before`
+    let previous: ContactRecord | undefined;
+    let found = false;
+    for (let j = i - 1; j >= 0 && !found; j--) {
+      const e = changes[j] as ContactChange;
+      if (e.contact.id !== id) continue;
+      found = true;
+      if (e.type !== 'delete') previous = e.contact;
+    }
+    if (!found && before !== undefined)
+      for (const x of before)
+        if (x.id === id) {
+          previous = x;
+          break;
+        }
+    if (ch.type === 'insert') previous = undefined;
+    if (previous === ch.previous) continue;
+    out ??= changes.slice();
+    out[i] =
+      previous === undefined
+        ? { type: ch.type, contact: ch.contact, reason: ch.reason }
+        : { ...ch, previous };
+  }
+  return out ?? changes;
 }
 
 export const USRLOC_EVENTS = [
@@ -316,7 +362,7 @@ export class Location {
       if (next.length === 0) this.#aors.delete(aor);
       else this.#aors.set(aor, next.slice());
       this.#contacts += next.length - (before?.length ?? 0);
-      this.#announce(aor, hadAor, next.length > 0, changes);
+      this.#announce(aor, hadAor, next.length > 0, withPrevious(changes, before));
     }
   }
 

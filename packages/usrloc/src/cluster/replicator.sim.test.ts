@@ -5,9 +5,10 @@ import { type Clock, parseMessage, type SipMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location } from '../location.js';
 import { miCommands } from '../mi.js';
+import type { ContactRecord } from '../model.js';
 import { Registrar } from '../registrar.js';
 import { encodeChange, PacketType, ReplWriter, USRLOC_REPL_VERSION } from './codec.js';
-import { USRLOC_REPL_CAP, UsrlocReplicator } from './replicator.js';
+import { contactsDigest, USRLOC_REPL_CAP, UsrlocReplicator } from './replicator.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 const syncOpts = {
@@ -318,8 +319,58 @@ describe('usrloc replication in the clusterer simulator', () => {
           sim.clock.runUntil(() => sim.nodes.has(4) && converged(sim, sites), 30_000),
         ).toBeGreaterThanOrEqual(0);
         expect(snapshot(sim, sites, 4)).toBe(snapshot(sim, sites, 1));
+        // the digest kept change by change is the one of what each node holds
+        for (const id of [1, 2, 3, 4]) {
+          const { repl, location } = site(sites, id);
+          expect(repl.digest()).toBe(contactsDigest(location.allContacts()));
+        }
       });
     }
+  });
+
+  it('the incremental digest equals one computed from scratch after every kind of change', () => {
+    const { sim, sites } = cluster(1, 7);
+    expect(sim.clock.runUntil(() => converged(sim, sites), 20_000)).toBeGreaterThanOrEqual(0);
+    const { location, registrar, repl } = site(sites, 1);
+    const check = (what: string): void => {
+      expect(`${what}: ${repl.digest()}`).toBe(
+        `${what}: ${contactsDigest(location.allContacts())}`,
+      );
+    };
+    for (let u = 0; u < 5; u++)
+      for (let dev = 0; dev < 2; dev++)
+        registrar.save(register(`u${u}`, `sip:u${u}@192.0.2.${dev + 1}`, `c${u}${dev}`, 1, 60));
+    check('inserts');
+    registrar.save(register('u0', 'sip:u0@192.0.2.1', 'c00', 2, 3600));
+    check('refresh');
+    // the same Call-ID with a new contact replaces the binding (an update of its id)
+    registrar.save(register('u1', 'sip:u1@192.0.2.9', 'c10', 2, 3600));
+    check('update');
+    registrar.save(register('u2', 'sip:u2@192.0.2.1', 'c20', 2, 0));
+    check('un-REGISTER');
+    const [first] = location.contacts('u3@example.com');
+    expect(location.removeContact('u3@example.com', first?.id ?? '', 'mi')).toBe(true);
+    check('removeContact');
+    expect(location.removeAor('u4@example.com')).toBe(true);
+    check('removeAor');
+    const remote = { ...(location.contacts('u0@example.com')[0] as ContactRecord) };
+    location.applyRemote({
+      type: 'put',
+      contact: { ...remote, cseq: 9, lastModified: remote.lastModified + 1, nodeId: 2 },
+      at: remote.lastModified + 1,
+      nodeId: 2,
+    });
+    check('remote update');
+    location.applyRemoteMany([
+      { type: 'put', contact: { ...remote, id: 'x-1', aor: 'z@example.com' }, at: 1, nodeId: 2 },
+      { type: 'delete', contact: location.contacts('u1@example.com')[0]!, at: 2, nodeId: 2 },
+    ]);
+    check('remote batch');
+    const before = location.contactCount;
+    sim.clock.advance(120_000); // the location's timer removes the 60 s bindings
+    expect(location.contactCount).toBeLessThan(before);
+    expect(location.contactCount).toBeGreaterThan(0);
+    check('expiry');
   });
 
   it('a node that missed packets (dropped in flight) catches up by anti-entropy alone', () => {

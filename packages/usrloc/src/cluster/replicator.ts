@@ -56,17 +56,88 @@ const TYPE_OF = {
   delete: PacketType.DELETE,
 } as const;
 
-/** Two 32-bit FNV-1a style hashes of a binding's identity and version, in one pass. */
-function contactHash(c: ContactRecord): [number, number] {
-  const s = `${c.id}\u0000${c.callId}\u0000${c.cseq}\u0000${c.lastModified}\u0000${c.nodeId}\u0000${c.expires}`;
-  let a = 2166136261;
-  let b = 0x9e3779b9;
+/** FNV-1a's 32-bit prime, and murmur2's multiplier for the second, independent hash. */
+const P1 = 16777619;
+const P2 = 0x5bd1e995;
+
+/** The running pair of hashes of `contactHash` (module state: no tuple per binding). */
+let ha = 0;
+let hb = 0;
+
+function mixString(s: string): void {
   for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i);
-    a = Math.imul(a ^ ch, 16777619);
-    b = Math.imul(b ^ ch, 16777619);
+    ha = Math.imul(ha ^ ch, P1);
+    hb = Math.imul(hb ^ ch, P2);
   }
-  return [a >>> 0, b >>> 0];
+  // a separator, so that ("ab", "c") and ("a", "bc") differ
+  ha = Math.imul(ha ^ 0x10000, P1);
+  hb = Math.imul(hb ^ 0x10000, P2);
+}
+
+/** An integer below 2^53 (ms timestamps, CSeq, node id) as two 32-bit words. */
+function mixNumber(v: number): void {
+  const lo = v >>> 0;
+  const hi = Math.floor(v / 4294967296) >>> 0;
+  ha = Math.imul(Math.imul(ha ^ lo, P1) ^ hi, P1);
+  hb = Math.imul(Math.imul(hb ^ lo, P2) ^ hi, P2);
+}
+
+/** Murmur3's 32-bit finaliser: every input bit reaches every output bit. */
+function fmix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Two 32-bit hashes of a binding's identity and version (id, Call-ID, CSeq, last modified,
+ * node id, expiry), read straight from the fields: returns the first, leaves the second in
+ * `hb`. Every node of a cluster must compute the same (anti-entropy compares the sums).
+ */
+function contactHash(c: ContactRecord): number {
+  ha = 2166136261;
+  hb = 0x9e3779b9;
+  mixString(c.id);
+  mixString(c.callId);
+  mixNumber(c.cseq);
+  mixNumber(c.lastModified);
+  mixNumber(c.nodeId);
+  mixNumber(c.expires);
+  hb = fmix(hb ^ 0x2545f491);
+  return fmix(ha);
+}
+
+/** An order-independent digest of a set of bindings: `count:h1:h2` (sums of their hashes). */
+class DigestSum {
+  count = 0;
+  h1 = 0;
+  h2 = 0;
+
+  add(c: ContactRecord): void {
+    const a = contactHash(c);
+    this.count++;
+    this.h1 = (this.h1 + a) >>> 0;
+    this.h2 = (this.h2 + (hb & 0x1fffff)) >>> 0;
+  }
+
+  remove(c: ContactRecord): void {
+    const a = contactHash(c);
+    this.count--;
+    this.h1 = (this.h1 - a) >>> 0;
+    this.h2 = (this.h2 - (hb & 0x1fffff)) >>> 0;
+  }
+
+  toString(): string {
+    return `${this.count}:${this.h1.toString(16)}:${this.h2.toString(16)}`;
+  }
+}
+
+/** The digest `UsrlocReplicator.digest()` keeps incrementally, computed from scratch. */
+export function contactsDigest(contacts: Iterable<ContactRecord>): string {
+  const d = new DigestSum();
+  for (const c of contacts) d.add(c);
+  return d.toString();
 }
 
 /**
@@ -101,10 +172,8 @@ export class UsrlocReplicator {
   readonly #node: Clusterer;
   readonly #log: Logger;
   readonly #w = new ReplWriter();
-  /** id → packed hash of the binding as it is now (for the incremental digest). */
-  readonly #hashes = new Map<string, number>();
-  #h1 = 0;
-  #h2 = 0;
+  /** The bindings held, as the sums of their hashes (kept up to date change by change). */
+  readonly #digest = new DigestSum();
   readonly #unsubscribe: () => void;
   #unsubscribeStatus: () => void = () => {};
   /** Sync items decoded and not yet applied (applied in batches, one store write each). */
@@ -120,7 +189,7 @@ export class UsrlocReplicator {
         `location node id ${this.#location.nodeId} differs from clusterer node id ${this.#node.myNodeId}`,
       );
     }
-    for (const c of this.#location.allContacts()) this.#add(c);
+    for (const c of this.#location.allContacts()) this.#digest.add(c);
     this.#unsubscribe = this.#location.onChange((changes) => this.#onLocal(changes));
     this.#node.registerCapability(
       USRLOC_REPL_CAP,
@@ -167,7 +236,7 @@ export class UsrlocReplicator {
 
   /** Order-independent digest of the bindings held: `count:h1:h2`. */
   digest(): string {
-    return `${this.#hashes.size}:${this.#h1.toString(16)}:${this.#h2.toString(16)}`;
+    return this.#digest.toString();
   }
 
   /** Does this node hold the whole dataset (capability synced)? */
@@ -186,28 +255,11 @@ export class UsrlocReplicator {
     this.#unsubscribeStatus();
   }
 
-  #add(c: ContactRecord): void {
-    const [a, b] = contactHash(c);
-    this.#hashes.set(c.id, a * 0x200000 + (b & 0x1fffff));
-    this.#h1 = (this.#h1 + a) >>> 0;
-    this.#h2 = (this.#h2 + (b & 0x1fffff)) >>> 0;
-  }
-
-  #remove(id: string): void {
-    const p = this.#hashes.get(id);
-    if (p === undefined) return;
-    this.#hashes.delete(id);
-    const b = p % 0x200000;
-    const a = (p - b) / 0x200000;
-    this.#h1 = (this.#h1 - a) >>> 0;
-    this.#h2 = (this.#h2 - b) >>> 0;
-  }
-
   #onLocal(changes: readonly ContactChange[]): void {
     for (const ch of changes) {
-      // an insert is a new id (the location had no binding with it): nothing to take out
-      if (ch.type !== 'insert') this.#remove(ch.contact.id);
-      if (ch.type !== 'delete') this.#add(ch.contact);
+      // the location says what the id held before (nothing for an insert)
+      if (ch.previous !== undefined) this.#digest.remove(ch.previous);
+      if (ch.type !== 'delete') this.#digest.add(ch.contact);
       if (ch.reason === 'replicated' || ch.reason === 'expired') continue;
       this.#send(ch);
     }

@@ -103,4 +103,35 @@ describe('usrloc replication codec', () => {
     // the writer is usable afterwards
     expect(decodeSyncItem(encodeSyncRecord(w, full))).toEqual({ kind: 'record', contact: full });
   });
+
+  it('sync items cut from slabs stay intact while later items are written, across slabs', () => {
+    const w = new ReplWriter();
+    const items: [ContactRecord, Buffer][] = [];
+    // ~300 bytes each: 2,000 items fill several 64 KiB slabs; the multi-byte UA and a long
+    // URI now and then make items straddle a slab's end
+    for (let i = 0; i < 2000; i++) {
+      const c = {
+        ...full,
+        id: `2-abc-${i}`,
+        uri: i % 97 === 0 ? `sip:alice@192.0.2.1;x=${'é'.repeat(5000)}` : `sip:a${i}@192.0.2.1`,
+        cseq: i,
+      };
+      items.push([c, encodeSyncRecord(w, c)]);
+      // live changes use the writer's other mode in between
+      if (i % 10 === 0) encodeChange(w, { domain: 'l', contact: full, at: T0, nodeId: 2 });
+    }
+    for (const [c, b] of items) expect(decodeSyncItem(b)).toEqual({ kind: 'record', contact: c });
+  });
+
+  it('writes strings of every UTF-8 width and lone surrogates at the length it announces', () => {
+    const w = new ReplWriter();
+    for (const s of ['', 'a', 'é', '€', '😀', 'x\ud800y', '\udfff', 'aé€😀'.repeat(1000)]) {
+      const c = { ...full, userAgent: s };
+      const back = decodeSyncItem(encodeSyncRecord(w, c));
+      expect(back).toEqual({
+        kind: 'record',
+        contact: { ...c, userAgent: Buffer.from(s, 'utf8').toString('utf8') },
+      });
+    }
+  });
 });

@@ -32,26 +32,58 @@ export class ReplDecodeError extends Error {
   override readonly name = 'ReplDecodeError';
 }
 
-/** A growable little-endian writer (reused between packets). */
+/** Node's Buffer#utf8Write (public, but missing from @types/node). */
+type WritableBuffer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
+
+/** Bytes of a slab: items of a sync are cut from slabs this large (no copy per item). */
+const SLAB = 64 * 1024;
+
+/**
+ * A growable little-endian writer. `reset()`/`take()` reuse one buffer and copy each result;
+ * `begin()`/`end()` cut results from slabs instead: each is a view that stays valid (its bytes
+ * are never written again), for the many small items of a sync.
+ */
 export class ReplWriter {
   #buf = Buffer.allocUnsafe(1024);
+  /** Where the current item starts (0 except in slab use). */
+  #start = 0;
   #o = 0;
 
+  /** `end()` handed out views of the buffer: it must not be written from 0 again. */
+  #viewsOut = false;
+
   reset(): this {
+    if (this.#viewsOut) {
+      this.#buf = Buffer.allocUnsafe(1024);
+      this.#viewsOut = false;
+    }
+    this.#start = 0;
     this.#o = 0;
+    return this;
+  }
+
+  /** Start an item after the previous one (slab use). */
+  begin(): this {
+    this.#start = this.#o;
     return this;
   }
 
   #room(n: number): void {
     if (this.#o + n <= this.#buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#o + n));
-    this.#buf.copy(next, 0, 0, this.#o);
+    // the current item moves to a new buffer; what is before it is left to its views
+    const used = this.#o - this.#start;
+    const next = Buffer.allocUnsafe(
+      Math.max(this.#start > 0 ? SLAB : this.#buf.length * 2, used + n),
+    );
+    this.#buf.copy(next, 0, this.#start, this.#o);
     this.#buf = next;
+    this.#start = 0;
+    this.#o = used;
   }
 
   u8(v: number): this {
     this.#room(1);
-    this.#o = this.#buf.writeUInt8(v, this.#o);
+    this.#buf[this.#o++] = v;
     return this;
   }
   u16(v: number): this {
@@ -70,10 +102,12 @@ export class ReplWriter {
     return this;
   }
   str(s: string): this {
-    const max = Buffer.byteLength(s);
-    if (max >= NULL_STR) throw new RangeError(`string of ${max} bytes is too long to replicate`);
+    // at most 3 UTF-8 bytes per UTF-16 unit: room without measuring the string first
+    const max = s.length < 21845 ? 3 * s.length : Buffer.byteLength(s);
+    if (max >= NULL_STR && Buffer.byteLength(s) >= NULL_STR)
+      throw new RangeError(`string of ${Buffer.byteLength(s)} bytes is too long to replicate`);
     this.#room(2 + max);
-    const n = this.#buf.write(s, this.#o + 2, 'utf8');
+    const n = s.length === 0 ? 0 : (this.#buf as WritableBuffer).utf8Write(s, this.#o + 2, max);
     this.#buf.writeUInt16LE(n, this.#o);
     this.#o += 2 + n;
     return this;
@@ -81,17 +115,24 @@ export class ReplWriter {
   nstr(s: string | null): this {
     return s === null ? this.u16(NULL_STR) : this.str(s);
   }
-  /** Bytes written since the last reset. */
+  /** Bytes written since the last reset (or begin). */
   get length(): number {
-    return this.#o;
+    return this.#o - this.#start;
   }
-  /** What was written, without a copy (valid until the writer is written to again). */
+  /** What was written, without a copy (valid until the writer is reset). */
   view(): Buffer {
-    return this.#buf.subarray(0, this.#o);
+    return this.#buf.subarray(this.#start, this.#o);
   }
   /** A copy of what was written. */
   take(): Buffer {
-    return Buffer.from(this.#buf.subarray(0, this.#o));
+    const out = Buffer.allocUnsafe(this.#o - this.#start);
+    this.#buf.copy(out, 0, this.#start, this.#o);
+    return out;
+  }
+  /** The item written since `begin()`, as a view that stays valid (slab use). */
+  end(): Buffer {
+    this.#viewsOut = true;
+    return this.#buf.subarray(this.#start, this.#o);
   }
 }
 
@@ -303,14 +344,16 @@ export function appendSyncTombstone(w: ReplWriter, t: TombstoneEntry): void {
   w.f64(t.at).u32(t.nodeId).f64(t.deletedAt);
 }
 
+/** One sync item, cut from `w`'s slab (see `ReplWriter.begin`): no copy per item. */
 export function encodeSyncRecord(w: ReplWriter, c: ContactRecord): Buffer {
-  appendSyncRecord(w.reset(), c);
-  return w.take();
+  appendSyncRecord(w.begin(), c);
+  return w.end();
 }
 
+/** One sync tombstone, cut from `w`'s slab. */
 export function encodeSyncTombstone(w: ReplWriter, t: TombstoneEntry): Buffer {
-  appendSyncTombstone(w.reset(), t);
-  return w.take();
+  appendSyncTombstone(w.begin(), t);
+  return w.end();
 }
 
 export function decodeSyncItem(chunk: Buffer): SyncItem {

@@ -172,6 +172,8 @@ export class UsrlocReplicator {
   readonly #node: Clusterer;
   readonly #log: Logger;
   readonly #w = new ReplWriter();
+  /** Sync items are cut from this writer's slabs (views handed to the clusterer). */
+  readonly #syncW = new ReplWriter();
   /** The bindings held, as the sums of their hashes (kept up to date change by change). */
   readonly #digest = new DigestSum();
   readonly #unsubscribe: () => void;
@@ -223,11 +225,11 @@ export class UsrlocReplicator {
       for (const c of this.#location.allContacts()) {
         if (!isValid(c, this.#location.clock.now())) continue;
         n++;
-        yield encodeSyncRecord(this.#w, c);
+        yield encodeSyncRecord(this.#syncW, c);
       }
       for (const t of this.#location.tombstones()) {
         n++;
-        yield encodeSyncTombstone(this.#w, t);
+        yield encodeSyncTombstone(this.#syncW, t);
       }
     } finally {
       this.counters.sync_items_sent += n;

@@ -326,7 +326,10 @@ export class Location {
     this.#commitBatch(commits, []);
   }
 
-  /** `commitMany` plus `fresh` (new AoRs, one binding each) in the same single store write. */
+  /**
+   * `commitMany` plus `fresh` (new AoRs, one binding each, already in the index: taken out if
+   * the store refuses the write) in the same single store write.
+   */
   #commitBatch(commits: readonly AorCommit[], fresh: readonly ContactRecord[]): void {
     const real = commits.filter((c) => c.changes.length > 0);
     if (real.length === 0 && fresh.length === 0) return;
@@ -346,7 +349,13 @@ export class Location {
       if (c !== null) put.push(c);
       else if (!born.has(id)) del.push(id);
     }
-    this.#store.write({ put, del });
+    try {
+      this.#store.write({ put, del });
+    } catch (err) {
+      // nothing changes: the fresh AoRs applyRemoteMany indexed ahead go again
+      for (const c of fresh) this.#aors.delete(c.aor);
+      throw err;
+    }
     if (fresh.length > 0) this.#applyFresh(fresh);
     const now = this.clock.now();
     for (const { aor, next, changes } of real) {
@@ -468,11 +477,12 @@ export class Location {
         change.type === 'put' &&
         tombs.size === 0 &&
         this.#tombstones.size === 0 &&
-        !lists.has(c.aor) &&
         !this.#aors.has(c.aor)
       ) {
-        // the common case of a joiner's sync: no list copies, no per-change commit objects
-        lists.set(c.aor, [c]);
+        // the common case of a joiner's sync: the AoR goes into the index at once (taken out
+        // again if the store refuses the batch); no list copies, no per-change commit objects.
+        // A later change of the same AoR in this batch then sees it as held.
+        this.#aors.set(c.aor, [c]);
         fresh.push(c);
         applied++;
         continue;
@@ -532,14 +542,13 @@ export class Location {
     return applied;
   }
 
-  /** New AoRs with one binding each (decided by `applyRemoteMany`), already written. */
+  /** New AoRs with one binding each (decided and indexed by `applyRemoteMany`), written. */
   #applyFresh(fresh: readonly ContactRecord[]): void {
     const changes: ContactChange[] = [];
     const ev = this.#events;
     const wantAor = ev?.wanted('E_UL_AOR_INSERT') === true;
     const wantContact = ev?.wanted('E_UL_CONTACT_INSERT') === true;
     for (const c of fresh) {
-      this.#aors.set(c.aor, [c]);
       changes.push({ type: 'insert', contact: c, reason: 'replicated' });
       if (wantAor) ev!.raise('E_UL_AOR_INSERT', { domain: this.domain, aor: c.aor });
       else if (ev !== undefined) ev.raise('E_UL_AOR_INSERT', NO_PARAMS);

@@ -99,6 +99,22 @@ describe('Location.applyRemoteMany', () => {
     };
     expect(() => loc.applyRemoteMany(randomChanges(8, 40))).toThrow('disk full');
     expect(state(loc)).toBe(before);
+    // into an empty location (the joiner's fast path indexes new AoRs ahead of the write)
+    const store2 = new MemoryStore();
+    const real2 = store2.write.bind(store2);
+    store2.write = () => {
+      throw new Error('disk full');
+    };
+    const empty = new Location({ clock: new VirtualClock(T0), nodeId: 5, store: store2 });
+    const batch = randomChanges(9, 40);
+    expect(() => empty.applyRemoteMany(batch)).toThrow('disk full');
+    expect([empty.aorCount, empty.contactCount, state(empty)]).toEqual([0, 0, '\n--\n']);
+    store2.write = real2;
+    const oneByOne = new Location({ clock: new VirtualClock(T0), nodeId: 5 });
+    for (const ch of batch) oneByOne.applyRemote(ch);
+    expect(empty.applyRemoteMany(batch)).toBeGreaterThan(0);
+    expect(state(empty)).toBe(state(oneByOne));
+    expect(empty.contactCount).toBe(oneByOne.contactCount);
   });
 
   it('a sync into an empty location raises the OpenSIPS events, with params only when listened to', () => {

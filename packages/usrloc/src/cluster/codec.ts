@@ -153,8 +153,13 @@ class Interner {
     let h = 0x811c9dc5;
     for (let i = o; i < o + n; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
     const hit = this.#map.get(h);
-    if (hit !== undefined && hit.bytes.length === n && b.compare(hit.bytes, 0, n, o, o + n) === 0)
-      return hit.str;
+    if (hit !== undefined && hit.bytes.length === n) {
+      // a byte loop: cheaper than a native compare call for strings this short
+      const k = hit.bytes;
+      let i = 0;
+      while (i < n && k[i] === b[o + i]) i++;
+      if (i === n) return hit.str;
+    }
     const str = (b as SliceableBuffer).utf8Slice(o, o + n);
     if (this.#map.size >= 4096) this.#map.clear();
     this.#map.set(h, { bytes: Buffer.from(b.subarray(o, o + n)), str });
@@ -170,6 +175,16 @@ const shared = {
   methods: new Interner(),
   shtag: new Interner(),
 };
+
+const NO_PATH: readonly string[] = Object.freeze([]);
+/** Interned hop → its frozen one-element path (bounded like the interners). */
+const onePath = new Map<string, readonly string[]>();
+function onePathOf(hop: string): readonly string[] {
+  if (onePath.size >= 4096) onePath.clear();
+  const p = Object.freeze([hop]);
+  onePath.set(hop, p);
+  return p;
+}
 
 class ReplReader {
   #o = 0;
@@ -261,8 +276,17 @@ function readRecord(r: ReplReader): ContactRecord {
   const received = r.nstr();
   const pn = r.u16();
   if (pn > MAX_PATH) throw new ReplDecodeError('path too long');
-  const path: string[] = [];
-  for (let i = 0; i < pn; i++) path.push(r.shared(shared.path, 'path'));
+  let path: readonly string[];
+  if (pn === 1) {
+    // one Path hop (the edge that took the REGISTER) is the usual case: one frozen array per
+    // distinct hop, shared by every binding behind it
+    const hop = r.shared(shared.path, 'path');
+    path = onePath.get(hop) ?? onePathOf(hop);
+  } else {
+    const list: string[] = [];
+    for (let i = 0; i < pn; i++) list.push(r.shared(shared.path, 'path'));
+    path = pn === 0 ? NO_PATH : list;
+  }
   const expires = finiteTime(r.f64(), 'expires');
   const q = optNumber(r.f64(), 'q');
   if (q !== null && (q < 0 || q > 1)) throw new ReplDecodeError('bad q');

@@ -295,7 +295,8 @@ function decodeExtra(h: BinHeader, r: BinReader): RoutedPacket {
           throw new BinDecodeError('bad_field', `bad sync chunk marker ${marker}`);
         if (len < 0 || len > r.remaining)
           throw new BinDecodeError('bad_count', `sync chunk length ${len}`);
-        chunks.push(Buffer.from(r.buf.subarray(r.pos, r.pos + len)));
+        // views into the packet (a buffer the framer made for it alone): no copy per chunk
+        chunks.push(r.buf.subarray(r.pos, r.pos + len));
         r.pos += len;
       }
       return { kind: 'sync', ...t, capability, dataVersion, chunks };

@@ -165,6 +165,7 @@ export interface CapHandlersForSync {
   /** A sync reply streamed with backpressure (used instead of `onSyncRequest` when present). */
   openSync?(target: { clusterId: number; nodeId: number }): SyncSource;
   onSyncStart?(meta: SyncMeta): void;
+  /** One chunk: a view into the received packet (never written again; no copy is made). */
   onSyncChunk?(chunk: Buffer, meta: SyncMeta): void;
   onSyncDone?(meta: SyncMeta): void;
   digest?(): string;

@@ -188,7 +188,13 @@ function onePathOf(hop: string): readonly string[] {
 
 class ReplReader {
   #o = 0;
-  constructor(private readonly b: Buffer) {}
+  constructor(private b: Buffer) {}
+  /** Read `b` from its start (one reader reused for the many items of a sync). */
+  reset(b: Buffer): this {
+    this.b = b;
+    this.#o = 0;
+    return this;
+  }
   #need(n: number): void {
     if (this.#o + n > this.b.length) throw new ReplDecodeError('truncated');
   }
@@ -380,8 +386,10 @@ export function encodeSyncTombstone(w: ReplWriter, t: TombstoneEntry): Buffer {
   return w.end();
 }
 
+const syncReader = new ReplReader(Buffer.alloc(0));
+
 export function decodeSyncItem(chunk: Buffer): SyncItem {
-  const r = new ReplReader(chunk);
+  const r = syncReader.reset(chunk);
   const kind = r.u8();
   if (kind === CHUNK_RECORD) {
     const contact = readRecord(r);

@@ -180,6 +180,8 @@ export class UsrlocReplicator {
   #unsubscribeStatus: () => void = () => {};
   /** Sync items decoded and not yet applied (applied in batches, one store write each). */
   readonly #pending: RemoteChange[] = [];
+  /** The time sync items of the current batch are judged (expired or not) against. */
+  #syncNow = 0;
 
   constructor(options: UsrlocReplicatorOptions) {
     this.#location = options.location;
@@ -343,9 +345,11 @@ export class UsrlocReplicator {
     // a malformed chunk throws: the clusterer fails this sync and retries (never "synced")
     const item = decodeSyncItem(chunk);
     this.counters.sync_items_received++;
+    // the clock is read once per batch (a few ms of items)
+    if (this.#pending.length === 0) this.#syncNow = this.#location.clock.now();
     if (item.kind === 'record') {
       const c = item.contact;
-      if (!isValid(c, this.#location.clock.now())) {
+      if (!isValid(c, this.#syncNow)) {
         this.counters.expired_skipped++;
         return;
       }

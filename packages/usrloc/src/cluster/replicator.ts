@@ -1,6 +1,6 @@
 import type { Clusterer, ModulePacket } from '@sipedge/clusterer';
 import { type Logger, noopLogger } from '@sipedge/mi';
-import type { ContactChange, Location, RemoteChange } from '../location.js';
+import type { ContactChange, Location, RemoteChange, TombstoneEntry } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
 import {
   decodeChange,
@@ -220,22 +220,43 @@ export class UsrlocReplicator {
     });
   }
 
-  /** Every valid binding, then every tombstone, encoded one small buffer each. */
-  *#syncItems(): Generator<Buffer> {
-    let n = 0;
-    try {
-      for (const c of this.#location.allContacts()) {
-        if (!isValid(c, this.#location.clock.now())) continue;
-        n++;
-        yield encodeSyncRecord(this.#syncW, c);
+  /**
+   * Every valid binding, then every tombstone, each encoded as one small buffer when pulled.
+   * A plain iterator over the live AoR index (no generator frames per item).
+   */
+  #syncItems(): Iterator<Buffer> {
+    const aors = this.#location.aorEntries();
+    let list: readonly ContactRecord[] = [];
+    let i = 0;
+    let tombs: Iterator<TombstoneEntry> | undefined;
+    let now = this.#location.clock.now();
+    let sinceClock = 0;
+    const done: IteratorResult<Buffer> = { done: true, value: undefined };
+    const next = (): IteratorResult<Buffer> => {
+      while (tombs === undefined) {
+        if (i < list.length) {
+          const c = list[i++] as ContactRecord;
+          if (++sinceClock >= 1024) {
+            now = this.#location.clock.now();
+            sinceClock = 0;
+          }
+          if (!isValid(c, now)) continue;
+          this.counters.sync_items_sent++;
+          return { done: false, value: encodeSyncRecord(this.#syncW, c) };
+        }
+        const e = aors.next();
+        if (e.done === true) tombs = this.#location.tombstones();
+        else {
+          list = e.value[1];
+          i = 0;
+        }
       }
-      for (const t of this.#location.tombstones()) {
-        n++;
-        yield encodeSyncTombstone(this.#syncW, t);
-      }
-    } finally {
-      this.counters.sync_items_sent += n;
-    }
+      const t = tombs.next();
+      if (t.done === true) return done;
+      this.counters.sync_items_sent++;
+      return { done: false, value: encodeSyncTombstone(this.#syncW, t.value) };
+    };
+    return { next };
   }
 
   /** Order-independent digest of the bindings held: `count:h1:h2`. */

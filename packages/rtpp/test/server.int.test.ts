@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RtppCommand, RtppHandler, RtppReply, RtppRequestContext } from '../src/index.js';
 import {
   parseReply,
@@ -263,6 +263,46 @@ describe('RtppServer over UDP', () => {
     expect(texts).toEqual(['U c1 127.0.0.1 6000 f;1', 'D c1 f', 'VF 20050322', 'X', 'X']);
     expect(r.calls.map((c) => c.command.kind)).toEqual(['VF']);
     expect(server.stats()).toMatchObject({ received: 6, duplicates: 1, handlerErrors: 2 });
+  });
+
+  it('textHandler may answer through respond (once); the reply is cached for retransmits', async () => {
+    const r = recorder();
+    const later: ((body: string) => void)[] = [];
+    const { server, port, peer } = await udpServer(r.handler, {
+      textHandler: (text: string, _ctx: unknown, respond: (body: string) => void) => {
+        if (text.startsWith('U')) {
+          later.push(respond);
+          return true;
+        }
+        if (text.startsWith('D')) {
+          respond('0\n');
+          respond('E1\n'); // a second answer is ignored
+          return true;
+        }
+        if (text.startsWith('X')) {
+          respond('0\n');
+          throw new Error('after answering'); // counted, not answered twice
+        }
+        return undefined;
+      },
+    });
+    peer.send('k1 U c1 127.0.0.1 6000 f;1', port);
+    await vi.waitFor(() => expect(later).toHaveLength(1));
+    peer.send('k1 U c1 127.0.0.1 6000 f;1', port); // in progress: dropped
+    await vi.waitFor(() => expect(server.stats().inProgressDrops).toBe(1));
+    expect(server.stats().inFlight).toBe(1);
+    later[0]!('35002 127.0.0.1\n');
+    expect(await peer.next()).toBe('k1 35002 127.0.0.1\n');
+    peer.send('k1 U c1 127.0.0.1 6000 f;1', port);
+    expect(await peer.next()).toBe('k1 35002 127.0.0.1\n');
+    peer.send('k2 D c1 f', port);
+    expect(await peer.next()).toBe('k2 0\n');
+    peer.send('k3 X', port);
+    expect(await peer.next()).toBe('k3 0\n');
+    peer.send('k4 V', port);
+    expect(await peer.next()).toBe('k4 20040107\n');
+    expect(later).toHaveLength(1);
+    expect(server.stats()).toMatchObject({ duplicates: 1, handlerErrors: 1, inFlight: 0 });
   });
 
   it('bounds the reply cache', async () => {

@@ -295,6 +295,69 @@ describe('RtppClient UDP retransmits (virtual time)', () => {
     await closed;
   });
 
+  it('sendRawCallback: the body without its newline, once and never synchronously; the same errors as sendRaw', async () => {
+    const h = harness();
+    const got: [Error | undefined, string | undefined][] = [];
+    h.client.sendRawCallback('U a 127.0.0.1 7000 f', (e, body) => got.push([e, body]));
+    h.client.sendRawCallback('D a f', (e, body) => got.push([e, body]));
+    expect(h.sent.map((s) => s.text)).toEqual(['c_0 U a 127.0.0.1 7000 f', 'c_1 D a f']);
+    h.reply('c_1 0\r\n');
+    h.reply('c_0 35000 127.0.0.1\n');
+    h.reply('c_0 35000 127.0.0.1\n'); // a late copy: stale, not a second call
+    expect(got).toEqual([
+      [undefined, '0'],
+      [undefined, '35000 127.0.0.1'],
+    ]);
+    expect(h.client.stats()).toMatchObject({ sent: 2, stale: 1, inFlight: 0 });
+
+    // a timeout, with the retransmit schedule of send()
+    const t = harness({ timeoutMs: 2000 });
+    let timedOut: unknown;
+    t.client.sendRawCallback('V', (e) => {
+      timedOut = e;
+    });
+    t.clock.advance(1999);
+    expect(timedOut).toBeUndefined();
+    expect(t.times('c_0')).toEqual([0, 1000]);
+    t.clock.advance(1);
+    expect(timedOut).toBeInstanceOf(RtppTimeoutError);
+
+    // refused text and a closed client: an error, after the call returns
+    const errors: unknown[] = [];
+    h.client.sendRawCallback('V\nV', (e) => errors.push(e));
+    expect(errors).toHaveLength(0);
+    await flush();
+    expect(errors[0]).toBeInstanceOf(RtppArgumentError);
+    h.client.sendRawCallback('V', (e) => errors.push(e));
+    h.client.destroy();
+    h.client.sendRawCallback('V', (e) => errors.push(e));
+    await flush();
+    expect(errors.slice(1).map((e) => (e as Error).constructor)).toEqual([
+      RtppClosedError,
+      RtppClosedError,
+    ]);
+  });
+
+  it('a reply callback that throws is logged, and the client goes on', async () => {
+    const logged: string[] = [];
+    const h = harness({
+      logger: {
+        debug() {},
+        info() {},
+        warn() {},
+        error: (_o: object, msg?: string) => logged.push(msg ?? ''),
+      },
+    });
+    h.client.sendRawCallback('V', () => {
+      throw new Error('boom');
+    });
+    h.reply('c_0 20040107\n');
+    expect(logged).toEqual(['rtpp reply callback threw']);
+    const p = h.client.sendRaw('V');
+    h.reply('c_1 20040107\n');
+    expect(await p).toBe('20040107');
+  });
+
   it('probe(): V then every VF date, in table order', async () => {
     const h = harness();
     const p = h.client.probe();

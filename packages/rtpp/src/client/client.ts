@@ -16,7 +16,12 @@ import { type RtppClock, type RtppLogger, silentLogger, systemClock } from '../f
 import { isLocalSocketSpec, parseSocketSpec, type RtppSocketSpec } from '../framing/socket-spec.js';
 import type { RtppCommand, RtppCommandKind, RtppReply } from '../types.js';
 import { OneShotChannel, PersistentChannel, type PersistentChannelStats } from './stream.js';
-import { dgramTransport, type RtppDatagramTransportFactory, UdpChannel } from './udp.js';
+import {
+  dgramTransport,
+  type RtppDatagramTransportFactory,
+  type RtppReplyCallback,
+  UdpChannel,
+} from './udp.js';
 
 export interface RtppClientOptions {
   /** `udp:127.0.0.1:22222`, `udp6:[::1]:22222`, `unix:/path`, `cunix:/path`, `tcp:host:port`. */
@@ -180,27 +185,65 @@ export class RtppClient {
     return this.#request(text, options, stripNewline);
   }
 
-  #request<T>(text: string, options: RtppSendOptions, map: (body: string) => T): Promise<T> {
-    if (this.#destroyed || this.#closing !== undefined) {
-      return Promise.reject(new RtppClosedError('client closed'));
+  /**
+   * `sendRaw` with a callback instead of a promise: `done` is called once, never synchronously,
+   * with the reply body (cookie and final newline removed) or the error `sendRaw` would reject
+   * with. Over UDP nothing is allocated per command beyond the datagram and its bookkeeping
+   * (no promise, no reaction job): a balancer forwarding thousands of commands a second uses it.
+   * `done` must not throw (a throw is logged and dropped).
+   */
+  sendRawCallback(text: string, done: RtppReplyCallback, options?: RtppSendOptions): void {
+    const udp = this.#udp;
+    if (udp === undefined) {
+      this.sendRaw(text, options).then(
+        (body) => done(undefined, body),
+        (e: Error) => done(e),
+      );
+      return;
     }
+    const refused = this.#refuse(text);
+    if (typeof refused !== 'string') {
+      queueMicrotask(() => done(refused));
+      return;
+    }
+    const cookie = this.#nextCookie(udp);
+    if (typeof cookie !== 'string') {
+      queueMicrotask(() => done(cookie));
+      return;
+    }
+    udp.requestCallback(cookie, refused, options?.timeoutMs ?? this.#timeoutMs, done);
+  }
+
+  /** The command to send (trimmed), or why it cannot be sent. */
+  #refuse(text: string): string | Error {
+    if (this.#destroyed || this.#closing !== undefined) return new RtppClosedError('client closed');
     const command = trimCommand(text);
     const bad = checkCommand(command);
-    if (bad !== undefined) return Promise.reject(new RtppArgumentError(bad));
+    if (bad !== undefined) return new RtppArgumentError(bad);
     if (this.inFlight >= this.#maxInFlight) {
-      return Promise.reject(
-        new RtppArgumentError(`${this.#maxInFlight} commands already in flight`),
-      );
+      return new RtppArgumentError(`${this.#maxInFlight} commands already in flight`);
     }
+    return command;
+  }
+
+  /** A fresh UDP cookie, unique among the commands in flight. */
+  #nextCookie(udp: UdpChannel): string | Error {
+    const cookie = this.#cookie();
+    // the built-in generator counts up: its cookies are valid and never repeat
+    if (this.#ownCookies) return cookie;
+    if (cookie === '' || /[\s\0]/.test(cookie)) {
+      return new RtppArgumentError(`bad cookie ${JSON.stringify(cookie)}`);
+    }
+    return udp.has(cookie) ? `${cookie}_${randomBytes(4).toString('hex')}` : cookie;
+  }
+
+  #request<T>(text: string, options: RtppSendOptions, map: (body: string) => T): Promise<T> {
+    const command = this.#refuse(text);
+    if (typeof command !== 'string') return Promise.reject(command);
     const budget = options.timeoutMs ?? this.#timeoutMs;
     if (this.#udp !== undefined) {
-      let cookie = this.#cookie();
-      if (!this.#ownCookies && (cookie === '' || /[\s\0]/.test(cookie))) {
-        return Promise.reject(new RtppArgumentError(`bad cookie ${JSON.stringify(cookie)}`));
-      }
-      if (this.#udp.has(cookie)) {
-        cookie = `${cookie}_${randomBytes(4).toString('hex')}`;
-      }
+      const cookie = this.#nextCookie(this.#udp);
+      if (typeof cookie !== 'string') return Promise.reject(cookie);
       return this.#udp.request(cookie, command, budget, map);
     }
     const p =

@@ -12,4 +12,5 @@ export {
   type RtppDatagramTransportFactory,
   type RtppDatagramTransportHandlers,
   type RtppDatagramTransportOptions,
+  type RtppReplyCallback,
 } from './udp.js';

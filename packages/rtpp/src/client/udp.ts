@@ -14,7 +14,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { RtppClosedError, RtppSocketError, RtppTimeoutError } from '../errors.js';
-import { decodeReplyDatagram, encodeCommandDatagram } from '../framing/datagram.js';
+import { encodeCommandDatagram, latin1Text } from '../framing/datagram.js';
 import type { RtppClock, RtppLogger } from '../framing/env.js';
 import type { RtppInetSocketSpec } from '../framing/socket-spec.js';
 
@@ -103,9 +103,33 @@ interface Pending {
   /** When the next retransmit, or the deadline, is due. */
   nextAt: number;
   /** Turns the reply body into the result (it may throw, e.g. RtppProtocolError). */
-  map(body: string): unknown;
-  resolve(value: unknown): void;
-  reject(e: unknown): void;
+  map: ((body: string) => unknown) | undefined;
+  resolve: ((value: unknown) => void) | undefined;
+  reject: ((e: unknown) => void) | undefined;
+  /** A callback request (`requestCallback`): gets the reply body, newline removed, or the error. */
+  done: RtppReplyCallback | undefined;
+}
+
+/** Called once with the reply body (cookie and final newline removed) or with the error. */
+export type RtppReplyCallback = (error: Error | undefined, body?: string) => void;
+
+function fail(p: Pending, e: Error, log: RtppLogger): void {
+  if (p.done !== undefined) callBack(p.done, e, undefined, log);
+  else p.reject!(e);
+}
+
+/** A callback that throws is logged: it must not escape a socket or timer callback. */
+function callBack(
+  done: RtppReplyCallback,
+  e: Error | undefined,
+  body: string | undefined,
+  log: RtppLogger,
+): void {
+  try {
+    done(e, body);
+  } catch (thrown) {
+    log.error({ err: (thrown as Error).message }, 'rtpp reply callback threw');
+  }
 }
 
 export interface UdpChannelStats {
@@ -194,12 +218,46 @@ export class UdpChannel {
         map,
         resolve: resolve as (value: unknown) => void,
         reject,
+        done: undefined,
       };
       this.#pending.set(cookie, p);
       this.#stats.sent++;
       transport.send(data);
       this.#arm(p, now);
     });
+  }
+
+  /**
+   * `request` without a promise: `done` gets the reply body with its final newline removed (or
+   * the error) once, never synchronously. The balancer's fast path uses it: no promise, no
+   * reaction job and no closure per command in this layer.
+   */
+  requestCallback(
+    cookie: string,
+    command: string,
+    budgetMs: number,
+    done: RtppReplyCallback,
+  ): void {
+    const transport = this.#open();
+    const now = this.#clock.now();
+    const data = encodeCommandDatagram(cookie, command);
+    const p: Pending = {
+      cookie,
+      data,
+      sentAt: now,
+      deadline: now + budgetMs,
+      attempts: 1,
+      wait: this.firstWait(),
+      nextAt: 0,
+      map: undefined,
+      resolve: undefined,
+      reject: undefined,
+      done,
+    };
+    this.#pending.set(cookie, p);
+    this.#stats.sent++;
+    transport.send(data);
+    this.#arm(p, now);
   }
 
   /** Sets when the command is next due, and brings the channel's timer forward if needed. */
@@ -235,11 +293,13 @@ export class UdpChannel {
         if (p.nextAt >= p.deadline) {
           this.#pending.delete(p.cookie);
           this.#stats.timeouts++;
-          p.reject(
+          fail(
+            p,
             new RtppTimeoutError(
               `no reply from ${this.#spec.transport}:${this.#spec.host}:${this.#spec.port} after ${p.attempts} attempt(s) in ${Math.round(now - p.sentAt)} ms`,
               p.attempts,
             ),
+            this.#log,
           );
           continue;
         }
@@ -272,9 +332,17 @@ export class UdpChannel {
   }
 
   #onMessage(data: Uint8Array): void {
-    const r = decodeReplyDatagram(data);
-    const p = r === undefined ? undefined : this.#pending.get(r.cookie);
-    if (r === undefined || p === undefined) {
+    // decodeReplyDatagram's reading, without its result object: `<cookie> <body>`
+    const text = latin1Text(data);
+    const n = text.length;
+    let blank = 0;
+    while (blank < n) {
+      const c = text.charCodeAt(blank);
+      if (c === 32 || c === 9 || c === 10 || c === 13) break;
+      blank++;
+    }
+    const p = blank === 0 || blank === n ? undefined : this.#pending.get(text.slice(0, blank));
+    if (p === undefined) {
       // a late copy of a reply already taken, a reply to a command given up on, or garbage
       this.#stats.stale++;
       return;
@@ -292,20 +360,33 @@ export class UdpChannel {
       this.#disarmTimer();
       this.onIdle?.();
     }
-    let value: unknown;
-    try {
-      value = p.map(r.body);
-    } catch (e) {
-      p.reject(e);
+    if (p.done !== undefined) {
+      let end = n;
+      if (text.charCodeAt(end - 1) === 10) end -= text.charCodeAt(end - 2) === 13 ? 2 : 1;
+      callBack(
+        p.done,
+        undefined,
+        text.slice(blank + 1, end > blank + 1 ? end : blank + 1),
+        this.#log,
+      );
       return;
     }
-    p.resolve(value);
+    const body = text.slice(blank + 1);
+    let value: unknown;
+    try {
+      value = p.map!(body);
+    } catch (e) {
+      p.reject!(e);
+      return;
+    }
+    p.resolve!(value);
   }
 
   /** Fails every command in flight with RtppClosedError and closes the socket. */
   destroy(): void {
     this.#disarmTimer();
-    for (const p of this.#pending.values()) p.reject(new RtppClosedError('client destroyed'));
+    for (const p of this.#pending.values())
+      fail(p, new RtppClosedError('client destroyed'), this.#log);
     this.#pending.clear();
     this.#transport?.close();
     this.#transport = undefined;

@@ -19,7 +19,12 @@ import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { type ParseCommandOptions, parseCommand } from '../codec/command.js';
 import { errorReply, serializeReply } from '../codec/reply.js';
 import { RtppClosedError, RtppSocketError } from '../errors.js';
-import { decodeCommandDatagram, encodeReplyDatagram, MAX_DATAGRAM } from '../framing/datagram.js';
+import {
+  decodeCommandDatagram,
+  encodeReplyDatagram,
+  latin1Text,
+  MAX_DATAGRAM,
+} from '../framing/datagram.js';
 import { type RtppClock, type RtppLogger, silentLogger, systemClock } from '../framing/env.js';
 import {
   formatSocketSpec,
@@ -51,11 +56,14 @@ export type RtppHandler = (
 /**
  * Answers a command from its text, before it is parsed: the reply body (ending in `\n`, as
  * `serializeReply` writes it), or undefined to let the command be parsed and go to the handler.
+ * A handler may instead return `true` and call `respond` with the reply body later, exactly once
+ * (no promise per command: a balancer's fast path).
  */
 export type RtppTextHandler = (
   text: string,
   context: RtppRequestContext,
-) => string | Promise<string> | undefined;
+  respond: (body: string) => void,
+) => string | Promise<string> | true | undefined;
 
 export interface RtppServerOptions {
   /** Socket specs: `udp:127.0.0.1:22222`, `udp6:[::1]:0`, `unix:/path`, `cunix:/path`, `tcp:…`. */
@@ -65,7 +73,8 @@ export interface RtppServerOptions {
    * Tried first for every command text (retransmit cache, framing and counters as for the
    * handler). A balancer uses it to forward plain commands as text, without building command
    * and reply objects; whatever it declines (undefined) is parsed and handled as usual. A throw
-   * or rejection is answered like a failing handler's.
+   * or rejection is answered like a failing handler's. It may answer through its `respond`
+   * argument instead of a promise (return `true`).
    */
   readonly textHandler?: RtppTextHandler;
   readonly logger?: RtppLogger;
@@ -463,34 +472,38 @@ export class RtppServer {
 
   /** Offers a command text to the text handler; false when it declined. */
   #dispatchText(text: string, ctx: RtppRequestContext, done: (body: string) => void): boolean {
-    let result: string | Promise<string> | undefined;
+    let result: string | Promise<string> | true | undefined;
+    let answered = false;
+    const respond = (body: string): void => {
+      if (answered) return;
+      answered = true;
+      this.#deliver(done, body, ctx);
+      this.#settle();
+    };
+    this.#inFlight++;
     try {
-      result = this.#textHandler!(text, ctx);
+      result = this.#textHandler!(text, ctx, respond);
     } catch (e) {
       this.#stats.handlerErrors++;
       this.#log.error({ socket: ctx.socket, err: errText(e) }, 'rtpp text handler failed');
-      this.#deliver(done, serializeReply(errorReply(this.#internalCode)), ctx);
+      respond(serializeReply(errorReply(this.#internalCode)));
       return true;
     }
-    if (result === undefined) return false;
-    this.#inFlight++;
+    if (result === undefined) {
+      answered = true;
+      this.#inFlight--;
+      return false;
+    }
+    if (result === true) return true;
     if (typeof result === 'string') {
-      this.#deliver(done, result, ctx);
-      this.#settle();
+      respond(result);
       return true;
     }
-    result.then(
-      (body) => {
-        this.#deliver(done, body, ctx);
-        this.#settle();
-      },
-      (e: unknown) => {
-        this.#stats.handlerErrors++;
-        this.#log.error({ socket: ctx.socket, err: errText(e) }, 'rtpp text handler failed');
-        this.#deliver(done, serializeReply(errorReply(this.#internalCode)), ctx);
-        this.#settle();
-      },
-    );
+    result.then(respond, (e: unknown) => {
+      this.#stats.handlerErrors++;
+      this.#log.error({ socket: ctx.socket, err: errText(e) }, 'rtpp text handler failed');
+      respond(serializeReply(errorReply(this.#internalCode)));
+    });
     return true;
   }
 
@@ -578,9 +591,11 @@ export class RtppServer {
       cookie,
     };
     this.#dispatch(frame.body, ctx, (body) => {
-      const text = `${cookie} ${body}`;
-      this.#cache.complete(key, text, token);
-      send(Buffer.from(text, 'latin1'));
+      const buf = Buffer.from(`${cookie} ${body}`, 'latin1');
+      // the cache keeps a flat copy: the concatenation is a tree of strings holding on to both
+      // datagrams' text, which would all survive young collections for as long as it is cached
+      this.#cache.complete(key, latin1Text(buf), token);
+      send(buf);
     });
   }
 

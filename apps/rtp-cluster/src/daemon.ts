@@ -91,8 +91,8 @@ export async function startDaemon(
     const server = new RtppServer({
       sockets: [spec],
       handler: (cmd) => cluster.handle(cmd),
-      // plain U/L/D forwarded as text, everything else parsed (see RtpCluster.handleText)
-      textHandler: (text) => cluster.handleText(text),
+      // plain U/L/D forwarded as text, everything else parsed (see RtpCluster.answerText)
+      textHandler: (text, _ctx, respond) => cluster.answerText(text, respond) || undefined,
       parseErrorCode: balancerParseErrorCode,
       logger,
     });

@@ -91,6 +91,57 @@ describe('CallTable', () => {
     expect(other.liveCalls('z')).toBe(1);
   });
 
+  it('a deleted call re-bound and deleted again keeps only its newest deletion', () => {
+    const { t, changes, advance } = table({ deletedTtlMs: 1_000 });
+    t.bind('c1', 'a');
+    t.markDeleted('c1');
+    advance(600);
+    t.bind('c1', 'b'); // live again, on another member
+    expect(t.lookup('c1')).toBe('b');
+    t.markDeleted('c1');
+    expect(t.size).toBe(1);
+    advance(600); // the first deletion is over, the second is not
+    expect(t.sweep()).toBe(0);
+    expect(t.lookup('c1')).toBe('b');
+    expect(t.snapshot()).toEqual([{ callId: 'c1', member: 'b', lastSeen: 1600, deletedAt: 1600 }]);
+    advance(400);
+    expect(t.sweep()).toBe(1);
+    expect(t.lookup('c1')).toBeUndefined();
+    expect(t.size).toBe(0);
+    expect(changes.filter((c) => c.type === 'expire')).toEqual([
+      { type: 'expire', callId: 'c1', member: 'b' },
+    ]);
+  });
+
+  it('keeps many deleted calls in deletion order through sweeps and evictions', () => {
+    const { t, advance } = table({ deletedTtlMs: 10_000, maxEntries: 15_000 });
+    for (let i = 0; i < 20_000; i++) {
+      t.bind(`c${i}`, i % 2 === 0 ? 'a' : 'b');
+      t.markDeleted(`c${i}`);
+      if (i % 1_000 === 999) advance(1_000);
+    }
+    // 5,000 evicted (oldest first), then ten seconds of deletions kept
+    expect(t.evictions).toBe(5_000);
+    expect(t.lookup('c4999')).toBeUndefined();
+    expect(t.lookup('c5000')).toBe('a');
+    expect(t.lookup('c19999')).toBe('b');
+    // now 21,000: the deletions of 6,000…11,000 are ten seconds old or more
+    expect(t.sweep()).toBe(6_000);
+    expect(t.size).toBe(9_000);
+    expect(t.lookup('c10999')).toBeUndefined();
+    expect(t.lookup('c11000')).toBe('a');
+    const snap = t.snapshot();
+    expect(snap).toHaveLength(9_000);
+    expect(snap[0]).toEqual({ callId: 'c11000', member: 'a', lastSeen: 12_000, deletedAt: 12_000 });
+    expect(t.forgetMember('a')).toBe(4_500);
+    expect(t.lookup('c11000')).toBeUndefined();
+    expect(t.lookup('c11001')).toBe('b');
+    advance(20_000);
+    expect(t.sweep()).toBe(4_500);
+    expect(t.size).toBe(0);
+    expect(t.snapshot()).toEqual([]);
+  });
+
   it('forgets every binding of a removed member', () => {
     const { t } = table();
     t.bind('c1', 'a');

@@ -7,6 +7,13 @@
  *
  * The table can be snapshotted and restored (the daemon persists it; the cluster node
  * replicates it), and reports every change to an optional listener.
+ *
+ * Deleted calls are most of the table (60 s of them at thousands of calls a second) and outlive
+ * several young-generation collections, so they are kept without an object each: a map from
+ * call-id to a sequence number, and a queue in deletion order (member, times, call-id in three
+ * arrays; the times in a packed array of doubles). Every object that survives a young
+ * collection is copied twice before it reaches the old generation; a deleted call now costs
+ * that for its call-id string alone.
  */
 
 export interface CallTableClock {
@@ -41,8 +48,10 @@ export interface CallTableOptions {
 interface Entry {
   member: string;
   lastSeen: number;
-  deletedAt?: number;
 }
+
+/** Queue records below this many are not worth compacting away. */
+const COMPACT_MIN = 4096;
 
 export class CallTable {
   readonly #clock: CallTableClock;
@@ -52,8 +61,19 @@ export class CallTable {
   readonly #onChange: ((change: CallTableChange) => void) | undefined;
   /** Live bindings in least-recently-used order (a Map keeps insertion order). */
   readonly #live = new Map<string, Entry>();
-  /** Deleted calls in the order they were deleted. */
-  readonly #deleted = new Map<string, Entry>();
+  /** Deleted calls: call-id → sequence number of its record in the deletion queue. */
+  readonly #deleted = new Map<string, number>();
+  /**
+   * The deletion queue, oldest first: record `seq` is at index `seq - #qBase`; records from
+   * `#qHead` on are current unless their call was re-bound, re-deleted or dropped since (then
+   * `#deleted` no longer maps the call-id to that sequence number, and the record is skipped).
+   */
+  #qId: string[] = [];
+  #qMember: string[] = [];
+  #qSeen: number[] = [];
+  #qAt: number[] = [];
+  #qBase = 0;
+  #qHead = 0;
   readonly #perMember = new Map<string, number>();
   #evictions = 0;
 
@@ -74,7 +94,8 @@ export class CallTable {
       this.#live.set(callId, live);
       return live.member;
     }
-    return this.#deleted.get(callId)?.member;
+    const seq = this.#deleted.get(callId);
+    return seq === undefined ? undefined : this.#qMember[seq - this.#qBase];
   }
 
   /** Binds (or re-binds) a call to a member; a deleted call becomes live again. */
@@ -99,22 +120,50 @@ export class CallTable {
     this.#live.delete(callId);
     this.#count(entry.member, -1);
     const now = this.#clock.now();
-    entry.deletedAt = now;
-    entry.lastSeen = now;
-    this.#deleted.set(callId, entry);
+    this.#pushDeleted(callId, entry.member, now, now);
     this.#onChange?.({ type: 'delete', callId, member: entry.member });
+  }
+
+  #pushDeleted(callId: string, member: string, lastSeen: number, deletedAt: number): void {
+    this.#deleted.set(callId, this.#qBase + this.#qId.length);
+    this.#qId.push(callId);
+    this.#qMember.push(member);
+    this.#qSeen.push(lastSeen);
+    this.#qAt.push(deletedAt);
+  }
+
+  /** Whether queue index `i` is the current record of its call. */
+  #current(i: number): boolean {
+    return this.#deleted.get(this.#qId[i]!) === this.#qBase + i;
+  }
+
+  /** Drops the queue records before `#qHead` once they are many (amortised O(1)). */
+  #compact(): void {
+    const head = this.#qHead;
+    if (head < COMPACT_MIN || head * 2 < this.#qId.length) return;
+    this.#qId = this.#qId.slice(head);
+    this.#qMember = this.#qMember.slice(head);
+    this.#qSeen = this.#qSeen.slice(head);
+    this.#qAt = this.#qAt.slice(head);
+    this.#qBase += head;
+    this.#qHead = 0;
   }
 
   /** Drops every binding of a member (it was removed from the cluster). */
   forgetMember(member: string): number {
     let dropped = 0;
-    for (const map of [this.#live, this.#deleted]) {
-      for (const [callId, entry] of map) {
-        if (entry.member !== member) continue;
-        map.delete(callId);
-        dropped++;
-        this.#onChange?.({ type: 'expire', callId, member });
-      }
+    for (const [callId, entry] of this.#live) {
+      if (entry.member !== member) continue;
+      this.#live.delete(callId);
+      dropped++;
+      this.#onChange?.({ type: 'expire', callId, member });
+    }
+    for (let i = this.#qHead; i < this.#qId.length; i++) {
+      if (this.#qMember[i] !== member || !this.#current(i)) continue;
+      const callId = this.#qId[i]!;
+      this.#deleted.delete(callId);
+      dropped++;
+      this.#onChange?.({ type: 'expire', callId, member });
     }
     this.#perMember.delete(member);
     return dropped;
@@ -137,12 +186,17 @@ export class CallTable {
   sweep(): number {
     const now = this.#clock.now();
     let removed = 0;
-    for (const [callId, entry] of this.#deleted) {
-      if (now - (entry.deletedAt ?? entry.lastSeen) < this.#deletedTtlMs) break;
-      this.#deleted.delete(callId);
+    const ids = this.#qId;
+    let i = this.#qHead;
+    for (; i < ids.length; i++) {
+      if (now - this.#qAt[i]! < this.#deletedTtlMs) break;
+      if (!this.#current(i)) continue;
+      this.#deleted.delete(ids[i]!);
       removed++;
-      this.#onChange?.({ type: 'expire', callId, member: entry.member });
+      this.#onChange?.({ type: 'expire', callId: ids[i]!, member: this.#qMember[i]! });
     }
+    this.#qHead = i;
+    this.#compact();
     for (const [callId, entry] of this.#live) {
       if (now - entry.lastSeen < this.#idleTtlMs) break;
       this.#live.delete(callId);
@@ -156,8 +210,14 @@ export class CallTable {
   /** Every binding, oldest first, for persistence or replication. */
   snapshot(): CallBinding[] {
     const out: CallBinding[] = [];
-    for (const [callId, e] of this.#deleted) {
-      out.push({ callId, member: e.member, lastSeen: e.lastSeen, deletedAt: e.deletedAt ?? 0 });
+    for (let i = this.#qHead; i < this.#qId.length; i++) {
+      if (!this.#current(i)) continue;
+      out.push({
+        callId: this.#qId[i]!,
+        member: this.#qMember[i]!,
+        lastSeen: this.#qSeen[i]!,
+        deletedAt: this.#qAt[i]!,
+      });
     }
     for (const [callId, e] of this.#live) {
       out.push({ callId, member: e.member, lastSeen: e.lastSeen });
@@ -172,20 +232,18 @@ export class CallTable {
   restore(bindings: Iterable<CallBinding>): void {
     const sorted = [...bindings].sort((a, b) => a.lastSeen - b.lastSeen);
     for (const b of sorted) {
-      const current = this.#live.get(b.callId) ?? this.#deleted.get(b.callId);
-      if (current !== undefined && current.lastSeen > b.lastSeen) continue;
       const live = this.#live.get(b.callId);
+      const seq = this.#deleted.get(b.callId);
+      const seen =
+        live?.lastSeen ?? (seq === undefined ? undefined : this.#qSeen[seq - this.#qBase]);
+      if (seen !== undefined && seen > b.lastSeen) continue;
       if (live !== undefined) {
         this.#live.delete(b.callId);
         this.#count(live.member, -1);
       }
       this.#deleted.delete(b.callId);
       if (b.deletedAt !== undefined) {
-        this.#deleted.set(b.callId, {
-          member: b.member,
-          lastSeen: b.lastSeen,
-          deletedAt: b.deletedAt,
-        });
+        this.#pushDeleted(b.callId, b.member, b.lastSeen, b.deletedAt);
       } else {
         this.#live.set(b.callId, { member: b.member, lastSeen: b.lastSeen });
         this.#count(b.member, +1);
@@ -203,14 +261,23 @@ export class CallTable {
   #enforceBound(): void {
     while (this.size > this.#maxEntries) {
       // deleted calls go first: they are the least valuable
-      const victimMap = this.#deleted.size > 0 ? this.#deleted : this.#live;
-      const first = victimMap.entries().next();
+      if (this.#deleted.size > 0) {
+        while (!this.#current(this.#qHead)) this.#qHead++;
+        const i = this.#qHead++;
+        const callId = this.#qId[i]!;
+        this.#deleted.delete(callId);
+        this.#evictions++;
+        this.#onChange?.({ type: 'expire', callId, member: this.#qMember[i]! });
+        continue;
+      }
+      const first = this.#live.entries().next();
       if (first.done === true) return;
       const [callId, entry] = first.value;
-      victimMap.delete(callId);
-      if (victimMap === this.#live) this.#count(entry.member, -1);
+      this.#live.delete(callId);
+      this.#count(entry.member, -1);
       this.#evictions++;
       this.#onChange?.({ type: 'expire', callId, member: entry.member });
     }
+    this.#compact();
   }
 }

@@ -590,6 +590,34 @@ describe('text fast path (handleText)', () => {
     expect(members.get('a')!.sessions).toHaveLength(2);
   });
 
+  it('answerText: respond once per taken command; a new call fails over to another member once', async () => {
+    const { cluster, members } = await setup([
+      { config: memberConfig('a') },
+      { config: memberConfig('b') },
+    ]);
+    const replies: string[] = [];
+    const respond = (body: string) => replies.push(body);
+    expect(cluster.answerText('U c 127.0.0.1 70000 f', respond)).toBe(false);
+    members.get('a')!.failure = 'timeout'; // random 0 picks a first
+    expect(cluster.answerText('U c1 127.0.0.1 7000 f;1', respond)).toBe(true);
+    expect(replies).toEqual([]); // never synchronously when a member is tried
+    await flush();
+    expect(replies).toEqual(['35000 127.0.0.1\n']);
+    expect(cluster.callTable.lookup('c1')).toBe('b');
+    expect(cluster.counters).toMatchObject({ failovers: 1, backendTimeouts: 1, newSessions: 1 });
+    members.get('b')!.failure = 'timeout';
+    expect(cluster.answerText('U c2 127.0.0.1 7000 f;1', respond)).toBe(true);
+    await flush();
+    expect(replies[1]).toBe('E997\n');
+    expect(cluster.callTable.lookup('c2')).toBeUndefined();
+    // no member may take a new session: answered at once
+    cluster.pauseMember('a');
+    cluster.pauseMember('b');
+    expect(cluster.answerText('U c3 127.0.0.1 7000 f;1', respond)).toBe(true);
+    expect(replies[2]).toBe('E998\n');
+    expect(cluster.counters.noMember).toBe(1);
+  });
+
   it('leaves anything unusual to the parsed path', async () => {
     const { cluster } = await setup([{ config: memberConfig('a') }]);
     for (const command of [

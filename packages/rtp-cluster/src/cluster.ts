@@ -114,6 +114,16 @@ export function balancerParseErrorCode(code: number): number {
   return code;
 }
 
+/** One side (text or parsed) of the new-session rule; `A` is the command, `T` the member's answer. */
+interface NewSessionOps<A, T, R> {
+  /** Sends to the member; `done` gets (undefined, answer) or (error, undefined), once, later. */
+  send(m: Member, arg: A, done: (err: unknown, res: T | undefined) => void): void;
+  /** The client's reply for the member's answer; sets `#positive`. */
+  answer(res: T, m: Member, arg: A): R;
+  error(code: 997 | 998 | 999, arg: A): R;
+  crashed(err: unknown, arg: A): R;
+}
+
 const SESSION_KINDS = new Set(['U', 'L', 'D', 'P', 'S', 'R', 'C', 'N', 'Q']);
 
 const value = (v: string): RtppReply => ({ kind: 'value', value: v });
@@ -160,8 +170,11 @@ export class RtpCluster {
   readonly #log: Logger;
   readonly #onEvent: (event: RtpClusterEvent) => void;
   readonly #relay: boolean;
-  /** New calls whose member is being chosen: later commands of the call wait for it. */
-  readonly #pending = new Map<string, Promise<Member | undefined>>();
+  /**
+   * New calls whose member is being chosen, with the commands of the call that arrived meanwhile
+   * and wait for the choice (null while none waits).
+   */
+  readonly #choosing = new Map<string, ((owner: Member | undefined) => void)[] | null>();
   #sweepTimer: unknown;
   #started = false;
   /** The fast path's scan result, reused by every command. */
@@ -242,29 +255,51 @@ export class RtpCluster {
    * objects — with the same routing, call table, counters and E-code rules as `handle`. Returns
    * the reply body (ending in `\n`), or undefined for anything it leaves to `handle`: a command
    * that is not plain, a call whose member is being chosen or is not online, a call nobody holds
-   * (broadcast lookups, forced lookups), a member whose addresses are rewritten. Give it to
-   * RtppServer's `textHandler`. Never throws, never rejects.
+   * (broadcast lookups, forced lookups), a member whose addresses are rewritten. Never throws,
+   * never rejects.
    */
   handleText(text: string): Promise<string> | undefined {
+    let resolve: ((body: string) => void) | undefined;
+    let early: string | undefined;
+    const taken = this.answerText(text, (body) => {
+      if (resolve === undefined) early = body;
+      else resolve(body);
+    });
+    if (!taken) return undefined;
+    if (early !== undefined) return Promise.resolve(early);
+    return new Promise<string>((r) => {
+      resolve = r;
+    });
+  }
+
+  /**
+   * `handleText` without a promise: true when the command is taken, and then `respond` gets the
+   * reply body exactly once (synchronously only when no member can be tried); false when it is
+   * left to `handle`. Give it to RtppServer's `textHandler`
+   * (`(text, _ctx, respond) => cluster.answerText(text, respond) || undefined`). Never throws.
+   */
+  answerText(text: string, respond: (body: string) => void): boolean {
     const scan = this.#scan;
     try {
-      if (!scanPlainSession(text, scan)) return undefined;
+      if (!scanPlainSession(text, scan)) return false;
     } catch {
-      return undefined;
+      return false;
     }
     const callId = scan.callId;
     const kind = scan.kind;
-    if (this.#pending.has(callId)) return undefined;
+    if (this.#choosing.has(callId)) return false;
     const bound = this.callTable.lookup(callId);
     if (bound !== undefined) {
       const m = this.#members.get(bound);
-      if (m === undefined || !m.online || !m.plainText) return undefined;
+      if (m === undefined || !m.online || !m.plainText) return false;
       this.counters.commands++;
-      return this.#forwardText(m, kind, callId, text);
+      this.#forwardText(m, kind, callId, text, respond);
+      return true;
     }
-    if (kind !== 'U' || scan.hasToTag || !this.#allPlainText()) return undefined;
+    if (kind !== 'U' || scan.hasToTag || !this.#allPlainText()) return false;
     this.counters.commands++;
-    return this.#newSessionText(callId, text);
+    this.#placeNewSession(callId, text, this.#textOps, respond);
+    return true;
   }
 
   #allPlainText(): boolean {
@@ -300,50 +335,69 @@ export class RtpCluster {
   /** What the last `#textReply` found (a field, not a returned pair: nothing to allocate). */
   #textClass = REPLY_NEGATIVE;
 
-  /** `#forward` for a plain command as text. Never rejects. */
-  #forwardText(m: Member, kind: PlainKind, callId: string, text: string): Promise<string> {
-    let sent: Promise<string>;
-    try {
-      sent = m.sendRaw(text, kind);
-    } catch (err) {
-      sent = Promise.reject(err);
-    }
-    return sent.then(
-      (body) => {
+  /** `#forward` for a plain command as text; `respond` gets the reply body. */
+  #forwardText(
+    m: Member,
+    kind: PlainKind,
+    callId: string,
+    text: string,
+    respond: (body: string) => void,
+  ): void {
+    m.sendText(text, kind, (err, body) => {
+      let out: string;
+      if (err !== undefined) {
+        this.counters.backendTimeouts++;
+        this.#log.warn({ err, cluster: this.name, member: m.name, kind }, 'no reply');
+        out = 'E997\n';
+      } else {
         try {
-          const out = this.#textReply(body, kind, m);
+          out = this.#textReply(body, kind, m);
           const cls = this.#textClass;
           if (kind === 'D' && cls !== REPLY_ERROR) this.callTable.markDeleted(callId);
           else if (kind === 'U' && cls === REPLY_POSITIVE) this.callTable.bind(callId, m.name);
-          return out;
-        } catch (err) {
-          this.#log.error({ err, cluster: this.name, kind }, 'command failed');
-          return 'E997\n';
+        } catch (e) {
+          this.#log.error({ err: e, cluster: this.name, kind }, 'command failed');
+          out = 'E997\n';
         }
-      },
-      (err: unknown) => {
-        this.counters.backendTimeouts++;
-        this.#log.warn({ err, cluster: this.name, member: m.name, kind }, 'no reply');
-        return 'E997\n';
-      },
-    );
-  }
-
-  /** `#newSession` for a plain U as text (every member takes text). Never rejects. */
-  #newSessionText(callId: string, text: string): Promise<string> {
-    return this.#placeNewSession<string, string>(callId, {
-      send: (m) => m.sendRaw(text, 'U'),
-      answer: (body, m) => {
-        const out = this.#textReply(body, 'U', m);
-        return { out, positive: this.#textClass === REPLY_POSITIVE };
-      },
-      error: (code) => `E${code}\n`,
-      crashed: (err) => {
-        this.#log.error({ err, cluster: this.name, kind: 'U' }, 'command failed');
-        return 'E997\n';
-      },
+      }
+      respond(out);
     });
   }
+
+  /** The new-session rule's text side: a plain U's text to the member, its reply text back. */
+  readonly #textOps: NewSessionOps<string, string, string> = {
+    send: (m, text, done) => m.sendText(text, 'U', done),
+    answer: (body, m) => {
+      const out = this.#textReply(body, 'U', m);
+      this.#positive = this.#textClass === REPLY_POSITIVE;
+      return out;
+    },
+    error: (code) => `E${code}\n`,
+    crashed: (err) => {
+      this.#log.error({ err, cluster: this.name, kind: 'U' }, 'command failed');
+      return 'E997\n';
+    },
+  };
+
+  /** The new-session rule's parsed side: the command (as this member should see it) and reply. */
+  readonly #parsedOps: NewSessionOps<UpdateCommand, RtppReply, RtppReply> = {
+    send: (m, cmd, done) => {
+      m.send(this.#forMember(cmd, m)).then(
+        (reply) => done(undefined, reply),
+        (err: unknown) => done(err ?? new Error('member link rejected'), undefined),
+      );
+    },
+    answer: (reply, m) => {
+      const out = this.#fromMember(reply, m);
+      this.#positive = isPositive(reply);
+      return out;
+    },
+    error: (code) => error(code),
+    crashed: (err, cmd) => this.#crashed(err, cmd),
+  };
+
+  /** Whether the last `answer` of a NewSessionOps was positive (a field: nothing to allocate). */
+  #positive = false;
 
   /** A command that failed inside the balancer (a bug, or a member link that threw). */
   #crashed(err: unknown, cmd: RtppCommand): RtppReply {
@@ -544,13 +598,20 @@ export class RtpCluster {
 
   /** Never rejects (see handle). */
   #session(cmd: RtppSessionCommand): Promise<RtppReply> {
-    const pending = this.#pending.get(cmd.callId);
-    if (pending !== undefined) {
+    const waiting = this.#choosing.get(cmd.callId);
+    if (waiting !== undefined) {
       // the call's member is being chosen: wait for the choice
-      return pending.then(
-        (owner) => this.#route(cmd, owner),
-        (err: unknown) => this.#crashed(err, cmd),
-      );
+      return new Promise<RtppReply>((resolve) => {
+        const waiter = (owner: Member | undefined): void => {
+          try {
+            resolve(this.#route(cmd, owner));
+          } catch (err) {
+            resolve(this.#crashed(err, cmd));
+          }
+        };
+        if (waiting === null) this.#choosing.set(cmd.callId, [waiter]);
+        else waiting.push(waiter);
+      });
     }
     return this.#route(cmd, undefined);
   }
@@ -610,80 +671,123 @@ export class RtpCluster {
     );
   }
 
-  #eligible(exclude: ReadonlySet<Member>): Member[] {
-    return this.members.filter((m) => m.online && m.status === 'ACTIVE' && !exclude.has(m));
+  /** Members that may take a new session, but `exclude`. */
+  #eligible(exclude: Member | undefined): Member[] {
+    const out: Member[] = [];
+    const list = this.members;
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
+      if (m.online && m.status === 'ACTIVE' && m !== exclude) out.push(m);
+    }
+    return out;
+  }
+
+  #anyOnline(): boolean {
+    const list = this.members;
+    for (let i = 0; i < list.length; i++) if (list[i]!.online) return true;
+    return false;
   }
 
   /** Places a new session on a member (on another once if it does not answer). Never rejects. */
   #newSession(cmd: UpdateCommand): Promise<RtppReply> {
-    return this.#placeNewSession<RtppReply, RtppReply>(cmd.callId, {
-      send: (m) => m.send(this.#forMember(cmd, m)),
-      answer: (reply, m) => ({ out: this.#fromMember(reply, m), positive: isPositive(reply) }),
-      error: (code) => error(code),
-      crashed: (err) => this.#crashed(err, cmd),
+    return new Promise<RtppReply>((resolve) => {
+      this.#placeNewSession(cmd.callId, cmd, this.#parsedOps, resolve);
     });
   }
 
   /**
    * The new-session rule shared by the parsed and the text paths: choose a member (weighted,
    * within capacity), try one other once if it does not answer, bind the call on a positive
-   * answer; later commands of the call wait on `#pending` meanwhile. Never rejects.
+   * answer; later commands of the call wait in `#choosing` meanwhile. `finish` gets the reply
+   * once. Callbacks, not promises: this runs for every new call.
    */
-  async #placeNewSession<T, R>(
+  #placeNewSession<A, T, R>(
     callId: string,
-    o: {
-      send(m: Member): Promise<T>;
-      answer(res: T, m: Member): { out: R; positive: boolean };
-      error(code: 997 | 998 | 999): R;
-      crashed(err: unknown): R;
-    },
-  ): Promise<R> {
-    let settle!: (m: Member | undefined) => void;
-    const choice = new Promise<Member | undefined>((resolve) => {
-      settle = resolve;
-    });
-    this.#pending.set(callId, choice);
-    const tried = new Set<Member>();
+    arg: A,
+    ops: NewSessionOps<A, T, R>,
+    finish: (out: R) => void,
+  ): void {
+    this.#choosing.set(callId, null);
+    this.#tryNewSession(callId, arg, ops, finish, undefined);
+  }
+
+  #tryNewSession<A, T, R>(
+    callId: string,
+    arg: A,
+    ops: NewSessionOps<A, T, R>,
+    finish: (out: R) => void,
+    tried: Member | undefined,
+  ): void {
+    let out: R;
     try {
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const candidates = this.#eligible(tried);
-        if (candidates.length === 0) {
-          if (tried.size === 0) this.counters.noMember++;
-          const anyOnline = this.#online().length > 0;
-          return o.error(tried.size > 0 ? 997 : anyOnline ? 998 : 999);
-        }
+      const candidates = this.#eligible(tried);
+      if (candidates.length === 0) {
+        if (tried === undefined) this.counters.noMember++;
+        out = ops.error(tried !== undefined ? 997 : this.#anyOnline() ? 998 : 999, arg);
+      } else {
         const m = this.#select(candidates, this.config.capacity_limit, this.#random);
         if (m === undefined) {
           this.counters.noMember++;
-          return o.error(998);
+          out = ops.error(998, arg);
+        } else {
+          ops.send(m, arg, (err, res) => {
+            this.#newSessionAnswered(callId, arg, ops, finish, m, tried, err, res);
+          });
+          return;
         }
-        tried.add(m);
-        let res: T;
-        try {
-          res = await o.send(m);
-        } catch (err) {
-          if (!isTransportFailure(err)) throw err;
-          this.counters.backendTimeouts++;
-          this.counters.failovers++;
-          this.#log.warn({ cluster: this.name, member: m.name, callId }, 'new session failed over');
-          continue;
+      }
+    } catch (err) {
+      out = ops.crashed(err, arg);
+    }
+    this.#chosen(callId, undefined);
+    finish(out);
+  }
+
+  #newSessionAnswered<A, T, R>(
+    callId: string,
+    arg: A,
+    ops: NewSessionOps<A, T, R>,
+    finish: (out: R) => void,
+    m: Member,
+    tried: Member | undefined,
+    err: unknown,
+    res: T | undefined,
+  ): void {
+    let out: R;
+    let owner: Member | undefined;
+    try {
+      if (err !== undefined) {
+        if (!isTransportFailure(err)) throw err;
+        this.counters.backendTimeouts++;
+        this.counters.failovers++;
+        this.#log.warn({ cluster: this.name, member: m.name, callId }, 'new session failed over');
+        if (tried === undefined) {
+          this.#tryNewSession(callId, arg, ops, finish, m);
+          return;
         }
-        const { out, positive } = o.answer(res, m);
-        if (positive) {
+        out = ops.error(997, arg);
+      } else {
+        out = ops.answer(res as T, m, arg);
+        if (this.#positive) {
           this.callTable.bind(callId, m.name);
           m.counters.sessions++;
           this.counters.newSessions++;
-          settle(m);
+          owner = m;
         }
-        return out;
       }
-      return o.error(997);
-    } catch (err) {
-      return o.crashed(err);
-    } finally {
-      settle(undefined);
-      if (this.#pending.get(callId) === choice) this.#pending.delete(callId);
+    } catch (e) {
+      out = ops.crashed(e, arg);
     }
+    this.#chosen(callId, owner);
+    finish(out);
+  }
+
+  /** The new call's member is known (or none could take it): its waiting commands go on. */
+  #chosen(callId: string, owner: Member | undefined): void {
+    const waiters = this.#choosing.get(callId);
+    this.#choosing.delete(callId);
+    if (waiters === null || waiters === undefined) return;
+    for (const w of waiters) w(owner);
   }
 
   /** Never rejects. */

@@ -17,8 +17,16 @@ export interface MemberLink {
    * Optional: a link without it gets every command through `send`.
    */
   sendRaw?(text: string): Promise<string>;
+  /**
+   * `sendRaw` with a callback, called once and never synchronously
+   * (`RtppClient.sendRawCallback`). Optional: without it the balancer adapts `sendRaw`.
+   */
+  sendRawCallback?(text: string, done: (error: Error | undefined, body?: string) => void): void;
   close(): Promise<void> | void;
 }
+
+/** How a member answers a command sent as text: the reply body, or why there is none. */
+export type MemberTextCallback = (error: unknown, body: string) => void;
 
 export type MemberLinkFactory = (config: MemberConfig) => MemberLink;
 
@@ -280,40 +288,59 @@ export class Member {
    * (RtppProtocolError, a failure) as it is for `send`.
    */
   sendRaw(text: string, kind: PlainKind): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      this.sendText(text, kind, (err, body) => {
+        if (err === undefined) resolve(body);
+        else reject(err);
+      });
+    });
+  }
+
+  /**
+   * `sendRaw` with a callback (the balancer's fast path: no promise per command when the link
+   * has `sendRawCallback`). `done` gets `(undefined, body)` or `(error, '')`, once, never
+   * synchronously.
+   */
+  sendText(text: string, kind: PlainKind, done: MemberTextCallback): void {
     this.counters.commands++;
     const started = this.#timers.now();
-    let sent: Promise<string>;
-    try {
-      sent = this.#link.sendRaw!(text);
-    } catch (err) {
-      this.#failed(err);
-      return Promise.reject(err);
-    }
-    return sent.then(
-      (body) => {
-        const cls = classifyReply(body, kind);
-        if (cls === REPLY_OTHER) {
-          try {
-            if (parseReply(body, kind).kind === 'error') this.counters.errors++;
-          } catch (err) {
-            const e =
-              err instanceof RtppProtocolError
-                ? err
-                : new RtppProtocolError(`bad reply: ${(err as Error).message}`, { cause: err });
-            this.#failed(e);
-            throw e;
-          }
-        } else if (cls === REPLY_ERROR) {
-          this.counters.errors++;
-        }
-        this.#succeeded(this.#timers.now() - started);
-        return body;
-      },
-      (err: unknown) => {
+    const answered = (err: Error | undefined, body?: string): void => {
+      if (err !== undefined) {
         this.#failed(err);
-        throw err;
-      },
-    );
+        done(err, '');
+        return;
+      }
+      const reply = body ?? '';
+      const cls = classifyReply(reply, kind);
+      if (cls === REPLY_OTHER) {
+        try {
+          if (parseReply(reply, kind).kind === 'error') this.counters.errors++;
+        } catch (e) {
+          const bad =
+            e instanceof RtppProtocolError
+              ? e
+              : new RtppProtocolError(`bad reply: ${(e as Error).message}`, { cause: e });
+          this.#failed(bad);
+          done(bad, '');
+          return;
+        }
+      } else if (cls === REPLY_ERROR) {
+        this.counters.errors++;
+      }
+      this.#succeeded(this.#timers.now() - started);
+      done(undefined, reply);
+    };
+    const link = this.#link;
+    try {
+      if (link.sendRawCallback !== undefined) link.sendRawCallback(text, answered);
+      else
+        link.sendRaw!(text).then(
+          (body) => answered(undefined, body),
+          (err: unknown) => answered(err as Error),
+        );
+    } catch (err) {
+      queueMicrotask(() => answered(err as Error));
+    }
   }
 
   #succeeded(rtt: number): void {

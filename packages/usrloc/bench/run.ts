@@ -6,7 +6,7 @@
  * memory figure>]` after `npx tsc -b packages/usrloc`; `BENCH_ONLY=local|repl` runs one part.
  * Prints each figure with its unit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -38,6 +38,17 @@ function register(i: number, cseq: number): Buffer {
       'User-Agent: Phone/1.0\r\n' +
       'Content-Length: 0\r\n\r\n',
   );
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (0 if unreadable). */
+function procCpu(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs `fn`, returns [wall seconds, CPU seconds (user + system)]. */
@@ -187,6 +198,7 @@ async function replication(): Promise<void> {
       (l) => l.event === 'cap' && String(l.report).startsWith('Sync requested'),
       60_000,
     );
+    const cpu0 = [procCpu(donor.child.pid), procCpu(joiner.child.pid)];
     const limitMs = Number(process.env.BENCH_SYNC_TIMEOUT_MS ?? 600_000);
     let done: Record<string, unknown>;
     try {
@@ -204,6 +216,10 @@ async function replication(): Promise<void> {
       );
       return;
     }
+    const cpu = [
+      procCpu(donor.child.pid) - (cpu0[0] ?? 0),
+      procCpu(joiner.child.pid) - (cpu0[1] ?? 0),
+    ];
     const ms = Number(done.t) - Number(asked.t);
     const ok = done.digest === d.digest && done.size === n;
     const restarts = joiner.lines.filter(
@@ -211,7 +227,7 @@ async function replication(): Promise<void> {
     ).length;
     const downs = joiner.lines.filter((l) => l.event === 'node_state' && l.up === false).length;
     console.log(
-      `startup sync of ${n} contacts to a joining node (two processes, loopback TCP, SYNC_REQ to synced): ${ms.toFixed(0)} ms = ${Math.round((n / ms) * 1000)} contacts/s, digest ${ok ? 'verified' : `MISMATCH ${String(done.digest)} vs ${String(d.digest)}`} (${String(done.size)}/${n}); ping_timeout ${pingTimeout} ms, syncs started ${restarts}, donor-down events ${downs}`,
+      `startup sync of ${n} contacts to a joining node (two processes, loopback TCP, SYNC_REQ to synced): ${ms.toFixed(0)} ms = ${Math.round((n / ms) * 1000)} contacts/s, digest ${ok ? 'verified' : `MISMATCH ${String(done.digest)} vs ${String(d.digest)}`} (${String(done.size)}/${n}); ping_timeout ${pingTimeout} ms, syncs started ${restarts}, donor-down events ${downs}; CPU used meanwhile: donor ${cpu[0]?.toFixed(2)} s, joiner ${cpu[1]?.toFixed(2)} s`,
     );
   } finally {
     for (const p of procs2) await stopNode(p);

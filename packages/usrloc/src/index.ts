@@ -3,6 +3,7 @@ export {
   appendSyncRecord,
   appendSyncTombstone,
   decodeChange,
+  decodeSyncChunk,
   decodeSyncItem,
   encodeChange,
   encodeSyncRecord,
@@ -11,6 +12,7 @@ export {
   type ReplChange,
   ReplDecodeError,
   ReplWriter,
+  SyncBatchEncoder,
   type SyncItem,
   USRLOC_REPL_VERSION,
 } from './cluster/codec.js';

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { TombstoneEntry } from '../location.js';
 import type { ContactRecord } from '../model.js';
 import {
   decodeChange,
+  decodeSyncChunk,
   decodeSyncItem,
   encodeChange,
   encodeSyncRecord,
@@ -9,6 +11,7 @@ import {
   PacketType,
   ReplDecodeError,
   ReplWriter,
+  SyncBatchEncoder,
 } from './codec.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
@@ -133,5 +136,83 @@ describe('usrloc replication codec', () => {
         contact: { ...c, userAgent: Buffer.from(s, 'utf8').toString('utf8') },
       });
     }
+  });
+
+  describe('batch chunks', () => {
+    function decodeAll(chunks: Buffer[]): ContactRecord[] {
+      const out: ContactRecord[] = [];
+      const tombs: TombstoneEntry[] = [];
+      for (const ch of chunks)
+        decodeSyncChunk(
+          ch,
+          (c) => out.push(c),
+          (t) => tombs.push(t),
+        );
+      expect(tombs).toEqual([]);
+      return out;
+    }
+
+    function encodeAll(records: ContactRecord[]): Buffer[] {
+      const enc = new SyncBatchEncoder(new ReplWriter());
+      const chunks: Buffer[] = [];
+      for (const c of records) {
+        const full = enc.add(c);
+        if (full !== undefined) chunks.push(full);
+      }
+      const last = enc.flush();
+      if (last !== undefined) chunks.push(last);
+      return chunks;
+    }
+
+    it('round-trip every binding, shared fields null, repeated, many-hop and past the dictionary', () => {
+      const records: ContactRecord[] = [];
+      for (let i = 0; i < 1000; i++)
+        records.push({
+          ...(i % 3 === 0 ? bare : full),
+          id: `2-abc-${i}`,
+          // 400 distinct user agents: a batch's 253 dictionary entries run out, the rest inline
+          userAgent: i % 3 === 0 ? null : `UA ${i % 400}`,
+          path: i % 7 === 0 ? ['<sip:a;lr>', '<sip:b;lr>', '<sip:a;lr>'] : full.path.slice(0, 1),
+        });
+      const chunks = encodeAll(records);
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(chunks.length).toBeLessThan(20);
+      expect(decodeAll(chunks)).toEqual(records);
+    });
+
+    it('bindings from one batch share the strings and the one-hop Path array', () => {
+      const one = { ...full, path: ['<sip:edge1.example.com;lr>'] };
+      const [a, b] = decodeAll(encodeAll([one, { ...one, id: '2-abc-2' }]));
+      expect(a?.userAgent).toBe(b?.userAgent);
+      expect(a?.path).toBe(b?.path);
+      expect(Object.isFrozen(a?.path)).toBe(true);
+    });
+
+    it('still reads single-record and tombstone chunks', () => {
+      const w = new ReplWriter();
+      const t = { id: 'x', aor: 'a@b', callId: 'c', cseq: 2, at: T0, nodeId: 3, deletedAt: T0 + 1 };
+      const got: unknown[] = [];
+      for (const ch of [encodeSyncRecord(w, full), encodeSyncTombstone(w, t)])
+        decodeSyncChunk(
+          ch,
+          (c) => got.push(c),
+          (x) => got.push(x),
+        );
+      expect(got).toEqual([full, t]);
+    });
+
+    it('rejects bad references, an empty batch and a truncated record', () => {
+      const [chunk] = encodeAll([full]);
+      if (chunk === undefined) throw new Error('no chunk');
+      const noop = (): void => {};
+      expect(() => decodeSyncChunk(Buffer.from([3]), noop, noop)).toThrow(ReplDecodeError);
+      expect(() => decodeSyncChunk(chunk.subarray(0, chunk.length - 3), noop, noop)).toThrow(
+        ReplDecodeError,
+      );
+      // the first shared field (params) refers to entry 0 before any entry exists
+      const w = new ReplWriter();
+      w.reset().u8(3).str('1-x').str('a@b').str('sip:a').u8(0);
+      expect(() => decodeSyncChunk(w.take(), noop, noop)).toThrow('bad params reference');
+    });
   });
 });

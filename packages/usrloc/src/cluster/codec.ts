@@ -16,7 +16,11 @@ import type { ContactRecord } from '../model.js';
  *   nstr user_agent, nstr socket, nstr methods, nstr instance, f64 reg_id,
  *   f64 last_modified, u32 node id, nstr shtag
  * Sync chunk: u8 kind; 1 = record; 2 = tombstone: str id, str aor, str callid, u32 cseq,
- *   f64 at, u32 node id, f64 deleted_at
+ *   f64 at, u32 node id, f64 deleted_at; 3 = batch: records back to back to the chunk's end,
+ *   each with its shared fields (params, Path hops, user_agent, socket, methods, shtag) as a
+ *   u8 `ref` into the chunk's own dictionary: 0xFF null, 0xFE a new entry (str follows, next
+ *   index), 0xFD a string not kept (str follows), else the index of an earlier entry. A
+ *   batch stands alone: its dictionary starts empty.
  */
 export const USRLOC_REPL_VERSION = 100;
 
@@ -25,6 +29,12 @@ export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
 const CHUNK_RECORD = 1;
 const CHUNK_TOMBSTONE = 2;
+const CHUNK_BATCH = 3;
+const REF_NULL = 0xff;
+const REF_NEW = 0xfe;
+const REF_INLINE = 0xfd;
+/** Dictionary entries a batch may hold (indexes 0–252). */
+const DICT_MAX = 0xfd;
 const NULL_STR = 0xffff;
 const MAX_PATH = 64;
 
@@ -255,23 +265,64 @@ class ReplReader {
     this.#o += n;
     return s;
   }
-  shared(cache: Interner, what: string): string {
-    const s = this.nshared(cache);
+  /** A shared field: through `cache`, or with a batch dictionary a `ref` into it. */
+  nsharedIn(dict: string[] | undefined, cache: Interner, what: string): string | null {
+    return dict === undefined ? this.nshared(cache) : this.ref(dict, cache, what);
+  }
+  sharedIn(dict: string[] | undefined, cache: Interner, what: string): string {
+    const s = this.nsharedIn(dict, cache, what);
     if (s === null) throw new ReplDecodeError(`${what} missing`);
     return s;
+  }
+  /** A shared field of a batch record (see the layout above). */
+  ref(dict: string[], cache: Interner, what: string): string | null {
+    const tag = this.u8();
+    if (tag === REF_NULL) return null;
+    if (tag < dict.length) return dict[tag] as string;
+    if (tag !== REF_NEW && tag !== REF_INLINE) throw new ReplDecodeError(`bad ${what} reference`);
+    const s = this.nshared(cache);
+    if (s === null) throw new ReplDecodeError(`${what} missing`);
+    if (tag === REF_NEW) {
+      if (dict.length >= DICT_MAX) throw new ReplDecodeError('batch dictionary overflow');
+      dict.push(s);
+    }
+    return s;
+  }
+  get atEnd(): boolean {
+    return this.#o >= this.b.length;
   }
   end(): void {
     if (this.#o !== this.b.length) throw new ReplDecodeError('trailing bytes');
   }
 }
 
-function writeRecord(w: ReplWriter, c: ContactRecord): void {
-  w.str(c.id).str(c.aor).str(c.uri).str(c.params).nstr(c.received);
+/** A shared field: `nstr`, or with a batch dictionary a `ref`. */
+function writeShared(w: ReplWriter, s: string | null, dict: Map<string, number> | undefined): void {
+  if (dict === undefined) w.nstr(s);
+  else if (s === null) w.u8(REF_NULL);
+  else {
+    const i = dict.get(s);
+    if (i !== undefined) w.u8(i);
+    else if (dict.size < DICT_MAX) {
+      dict.set(s, dict.size);
+      w.u8(REF_NEW).str(s);
+    } else w.u8(REF_INLINE).str(s);
+  }
+}
+
+function writeRecord(w: ReplWriter, c: ContactRecord, dict?: Map<string, number>): void {
+  w.str(c.id).str(c.aor).str(c.uri);
+  writeShared(w, c.params, dict);
+  w.nstr(c.received);
   w.u16(c.path.length);
-  for (const p of c.path) w.str(p);
+  for (const p of c.path) writeShared(w, p, dict);
   w.f64(c.expires).f64(c.q).str(c.callId).u32(c.cseq).u32(c.flags);
-  w.nstr(c.userAgent).nstr(c.socket).nstr(c.methods).nstr(c.instance).f64(c.regId);
-  w.f64(c.lastModified).u32(c.nodeId).nstr(c.shtag);
+  writeShared(w, c.userAgent, dict);
+  writeShared(w, c.socket, dict);
+  writeShared(w, c.methods, dict);
+  w.nstr(c.instance).f64(c.regId);
+  w.f64(c.lastModified).u32(c.nodeId);
+  writeShared(w, c.shtag, dict);
 }
 
 function finiteTime(v: number, what: string): number {
@@ -285,12 +336,12 @@ function optNumber(v: number, what: string): number | null {
   return v;
 }
 
-function readRecord(r: ReplReader): ContactRecord {
+function readRecord(r: ReplReader, dict?: string[]): ContactRecord {
   const id = r.str('id');
   const aor = r.str('aor');
   if (id === '' || aor === '') throw new ReplDecodeError('empty id or aor');
   const uri = r.str('uri');
-  const params = r.shared(shared.params, 'params');
+  const params = r.sharedIn(dict, shared.params, 'params');
   const received = r.nstr();
   const pn = r.u16();
   if (pn > MAX_PATH) throw new ReplDecodeError('path too long');
@@ -298,11 +349,11 @@ function readRecord(r: ReplReader): ContactRecord {
   if (pn === 1) {
     // one Path hop (the edge that took the REGISTER) is the usual case: one frozen array per
     // distinct hop, shared by every binding behind it
-    const hop = r.shared(shared.path, 'path');
+    const hop = r.sharedIn(dict, shared.path, 'path');
     path = onePath.get(hop) ?? onePathOf(hop);
   } else {
     const list: string[] = [];
-    for (let i = 0; i < pn; i++) list.push(r.shared(shared.path, 'path'));
+    for (let i = 0; i < pn; i++) list.push(r.sharedIn(dict, shared.path, 'path'));
     path = pn === 0 ? NO_PATH : list;
   }
   const expires = finiteTime(r.f64(), 'expires');
@@ -311,14 +362,14 @@ function readRecord(r: ReplReader): ContactRecord {
   const callId = r.str('callid');
   const cseq = r.u32();
   const flags = r.u32();
-  const userAgent = r.nshared(shared.userAgent);
-  const socket = r.nshared(shared.socket);
-  const methods = r.nshared(shared.methods);
+  const userAgent = r.nsharedIn(dict, shared.userAgent, 'user_agent');
+  const socket = r.nsharedIn(dict, shared.socket, 'socket');
+  const methods = r.nsharedIn(dict, shared.methods, 'methods');
   const instance = r.nstr();
   const regId = optNumber(r.f64(), 'reg-id');
   const lastModified = finiteTime(r.f64(), 'last_modified');
   const nodeId = r.u32();
-  const shtag = r.nshared(shared.shtag);
+  const shtag = r.nsharedIn(dict, shared.shtag, 'shtag');
   return {
     id,
     aor,
@@ -398,7 +449,64 @@ export function encodeSyncTombstone(w: ReplWriter, t: TombstoneEntry): Buffer {
   return w.end();
 }
 
+/** Bytes a batch chunk grows to before it is closed (well inside one SYNC packet). */
+const BATCH_BYTES = 16 * 1024;
+/** Bindings per batch chunk at most. */
+const BATCH_RECORDS = 128;
+
+/**
+ * Bindings packed into batch chunks (kind 3), each cut from `w`'s slab: `add` returns a chunk
+ * once the current one is full (undefined until then), `flush` the last, partial one.
+ */
+export class SyncBatchEncoder {
+  readonly #w: ReplWriter;
+  readonly #dict = new Map<string, number>();
+  #n = 0;
+
+  constructor(w: ReplWriter) {
+    this.#w = w;
+  }
+
+  add(c: ContactRecord): Buffer | undefined {
+    if (this.#n === 0) {
+      this.#w.begin().u8(CHUNK_BATCH);
+      this.#dict.clear();
+    }
+    writeRecord(this.#w, c, this.#dict);
+    this.#n++;
+    return this.#n >= BATCH_RECORDS || this.#w.length >= BATCH_BYTES ? this.flush() : undefined;
+  }
+
+  flush(): Buffer | undefined {
+    if (this.#n === 0) return undefined;
+    this.#n = 0;
+    return this.#w.end();
+  }
+}
+
 const syncReader = new ReplReader(Buffer.alloc(0));
+
+/**
+ * Decode one sync chunk of any kind, handing each binding and tombstone to the callbacks in
+ * order; throws ReplDecodeError on anything malformed (what was handed out before stays).
+ */
+export function decodeSyncChunk(
+  chunk: Buffer,
+  onRecord: (c: ContactRecord) => void,
+  onTombstone: (t: TombstoneEntry) => void,
+): void {
+  if (chunk.length > 0 && chunk[0] === CHUNK_BATCH) {
+    const r = syncReader.reset(chunk);
+    r.u8();
+    const dict: string[] = [];
+    if (r.atEnd) throw new ReplDecodeError('empty batch');
+    while (!r.atEnd) onRecord(readRecord(r, dict));
+    return;
+  }
+  const item = decodeSyncItem(chunk);
+  if (item.kind === 'record') onRecord(item.contact);
+  else onTombstone(item.tombstone);
+}
 
 export function decodeSyncItem(chunk: Buffer): SyncItem {
   const r = syncReader.reset(chunk);

@@ -4,13 +4,13 @@ import type { ContactChange, Location, RemoteChange, TombstoneEntry } from '../l
 import { type ContactRecord, isValid } from '../model.js';
 import {
   decodeChange,
-  decodeSyncItem,
+  decodeSyncChunk,
   encodeChange,
-  encodeSyncRecord,
   encodeSyncTombstone,
   PacketType,
   ReplDecodeError,
   ReplWriter,
+  SyncBatchEncoder,
   USRLOC_REPL_VERSION,
 } from './codec.js';
 
@@ -172,8 +172,6 @@ export class UsrlocReplicator {
   readonly #node: Clusterer;
   readonly #log: Logger;
   readonly #w = new ReplWriter();
-  /** Sync items are cut from this writer's slabs (views handed to the clusterer). */
-  readonly #syncW = new ReplWriter();
   /** The bindings held, as the sums of their hashes (kept up to date change by change). */
   readonly #digest = new DigestSum();
   readonly #unsubscribe: () => void;
@@ -221,10 +219,14 @@ export class UsrlocReplicator {
   }
 
   /**
-   * Every valid binding, then every tombstone, each encoded as one small buffer when pulled.
-   * A plain iterator over the live AoR index (no generator frames per item).
+   * Every valid binding (in batch chunks of up to 128), then every tombstone (one chunk
+   * each), encoded when pulled. A plain iterator over the live AoR index (no generator frames
+   * per item).
    */
   #syncItems(): Iterator<Buffer> {
+    // a writer per stream: batches of two streams at once must not share a slab cursor
+    const batch = new SyncBatchEncoder(new ReplWriter());
+    const tombW = new ReplWriter();
     const aors = this.#location.aorEntries();
     let list: readonly ContactRecord[] = [];
     let i = 0;
@@ -242,11 +244,16 @@ export class UsrlocReplicator {
           }
           if (!isValid(c, now)) continue;
           this.counters.sync_items_sent++;
-          return { done: false, value: encodeSyncRecord(this.#syncW, c) };
+          const full = batch.add(c);
+          if (full !== undefined) return { done: false, value: full };
+          continue;
         }
         const e = aors.next();
-        if (e.done === true) tombs = this.#location.tombstones();
-        else {
+        if (e.done === true) {
+          tombs = this.#location.tombstones();
+          const last = batch.flush();
+          if (last !== undefined) return { done: false, value: last };
+        } else {
           list = e.value[1];
           i = 0;
         }
@@ -254,7 +261,7 @@ export class UsrlocReplicator {
       const t = tombs.next();
       if (t.done === true) return done;
       this.counters.sync_items_sent++;
-      return { done: false, value: encodeSyncTombstone(this.#syncW, t.value) };
+      return { done: false, value: encodeSyncTombstone(tombW, t.value) };
     };
     return { next };
   }
@@ -364,28 +371,31 @@ export class UsrlocReplicator {
 
   #onSyncChunk(chunk: Buffer): void {
     // a malformed chunk throws: the clusterer fails this sync and retries (never "synced")
-    const item = decodeSyncItem(chunk);
+    decodeSyncChunk(chunk, this.#onSyncRecord, this.#onSyncTombstone);
+  }
+
+  readonly #onSyncRecord = (c: ContactRecord): void => {
     this.counters.sync_items_received++;
     // the clock is read once per batch (a few ms of items)
     if (this.#pending.length === 0) this.#syncNow = this.#location.clock.now();
-    if (item.kind === 'record') {
-      const c = item.contact;
-      if (!isValid(c, this.#syncNow)) {
-        this.counters.expired_skipped++;
-        return;
-      }
-      this.#pending.push({ type: 'put', contact: c, at: c.lastModified, nodeId: c.nodeId });
-    } else {
-      const t = item.tombstone;
-      this.#pending.push({
-        type: 'delete',
-        contact: tombstoneRecord(t),
-        at: t.deletedAt,
-        nodeId: t.nodeId,
-      });
+    if (!isValid(c, this.#syncNow)) {
+      this.counters.expired_skipped++;
+      return;
     }
+    this.#pending.push({ type: 'put', contact: c, at: c.lastModified, nodeId: c.nodeId });
     if (this.#pending.length >= SYNC_BATCH) this.#flushSync();
-  }
+  };
+
+  readonly #onSyncTombstone = (t: TombstoneEntry): void => {
+    this.counters.sync_items_received++;
+    this.#pending.push({
+      type: 'delete',
+      contact: tombstoneRecord(t),
+      at: t.deletedAt,
+      nodeId: t.nodeId,
+    });
+    if (this.#pending.length >= SYNC_BATCH) this.#flushSync();
+  };
 
   #flushSync(): void {
     if (this.#pending.length === 0) return;

@@ -56,18 +56,24 @@ const node = new Clusterer({
 const location = new Location({ nodeId: cfg.id });
 let serial = 0;
 const now0 = Date.now();
+/**
+ * A flat copy, as the registrar stores what it cut from a REGISTER (`ownString`); a template
+ * literal would leave a rope that the first sync has to flatten.
+ */
+const flat = (s: string): string => Buffer.from(s, 'latin1').toString('latin1');
+
 function binding(): ContactRecord {
   const i = serial++;
   return {
     id: location.ids.next(),
-    aor: `user${cfg.id}x${i}@example.com`,
-    uri: `sip:user${i}@192.0.2.${i % 250}:${5060 + (i % 1000)};transport=udp`,
+    aor: flat(`user${cfg.id}x${i}@example.com`),
+    uri: flat(`sip:user${i}@192.0.2.${i % 250}:${5060 + (i % 1000)};transport=udp`),
     params: '',
-    received: `sip:198.51.100.${i % 250}:${40000 + (i % 20000)}`,
+    received: flat(`sip:198.51.100.${i % 250}:${40000 + (i % 20000)}`),
     path: ['<sip:edge1.example.com;lr>'],
     expires: now0 + 3_600_000,
     q: null,
-    callId: `${i}-a84b4c76e66710@pc33.example.com`,
+    callId: flat(`${i}-a84b4c76e66710@pc33.example.com`),
     cseq: 1,
     flags: 0,
     userAgent: 'Phone/1.0',

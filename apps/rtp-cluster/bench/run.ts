@@ -19,9 +19,16 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RtppClient } from '@sipedge/rtpp';
+import { type Proc, runProcess, within } from '@sipedge/test-utils';
+import { DAEMON_NODE_FLAGS } from '../src/options.js';
 import { DAEMON_BIN, freeUdpPort, startProcess, startRelay } from '../test/processes.js';
 
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 16);
+/** Node flags of the balancer: its #! line's (DAEMON_NODE_FLAGS) unless BENCH_DAEMON_FLAGS says. */
+const DAEMON_FLAGS =
+  process.env.BENCH_DAEMON_FLAGS === undefined
+    ? [...DAEMON_NODE_FLAGS]
+    : process.env.BENCH_DAEMON_FLAGS.split(' ').filter((f) => f !== '');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
 /** CPU seconds used so far by a process (utime + stime of /proc/<pid>/stat; 10 ms ticks). */
@@ -177,24 +184,34 @@ writeFileSync(
   <rtpproxy><name>r1</name><protocol>udp</protocol><address>${relay.spec.slice(4)}</address><weight>1</weight><capacity>100000</capacity><status>ACTIVE</status></rtpproxy>
   </rtp_cluster></rtp_cluster_config>`,
 );
-const daemon = await startProcess(
-  DAEMON_BIN,
-  [
-    '-f',
-    '-c',
-    join(dir, 'rtp_cluster.xml'),
-    '-s',
-    join(dir, 'a.sock'),
-    '-P',
-    join(dir, 'pid'),
-    '--state-db',
-    // BENCH_STATE_DB='' measures without the SQLite call store
-    process.env.BENCH_STATE_DB ?? join(dir, 's.sqlite'),
-    '--log-level',
-    'warn',
-  ],
-  /rtp-cluster: (ready)/,
-);
+/** The daemon as its #! line starts it: node with DAEMON_FLAGS. */
+async function startDaemonProcess(args: string[]): Promise<Proc> {
+  const p = runProcess(process.execPath, [...DAEMON_FLAGS, DAEMON_BIN, ...args]);
+  const ready = await within<boolean>(15_000, 'rtp-cluster to be ready', (done) => {
+    const timer = setInterval(() => {
+      if (/rtp-cluster: ready/.test(p.output())) done(true);
+    }, 20);
+    void p.exit.then(() => done(false));
+    return () => clearInterval(timer);
+  });
+  if (!ready) throw new Error(`rtp-cluster exited before it was ready:\n${p.output()}`);
+  return p;
+}
+
+const daemon = await startDaemonProcess([
+  '-f',
+  '-c',
+  join(dir, 'rtp_cluster.xml'),
+  '-s',
+  join(dir, 'a.sock'),
+  '-P',
+  join(dir, 'pid'),
+  '--state-db',
+  // BENCH_STATE_DB='' measures without the SQLite call store
+  process.env.BENCH_STATE_DB ?? join(dir, 's.sqlite'),
+  '--log-level',
+  'warn',
+]);
 const hop = await startProcess(
   fileURLToPath(new URL('./forwarder.js', import.meta.url)),
   ['127.0.0.1', relay.spec.slice(relay.spec.lastIndexOf(':') + 1)],
@@ -248,7 +265,7 @@ try {
   const vs = (a: Result, b: Result) =>
     `ratio ${(a.pairsPerSec / b.pairsPerSec).toFixed(2)}x; added latency p50 ${(a.p50 - b.p50).toFixed(3)} ms, p99 ${(a.p99 - b.p99).toFixed(3)} ms`;
   console.log(
-    `rtp-cluster: ${IN_FLIGHT} pairs in flight, ${rounds} slices of 1 s per side; load average before ${avg(loadBefore)}, after ${avg(loadavg())}`,
+    `rtp-cluster: ${IN_FLIGHT} pairs in flight, ${rounds} slices of 1 s per side; balancer node flags: ${DAEMON_FLAGS.join(' ') || 'none'}; load average before ${avg(loadBefore)}, after ${avg(loadavg())}`,
   );
   console.log(`rtp-cluster: direct to relay:      ${fmt(d)}`);
   console.log(`rtp-cluster: through a bare hop:   ${fmt(h)}`);

@@ -1,6 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 /**
- * `rtp-cluster`: the standalone balancer daemon, with rtp_cluster.py's flags.
+ * `rtp-cluster`: the standalone balancer daemon, with rtp_cluster.py's flags. The `#!` line
+ * carries DAEMON_NODE_FLAGS (options.ts; a test keeps the two equal).
  * Exit codes: 0 ok (and `-d` with a valid configuration), 2 bad flags or configuration,
  * 1 a failure at start-up.
  */
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { RtpClusterConfigError } from '@sipedge/rtp-cluster';
 import pino from 'pino';
 import { startDaemon } from './daemon.js';
-import { parseDaemonArgs, readConfigFile, USAGE, UsageError } from './options.js';
+import { daemonNodeArgs, parseDaemonArgs, readConfigFile, USAGE, UsageError } from './options.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -57,7 +58,8 @@ async function main(argv: string[]): Promise<number> {
   if (!options.foreground) {
     // rtp_cluster daemonizes: run ourselves detached in the foreground, logging to the file
     const log = openSync(options.logFile, 'a');
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...argv, '-f'], {
+    const self = [fileURLToPath(import.meta.url), ...argv, '-f'];
+    const child = spawn(process.execPath, [...daemonNodeArgs(process.execArgv), ...self], {
       detached: true,
       stdio: ['ignore', log, log],
       env: { ...process.env, SIPEDGE_RTPC_LOGFILE: options.logFile },

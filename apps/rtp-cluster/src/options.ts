@@ -31,6 +31,23 @@ export interface DaemonOptions {
   readonly version: boolean;
 }
 
+/**
+ * Node.js flags the daemon runs with: the bin's `#!` line passes them, the detaching start
+ * passes them on to the detached process, and a service manager that starts `node …/bin.js`
+ * should pass them too. A 64 MiB semi-space (Node's default is 16 MiB) lets the call table's
+ * and reply cache's young objects be collected in a quarter as many scavenges: measured with the
+ * bench, young-generation GC work per U+D pair fell from about 17 µs to 4 µs and the balancer's
+ * p99 latency with it (BENCHMARKS.md, rtp-cluster). It costs up to ~100 MiB more resident
+ * memory under load.
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+
+/** `execArgv` with every DAEMON_NODE_FLAGS flag the caller did not set itself. */
+export function daemonNodeArgs(execArgv: readonly string[]): string[] {
+  const given = new Set(execArgv.map((a) => a.split('=')[0]));
+  return [...execArgv, ...DAEMON_NODE_FLAGS.filter((f) => !given.has(f.split('=')[0]))];
+}
+
 export const USAGE = `usage: rtp-cluster [-fd] [-P pidfile] [-c conffile] [-L logfile] [-s cli_socket] [-o user[:group]]
                    [--mi host:port] [--mi-token TOKEN] [--state-db FILE] [--log-level LEVEL]
 

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
-import { DAEMON_BIN } from './processes.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { DAEMON_NODE_FLAGS } from '../src/options.js';
+import { DAEMON_BIN, freeUdpPort } from './processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rtpc-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,5 +55,53 @@ describe('rtp-cluster command line', () => {
     expect(r.stderr).toMatch(/usage: rtp-cluster/);
     expect((await run(['--help'])).stdout).toMatch(/usage: rtp-cluster \[-fd\]/);
     expect((await run(['-V'])).stdout).toMatch(/^rtp-cluster \(sipedge\) \d+\.\d+\.\d+$/);
+  });
+
+  it('the #! line runs node with the daemon flags', async () => {
+    const first = readFileSync(DAEMON_BIN, 'utf8').split('\n', 1)[0]!;
+    expect(first).toBe(`#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);
+    // as the kernel runs it: env gets the rest of the line as one argument, then the script
+    const r = await execa(
+      '/usr/bin/env',
+      [first.slice('#!/usr/bin/env '.length), DAEMON_BIN, '-V'],
+      {
+        reject: false,
+        timeout: 15_000,
+      },
+    );
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^rtp-cluster \(sipedge\)/);
+  });
+
+  it('detaches into a process that runs with the daemon flags', async () => {
+    const port = await freeUdpPort();
+    const config = join(dir, 'detach.yaml');
+    writeFileSync(
+      config,
+      `clusters:\n  - name: media\n    protocol: udp\n    address: 127.0.0.1:${port}\n    rtpproxies:\n      - { name: r1, protocol: udp, address: "127.0.0.1:9", weight: 1, capacity: 10, status: ACTIVE }\n`,
+    );
+    const pidFile = join(dir, 'detach.pid');
+    const r = await run(
+      [
+        '-c',
+        config,
+        '-P',
+        pidFile,
+        '-L',
+        join(dir, 'detach.log'),
+        '-s',
+        join(dir, 'detach.sock'),
+      ].concat(['--state-db', '']),
+    );
+    expect(r.exitCode).toBe(0);
+    await vi.waitFor(() => expect(existsSync(pidFile)).toBe(true), { timeout: 10_000 });
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      for (const flag of DAEMON_NODE_FLAGS) expect(cmdline).toContain(flag);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+      await vi.waitFor(() => expect(existsSync(`/proc/${pid}`)).toBe(false), { timeout: 10_000 });
+    }
   });
 });

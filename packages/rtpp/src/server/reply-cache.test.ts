@@ -53,6 +53,20 @@ describe('ReplyCache', () => {
     expect(c.lookup(h('k0'), 'k0', 1000)).toBeUndefined();
   });
 
+  it('finds replies in either generation among many, and bounds commands never completed', () => {
+    const c = new ReplyCache(60_000, 2_000, 0);
+    for (let i = 0; i < 1_500; i++)
+      c.complete(h(`k${i}`), `k${i} r${i}`, c.begin(h(`k${i}`), `k${i}`, i));
+    // 1,000 rotated into the previous generation, 500 in the current one
+    for (const i of [0, 999, 1_000, 1_499])
+      expect(c.lookup(h(`k${i}`), `k${i}`, 2_000)).toBe(`k${i} r${i}`);
+    for (let i = 1_500; i < 1_600; i++)
+      expect(c.lookup(h(`k${i}`), `k${i}`, 2_000)).toBeUndefined();
+    for (let i = 0; i < 5_000; i++) c.begin(h(`lost${i}`), `lost${i}`, 3_000);
+    expect(c.size).toBeLessThanOrEqual(3_000); // 2,000 replies, and at most 1,000 in flight
+    expect(c.lookup(h('k1499'), 'k1499', 3_000)).toBe('k1499 r1499');
+  });
+
   it('checks the cookie, so a hash collision is a miss and never another reply', () => {
     const c = new ReplyCache(1000, 100, 0);
     c.complete(42, 'abc 35000 127.0.0.1\n', c.begin(42, 'abc', 0));

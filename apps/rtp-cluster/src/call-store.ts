@@ -30,6 +30,7 @@ export class CallStore {
   /** Per cluster, the calls that have a row. */
   readonly #stored = new Map<string, Set<string>>();
   readonly #timer: ReturnType<typeof setInterval>;
+  readonly #write: () => void;
   #closed = false;
 
   constructor(path: string, flushIntervalMs = 100) {
@@ -43,6 +44,8 @@ export class CallStore {
         'last_seen = excluded.last_seen, deleted_at = excluded.deleted_at',
     );
     this.#remove = this.#db.prepare('DELETE FROM call_binding WHERE cluster = ? AND call_id = ?');
+    // made once: better-sqlite3 builds a wrapper (and its variants) per transaction() call
+    this.#write = this.#db.transaction(() => this.#writePending());
     this.#timer = setInterval(() => this.flush(), flushIntervalMs);
     this.#timer.unref();
   }
@@ -101,32 +104,29 @@ export class CallStore {
     return set;
   }
 
-  /** Writes pending changes in one transaction. */
+  /** Writes pending changes in one transaction (none at all when nothing changed). */
   flush(): void {
     if (this.#closed) return;
-    const write = this.#db.transaction(() => {
-      for (const [cluster, pending] of this.#pending) {
-        const stored = this.#storedOf(cluster);
-        for (const [callId, p] of pending) {
-          if ('removed' in p) {
-            this.#remove.run(cluster, callId);
-            stored.delete(callId);
-          } else {
-            stored.add(callId);
-            const b = p.binding;
-            this.#upsert.run(
-              cluster,
-              callId,
-              b.member,
-              Math.round(b.lastSeen),
-              b.deletedAt ?? null,
-            );
-          }
+    let any = false;
+    for (const pending of this.#pending.values()) any ||= pending.size > 0;
+    if (any) this.#write();
+  }
+
+  #writePending(): void {
+    for (const [cluster, pending] of this.#pending) {
+      const stored = this.#storedOf(cluster);
+      for (const [callId, p] of pending) {
+        if ('removed' in p) {
+          this.#remove.run(cluster, callId);
+          stored.delete(callId);
+        } else {
+          stored.add(callId);
+          const b = p.binding;
+          this.#upsert.run(cluster, callId, b.member, Math.round(b.lastSeen), b.deletedAt ?? null);
         }
-        pending.clear();
       }
-    });
-    write();
+      pending.clear();
+    }
   }
 
   /** Drops the bindings of clusters that no longer exist. */

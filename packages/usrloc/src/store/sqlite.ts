@@ -190,7 +190,11 @@ export class SqliteStore implements ContactStore {
     if (this.#closed) throw new Error('store closed');
     for (const c of batch.put) checkRecord(c);
     if (this.#mode === 'write-through') {
-      this.#apply(batch);
+      // one statement is a transaction by itself (autocommit): no BEGIN/COMMIT round trips
+      if (batch.put.length + batch.del.length === 1) {
+        if (batch.put.length === 1) this.#put.run(toRow(batch.put[0] as ContactRecord));
+        else this.#del.run(batch.del[0]);
+      } else this.#apply(batch);
       return;
     }
     for (const c of batch.put) this.#pending.set(c.id, c);

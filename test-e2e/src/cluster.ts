@@ -18,13 +18,12 @@
  *   (kept when SIPEDGE_E2E_KEEP is set).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiClient } from '@sipedge/mi';
 import { RtppClient } from '@sipedge/rtpp';
-import { type Proc, startNodeBin } from '@sipedge/test-utils';
+import { freeTcpPort, freeUdpPort, type Proc, startNodeBin } from '@sipedge/test-utils';
 import { stringify } from 'yaml';
 import { BinLinkProxy } from './bin-proxy.js';
 import { until } from './wait.js';
@@ -84,19 +83,11 @@ function splitHostPort(s: string): Address {
   return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
 }
 
-/** A TCP port free right now on 127.0.0.1 (each of `n` distinct: all held, then released). */
+/** `n` distinct TCP ports free right now on 127.0.0.1 (test-utils `freeTcpPort`). */
 export async function freeTcpPorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-      servers.push(s);
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
-  } finally {
-    for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
-  }
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) ports.push(await freeTcpPort());
+  return ports;
 }
 
 /**
@@ -494,7 +485,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       });
     }
     if (options.ha !== undefined) {
-      const { freeUdpPort } = await import('@sipedge/test-utils');
       cluster.serviceAddress = { host: serviceHost(), port: await freeUdpPort() };
     }
     for (const id of ids) {

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { freeUdpPort } from '@sipedge/test-utils';
 import type { Address } from './cluster.js';
 
 export interface SipResponse {
@@ -194,13 +195,7 @@ export class SipUdpUa {
   }
 }
 
-/**
- * A UDP port free right now below the ephemeral range (10000–11999): safer to hand to another
- * program than a `bind(0)` port, which a concurrent `bind(0)` may be given next.
- */
-export async function quietUdpPort(): Promise<number> {
-  const ua = await SipUdpUa.outsideEphemeral();
-  const port = ua.port;
-  ua.close();
-  return port;
+/** A UDP port free right now, outside the ephemeral range (test-utils `freeUdpPort`). */
+export function quietUdpPort(): Promise<number> {
+  return freeUdpPort();
 }

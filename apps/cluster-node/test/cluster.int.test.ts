@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
 import { parseRelayArgs, type Relay, startRelay } from '@sipedge/rtp-relay';
 import { SdpEditor } from '@sipedge/sip';
-import { freeUdpPort } from '@sipedge/test-utils';
+import { freeTcpPort, freeUdpPort } from '@sipedge/test-utils';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../src/config.js';
@@ -37,15 +37,7 @@ async function until(what: string, ms: number, check: () => boolean | Promise<bo
 }
 
 async function freeTcpPortPair(): Promise<[number, number]> {
-  const { createServer } = await import('node:net');
-  const ports: number[] = [];
-  const servers = [createServer(), createServer()];
-  for (const s of servers) {
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-    ports.push((s.address() as { port: number }).port);
-  }
-  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
-  return [ports[0]!, ports[1]!];
+  return [await freeTcpPort(), await freeTcpPort()];
 }
 
 function contactsOn(mi: MiClient, aor: string): Promise<Array<Record<string, unknown>>> {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { CLUSTERER_TABLE_SQL } from '@sipedge/clusterer';
 import { MiClient } from '@sipedge/mi';
 import { RtppClient } from '@sipedge/rtpp';
+import { freeTcpPort } from '@sipedge/test-utils';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,14 +48,6 @@ function baseConfig(extra: Record<string, unknown> = {}): Record<string, unknown
     logging: { level: 'warn', format: 'json' },
     ...extra,
   };
-}
-
-async function freeTcpPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 const started: ClusterNode[] = [];

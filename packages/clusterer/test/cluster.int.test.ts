@@ -3,10 +3,10 @@
  * with `npx tsc -b packages/clusterer` first) form a cluster, one is SIGKILLed and restarted.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  freeTcpPort as freePort,
   killJsonProcess as kill,
   type JsonProc as Proc,
   startJsonProcess,
@@ -40,15 +40,6 @@ async function until(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('condition not reached in time');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address() as net.AddressInfo;
-      s.close(() => resolve(a.port));
-    });
-  });
 }
 
 afterEach(async () => {

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RtppClient } from '@sipedge/rtpp';
@@ -50,13 +51,54 @@ export function within<T>(
   });
 }
 
-/** A UDP port free right now on 127.0.0.1 (bound by the kernel's choice, then released). */
-export async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/**
+ * Ports for tests that hand a port to another process. They come from 20000–32767, below
+ * Linux's ephemeral range (32768–60999), so the kernel never gives them to another socket in
+ * between (an outgoing TCP connection or a bind to port 0 elsewhere would steal a port the
+ * kernel chose); a random start per process and a set of ports already handed out keep
+ * parallel test files and repeated calls apart. Each is checked free on 127.0.0.1 first.
+ */
+const PORT_LOW = 20000;
+const PORT_HIGH = 32768;
+const handedOut = new Set<number>();
+let nextPort = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
+
+function canBind(port: number, proto: 'udp' | 'tcp'): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (proto === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    } else {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    }
+  });
+}
+
+/** A port free right now on 127.0.0.1 for `kind` ('both': UDP and TCP), never handed out before. */
+export async function freePort(kind: 'udp' | 'tcp' | 'both' = 'both'): Promise<number> {
+  for (let i = 0; i < 2000; i++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= PORT_HIGH ? PORT_LOW : nextPort + 1;
+    if (handedOut.has(port)) continue;
+    if (kind !== 'tcp' && !(await canBind(port, 'udp'))) continue;
+    if (kind !== 'udp' && !(await canBind(port, 'tcp'))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free ${kind} port on 127.0.0.1 in ${PORT_LOW}–${PORT_HIGH - 1}`);
+}
+
+/** A UDP port free right now on 127.0.0.1 (see `freePort`). */
+export function freeUdpPort(): Promise<number> {
+  return freePort('udp');
+}
+
+/** A TCP port free right now on 127.0.0.1 (see `freePort`). */
+export function freeTcpPort(): Promise<number> {
+  return freePort('tcp');
 }
 
 /** Resolves once something has bound 127.0.0.1:port over UDP (our own bind then fails). */

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMessage, type SipMessage, SipTransports } from '@sipedge/sip';
+import { freeUdpPort } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, Registrar } from '../src/index.js';
 
@@ -11,14 +12,6 @@ const KAMAILIO = ['/usr/sbin/kamailio', '/usr/local/sbin/kamailio'].find((p) => 
 const MODULES = ['/usr/lib/x86_64-linux-gnu/kamailio/modules', '/usr/lib/kamailio/modules'].find(
   (p) => existsSync(p),
 );
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Kamailio as an edge proxy: adds Path (with received) to REGISTERs and relays them to us. */
 function edgeConfig(edgePort: number, registrarPort: number, modules: string): string {

@@ -1,22 +1,14 @@
 import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StatisticsRegistry } from '@sipedge/mi';
 import { SipTransports } from '@sipedge/sip';
+import { freeUdpPort } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, Registrar } from '../src/index.js';
 
 const SIPP = ['/usr/bin/sipp', '/usr/local/bin/sipp'].find((p) => existsSync(p));
 const SCENARIO = join(import.meta.dirname, 'fixtures', 'sipp-register.xml');
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('interop with sipp (Debian sip-tester)', () => {
   it("sipp's REGISTER / Contact: * scenario passes against the registrar on UDP", async () => {

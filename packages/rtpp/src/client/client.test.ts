@@ -140,6 +140,24 @@ describe('RtppClient UDP retransmits (virtual time)', () => {
     expect(h.clock.pending).toBe(0);
   });
 
+  it('arms its timer for whole milliseconds, rounded up, whatever the clock reads', async () => {
+    const clock = new ManualClock();
+    clock.t = 0.37;
+    const delays: number[] = [];
+    const setTimeout = clock.setTimeout.bind(clock);
+    clock.setTimeout = (fn: () => void, ms: number) => {
+      delays.push(ms);
+      return setTimeout(fn, ms);
+    };
+    const h = harness({ clock, initialRttMs: 12.3 });
+    const p = outcome(h.client.send('V'));
+    clock.advance(3000);
+    expect((await p).error).toBeInstanceOf(RtppTimeoutError);
+    expect(delays.length).toBeGreaterThan(1);
+    for (const d of delays) expect(Number.isInteger(d)).toBe(true);
+    expect(delays[0]).toBe(50); // 4 × 12.3 ms is below minRetryMs
+  });
+
   it('a per-command budget overrides the client one', async () => {
     const h = harness();
     const p = outcome(h.client.send('V', { timeoutMs: 500 }));

@@ -270,7 +270,9 @@ export class UdpChannel {
   #armTimer(at: number, now: number): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = this.#clock.setTimeout(() => this.#onTimer(), Math.max(0, at - now));
+    // whole milliseconds: Node keeps one timer list per distinct delay, and a fractional delay
+    // (clock readings are) would make a new list, and a priority-queue entry, every time
+    this.#timer = this.#clock.setTimeout(() => this.#onTimer(), Math.max(0, Math.ceil(at - now)));
   }
 
   #disarmTimer(): void {

@@ -264,7 +264,18 @@ export function parseContact(s: string): Contact {
   const rid = getParam(na.params, 'reg-id');
   let regId: number | undefined;
   if (rid != null) regId = parseUint(rid, 2 ** 31 - 1, 'scalar-range');
-  return { ...na, star: false, expires, q, instance, regId };
+  // an explicit literal: an object spread here cost more than the whole parse (V8 clones slowly)
+  return {
+    star: false,
+    displayName: na.displayName,
+    uri: na.uri,
+    bracketed: na.bracketed,
+    params: na.params,
+    expires,
+    q,
+    instance,
+    regId,
+  };
 }
 
 /** From/To tag, or undefined. */

@@ -484,7 +484,8 @@ export class Router implements EdgeHandler {
       const local = this.#popLocalRoutes(branchReq);
       const pathHop = local.find((l) => l.path);
       try {
-        targets.push({ ...this.#nextHop(branchReq, pathHop, from), request: branchReq });
+        const t = this.#nextHop(branchReq, pathHop, from);
+        targets.push({ hop: t.hop, direct: t.direct, request: branchReq });
       } catch (err) {
         this.#log.debug({ err: (err as Error).message, contact: b.uri }, 'branch skipped');
       }
@@ -785,7 +786,12 @@ export class Router implements EdgeHandler {
     const next = res.topVia();
     if (next === undefined) return;
     const d = responseDestination(next);
-    this.#edge.send(res, { ...d, iface: via.iface });
+    this.#edge.send(res, {
+      transport: d.transport,
+      address: d.address,
+      port: d.port,
+      iface: via.iface,
+    });
   }
 
   // ------------------------------------------------------------------ NAT pings

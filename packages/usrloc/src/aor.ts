@@ -15,7 +15,18 @@ export interface AorOptions {
  * password, parameters and headers dropped, host lower-cased. Accepts a bare URI, a name-addr,
  * or an already canonical `user@host`. Throws `UsrlocError('bad-aor')`.
  */
+/** `sip:user@host` with nothing to unescape, lower-case or drop: the AoR is the rest as it is. */
+const PLAIN_SIP = /^sip:([A-Za-z0-9_.!~*'()&=+$,-]+)@([a-z0-9.-]+)$/;
+
 export function canonicalAor(input: string, options: AorOptions = {}): string {
+  // the common lookup key (a Request-URI like sip:alice@example.com) needs no URI parse
+  const plain = options.caseInsensitiveUser !== true ? PLAIN_SIP.exec(input) : null;
+  if (plain !== null) {
+    const aor = options.useDomain === false ? (plain[1] as string) : input.slice(4);
+    if (aor.length > (options.maxLength ?? 256))
+      throw new UsrlocError('aor-too-long', 'Address Of Record too long');
+    return aor;
+  }
   let text = input.trim();
   if (text.includes('<')) text = parseNameAddr(text).uri;
   if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(text)) text = `sip:${text}`;

@@ -538,6 +538,19 @@ export class Registrar {
   }
 
   /** The valid bindings of an AoR (URI, name-addr or `user@host`) as branches, best q first. */
+  /** First Path hop → its URI (hops are few and shared by many bindings; bounded cache). */
+  readonly #hopUris = new Map<string, string>();
+
+  #hopUri(hop: string): string {
+    let uri = this.#hopUris.get(hop);
+    if (uri === undefined) {
+      uri = parseNameAddr(hop).uri;
+      if (this.#hopUris.size >= 1024) this.#hopUris.clear();
+      this.#hopUris.set(hop, uri);
+    }
+    return uri;
+  }
+
   lookup(aorOrUri: string): Branch[] {
     let aor: string;
     try {
@@ -547,11 +560,12 @@ export class Registrar {
     }
     const now = this.location.clock.now();
     const list = this.location.contacts(aor).filter((c) => isValid(c, now));
-    list.sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || b.lastModified - a.lastModified);
+    if (list.length > 1)
+      list.sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || b.lastModified - a.lastModified);
     return list.map((c) => ({
       uri: c.uri,
       route: c.path,
-      destination: c.path.length > 0 ? parseNameAddr(c.path[0]!).uri : (c.received ?? c.uri),
+      destination: c.path.length > 0 ? this.#hopUri(c.path[0]!) : (c.received ?? c.uri),
       received: c.received,
       q: c.q,
       contactId: c.id,

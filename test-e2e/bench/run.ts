@@ -370,6 +370,9 @@ async function benchFailover(): Promise<void> {
   );
 }
 
+/** REGISTERs/s offered to fill node 1 before the joiner starts (a node takes ~28,000/s). */
+const SYNC_FILL_RATE = Number(process.env.BENCH_SYNC_FILL_RATE ?? 15_000);
+
 async function benchSync(count: number): Promise<void> {
   await using cluster = await startCluster({
     nodes: 2,
@@ -385,11 +388,11 @@ async function benchSync(count: number): Promise<void> {
     dir: cluster.dir,
     target: cluster.node(1).sipUdp!,
     count,
-    rate: 5000,
+    rate: SYNC_FILL_RATE,
     limit: 2000,
     prefix: 'sync',
   });
-  // sipp offers 5,000/s: give it the time that takes at 1,000/s before calling it stuck
+  // give the fill the time it takes at 1,000/s before calling it stuck
   const { ok } = await load.done(Math.max(120_000, count));
   const t0 = Date.now();
   await cluster.node(2).start();
@@ -401,7 +404,7 @@ async function benchSync(count: number): Promise<void> {
     row(
       `startup sync of ${fmt(count)} registrations (join → capability Ok)`,
       `${fmt(ms / 1000, 1)} s (${fmt(have)} of ${fmt(ok.size)} acknowledged present)`,
-      'two nodes, BIN over loopback TCP, ping_timeout 5 s, sync_timeout 600 s; loaded with sipp (-r 5000); includes the joiner start-up',
+      `two nodes, BIN over loopback TCP, ping_timeout 5 s, sync_timeout 600 s; loaded with sipp (-r ${SYNC_FILL_RATE}); includes the joiner start-up`,
     );
   } catch (err) {
     row(`startup sync of ${fmt(count)} registrations`, 'did not complete', (err as Error).message);

@@ -328,14 +328,18 @@ export class Location {
    * batch — group commit: all land or none does — then apply and announce them in order.
    */
   commitMany(commits: readonly AorCommit[]): void {
-    this.#commitBatch(commits, []);
+    this.#commitBatch(commits, [], false);
   }
 
   /**
    * `commitMany` plus `fresh` (new AoRs, one binding each, already in the index: taken out if
    * the store refuses the write) in the same single store write.
    */
-  #commitBatch(commits: readonly AorCommit[], fresh: readonly ContactRecord[]): void {
+  #commitBatch(
+    commits: readonly AorCommit[],
+    fresh: readonly ContactRecord[],
+    behind: boolean,
+  ): void {
     const real = commits.filter((c) => c.changes.length > 0);
     if (real.length === 0 && fresh.length === 0) return;
     // the final state per id; an id inserted and deleted inside the group needs no write
@@ -355,7 +359,9 @@ export class Location {
       else if (!born.has(id)) del.push(id);
     }
     try {
-      this.#store.write({ put, del });
+      const store = this.#store;
+      if (behind && store.writeBehind !== undefined) store.writeBehind({ put, del });
+      else store.write({ put, del });
     } catch (err) {
       // nothing changes: the fresh AoRs applyRemoteMany indexed ahead go again
       for (const c of fresh) this.#aors.delete(c.aor);
@@ -477,7 +483,16 @@ export class Location {
    * against the state the earlier ones leave, exactly as applying them one by one would; if the
    * store throws nothing changes. Returns how many were applied.
    */
-  applyRemoteMany(changes: readonly RemoteChange[]): number {
+  applyRemoteMany(
+    changes: readonly RemoteChange[],
+    options: {
+      /**
+       * The store may write the batch in the background (`ContactStore.writeBehind`): for a
+       * sync, whose data the donor also holds.
+       */
+      readonly persistBehind?: boolean;
+    } = {},
+  ): number {
     const lists = new Map<string, ContactRecord[]>();
     /** Tombstones decided in this batch; null = removed by a put that landed. */
     const tombs = new Map<string, Tombstone | null>();
@@ -551,7 +566,7 @@ export class Location {
       });
       applied++;
     }
-    this.#commitBatch(commits, fresh);
+    this.#commitBatch(commits, fresh, options.persistBehind === true);
     for (const [id, t] of tombs) if (t !== null) this.#tomb(id, t);
     return applied;
   }

@@ -401,7 +401,8 @@ export class UsrlocReplicator {
     if (this.#pending.length === 0) return;
     const batch = this.#pending.splice(0);
     try {
-      const n = this.#location.applyRemoteMany(batch);
+      // the donor holds all of it: the store may persist it behind the sync
+      const n = this.#location.applyRemoteMany(batch, { persistBehind: true });
       this.counters.applied += n;
       this.counters.ignored += batch.length - n;
     } catch (err) {

@@ -100,6 +100,91 @@ describe('SqliteStore modes', () => {
     s.close();
   });
 
+  it('write-through writeBehind: lands after a quiet spell, 2,048 rows per turn; a later write wins', () => {
+    // a clock whose timers fire only when the test says so
+    let now = 0;
+    const timers = new Map<number, { at: number; fn: () => void }>();
+    let seq = 0;
+    const clock = {
+      now: () => now,
+      setTimer: (ms: number, fn: () => void) => {
+        timers.set(++seq, { at: now + ms, fn });
+        return seq;
+      },
+      clearTimer: (h: unknown) => void timers.delete(h as number),
+    };
+    const fireNext = (): number => {
+      const [id, t] = [...timers].sort((a, b) => a[1].at - b[1].at)[0] ?? [];
+      if (id === undefined || t === undefined) return -1;
+      timers.delete(id);
+      now = Math.max(now, t.at);
+      t.fn();
+      return t.at;
+    };
+    const path = freshPath();
+    const s = new SqliteStore({ path, clock });
+    const synced = Array.from({ length: 5000 }, (_, i) => sampleContact(`s${i}`, { cseq: 1 }));
+    s.writeBehind({ put: synced.slice(0, 2500), del: [] });
+    now += 150; // the next batch of the sync: the quiet spell starts again
+    s.writeBehind({ put: synced.slice(2500), del: [] });
+    expect([s.buffered, rows(path)]).toEqual([5000, 0]);
+    expect(s.load()).toHaveLength(5000); // what waits is part of the state
+    // a REGISTER refreshes one of them before it was written: written through, and it wins
+    s.write({ put: [sampleContact('s7', { cseq: 9 })], del: [] });
+    expect([s.buffered, rows(path)]).toEqual([4999, 1]);
+    expect(fireNext()).toBe(150 + 200);
+    expect(rows(path)).toBe(1 + 2048);
+    fireNext();
+    expect(rows(path)).toBe(1 + 4096);
+    fireNext();
+    expect([s.buffered, rows(path), timers.size]).toEqual([0, 5000, 0]);
+    s.close();
+    const again = new SqliteStore({ path });
+    expect(again.load().find((c) => c.id === 's7')?.cseq).toBe(9);
+    again.close();
+  });
+
+  it('write-through writeBehind: a steady stream starts writing after 5 s; close writes the rest', () => {
+    const clock = new VirtualClock(0);
+    const path = freshPath();
+    const s = new SqliteStore({ path, clock });
+    for (let i = 0; i < 60 && rows(path) === 0; i++) {
+      s.writeBehind({ put: [sampleContact(`t${i}`)], del: [] });
+      clock.advance(100); // never quiet for 200 ms
+    }
+    expect(rows(path)).toBeGreaterThan(0);
+    expect(clock.now()).toBeLessThanOrEqual(5200);
+    s.writeBehind({ put: [sampleContact('late')], del: ['t0'] });
+    s.close();
+    const again = new SqliteStore({ path });
+    const ids = again.load().map((c) => c.id);
+    expect(ids).toContain('late');
+    expect(ids).not.toContain('t0');
+    again.close();
+  });
+
+  it('a location applying a sync with persistBehind holds it at once and stores it after', () => {
+    const clock = new VirtualClock(Date.UTC(2026, 10, 23));
+    const path = freshPath();
+    const location = new Location({ store: new SqliteStore({ path, clock }), clock, nodeId: 2 });
+    const changes = Array.from({ length: 3000 }, (_, i) => ({
+      type: 'put' as const,
+      contact: sampleContact(`x${i}`, {
+        aor: `u${i}@example.com`,
+        lastModified: clock.now(),
+        expires: clock.now() + 3_600_000,
+        nodeId: 1,
+      }),
+      at: clock.now(),
+      nodeId: 1,
+    }));
+    expect(location.applyRemoteMany(changes, { persistBehind: true })).toBe(3000);
+    expect([location.contactCount, rows(path)]).toEqual([3000, 0]);
+    clock.advance(1000);
+    expect(rows(path)).toBe(3000);
+    location.stop();
+  });
+
   it('a restarted location loads every binding and lookup works at once', () => {
     const path = freshPath();
     const clock = new VirtualClock(Date.UTC(2026, 10, 23));

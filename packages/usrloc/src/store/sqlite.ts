@@ -123,6 +123,13 @@ function fromRow(r: Row): ContactRecord {
  * every commit). Write-back buffers the latest state per
  * contact id and flushes on a timer, when the buffer is full, on `flush()` and on `close()`.
  */
+/** Rows per background transaction of `writeBehind` (about 10 ms of inserts). */
+const BEHIND_CHUNK = 2048;
+/** `writeBehind` starts writing once it has been quiet this long (a sync's batches come ms apart)… */
+const BEHIND_QUIET_MS = 200;
+/** …or once its oldest row has waited this long. */
+const BEHIND_MAX_WAIT_MS = 5000;
+
 export class SqliteStore implements ContactStore {
   readonly #db: Database.Database;
   readonly #mode: SqliteMode;
@@ -132,10 +139,12 @@ export class SqliteStore implements ContactStore {
   readonly #put: Database.Statement;
   readonly #del: Database.Statement;
   readonly #apply: (batch: ChangeBatch) => void;
-  /** write-back buffer: id → record (put) or null (delete). */
+  /** write-back (or write-through's write-behind) buffer: id → record (put) or null (delete). */
   readonly #pending = new Map<string, ContactRecord | null>();
   #timer: unknown;
   #closed = false;
+  /** When the oldest row still waiting to be written behind arrived. */
+  #behindSince: number | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.#mode = options.mode ?? 'write-through';
@@ -168,7 +177,7 @@ export class SqliteStore implements ContactStore {
     return this.#mode;
   }
 
-  /** Contacts waiting for the next write-back flush. */
+  /** Contacts waiting to be written (write-back flush, or write-behind in write-through). */
   get buffered(): number {
     return this.#pending.size;
   }
@@ -195,12 +204,89 @@ export class SqliteStore implements ContactStore {
         if (batch.put.length === 1) this.#put.run(toRow(batch.put[0] as ContactRecord));
         else this.#del.run(batch.del[0]);
       } else this.#apply(batch);
+      // what this batch wrote supersedes an older state still waiting to be written behind
+      if (this.#pending.size > 0) {
+        for (const c of batch.put) this.#pending.delete(c.id);
+        for (const id of batch.del) this.#pending.delete(id);
+      }
       return;
     }
     for (const c of batch.put) this.#pending.set(c.id, c);
     for (const id of batch.del) this.#pending.set(id, null);
     if (this.#pending.size >= this.#maxBuffered) this.flush();
     else this.#arm();
+  }
+
+  /**
+   * Write-through: the batch waits in the buffer and is committed in the background once
+   * `writeBehind` has been quiet for `BEHIND_QUIET_MS` (or has been waiting `BEHIND_MAX_WAIT_MS`),
+   * then at most `BEHIND_CHUNK` rows per transaction and one transaction per event-loop turn: a
+   * sync of a million bindings is not held up by a million inserts, and the inserts do not
+   * hold up the event loop afterwards. Write-back: the same as `write`.
+   */
+  writeBehind(batch: ChangeBatch): void {
+    if (this.#mode !== 'write-through') {
+      this.write(batch);
+      return;
+    }
+    if (this.#closed) throw new Error('store closed');
+    for (const c of batch.put) checkRecord(c);
+    for (const c of batch.put) this.#pending.set(c.id, c);
+    for (const id of batch.del) this.#pending.set(id, null);
+    const now = this.#now();
+    this.#behindSince ??= now;
+    this.#cancelTimer();
+    this.#armDrain(now - this.#behindSince >= BEHIND_MAX_WAIT_MS ? 0 : BEHIND_QUIET_MS);
+  }
+
+  #now(): number {
+    return this.#clock !== undefined ? this.#clock.now() : Date.now();
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer === undefined) return;
+    if (this.#clock !== undefined) this.#clock.clearTimer(this.#timer);
+    else clearTimeout(this.#timer as NodeJS.Timeout);
+    this.#timer = undefined;
+  }
+
+  #armDrain(ms: number): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    if (this.#pending.size === 0) {
+      this.#behindSince = undefined;
+      return;
+    }
+    const fire = (): void => {
+      this.#timer = undefined;
+      this.#drain();
+    };
+    if (this.#clock !== undefined) this.#timer = this.#clock.setTimer(ms, fire);
+    else {
+      const t = setTimeout(fire, ms);
+      t.unref();
+      this.#timer = t;
+    }
+  }
+
+  /** One background transaction of the oldest buffered rows, then the next turn for the rest. */
+  #drain(): void {
+    const put: ContactRecord[] = [];
+    const del: string[] = [];
+    for (const [id, c] of this.#pending) {
+      if (c === null) del.push(id);
+      else put.push(c);
+      if (put.length + del.length >= BEHIND_CHUNK) break;
+    }
+    try {
+      this.#apply({ put, del });
+    } catch {
+      // the disk refused: the rows stay buffered (a resync also has them); retry later
+      this.#armDrain(this.#flushMs);
+      return;
+    }
+    for (const c of put) if (this.#pending.get(c.id) === c) this.#pending.delete(c.id);
+    for (const id of del) if (this.#pending.get(id) === null) this.#pending.delete(id);
+    this.#armDrain(0);
   }
 
   #arm(): void {
@@ -227,15 +313,12 @@ export class SqliteStore implements ContactStore {
     }
     this.#apply({ put, del });
     this.#pending.clear();
+    this.#behindSince = undefined;
   }
 
   close(): void {
     if (this.#closed) return;
-    if (this.#timer !== undefined) {
-      if (this.#clock !== undefined) this.#clock.clearTimer(this.#timer);
-      else clearTimeout(this.#timer as NodeJS.Timeout);
-      this.#timer = undefined;
-    }
+    this.#cancelTimer();
     this.flush();
     this.#closed = true;
     this.#db.close();

@@ -14,7 +14,14 @@ export interface ContactStore {
   /** Every stored contact (called once at start). */
   load(): ContactRecord[];
   write(batch: ChangeBatch): void;
-  /** Write out anything buffered (write-back); a no-op for write-through stores. */
+  /**
+   * Like `write`, but the batch may land a little later, in the background: for data another
+   * node also holds (what a cluster sync delivers), where a crash before it lands loses
+   * nothing a resync does not bring back. A later `write` of the same id wins over it. Stores
+   * without it take `write`.
+   */
+  writeBehind?(batch: ChangeBatch): void;
+  /** Write out anything buffered (write-back, write-behind); otherwise a no-op. */
   flush(): void;
   /** Flush and release; idempotent. */
   close(): void;

@@ -439,7 +439,8 @@ export class Clusterer extends EventEmitter {
     if (this.running) return;
     this.running = true;
     this.sync.ready();
-    this.schedule();
+    // the first pings go out at once, not a tick (up to ping_interval) after start
+    this.schedule(0);
   }
 
   stop(): void {
@@ -457,13 +458,13 @@ export class Clusterer extends EventEmitter {
     this.destroy();
   }
 
-  private schedule(): void {
+  private schedule(delay = this.tickMs): void {
     if (!this.running) return;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.tick();
       this.schedule();
-    }, this.tickMs);
+    }, delay);
   }
 
   /** db_mode=1: reload the node table; every link restarts and learned state is dropped. */

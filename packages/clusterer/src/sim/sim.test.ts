@@ -25,6 +25,21 @@ describe('simulator: convergence on fixed topologies', () => {
   }
 });
 
+describe('simulator: start-up', () => {
+  it('a starting node pings its neighbours at once and sees them up within a round trip', () => {
+    withSeed(3, (seed) => {
+      // a 5 s tick (ping_interval 5 s): waiting a tick before the first ping would cost 5 s
+      const slow = { pingInterval: 5, pingTimeout: 5000, nodeTimeout: 60 };
+      const sim = new SimCluster({ nodes: 2, edges: [[1, 2]], seed, node: slow, delay: 2 });
+      sim.clock.advance(0);
+      for (const n of sim.nodes.values()) expect(n.counters.get('pings_sent') ?? 0).toBe(1);
+      sim.clock.advance(50);
+      expect(sim.node(1).clusters.get(1)?.nodes.get(2)?.link).toBe(LinkState.UP);
+      expect(sim.node(2).clusters.get(1)?.nodes.get(1)?.link).toBe(LinkState.UP);
+    });
+  });
+});
+
 describe('simulator: failures, partitions and restarts', () => {
   it('a crashed node is reported down by every other node, and up again after restart', () => {
     withSeed(5, (seed) => {

@@ -202,29 +202,43 @@ export class UdpChannel {
     budgetMs: number,
     map: (body: string) => T,
   ): Promise<T> {
-    const transport = this.#open();
-    const now = this.#clock.now();
-    const data = encodeCommandDatagram(cookie, command);
     return new Promise<T>((resolve, reject) => {
-      const wait = this.firstWait();
-      const p: Pending = {
-        cookie,
-        data,
-        sentAt: now,
-        deadline: now + budgetMs,
-        attempts: 1,
-        wait,
-        nextAt: 0,
+      this.#start(cookie, command, budgetMs, {
         map,
         resolve: resolve as (value: unknown) => void,
         reject,
         done: undefined,
-      };
-      this.#pending.set(cookie, p);
-      this.#stats.sent++;
-      transport.send(data);
-      this.#arm(p, now);
+      });
     });
+  }
+
+  /** Send a command and track it (retransmits, deadline) until one of `how` completes it. */
+  #start(
+    cookie: string,
+    command: string,
+    budgetMs: number,
+    how: Pick<Pending, 'map' | 'resolve' | 'reject' | 'done'>,
+  ): void {
+    const transport = this.#open();
+    const now = this.#clock.now();
+    const data = encodeCommandDatagram(cookie, command);
+    const p: Pending = {
+      cookie,
+      data,
+      sentAt: now,
+      deadline: now + budgetMs,
+      attempts: 1,
+      wait: this.firstWait(),
+      nextAt: 0,
+      map: how.map,
+      resolve: how.resolve,
+      reject: how.reject,
+      done: how.done,
+    };
+    this.#pending.set(cookie, p);
+    this.#stats.sent++;
+    transport.send(data);
+    this.#arm(p, now);
   }
 
   /**
@@ -238,26 +252,12 @@ export class UdpChannel {
     budgetMs: number,
     done: RtppReplyCallback,
   ): void {
-    const transport = this.#open();
-    const now = this.#clock.now();
-    const data = encodeCommandDatagram(cookie, command);
-    const p: Pending = {
-      cookie,
-      data,
-      sentAt: now,
-      deadline: now + budgetMs,
-      attempts: 1,
-      wait: this.firstWait(),
-      nextAt: 0,
+    this.#start(cookie, command, budgetMs, {
       map: undefined,
       resolve: undefined,
       reject: undefined,
       done,
-    };
-    this.#pending.set(cookie, p);
-    this.#stats.sent++;
-    transport.send(data);
-    this.#arm(p, now);
+    });
   }
 
   /** Sets when the command is next due, and brings the channel's timer forward if needed. */

@@ -348,8 +348,9 @@ export async function startNode(
           const server = new RtppServer({
             sockets: [rtp.control_socket],
             handler: (cmd) => cluster.handle(cmd),
-            // plain U/L/D forwarded as text (rtp-cluster's fast path), the rest parsed
-            textHandler: (text) => cluster.handleText(text),
+            // plain U/L/D forwarded as text (rtp-cluster's fast path: callbacks, no promise
+            // per command), the rest parsed
+            textHandler: (text, _ctx, respond) => cluster.answerText(text, respond) || undefined,
             parseErrorCode: balancerParseErrorCode,
             logger,
           });

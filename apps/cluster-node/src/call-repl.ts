@@ -91,7 +91,15 @@ export class CallTableReplicator {
           this.#apply(b);
         },
       },
-      { clusterId, startupSync: true, syncMode: 'merge', dataVersion: VERSION },
+      {
+        clusterId,
+        startupSync: true,
+        syncMode: 'merge',
+        // no digest, so no anti-entropy: after a partition heals, merge the other side's
+        // bindings at once (calls set up on either side meanwhile)
+        resyncOnNodeUp: true,
+        dataVersion: VERSION,
+      },
     );
   }
 

@@ -5,26 +5,19 @@
  * Needs the bins built: `npx tsc -b apps/cluster-node` (builds apps/rtp-relay too).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiClient } from '@sipedge/mi';
-import { type Proc, startNodeBin } from '@sipedge/test-utils';
+// the BIN urls must be known before start: ports below the ephemeral range, so that node 1's
+// first connection attempts to nodes 2 and 3 (not listening yet) can never be given one of
+// them as a source port and connect to themselves (Linux's TCP self-connect)
+import { freeTcpPort, type Proc, startNodeBin } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { NODE_BIN } from './cli.js';
 
 const RELAY_BIN = fileURLToPath(new URL('../../rtp-relay/dist/src/bin.js', import.meta.url));
-
-/** A TCP port free right now on 127.0.0.1 (the BIN urls must be known before start). */
-async function freeTcpPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface ClustererList {
   Clusters: Array<{ cluster_id: number; Nodes: Array<{ node_id: number; link_state: string }> }>;

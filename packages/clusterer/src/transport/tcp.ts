@@ -303,6 +303,14 @@ export class TcpBinTransport implements BinTransport {
     timer.unref();
     socket.once(to.proto === 'bins' ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
+      if (socket.localPort === socket.remotePort && socket.localAddress === socket.remoteAddress) {
+        // Linux's TCP self-connect: nobody listens on the peer's port (in the ephemeral
+        // range) and the kernel gave it to us as our source port. This is no peer, and the
+        // socket holds the port the peer needs to listen on: let it go and try again later
+        this.count('self_connects');
+        socket.destroy();
+        return;
+      }
       out.open = true;
       const q = out.queue;
       out.queue = [];

@@ -127,3 +127,71 @@ describe('store failures on timers', () => {
     location.stop();
   });
 });
+
+describe('Location change listeners', () => {
+  it('get the record each change replaced, in short and in long change lists', () => {
+    const clock = new VirtualClock(T0);
+    const rec = (id: string, cseq: number) => ({
+      id,
+      aor: 'bob@example.com',
+      uri: `sip:bob@192.0.2.1;x=${id}`,
+      params: '',
+      received: null,
+      path: [],
+      expires: T0 + 3_600_000,
+      q: null,
+      callId: `c-${id}`,
+      cseq,
+      flags: 0,
+      userAgent: null,
+      socket: null,
+      methods: null,
+      instance: null,
+      regId: null,
+      lastModified: T0,
+      nodeId: 1,
+      shtag: null,
+    });
+    for (const n of [3, 20]) {
+      const loc = new Location({ clock });
+      const seen: string[] = [];
+      loc.onChange((cs) => {
+        for (const c of cs)
+          seen.push(`${c.type} ${c.contact.id}/${c.contact.cseq} <- ${c.previous?.cseq ?? '-'}`);
+      });
+      const first = Array.from({ length: n }, (_, i) => rec(`a${i}`, 1));
+      loc.commit(
+        'bob@example.com',
+        first,
+        first.map((c) => ({ type: 'insert' as const, contact: c, reason: 'register' as const })),
+      );
+      // one commit changing a0 twice, deleting a1 and re-inserting it, among the others
+      const a0v2 = rec('a0', 2);
+      const a0v3 = rec('a0', 3);
+      const a1v4 = rec('a1', 4);
+      const rest = first.slice(2).map((c) => rec(c.id, 5));
+      loc.commit(
+        'bob@example.com',
+        [a0v3, a1v4, ...rest],
+        [
+          { type: 'update', contact: a0v2, reason: 'register' },
+          { type: 'delete', contact: first[1]!, reason: 'mi' },
+          ...rest.map((c) => ({
+            type: 'refresh' as const,
+            contact: c,
+            reason: 'register' as const,
+          })),
+          { type: 'refresh', contact: a0v3, reason: 'register' },
+          { type: 'insert', contact: a1v4, reason: 'register' },
+        ],
+      );
+      const second = seen.slice(n);
+      expect(second[0]).toBe('update a0/2 <- 1');
+      expect(second[1]).toBe('delete a1/1 <- 1');
+      expect(second[2]).toBe('refresh a2/5 <- 1');
+      expect(second.at(-2)).toBe('refresh a0/3 <- 2');
+      expect(second.at(-1)).toBe('insert a1/4 <- -');
+      expect(seen.slice(0, n).every((s) => s.endsWith('<- -'))).toBe(true);
+    }
+  });
+});

@@ -122,25 +122,37 @@ function withPrevious(
   before: readonly ContactRecord[] | undefined,
 ): readonly ContactChange[] {
   let out: ContactChange[] | undefined;
+  // what each id holds as the changes go: a map once the lists are long (an AoR removed with
+  // thousands of bindings), plain scans for the usual one or two changes
+  const long = changes.length > 8;
+  let held: Map<string, ContactRecord | undefined> | undefined;
+  if (long) {
+    held = new Map();
+    if (before !== undefined) for (const x of before) held.set(x.id, x);
+  }
   for (let i = 0; i < changes.length; i++) {
     const ch = changes[i] as ContactChange;
-    if (ch.type === 'insert' && ch.previous === undefined) continue;
     const id = ch.contact.id;
-    // what this id held just before change i: the latest earlier change of it, else `before`
     let previous: ContactRecord | undefined;
-    let found = false;
-    for (let j = i - 1; j >= 0 && !found; j--) {
-      const e = changes[j] as ContactChange;
-      if (e.contact.id !== id) continue;
-      found = true;
-      if (e.type !== 'delete') previous = e.contact;
+    if (held !== undefined) {
+      previous = held.get(id);
+      held.set(id, ch.type === 'delete' ? undefined : ch.contact);
+    } else if (ch.type !== 'insert' || ch.previous !== undefined) {
+      // the latest earlier change of this id, else `before`
+      let found = false;
+      for (let j = i - 1; j >= 0 && !found; j--) {
+        const e = changes[j] as ContactChange;
+        if (e.contact.id !== id) continue;
+        found = true;
+        if (e.type !== 'delete') previous = e.contact;
+      }
+      if (!found && before !== undefined)
+        for (const x of before)
+          if (x.id === id) {
+            previous = x;
+            break;
+          }
     }
-    if (!found && before !== undefined)
-      for (const x of before)
-        if (x.id === id) {
-          previous = x;
-          break;
-        }
     if (ch.type === 'insert') previous = undefined;
     if (previous === ch.previous) continue;
     out ??= changes.slice();

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiClient } from '@sipedge/mi';
-// the BIN urls must be known before start: ports below the ephemeral range, so that node 1's
+// the BIN urls must be known before start: ports outside the ephemeral range, so that node 1's
 // first connection attempts to nodes 2 and 3 (not listening yet) can never be given one of
 // them as a source port and connect to themselves (Linux's TCP self-connect)
 import { freeTcpPort, type Proc, startNodeBin } from '@sipedge/test-utils';

@@ -52,14 +52,31 @@ export function within<T>(
 }
 
 /**
- * Ports for tests that hand a port to another process. They come from 20000–32767, below
- * Linux's ephemeral range (32768–60999), so the kernel never gives them to another socket in
- * between (an outgoing TCP connection or a bind to port 0 elsewhere would steal a port the
- * kernel chose); a random start per process and a set of ports already handed out keep
- * parallel test files and repeated calls apart. Each is checked free on 127.0.0.1 first.
+ * Ports for tests that hand a port to another process. They come from above the kernel's
+ * ephemeral range (Linux's default 32768–60999, so 61000–65535), where the kernel never gives
+ * them to another socket in between (an outgoing TCP connection or a bind to port 0 elsewhere
+ * would steal a port the kernel chose, or connect to itself), and where no test puts the media
+ * port ranges of its relays (10000–32000 and 40000–49999). A random start per process and a
+ * set of ports already handed out keep parallel test files and repeated calls apart; each port
+ * is checked free on 127.0.0.1 first. If the ephemeral range reaches 65535 (no room above it),
+ * 20000–32767 is used instead.
  */
-const PORT_LOW = 20000;
-const PORT_HIGH = 32768;
+function portWindow(): [number, number] {
+  try {
+    const [, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (hi !== undefined && Number.isInteger(hi) && 65536 - (hi + 1) >= 1000)
+      return [hi + 1, 65536];
+  } catch {
+    // not Linux: the fallback below
+  }
+  return [20000, 32768];
+}
+const [PORT_LOW, PORT_HIGH] = portWindow();
+/** The window `freePort` takes ports from: [first, last]. */
+export const FREE_PORT_WINDOW: readonly [number, number] = [PORT_LOW, PORT_HIGH - 1];
 const handedOut = new Set<number>();
 let nextPort = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
 

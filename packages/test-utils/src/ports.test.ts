@@ -1,7 +1,21 @@
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort, freeTcpPort, freeUdpPort } from './index.js';
+import { FREE_PORT_WINDOW, freePort, freeTcpPort, freeUdpPort } from './index.js';
+
+/** Linux's ephemeral port range, or undefined where there is none to read. */
+function ephemeral(): [number, number] | undefined {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    return lo === undefined || hi === undefined ? undefined : [lo, hi];
+  } catch {
+    return undefined;
+  }
+}
 
 function bindBoth(port: number): Promise<() => Promise<void>> {
   return new Promise((resolve, reject) => {
@@ -21,13 +35,16 @@ function bindBoth(port: number): Promise<() => Promise<void>> {
 }
 
 describe('freePort', () => {
-  it('hands out distinct ports below the ephemeral range, bindable over UDP and TCP', async () => {
+  it('hands out distinct ports outside the ephemeral range, bindable over UDP and TCP', async () => {
     const ports = [await freeUdpPort(), await freeTcpPort()];
     for (let i = 0; i < 30; i++) ports.push(await freePort());
     expect(new Set(ports).size).toBe(ports.length);
+    const [first, last] = FREE_PORT_WINDOW;
+    const eph = ephemeral();
     for (const p of ports) {
-      expect(p).toBeGreaterThanOrEqual(20000);
-      expect(p).toBeLessThan(32768);
+      expect(p).toBeGreaterThanOrEqual(first);
+      expect(p).toBeLessThanOrEqual(last);
+      if (eph !== undefined && eph[1] < 64535) expect(p < eph[0] || p > eph[1]).toBe(true);
     }
     for (const p of ports.slice(2)) await (await bindBoth(p))();
   });
@@ -37,7 +54,7 @@ describe('freePort', () => {
     // every port returned while they are held must be bindable, so none of the held ones
     const held: (() => Promise<void>)[] = [];
     const first = await freePort();
-    for (let p = first + 1; p < Math.min(first + 40, 32768); p++)
+    for (let p = first + 1; p < Math.min(first + 40, FREE_PORT_WINDOW[1] + 1); p++)
       held.push(await bindBoth(p).catch(() => async () => {}));
     try {
       for (let i = 0; i < 5; i++) {

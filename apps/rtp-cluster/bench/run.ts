@@ -14,6 +14,8 @@
  * second and per pair, so a reader can tell whether the machine was saturated and where the
  * time went.
  */
+
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,7 +135,101 @@ function merge(parts: Result[]): Result {
   };
 }
 
-async function load(client: RtppClient, tag: string, seconds: number): Promise<Result> {
+/**
+ * The load generator's side of a target: `RtppClient` (the default; BENCH_CLIENT=rtpp), or
+ * with BENCH_CLIENT=raw a bare datagram socket that writes the commands and reads only the
+ * cookie and the first byte of each reply — closer to what a SIP proxy's C module costs per
+ * command, so that less of the two cores goes to the load generator itself.
+ */
+interface Target {
+  readonly client: RtppClient;
+  readonly host: string;
+  readonly port: number;
+}
+
+const RAW = process.env.BENCH_CLIENT === 'raw';
+
+function load(target: Target, tag: string, seconds: number): Promise<Result> {
+  return RAW ? rawLoad(target, tag, seconds) : clientLoad(target.client, tag, seconds);
+}
+
+async function rawLoad(target: Target, tag: string, seconds: number): Promise<Result> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.connect(target.port, target.host, () => r()));
+  const latencies: number[] = [];
+  let pairs = 0;
+  let errors = 0;
+  let seq = 0;
+  /** cookie → the call and when its command went out (each command has its own cookie). */
+  const out = new Map<string, { id: string; d: boolean; t: number }>();
+  const cpu0 = sampleCpu();
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  const sendU = (): void => {
+    const id = `${tag}-${seq}`;
+    const cookie = `${tag}u${seq++}`;
+    out.set(cookie, { id, d: false, t: performance.now() });
+    sock.send(`${cookie} U ${id} 127.0.0.1 7000 f;1`);
+  };
+  await new Promise<void>((resolve) => {
+    let active = IN_FLIGHT;
+    const retire = (): void => {
+      if (--active === 0) resolve();
+    };
+    // a lost datagram: count it and start another call in its slot
+    const sweep = setInterval(() => {
+      const now = performance.now();
+      for (const [cookie, o] of out)
+        if (now - o.t > 3000) {
+          out.delete(cookie);
+          errors++;
+          if (now < end) sendU();
+          else retire();
+        }
+    }, 500);
+    sock.on('message', (m: Buffer) => {
+      const sp = m.indexOf(32);
+      const cookie = m.toString('latin1', 0, sp);
+      const o = out.get(cookie);
+      if (o === undefined) return;
+      out.delete(cookie);
+      const now = performance.now();
+      latencies.push(now - o.t);
+      const first = m[sp + 1];
+      if (!o.d) {
+        if (first === undefined || first < 48 || first > 57) errors++; // not a port
+        const dCookie = `${tag}d${seq++}`;
+        out.set(dCookie, { id: o.id, d: true, t: now });
+        sock.send(`${dCookie} D ${o.id} f`);
+        return;
+      }
+      if (first === 69) errors++; // E…
+      pairs++;
+      if (now < end) sendU();
+      else retire();
+    });
+    for (let i = 0; i < IN_FLIGHT; i++) sendU();
+    void sweep;
+    const done = (): void => clearInterval(sweep);
+    sock.once('close', done);
+  });
+  sock.close();
+  const elapsed = (performance.now() - start) / 1000;
+  const cpu = cpuDelta(cpu0, sampleCpu());
+  latencies.sort((a, b) => a - b);
+  return {
+    cpu,
+    pairs,
+    pairsPerSec: pairs / elapsed,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    errors,
+    seconds: elapsed,
+    latencies,
+  };
+}
+
+async function clientLoad(client: RtppClient, tag: string, seconds: number): Promise<Result> {
   const latencies: number[] = [];
   let pairs = 0;
   let errors = 0;
@@ -230,10 +326,14 @@ try {
   }
   await through.send('D warm f');
   const viaHop = new RtppClient({ socket: `udp:127.0.0.1:${hop.ready}`, timeoutMs: 3000 });
-  const sides = [
-    { name: 'direct', client: direct },
-    { name: 'hop', client: viaHop },
-    { name: 'through', client: through },
+  const hostPort = (spec: string): { host: string; port: number } => {
+    const i = spec.lastIndexOf(':');
+    return { host: spec.slice(spec.indexOf(':') + 1, i), port: Number(spec.slice(i + 1)) };
+  };
+  const sides: { name: string; client: Target }[] = [
+    { name: 'direct', client: { client: direct, ...hostPort(relay.spec) } },
+    { name: 'hop', client: { client: viaHop, ...hostPort(`udp:127.0.0.1:${hop.ready}`) } },
+    { name: 'through', client: { client: through, ...hostPort(`udp:127.0.0.1:${port}`) } },
   ];
   for (const side of sides) await load(side.client, `warm-${side.name}`, 1);
   // one-second slices, the order rotating every round, so that drift in the machine's load
@@ -265,7 +365,7 @@ try {
   const vs = (a: Result, b: Result) =>
     `ratio ${(a.pairsPerSec / b.pairsPerSec).toFixed(2)}x; added latency p50 ${(a.p50 - b.p50).toFixed(3)} ms, p99 ${(a.p99 - b.p99).toFixed(3)} ms`;
   console.log(
-    `rtp-cluster: ${IN_FLIGHT} pairs in flight, ${rounds} slices of 1 s per side; balancer node flags: ${DAEMON_FLAGS.join(' ') || 'none'}; load average before ${avg(loadBefore)}, after ${avg(loadavg())}`,
+    `rtp-cluster: ${IN_FLIGHT} pairs in flight, ${RAW ? 'raw datagram' : 'RtppClient'} load generator, ${rounds} slices of 1 s per side; balancer node flags: ${DAEMON_FLAGS.join(' ') || 'none'}; load average before ${avg(loadBefore)}, after ${avg(loadavg())}`,
   );
   console.log(`rtp-cluster: direct to relay:      ${fmt(d)}`);
   console.log(`rtp-cluster: through a bare hop:   ${fmt(h)}`);

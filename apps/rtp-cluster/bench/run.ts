@@ -135,6 +135,29 @@ function merge(parts: Result[]): Result {
   };
 }
 
+/** One side's slice as a Result: rate, latency quantiles and CPU since `cpu0`/`start`. */
+function result(
+  cpu0: ReturnType<typeof sampleCpu>,
+  start: number,
+  pairs: number,
+  errors: number,
+  latencies: number[],
+): Result {
+  const elapsed = (performance.now() - start) / 1000;
+  const cpu = cpuDelta(cpu0, sampleCpu());
+  latencies.sort((a, b) => a - b);
+  return {
+    cpu,
+    pairs,
+    pairsPerSec: pairs / elapsed,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    errors,
+    seconds: elapsed,
+    latencies,
+  };
+}
+
 /**
  * The load generator's side of a target: `RtppClient` (the default; BENCH_CLIENT=rtpp), or
  * with BENCH_CLIENT=raw a bare datagram socket that writes the commands and reads only the
@@ -209,24 +232,10 @@ async function rawLoad(target: Target, tag: string, seconds: number): Promise<Re
       else retire();
     });
     for (let i = 0; i < IN_FLIGHT; i++) sendU();
-    void sweep;
-    const done = (): void => clearInterval(sweep);
-    sock.once('close', done);
+    sock.once('close', () => clearInterval(sweep));
   });
   sock.close();
-  const elapsed = (performance.now() - start) / 1000;
-  const cpu = cpuDelta(cpu0, sampleCpu());
-  latencies.sort((a, b) => a - b);
-  return {
-    cpu,
-    pairs,
-    pairsPerSec: pairs / elapsed,
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
-    errors,
-    seconds: elapsed,
-    latencies,
-  };
+  return result(cpu0, start, pairs, errors, latencies);
 }
 
 async function clientLoad(client: RtppClient, tag: string, seconds: number): Promise<Result> {
@@ -256,19 +265,7 @@ async function clientLoad(client: RtppClient, tag: string, seconds: number): Pro
       }
     }),
   );
-  const elapsed = (performance.now() - start) / 1000;
-  const cpu = cpuDelta(cpu0, sampleCpu());
-  latencies.sort((a, b) => a - b);
-  return {
-    cpu,
-    pairs,
-    pairsPerSec: pairs / elapsed,
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
-    errors,
-    seconds: elapsed,
-    latencies,
-  };
+  return result(cpu0, start, pairs, errors, latencies);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'rtpc-bench-'));

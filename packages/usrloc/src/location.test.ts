@@ -1,6 +1,7 @@
 import { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage, VirtualClock } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
+import { sampleContact } from '../test/compliance.js';
 import { Location } from './location.js';
 import { Registrar } from './registrar.js';
 import { MemoryStore } from './store/memory.js';
@@ -131,27 +132,8 @@ describe('store failures on timers', () => {
 describe('Location change listeners', () => {
   it('get the record each change replaced, in short and in long change lists', () => {
     const clock = new VirtualClock(T0);
-    const rec = (id: string, cseq: number) => ({
-      id,
-      aor: 'bob@example.com',
-      uri: `sip:bob@192.0.2.1;x=${id}`,
-      params: '',
-      received: null,
-      path: [],
-      expires: T0 + 3_600_000,
-      q: null,
-      callId: `c-${id}`,
-      cseq,
-      flags: 0,
-      userAgent: null,
-      socket: null,
-      methods: null,
-      instance: null,
-      regId: null,
-      lastModified: T0,
-      nodeId: 1,
-      shtag: null,
-    });
+    const rec = (id: string, cseq: number) =>
+      sampleContact(id, { aor: 'bob@example.com', cseq, expires: T0 + 3_600_000 });
     for (const n of [3, 20]) {
       const loc = new Location({ clock });
       const seen: string[] = [];

@@ -23,8 +23,12 @@ let code = run.status ?? 1;
 try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  // a file that fails outside any test (a beforeAll) counts as a failure too
-  const failed = r.numFailedTests + (r.numFailedTestSuites ?? 0);
+  // a file that fails outside any test (a beforeAll, an import) counts as one failure too;
+  // numFailedTestSuites would also count every describe block around a failed test
+  const brokenFiles = (r.testResults ?? []).filter(
+    (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((t) => t.status === 'failed'),
+  ).length;
+  const failed = r.numFailedTests + brokenFiles;
   console.log(
     `Tests: ${r.numPassedTests} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`,
   );

@@ -301,6 +301,58 @@ describe('bad input to a running node', () => {
     expect(reachable(a)).toEqual([2]);
   });
 
+  it('a node description must come from the host it names or through a known node', () => {
+    const { clock, net } = world();
+    const a = scriptNode(net, clock, 1, [2, 3]);
+    scriptNode(net, clock, 2, [1, 3]);
+    scriptNode(net, clock, 3, [1, 2]);
+    clock.runUntil(() => reachable(a).length === 2, 10_000);
+    a.receive(encodePacket({ kind: 'remove_node', cluster: 1, src: 2, dst: 1, target: 3 }), {
+      host: '10.0.0.2',
+      reply: () => true,
+    });
+    expect(reachable(a)).toEqual([2]);
+    const describe3 = (url: string, path: number[]): Buffer =>
+      encodePacket({
+        kind: 'node_description',
+        cluster: 1,
+        src: 3,
+        description: { url, sipAddr: '', priority: 0, noPingRetries: 3 },
+        path,
+      });
+    // node 3 itself, but naming a host the packet did not come from
+    a.receive(describe3('bin:192.0.2.9:5566', [3]), { host: '10.0.0.3', reply: () => true });
+    // "forwarded" by node 2 from an address that is not node 2's
+    a.receive(describe3('bin:192.0.2.9:5566', [3, 2]), { host: '10.0.0.3', reply: () => true });
+    // forwarded through a hop this node does not know
+    a.receive(describe3('bin:192.0.2.9:5566', [3, 42]), { host: '10.0.0.2', reply: () => true });
+    expect(a.counters.get('drop_unvouched_description')).toBe(3);
+    expect(a.clusters.get(1)?.nodes.has(3)).toBe(false);
+    // node 3 pings, is told its id is unknown, describes itself from its own host: back in
+    clock.advance(5000);
+    expect(reachable(a)).toEqual([2, 3]);
+    expect(a.getNodes(1).find((n) => n.nodeId === 3)?.url).toBe('bin:10.0.0.3:5566');
+  });
+
+  it('a node description forwarded by a known node from its own host is taken', () => {
+    const { clock, net } = world();
+    const a = scriptNode(net, clock, 1, [2]);
+    scriptNode(net, clock, 2, [1]);
+    clock.runUntil(() => reachable(a).length === 1, 5000);
+    a.receive(
+      encodePacket({
+        kind: 'node_description',
+        cluster: 1,
+        src: 4,
+        description: { url: 'bin:10.0.0.4:5566', sipAddr: '', priority: 0, noPingRetries: 3 },
+        path: [4, 2],
+      }),
+      { host: '10.0.0.2', reply: () => true },
+    );
+    expect(a.counters.get('drop_unvouched_description')).toBeUndefined();
+    expect(a.clusters.get(1)?.nodes.get(4)?.url).toBe('bin:10.0.0.4:5566');
+  });
+
   it('random packets from a known address never crash a node, and it keeps its links', () => {
     const { clock, net } = world();
     const a = scriptNode(net, clock, 1, [2]);

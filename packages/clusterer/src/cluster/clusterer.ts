@@ -785,6 +785,7 @@ export class Clusterer extends EventEmitter {
       return;
     }
     if (cl.nodes.size >= MAX_NODES_PER_CLUSTER) return this.drop('too_many_nodes');
+    if (!this.vouchedFor(cl, p, source.host)) return this.drop('unvouched_description');
     let node: RemoteNode;
     try {
       node = this.addDiscovered(cl, p.src, p.description);
@@ -793,6 +794,28 @@ export class Clusterer extends EventEmitter {
     }
     this.log.info({ cluster: cl.id, node: node.id, url: node.url }, 'discovered node');
     this.flood(cl, { ...p, path: [...p.path] }, p.path);
+  }
+
+  /**
+   * Who may introduce a node (the `auth_check` of a description): the node itself, from the
+   * host its URL names, or a known node forwarding it (the last hop of the path) from that
+   * node's own host. A description from anywhere else would let any sender point a node id at
+   * an address it does not live at, cutting that node off until a restart.
+   */
+  private vouchedFor(
+    cl: ClusterState,
+    p: Extract<ClusterPacket, { kind: 'node_description' }>,
+    host: string,
+  ): boolean {
+    const hop = p.path[p.path.length - 1] ?? p.src;
+    if (hop === p.src) {
+      try {
+        return parseBinUrl(p.description.url).host === host;
+      } catch {
+        return false;
+      }
+    }
+    return cl.nodes.get(hop)?.addr.host === host;
   }
 
   private addDiscovered(cl: ClusterState, id: number, d: NodeDescription): RemoteNode {

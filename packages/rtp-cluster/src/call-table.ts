@@ -8,13 +8,12 @@
  * The table can be snapshotted and restored (the daemon persists it; the cluster node
  * replicates it), and reports every change to an optional listener.
  *
- * Deleted calls are most of the table (60 s of them at thousands of calls a second) and outlive
- * several young-generation collections, so they are kept without an object each: a map from
- * call-id to a sequence number, and a queue in deletion order (member, times, call-id in three
- * arrays; the times in a packed array of doubles). Every object that survives a young
- * collection is copied twice before it reaches the old generation; a deleted call now costs
- * that for its call-id string alone.
+ * Deleted calls are most of the table (60 s of them at thousands of calls a second) and would
+ * outlive several young-generation collections; they are kept outside the JavaScript heap
+ * (`DeletedCalls`: typed arrays and a code-unit arena), so the collector never copies them.
  */
+
+import { DeletedCalls } from './deleted-calls.js';
 
 export interface CallTableClock {
   now(): number;
@@ -50,9 +49,6 @@ interface Entry {
   lastSeen: number;
 }
 
-/** Queue records below this many are not worth compacting away. */
-const COMPACT_MIN = 4096;
-
 export class CallTable {
   readonly #clock: CallTableClock;
   readonly #deletedTtlMs: number;
@@ -61,19 +57,8 @@ export class CallTable {
   readonly #onChange: ((change: CallTableChange) => void) | undefined;
   /** Live bindings in least-recently-used order (a Map keeps insertion order). */
   readonly #live = new Map<string, Entry>();
-  /** Deleted calls: call-id → sequence number of its record in the deletion queue. */
-  readonly #deleted = new Map<string, number>();
-  /**
-   * The deletion queue, oldest first: record `seq` is at index `seq - #qBase`; records from
-   * `#qHead` on are current unless their call was re-bound, re-deleted or dropped since (then
-   * `#deleted` no longer maps the call-id to that sequence number, and the record is skipped).
-   */
-  #qId: string[] = [];
-  #qMember: string[] = [];
-  #qSeen: number[] = [];
-  #qAt: number[] = [];
-  #qBase = 0;
-  #qHead = 0;
+  /** Deleted calls, in deletion order. */
+  readonly #deleted = new DeletedCalls();
   readonly #perMember = new Map<string, number>();
   #evictions = 0;
 
@@ -94,8 +79,7 @@ export class CallTable {
       this.#live.set(callId, live);
       return live.member;
     }
-    const seq = this.#deleted.get(callId);
-    return seq === undefined ? undefined : this.#qMember[seq - this.#qBase];
+    return this.#deleted.member(callId);
   }
 
   /** Binds (or re-binds) a call to a member; a deleted call becomes live again. */
@@ -106,7 +90,7 @@ export class CallTable {
       this.#live.delete(callId);
       this.#count(previous.member, -1);
     }
-    this.#deleted.delete(callId);
+    this.#deleted.remove(callId);
     this.#live.set(callId, { member, lastSeen: now });
     this.#count(member, +1);
     this.#onChange?.({ type: 'bind', binding: { callId, member, lastSeen: now } });
@@ -120,33 +104,8 @@ export class CallTable {
     this.#live.delete(callId);
     this.#count(entry.member, -1);
     const now = this.#clock.now();
-    this.#pushDeleted(callId, entry.member, now, now);
+    this.#deleted.add(callId, entry.member, now, now);
     this.#onChange?.({ type: 'delete', callId, member: entry.member });
-  }
-
-  #pushDeleted(callId: string, member: string, lastSeen: number, deletedAt: number): void {
-    this.#deleted.set(callId, this.#qBase + this.#qId.length);
-    this.#qId.push(callId);
-    this.#qMember.push(member);
-    this.#qSeen.push(lastSeen);
-    this.#qAt.push(deletedAt);
-  }
-
-  /** Whether queue index `i` is the current record of its call. */
-  #current(i: number): boolean {
-    return this.#deleted.get(this.#qId[i]!) === this.#qBase + i;
-  }
-
-  /** Drops the queue records before `#qHead` once they are many (amortised O(1)). */
-  #compact(): void {
-    const head = this.#qHead;
-    if (head < COMPACT_MIN || head * 2 < this.#qId.length) return;
-    this.#qId = this.#qId.slice(head);
-    this.#qMember = this.#qMember.slice(head);
-    this.#qSeen = this.#qSeen.slice(head);
-    this.#qAt = this.#qAt.slice(head);
-    this.#qBase += head;
-    this.#qHead = 0;
   }
 
   /** Drops every binding of a member (it was removed from the cluster). */
@@ -158,13 +117,9 @@ export class CallTable {
       dropped++;
       this.#onChange?.({ type: 'expire', callId, member });
     }
-    for (let i = this.#qHead; i < this.#qId.length; i++) {
-      if (this.#qMember[i] !== member || !this.#current(i)) continue;
-      const callId = this.#qId[i]!;
-      this.#deleted.delete(callId);
-      dropped++;
-      this.#onChange?.({ type: 'expire', callId, member });
-    }
+    dropped += this.#deleted.removeMember(member, (callId) =>
+      this.#onChange?.({ type: 'expire', callId, member }),
+    );
     this.#perMember.delete(member);
     return dropped;
   }
@@ -186,17 +141,10 @@ export class CallTable {
   sweep(): number {
     const now = this.#clock.now();
     let removed = 0;
-    const ids = this.#qId;
-    let i = this.#qHead;
-    for (; i < ids.length; i++) {
-      if (now - this.#qAt[i]! < this.#deletedTtlMs) break;
-      if (!this.#current(i)) continue;
-      this.#deleted.delete(ids[i]!);
-      removed++;
-      this.#onChange?.({ type: 'expire', callId: ids[i]!, member: this.#qMember[i]! });
-    }
-    this.#qHead = i;
-    this.#compact();
+    removed += this.#deleted.expire(
+      (deletedAt) => now - deletedAt >= this.#deletedTtlMs,
+      (callId, member) => this.#onChange?.({ type: 'expire', callId, member }),
+    );
     for (const [callId, entry] of this.#live) {
       if (now - entry.lastSeen < this.#idleTtlMs) break;
       this.#live.delete(callId);
@@ -210,15 +158,7 @@ export class CallTable {
   /** Every binding, oldest first, for persistence or replication. */
   snapshot(): CallBinding[] {
     const out: CallBinding[] = [];
-    for (let i = this.#qHead; i < this.#qId.length; i++) {
-      if (!this.#current(i)) continue;
-      out.push({
-        callId: this.#qId[i]!,
-        member: this.#qMember[i]!,
-        lastSeen: this.#qSeen[i]!,
-        deletedAt: this.#qAt[i]!,
-      });
-    }
+    for (const d of this.#deleted.entries()) out.push(d);
     for (const [callId, e] of this.#live) {
       out.push({ callId, member: e.member, lastSeen: e.lastSeen });
     }
@@ -233,17 +173,15 @@ export class CallTable {
     const sorted = [...bindings].sort((a, b) => a.lastSeen - b.lastSeen);
     for (const b of sorted) {
       const live = this.#live.get(b.callId);
-      const seq = this.#deleted.get(b.callId);
-      const seen =
-        live?.lastSeen ?? (seq === undefined ? undefined : this.#qSeen[seq - this.#qBase]);
+      const seen = live?.lastSeen ?? this.#deleted.lastSeen(b.callId);
       if (seen !== undefined && seen > b.lastSeen) continue;
       if (live !== undefined) {
         this.#live.delete(b.callId);
         this.#count(live.member, -1);
       }
-      this.#deleted.delete(b.callId);
+      this.#deleted.remove(b.callId);
       if (b.deletedAt !== undefined) {
-        this.#pushDeleted(b.callId, b.member, b.lastSeen, b.deletedAt);
+        this.#deleted.add(b.callId, b.member, b.lastSeen, b.deletedAt);
       } else {
         this.#live.set(b.callId, { member: b.member, lastSeen: b.lastSeen });
         this.#count(b.member, +1);
@@ -261,13 +199,10 @@ export class CallTable {
   #enforceBound(): void {
     while (this.size > this.#maxEntries) {
       // deleted calls go first: they are the least valuable
-      if (this.#deleted.size > 0) {
-        while (!this.#current(this.#qHead)) this.#qHead++;
-        const i = this.#qHead++;
-        const callId = this.#qId[i]!;
-        this.#deleted.delete(callId);
+      const evicted = this.#deleted.evictOldest();
+      if (evicted !== undefined) {
         this.#evictions++;
-        this.#onChange?.({ type: 'expire', callId, member: this.#qMember[i]! });
+        this.#onChange?.({ type: 'expire', callId: evicted.callId, member: evicted.member });
         continue;
       }
       const first = this.#live.entries().next();
@@ -278,6 +213,5 @@ export class CallTable {
       this.#evictions++;
       this.#onChange?.({ type: 'expire', callId, member: entry.member });
     }
-    this.#compact();
   }
 }

@@ -20,6 +20,7 @@
  */
 import { isIP } from 'node:net';
 import {
+  ChurnMap,
   type NotifyTarget,
   parseReply,
   type RtppCommand,
@@ -174,7 +175,7 @@ export class RtpCluster {
    * New calls whose member is being chosen, with the commands of the call that arrived meanwhile
    * and wait for the choice (null while none waits).
    */
-  readonly #choosing = new Map<string, ((owner: Member | undefined) => void)[] | null>();
+  readonly #choosing = new ChurnMap<string, ((owner: Member | undefined) => void)[] | null>();
   #sweepTimer: unknown;
   #started = false;
   /** The fast path's scan result, reused by every command. */

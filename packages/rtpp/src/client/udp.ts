@@ -12,7 +12,9 @@
  * every command that is due and re-arms for the next; with replies flowing it fires about once
  * per first-retransmit wait and finds nothing due.
  */
+
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { ChurnMap } from '../churn-map.js';
 import { RtppClosedError, RtppSocketError, RtppTimeoutError } from '../errors.js';
 import { encodeCommandDatagram, latin1Text } from '../framing/datagram.js';
 import type { RtppClock, RtppLogger } from '../framing/env.js';
@@ -146,7 +148,8 @@ export class UdpChannel {
   readonly #log: RtppLogger;
   readonly #timing: UdpTimingOptions;
   readonly #factory: RtppDatagramTransportFactory;
-  readonly #pending = new Map<string, Pending>();
+  /** Commands in flight by cookie: a ChurnMap, as a Map would reallocate its table all the time. */
+  readonly #pending = new ChurnMap<string, Pending>();
   #transport: RtppDatagramTransport | undefined;
   /** The channel's one timer, and when it fires (Infinity when not armed). */
   #timer: unknown;

@@ -17,6 +17,8 @@
  * usual case) is a miss found without touching the two large maps.
  */
 
+import { ChurnMap } from '../churn-map.js';
+
 /** A lookup result: a reply, `null` while the first copy is being handled, undefined on a miss. */
 export type CachedReply = string | null | undefined;
 
@@ -48,7 +50,7 @@ export class ReplyCache {
   readonly #ttlMs: number;
   readonly #half: number;
   /** Commands being handled (hash → cookie): as many as are in flight, so a small, hot map. */
-  readonly #inProgress = new Map<number, string>();
+  readonly #inProgress = new ChurnMap<number, string>();
   #current = new Map<number, string>();
   #previous = new Map<number, string>();
   /**

@@ -92,4 +92,52 @@ describe('senderCookieHash', () => {
     }
     expect(hashes.size).toBe(27);
   });
+
+  it('stores a reply given as bytes, and a newer reply for the same sender and cookie wins', () => {
+    const c = new ReplyCache(1000, 100, 0);
+    c.complete(h('b'), Buffer.from('b 40000\n', 'latin1'), c.begin(h('b'), 'b', 0));
+    expect(c.lookup(h('b'), 'b', 1)).toBe('b 40000\n');
+    c.complete(h('b'), 'b 40002\n', c.begin(h('b'), 'b', 2));
+    expect(c.lookup(h('b'), 'b', 3)).toBe('b 40002\n');
+    expect(c.size).toBe(1);
+    // latin1 text above 0x7f comes back unchanged
+    c.complete(h('é'), 'é E8\n', c.begin(h('é'), 'é', 4));
+    expect(c.lookup(h('é'), 'é', 5)).toBe('é E8\n');
+  });
+
+  it('agrees with a plain two-generation model over a long random run', () => {
+    // the model: the same rotation rules over Maps of strings
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const ttl = 500;
+    const half = 64;
+    const c = new ReplyCache(ttl, half * 2, 0);
+    let current = new Map<number, string>();
+    let previous = new Map<number, string>();
+    let rotateAt = ttl;
+    const rotate = (now: number, full: boolean) => {
+      if (!full && now >= rotateAt + ttl) current = new Map();
+      previous = current;
+      current = new Map();
+      if (!full) rotateAt = now + ttl;
+    };
+    let now = 0;
+    for (let i = 0; i < 20_000; i++) {
+      now += rnd(3);
+      const cookie = `c${rnd(300)}`;
+      const key = h(cookie, 5000 + rnd(2));
+      if (now >= rotateAt) rotate(now, false);
+      const want = current.get(key) ?? previous.get(key);
+      expect(c.lookup(key, cookie, now)).toBe(want);
+      if (want === undefined && rnd(2) === 0) {
+        const reply = `${cookie} ${rnd(65536)}\n`;
+        c.complete(key, reply, c.begin(key, cookie, now));
+        current.set(key, reply);
+        if (current.size >= half) rotate(now, true);
+      }
+    }
+  });
 });

@@ -592,9 +592,8 @@ export class RtppServer {
     };
     this.#dispatch(frame.body, ctx, (body) => {
       const buf = Buffer.from(`${cookie} ${body}`, 'latin1');
-      // the cache keeps a flat copy: the concatenation is a tree of strings holding on to both
-      // datagrams' text, which would all survive young collections for as long as it is cached
-      this.#cache.complete(key, latin1Text(buf), token);
+      // the cache copies the bytes into its arena: no string of the reply outlives this turn
+      this.#cache.complete(key, buf, token);
       send(buf);
     });
   }

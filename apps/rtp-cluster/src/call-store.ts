@@ -7,6 +7,7 @@
  */
 
 import type { CallBinding, CallTableChange } from '@sipedge/rtp-cluster';
+import { ChurnMap } from '@sipedge/rtpp';
 import Database from 'better-sqlite3';
 
 const SCHEMA = `
@@ -26,7 +27,8 @@ export class CallStore {
   readonly #db: Database.Database;
   readonly #upsert: Database.Statement;
   readonly #remove: Database.Statement;
-  readonly #pending = new Map<string, Map<string, Pending>>();
+  /** Per cluster, changes not yet written (a ChurnMap: a call is usually bound and deleted between two flushes). */
+  readonly #pending = new Map<string, ChurnMap<string, Pending>>();
   /** Per cluster, the calls that have a row. */
   readonly #stored = new Map<string, Set<string>>();
   readonly #timer: ReturnType<typeof setInterval>;
@@ -75,7 +77,7 @@ export class CallStore {
   listener(cluster: string, now: () => number): (change: CallTableChange) => void {
     let pending = this.#pending.get(cluster);
     if (pending === undefined) {
-      pending = new Map();
+      pending = new ChurnMap();
       this.#pending.set(cluster, pending);
     }
     const p = pending;
@@ -115,7 +117,7 @@ export class CallStore {
   #writePending(): void {
     for (const [cluster, pending] of this.#pending) {
       const stored = this.#storedOf(cluster);
-      for (const [callId, p] of pending) {
+      pending.forEach((p, callId) => {
         if ('removed' in p) {
           this.#remove.run(cluster, callId);
           stored.delete(callId);
@@ -124,7 +126,7 @@ export class CallStore {
           const b = p.binding;
           this.#upsert.run(cluster, callId, b.member, Math.round(b.lastSeen), b.deletedAt ?? null);
         }
-      }
+      });
       pending.clear();
     }
   }

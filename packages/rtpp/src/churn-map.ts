@@ -98,6 +98,14 @@ export class ChurnMap<K extends string | number, V> {
     this.#gone = 0;
   }
 
+  /** Calls `fn` for every entry; `fn` must not change the map. */
+  forEach(fn: (value: V, key: K) => void): void {
+    const state = this.#state;
+    for (let i = 0; i < state.length; i++) {
+      if (state[i] === USED) fn(this.#values[i]!, this.#keys[i]!);
+    }
+  }
+
   /** The values, as an array taken now: the map may change while it is walked. */
   values(): V[] {
     const out: V[] = [];

@@ -201,14 +201,15 @@ export class DeletedCalls {
   /** Forgets a deleted call (it was bound again); whether it was here. */
   remove(callId: string): boolean {
     const h = hashOf(callId);
-    for (const g of [this.#current, this.#older]) {
-      const row = g.find(callId, h);
-      if (row >= 0) {
-        g.kill(row);
-        return true;
-      }
+    let row = this.#current.find(callId, h);
+    if (row >= 0) {
+      this.#current.kill(row);
+      return true;
     }
-    return false;
+    row = this.#older.find(callId, h);
+    if (row < 0) return false;
+    this.#older.kill(row);
+    return true;
   }
 
   /**

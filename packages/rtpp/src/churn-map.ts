@@ -4,7 +4,8 @@
  * of its capacity on the way down and all of it on the way up, which a map of commands in
  * flight does all the time: in the balancer two such maps made a quarter of everything it
  * allocated. This one is open addressing over arrays that only ever grow; a removed entry
- * leaves a tombstone, and the tombstones are swept out when they fill a quarter of the slots.
+ * leaves a tombstone, and the tombstones are swept out when they and the live entries fill half
+ * of the slots.
  *
  * Keys are strings or integers (integers are used as their own hash). Iteration order is not
  * insertion order.
@@ -118,13 +119,16 @@ export class ChurnMap<K extends string | number, V> {
   /** Arrays of the size in use, kept for the next sweep (a sweep at the same size allocates nothing). */
   #spare: { state: Uint8Array; keys: (K | undefined)[]; values: (V | undefined)[] } | undefined;
 
-  /** Sweeps the tombstones out, and doubles the slots if live entries fill a quarter. */
+  /**
+   * Sweeps the tombstones out, and doubles the slots while live entries fill an eighth of them:
+   * a sweep then comes after at least three eighths of the slots have been used again.
+   */
   #rebuild(): void {
     const state = this.#state;
     const keys = this.#keys;
     const values = this.#values;
     let n = state.length;
-    if ((this.#size + 1) * 4 > n) n *= 2;
+    while ((this.#size + 1) * 8 > n) n *= 2;
     const spare = this.#spare;
     if (spare !== undefined && spare.state.length === n) {
       this.#state = spare.state;

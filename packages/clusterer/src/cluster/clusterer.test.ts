@@ -382,6 +382,9 @@ describe('random well-formed packets to a node', () => {
     scriptNode(net, clock, 2, [1, 3]);
     scriptNode(net, clock, 3, [1, 2]);
     clock.runUntil(() => reachable(a).length === 2, 10_000);
+    // a REMOVE_NODE naming this node, from a neighbour, makes it disable itself (digest §5.1):
+    // that is the one packet allowed to take it out, and only until it is enabled again
+    let disabledBy: unknown;
     fc.assert(
       fc.property(
         arbPacket,
@@ -390,10 +393,33 @@ describe('random well-formed packets to a node', () => {
         (p, src, cluster) => {
           const q = { ...p, src, cluster } as typeof p;
           a.receive(encodePacket(q), { host: `10.0.0.${src}`, reply: () => true });
+          if (disabledBy === undefined && a.clusters.get(1)?.enabled === false) {
+            disabledBy = q;
+            expect(q).toMatchObject({ kind: 'remove_node', cluster: 1, dst: 1, target: 1 });
+          }
         },
       ),
       { numRuns: 1500 },
     );
+    if (disabledBy !== undefined) a.setState(1, true);
+    clock.advance(30_000);
+    expect(reachable(a)).toEqual([2, 3]);
+  });
+
+  it('a REMOVE_NODE naming the node itself disables it until it is enabled again (seed 1062)', () => {
+    const { clock, net } = world(9);
+    const a = scriptNode(net, clock, 1, [2, 3]);
+    scriptNode(net, clock, 2, [1, 3]);
+    scriptNode(net, clock, 3, [1, 2]);
+    clock.runUntil(() => reachable(a).length === 2, 10_000);
+    a.receive(encodePacket({ kind: 'remove_node', cluster: 1, src: 2, dst: 1, target: 1 }), {
+      host: '10.0.0.2',
+      reply: () => true,
+    });
+    expect(a.clusters.get(1)?.enabled).toBe(false);
+    clock.advance(30_000);
+    expect(reachable(a)).toEqual([]);
+    a.setState(1, true);
     clock.advance(30_000);
     expect(reachable(a)).toEqual([2, 3]);
   });

@@ -332,7 +332,8 @@ export function serializeReply(reply: RtppReply): string {
         out += ` ${address}`;
         if (reply.ipv6) out += ' 6';
         else if (family !== undefined) {
-          if (!isDigits(family)) throw unsendable('address family', family);
+          // '6' is the IPv6 flag, not a family: it would read back as ipv6
+          if (!isDigits(family) || family === '6') throw unsendable('address family', family);
           out += ` ${family}`;
         }
       }

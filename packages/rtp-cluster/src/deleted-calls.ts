@@ -11,22 +11,17 @@
  * so the collector never sees it.
  *
  * Rows are appended in deletion order to the current of two generations; each generation has
- * its own open-addressing index over FNV-1a hashes of the call-ids. Expiry walks rows oldest
- * first; once every row of the older generation is gone, it is recycled as the new current one
- * and the current one becomes the older. A row that is removed (the call was bound again, its
- * member left, it was evicted) is marked dead and skipped; its space comes back with its
- * generation.
+ * its own open-addressing index over the call-ids' FNV-1a hashes (`fnv1a`). Expiry walks rows
+ * oldest first; once every row of the older generation is gone, it is recycled as the new
+ * current one and the current one becomes the older. A row that is removed (the call was bound
+ * again, its member left, it was evicted) is marked dead and skipped; its space comes back with
+ * its generation.
  */
+
+import { fnv1a } from '@sipedge/rtpp';
 
 /** Member index of a dead row. */
 const DEAD = 0xffffffff;
-
-/** FNV-1a over the UTF-16 code units of a call-id. */
-function hashOf(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 0;
-}
 
 function grown<T extends Uint32Array | Int32Array | Float64Array | Uint16Array>(
   a: T,
@@ -171,7 +166,7 @@ export class DeletedCalls {
 
   /** The member a deleted call was bound to. */
   member(callId: string): string | undefined {
-    const h = hashOf(callId);
+    const h = fnv1a(callId);
     let row = this.#current.find(callId, h);
     if (row >= 0) return this.#names[this.#current.member[row]!];
     row = this.#older.find(callId, h);
@@ -180,7 +175,7 @@ export class DeletedCalls {
 
   /** When a deleted call was last used, if it is here. */
   lastSeen(callId: string): number | undefined {
-    const h = hashOf(callId);
+    const h = fnv1a(callId);
     let row = this.#current.find(callId, h);
     if (row >= 0) return this.#current.seen[row];
     row = this.#older.find(callId, h);
@@ -195,12 +190,12 @@ export class DeletedCalls {
       this.#names.push(member);
       this.#ids.set(member, id);
     }
-    this.#current.append(callId, hashOf(callId), id, lastSeen, deletedAt);
+    this.#current.append(callId, fnv1a(callId), id, lastSeen, deletedAt);
   }
 
   /** Forgets a deleted call (it was bound again); whether it was here. */
   remove(callId: string): boolean {
-    const h = hashOf(callId);
+    const h = fnv1a(callId);
     let row = this.#current.find(callId, h);
     if (row >= 0) {
       this.#current.kill(row);

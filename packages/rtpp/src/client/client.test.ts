@@ -356,6 +356,33 @@ describe('RtppClient UDP retransmits (virtual time)', () => {
     ]);
   });
 
+  it('a timeout callback that destroys the client: every command still settles exactly once', () => {
+    const h = harness({ timeoutMs: 2000 });
+    const calls: [string, string][] = [];
+    for (const name of ['a', 'b']) {
+      h.client.sendRawCallback('V', (e) => {
+        calls.push([name, (e as Error).constructor.name]);
+        h.client.destroy();
+      });
+    }
+    h.clock.advance(2000); // both give up at once; the first callback destroys the client
+    expect(calls.map(([name]) => name).sort()).toEqual(['a', 'b']);
+    expect(calls.map(([, error]) => error)).toEqual(['RtppTimeoutError', 'RtppClosedError']);
+  });
+
+  it('a command sent from a timeout callback does not delay a retransmit already due sooner', () => {
+    const h = harness({ timeoutMs: 10_000 });
+    // c_0 gives up at 1000, and its callback sends c_2 (first retransmit due at 2000)
+    h.client.sendRawCallback('V', () => h.client.sendRawCallback('V', () => {}), {
+      timeoutMs: 1000,
+    });
+    h.clock.advance(800);
+    h.client.sendRawCallback('V', () => {}); // c_1: first retransmit due at 1800
+    h.clock.advance(1000); // t = 1800
+    expect(h.times('c_1')).toEqual([800, 1800]);
+    expect(h.times('c_2')).toEqual([1000]);
+  });
+
   it('a reply callback that throws is logged, and the client goes on', async () => {
     const logged: string[] = [];
     const h = harness({

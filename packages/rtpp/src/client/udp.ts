@@ -294,6 +294,9 @@ export class UdpChannel {
     const due = now > firedFor ? now : firedFor;
     let next = Number.POSITIVE_INFINITY;
     for (const p of this.#pending.values()) {
+      // the walk is over a copy: a callback run by an earlier entry may have settled this one
+      // (destroy()) or given up on it, and an entry settles once
+      if (this.#pending.get(p.cookie) !== p) continue;
       if (p.nextAt <= due) {
         if (p.nextAt >= p.deadline) {
           this.#pending.delete(p.cookie);
@@ -318,9 +321,8 @@ export class UdpChannel {
       if (p.nextAt < next) next = p.nextAt;
     }
     if (this.#pending.size === 0) this.onIdle?.();
-    else if (next < Number.POSITIVE_INFINITY && this.#timer === undefined) {
-      this.#armTimer(next, now);
-    }
+    // a command sent by a callback meanwhile may have armed the timer for later than `next`
+    else if (next < this.#timerAt) this.#armTimer(next, now);
   }
 
   #open(): RtppDatagramTransport {
@@ -390,9 +392,10 @@ export class UdpChannel {
   /** Fails every command in flight with RtppClosedError and closes the socket. */
   destroy(): void {
     this.#disarmTimer();
-    for (const p of this.#pending.values())
-      fail(p, new RtppClosedError('client destroyed'), this.#log);
+    // taken out first: each is failed once, whatever its callback does
+    const all = this.#pending.values();
     this.#pending.clear();
+    for (const p of all) fail(p, new RtppClosedError('client destroyed'), this.#log);
     this.#transport?.close();
     this.#transport = undefined;
   }

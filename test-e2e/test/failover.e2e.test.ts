@@ -33,11 +33,12 @@ describe('failover of the service address', () => {
       ha: { active: 1 },
       logLevel: 'warn',
       configure: (c) => {
-        // pings every second; sipp's contacts do not answer them, so none is ever removed
+        // pings every second to every contact; sipp's contacts do not answer them, and none
+        // may be removed for it (removal on lost pings is off by default)
         (c.sip as Record<string, unknown>).nat_ping = {
           interval: 1,
           kind: 'options',
-          max_pings_lost: 0,
+          all_contacts: true,
         };
       },
     });

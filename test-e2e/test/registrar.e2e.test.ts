@@ -119,10 +119,6 @@ describe('registrar across the cluster', () => {
       ha: {},
       // info: a failure shows node states, sharing-tag moves and syncs around each restart
       logLevel: 'info',
-      // sipp does not answer NAT pings: keep its contacts
-      configure: (c) => {
-        (c.sip as Record<string, unknown>).nat_ping = { max_pings_lost: 0 };
-      },
     });
     onTestFailed(() => console.log(cluster.logs(150)));
     const sa = cluster.serviceAddress!;

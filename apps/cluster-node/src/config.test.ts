@@ -62,7 +62,14 @@ describe('defaults', () => {
       max_transactions: 100_000,
       drain_timeout: 5,
       fr_inv_timeout: 120,
-      nat_ping: { enabled: true, interval: 30, kind: 'options', max_pings_lost: 3 },
+      nat_ping: {
+        enabled: true,
+        interval: 30,
+        kind: 'options',
+        remove_after_lost: 0,
+        timeout: 3,
+        all_contacts: false,
+      },
       max_connections: 4096,
       max_message_bytes: 65_535,
     });

@@ -105,12 +105,19 @@ const natPingSection = z
   .object({
     /** Keep NAT bindings of contacts this node owns open (nathelper `natping_interval`). */
     enabled: z.boolean().default(true),
-    /** Seconds over which every owned contact is pinged once. */
+    /** Seconds between two pings of one contact (each contact has its own due time). */
     interval: z.number().int().min(1).max(3600).default(30),
-    /** SIP OPTIONS (answered, so dead contacts are removed) or a CRLF keep-alive. */
+    /** SIP OPTIONS (answered, so lost pings are seen) or a CRLF keep-alive. */
     kind: z.enum(['options', 'crlf']).default('options'),
-    /** Contacts removed after this many unanswered pings in a row (0 = never). */
-    max_pings_lost: z.number().int().min(0).max(100).default(3),
+    /**
+     * Remove a contact after this many pings in a row went unanswered (0 = never, the default,
+     * as OpenSIPS without `remove_on_timeout_bflag`).
+     */
+    remove_after_lost: z.number().int().min(0).max(100).default(0),
+    /** Seconds a ping waits for its reply before it counts as lost (at most interval / 2). */
+    timeout: z.number().min(0.1).max(60).default(3),
+    /** Ping every contact, not only those behind NAT (nathelper pings only `nat_bflag` ones). */
+    all_contacts: z.boolean().default(false),
   })
   .strict();
 

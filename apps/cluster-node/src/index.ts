@@ -1,3 +1,4 @@
+export { isPrivateAddress } from '@sipedge/sip';
 export {
   applyEnvOverrides,
   ENV_PREFIX,
@@ -17,7 +18,7 @@ export { type HookOutcome, runHaHook } from './ha-hooks.js';
 export { createLogger, logFormat, prettyAvailable } from './logger.js';
 export { MediaAnchor } from './media.js';
 export { MetricsServer, promName, statisticsRegistry } from './metrics.js';
-export { behindNat, fixNatedContact, isPrivateAddress } from './nat.js';
+export { behindNat, fixNatedContact } from './nat.js';
 export {
   type ClusterNode,
   type ReloadOutcome,

@@ -10,8 +10,7 @@
  */
 import type { RtpCluster } from '@sipedge/rtp-cluster';
 import { deleteCommand, updateCommand } from '@sipedge/rtpp';
-import { SdpEditor, type SipMessage } from '@sipedge/sip';
-import { isPrivateAddress } from './nat.js';
+import { isPrivateAddress, SdpEditor, type SipMessage } from '@sipedge/sip';
 
 export interface MediaLogger {
   debug(obj: object, msg?: string): void;

@@ -3,27 +3,7 @@
  * a UA is behind NAT when its Contact or Via names a private address (RFC 1918, RFC 6598
  * shared space, IPv6 ULA) or an address other than the packet's source.
  */
-import { isIPv4, isIPv6, isSipUri, parseUri, type SipMessage } from '@sipedge/sip';
-
-/** RFC 1918, RFC 6598 (100.64/10), link-local, IPv6 unique-local and link-local. */
-export function isPrivateAddress(address: string): boolean {
-  const a = address.startsWith('[') ? address.slice(1, -1) : address;
-  if (isIPv4(a)) {
-    const [p, q] = a.split('.').map(Number) as [number, number];
-    return (
-      p === 10 ||
-      (p === 172 && q >= 16 && q <= 31) ||
-      (p === 192 && q === 168) ||
-      (p === 100 && q >= 64 && q <= 127) ||
-      (p === 169 && q === 254)
-    );
-  }
-  if (isIPv6(a)) {
-    const first = a.toLowerCase();
-    return first.startsWith('fc') || first.startsWith('fd') || first.startsWith('fe80');
-  }
-  return false;
-}
+import { isPrivateAddress, isSipUri, parseUri, type SipMessage } from '@sipedge/sip';
 
 /** The host:port of the first Contact, if it is a SIP URI. */
 function contactHostPort(msg: SipMessage): { host: string; port: number | undefined } | undefined {

@@ -402,8 +402,9 @@ export async function startNode(
         },
         kind: np.kind,
         intervalMs: np.interval * 1000,
-        ...(np.max_pings_lost === 0 ? {} : { maxPingsLost: np.max_pings_lost }),
-        ...(np.max_pings_lost === 0 ? { removeFlags: -1 } : {}),
+        timeoutMs: np.timeout * 1000,
+        removeAfterLost: np.remove_after_lost,
+        pingAll: np.all_contacts,
         stats: mi.stats,
         logger,
       });

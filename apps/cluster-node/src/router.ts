@@ -821,10 +821,11 @@ export class Router implements EdgeHandler {
     msg.setFirstValue('via', this.#edge.viaFor(iface, transport));
     const callId = msg.callId();
     return new Promise((resolve) => {
+      // the pinger decides when a ping is lost; this only forgets a reply that never came
       const timer = setTimeout(() => {
         this.#pings.delete(callId);
         resolve(undefined);
-      }, 3000);
+      }, ping.timeoutMs + 1000);
       timer.unref?.();
       this.#pings.set(callId, (status) => {
         clearTimeout(timer);

@@ -2,7 +2,8 @@
  * The README's demo, as a newcomer runs it: `examples/three-nodes/start.mjs` (what the root
  * `npm start` runs after building) brings up two relays and three nodes on the example's fixed
  * addresses, and the sipp command lines it prints — a callee, its REGISTER on the service
- * address 127.0.0.100:5060, a call to it — succeed. Ctrl-C (SIGINT) stops everything.
+ * address 127.0.0.100:5060, a call to it placed a minute later, at a person's pace — succeed.
+ * Ctrl-C (SIGINT) stops everything.
  * Needs Debian `sip-tester` (sipp) and the bins built (`npx tsc -b apps/cluster-node`).
  */
 import { mkdtempSync } from 'node:fs';
@@ -64,11 +65,14 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
     expect(out).toContain('sipp -sn uac -s bob 127.0.0.100:5060 -m 1');
   });
 
-  it('the printed sipp REGISTER and call succeed through the service address', async () => {
+  it('the printed sipp REGISTER, then a minute later the call, succeed through the service address', async () => {
     const common = ['-nostdin', '-timeout', '20s', '-timeout_error', '-trace_err'];
     const uas = runProcess(
       SIPP,
-      ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(CALLEE_PORT), '-m', '1', ...common],
+      [
+        ...['-sn', 'uas', '-i', '127.0.0.1', '-p', String(CALLEE_PORT), '-m', '1'],
+        ...['-nostdin', '-timeout', '110s', '-timeout_error', '-trace_err'],
+      ],
       { cwd: dir },
     );
     try {
@@ -98,6 +102,16 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
         };
         return r.Contacts[0]?.Path === '<sip:127.0.0.100:5060;lr;pt>';
       });
+      // a person reads the next line before typing it: a minute in which the callee (which
+      // answers no OPTIONS) must stay registered on every node (regression: NAT pings once a
+      // second removed it within ~12 s and the call got 404)
+      await new Promise((r) => setTimeout(r, 60_000));
+      for (const mi of mis) {
+        const r = (await mi.call('ul_show_contact', ['location', 'bob@127.0.0.100'])) as {
+          Contacts: unknown[];
+        };
+        expect(r.Contacts).toHaveLength(1);
+      }
       const uac = runProcess(
         SIPP,
         ['-sn', 'uac', '-s', 'bob', '127.0.0.100:5060', '-m', '1', ...common],
@@ -109,7 +123,7 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
     } finally {
       await uas.stop();
     }
-  }, 60_000);
+  }, 150_000);
 
   it('Ctrl-C stops every process of the demo', async () => {
     const code = await demo.stop('SIGINT');

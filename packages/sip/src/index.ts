@@ -28,6 +28,7 @@ export {
   formatSipUri,
   isIPv4,
   isIPv6,
+  isPrivateAddress,
   isSipUri,
   isTelUri,
   type OtherUri,

@@ -12,6 +12,7 @@ export type ChangeReason =
   | 'expired'
   | 'mi'
   | 'ping-timeout'
+  | 'ping-unreachable'
   | 'replicated';
 
 /**
@@ -182,9 +183,17 @@ const EVENT_OF = {
   delete: 'E_UL_CONTACT_DELETE',
 } as const;
 
-/** Event params as OpenSIPS's E_UL_CONTACT_* (ul_evi.h names), plus `contact_id`. */
-export function contactEventParams(c: ContactRecord, domain = 'location'): Record<string, unknown> {
-  return {
+/**
+ * Event params as OpenSIPS's E_UL_CONTACT_* (ul_evi.h names), plus `contact_id` and, when
+ * given, `reason`: why the contact changed or went away (`unregister`, `expired`, `mi`,
+ * `ping-timeout`…).
+ */
+export function contactEventParams(
+  c: ContactRecord,
+  domain = 'location',
+  reason?: ChangeReason,
+): Record<string, unknown> {
+  const params: Record<string, unknown> = {
     domain,
     aor: c.aor,
     uri: c.uri,
@@ -202,6 +211,8 @@ export function contactEventParams(c: ContactRecord, domain = 'location'): Recor
     shtag: c.shtag ?? '',
     contact_id: c.id,
   };
+  if (reason !== undefined) params.reason = reason;
+  return params;
 }
 
 /**
@@ -410,7 +421,10 @@ export class Location {
       for (const ch of changes) {
         const name = EVENT_OF[ch.type];
         // the params object is built only when somebody listens (the count goes up anyway)
-        ev.raise(name, ev.wanted(name) ? contactEventParams(ch.contact, this.domain) : NO_PARAMS);
+        ev.raise(
+          name,
+          ev.wanted(name) ? contactEventParams(ch.contact, this.domain, ch.reason) : NO_PARAMS,
+        );
       }
       if (hadAor && !hasAor) ev.raise('E_UL_AOR_DELETE', { domain: this.domain, aor });
     }
@@ -593,7 +607,8 @@ export class Location {
       changes.push({ type: 'insert', contact: c, reason: 'replicated' });
       if (wantAor) ev!.raise('E_UL_AOR_INSERT', { domain: this.domain, aor: c.aor });
       else if (ev !== undefined) ev.raise('E_UL_AOR_INSERT', NO_PARAMS);
-      if (wantContact) ev!.raise('E_UL_CONTACT_INSERT', contactEventParams(c, this.domain));
+      if (wantContact)
+        ev!.raise('E_UL_CONTACT_INSERT', contactEventParams(c, this.domain, 'replicated'));
       else if (ev !== undefined) ev.raise('E_UL_CONTACT_INSERT', NO_PARAMS);
     }
     this.#contacts += fresh.length;

@@ -40,7 +40,7 @@ export interface ContactRecord {
   readonly shtag: string | null;
 }
 
-/** Contact flag: remove the contact after `maxPingsLost` unanswered keep-alives. */
+/** Contact flag: may be removed after `removeAfterLost` unanswered keep-alives (removeFlags). */
 export const FLAG_REMOVE_ON_TIMEOUT = 1;
 /** Contact flag: the contact is behind NAT (pinged by the NAT pinger). */
 export const FLAG_NAT = 2;

@@ -1,7 +1,15 @@
 import { type Logger, noopLogger, type StatisticsRegistry } from '@sipedge/mi';
-import { type Clock, createRequest, parseNameAddr, systemClock } from '@sipedge/sip';
-import type { Location } from './location.js';
-import type { ContactRecord } from './model.js';
+import {
+  type Clock,
+  createRequest,
+  isPrivateAddress,
+  isSipUri,
+  parseNameAddr,
+  parseUri,
+  systemClock,
+} from '@sipedge/sip';
+import type { ChangeReason, ContactChange, Location } from './location.js';
+import { type ContactRecord, FLAG_NAT } from './model.js';
 
 /** OPTIONS = a stateless SIP request; crlf = an RFC 5626 double-CRLF keep-alive. */
 export type PingKind = 'options' | 'crlf';
@@ -16,14 +24,27 @@ export interface PingRequest {
   readonly socket: string | null;
   /** The bytes: an OPTIONS request (with Route from the Path) or `\r\n\r\n`. */
   readonly payload: Buffer;
+  /** How long the pinger waits for the reply (ms); a sender may forget the ping after it. */
+  readonly timeoutMs: number;
 }
 
-/** What came back: a SIP status, a CRLF pong, or nothing (undefined). */
-export type PingReply = { readonly status: number } | { readonly pong: true } | undefined;
+/**
+ * What came back: a SIP status, a CRLF pong, an ICMP "port unreachable" for the destination
+ * (the only answer that counts as lost before the timeout), or nothing yet (undefined: the
+ * pinger keeps waiting until its timeout).
+ */
+export type PingReply =
+  | { readonly status: number }
+  | { readonly pong: true }
+  | { readonly unreachable: true }
+  | undefined;
 
 export interface NatPingerOptions {
   readonly location: Location;
-  /** Sends a keep-alive; resolves with the reply, or undefined when none came. */
+  /**
+   * Sends a keep-alive; resolves with the reply, or undefined when none will come. A rejection
+   * or throw is a local failure (counted as an error; the contact is not charged with a loss).
+   */
   readonly send: (ping: PingRequest) => Promise<PingReply>;
   /** Is this sharing tag active on this node? Evaluated per ping (default: every tag is). */
   readonly isTagActive?: (shtag: string) => boolean;
@@ -35,16 +56,21 @@ export interface NatPingerOptions {
   readonly owns?: (contact: ContactRecord) => boolean;
   readonly clock?: Clock;
   readonly kind?: PingKind;
-  /** Every contact is pinged once per interval (ms, default 30,000; natping_interval). */
+  /** Each contact is pinged once per interval (ms, default 30,000; natping_interval). */
   readonly intervalMs?: number;
-  /** Timer granularity: the interval is split into interval/tick slots (ms, default 1000). */
+  /** Timer granularity (ms, default 1000): pings are due on whole ticks. */
   readonly tickMs?: number;
-  /** A ping unanswered after this is lost (ms, default 3000, at most interval/2; ping_threshold). */
+  /** A ping unanswered after this is lost (ms, default 3000, at most interval/2). */
   readonly timeoutMs?: number;
-  /** Remove a contact after this many lost pings in a row (default 3; max_pings_lost). */
-  readonly maxPingsLost?: number;
-  /** Only contacts with one of these flag bits are pinged (default 0 = all contacts). */
-  readonly pingFlags?: number;
+  /**
+   * Remove a contact after this many lost pings in a row (default 0: never, as OpenSIPS
+   * without `remove_on_timeout_bflag`).
+   */
+  readonly removeAfterLost?: number;
+  /** Ping every contact, not only those behind NAT (default false). */
+  readonly pingAll?: boolean;
+  /** Contacts with one of these flag bits are behind NAT (default FLAG_NAT; nat_bflag). */
+  readonly natFlags?: number;
   /** Only contacts with one of these flag bits are removed on timeout (default 0 = all). */
   readonly removeFlags?: number;
   /** Replies that do not prove the UA is alive (intermediary-made; default 408, 480). */
@@ -61,39 +87,99 @@ export interface NatPingerOptions {
 }
 
 /**
- * NAT keep-alive pinger (OpenSIPS nathelper, ownership mode): each tick pings the contacts of
- * the next 1/slots of the AoRs, only those whose owner tag is active here, and removes a contact
- * after `maxPingsLost` pings in a row got no real reply.
+ * Does this contact sit behind a NAT, so that its binding needs keep-alives? Its flags say so
+ * (the registrar's NAT test), its Contact names a private address, or the REGISTER came from
+ * another host than the Contact names.
+ */
+export function isBehindNat(c: ContactRecord, natFlags = FLAG_NAT): boolean {
+  if ((c.flags & natFlags) !== 0) return true;
+  const contactHost = hostOf(c.uri);
+  if (contactHost === undefined) return false;
+  if (isPrivateAddress(contactHost)) return true;
+  if (c.received === null) return false;
+  const receivedHost = hostOf(c.received);
+  return receivedHost !== undefined && receivedHost.toLowerCase() !== contactHost.toLowerCase();
+}
+
+function hostOf(uri: string): string | undefined {
+  try {
+    const u = parseUri(uri);
+    if (!isSipUri(u)) return undefined;
+    return u.host.startsWith('[') ? u.host.slice(1, -1) : u.host;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A contact in the schedule: its AoR (to find the record) and the tick its next ping is due. */
+interface Slot {
+  readonly aor: string;
+  due: number;
+}
+
+/** Unanswered pings of one contact in a row, and when the first of them was sent. */
+interface Losses {
+  count: number;
+  since: number;
+}
+
+/**
+ * NAT keep-alive pinger (OpenSIPS nathelper, ownership mode). Each contact behind NAT has its
+ * own due time on a wheel of ticks: it is pinged once per interval, measured from its own last
+ * ping, and a contact registered or refreshed is first pinged one interval later. Contacts the
+ * pinger finds at start are spread evenly over the first interval; a tick sends at most about
+ * 1.25× its even share (contacts/ticks per interval), so a burst of registrations is spread
+ * too and nothing is ever pinged more often than once per interval. Only contacts this node
+ * owns are pinged (the active node of their sharing tag, or the `owns` rule).
+ *
+ * Removal on lost pings is opt-in (`removeAfterLost`). A ping counts as lost only when its
+ * timeout has elapsed without a reply from the UA, or an ICMP port unreachable came back; a
+ * contact refreshed since its first unanswered ping is never removed. Each removal is logged,
+ * counted by reason and announced as E_UL_CONTACT_DELETE with its reason.
  */
 export class NatPinger {
   readonly #o: NatPingerOptions;
   readonly #clock: Clock;
   readonly #kind: PingKind;
-  readonly #slots: number;
+  readonly #interval: number;
   readonly #tickMs: number;
+  readonly #ticksPerInterval: number;
   readonly #timeoutMs: number;
-  readonly #maxLost: number;
+  readonly #removeAfter: number;
+  readonly #natFlags: number;
   readonly #ignore: ReadonlySet<number>;
   readonly #maxInFlight: number;
-  readonly #lost = new Map<string, number>();
+  readonly #logger: Logger;
+  /** contact id → where it is on the wheel */
+  readonly #slots = new Map<string, Slot>();
+  /** tick → contact ids due then (an id whose slot moved is skipped when its old tick comes) */
+  readonly #wheel = new Map<number, string[]>();
+  /** due contacts the last ticks had no room for, oldest first */
+  #backlog: string[] = [];
+  #backlogHead = 0;
+  readonly #lost = new Map<string, Losses>();
   readonly #inFlight = new Set<string>();
   readonly #c;
-  #cursor: IterableIterator<[string, readonly ContactRecord[]]> | undefined;
+  /** the next tick whose wheel bucket is still to be read */
+  #nextTick = 0;
   #timer: unknown;
   #running = false;
   #seq = 0;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(options: NatPingerOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#kind = options.kind ?? 'options';
-    const interval = options.intervalMs ?? 30_000;
-    this.#tickMs = Math.min(options.tickMs ?? 1000, interval);
-    this.#slots = Math.max(1, Math.round(interval / this.#tickMs));
-    this.#timeoutMs = Math.min(options.timeoutMs ?? 3000, interval / 2);
-    this.#maxLost = options.maxPingsLost ?? 3;
+    this.#interval = options.intervalMs ?? 30_000;
+    this.#tickMs = Math.min(options.tickMs ?? 1000, this.#interval);
+    this.#ticksPerInterval = Math.max(1, Math.round(this.#interval / this.#tickMs));
+    this.#timeoutMs = Math.min(options.timeoutMs ?? 3000, this.#interval / 2);
+    this.#removeAfter = options.removeAfterLost ?? 0;
+    this.#natFlags = options.natFlags ?? FLAG_NAT;
     this.#ignore = new Set(options.ignoreReplyCodes ?? [408, 480]);
     this.#maxInFlight = options.maxInFlight ?? 10_000;
+    this.#logger = options.logger ?? noopLogger;
     const s = options.stats;
     this.#c = {
       sent: s?.counter('nathelper', 'pings_sent'),
@@ -101,41 +187,171 @@ export class NatPinger {
       lost: s?.counter('nathelper', 'pings_lost'),
       ignored: s?.counter('nathelper', 'replies_ignored'),
       removed: s?.counter('nathelper', 'contacts_removed'),
+      removedTimeout: s?.counter('nathelper', 'contacts_removed_timeout'),
+      removedUnreachable: s?.counter('nathelper', 'contacts_removed_unreachable'),
       skipped: s?.counter('nathelper', 'pings_skipped'),
       errors: s?.counter('nathelper', 'errors'),
     };
+    s?.gauge('nathelper', 'contacts_scheduled', () => this.#slots.size);
   }
 
-  #unsubscribe: (() => void) | undefined;
-
+  /** Loads the contacts there are now, spread over the first interval, and starts the ticks. */
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#unsubscribe = this.#o.location.onChange((changes) => {
-      for (const ch of changes) if (ch.type === 'delete') this.#lost.delete(ch.contact.id);
-    });
+    this.#attach();
     this.#arm();
   }
 
+  /** Stops the ticks and forgets the schedule (a later start() loads it again). */
   stop(): void {
     this.#running = false;
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
     if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
     this.#timer = undefined;
+    this.#detach();
+  }
+
+  #attach(): void {
+    if (this.#unsubscribe !== undefined) return;
+    this.#nextTick = this.#tickOf(this.#clock.now());
+    this.#unsubscribe = this.#o.location.onChange((changes) => this.#onChanges(changes));
+    this.#loadAll();
+  }
+
+  #detach(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#slots.clear();
+    this.#wheel.clear();
+    this.#backlog = [];
+    this.#backlogHead = 0;
   }
 
   /** Consecutive lost pings of a contact (0 when answered or never pinged). */
   lostPings(contactId: string): number {
-    return this.#lost.get(contactId) ?? 0;
+    return this.#lost.get(contactId)?.count ?? 0;
+  }
+
+  /** Contacts on the wheel (those behind NAT, or every contact with `pingAll`). */
+  get scheduled(): number {
+    return this.#slots.size;
+  }
+
+  /** Does this contact get keep-alives at all (whoever owns it)? */
+  needsPing(c: ContactRecord): boolean {
+    return this.#o.pingAll === true || isBehindNat(c, this.#natFlags);
+  }
+
+  #tickOf(ms: number): number {
+    return Math.floor(ms / this.#tickMs);
   }
 
   #arm(): void {
-    this.#timer = this.#clock.setTimer(this.#tickMs, () => {
+    const now = this.#clock.now();
+    const wait = Math.max(1, (this.#tickOf(now) + 1) * this.#tickMs - now);
+    this.#timer = this.#clock.setTimer(wait, () => {
       this.#timer = undefined;
       this.runTick();
       if (this.#running) this.#arm();
     });
+  }
+
+  #place(id: string, slot: Slot, due: number): void {
+    slot.due = due;
+    let bucket = this.#wheel.get(due);
+    if (bucket === undefined) {
+      bucket = [];
+      this.#wheel.set(due, bucket);
+    }
+    bucket.push(id);
+  }
+
+  #loadAll(): void {
+    const list: ContactRecord[] = [];
+    for (const c of this.#o.location.allContacts()) if (this.needsPing(c)) list.push(c);
+    const first = this.#tickOf(this.#clock.now()) + 1; // the first tick the timer runs
+    const n = list.length;
+    for (let i = 0; i < n; i++) {
+      const c = list[i]!;
+      // spread over the first interval, but never sooner than an interval after its last change
+      const spread = first + Math.floor((i * this.#ticksPerInterval) / n);
+      const fresh = this.#tickOf(c.lastModified + this.#interval);
+      const slot: Slot = { aor: c.aor, due: 0 };
+      this.#slots.set(c.id, slot);
+      this.#place(c.id, slot, Math.max(spread, fresh));
+    }
+  }
+
+  #onChanges(changes: readonly ContactChange[]): void {
+    const now = this.#clock.now();
+    for (const ch of changes) {
+      const c = ch.contact;
+      if (ch.type === 'delete') {
+        this.#slots.delete(c.id);
+        this.#lost.delete(c.id);
+        continue;
+      }
+      // registered or refreshed (here or on another node): the binding is alive, and its
+      // first ping is due one interval from now
+      this.#lost.delete(c.id);
+      if (!this.needsPing(c)) {
+        this.#slots.delete(c.id);
+        continue;
+      }
+      const slot: Slot = { aor: c.aor, due: 0 };
+      this.#slots.set(c.id, slot);
+      this.#place(c.id, slot, Math.max(this.#tickOf(now + this.#interval), this.#nextTick));
+    }
+  }
+
+  /**
+   * One tick: the contacts due by now are pinged (those this node owns), at most about 1.25×
+   * the even share of a tick; the rest wait for the next tick. Returns how many pings went out.
+   */
+  runTick(): number {
+    this.#attach(); // driven by hand (without start): load what there is on the first call
+    const now = this.#tickOf(this.#clock.now());
+    for (; this.#nextTick <= now; this.#nextTick++) {
+      const bucket = this.#wheel.get(this.#nextTick);
+      if (bucket === undefined) continue;
+      this.#wheel.delete(this.#nextTick);
+      for (const id of bucket) {
+        const slot = this.#slots.get(id);
+        if (slot !== undefined && slot.due === this.#nextTick) this.#backlog.push(id);
+      }
+    }
+    const budget = Math.max(1, Math.ceil((this.#slots.size * 1.25) / this.#ticksPerInterval));
+    let sent = 0;
+    while (this.#backlogHead < this.#backlog.length && sent < budget) {
+      if (this.#inFlight.size >= this.#maxInFlight) {
+        this.#c.skipped?.inc();
+        break;
+      }
+      const id = this.#backlog[this.#backlogHead++]!;
+      const slot = this.#slots.get(id);
+      if (slot === undefined || slot.due > now) continue; // gone, or refreshed since it was due
+      const c = this.#o.location.contacts(slot.aor).find((x) => x.id === id);
+      if (c === undefined) {
+        this.#slots.delete(id);
+        continue;
+      }
+      this.#place(id, slot, now + this.#ticksPerInterval);
+      if (!this.#owned(c)) {
+        this.#lost.delete(id); // ownership moved: counters restart on the new owner
+        continue;
+      }
+      if (this.#inFlight.has(id)) continue;
+      this.#ping(c);
+      sent++;
+    }
+    if (this.#backlogHead === this.#backlog.length) {
+      this.#backlog = [];
+      this.#backlogHead = 0;
+    } else if (this.#backlogHead > 4096 && this.#backlogHead * 2 > this.#backlog.length) {
+      this.#backlog = this.#backlog.slice(this.#backlogHead);
+      this.#backlogHead = 0;
+    }
+    return sent;
   }
 
   #owned(c: ContactRecord): boolean {
@@ -144,69 +360,59 @@ export class NatPinger {
     return this.#o.isTagActive?.(c.shtag) ?? true;
   }
 
-  /** One tick: ping the contacts of the current slot. Returns how many pings went out. */
-  runTick(): number {
-    // each tick walks the next 1/slots of the AoRs (a cursor kept across ticks), so every
-    // contact is pinged about once per interval and a tick costs O(contacts / slots)
-    const quota = Math.ceil(this.#o.location.aorCount / this.#slots);
-    const flags = this.#o.pingFlags ?? 0;
-    let sent = 0;
-    this.#cursor ??= this.#o.location.aorEntries();
-    let wrapped = false;
-    for (let n = 0; n < quota; n++) {
-      let next = this.#cursor.next();
-      if (next.done === true) {
-        if (wrapped) break; // fewer AoRs than the quota: each visited once this tick
-        wrapped = true; // round complete: start the next one
-        this.#cursor = this.#o.location.aorEntries();
-        next = this.#cursor.next();
-        if (next.done === true) break;
-      }
-      for (const c of next.value[1]) {
-        if (flags !== 0 && (c.flags & flags) === 0) continue;
-        if (!this.#owned(c)) {
-          this.#lost.delete(c.id); // ownership moved: counters restart on the new owner
-          continue;
-        }
-        if (this.#inFlight.has(c.id)) continue;
-        if (this.#inFlight.size >= this.#maxInFlight) {
-          this.#c.skipped?.inc();
-          continue;
-        }
-        this.#ping(c);
-        sent++;
-      }
-    }
-    return sent;
-  }
-
   #ping(c: ContactRecord): void {
-    const destination = c.path.length > 0 ? parseNameAddr(c.path[0]!).uri : (c.received ?? c.uri);
+    let destination: string;
+    try {
+      destination = c.path.length > 0 ? parseNameAddr(c.path[0]!).uri : (c.received ?? c.uri);
+    } catch {
+      this.#c.errors?.inc();
+      return;
+    }
     const payload = this.#kind === 'crlf' ? Buffer.from('\r\n\r\n') : this.#options(c);
+    const sentAt = this.#clock.now();
     this.#inFlight.add(c.id);
     this.#c.sent?.inc();
     let settled = false;
-    const done = (reply: PingReply): void => {
+    const settle = (outcome: 'alive' | 'lost' | 'unreachable' | 'error'): void => {
       if (settled) return;
       settled = true;
       this.#clock.clearTimer(timer);
       this.#inFlight.delete(c.id);
       try {
-        this.#result(c, reply);
+        this.#result(c, outcome, sentAt);
       } catch (err) {
         // removing the contact failed (store error): count, log, retry on the next lost ping
         this.#c.errors?.inc();
-        (this.#o.logger ?? noopLogger).error({ err, contact: c.id }, 'nat ping removal failed');
+        this.#logger.error({ err, aor: c.aor, contact_id: c.id }, 'nat ping removal failed');
       }
     };
-    const timer = this.#clock.setTimer(this.#timeoutMs, () => done(undefined));
+    const timer = this.#clock.setTimer(this.#timeoutMs, () => settle('lost'));
+    const onReply = (reply: PingReply): void => {
+      if (reply === undefined) return; // nothing came: the timeout decides
+      if ('unreachable' in reply) settle('unreachable');
+      else if ('pong' in reply) {
+        if (this.#kind === 'crlf') settle('alive');
+      } else if (this.#kind === 'options' && reply.status >= 100 && reply.status <= 699) {
+        // a 408/480 made by a proxy on the way proves nothing: wait on for the UA
+        if (this.#ignore.has(reply.status)) this.#c.ignored?.inc();
+        else settle('alive');
+      }
+    };
     let p: Promise<PingReply>;
     try {
-      p = this.#o.send({ contact: c, kind: this.#kind, destination, socket: c.socket, payload });
+      p = this.#o.send({
+        contact: c,
+        kind: this.#kind,
+        destination,
+        socket: c.socket,
+        payload,
+        timeoutMs: this.#timeoutMs,
+      });
     } catch {
-      p = Promise.resolve(undefined);
+      settle('error');
+      return;
     }
-    p.then(done, () => done(undefined));
+    p.then(onReply, () => settle('error'));
   }
 
   #options(c: ContactRecord): Buffer {
@@ -226,29 +432,50 @@ export class NatPinger {
     return createRequest({ method: 'OPTIONS', uri: c.uri, headers }).toBuffer();
   }
 
-  #result(c: ContactRecord, reply: PingReply): void {
-    let alive = false;
-    if (reply !== undefined) {
-      if ('pong' in reply) alive = this.#kind === 'crlf';
-      else if (this.#kind === 'options' && reply.status >= 100 && reply.status <= 699) {
-        alive = !this.#ignore.has(reply.status);
-        if (!alive) this.#c.ignored?.inc();
-      }
+  #result(
+    c: ContactRecord,
+    outcome: 'alive' | 'lost' | 'unreachable' | 'error',
+    sentAt: number,
+  ): void {
+    if (outcome === 'error') {
+      this.#c.errors?.inc();
+      return;
     }
-    if (alive) {
+    if (outcome === 'alive') {
       this.#c.replied?.inc();
       this.#lost.delete(c.id);
       return;
     }
     this.#c.lost?.inc();
-    const n = (this.#lost.get(c.id) ?? 0) + 1;
-    const removable =
-      (this.#o.removeFlags ?? 0) === 0 || (c.flags & (this.#o.removeFlags ?? 0)) !== 0;
-    if (n >= this.#maxLost && removable) {
+    const current = this.#o.location.contacts(c.aor).find((x) => x.id === c.id);
+    if (current === undefined) return; // removed meanwhile
+    const losses = this.#lost.get(c.id) ?? { count: 0, since: sentAt };
+    if (current.lastModified > losses.since) {
+      // refreshed since the first unanswered ping: the UA is alive, whatever the pings say
       this.#lost.delete(c.id);
-      if (this.#o.location.removeContact(c.aor, c.id, 'ping-timeout')) this.#c.removed?.inc();
-    } else {
-      this.#lost.set(c.id, n);
+      return;
     }
+    losses.count++;
+    this.#lost.set(c.id, losses);
+    if (this.#removeAfter <= 0 || losses.count < this.#removeAfter) return;
+    const removeFlags = this.#o.removeFlags ?? 0;
+    if (removeFlags !== 0 && (current.flags & removeFlags) === 0) return;
+    const reason: ChangeReason = outcome === 'unreachable' ? 'ping-unreachable' : 'ping-timeout';
+    this.#lost.delete(c.id);
+    if (!this.#o.location.removeContact(c.aor, c.id, reason)) return;
+    this.#c.removed?.inc();
+    (outcome === 'unreachable' ? this.#c.removedUnreachable : this.#c.removedTimeout)?.inc();
+    this.#logger.info(
+      {
+        aor: c.aor,
+        contact: c.uri,
+        contact_id: c.id,
+        pings_lost: losses.count,
+        reason,
+        node: this.#o.location.nodeId,
+        shtag: c.shtag,
+      },
+      'nat pinger removed an unanswering contact',
+    );
   }
 }

@@ -120,6 +120,31 @@ export function isIPv4(s: string): boolean {
   return true;
 }
 
+/**
+ * Is `address` (an IP literal, IPv6 with or without brackets) in a range that is not routed on
+ * the internet, so that a UA naming it is behind NAT: RFC 1918, RFC 6598 shared space
+ * (100.64/10), IPv4 and IPv6 link-local, IPv6 unique-local (fc00::/7). Loopback is not: a UA on
+ * the same host as its registrar is reachable at the address it names.
+ */
+export function isPrivateAddress(address: string): boolean {
+  const a = address.startsWith('[') ? address.slice(1, -1) : address;
+  if (isIPv4(a)) {
+    const [p, q] = a.split('.').map(Number) as [number, number];
+    return (
+      p === 10 ||
+      (p === 172 && q >= 16 && q <= 31) ||
+      (p === 192 && q === 168) ||
+      (p === 100 && q >= 64 && q <= 127) ||
+      (p === 169 && q === 254)
+    );
+  }
+  if (isIPv6(a)) {
+    const first = a.toLowerCase();
+    return first.startsWith('fc') || first.startsWith('fd') || first.startsWith('fe80');
+  }
+  return false;
+}
+
 function checkHost(host: string): void {
   if (host.length === 0) bad('empty host');
   if (host.charCodeAt(0) === 91) {

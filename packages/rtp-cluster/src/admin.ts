@@ -7,7 +7,7 @@
  * dropping the connection.
  */
 import type { RtpBalancer } from './balancer.js';
-import type { RtpCluster } from './cluster.js';
+import type { RtpCluster } from './cluster/cluster.js';
 import { memberConfigSchema, splitHostPort } from './config/schema.js';
 import type { Member } from './member.js';
 

@@ -6,7 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { RtppServer } from '@sipedge/rtpp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { balancerParseErrorCode, RtpCluster } from '../src/cluster.js';
+import { balancerParseErrorCode, RtpCluster } from '../src/cluster/cluster.js';
 import { flush, memberConfig, ScriptedMember, VirtualTimers } from '../src/testing/scripted.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

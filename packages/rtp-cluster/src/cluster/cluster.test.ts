@@ -1,14 +1,14 @@
 import type { RtppCommand, RtppReply, UpdateCommand } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { balancerParseErrorCode, RtpCluster, type RtpClusterEvent } from './cluster.js';
-import type { ClusterConfig, MemberConfig } from './config/schema.js';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import {
   flush,
   memberConfig,
   ScriptedMember,
   type ScriptedMemberOptions,
   VirtualTimers,
-} from './testing/scripted.js';
+} from '../testing/scripted.js';
+import { balancerParseErrorCode, RtpCluster, type RtpClusterEvent } from './cluster.js';
 
 interface Setup {
   cluster: RtpCluster;

@@ -30,8 +30,8 @@ import {
   serializeReply,
   type UpdateCommand,
 } from '@sipedge/rtpp';
-import { CallTable } from './call-table.js';
-import { type ClusterConfig, type MemberConfig, splitHostPort } from './config/schema.js';
+import { CallTable } from '../calls/call-table.js';
+import { type ClusterConfig, type MemberConfig, splitHostPort } from '../config/schema.js';
 import {
   classifyReply,
   errorCodeOf,
@@ -42,7 +42,7 @@ import {
   REPLY_OTHER,
   REPLY_POSITIVE,
   scanPlainSession,
-} from './fast-path.js';
+} from '../fast-path.js';
 import {
   BASE_VERSION,
   defaultMemberOptions,
@@ -52,7 +52,7 @@ import {
   type MemberState,
   systemTimers,
   type Timers,
-} from './member.js';
+} from '../member.js';
 import { type SelectionStrategy, weightedCapacitySelection } from './select.js';
 
 export interface Logger {

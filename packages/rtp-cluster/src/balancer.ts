@@ -4,7 +4,8 @@
  * reconfigured (reconnected when their address changed), members missing from the new file are
  * drained, clusters missing from it are shut down.
  */
-import { RtpCluster, type RtpClusterOptions } from './cluster/cluster.js';
+import { RtpCluster } from './cluster/cluster.js';
+import type { RtpClusterOptions } from './cluster/options.js';
 import type { RtpClusterConfig } from './config/schema.js';
 
 export interface ReloadResult {

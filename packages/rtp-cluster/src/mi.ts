@@ -12,7 +12,8 @@ import {
 } from '@sipedge/mi';
 import { z } from 'zod';
 import type { RtpBalancer } from './balancer.js';
-import type { RtpCluster, RtpClusterEvent } from './cluster/cluster.js';
+import type { RtpCluster } from './cluster/cluster.js';
+import type { RtpClusterEvent } from './cluster/options.js';
 import { memberConfigSchema } from './config/schema.js';
 import type { Member } from './member.js';
 

@@ -9,7 +9,7 @@
  * destination, re-opened when it breaks; nothing is buffered without bound.
  */
 import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
-import type { Logger } from './cluster/cluster.js';
+import type { Logger } from './cluster/options.js';
 
 export interface DisconnectRelayOptions {
   /** `ip:port` to listen on (`inbound_address`). Port 0 picks a free one. */

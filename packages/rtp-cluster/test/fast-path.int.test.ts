@@ -6,7 +6,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { RtppServer } from '@sipedge/rtpp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { balancerParseErrorCode, RtpCluster } from '../src/cluster/cluster.js';
+import { RtpCluster } from '../src/cluster/cluster.js';
+import { balancerParseErrorCode } from '../src/cluster/replies.js';
 import { flush, memberConfig, ScriptedMember, VirtualTimers } from '../src/testing/scripted.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

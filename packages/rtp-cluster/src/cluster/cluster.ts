@@ -17,21 +17,16 @@
  *   commands to a member with `lan_address` bind it locally and drop the remote-address hint.
  * - Q is never sent to a member that does not claim per-session statistics (20080403): rtpengine
  *   hangs on it.
+ *
+ * This file routes commands: the dispatch, a bound call's commands to its member, and the text
+ * fast path. The rest is beside it: new-session.ts (member choice, failover, waiting commands),
+ * broadcast.ts (unknown calls), rewrite.ts (lan/wan addresses, notify), aggregate.ts (VF, I, G,
+ * X), membership.ts (add, drain, pause, resume, reload), replies.ts (reply shapes, E-codes).
  */
-import { isIP } from 'node:net';
-import {
-  ChurnMap,
-  type NotifyTarget,
-  parseReply,
-  type RtppCommand,
-  type RtppPortReply,
-  type RtppReply,
-  type RtppSessionCommand,
-  serializeReply,
-  type UpdateCommand,
-} from '@sipedge/rtpp';
+import type { RtppCommand, RtppReply, RtppSessionCommand, UpdateCommand } from '@sipedge/rtpp';
+import { parseReply, serializeReply } from '@sipedge/rtpp';
 import { CallTable } from '../calls/call-table.js';
-import { type ClusterConfig, type MemberConfig, splitHostPort } from '../config/schema.js';
+import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import {
   classifyReply,
   errorCodeOf,
@@ -46,109 +41,28 @@ import {
 import {
   BASE_VERSION,
   defaultMemberOptions,
-  Member,
-  type MemberLinkFactory,
-  type MemberOptions,
-  type MemberState,
+  type Member,
   systemTimers,
   type Timers,
 } from '../member.js';
-import { type SelectionStrategy, weightedCapacitySelection } from './select.js';
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
-
-const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
-
-export type RtpClusterEvent =
-  | { readonly type: 'member_up'; readonly cluster: string; readonly member: string }
-  | { readonly type: 'member_down'; readonly cluster: string; readonly member: string }
-  | { readonly type: 'member_added'; readonly cluster: string; readonly member: string }
-  | { readonly type: 'member_draining'; readonly cluster: string; readonly member: string }
-  | { readonly type: 'member_removed'; readonly cluster: string; readonly member: string };
-
-export interface RtpClusterOptions {
-  /** Opens the rtpp client of a member (an RtppClient in production, a script in tests). */
-  readonly connect: MemberLinkFactory;
-  readonly timers?: Timers;
-  readonly random?: () => number;
-  readonly selection?: SelectionStrategy;
-  /**
-   * Makes the call-id table of a cluster (to persist or replicate it, or to give it a wall
-   * clock). By default each cluster gets a table on the balancer's timers.
-   */
-  readonly callTableFor?: (cluster: string) => CallTable;
-  readonly member?: Partial<MemberOptions>;
-  readonly logger?: Logger;
-  readonly onEvent?: (event: RtpClusterEvent) => void;
-  /**
-   * Whether the owner runs a DisconnectRelay on each cluster's `disconnect_notify` address
-   * (digest §5.5); without it, notify arguments are not passed to network members.
-   */
-  readonly disconnectRelay?: boolean;
-}
-
-export interface ClusterCounters {
-  commands: number;
-  newSessions: number;
-  broadcasts: number;
-  noMember: number;
-  backendTimeouts: number;
-  failovers: number;
-  /** Member replies E7–E10 answered as E997. */
-  memberFailures: number;
-}
-
-/**
- * OpenSIPS reads E7–E10 as "this rtpproxy is broken" and disables it — the whole balancer, here.
- * A client's malformed command is answered with the nearest harmless shape instead: modifier
- * errors (E7–E9) as E2, a bad notify-tag escape (E10) as E5. Give it to RtppServer's
- * `parseErrorCode`.
- */
-export function balancerParseErrorCode(code: number): number {
-  if (code === 10) return 5;
-  if (code >= 7 && code <= 9) return 2;
-  return code;
-}
-
-/** One side (text or parsed) of the new-session rule; `A` is the command, `T` the member's answer. */
-interface NewSessionOps<A, T, R> {
-  /** Sends to the member; `done` gets (undefined, answer) or (error, undefined), once, later. */
-  send(m: Member, arg: A, done: (err: unknown, res: T | undefined) => void): void;
-  /** The client's reply for the member's answer; sets `#positive`. */
-  answer(res: T, m: Member, arg: A): R;
-  error(code: 997 | 998 | 999, arg: A): R;
-  crashed(err: unknown, arg: A): R;
-}
+import { flush, info, stats, supports } from './aggregate.js';
+import { lookupByBroadcast } from './broadcast.js';
+import { Membership } from './membership.js';
+import { type NewSessionOps, NewSessions } from './new-session.js';
+import {
+  type ClusterCounters,
+  type ClusterView,
+  type Logger,
+  type RtpClusterOptions,
+  silentLogger,
+} from './options.js';
+import { error, isPositive, value } from './replies.js';
+import { commandForMember, replyFromMember } from './rewrite.js';
+import { weightedCapacitySelection } from './select.js';
 
 const SESSION_KINDS = new Set(['U', 'L', 'D', 'P', 'S', 'R', 'C', 'N', 'Q']);
 
-const value = (v: string): RtppReply => ({ kind: 'value', value: v });
-const error = (code: number): RtppReply => ({ kind: 'error', code });
-const missPort: RtppPortReply = { kind: 'port', port: 0, ipv6: false, subResults: [] };
-
-/** A copy of a command without its original text, so it is serialised from its fields. */
-function edited<T extends RtppCommand>(cmd: T, changes: Partial<T>): T {
-  const { raw: _raw, ...rest } = cmd;
-  return { ...rest, ...changes } as T;
-}
-
-function isPositive(reply: RtppReply): boolean {
-  if (reply.kind === 'error') return false;
-  if (reply.kind === 'port') return reply.port !== 0;
-  return true;
-}
-
-function isTransportFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 'RTPP_ERR_TIMEOUT' || code === 'RTPP_ERR_PROTOCOL' || code === 'RTPP_ERR_SOCKET';
-}
-
-export class RtpCluster {
+export class RtpCluster implements ClusterView {
   readonly name: string;
   config: ClusterConfig;
   readonly callTable: CallTable;
@@ -161,21 +75,14 @@ export class RtpCluster {
     failovers: 0,
     memberFailures: 0,
   };
-  readonly #members = new Map<string, Member>();
-  #memberList: readonly Member[] | undefined;
+  readonly #membership: Membership;
+  /** The membership's members by name (one map for the cluster's life), read on every command. */
+  readonly #members: ReadonlyMap<string, Member>;
+  readonly #newSessions: NewSessions;
   readonly #timers: Timers;
-  readonly #random: () => number;
-  readonly #select: SelectionStrategy;
-  readonly #memberOptions: MemberOptions;
-  readonly #connect: MemberLinkFactory;
+  readonly #housekeepingMs: number;
   readonly #log: Logger;
-  readonly #onEvent: (event: RtpClusterEvent) => void;
   readonly #relay: boolean;
-  /**
-   * New calls whose member is being chosen, with the commands of the call that arrived meanwhile
-   * and wait for the choice (null while none waits).
-   */
-  readonly #choosing = new ChurnMap<string, ((owner: Member | undefined) => void)[] | null>();
   #sweepTimer: unknown;
   #started = false;
   /** The fast path's scan result, reused by every command. */
@@ -185,21 +92,31 @@ export class RtpCluster {
     this.name = config.name;
     this.config = config;
     this.#timers = options.timers ?? systemTimers;
-    this.#random = options.random ?? Math.random;
-    this.#select = options.selection ?? weightedCapacitySelection;
-    this.#memberOptions = { ...defaultMemberOptions, ...options.member };
-    this.#connect = options.connect;
+    const memberOptions = { ...defaultMemberOptions, ...options.member };
+    this.#housekeepingMs = memberOptions.heartbeatIntervalMs;
     this.#log = options.logger ?? silentLogger;
-    this.#onEvent = options.onEvent ?? (() => {});
     this.#relay = options.disconnectRelay === true;
     this.callTable = options.callTableFor?.(config.name) ?? new CallTable({ clock: this.#timers });
-    for (const m of config.rtpproxies) this.#addMember(m);
+    this.#membership = new Membership(config.rtpproxies, {
+      cluster: config.name,
+      callTable: this.callTable,
+      connect: options.connect,
+      timers: this.#timers,
+      member: memberOptions,
+      log: this.#log,
+      onEvent: options.onEvent ?? (() => {}),
+    });
+    this.#members = this.#membership.byName;
+    this.#newSessions = new NewSessions(this, {
+      select: options.selection ?? weightedCapacitySelection,
+      random: options.random ?? Math.random,
+      log: this.#log,
+    });
   }
 
   /** Members in configuration order (a snapshot, replaced whenever membership changes). */
   get members(): readonly Member[] {
-    this.#memberList ??= [...this.#members.values()];
-    return this.#memberList;
+    return this.#membership.list;
   }
 
   member(name: string): Member | undefined {
@@ -209,7 +126,7 @@ export class RtpCluster {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    for (const m of this.#members.values()) m.start();
+    this.#membership.start();
     this.#scheduleHousekeeping();
   }
 
@@ -217,7 +134,7 @@ export class RtpCluster {
     this.#started = false;
     if (this.#sweepTimer !== undefined) this.#timers.clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    await Promise.all([...this.#members.values()].map((m) => m.stop()));
+    await this.#membership.stop();
   }
 
   /**
@@ -236,11 +153,13 @@ export class RtpCluster {
         case 'VF':
           return Promise.resolve(value(this.supports(cmd.date) ? '1' : '0'));
         case 'I':
-          return Promise.resolve(this.#info(cmd.load));
+          return Promise.resolve(info(this.members, cmd.load));
         case 'G':
-          return this.#stats(cmd).catch((err: unknown) => this.#crashed(err, cmd));
+          return stats(this.members, cmd).catch((err: unknown) => this.#crashed(err, cmd));
         case 'X':
-          return this.#flush(cmd).catch((err: unknown) => this.#crashed(err, cmd));
+          return flush(this.members, this.callTable, cmd).catch((err: unknown) =>
+            this.#crashed(err, cmd),
+          );
         default:
           if (SESSION_KINDS.has(cmd.kind)) return this.#session(cmd as RtppSessionCommand);
           return Promise.resolve(error(0));
@@ -288,7 +207,7 @@ export class RtpCluster {
     }
     const callId = scan.callId;
     const kind = scan.kind;
-    if (this.#choosing.has(callId)) return false;
+    if (this.#newSessions.isChoosing(callId)) return false;
     const bound = this.callTable.lookup(callId);
     if (bound !== undefined) {
       const m = this.#members.get(bound);
@@ -299,7 +218,7 @@ export class RtpCluster {
     }
     if (kind !== 'U' || scan.hasToTag || !this.#allPlainText()) return false;
     this.counters.commands++;
-    this.#placeNewSession(callId, text, this.#textOps, respond);
+    this.#newSessions.place(callId, text, this.#textOps, respond);
     return true;
   }
 
@@ -320,7 +239,7 @@ export class RtpCluster {
       const reply = parseReply(body, kind);
       this.#textClass =
         reply.kind === 'error' ? REPLY_ERROR : isPositive(reply) ? REPLY_POSITIVE : REPLY_NEGATIVE;
-      return serializeReply(this.#fromMember(reply, m));
+      return serializeReply(replyFromMember(reply, m, this.counters));
     }
     this.#textClass = cls;
     if (cls === REPLY_ERROR) {
@@ -367,10 +286,11 @@ export class RtpCluster {
 
   /** The new-session rule's text side: a plain U's text to the member, its reply text back. */
   readonly #textOps: NewSessionOps<string, string, string> = {
+    positive: false,
     send: (m, text, done) => m.sendText(text, 'U', done),
     answer: (body, m) => {
       const out = this.#textReply(body, 'U', m);
-      this.#positive = this.#textClass === REPLY_POSITIVE;
+      this.#textOps.positive = this.#textClass === REPLY_POSITIVE;
       return out;
     },
     error: (code) => `E${code}\n`,
@@ -382,23 +302,21 @@ export class RtpCluster {
 
   /** The new-session rule's parsed side: the command (as this member should see it) and reply. */
   readonly #parsedOps: NewSessionOps<UpdateCommand, RtppReply, RtppReply> = {
+    positive: false,
     send: (m, cmd, done) => {
-      m.send(this.#forMember(cmd, m)).then(
+      m.send(commandForMember(cmd, m, this.config, this.#relay)).then(
         (reply) => done(undefined, reply),
         (err: unknown) => done(err ?? new Error('member link rejected'), undefined),
       );
     },
     answer: (reply, m) => {
-      const out = this.#fromMember(reply, m);
-      this.#positive = isPositive(reply);
+      const out = replyFromMember(reply, m, this.counters);
+      this.#parsedOps.positive = isPositive(reply);
       return out;
     },
     error: (code) => error(code),
     crashed: (err, cmd) => this.#crashed(err, cmd),
   };
-
-  /** Whether the last `answer` of a NewSessionOps was positive (a field: nothing to allocate). */
-  #positive = false;
 
   /** A command that failed inside the balancer (a bug, or a member link that threw). */
   #crashed(err: unknown, cmd: RtppCommand): RtppReply {
@@ -408,27 +326,13 @@ export class RtpCluster {
 
   /** True when every online member claims the capability (and notifications can be delivered). */
   supports(date: string): boolean {
-    if (date === BASE_VERSION) return true;
-    const online = this.#online();
-    const pool = online.length > 0 ? online : this.members.filter((m) => m.capabilities.size > 0);
-    if (pool.length === 0) return false;
-    return pool.every((m) => {
-      if (m.capabilities.get(date) !== true) return false;
-      if (date === '20081224') return this.#canNotify(m);
-      return true;
-    });
+    return supports(this.members, date, this.config, this.#relay);
   }
 
   // ---- membership (admin) ----
 
   addMember(config: MemberConfig): Member {
-    if (this.#members.has(config.name)) {
-      throw new Error(`${config.name}: RTPproxy already exists`);
-    }
-    const m = this.#addMember(config);
-    if (this.#started) m.start();
-    this.#onEvent({ type: 'member_added', cluster: this.name, member: m.name });
-    return m;
+    return this.#membership.add(config);
   }
 
   /**
@@ -436,182 +340,45 @@ export class RtpCluster {
    * when it is offline or idle).
    */
   drainMember(name: string): boolean {
-    const m = this.#members.get(name);
-    if (m === undefined) return false;
-    m.status = 'DRAINING';
-    this.#onEvent({ type: 'member_draining', cluster: this.name, member: name });
-    void this.#checkDrain(m);
-    return true;
+    return this.#membership.drain(name);
   }
 
   pauseMember(name: string): boolean {
-    const m = this.#members.get(name);
-    if (m === undefined) return false;
-    if (m.status !== 'DRAINING') m.status = 'SUSPENDED';
-    return true;
+    return this.#membership.pause(name);
   }
 
   resumeMember(name: string): boolean {
-    const m = this.#members.get(name);
-    if (m === undefined) return false;
-    m.status = 'ACTIVE';
-    return true;
+    return this.#membership.resume(name);
   }
 
   /** Applies a new configuration of this cluster (reload): add, reconfigure, drain. */
   async reconfigure(config: ClusterConfig): Promise<void> {
     this.config = config;
-    const wanted = new Set(config.rtpproxies.map((m) => m.name));
-    for (const mc of config.rtpproxies) {
-      const existing = this.#members.get(mc.name);
-      if (existing === undefined) this.addMember(mc);
-      else await existing.reconfigure(mc);
-    }
-    for (const m of this.members) if (!wanted.has(m.name)) this.drainMember(m.name);
+    await this.#membership.reconfigure(config.rtpproxies);
   }
 
   // ---- internals ----
 
-  #addMember(config: MemberConfig): Member {
-    const m = new Member(config, this.#connect, this.#timers, this.#memberOptions, {
-      onStateChange: (member, from, to) => this.#memberStateChanged(member, from, to),
-      onHeartbeat: (member) => {
-        if (member.status === 'DRAINING') void this.#checkDrain(member);
-      },
-    });
-    m.liveCalls = () => this.callTable.liveCalls(m.name);
-    this.#members.set(config.name, m);
-    this.#memberList = undefined;
-    return m;
-  }
-
-  #memberStateChanged(m: Member, from: MemberState, to: MemberState): void {
-    this.#log.info({ cluster: this.name, member: m.name, from, to }, 'member state');
-    if (to === 'online') this.#onEvent({ type: 'member_up', cluster: this.name, member: m.name });
-    else if (from === 'online')
-      this.#onEvent({ type: 'member_down', cluster: this.name, member: m.name });
-    if (m.status === 'DRAINING') void this.#checkDrain(m);
-  }
-
-  async #checkDrain(m: Member): Promise<void> {
-    if (m.status !== 'DRAINING' || this.#members.get(m.name) !== m) return;
-    const idle =
-      !m.online || (this.callTable.liveCalls(m.name) === 0 && (m.reportedSessions ?? 0) === 0);
-    if (!idle) return;
-    this.#members.delete(m.name);
-    this.#memberList = undefined;
-    this.callTable.forgetMember(m.name);
-    await m.stop();
-    this.#log.info({ cluster: this.name, member: m.name }, 'member removed');
-    this.#onEvent({ type: 'member_removed', cluster: this.name, member: m.name });
-  }
-
   #scheduleHousekeeping(): void {
     this.#sweepTimer = this.#timers.setTimeout(() => {
       this.callTable.sweep();
-      for (const m of this.members) if (m.status === 'DRAINING') void this.#checkDrain(m);
+      this.#membership.checkDrains();
       if (this.#started) this.#scheduleHousekeeping();
-    }, this.#memberOptions.heartbeatIntervalMs);
-  }
-
-  #online(): Member[] {
-    return this.members.filter((m) => m.online);
-  }
-
-  #canNotify(m: Member): boolean {
-    const local = m.config.protocol === 'unix' || m.config.protocol === 'cunix';
-    return local || this.#relayPort() !== undefined;
-  }
-
-  #info(withLoad: boolean): RtppReply {
-    const sum = {
-      created: 0,
-      active: 0,
-      streams: 0,
-      received: 0,
-      transmitted: 0,
-    };
-    let load = 0;
-    const online = this.#online();
-    for (const m of online) {
-      const hb = m.heartbeat;
-      sum.created += hb?.sessionsCreated ?? m.counters.sessions;
-      sum.active += m.reportedSessions ?? m.activeSessions;
-      sum.streams += hb?.activeStreams ?? 0;
-      sum.received += hb?.packetsReceived ?? 0;
-      sum.transmitted += hb?.packetsTransmitted ?? 0;
-      load += m.activeSessions / m.config.capacity;
-    }
-    const entries: [string, string][] = [
-      ['sessions created', String(sum.created)],
-      ['active sessions', String(sum.active)],
-      ['active streams', String(sum.streams)],
-      ['packets received', String(sum.received)],
-      ['packets transmitted', String(sum.transmitted)],
-    ];
-    if (withLoad) {
-      entries.push(['average load', (online.length > 0 ? load / online.length : 0).toFixed(6)]);
-    }
-    return { kind: 'info', entries };
-  }
-
-  async #stats(cmd: Extract<RtppCommand, { kind: 'G' }>): Promise<RtppReply> {
-    if (cmd.names.length === 0) {
-      return cmd.verbose
-        ? { kind: 'list', values: [], names: [], subResults: [] }
-        : { kind: 'list', values: [], subResults: [] };
-    }
-    const online = this.#online().filter((m) => m.capabilities.get('20141004') === true);
-    if (online.length === 0) return error(993);
-    const plain = edited(cmd, { verbose: false, modifiers: '' });
-    const results = await Promise.allSettled(online.map((m) => m.send(plain)));
-    const sums = cmd.names.map(() => 0);
-    const isFloat = cmd.names.map(() => false);
-    let answered = 0;
-    for (const r of results) {
-      if (r.status !== 'fulfilled') continue;
-      const reply = r.value;
-      if (reply.kind === 'error') {
-        if (reply.code === 68) return error(68);
-        continue;
-      }
-      if (reply.kind !== 'list' || reply.values.length !== cmd.names.length) continue;
-      answered++;
-      reply.values.forEach((v, i) => {
-        if (v.includes('.')) isFloat[i] = true;
-        sums[i] = (sums[i] ?? 0) + (Number(v) || 0);
-      });
-    }
-    if (answered === 0) return error(993);
-    const values = sums.map((s, i) => (isFloat[i] ? s.toFixed(6) : String(s)));
-    return cmd.verbose
-      ? { kind: 'list', values, names: cmd.names, subResults: [] }
-      : { kind: 'list', values, subResults: [] };
-  }
-
-  async #flush(cmd: RtppCommand): Promise<RtppReply> {
-    const online = this.#online();
-    const results = await Promise.allSettled(online.map((m) => m.send(cmd)));
-    for (const m of online) this.callTable.forgetMember(m.name);
-    const failed = results.some((r) => r.status === 'rejected' || r.value.kind === 'error');
-    return failed ? error(997) : value('0');
+    }, this.#housekeepingMs);
   }
 
   /** Never rejects (see handle). */
   #session(cmd: RtppSessionCommand): Promise<RtppReply> {
-    const waiting = this.#choosing.get(cmd.callId);
-    if (waiting !== undefined) {
+    if (this.#newSessions.isChoosing(cmd.callId)) {
       // the call's member is being chosen: wait for the choice
       return new Promise<RtppReply>((resolve) => {
-        const waiter = (owner: Member | undefined): void => {
+        this.#newSessions.wait(cmd.callId, (owner) => {
           try {
             resolve(this.#route(cmd, owner));
           } catch (err) {
             resolve(this.#crashed(err, cmd));
           }
-        };
-        if (waiting === null) this.#choosing.set(cmd.callId, [waiter]);
-        else waiting.push(waiter);
+        });
       });
     }
     return this.#route(cmd, undefined);
@@ -630,7 +397,7 @@ export class RtpCluster {
         if (cmd.kind === 'D') {
           // the member is gone: answer now, tell it in the background
           this.callTable.markDeleted(callId);
-          this.#sendQuietly(owner, this.#forMember(cmd, owner));
+          this.#sendQuietly(owner, commandForMember(cmd, owner, this.config, this.#relay));
           return Promise.resolve(value('0'));
         }
         if (isNewLeg) return this.#newSession(cmd as UpdateCommand);
@@ -654,12 +421,12 @@ export class RtpCluster {
     if (cmd.kind === 'Q' && m.capabilities.get('20080403') !== true) {
       return Promise.resolve(error(0));
     }
-    return m.send(this.#forMember(cmd, m)).then(
+    return m.send(commandForMember(cmd, m, this.config, this.#relay)).then(
       (reply) => {
         try {
           if (cmd.kind === 'D' && reply.kind !== 'error') this.callTable.markDeleted(cmd.callId);
           else if (cmd.kind === 'U' && isPositive(reply)) this.callTable.bind(cmd.callId, m.name);
-          return this.#fromMember(reply, m);
+          return replyFromMember(reply, m, this.counters);
         } catch (err) {
           return this.#crashed(err, cmd);
         }
@@ -672,228 +439,20 @@ export class RtpCluster {
     );
   }
 
-  /** Members that may take a new session, but `exclude`. */
-  #eligible(exclude: Member | undefined): Member[] {
-    const out: Member[] = [];
-    const list = this.members;
-    for (let i = 0; i < list.length; i++) {
-      const m = list[i]!;
-      if (m.online && m.status === 'ACTIVE' && m !== exclude) out.push(m);
-    }
-    return out;
-  }
-
-  #anyOnline(): boolean {
-    const list = this.members;
-    for (let i = 0; i < list.length; i++) if (list[i]!.online) return true;
-    return false;
-  }
-
   /** Places a new session on a member (on another once if it does not answer). Never rejects. */
   #newSession(cmd: UpdateCommand): Promise<RtppReply> {
     return new Promise<RtppReply>((resolve) => {
-      this.#placeNewSession(cmd.callId, cmd, this.#parsedOps, resolve);
+      this.#newSessions.place(cmd.callId, cmd, this.#parsedOps, resolve);
     });
   }
 
-  /**
-   * The new-session rule shared by the parsed and the text paths: choose a member (weighted,
-   * within capacity), try one other once if it does not answer, bind the call on a positive
-   * answer; later commands of the call wait in `#choosing` meanwhile. `finish` gets the reply
-   * once. Callbacks, not promises: this runs for every new call.
-   */
-  #placeNewSession<A, T, R>(
-    callId: string,
-    arg: A,
-    ops: NewSessionOps<A, T, R>,
-    finish: (out: R) => void,
-  ): void {
-    this.#choosing.set(callId, null);
-    this.#tryNewSession(callId, arg, ops, finish, undefined);
-  }
-
-  #tryNewSession<A, T, R>(
-    callId: string,
-    arg: A,
-    ops: NewSessionOps<A, T, R>,
-    finish: (out: R) => void,
-    tried: Member | undefined,
-  ): void {
-    let out: R;
-    try {
-      const candidates = this.#eligible(tried);
-      if (candidates.length === 0) {
-        if (tried === undefined) this.counters.noMember++;
-        out = ops.error(tried !== undefined ? 997 : this.#anyOnline() ? 998 : 999, arg);
-      } else {
-        const m = this.#select(candidates, this.config.capacity_limit, this.#random);
-        if (m === undefined) {
-          this.counters.noMember++;
-          out = ops.error(998, arg);
-        } else {
-          ops.send(m, arg, (err, res) => {
-            this.#newSessionAnswered(callId, arg, ops, finish, m, tried, err, res);
-          });
-          return;
-        }
-      }
-    } catch (err) {
-      out = ops.crashed(err, arg);
-    }
-    this.#chosen(callId, undefined);
-    finish(out);
-  }
-
-  #newSessionAnswered<A, T, R>(
-    callId: string,
-    arg: A,
-    ops: NewSessionOps<A, T, R>,
-    finish: (out: R) => void,
-    m: Member,
-    tried: Member | undefined,
-    err: unknown,
-    res: T | undefined,
-  ): void {
-    let out: R;
-    let owner: Member | undefined;
-    try {
-      if (err !== undefined) {
-        if (!isTransportFailure(err)) throw err;
-        this.counters.backendTimeouts++;
-        this.counters.failovers++;
-        this.#log.warn({ cluster: this.name, member: m.name, callId }, 'new session failed over');
-        if (tried === undefined) {
-          this.#tryNewSession(callId, arg, ops, finish, m);
-          return;
-        }
-        out = ops.error(997, arg);
-      } else {
-        out = ops.answer(res as T, m, arg);
-        if (this.#positive) {
-          this.callTable.bind(callId, m.name);
-          m.counters.sessions++;
-          this.counters.newSessions++;
-          owner = m;
-        }
-      }
-    } catch (e) {
-      out = ops.crashed(e, arg);
-    }
-    this.#chosen(callId, owner);
-    finish(out);
-  }
-
-  /** The new call's member is known (or none could take it): its waiting commands go on. */
-  #chosen(callId: string, owner: Member | undefined): void {
-    const waiters = this.#choosing.get(callId);
-    this.#choosing.delete(callId);
-    if (waiters === null || waiters === undefined) return;
-    for (const w of waiters) w(owner);
-  }
-
-  /** Never rejects. */
+  /** A call the table does not hold: asked of every member (broadcast.ts). Never rejects. */
   async #broadcast(cmd: RtppSessionCommand): Promise<RtppReply> {
     try {
-      return await this.#lookupByBroadcast(cmd);
+      const reply = await lookupByBroadcast(this, cmd, this.#relay);
+      return reply ?? (await this.#newSession(cmd as UpdateCommand));
     } catch (err) {
       return this.#crashed(err, cmd);
     }
-  }
-
-  async #lookupByBroadcast(cmd: RtppSessionCommand): Promise<RtppReply> {
-    this.counters.broadcasts++;
-    const online = this.#online();
-    if (online.length === 0) return error(999);
-    // a U with to_tag for an unknown call: look it up first, as the answer side (forced lookup)
-    const forced = cmd.kind === 'U';
-    const probe: RtppSessionCommand = forced
-      ? (() => {
-          const { notify: _n, ...rest } = cmd as UpdateCommand;
-          return edited(rest as UpdateCommand, {
-            kind: 'L',
-            fromTag: cmd.toTag!,
-            toTag: cmd.fromTag,
-          });
-        })()
-      : cmd;
-    const targets =
-      probe.kind === 'Q' ? online.filter((m) => m.capabilities.get('20080403') === true) : online;
-    const results = await Promise.allSettled(targets.map((m) => m.send(this.#forMember(probe, m))));
-    const positive: { m: Member; reply: RtppReply }[] = [];
-    const codes = new Set<number>();
-    results.forEach((r, i) => {
-      if (r.status !== 'fulfilled') return;
-      if (isPositive(r.value)) positive.push({ m: targets[i]!, reply: r.value });
-      else if (r.value.kind === 'error') codes.add(r.value.code);
-    });
-    if (cmd.kind === 'D') {
-      return positive.length > 0 ? value('0') : error(50);
-    }
-    if (positive.length === 1) {
-      const { m, reply } = positive[0]!;
-      this.callTable.bind(cmd.callId, m.name);
-      return this.#fromMember(reply, m);
-    }
-    if (positive.length === 0) {
-      if (forced) return this.#newSession(cmd as UpdateCommand);
-      if (cmd.kind === 'L') return missPort;
-      if (codes.size === 1) return this.#fromMember(error([...codes][0]!), targets[0]!);
-      return error(50);
-    }
-    return cmd.kind === 'L' ? missPort : error(995);
-  }
-
-  /** The command as this member should see it (lan_address binding, notify rewriting). */
-  #forMember<T extends RtppSessionCommand>(cmd: T, m: Member): T {
-    if (cmd.kind !== 'U' && cmd.kind !== 'L') return cmd;
-    let out = cmd as UpdateCommand;
-    const lan = m.config.lan_address;
-    if (lan !== undefined) {
-      const { remoteAddress: _r, ...mods } = out.mods;
-      out = edited(out, { mods: { ...mods, localAddress: lan } });
-    }
-    if (out.notify !== undefined) {
-      const notify = this.#notifyFor(out.notify, m);
-      if (notify !== out.notify) {
-        const { notify: _n, ...rest } = out;
-        out = notify === undefined ? edited(rest as UpdateCommand, {}) : edited(out, { notify });
-      }
-    }
-    return out as T;
-  }
-
-  #notifyFor(notify: NotifyTarget, m: Member): NotifyTarget | undefined {
-    if (m.config.protocol === 'unix' || m.config.protocol === 'cunix') return notify;
-    const dn = this.config.disconnect_notify;
-    if (
-      dn === undefined ||
-      this.#relayPort() === undefined ||
-      m.capabilities.get('20150617') !== true ||
-      !notify.socket.startsWith(dn.dest_socket_prefix)
-    ) {
-      return undefined;
-    }
-    const suffix = notify.socket.slice(dn.dest_socket_prefix.length);
-    return { socket: `tcp:%%CC_SELF%%:${this.#relayPort()}`, tag: `${suffix} ${notify.tag}` };
-  }
-
-  /** The disconnect relay's port when one runs for this cluster. */
-  #relayPort(): number | undefined {
-    const dn = this.config.disconnect_notify;
-    if (!this.#relay || dn === undefined) return undefined;
-    return splitHostPort(dn.inbound_address)?.port;
-  }
-
-  /** The reply as the client should see it (wan_address rewriting, IPv6 flag kept right). */
-  #fromMember(reply: RtppReply, m: Member): RtppReply {
-    if (reply.kind === 'error' && reply.code >= 7 && reply.code <= 10) {
-      // a member's E7–E10 must not make the client disable the balancer: the member failed
-      this.counters.memberFailures++;
-      return error(997);
-    }
-    const wan = m.config.wan_address;
-    if (wan === undefined || reply.kind !== 'port' || reply.port === 0) return reply;
-    const { family: _f, ...rest } = reply;
-    return { ...rest, address: wan, ipv6: isIP(wan) === 6 };
   }
 }

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
-import { parseRelayArgs, type Relay, startRelay } from '@sipedge/rtp-relay';
+import { type Relay, startRelay } from '@sipedge/rtp-relay';
 import { SdpEditor } from '@sipedge/sip';
 import { freeTcpPort, freeUdpPort } from '@sipedge/test-utils';
 import pino from 'pino';
@@ -48,9 +48,12 @@ function contactsOn(mi: MiClient, aor: string): Promise<Array<Record<string, unk
 }
 
 beforeAll(async () => {
-  const parsed = parseRelayArgs(['-s', 'udp:127.0.0.1:0', '-m', '42000', '-M', '42999']);
-  if (parsed.kind !== 'run') throw new Error('relay args');
-  relay = await startRelay(parsed.config);
+  relay = await startRelay({
+    control: ['udp:127.0.0.1:0'],
+    ipv4: '127.0.0.1',
+    portMin: 42000,
+    portMax: 42999,
+  });
   vipPort = await freeUdpPort();
   const [bin1, bin2] = await freeTcpPortPair();
   const bins = [bin1, bin2];

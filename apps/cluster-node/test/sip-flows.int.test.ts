@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
-import { parseRelayArgs, type Relay, startRelay } from '@sipedge/rtp-relay';
+import { type Relay, startRelay } from '@sipedge/rtp-relay';
 import { SdpEditor, type SipMessage } from '@sipedge/sip';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,18 +33,12 @@ async function ua(user: string): Promise<TestUa> {
 }
 
 beforeAll(async () => {
-  const parsed = parseRelayArgs([
-    '-s',
-    'udp:127.0.0.1:0',
-    '-l',
-    '127.0.0.1',
-    '-m',
-    '41000',
-    '-M',
-    '41999',
-  ]);
-  if (parsed.kind !== 'run') throw new Error('relay args');
-  relay = await startRelay(parsed.config);
+  relay = await startRelay({
+    control: ['udp:127.0.0.1:0'],
+    ipv4: '127.0.0.1',
+    portMin: 41000,
+    portMax: 41999,
+  });
   node = await startNode(
     parseNodeConfig({
       node: { id: 1 },

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
-import { parseRelayArgs, type Relay, startRelay } from '@sipedge/rtp-relay';
+import { type Relay, startRelay } from '@sipedge/rtp-relay';
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,9 +24,12 @@ let port: number;
 let ua: TestUa;
 
 beforeAll(async () => {
-  const parsed = parseRelayArgs(['-s', 'udp:127.0.0.1:0', '-m', '43000', '-M', '43999']);
-  if (parsed.kind !== 'run') throw new Error('relay args');
-  relay = await startRelay(parsed.config);
+  relay = await startRelay({
+    control: ['udp:127.0.0.1:0'],
+    ipv4: '127.0.0.1',
+    portMin: 43000,
+    portMax: 43999,
+  });
   node = await startNode(
     parseNodeConfig({
       node: { id: 1 },

@@ -7,7 +7,7 @@
  * session keeps a window of packets in flight (a packet is sent when one arrives), so the
  * figure is what the relay sustains without kernel-buffer drops.
  *
- *   npm run bench -w @sipedge/rtp-relay              (after npx tsc -b apps/rtp-relay)
+ *   npm run bench -w @sipedge/rtp-relay-daemon       (after npx tsc -b apps/rtp-relay)
  *   node apps/rtp-relay/dist/bench/run.js [seconds] [sessions] [window]
  */
 import { spawn } from 'node:child_process';

@@ -4,9 +4,9 @@
  * line to stdout once every control socket is bound, and exits 0 on SIGTERM/SIGINT.
  */
 import { readFileSync } from 'node:fs';
+import { type Relay, startRelay } from '@sipedge/rtp-relay';
 import { pino } from 'pino';
 import { parseRelayArgs, USAGE } from './config.js';
-import { type Relay, startRelay } from './relay.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

@@ -4,12 +4,13 @@
  */
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { parseNotifySpec } from '@sipedge/rtp-relay';
 import { parseSocketSpec } from '@sipedge/rtpp';
-import { parseNotifySpec } from './engine/notify.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Every field of `startRelay`'s RelayOptions filled in, and the log level of the bin. */
 export interface RelayConfig {
   /** Control socket specs as given to `-s` (validated). */
   readonly control: readonly string[];

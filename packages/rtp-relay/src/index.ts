@@ -1,10 +1,3 @@
-export {
-  type CliResult,
-  type LogLevel,
-  parseRelayArgs,
-  type RelayConfig,
-  USAGE,
-} from './config.js';
 export { type Clock, ManualClock, systemClock } from './engine/clock.js';
 export {
   type CommandContext,
@@ -34,4 +27,4 @@ export {
   type PacketHandler,
   udpMediaTransport,
 } from './engine/transport.js';
-export { type Relay, startRelay } from './relay.js';
+export { type Relay, type RelayOptions, startRelay } from './relay.js';

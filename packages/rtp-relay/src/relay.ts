@@ -1,14 +1,34 @@
 /**
- * The relay assembled: a MediaEngine on real UDP sockets behind the control sockets. The bin is
- * a thin shell around `startRelay`; tests and the demo can start it in-process too.
+ * The relay assembled: a MediaEngine on real UDP sockets behind the control sockets. The
+ * `sipedge-rtp-relay` bin is a thin shell around `startRelay`; tests and the demo can start it
+ * in-process too.
  */
 import { RtppServer, serializeCommand } from '@sipedge/rtpp';
-import type { RelayConfig } from './config.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { MediaEngine } from './engine/engine.js';
 import { type Logger, silentLogger } from './engine/logger.js';
 import { StreamNotifier } from './engine/notify.js';
 import { type MediaTransport, udpMediaTransport } from './engine/transport.js';
+
+/** What `startRelay` binds, in the words of rtpproxy's flags (in brackets). */
+export interface RelayOptions {
+  /** Control sockets (`-s`): `udp:host[:port]`, `udp6:…`, `tcp:…`, `unix:/path`, `cunix:/path`. */
+  readonly control: readonly string[];
+  /** IPv4 media address (`-l`); at least one of ipv4/ipv6 is required. */
+  readonly ipv4?: string | undefined;
+  /** IPv6 media address (`-6`). */
+  readonly ipv6?: string | undefined;
+  /** Address printed in U/L replies instead of the bound one (`-A`). */
+  readonly advertised?: string | undefined;
+  /** Lowest media port (`-m`), default 35000. */
+  readonly portMin?: number;
+  /** Highest media port (`-M`), default 65000. */
+  readonly portMax?: number;
+  /** Seconds without traffic before a session is destroyed (`-T`), default 60. */
+  readonly ttl?: number;
+  /** Notify sockets a U may name (`-n`); none: notify arguments answer E75. */
+  readonly notifySockets?: readonly string[];
+}
 
 export interface Relay {
   readonly engine: MediaEngine;
@@ -18,13 +38,13 @@ export interface Relay {
 }
 
 export async function startRelay(
-  config: RelayConfig,
+  options: RelayOptions,
   deps: { logger?: Logger; clock?: Clock; transport?: MediaTransport } = {},
 ): Promise<Relay> {
   const logger = deps.logger ?? silentLogger;
-  const ipv4 = config.ipv4;
-  const ipv6 = config.ipv6;
-  const adv = config.advertised;
+  const ipv4 = options.ipv4;
+  const ipv6 = options.ipv6;
+  const adv = options.advertised;
   const engine = new MediaEngine({
     transport: deps.transport ?? udpMediaTransport,
     clock: deps.clock ?? systemClock,
@@ -33,14 +53,14 @@ export async function startRelay(
     ...(ipv6 === undefined ? {} : { ipv6 }),
     ...(adv !== undefined && !adv.includes(':') ? { advertisedIpv4: adv } : {}),
     ...(adv?.includes(':') ? { advertisedIpv6: adv } : {}),
-    portMin: config.portMin,
-    portMax: config.portMax,
-    ttl: config.ttl,
-    notifySockets: config.notifySockets,
+    ...(options.portMin === undefined ? {} : { portMin: options.portMin }),
+    ...(options.portMax === undefined ? {} : { portMax: options.portMax }),
+    ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
+    ...(options.notifySockets === undefined ? {} : { notifySockets: options.notifySockets }),
     notifier: new StreamNotifier({ logger }),
   });
   const server = new RtppServer({
-    sockets: config.control,
+    sockets: options.control,
     logger,
     handler: (cmd, ctx) => {
       const remoteAddress = ctx.peer?.address;

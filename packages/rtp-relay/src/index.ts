@@ -1,16 +1,22 @@
-export { type Clock, ManualClock, systemClock } from './engine/clock.js';
+export { type Clock, ManualClock, systemClock } from './clock.js';
 export {
-  type CommandContext,
   IMPLEMENTED_FEATURES,
-  MediaEngine,
-  type MediaEngineOptions,
   QUERY_NAMES,
-  type SessionInfo,
   STAT_NAMES,
   type StatName,
-} from './engine/engine.js';
-export { type Logger, silentLogger } from './engine/logger.js';
-export { MemoryNetwork } from './engine/memory.js';
+} from './engine/capabilities.js';
+export { MediaEngine, type MediaEngineOptions } from './engine/engine.js';
+export type { SessionInfo } from './engine/session.js';
+export type { CommandContext } from './engine/update.js';
+export { type Logger, silentLogger } from './logger.js';
+export { MemoryNetwork } from './media/memory.js';
+export { PortRange } from './media/ports.js';
+export {
+  type MediaSocket,
+  type MediaTransport,
+  type PacketHandler,
+  udpMediaTransport,
+} from './media/transport.js';
 export {
   CC_SELF,
   type Notifier,
@@ -19,12 +25,5 @@ export {
   parseNotifySpec,
   resolveNotifySocket,
   StreamNotifier,
-} from './engine/notify.js';
-export { PortRange } from './engine/ports.js';
-export {
-  type MediaSocket,
-  type MediaTransport,
-  type PacketHandler,
-  udpMediaTransport,
-} from './engine/transport.js';
+} from './notify/notify.js';
 export { type Relay, type RelayOptions, startRelay } from './relay.js';

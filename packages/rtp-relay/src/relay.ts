@@ -4,11 +4,11 @@
  * in-process too.
  */
 import { RtppServer, serializeCommand } from '@sipedge/rtpp';
-import { type Clock, systemClock } from './engine/clock.js';
+import { type Clock, systemClock } from './clock.js';
 import { MediaEngine } from './engine/engine.js';
-import { type Logger, silentLogger } from './engine/logger.js';
-import { StreamNotifier } from './engine/notify.js';
-import { type MediaTransport, udpMediaTransport } from './engine/transport.js';
+import { type Logger, silentLogger } from './logger.js';
+import { type MediaTransport, udpMediaTransport } from './media/transport.js';
+import { StreamNotifier } from './notify/notify.js';
 
 /** What `startRelay` binds, in the words of rtpproxy's flags (in brackets). */
 export interface RelayOptions {

@@ -1,8 +1,8 @@
 import { parseCommand, serializeReply } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './clock.js';
+import { ManualClock } from '../clock.js';
+import { MemoryNetwork } from '../media/memory.js';
 import { MediaEngine } from './engine.js';
-import { MemoryNetwork } from './memory.js';
 
 /** A small deterministic PRNG (mulberry32), so a failure names its seed. */
 function rng(seed: number): () => number {

@@ -1,9 +1,9 @@
 import { parseCommand, type RtppReply, serializeReply } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './clock.js';
+import { ManualClock } from '../clock.js';
+import { MemoryNetwork } from '../media/memory.js';
+import type { Notifier, NotifyDestination } from '../notify/notify.js';
 import { MediaEngine, type MediaEngineOptions } from './engine.js';
-import { MemoryNetwork } from './memory.js';
-import type { Notifier, NotifyDestination } from './notify.js';
 
 class RecordingNotifier implements Notifier {
   readonly sent: { destination: NotifyDestination; line: string }[] = [];

@@ -3,8 +3,8 @@
  * against it, and delivery of `<tag>\n` over a unix or TCP stream socket.
  */
 import net from 'node:net';
-import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
+import type { Logger } from '../logger.js';
+import { silentLogger } from '../logger.js';
 
 export const CC_SELF = '%%CC_SELF%%';
 

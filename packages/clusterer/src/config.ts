@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import type { ClustererOptions } from './cluster/clusterer.js';
-import { type NodeStore, SqliteNodeStore } from './cluster/db.js';
-import { parseSharingTag } from './cluster/shtags.js';
+import type { ClustererOptions } from './clusterer.js';
 import { ClustererConfigError } from './errors.js';
+import { type NodeStore, SqliteNodeStore } from './nodes/store.js';
 import type { BinTransport, ClusterClock, Logger } from './runtime.js';
+import { parseSharingTag } from './tags/sharing-tags.js';
 
 const strings = z
   .union([z.string().min(1), z.array(z.string().min(1))])

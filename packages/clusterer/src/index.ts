@@ -14,37 +14,7 @@ export {
   RemoteNode,
   SendResult,
   type Stamp,
-} from './cluster/clusterer.js';
-export { CLUSTERER_TABLE_SQL, type NodeStore, SqliteNodeStore } from './cluster/db.js';
-export {
-  addressKey,
-  type BinAddress,
-  type NodeConfig,
-  parseBinUrl,
-  parseNodeInfo,
-} from './cluster/node-info.js';
-export {
-  type FailoverOptions,
-  MAX_SHTAGS,
-  parseSharingTag,
-  parseTagKey,
-  SHTAG_CLAIM_CAP,
-  SharingTags,
-  type ShtagChangeEvent,
-  type ShtagState,
-  type ShtagView,
-} from './cluster/shtags.js';
-export {
-  type CapabilityOptions,
-  CapStatus,
-  type CapStatusEvent,
-  capStatusLabel,
-  SIPEDGE_SYNC_CAP,
-  type SyncCondition,
-  type SyncMeta,
-  type SyncOptions,
-  type SyncWriter,
-} from './cluster/sync.js';
+} from './clusterer.js';
 export {
   type ClustererConfig,
   clustererConfigSchema,
@@ -69,6 +39,14 @@ export {
   SHTAG_CHANGED_EVENT,
 } from './mi/commands.js';
 export {
+  addressKey,
+  type BinAddress,
+  type NodeConfig,
+  parseBinUrl,
+  parseNodeInfo,
+} from './nodes/node-info.js';
+export { CLUSTERER_TABLE_SQL, type NodeStore, SqliteNodeStore } from './nodes/store.js';
+export {
   type BinTransport,
   type ClusterClock,
   type Logger,
@@ -78,5 +56,27 @@ export {
   type TimerHandle,
   type TransportHandler,
 } from './runtime.js';
+export {
+  type CapabilityOptions,
+  CapStatus,
+  type CapStatusEvent,
+  capStatusLabel,
+  SIPEDGE_SYNC_CAP,
+  type SyncCondition,
+  type SyncMeta,
+  type SyncOptions,
+  type SyncWriter,
+} from './sync/engine.js';
+export {
+  type FailoverOptions,
+  MAX_SHTAGS,
+  parseSharingTag,
+  parseTagKey,
+  SHTAG_CLAIM_CAP,
+  SharingTags,
+  type ShtagChangeEvent,
+  type ShtagState,
+  type ShtagView,
+} from './tags/sharing-tags.js';
 export { computeRoutes, type RouteGraph, type RouteTable } from './topology/routing.js';
 export { TcpBinTransport, type TcpTransportOptions } from './transport/tcp.js';

@@ -1,4 +1,4 @@
-import type { BinAddress } from './cluster/node-info.js';
+import type { BinAddress } from './nodes/node-info.js';
 
 /** Opaque timer handle returned by a ClusterClock. */
 export type TimerHandle = { readonly __timer: unique symbol } | object;

@@ -14,7 +14,7 @@ import {
 } from '@sipedge/test-utils';
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTERER_TABLE_SQL } from '../src/cluster/db.js';
+import { CLUSTERER_TABLE_SQL } from '../src/nodes/store.js';
 
 const runner = new URL('../dist/test/node-runner.js', import.meta.url).pathname;
 

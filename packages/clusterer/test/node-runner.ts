@@ -7,8 +7,8 @@
  */
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
-import { Clusterer } from '../src/cluster/clusterer.js';
-import { SqliteNodeStore } from '../src/cluster/db.js';
+import { Clusterer } from '../src/clusterer.js';
+import { SqliteNodeStore } from '../src/nodes/store.js';
 import { TcpBinTransport } from '../src/transport/tcp.js';
 
 interface RunnerConfig {

@@ -8,7 +8,7 @@
  * {"event":"node_state","nodeId","up"}.
  * Exits on SIGTERM.
  */
-import { Clusterer } from '../src/cluster/clusterer.js';
+import { Clusterer } from '../src/clusterer.js';
 import { KvCapability } from '../src/sim/kv.js';
 import { TcpBinTransport } from '../src/transport/tcp.js';
 

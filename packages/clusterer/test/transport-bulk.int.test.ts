@@ -6,7 +6,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BinFramer } from '../src/bin/framing.js';
 import { decodePacket, encodePacket } from '../src/bin/packet.js';
-import type { BinAddress } from '../src/cluster/node-info.js';
+import type { BinAddress } from '../src/nodes/node-info.js';
 import { TcpBinTransport } from '../src/transport/tcp.js';
 
 const closers: (() => Promise<void>)[] = [];

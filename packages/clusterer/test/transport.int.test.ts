@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodePacket } from '../src/bin/packet.js';
-import type { BinAddress } from '../src/cluster/node-info.js';
+import type { BinAddress } from '../src/nodes/node-info.js';
 import type { PacketSource } from '../src/runtime.js';
 import { TcpBinTransport, type TcpTransportOptions } from '../src/transport/tcp.js';
 

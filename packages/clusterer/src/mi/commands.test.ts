@@ -1,6 +1,6 @@
 import { callCommand, createMiCore, type MiCore } from '@sipedge/mi';
 import { describe, expect, it } from 'vitest';
-import { Clusterer } from '../cluster/clusterer.js';
+import { Clusterer } from '../clusterer.js';
 import { VirtualClock } from '../sim/clock.js';
 import { SimNetwork } from '../sim/network.js';
 import { SeededRandom } from '../sim/random.js';

@@ -16,11 +16,11 @@ import {
   LinkState,
   type NodeStateEvent,
   SendResult,
-} from '../cluster/clusterer.js';
-import { parseTagKey, type ShtagChangeEvent } from '../cluster/shtags.js';
-import { type CapStatusEvent, capStatusLabel } from '../cluster/sync.js';
+} from '../clusterer.js';
 import { ClustererConfigError } from '../errors.js';
 import { type ClusterClock, systemClock, type TimerHandle } from '../runtime.js';
+import { type CapStatusEvent, capStatusLabel } from '../sync/engine.js';
+import { parseTagKey, type ShtagChangeEvent } from '../tags/sharing-tags.js';
 
 /** GENERIC_MSG tag sipedge nodes use to carry an MI_CMD's result back to the sender. */
 export const MI_RESULT_TAG = 'sipedge-mi-result';

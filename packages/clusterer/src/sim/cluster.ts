@@ -1,5 +1,5 @@
-import { Clusterer, type ClustererOptions } from '../cluster/clusterer.js';
-import type { NodeConfig } from '../cluster/node-info.js';
+import { Clusterer, type ClustererOptions } from '../clusterer.js';
+import type { NodeConfig } from '../nodes/node-info.js';
 import { VirtualClock } from './clock.js';
 import { SimNetwork } from './network.js';
 import { SeededRandom } from './random.js';

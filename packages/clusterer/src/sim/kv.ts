@@ -1,4 +1,4 @@
-import type { Clusterer } from '../cluster/clusterer.js';
+import type { Clusterer } from '../clusterer.js';
 
 /** One record of the test key-value capability: last writer wins by (version, origin). */
 export interface KvRecord {

@@ -1,4 +1,4 @@
-import type { BinAddress } from '../cluster/node-info.js';
+import type { BinAddress } from '../nodes/node-info.js';
 import type { BinTransport, TransportHandler } from '../runtime.js';
 import type { VirtualClock } from './clock.js';
 import type { SeededRandom } from './random.js';

@@ -2,8 +2,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { BIN_MAX_PACKET } from '../bin/constants.js';
 import { BinFramer } from '../bin/framing.js';
-import type { BinAddress } from '../cluster/node-info.js';
-import { addressKey } from '../cluster/node-info.js';
+import type { BinAddress } from '../nodes/node-info.js';
+import { addressKey } from '../nodes/node-info.js';
 import { type BinTransport, type Logger, noopLogger, type TransportHandler } from '../runtime.js';
 
 export interface TcpTransportOptions {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { CAP_EXTRA, MsgType, UPDATE_MAX_PATH_LEN } from '../bin/constants.js';
+import { CAP_EXTRA, MsgType, UPDATE_MAX_PATH_LEN } from './bin/constants.js';
 import {
   type CapabilityEntry,
   type ClusterPacket,
@@ -10,8 +10,10 @@ import {
   type RoutedPacket,
   type TopologyEntry,
   tryDecodePacket,
-} from '../bin/packet.js';
-import { ClustererConfigError } from '../errors.js';
+} from './bin/packet.js';
+import { ClustererConfigError } from './errors.js';
+import { type BinAddress, type NodeConfig, parseBinUrl, parseNodeInfo } from './nodes/node-info.js';
+import type { NodeStore } from './nodes/store.js';
 import {
   type BinTransport,
   type ClusterClock,
@@ -20,18 +22,7 @@ import {
   type PacketSource,
   systemClock,
   type TimerHandle,
-} from '../runtime.js';
-import { computeRoutes } from '../topology/routing.js';
-import type { NodeStore } from './db.js';
-import { type BinAddress, type NodeConfig, parseBinUrl, parseNodeInfo } from './node-info.js';
-import {
-  type FailoverOptions,
-  parseTagKey,
-  SHTAG_CLAIM_CAP,
-  SharingTags,
-  type ShtagChangeEvent,
-  type ShtagState,
-} from './shtags.js';
+} from './runtime.js';
 import {
   type CapabilityOptions,
   type CapHandlersForSync,
@@ -44,7 +35,16 @@ import {
   SIPEDGE_SYNC_STREAM_START,
   SyncEngine,
   type SyncOptions,
-} from './sync.js';
+} from './sync/engine.js';
+import {
+  type FailoverOptions,
+  parseTagKey,
+  SHTAG_CLAIM_CAP,
+  SharingTags,
+  type ShtagChangeEvent,
+  type ShtagState,
+} from './tags/sharing-tags.js';
+import { computeRoutes } from './topology/routing.js';
 
 /** `clusterer_link_state` of OpenSIPS. */
 export const LinkState = {

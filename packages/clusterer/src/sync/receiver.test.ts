@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { SYNC_CHUNK_START_MARKER } from '../bin/constants.js';
 import { decodePacket, encodePacket } from '../bin/packet.js';
+import { Clusterer } from '../clusterer.js';
 import { VirtualClock } from '../sim/clock.js';
 import { hostOf, KvCapability, SimCluster, Topologies } from '../sim/index.js';
 import { encodeKv } from '../sim/kv.js';
 import { SimNetwork } from '../sim/network.js';
 import { SeededRandom } from '../sim/random.js';
-import { Clusterer } from './clusterer.js';
-import { CapStatus } from './sync.js';
+import { CapStatus } from './engine.js';
 
 const CAP = 'sipedge-test-kv';
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };

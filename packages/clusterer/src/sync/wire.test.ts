@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodePacket } from '../bin/packet.js';
 import { hostOf, KvCapability, SimCluster, Topologies } from '../sim/index.js';
 import { encodeKv } from '../sim/kv.js';
-import { MAX_SHTAGS } from './shtags.js';
+import { MAX_SHTAGS } from '../tags/sharing-tags.js';
 
 const CAP = 'sipedge-test-kv';
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };

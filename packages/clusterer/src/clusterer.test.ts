@@ -1,13 +1,13 @@
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodePacket } from '../bin/packet.js';
-import { VirtualClock } from '../sim/clock.js';
-import { SimNetwork } from '../sim/network.js';
-import { SeededRandom } from '../sim/random.js';
+import { encodePacket } from './bin/packet.js';
 import { Clusterer, LinkState, SendResult } from './clusterer.js';
-import { CLUSTERER_TABLE_SQL, SqliteNodeStore } from './db.js';
-import { parseBinUrl, parseNodeInfo } from './node-info.js';
+import { parseBinUrl, parseNodeInfo } from './nodes/node-info.js';
+import { CLUSTERER_TABLE_SQL, SqliteNodeStore } from './nodes/store.js';
+import { VirtualClock } from './sim/clock.js';
+import { SimNetwork } from './sim/network.js';
+import { SeededRandom } from './sim/random.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 
@@ -376,7 +376,7 @@ describe('bad input to a running node', () => {
 
 describe('random well-formed packets to a node', () => {
   it('never throw, and the node still converges afterwards', async () => {
-    const { arbPacket } = await import('../bin/packet.test.arb.js');
+    const { arbPacket } = await import('./bin/packet.test.arb.js');
     const { clock, net } = world(9);
     const a = scriptNode(net, clock, 1, [2, 3]);
     scriptNode(net, clock, 2, [1, 3]);

@@ -29,13 +29,15 @@ import {
   type CapStatus,
   type CapStatusEvent,
   LocalCapability,
+} from './sync/capability.js';
+import { SyncEngine } from './sync/engine.js';
+import type { SyncOptions } from './sync/host.js';
+import {
   SIPEDGE_SYNC_CAP,
   SIPEDGE_SYNC_COMPARE,
   SIPEDGE_SYNC_DIGEST,
   SIPEDGE_SYNC_STREAM_START,
-  SyncEngine,
-  type SyncOptions,
-} from './sync/engine.js';
+} from './sync/wire.js';
 import {
   type FailoverOptions,
   parseTagKey,

@@ -61,12 +61,13 @@ export {
   CapStatus,
   type CapStatusEvent,
   capStatusLabel,
-  SIPEDGE_SYNC_CAP,
   type SyncCondition,
   type SyncMeta,
-  type SyncOptions,
+  type SyncSource,
   type SyncWriter,
-} from './sync/engine.js';
+} from './sync/capability.js';
+export type { SyncOptions } from './sync/host.js';
+export { SIPEDGE_SYNC_CAP } from './sync/wire.js';
 export {
   type FailoverOptions,
   MAX_SHTAGS,

@@ -19,7 +19,7 @@ import {
 } from '../clusterer.js';
 import { ClustererConfigError } from '../errors.js';
 import { type ClusterClock, systemClock, type TimerHandle } from '../runtime.js';
-import { type CapStatusEvent, capStatusLabel } from '../sync/engine.js';
+import { type CapStatusEvent, capStatusLabel } from '../sync/capability.js';
 import { parseTagKey, type ShtagChangeEvent } from '../tags/sharing-tags.js';
 
 /** GENERIC_MSG tag sipedge nodes use to carry an MI_CMD's result back to the sender. */

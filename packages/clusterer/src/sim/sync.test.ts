@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Clusterer } from '../clusterer.js';
-import { CapStatus } from '../sync/engine.js';
+import { CapStatus } from '../sync/capability.js';
 import { KvCapability, SimCluster, Topologies, withSeed } from './index.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };

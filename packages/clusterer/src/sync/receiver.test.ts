@@ -7,7 +7,7 @@ import { hostOf, KvCapability, SimCluster, Topologies } from '../sim/index.js';
 import { encodeKv } from '../sim/kv.js';
 import { SimNetwork } from '../sim/network.js';
 import { SeededRandom } from '../sim/random.js';
-import { CapStatus } from './engine.js';
+import { CapStatus } from './capability.js';
 
 const CAP = 'sipedge-test-kv';
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };

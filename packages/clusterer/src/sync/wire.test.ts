@@ -3,6 +3,14 @@ import { encodePacket } from '../bin/packet.js';
 import { hostOf, KvCapability, SimCluster, Topologies } from '../sim/index.js';
 import { encodeKv } from '../sim/kv.js';
 import { MAX_SHTAGS } from '../tags/sharing-tags.js';
+import {
+  decodeCompare,
+  decodeStreamStart,
+  decodeSyncDigest,
+  encodeCompare,
+  encodeStreamStart,
+  encodeSyncDigest,
+} from './wire.js';
 
 const CAP = 'sipedge-test-kv';
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
@@ -156,5 +164,28 @@ describe('sync and sharing-tag packets on the wire, as the digest lays them out'
     expect(n1.shtagState('vip/1')).toBe('backup');
     expect(() => n1.shtagSetActive('vip')).toThrow(/bad sharing tag/);
     expect(() => n1.shtagSetActive('vip/2')).toThrow();
+  });
+});
+
+describe('sipedge-sync bodies', () => {
+  it('round-trip, with the byte layouts a sipedge donor sends', () => {
+    const start = encodeStreamStart('kv');
+    expect(start.toString('hex')).toBe('02006b76');
+    expect(decodeStreamStart(start)).toBe('kv');
+    const digest = encodeSyncDigest({ capability: 'kv', total: 7, digest: 'ab' });
+    expect(digest.toString('hex')).toBe('02006b760700000002006162');
+    expect(decodeSyncDigest(digest)).toEqual({ capability: 'kv', total: 7, digest: 'ab' });
+    const compare = encodeCompare({ capability: 'kv', digest: 'ab', reply: true });
+    expect(compare.toString('hex')).toBe('02006b760200616201000000');
+    expect(decodeCompare(compare)).toEqual({ capability: 'kv', digest: 'ab', reply: true });
+  });
+
+  it('a body one byte short throws a RangeError', () => {
+    const cut = (b: Buffer): Buffer => b.subarray(0, b.length - 1);
+    expect(() => decodeStreamStart(cut(encodeStreamStart('kv')))).toThrow(RangeError);
+    const digest = encodeSyncDigest({ capability: 'kv', total: 1, digest: 'ab' });
+    expect(() => decodeSyncDigest(cut(digest))).toThrow(RangeError);
+    const compare = encodeCompare({ capability: 'kv', digest: 'ab', reply: false });
+    expect(() => decodeCompare(cut(compare))).toThrow(RangeError);
   });
 });

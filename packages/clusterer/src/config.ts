@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import type { ClustererOptions } from './clusterer.js';
 import { ClustererConfigError } from './errors.js';
 import { type NodeStore, SqliteNodeStore } from './nodes/store.js';
+import type { ClustererOptions } from './options.js';
 import type { BinTransport, ClusterClock, Logger } from './runtime.js';
 import { parseSharingTag } from './tags/sharing-tags.js';
 

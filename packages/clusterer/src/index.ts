@@ -1,20 +1,5 @@
 export * from './bin/index.js';
-export {
-  type CapabilityHandlers,
-  Clusterer,
-  type ClustererOptions,
-  type ClusterState,
-  type GenericMessageEvent,
-  LinkState,
-  type MiCommandEvent,
-  type ModulePacket,
-  type NodeStateEvent,
-  type NodeView,
-  newerStamp,
-  RemoteNode,
-  SendResult,
-  type Stamp,
-} from './clusterer.js';
+export { Clusterer } from './clusterer.js';
 export {
   type ClustererConfig,
   clustererConfigSchema,
@@ -27,6 +12,19 @@ export {
   ClustererConfigError,
   ClustererError,
 } from './errors.js';
+export type {
+  ClustererEvents,
+  ExtraPacketEvent,
+  GenericMessageEvent,
+  MiCommandEvent,
+  NodeStateEvent,
+} from './events.js';
+export type {
+  CapabilityHandlers,
+  ModulePacket,
+  ModulePayload,
+} from './messaging/messages.js';
+export { SendResult } from './messaging/router.js';
 export {
   ClustererMi,
   type ClustererMiOptions,
@@ -38,6 +36,7 @@ export {
   RPL_RECEIVED_EVENT,
   SHTAG_CHANGED_EVENT,
 } from './mi/commands.js';
+export type { ClusterState } from './nodes/clusters.js';
 export {
   addressKey,
   type BinAddress,
@@ -45,7 +44,9 @@ export {
   parseBinUrl,
   parseNodeInfo,
 } from './nodes/node-info.js';
+export { LinkState, type NodeView, RemoteNode } from './nodes/remote-node.js';
 export { CLUSTERER_TABLE_SQL, type NodeStore, SqliteNodeStore } from './nodes/store.js';
+export type { ClustererOptions } from './options.js';
 export {
   type BinTransport,
   type ClusterClock,
@@ -80,4 +81,5 @@ export {
   type ShtagView,
 } from './tags/sharing-tags.js';
 export { computeRoutes, type RouteGraph, type RouteTable } from './topology/routing.js';
+export { newerStamp, type Stamp } from './topology/stamp.js';
 export { TcpBinTransport, type TcpTransportOptions } from './transport/tcp.js';

@@ -10,14 +10,11 @@ import {
   type StatusReportRegistry,
 } from '@sipedge/mi';
 import { z } from 'zod';
-import {
-  Clusterer,
-  type GenericMessageEvent,
-  LinkState,
-  type NodeStateEvent,
-  SendResult,
-} from '../clusterer.js';
+import { Clusterer } from '../clusterer.js';
 import { ClustererConfigError } from '../errors.js';
+import type { GenericMessageEvent, NodeStateEvent } from '../events.js';
+import { SendResult } from '../messaging/router.js';
+import { LinkState } from '../nodes/remote-node.js';
 import { type ClusterClock, systemClock, type TimerHandle } from '../runtime.js';
 import { type CapStatusEvent, capStatusLabel } from '../sync/capability.js';
 import { parseTagKey, type ShtagChangeEvent } from '../tags/sharing-tags.js';

@@ -1,5 +1,6 @@
-import { Clusterer, type ClustererOptions } from '../clusterer.js';
+import { Clusterer } from '../clusterer.js';
 import type { NodeConfig } from '../nodes/node-info.js';
+import type { ClustererOptions } from '../options.js';
 import { VirtualClock } from './clock.js';
 import { SimNetwork } from './network.js';
 import { SeededRandom } from './random.js';

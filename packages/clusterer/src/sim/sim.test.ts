@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LinkState } from '../clusterer.js';
+import { LinkState } from '../nodes/remote-node.js';
 import { SimCluster, Topologies, withSeed } from './index.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };

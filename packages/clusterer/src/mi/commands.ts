@@ -58,17 +58,17 @@ interface Pending {
  * packets from other nodes (whose results sipedge sends back).
  */
 export class ClustererMi {
-  private readonly pending = new Map<number, Pending[]>();
-  private readonly timeoutMs: number;
-  private readonly clock: ClusterClock;
-  private readonly detach: (() => void)[] = [];
+  readonly #pending = new Map<number, Pending[]>();
+  readonly #timeoutMs: number;
+  readonly #clock: ClusterClock;
+  readonly #detach: (() => void)[] = [];
 
   constructor(
     readonly clusterer: Clusterer,
     readonly options: ClustererMiOptions = {},
   ) {
-    this.timeoutMs = options.remoteTimeoutMs ?? 2000;
-    this.clock = options.clock ?? systemClock;
+    this.#timeoutMs = options.remoteTimeoutMs ?? 2000;
+    this.#clock = options.clock ?? systemClock;
     const { events, status, stats } = options;
     events?.register(NODE_STATE_EVENT);
     events?.register(REQ_RECEIVED_EVENT);
@@ -98,7 +98,7 @@ export class ClustererMi {
     };
     clusterer.on('cap_status', onCap);
     clusterer.on('shtag_changed', onTag);
-    this.detach.push(() => {
+    this.#detach.push(() => {
       clusterer.off('cap_status', onCap);
       clusterer.off('shtag_changed', onTag);
     });
@@ -122,7 +122,7 @@ export class ClustererMi {
       });
     };
     const onReply = (e: GenericMessageEvent): void => {
-      if (e.tag === MI_RESULT_TAG) this.onMiResult(e);
+      if (e.tag === MI_RESULT_TAG) this.#onMiResult(e);
       else
         events?.raise(RPL_RECEIVED_EVENT, {
           cluster_id: e.clusterId,
@@ -137,13 +137,13 @@ export class ClustererMi {
       command: string;
       params: string[];
     }): void => {
-      void this.runRemote(e.clusterId, e.srcId, e.command, e.params);
+      void this.#runRemote(e.clusterId, e.srcId, e.command, e.params);
     };
     clusterer.on('node_state', onState);
     clusterer.on('request', onRequest);
     clusterer.on('reply', onReply);
     clusterer.on('mi_cmd', onMi);
-    this.detach.push(() => {
+    this.#detach.push(() => {
       clusterer.off('node_state', onState);
       clusterer.off('request', onRequest);
       clusterer.off('reply', onReply);
@@ -177,17 +177,17 @@ export class ClustererMi {
   }
 
   close(): void {
-    for (const d of this.detach.splice(0)) d();
-    for (const list of this.pending.values()) {
+    for (const d of this.#detach.splice(0)) d();
+    for (const list of this.#pending.values()) {
       for (const p of list) {
-        this.clock.clearTimeout(p.timer);
+        this.#clock.clearTimeout(p.timer);
         p.resolve({ node_id: -1, error: { code: 500, message: 'closed' } });
       }
     }
-    this.pending.clear();
+    this.#pending.clear();
   }
 
-  private async runLocal(
+  async #runLocal(
     command: string,
     params: string[],
   ): Promise<RemoteMiResult['result'] | RemoteMiResult['error']> {
@@ -196,7 +196,7 @@ export class ClustererMi {
     return await callCommand(registry, command, params);
   }
 
-  private async runRemote(
+  async #runRemote(
     clusterId: number,
     srcId: number,
     command: string,
@@ -204,7 +204,7 @@ export class ClustererMi {
   ): Promise<void> {
     let msg: string;
     try {
-      const result = await this.runLocal(command, params);
+      const result = await this.#runLocal(command, params);
       msg = JSON.stringify({ cmd: command, result });
     } catch (e) {
       const code =
@@ -217,46 +217,46 @@ export class ClustererMi {
     this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
   }
 
-  private onMiResult(e: GenericMessageEvent): void {
+  #onMiResult(e: GenericMessageEvent): void {
     let parsed: { cmd?: unknown; result?: unknown; error?: { code: number; message: string } };
     try {
       parsed = JSON.parse(e.msg) as typeof parsed;
     } catch {
       return;
     }
-    const list = this.pending.get(e.srcId);
+    const list = this.#pending.get(e.srcId);
     const i = list?.findIndex((p) => p.cmd === parsed.cmd) ?? -1;
     if (list === undefined || i < 0) return;
     const [p] = list.splice(i, 1);
     if (p === undefined) return;
-    this.clock.clearTimeout(p.timer);
+    this.#clock.clearTimeout(p.timer);
     const r: RemoteMiResult = { node_id: e.srcId };
     if (parsed.error !== undefined) r.error = parsed.error;
     else r.result = parsed.result;
     p.resolve(r);
   }
 
-  private awaitResult(nodeId: number, cmd: string): Promise<RemoteMiResult> {
+  #awaitResult(nodeId: number, cmd: string): Promise<RemoteMiResult> {
     return new Promise((resolve) => {
-      const list = this.pending.get(nodeId) ?? [];
-      this.pending.set(nodeId, list);
+      const list = this.#pending.get(nodeId) ?? [];
+      this.#pending.set(nodeId, list);
       const entry: Pending = {
         cmd,
         resolve,
-        timer: this.clock.setTimeout(() => {
+        timer: this.#clock.setTimeout(() => {
           const i = list.indexOf(entry);
           if (i >= 0) list.splice(i, 1);
           resolve({
             node_id: nodeId,
             error: { code: 408, message: 'No result from node (timeout)' },
           });
-        }, this.timeoutMs),
+        }, this.#timeoutMs),
       };
       list.push(entry);
     });
   }
 
-  private cluster(id: number): NonNullable<ReturnType<Clusterer['clusters']['get']>> {
+  #cluster(id: number): NonNullable<ReturnType<Clusterer['clusters']['get']>> {
     const cl = this.clusterer.clusters.get(id);
     if (cl === undefined) throw new MiCommandError(404, 'Cluster id not found');
     return cl;
@@ -400,7 +400,7 @@ export class ClustererMi {
         ],
         handler: ({ cluster_id, node_id, status }) => {
           if (status !== 0 && status !== 1) throw new MiCommandError(400, 'Bad value for status');
-          const cl = this.cluster(cluster_id);
+          const cl = this.#cluster(cluster_id);
           if (node_id !== undefined && node_id !== c.myNodeId && !cl.nodes.has(node_id)) {
             throw new MiCommandError(404, 'Node id not found');
           }
@@ -438,14 +438,14 @@ export class ClustererMi {
           cmd_params: cmdParams,
         }),
         handler: async ({ cluster_id, destination, cmd_name, cmd_params }) => {
-          const cl = this.cluster(cluster_id);
+          const cl = this.#cluster(cluster_id);
           if (!cl.enabled) return 'Local node disabled';
           if (destination === c.myNodeId)
             throw new MiCommandError(400, 'Local node specified as destination');
-          const waiting = this.awaitResult(destination, cmd_name);
+          const waiting = this.#awaitResult(destination, cmd_name);
           const r = c.sendMiCommand(cluster_id, destination, cmd_name, cmd_params ?? []);
           if (r !== SendResult.SENT) {
-            this.cancel(destination, cmd_name);
+            this.#cancel(destination, cmd_name);
             throw new MiCommandError(
               400,
               r === SendResult.UNREACHABLE ? 'Destination down' : 'Send error',
@@ -460,17 +460,17 @@ export class ClustererMi {
         description: 'Run an MI command on every node; returns the local and the remote results',
         params: z.object({ cluster_id: id, cmd_name: z.string().min(1), cmd_params: cmdParams }),
         handler: async ({ cluster_id, cmd_name, cmd_params }) => {
-          const cl = this.cluster(cluster_id);
+          const cl = this.#cluster(cluster_id);
           if (!cl.enabled) return 'Local node disabled';
           const params = cmd_params ?? [];
           const waits: Promise<RemoteMiResult>[] = [];
           for (const n of cl.nodes.values()) {
             if (!n.enabled) continue;
-            const w = this.awaitResult(n.id, cmd_name);
+            const w = this.#awaitResult(n.id, cmd_name);
             const r = c.sendMiCommand(cluster_id, n.id, cmd_name, params);
             if (r === SendResult.SENT) waits.push(w);
             else {
-              this.cancel(n.id, cmd_name);
+              this.#cancel(n.id, cmd_name);
               waits.push(
                 Promise.resolve({
                   node_id: n.id,
@@ -484,7 +484,7 @@ export class ClustererMi {
           }
           let local: unknown;
           try {
-            local = await this.runLocal(cmd_name, params);
+            local = await this.#runLocal(cmd_name, params);
           } catch (e) {
             const code =
               e instanceof MiRpcError ? e.rpcCode : e instanceof MiCommandError ? e.status : 500;
@@ -496,12 +496,12 @@ export class ClustererMi {
     ];
   }
 
-  private cancel(nodeId: number, cmd: string): void {
-    const list = this.pending.get(nodeId);
+  #cancel(nodeId: number, cmd: string): void {
+    const list = this.#pending.get(nodeId);
     const i = list?.findLastIndex((p) => p.cmd === cmd) ?? -1;
     if (list === undefined || i < 0) return;
     const [p] = list.splice(i, 1);
-    if (p !== undefined) this.clock.clearTimeout(p.timer);
+    if (p !== undefined) this.#clock.clearTimeout(p.timer);
   }
 }
 

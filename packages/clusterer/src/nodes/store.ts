@@ -42,27 +42,30 @@ interface Row {
 }
 
 export class SqliteNodeStore implements NodeStore {
-  constructor(
-    private readonly db: Database.Database,
-    private readonly table = 'clusterer',
-    private readonly log: (msg: string) => void = () => {},
-  ) {
+  readonly #db: Database.Database;
+  readonly #table: string;
+  readonly #log: (msg: string) => void;
+
+  constructor(db: Database.Database, table = 'clusterer', log: (msg: string) => void = () => {}) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table))
       throw new ClustererConfigError(`bad table name "${table}"`);
+    this.#db = db;
+    this.#table = table;
+    this.#log = log;
   }
 
   load(myNodeId: number): NodeConfig[] {
-    const clusters = this.db
+    const clusters = this.#db
       .prepare(
-        `SELECT DISTINCT cluster_id FROM ${this.table} WHERE node_id = ? ORDER BY cluster_id`,
+        `SELECT DISTINCT cluster_id FROM ${this.#table} WHERE node_id = ? ORDER BY cluster_id`,
       )
       .all(myNodeId) as { cluster_id: number }[];
     if (clusters.length > MAX_CLUSTERS)
       throw new ClustererConfigError(`node ${myNodeId} is in more than 64 clusters`);
     const out: NodeConfig[] = [];
     for (const { cluster_id } of clusters) {
-      const rows = this.db
-        .prepare(`SELECT * FROM ${this.table} WHERE cluster_id = ? ORDER BY id`)
+      const rows = this.#db
+        .prepare(`SELECT * FROM ${this.#table} WHERE cluster_id = ? ORDER BY id`)
         .all(cluster_id) as Row[];
       for (const r of rows) {
         if (out.length >= MAX_ROWS) throw new ClustererConfigError('more than 128 clusterer rows');
@@ -70,7 +73,7 @@ export class SqliteNodeStore implements NodeStore {
           parseBinUrl(String(r.url));
         } catch (e) {
           if (r.node_id === myNodeId) throw e;
-          this.log(`skipping clusterer row ${r.id}: bad url "${r.url}"`);
+          this.#log(`skipping clusterer row ${r.id}: bad url "${r.url}"`);
           continue;
         }
         out.push({
@@ -91,8 +94,8 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   setState(clusterId: number, nodeId: number, enabled: boolean): void {
-    this.db
-      .prepare(`UPDATE ${this.table} SET state = ? WHERE cluster_id = ? AND node_id = ?`)
+    this.#db
+      .prepare(`UPDATE ${this.#table} SET state = ? WHERE cluster_id = ? AND node_id = ?`)
       .run(enabled ? 1 : 0, clusterId, nodeId);
   }
 }

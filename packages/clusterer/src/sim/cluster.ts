@@ -74,18 +74,18 @@ export class SimCluster {
   readonly net: SimNetwork;
   readonly nodes = new Map<number, Clusterer>();
   readonly edges = new Set<string>();
-  private readonly pendingStarts = new Set<number>();
+  readonly #pendingStarts = new Set<number>();
   readonly clusterId: number;
-  private readonly configs: NodeConfig[];
+  readonly #configs: NodeConfig[];
 
   constructor(readonly options: SimClusterOptions) {
     this.random = new SeededRandom(options.seed);
     this.net = new SimNetwork(this.clock, this.random);
     this.net.defaultProfile = { delay: options.delay ?? 1, jitter: options.jitter ?? 0, loss: 0 };
     this.clusterId = options.clusterId ?? 1;
-    this.configs = [];
+    this.#configs = [];
     for (let i = 1; i <= options.nodes; i++) {
-      this.configs.push({
+      this.#configs.push({
         clusterId: this.clusterId,
         nodeId: i,
         url: `bin:${hostOf(i)}:5566`,
@@ -103,16 +103,16 @@ export class SimCluster {
       for (let j = i + 1; j <= options.nodes; j++)
         if (!this.edges.has(`${i}-${j}`)) this.net.cut(hostOf(i), hostOf(j));
     }
-    for (let i = 1; i <= options.nodes; i++) this.startNode(i);
+    for (let i = 1; i <= options.nodes; i++) this.#startNode(i);
   }
 
-  private startNode(id: number): Clusterer {
+  #startNode(id: number): Clusterer {
     const node = new Clusterer({
       transport: this.net.transport(hostOf(id)),
       clock: this.clock,
       dbMode: 1,
       myNodeId: id,
-      store: { load: () => this.configs.map((c) => ({ ...c })) },
+      store: { load: () => this.#configs.map((c) => ({ ...c })) },
       ...this.options.node,
     });
     this.nodes.set(id, node);
@@ -128,7 +128,7 @@ export class SimCluster {
   }
 
   crash(id: number): void {
-    this.pendingStarts.delete(id);
+    this.#pendingStarts.delete(id);
     this.nodes.get(id)?.destroy();
     this.nodes.delete(id);
     this.net.crash(hostOf(id));
@@ -140,10 +140,10 @@ export class SimCluster {
    */
   restart(id: number, downMs = 1000): void {
     if (this.nodes.has(id)) this.crash(id);
-    this.pendingStarts.add(id);
+    this.#pendingStarts.add(id);
     this.clock.setTimeout(() => {
-      if (!this.pendingStarts.delete(id) || this.nodes.has(id)) return;
-      this.startNode(id);
+      if (!this.#pendingStarts.delete(id) || this.nodes.has(id)) return;
+      this.#startNode(id);
     }, downMs);
   }
 

@@ -60,9 +60,9 @@ export function decodeKv(b: Buffer): { key: string; record: KvRecord } {
  */
 export class KvCapability {
   readonly data = new Map<string, KvRecord>();
-  private h1 = 0;
-  private h2 = 0;
-  private clockV = 0;
+  #h1 = 0;
+  #h2 = 0;
+  #clockV = 0;
   applied = 0;
 
   constructor(
@@ -121,30 +121,30 @@ export class KvCapability {
 
   clear(): void {
     this.data.clear();
-    this.h1 = 0;
-    this.h2 = 0;
+    this.#h1 = 0;
+    this.#h2 = 0;
   }
 
   /** Apply a record if it is newer (last writer wins by version, then origin). */
   apply(key: string, r: KvRecord): void {
     this.applied++;
-    if (r.version > this.clockV) this.clockV = r.version;
+    if (r.version > this.#clockV) this.#clockV = r.version;
     const old = this.data.get(key);
     if (old !== undefined) {
       if (old.version > r.version || (old.version === r.version && old.origin >= r.origin)) return;
       const [a, b] = recordHash(key, old);
-      this.h1 = (this.h1 - a) >>> 0;
-      this.h2 = (this.h2 - b) >>> 0;
+      this.#h1 = (this.#h1 - a) >>> 0;
+      this.#h2 = (this.#h2 - b) >>> 0;
     }
     this.data.set(key, r);
     const [a, b] = recordHash(key, r);
-    this.h1 = (this.h1 + a) >>> 0;
-    this.h2 = (this.h2 + b) >>> 0;
+    this.#h1 = (this.#h1 + a) >>> 0;
+    this.#h2 = (this.#h2 + b) >>> 0;
   }
 
   /** A local write, replicated to every node. */
   put(key: string, value: string): void {
-    const r: KvRecord = { value, version: ++this.clockV, origin: this.node.myNodeId };
+    const r: KvRecord = { value, version: ++this.#clockV, origin: this.node.myNodeId };
     this.apply(key, r);
     const cl = this.node.capabilityStatus(this.name)?.clusterId ?? 1;
     this.node.sendAll(cl, {
@@ -162,6 +162,6 @@ export class KvCapability {
   }
 
   digest(): string {
-    return `${this.data.size}:${this.h1.toString(16)}:${this.h2.toString(16)}`;
+    return `${this.data.size}:${this.#h1.toString(16)}:${this.#h2.toString(16)}`;
   }
 }

@@ -25,14 +25,14 @@ function pairKey(a: string, b: string): string {
  * `loss` models a connection reset: the packet is lost and the sender learns it.
  */
 export class SimNetwork {
-  private readonly handlers = new Map<string, TransportHandler>();
-  private readonly incarnation = new Map<string, number>();
-  private readonly cuts = new Set<string>();
-  private readonly profiles = new Map<string, LinkProfile>();
-  private readonly lastDelivery = new Map<string, number>();
-  private readonly ports = new Map<string, number>();
+  readonly #handlers = new Map<string, TransportHandler>();
+  readonly #incarnation = new Map<string, number>();
+  readonly #cuts = new Set<string>();
+  readonly #profiles = new Map<string, LinkProfile>();
+  readonly #lastDelivery = new Map<string, number>();
+  readonly #ports = new Map<string, number>();
   /** host → hosts holding an outbound connection to it. */
-  private readonly connected = new Map<string, Set<string>>();
+  readonly #connected = new Map<string, Set<string>>();
   /** Packets handed to the network, delivered, and dropped by cause. */
   readonly stats = { sent: 0, delivered: 0, refused: 0, blackholed: 0, reset: 0 };
   /** Optional tap on every delivered packet (for packet counting in tests). */
@@ -46,18 +46,18 @@ export class SimNetwork {
 
   /** A transport for the host `host` (one node's IP); bind it with `up(host)`. */
   transport(host: string, port = 5566): BinTransport {
-    this.ports.set(host, port);
+    this.#ports.set(host, port);
     return {
       setHandler: (h) => {
-        this.handlers.set(host, h);
-        this.incarnation.set(host, (this.incarnation.get(host) ?? 0) + 1);
+        this.#handlers.set(host, h);
+        this.#incarnation.set(host, (this.#incarnation.get(host) ?? 0) + 1);
       },
-      send: (to, packet) => this.send(host, to, packet),
+      send: (to, packet) => this.#send(host, to, packet),
     };
   }
 
   isUp(host: string): boolean {
-    return this.handlers.has(host);
+    return this.#handlers.has(host);
   }
 
   /**
@@ -66,18 +66,18 @@ export class SimNetwork {
    * sockets) one link delay later — unless the link is cut.
    */
   crash(host: string): void {
-    this.handlers.delete(host);
-    this.incarnation.set(host, (this.incarnation.get(host) ?? 0) + 1);
-    const port = this.ports.get(host) ?? 5566;
-    for (const peer of this.connected.get(host) ?? []) {
+    this.#handlers.delete(host);
+    this.#incarnation.set(host, (this.#incarnation.get(host) ?? 0) + 1);
+    const port = this.#ports.get(host) ?? 5566;
+    for (const peer of this.#connected.get(host) ?? []) {
       if (this.isCut(peer, host)) continue;
-      const inc = this.incarnation.get(peer);
+      const inc = this.#incarnation.get(peer);
       this.clock.setTimeout(() => {
-        if (this.incarnation.get(peer) !== inc) return;
-        this.handlers.get(peer)?.onPeerLost?.({ proto: 'bin', host, port });
+        if (this.#incarnation.get(peer) !== inc) return;
+        this.#handlers.get(peer)?.onPeerLost?.({ proto: 'bin', host, port });
       }, this.profile(peer, host).delay);
     }
-    this.connected.delete(host);
+    this.#connected.delete(host);
   }
 
   /** A silent failure (hung process, dead NIC): every link of the host black-holes. */
@@ -86,23 +86,23 @@ export class SimNetwork {
   }
 
   setLink(a: string, b: string, profile: Partial<LinkProfile>): void {
-    this.profiles.set(pairKey(a, b), { ...this.profile(a, b), ...profile });
+    this.#profiles.set(pairKey(a, b), { ...this.profile(a, b), ...profile });
   }
 
   profile(a: string, b: string): LinkProfile {
-    return this.profiles.get(pairKey(a, b)) ?? this.defaultProfile;
+    return this.#profiles.get(pairKey(a, b)) ?? this.defaultProfile;
   }
 
   cut(a: string, b: string): void {
-    this.cuts.add(pairKey(a, b));
+    this.#cuts.add(pairKey(a, b));
   }
 
   heal(a: string, b: string): void {
-    this.cuts.delete(pairKey(a, b));
+    this.#cuts.delete(pairKey(a, b));
   }
 
   isCut(a: string, b: string): boolean {
-    return this.cuts.has(pairKey(a, b));
+    return this.#cuts.has(pairKey(a, b));
   }
 
   /** Cut every link between the two groups. */
@@ -110,10 +110,10 @@ export class SimNetwork {
     for (const a of left) for (const b of right) this.cut(a, b);
   }
 
-  private deliverLater(from: string, to: string, packet: Buffer): boolean {
+  #deliverLater(from: string, to: string, packet: Buffer): boolean {
     this.stats.sent++;
-    const handler = this.handlers.get(to);
-    if (handler === undefined || !this.handlers.has(from)) {
+    const handler = this.#handlers.get(to);
+    if (handler === undefined || !this.#handlers.has(from)) {
       this.stats.refused++;
       return false;
     }
@@ -124,47 +124,47 @@ export class SimNetwork {
     }
     if (p.loss > 0 && this.random.next() < p.loss) {
       this.stats.reset++;
-      const fromInc = this.incarnation.get(from);
-      const port = this.ports.get(to) ?? 5566;
+      const fromInc = this.#incarnation.get(from);
+      const port = this.#ports.get(to) ?? 5566;
       this.clock.setTimeout(() => {
-        if (this.incarnation.get(from) !== fromInc) return;
-        this.handlers.get(from)?.onPeerLost?.({ proto: 'bin', host: to, port });
+        if (this.#incarnation.get(from) !== fromInc) return;
+        this.#handlers.get(from)?.onPeerLost?.({ proto: 'bin', host: to, port });
       }, p.delay);
       return true;
     }
-    let conns = this.connected.get(to);
+    let conns = this.#connected.get(to);
     if (conns === undefined) {
       conns = new Set();
-      this.connected.set(to, conns);
+      this.#connected.set(to, conns);
     }
     conns.add(from);
     const dir = `${from}>${to}`;
     const at = Math.max(
       this.clock.now() + p.delay + (p.jitter > 0 ? this.random.next() * p.jitter : 0),
-      this.lastDelivery.get(dir) ?? 0,
+      this.#lastDelivery.get(dir) ?? 0,
     );
-    this.lastDelivery.set(dir, at);
-    const toInc = this.incarnation.get(to);
-    const fromInc = this.incarnation.get(from);
+    this.#lastDelivery.set(dir, at);
+    const toInc = this.#incarnation.get(to);
+    const fromInc = this.#incarnation.get(from);
     this.clock.setTimeout(() => {
       if (
-        this.incarnation.get(to) !== toInc ||
-        this.incarnation.get(from) !== fromInc ||
+        this.#incarnation.get(to) !== toInc ||
+        this.#incarnation.get(from) !== fromInc ||
         this.isCut(from, to)
       ) {
         this.stats.blackholed++;
         return;
       }
-      const h = this.handlers.get(to);
+      const h = this.#handlers.get(to);
       if (h === undefined) return;
       this.stats.delivered++;
       this.onDeliver?.(from, to, packet);
-      h.onPacket(packet, { host: from, reply: (b) => this.deliverLater(to, from, b) });
+      h.onPacket(packet, { host: from, reply: (b) => this.#deliverLater(to, from, b) });
     }, at - this.clock.now());
     return true;
   }
 
-  private send(from: string, to: BinAddress, packet: Buffer): boolean {
-    return this.deliverLater(from, to.host, packet);
+  #send(from: string, to: BinAddress, packet: Buffer): boolean {
+    return this.#deliverLater(from, to.host, packet);
   }
 }

@@ -1,12 +1,12 @@
 /** mulberry32: a small seeded PRNG; the simulator's only source of randomness. */
 export class SeededRandom {
-  private s: number;
+  #s: number;
   constructor(readonly seed: number) {
-    this.s = seed >>> 0;
+    this.#s = seed >>> 0;
   }
   next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
+    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
+    let t = this.#s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;

@@ -106,43 +106,44 @@ export interface ShtagHost {
 
 /** Sharing tags (digest §7): one ACTIVE owner per (name, cluster), announced by SHTAG_ACTIVE. */
 export class SharingTags {
-  private readonly tags = new Map<string, Tag>();
-  private created = 0;
+  readonly #tags = new Map<string, Tag>();
+  #created = 0;
 
-  private readonly failover: boolean;
-  private readonly holdDown: number;
-  private readonly announceMs: number;
-  private readonly requires: Record<string, string[]>;
-  private readonly startedAt: number;
-  private readonly only: Set<string> | undefined;
+  readonly #failover: boolean;
+  readonly #holdDown: number;
+  readonly #announceMs: number;
+  readonly #requires: Record<string, string[]>;
+  readonly #startedAt: number;
+  readonly #only: Set<string> | undefined;
 
-  constructor(
-    private readonly host: ShtagHost,
-    private readonly log: Logger,
-    fo: FailoverOptions = {},
-  ) {
-    this.failover = fo.enabled ?? false;
-    this.holdDown = fo.holdDownMs ?? 500;
-    this.announceMs = fo.announceMs ?? 1000;
-    this.requires = fo.requires ?? {};
-    this.startedAt = host.now();
-    this.only = fo.tags === undefined ? undefined : new Set(fo.tags);
+  readonly #host: ShtagHost;
+  readonly #log: Logger;
+
+  constructor(host: ShtagHost, log: Logger, fo: FailoverOptions = {}) {
+    this.#host = host;
+    this.#log = log;
+    this.#failover = fo.enabled ?? false;
+    this.#holdDown = fo.holdDownMs ?? 500;
+    this.#announceMs = fo.announceMs ?? 1000;
+    this.#requires = fo.requires ?? {};
+    this.#startedAt = host.now();
+    this.#only = fo.tags === undefined ? undefined : new Set(fo.tags);
   }
 
   get failoverEnabled(): boolean {
-    return this.failover;
+    return this.#failover;
   }
 
-  private key(name: string, clusterId: number): string {
+  #key(name: string, clusterId: number): string {
     return `${name}/${clusterId}`;
   }
 
-  private ensure(name: string, clusterId: number): Tag | undefined {
-    const k = this.key(name, clusterId);
-    let t = this.tags.get(k);
+  #ensure(name: string, clusterId: number): Tag | undefined {
+    const k = this.#key(name, clusterId);
+    let t = this.#tags.get(k);
     if (t === undefined) {
-      if (this.tags.size >= MAX_SHTAGS) {
-        this.host.count('drop_shtag_limit');
+      if (this.#tags.size >= MAX_SHTAGS) {
+        this.#host.count('drop_shtag_limit');
         return undefined;
       }
       t = {
@@ -151,7 +152,7 @@ export class SharingTags {
         active: false,
         sendActive: false,
         told: new Set(),
-        created: this.created++,
+        created: this.#created++,
         failover: false,
         epoch: 0,
         owner: undefined,
@@ -161,7 +162,7 @@ export class SharingTags {
         lastAnnounce: Number.NEGATIVE_INFINITY,
         lastReply: new Map(),
       };
-      this.tags.set(k, t);
+      this.#tags.set(k, t);
     }
     return t;
   }
@@ -170,28 +171,28 @@ export class SharingTags {
   configure(values: string[]): void {
     for (const v of values) {
       const s = parseSharingTag(v);
-      if (!this.host.hasCluster(s.clusterId)) {
-        this.log.warn({ tag: v }, 'sharing tag for an unknown cluster ignored');
+      if (!this.#host.hasCluster(s.clusterId)) {
+        this.#log.warn({ tag: v }, 'sharing tag for an unknown cluster ignored');
         continue;
       }
-      const t = this.ensure(s.name, s.clusterId);
+      const t = this.#ensure(s.name, s.clusterId);
       if (t === undefined) continue;
       t.active = s.state === 'active';
       t.sendActive = t.active;
-      const key = this.key(s.name, s.clusterId);
-      t.failover = this.failover && (this.only === undefined || this.only.has(key));
+      const key = this.#key(s.name, s.clusterId);
+      t.failover = this.#failover && (this.#only === undefined || this.#only.has(key));
     }
   }
 
   /** Read a tag's state; an unknown tag is created as backup (as OpenSIPS). */
   get(name: string, clusterId: number): ShtagState {
-    if (!TAG_NAME.test(name) || !this.host.hasCluster(clusterId))
+    if (!TAG_NAME.test(name) || !this.#host.hasCluster(clusterId))
       throw new ClustererConfigError(`bad sharing tag "${name}/${clusterId}"`);
-    return this.ensure(name, clusterId)?.active === true ? 'active' : 'backup';
+    return this.#ensure(name, clusterId)?.active === true ? 'active' : 'backup';
   }
 
   list(): ShtagView[] {
-    return [...this.tags.values()]
+    return [...this.#tags.values()]
       .sort((a, b) => b.created - a.created)
       .map((t) => ({
         name: t.name,
@@ -200,47 +201,47 @@ export class SharingTags {
       }));
   }
 
-  private change(t: Tag, active: boolean, reason: string): void {
+  #change(t: Tag, active: boolean, reason: string): void {
     if (t.active === active) return;
     t.active = active;
     const state: ShtagState = active ? 'active' : 'backup';
-    this.log.info({ tag: t.name, cluster: t.clusterId, state }, reason);
-    this.host.emitChange({ name: t.name, clusterId: t.clusterId, state, reason });
+    this.#log.info({ tag: t.name, cluster: t.clusterId, state }, reason);
+    this.#host.emitChange({ name: t.name, clusterId: t.clusterId, state, reason });
   }
 
   /** Make this node the active owner and tell every node (`shtag_activate`). */
   activate(name: string, clusterId: number, reason: string): void {
     if (!TAG_NAME.test(name)) throw new ClustererConfigError(`bad sharing tag name "${name}"`);
-    if (!this.host.hasCluster(clusterId)) throw new ClustererConfigError('Cluster id not found');
-    const t = this.ensure(name, clusterId);
+    if (!this.#host.hasCluster(clusterId)) throw new ClustererConfigError('Cluster id not found');
+    const t = this.#ensure(name, clusterId);
     if (t === undefined) throw new ClustererConfigError('too many sharing tags');
     t.told.clear();
     t.sendActive = false;
     if (t.failover && !t.active) t.epoch = Math.max(t.epoch, t.ownerEpoch) + 1;
     t.owner = undefined;
     t.ownerLostAt = undefined;
-    t.lastAnnounce = this.host.now();
-    const peers = new Set(t.failover ? this.host.failoverPeers(clusterId).map((p) => p.id) : []);
-    for (const id of this.host.nodeIds(clusterId)) {
-      if (peers.has(id)) this.claim(t, id);
-      else this.announce(t, id);
+    t.lastAnnounce = this.#host.now();
+    const peers = new Set(t.failover ? this.#host.failoverPeers(clusterId).map((p) => p.id) : []);
+    for (const id of this.#host.nodeIds(clusterId)) {
+      if (peers.has(id)) this.#claim(t, id);
+      else this.#announce(t, id);
     }
-    this.change(t, true, reason);
+    this.#change(t, true, reason);
   }
 
-  private claim(t: Tag, dst: number): void {
+  #claim(t: Tag, dst: number): void {
     const name = Buffer.from(t.name);
     const body = Buffer.alloc(2 + name.length + 12);
     let o = body.writeUInt16LE(name.length, 0);
     o += name.copy(body, o);
     o = body.writeInt32LE(t.epoch, o);
-    o = body.writeInt32LE(this.host.myPriority(t.clusterId), o);
+    o = body.writeInt32LE(this.#host.myPriority(t.clusterId), o);
     body.writeInt32LE(1, o);
-    this.host.count('shtag_claims_sent');
-    this.host.sendRouted(t.clusterId, dst, {
+    this.#host.count('shtag_claims_sent');
+    this.#host.sendRouted(t.clusterId, dst, {
       kind: 'module',
       cluster: t.clusterId,
-      src: this.host.myNodeId,
+      src: this.#host.myNodeId,
       dst,
       capability: SHTAG_CLAIM_CAP,
       version: 1,
@@ -258,7 +259,7 @@ export class SharingTags {
 
   /** A failover claim from another sipedge node. */
   onClaim(clusterId: number, src: number, type: number, body: Buffer): void {
-    if (!this.failover || type !== CLAIM) return void this.host.count('drop_shtag_claim');
+    if (!this.#failover || type !== CLAIM) return void this.#host.count('drop_shtag_claim');
     let name: string;
     let epoch: number;
     let prio: number;
@@ -269,43 +270,43 @@ export class SharingTags {
       epoch = body.readInt32LE(2 + nl);
       prio = body.readInt32LE(2 + nl + 4);
     } catch {
-      return void this.host.count('drop_shtag_claim');
+      return void this.#host.count('drop_shtag_claim');
     }
-    if (!TAG_NAME.test(name) || epoch < 0) return void this.host.count('drop_bad_shtag_name');
-    const t = this.ensure(name, clusterId);
+    if (!TAG_NAME.test(name) || epoch < 0) return void this.#host.count('drop_bad_shtag_name');
+    const t = this.#ensure(name, clusterId);
     if (t === undefined) return;
-    this.host.count('shtag_claims_recv');
+    this.#host.count('shtag_claims_recv');
     if (!t.failover) {
       // a tag without failover here: a claim means what SHTAG_ACTIVE means
       t.owner = src;
       t.sendActive = false;
       t.told.clear();
-      this.change(t, false, `cluster broadcast from ${src}`);
+      this.#change(t, false, `cluster broadcast from ${src}`);
       return;
     }
     if (t.active) {
-      const mine = this.host.myPriority(clusterId);
-      if (SharingTags.beats(epoch, prio, src, t.epoch, mine, this.host.myNodeId)) {
+      const mine = this.#host.myPriority(clusterId);
+      if (SharingTags.beats(epoch, prio, src, t.epoch, mine, this.#host.myNodeId)) {
         t.owner = src;
         t.ownerEpoch = epoch;
         t.ownerLostAt = undefined;
         t.sendActive = false;
-        this.change(t, false, `failover: node ${src} holds the tag with epoch ${epoch}`);
+        this.#change(t, false, `failover: node ${src} holds the tag with epoch ${epoch}`);
         return;
       }
       // the other claimant loses: tell it now (at most every 100 ms per node)
-      const now = this.host.now();
+      const now = this.#host.now();
       if (now - (t.lastReply.get(src) ?? Number.NEGATIVE_INFINITY) >= 100) {
         t.lastReply.set(src, now);
-        this.claim(t, src);
+        this.#claim(t, src);
       }
       return;
     }
-    const ownerPrio = this.host.failoverPeers(clusterId).find((p) => p.id === t.owner)?.priority;
+    const ownerPrio = this.#host.failoverPeers(clusterId).find((p) => p.id === t.owner)?.priority;
     if (
       t.owner === undefined ||
       t.owner === src ||
-      !this.host.reachable(clusterId, t.owner) ||
+      !this.#host.reachable(clusterId, t.owner) ||
       SharingTags.beats(epoch, prio, src, t.ownerEpoch, ownerPrio ?? 0, t.owner)
     ) {
       t.owner = src;
@@ -315,46 +316,46 @@ export class SharingTags {
   }
 
   /** Whether SHTAG_ACTIVE from `src` should be ignored (a sipedge peer speaking claims). */
-  private claimsFrom(t: Tag, src: number): boolean {
-    return t.failover && this.host.failoverPeers(t.clusterId).some((p) => p.id === src);
+  #claimsFrom(t: Tag, src: number): boolean {
+    return t.failover && this.#host.failoverPeers(t.clusterId).some((p) => p.id === src);
   }
 
   /** Failover timers: take over an orphaned tag, step down without majority, re-announce. */
   tick(): void {
-    if (!this.failover) return;
-    const now = this.host.now();
-    for (const t of this.tags.values()) {
+    if (!this.#failover) return;
+    const now = this.#host.now();
+    for (const t of this.#tags.values()) {
       if (!t.failover) continue;
-      const req = this.requires[this.key(t.name, t.clusterId)] ?? [];
-      const eligible = this.host.eligible(t.clusterId, req);
+      const req = this.#requires[this.#key(t.name, t.clusterId)] ?? [];
+      const eligible = this.#host.eligible(t.clusterId, req);
       if (t.active) {
         if (!eligible) {
           t.ineligibleSince ??= now;
-          if (now - t.ineligibleSince >= this.holdDown) {
+          if (now - t.ineligibleSince >= this.#holdDown) {
             t.sendActive = false;
-            this.change(t, false, 'failover: lost the majority or the required data');
+            this.#change(t, false, 'failover: lost the majority or the required data');
           }
           continue;
         }
         t.ineligibleSince = undefined;
-        if (now - t.lastAnnounce >= this.announceMs) {
+        if (now - t.lastAnnounce >= this.#announceMs) {
           t.lastAnnounce = now;
-          for (const p of this.host.failoverPeers(t.clusterId)) this.claim(t, p.id);
+          for (const p of this.#host.failoverPeers(t.clusterId)) this.#claim(t, p.id);
         }
         continue;
       }
-      if (t.owner !== undefined && this.host.reachable(t.clusterId, t.owner)) {
+      if (t.owner !== undefined && this.#host.reachable(t.clusterId, t.owner)) {
         t.ownerLostAt = undefined;
         continue;
       }
-      t.ownerLostAt ??= Math.max(now, this.startedAt);
+      t.ownerLostAt ??= Math.max(now, this.#startedAt);
       if (!eligible) continue;
-      const me = { id: this.host.myNodeId, priority: this.host.myPriority(t.clusterId) };
-      const ranked = [...this.host.failoverPeers(t.clusterId), me].sort(
+      const me = { id: this.#host.myNodeId, priority: this.#host.myPriority(t.clusterId) };
+      const ranked = [...this.#host.failoverPeers(t.clusterId), me].sort(
         (a, b) => a.priority - b.priority || a.id - b.id,
       );
       const rank = ranked.findIndex((p) => p.id === me.id);
-      if (now - t.ownerLostAt < this.holdDown * (1 + rank)) continue;
+      if (now - t.ownerLostAt < this.#holdDown * (1 + rank)) continue;
       const lost = t.owner;
       this.activate(
         t.name,
@@ -364,41 +365,41 @@ export class SharingTags {
     }
   }
 
-  private announce(t: Tag, dst: number): void {
-    const r = this.host.sendRouted(t.clusterId, dst, {
+  #announce(t: Tag, dst: number): void {
+    const r = this.#host.sendRouted(t.clusterId, dst, {
       kind: 'shtag_active',
       cluster: t.clusterId,
-      src: this.host.myNodeId,
+      src: this.#host.myNodeId,
       dst,
       tag: t.name,
     });
     if (r === 1) {
       t.told.add(dst);
-      this.host.count('shtag_active_sent');
+      this.#host.count('shtag_active_sent');
     } else t.sendActive = true;
   }
 
   /** SHTAG_ACTIVE from another node: it is the owner now, this node is backup. */
   onActive(clusterId: number, src: number, name: string): void {
-    if (!TAG_NAME.test(name)) return void this.host.count('drop_bad_shtag_name');
-    const t = this.ensure(name, clusterId);
+    if (!TAG_NAME.test(name)) return void this.#host.count('drop_bad_shtag_name');
+    const t = this.#ensure(name, clusterId);
     if (t === undefined) return;
-    if (this.claimsFrom(t, src)) return void this.host.count('shtag_active_ignored');
-    this.host.count('shtag_active_recv');
+    if (this.#claimsFrom(t, src)) return void this.#host.count('shtag_active_ignored');
+    this.#host.count('shtag_active_recv');
     t.owner = src;
     t.ownerLostAt = undefined;
     t.sendActive = false;
     t.told.clear();
-    this.change(t, false, `cluster broadcast from ${src}`);
+    this.#change(t, false, `cluster broadcast from ${src}`);
   }
 
   /** A node became reachable: announce the tags still to be announced to it. */
   nodeUp(clusterId: number, nodeId: number): void {
-    for (const t of this.tags.values()) {
+    for (const t of this.#tags.values()) {
       // failover: a node that (re)appears learns the owner at once (two actives meet here)
-      if (t.failover && t.clusterId === clusterId && t.active) this.claim(t, nodeId);
+      if (t.failover && t.clusterId === clusterId && t.active) this.#claim(t, nodeId);
       if (t.clusterId !== clusterId || !t.active || !t.sendActive || t.told.has(nodeId)) continue;
-      this.announce(t, nodeId);
+      this.#announce(t, nodeId);
     }
   }
 }

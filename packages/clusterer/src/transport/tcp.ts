@@ -77,76 +77,79 @@ function plainHost(h: string | undefined): string {
  * reply, not the whole dataset.
  */
 export class TcpBinTransport implements BinTransport {
-  private handler: TransportHandler | undefined;
-  private server: net.Server | undefined;
-  private readonly outbound = new Map<string, Outbound>();
-  private readonly inbound = new Set<net.Socket>();
-  private closed = false;
-  private readonly log: Logger;
-  private readonly maxQueue: number;
-  private readonly maxPacket: number;
+  #handler: TransportHandler | undefined;
+  #server: net.Server | undefined;
+  readonly #outbound = new Map<string, Outbound>();
+  readonly #inbound = new Set<net.Socket>();
+  #closed = false;
+  readonly #log: Logger;
+  readonly #maxQueue: number;
+  readonly #maxPacket: number;
   /** Counters: connections, framing errors, queue overflows. */
   readonly counters = new Map<string, number>();
   address: BinAddress;
 
-  constructor(private readonly options: TcpTransportOptions) {
+  readonly #options: TcpTransportOptions;
+
+  constructor(options: TcpTransportOptions) {
+    this.#options = options;
     this.address = { ...options.listen };
-    this.log = options.logger ?? noopLogger;
-    this.maxQueue = options.maxQueueBytes ?? 4 * 1024 * 1024;
-    this.maxPacket = options.maxPacket ?? BIN_MAX_PACKET;
-    this.bulkMark = options.bulkQueueBytes ?? 4 * 1024 * 1024;
+    this.#log = options.logger ?? noopLogger;
+    this.#maxQueue = options.maxQueueBytes ?? 4 * 1024 * 1024;
+    this.#maxPacket = options.maxPacket ?? BIN_MAX_PACKET;
+    this.#bulkMark = options.bulkQueueBytes ?? 4 * 1024 * 1024;
   }
 
-  private readonly bulkMark: number;
+  readonly #bulkMark: number;
 
-  private count(name: string): void {
+  #count(name: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
 
   setHandler(handler: TransportHandler): void {
-    this.handler = handler;
+    this.#handler = handler;
   }
 
   /** Start listening; resolves with the bound address (the real port when 0 was asked). */
   async listen(): Promise<BinAddress> {
-    const onConn = (socket: net.Socket): void => this.accept(socket);
+    const onConn = (socket: net.Socket): void => this.#accept(socket);
     const server =
-      this.options.listen.proto === 'bins'
-        ? tls.createServer({ ...this.options.tls }, onConn)
+      this.#options.listen.proto === 'bins'
+        ? tls.createServer({ ...this.#options.tls }, onConn)
         : net.createServer(onConn);
-    this.server = server;
+    this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.listen.port, this.options.listen.host, () => {
+      server.listen(this.#options.listen.port, this.#options.listen.host, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    server.on('error', (e) => this.log.error({ err: e }, 'BIN listener error'));
+    server.on('error', (e) => this.#log.error({ err: e }, 'BIN listener error'));
     const a = server.address();
     if (a !== null && typeof a === 'object') this.address = { ...this.address, port: a.port };
     return this.address;
   }
 
-  private accept(socket: net.Socket): void {
-    if (this.closed) {
+  #accept(socket: net.Socket): void {
+    if (this.#closed) {
       socket.destroy();
       return;
     }
     const host = plainHost(socket.remoteAddress);
-    if (this.options.acceptFrom !== undefined && !this.options.acceptFrom(host)) {
-      this.count('rejected_source');
+    if (this.#options.acceptFrom !== undefined && !this.#options.acceptFrom(host)) {
+      this.#count('rejected_source');
       socket.destroy();
       return;
     }
-    if (this.inbound.size >= (this.options.maxInbound ?? 512)) {
-      this.count('rejected_too_many');
+    if (this.#inbound.size >= (this.#options.maxInbound ?? 512)) {
+      this.#count('rejected_too_many');
       socket.destroy();
       return;
     }
-    this.count('accepted');
-    this.inbound.add(socket);
-    const framer = new BinFramer({ maxPacket: this.maxPacket });
+    this.#count('accepted');
+    this.#inbound.add(socket);
+    const framer = new BinFramer({ maxPacket: this.#maxPacket });
     let partial: ReturnType<typeof setTimeout> | undefined;
     socket.setNoDelay(true);
     const reply = (b: Buffer): boolean => {
@@ -156,10 +159,10 @@ export class TcpBinTransport implements BinTransport {
     };
     socket.on('data', (chunk: Buffer) => {
       const r = framer.push(chunk);
-      for (const p of r.packets) this.handler?.onPacket(p, { host, reply });
+      for (const p of r.packets) this.#handler?.onPacket(p, { host, reply });
       if (r.error !== undefined) {
-        this.count(`framing_${r.error.reason}`);
-        this.log.warn({ host, reason: r.error.reason }, 'closing BIN connection on bad data');
+        this.#count(`framing_${r.error.reason}`);
+        this.#log.warn({ host, reason: r.error.reason }, 'closing BIN connection on bad data');
         socket.destroy();
         return;
       }
@@ -171,35 +174,35 @@ export class TcpBinTransport implements BinTransport {
       }
       if (framer.buffered > 0 && partial === undefined) {
         partial = setTimeout(() => {
-          this.count('framing_timeout');
+          this.#count('framing_timeout');
           socket.destroy();
-        }, this.options.maxPacketTime ?? 4000);
+        }, this.#options.maxPacketTime ?? 4000);
         partial.unref();
       }
     });
-    socket.on('error', () => this.count('inbound_errors'));
+    socket.on('error', () => this.#count('inbound_errors'));
     socket.on('close', () => {
       if (partial !== undefined) clearTimeout(partial);
-      this.inbound.delete(socket);
+      this.#inbound.delete(socket);
     });
   }
 
   send(to: BinAddress, packet: Buffer): boolean {
-    if (this.closed) return false;
+    if (this.#closed) return false;
     const key = addressKey(to);
-    let out = this.outbound.get(key);
-    if (out === undefined) out = this.connect(key, to);
+    let out = this.#outbound.get(key);
+    if (out === undefined) out = this.#connect(key, to);
     if (!out.open) {
-      if (out.queued + packet.length > this.maxQueue) {
-        this.count('queue_overflow');
+      if (out.queued + packet.length > this.#maxQueue) {
+        this.#count('queue_overflow');
         return false;
       }
       out.queue.push(packet);
       out.queued += packet.length;
       return true;
     }
-    if (out.socket.writableLength + packet.length > this.maxQueue) {
-      this.count('queue_overflow');
+    if (out.socket.writableLength + packet.length > this.#maxQueue) {
+      this.#count('queue_overflow');
       return false;
     }
     out.socket.write(packet);
@@ -208,33 +211,33 @@ export class TcpBinTransport implements BinTransport {
 
   /** Queue a sync-stream packet behind the ordinary traffic to `to` (see the class note). */
   sendBulk(to: BinAddress, packet: Buffer): boolean {
-    if (this.closed) return false;
+    if (this.#closed) return false;
     const key = addressKey(to);
-    let out = this.outbound.get(key);
-    if (out === undefined) out = this.connect(key, to);
-    if (out.bulkBytes + packet.length > this.bulkMark * 4) {
-      this.count('bulk_overflow');
+    let out = this.#outbound.get(key);
+    if (out === undefined) out = this.#connect(key, to);
+    if (out.bulkBytes + packet.length > this.#bulkMark * 4) {
+      this.#count('bulk_overflow');
       return false;
     }
     out.bulk.push(packet);
     out.bulkBytes += packet.length;
-    if (out.bulkBytes >= this.bulkMark) out.wantDrain = true;
-    this.flushBulk(out);
+    if (out.bulkBytes >= this.#bulkMark) out.wantDrain = true;
+    this.#flushBulk(out);
     return true;
   }
 
   /** May another bulk packet toward `to` be queued now? (Else wait for `onDrain`.) */
   bulkRoom(to: BinAddress): boolean {
-    const out = this.outbound.get(addressKey(to));
+    const out = this.#outbound.get(addressKey(to));
     if (out === undefined) return true;
-    this.flushBulk(out);
-    if (out.bulkBytes < this.bulkMark) return true;
+    this.#flushBulk(out);
+    if (out.bulkBytes < this.#bulkMark) return true;
     out.wantDrain = true;
     return false;
   }
 
   /** Hand bulk packets to the socket while its buffer is empty; tell the handler on room. */
-  private flushBulk(out: Outbound): void {
+  #flushBulk(out: Outbound): void {
     if (!out.open || out.socket.destroyed) return;
     while (out.bulkHead < out.bulk.length && out.socket.writableLength < BULK_WRITE) {
       const parts: Buffer[] = [];
@@ -253,34 +256,35 @@ export class TcpBinTransport implements BinTransport {
         out.bulk = out.bulk.slice(out.bulkHead);
         out.bulkHead = 0;
       }
-      this.count('bulk_writes');
+      this.#count('bulk_writes');
       // the callback runs once this write left our buffer: hand over the next one then
       out.socket.write(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n), () =>
-        this.flushBulk(out),
+        this.#flushBulk(out),
       );
     }
-    if (out.wantDrain && out.bulkBytes < this.bulkMark) {
+    if (out.wantDrain && out.bulkBytes < this.#bulkMark) {
       out.wantDrain = false;
-      this.handler?.onDrain?.(out.to);
+      this.#handler?.onDrain?.(out.to);
     }
   }
 
   /** Bytes waiting to be written to a peer (for senders that want backpressure). */
   pending(to: BinAddress): number {
-    const out = this.outbound.get(addressKey(to));
+    const out = this.#outbound.get(addressKey(to));
     if (out === undefined) return 0;
     return (out.open ? out.socket.writableLength : out.queued) + out.bulkBytes;
   }
 
-  private connect(key: string, to: BinAddress): Outbound {
-    this.count('connects');
+  #connect(key: string, to: BinAddress): Outbound {
+    this.#count('connects');
     const bind =
-      (this.options.bindOutbound ?? true) && !['0.0.0.0', '::'].includes(this.options.listen.host);
+      (this.#options.bindOutbound ?? true) &&
+      !['0.0.0.0', '::'].includes(this.#options.listen.host);
     const base: net.NetConnectOpts = { host: to.host, port: to.port };
-    if (bind) (base as net.TcpNetConnectOpts).localAddress = this.options.listen.host;
+    if (bind) (base as net.TcpNetConnectOpts).localAddress = this.#options.listen.host;
     const socket =
       to.proto === 'bins'
-        ? tls.connect({ ...(base as net.TcpNetConnectOpts), ...this.options.tls })
+        ? tls.connect({ ...(base as net.TcpNetConnectOpts), ...this.#options.tls })
         : net.connect(base as net.TcpNetConnectOpts);
     const out: Outbound = {
       to,
@@ -293,12 +297,12 @@ export class TcpBinTransport implements BinTransport {
       bulkBytes: 0,
       wantDrain: false,
     };
-    socket.on('drain', () => this.flushBulk(out));
-    this.outbound.set(key, out);
+    socket.on('drain', () => this.#flushBulk(out));
+    this.#outbound.set(key, out);
     socket.setNoDelay(true);
     const timer = setTimeout(
       () => socket.destroy(new Error('connect timeout')),
-      this.options.connectTimeout ?? 2000,
+      this.#options.connectTimeout ?? 2000,
     );
     timer.unref();
     socket.once(to.proto === 'bins' ? 'secureConnect' : 'connect', () => {
@@ -307,7 +311,7 @@ export class TcpBinTransport implements BinTransport {
         // Linux's TCP self-connect: nobody listens on the peer's port (in the ephemeral
         // range) and the kernel gave it to us as our source port. This is no peer, and the
         // socket holds the port the peer needs to listen on: let it go and try again later
-        this.count('self_connects');
+        this.#count('self_connects');
         socket.destroy();
         return;
       }
@@ -316,10 +320,10 @@ export class TcpBinTransport implements BinTransport {
       out.queue = [];
       out.queued = 0;
       if (q.length > 0) socket.write(q.length === 1 ? (q[0] as Buffer) : Buffer.concat(q));
-      this.flushBulk(out);
+      this.#flushBulk(out);
     });
     // we only send on outbound connections; anything the peer writes back is read as BIN too
-    const framer = new BinFramer({ maxPacket: this.maxPacket });
+    const framer = new BinFramer({ maxPacket: this.#maxPacket });
     const reply = (b: Buffer): boolean => {
       if (socket.destroyed) return false;
       socket.write(b);
@@ -327,14 +331,14 @@ export class TcpBinTransport implements BinTransport {
     };
     socket.on('data', (chunk: Buffer) => {
       const r = framer.push(chunk);
-      for (const p of r.packets) this.handler?.onPacket(p, { host: to.host, reply });
+      for (const p of r.packets) this.#handler?.onPacket(p, { host: to.host, reply });
       if (r.error !== undefined) socket.destroy();
     });
-    socket.on('error', () => this.count('outbound_errors'));
+    socket.on('error', () => this.#count('outbound_errors'));
     socket.on('close', () => {
       clearTimeout(timer);
-      if (this.outbound.get(key) === out) this.outbound.delete(key);
-      if (!this.closed) this.handler?.onPeerLost?.(to);
+      if (this.#outbound.get(key) === out) this.#outbound.delete(key);
+      if (!this.#closed) this.#handler?.onPeerLost?.(to);
     });
     return out;
   }
@@ -349,7 +353,7 @@ export class TcpBinTransport implements BinTransport {
   async flush(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     const pending = () => {
-      for (const o of this.outbound.values()) {
+      for (const o of this.#outbound.values()) {
         if (!o.open || o.socket.destroyed) continue;
         if (o.queue.length > 0 || o.socket.writableLength > 0) return true;
       }
@@ -361,7 +365,7 @@ export class TcpBinTransport implements BinTransport {
     }
     // FIN after the data, not a reset: a close with unread input would discard what the
     // kernel still holds for the peer
-    const open = [...this.outbound.values()].filter((o) => o.open && !o.socket.destroyed);
+    const open = [...this.#outbound.values()].filter((o) => o.open && !o.socket.destroyed);
     for (const o of open) o.socket.end();
     await Promise.race([
       Promise.all(
@@ -376,13 +380,13 @@ export class TcpBinTransport implements BinTransport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const o of this.outbound.values()) o.socket.destroy();
-    this.outbound.clear();
-    for (const s of this.inbound) s.destroy();
-    this.inbound.clear();
-    const server = this.server;
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const o of this.#outbound.values()) o.socket.destroy();
+    this.#outbound.clear();
+    for (const s of this.#inbound) s.destroy();
+    this.#inbound.clear();
+    const server = this.#server;
     if (server !== undefined) await new Promise<void>((r) => server.close(() => r()));
   }
 

@@ -32,10 +32,10 @@ export {
   miCommands,
   NODE_STATE_EVENT,
   REQ_RECEIVED_EVENT,
-  type RemoteMiResult,
   RPL_RECEIVED_EVENT,
   SHTAG_CHANGED_EVENT,
 } from './mi/commands.js';
+export type { RemoteMiResult } from './mi/remote-results.js';
 export type { ClusterState } from './nodes/clusters.js';
 export {
   addressKey,

@@ -12,12 +12,13 @@ import {
 import { z } from 'zod';
 import { Clusterer } from '../clusterer.js';
 import { ClustererConfigError } from '../errors.js';
-import type { GenericMessageEvent, NodeStateEvent } from '../events.js';
+import type { GenericMessageEvent, MiCommandEvent, NodeStateEvent } from '../events.js';
 import { SendResult } from '../messaging/router.js';
 import { LinkState } from '../nodes/remote-node.js';
-import { type ClusterClock, systemClock, type TimerHandle } from '../runtime.js';
+import { type ClusterClock, systemClock } from '../runtime.js';
 import { type CapStatusEvent, capStatusLabel } from '../sync/capability.js';
 import { parseTagKey, type ShtagChangeEvent } from '../tags/sharing-tags.js';
+import { type RemoteMiResult, RemoteMiResults } from './remote-results.js';
 
 /** GENERIC_MSG tag sipedge nodes use to carry an MI_CMD's result back to the sender. */
 export const MI_RESULT_TAG = 'sipedge-mi-result';
@@ -39,36 +40,23 @@ export interface ClustererMiOptions {
   clock?: ClusterClock;
 }
 
-/** One remote node's answer to an MI command sent over the cluster. */
-export interface RemoteMiResult {
-  node_id: number;
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-interface Pending {
-  cmd: string;
-  resolve: (r: RemoteMiResult) => void;
-  timer: TimerHandle;
-}
-
 /**
  * The clusterer's MI side: commands (layouts as OpenSIPS 3.x), the node state event,
  * the `clusterer/node_states` status/report identifier, statistics, and execution of MI_CMD
  * packets from other nodes (whose results sipedge sends back).
  */
 export class ClustererMi {
-  readonly #pending = new Map<number, Pending[]>();
-  readonly #timeoutMs: number;
-  readonly #clock: ClusterClock;
+  readonly #results: RemoteMiResults;
   readonly #detach: (() => void)[] = [];
 
   constructor(
     readonly clusterer: Clusterer,
     readonly options: ClustererMiOptions = {},
   ) {
-    this.#timeoutMs = options.remoteTimeoutMs ?? 2000;
-    this.#clock = options.clock ?? systemClock;
+    this.#results = new RemoteMiResults(
+      options.clock ?? systemClock,
+      options.remoteTimeoutMs ?? 2000,
+    );
     const { events, status, stats } = options;
     events?.register(NODE_STATE_EVENT);
     events?.register(REQ_RECEIVED_EVENT);
@@ -122,7 +110,7 @@ export class ClustererMi {
       });
     };
     const onReply = (e: GenericMessageEvent): void => {
-      if (e.tag === MI_RESULT_TAG) this.#onMiResult(e);
+      if (e.tag === MI_RESULT_TAG) this.#results.onResult(e.srcId, e.msg);
       else
         events?.raise(RPL_RECEIVED_EVENT, {
           cluster_id: e.clusterId,
@@ -131,12 +119,7 @@ export class ClustererMi {
           tag: e.tag,
         });
     };
-    const onMi = (e: {
-      clusterId: number;
-      srcId: number;
-      command: string;
-      params: string[];
-    }): void => {
+    const onMi = (e: MiCommandEvent): void => {
       void this.#runRemote(e.clusterId, e.srcId, e.command, e.params);
     };
     clusterer.on('node_state', onState);
@@ -178,13 +161,7 @@ export class ClustererMi {
 
   close(): void {
     for (const d of this.#detach.splice(0)) d();
-    for (const list of this.#pending.values()) {
-      for (const p of list) {
-        this.#clock.clearTimeout(p.timer);
-        p.resolve({ node_id: -1, error: { code: 500, message: 'closed' } });
-      }
-    }
-    this.#pending.clear();
+    this.#results.close();
   }
 
   async #runLocal(
@@ -215,45 +192,6 @@ export class ClustererMi {
       });
     }
     this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
-  }
-
-  #onMiResult(e: GenericMessageEvent): void {
-    let parsed: { cmd?: unknown; result?: unknown; error?: { code: number; message: string } };
-    try {
-      parsed = JSON.parse(e.msg) as typeof parsed;
-    } catch {
-      return;
-    }
-    const list = this.#pending.get(e.srcId);
-    const i = list?.findIndex((p) => p.cmd === parsed.cmd) ?? -1;
-    if (list === undefined || i < 0) return;
-    const [p] = list.splice(i, 1);
-    if (p === undefined) return;
-    this.#clock.clearTimeout(p.timer);
-    const r: RemoteMiResult = { node_id: e.srcId };
-    if (parsed.error !== undefined) r.error = parsed.error;
-    else r.result = parsed.result;
-    p.resolve(r);
-  }
-
-  #awaitResult(nodeId: number, cmd: string): Promise<RemoteMiResult> {
-    return new Promise((resolve) => {
-      const list = this.#pending.get(nodeId) ?? [];
-      this.#pending.set(nodeId, list);
-      const entry: Pending = {
-        cmd,
-        resolve,
-        timer: this.#clock.setTimeout(() => {
-          const i = list.indexOf(entry);
-          if (i >= 0) list.splice(i, 1);
-          resolve({
-            node_id: nodeId,
-            error: { code: 408, message: 'No result from node (timeout)' },
-          });
-        }, this.#timeoutMs),
-      };
-      list.push(entry);
-    });
   }
 
   #cluster(id: number): NonNullable<ReturnType<Clusterer['clusters']['get']>> {
@@ -442,10 +380,10 @@ export class ClustererMi {
           if (!cl.enabled) return 'Local node disabled';
           if (destination === c.myNodeId)
             throw new MiCommandError(400, 'Local node specified as destination');
-          const waiting = this.#awaitResult(destination, cmd_name);
+          const waiting = this.#results.await(destination, cmd_name);
           const r = c.sendMiCommand(cluster_id, destination, cmd_name, cmd_params ?? []);
           if (r !== SendResult.SENT) {
-            this.#cancel(destination, cmd_name);
+            this.#results.cancel(destination, cmd_name);
             throw new MiCommandError(
               400,
               r === SendResult.UNREACHABLE ? 'Destination down' : 'Send error',
@@ -466,11 +404,11 @@ export class ClustererMi {
           const waits: Promise<RemoteMiResult>[] = [];
           for (const n of cl.nodes.values()) {
             if (!n.enabled) continue;
-            const w = this.#awaitResult(n.id, cmd_name);
+            const w = this.#results.await(n.id, cmd_name);
             const r = c.sendMiCommand(cluster_id, n.id, cmd_name, params);
             if (r === SendResult.SENT) waits.push(w);
             else {
-              this.#cancel(n.id, cmd_name);
+              this.#results.cancel(n.id, cmd_name);
               waits.push(
                 Promise.resolve({
                   node_id: n.id,
@@ -494,14 +432,6 @@ export class ClustererMi {
         },
       }),
     ];
-  }
-
-  #cancel(nodeId: number, cmd: string): void {
-    const list = this.#pending.get(nodeId);
-    const i = list?.findLastIndex((p) => p.cmd === cmd) ?? -1;
-    if (list === undefined || i < 0) return;
-    const [p] = list.splice(i, 1);
-    if (p !== undefined) this.#clock.clearTimeout(p.timer);
   }
 }
 

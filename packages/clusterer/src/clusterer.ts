@@ -5,6 +5,7 @@ import { ClustererConfigError } from './errors.js';
 import type { ClustererEvents, NodeStateEvent } from './events.js';
 import { Links, type LinksHost } from './links/links.js';
 import { Capabilities } from './messaging/capabilities.js';
+import type { ReplicationChannel } from './messaging/channel.js';
 import {
   type CapabilityHandlers,
   ClusterMessages,
@@ -68,7 +69,7 @@ type PartsHost = ReachabilityHost &
  * links/ (pings, link states), topology/ (flooding, routes), nodes/ (discovery, membership),
  * messaging/ (routed sends), dispatch/ (received packets), sync/ and tags/.
  */
-export class Clusterer extends EventEmitter<ClustererEvents> {
+export class Clusterer extends EventEmitter<ClustererEvents> implements ReplicationChannel {
   readonly clusters = new Map<number, ClusterState>();
   readonly myNodeId: number;
   readonly dbMode: 0 | 1;

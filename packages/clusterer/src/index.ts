@@ -19,6 +19,7 @@ export type {
   MiCommandEvent,
   NodeStateEvent,
 } from './events.js';
+export type { ReplicationChannel } from './messaging/channel.js';
 export type {
   CapabilityHandlers,
   ModulePacket,

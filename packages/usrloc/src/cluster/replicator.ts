@@ -1,4 +1,4 @@
-import type { Clusterer, ModulePacket } from '@sipedge/clusterer';
+import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
 import { type Logger, noopLogger } from '@sipedge/mi';
 import type { ContactChange, Location, RemoteChange, TombstoneEntry } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
@@ -19,7 +19,8 @@ export const USRLOC_REPL_CAP = 'usrloc-contact-repl';
 
 export interface UsrlocReplicatorOptions {
   readonly location: Location;
-  readonly clusterer: Clusterer;
+  /** The cluster to replicate over (a `Clusterer`, or any other ReplicationChannel). */
+  readonly clusterer: ReplicationChannel;
   /** Cluster to replicate in (default 1; OpenSIPS `location_cluster`). */
   readonly clusterId?: number;
   /** Ask a donor for every binding at startup (default true: sync-from-cluster). */
@@ -169,7 +170,7 @@ export class UsrlocReplicator {
     sync_items_received: 0,
   };
   readonly #location: Location;
-  readonly #node: Clusterer;
+  readonly #node: ReplicationChannel;
   readonly #log: Logger;
   readonly #w = new ReplWriter();
   /** The bindings held, as the sums of their hashes (kept up to date change by change). */

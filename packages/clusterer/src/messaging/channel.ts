@@ -1,0 +1,24 @@
+import type { CapabilityOptions, CapStatusEvent } from '../sync/capability.js';
+import type { CapabilityHandlers, ModulePayload } from './messages.js';
+import type { SendResult } from './router.js';
+
+/**
+ * What a module that replicates its data needs from the cluster: register a capability (its
+ * packets and sync), learn its sync status, and send to one node or to all. The `Clusterer`
+ * implements it; a module (usrloc, a call table) depends on this interface only, so it can be
+ * driven by another implementation (a test double, a simulator node).
+ */
+export interface ReplicationChannel {
+  readonly myNodeId: number;
+  registerCapability(name: string, handlers: CapabilityHandlers, options?: CapabilityOptions): void;
+  /** The capability holds the whole dataset. */
+  isSynced(name: string): boolean;
+  /** Ask again for a full sync, from `from` if it qualifies as a donor. */
+  requestSync(name: string, from?: number): boolean;
+  /** Is any node of the cluster reachable now? */
+  hasReachable(clusterId: number): boolean;
+  sendTo(clusterId: number, dst: number, p: ModulePayload): SendResult;
+  sendAll(clusterId: number, p: ModulePayload): SendResult;
+  /** Sync status changes of every capability; returns the unsubscribe function. */
+  onCapStatus(fn: (e: CapStatusEvent) => void): () => void;
+}

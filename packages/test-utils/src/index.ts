@@ -1,7 +1,9 @@
 /**
- * Real peers for sipedge's interop tests: processes on loopback (Node bins, Kamailio, rtpengine,
- * sipp), waited for by what they print or bind, and stopped by pid (Kamailio by process group).
- * Every wait is bounded; a missing peer binary throws, it never skips.
+ * What sipedge's tests share: real peers on loopback (Node bins, Kamailio, rtpengine, sipp),
+ * waited for by what they print or bind and stopped by pid (Kamailio by process group);
+ * `until()`, the one bounded wait for a condition; `peerPort()`, ports for programs that cannot
+ * listen on port 0; and the timeout of tests on a virtual clock. A missing peer binary throws,
+ * it never skips.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -9,7 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RtppClient } from '@sipedge/rtpp';
+import { peerPort } from './ports.js';
+import { until } from './until.js';
 
 export const KAMAILIO = '/usr/sbin/kamailio';
 export const KAMAILIO_MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules';
@@ -20,6 +23,11 @@ export const RTPENGINE = '/usr/bin/rtpengine';
 const PACKAGE = new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url);
 export const SIPP_UAC = fileURLToPath(new URL('fixtures/sipp-uac.xml', PACKAGE));
 export const SIPP_UAS = fileURLToPath(new URL('fixtures/sipp-uas.xml', PACKAGE));
+
+/** A port for sipp's `-mp`: sipp binds it for audio and the port two above it for video. */
+export function sippMediaPort(): Promise<number> {
+  return peerPort({ span: 3 });
+}
 
 /** Throws with the Debian package to install when a peer binary is missing. */
 export function requirePeer(bin: string): void {
@@ -52,6 +60,8 @@ export function within<T>(
 }
 
 /**
+ * Superseded by `peerPort()` (ports.ts); goes once its last callers have moved.
+ *
  * Ports for tests that hand a port to another process. They come from above the kernel's
  * ephemeral range (Linux's default 32768–60999, so 61000–65535), where the kernel never gives
  * them to another socket in between (an outgoing TCP connection or a bind to port 0 elsewhere
@@ -120,17 +130,17 @@ export function freeTcpPort(): Promise<number> {
 
 /** Resolves once something has bound 127.0.0.1:port over UDP (our own bind then fails). */
 export async function waitUdpBound(port: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-    const taken = await new Promise<boolean>((resolve) => {
+  const bound = (): Promise<boolean> =>
+    new Promise((resolve) => {
       const s = dgram.createSocket('udp4');
       s.once('error', () => resolve(true));
       s.bind(port, '127.0.0.1', () => s.close(() => resolve(false)));
     });
-    if (taken) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing bound udp 127.0.0.1:${port} within ${ms} ms`);
+  await until(bound, {
+    what: `something to bind udp 127.0.0.1:${port}`,
+    timeoutMs: ms,
+    intervalMs: 50,
+  });
 }
 
 export interface Proc {
@@ -199,21 +209,61 @@ export async function startNodeBin(
   const node = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
   const p = runProcess(process.execPath, [...node, bin, ...args]);
   try {
-    const match = await within<string>(ms, `${bin} to be ready`, (done) => {
-      const check = () => {
+    const match = await until(
+      () => {
         const m = ready.exec(p.output());
-        if (m !== null) done(m[1] ?? '');
-      };
-      const timer = setInterval(check, 20);
-      void p.exit.then(() => done('\0exited'));
-      check();
-      return () => clearInterval(timer);
-    });
-    if (match === '\0exited') throw new Error(`${bin} exited before it was ready:\n${p.output()}`);
-    return Object.assign(p, { ready: match });
+        if (m !== null) return { ready: m[1] ?? '' };
+        return p.child.exitCode !== null || p.child.signalCode !== null ? 'exited' : undefined;
+      },
+      {
+        what: `${bin} to be ready (${ready})`,
+        timeoutMs: ms,
+        wake: (recheck) => onOutput(p, recheck),
+      },
+    );
+    if (match === 'exited') throw new Error(`${bin} exited before it was ready:\n${p.output()}`);
+    return Object.assign(p, match);
   } catch (err) {
     await p.stop('SIGKILL');
     throw err;
+  }
+}
+
+/** Calls `listener` after each chunk `p` prints and when it exits; returns the unsubscribe. */
+function onOutput(p: Proc, listener: () => void): () => void {
+  p.child.stdout?.on('data', listener);
+  p.child.stderr?.on('data', listener);
+  p.child.on('exit', listener);
+  return () => {
+    p.child.stdout?.off('data', listener);
+    p.child.stderr?.off('data', listener);
+    p.child.off('exit', listener);
+  };
+}
+
+/** Resolves once the rtpproxy-protocol program `p` answers V on 127.0.0.1:port. */
+async function answersVersion(p: Proc, port: number, ms: number): Promise<void> {
+  const socket = dgram.createSocket('udp4');
+  let answered = false;
+  socket.on('message', (m) => {
+    if (/^v\d+ 20040107\s*$/.test(m.toString('latin1'))) answered = true;
+  });
+  socket.on('error', () => {}); // nothing listens yet: the kernel may report it
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  let cookie = 0;
+  try {
+    const state = await until(
+      () => {
+        if (answered) return 'answered';
+        if (p.child.exitCode !== null || p.child.signalCode !== null) return 'exited';
+        socket.send(`v${++cookie} V\n`, port, '127.0.0.1');
+        return false;
+      },
+      { what: `V answered on udp:127.0.0.1:${port}`, timeoutMs: ms, intervalMs: 100 },
+    );
+    if (state === 'exited') throw new Error('exited before answering V');
+  } finally {
+    socket.close();
   }
 }
 
@@ -224,7 +274,7 @@ export async function startRtpengine(options: {
   portMax: number;
 }): Promise<Proc & { spec: string }> {
   requirePeer(RTPENGINE);
-  const port = await freeUdpPort();
+  const port = await peerPort();
   const p = runProcess(RTPENGINE, [
     '--config-file=none',
     '--interface=127.0.0.1',
@@ -239,20 +289,12 @@ export async function startRtpengine(options: {
     '--num-threads=1',
     '--delete-delay=0',
   ]);
-  const spec = `udp:127.0.0.1:${port}`;
-  const probe = new RtppClient({ socket: spec, timeoutMs: 500, initialRttMs: 20 });
   try {
-    for (let i = 0; i < 40; i++) {
-      if (p.child.exitCode !== null) throw new Error(`rtpengine exited:\n${p.output()}`);
-      const r = await probe.send('V').catch(() => undefined);
-      if (r !== undefined) return Object.assign(p, { spec });
-    }
-    throw new Error(`rtpengine did not answer V:\n${p.output()}`);
+    await answersVersion(p, port, 20_000);
+    return Object.assign(p, { spec: `udp:127.0.0.1:${port}` });
   } catch (err) {
     await p.stop('SIGKILL');
-    throw err;
-  } finally {
-    probe.destroy();
+    throw new Error(`rtpengine: ${(err as Error).message}\n${p.output()}`, { cause: err });
   }
 }
 
@@ -368,7 +410,7 @@ export async function runSippCall(options: {
       '-p',
       String(options.uasPort),
       '-mp',
-      String(await freeUdpPort()),
+      String(await sippMediaPort()),
       ...common,
       '-log_file',
       join(dir, 'uas.log'),
@@ -386,9 +428,9 @@ export async function runSippCall(options: {
         '-sf',
         SIPP_UAC,
         '-p',
-        String(await freeUdpPort()),
+        String(await peerPort()),
         '-mp',
-        String(await freeUdpPort()),
+        String(await sippMediaPort()),
         ...common,
         '-log_file',
         join(dir, 'uac.log'),
@@ -428,4 +470,8 @@ export async function runSippCall(options: {
     await uas.stop();
   }
 }
+
 export * from './json-procs.js';
+export * from './ports.js';
+export * from './timeouts.js';
+export * from './until.js';

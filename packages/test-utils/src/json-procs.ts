@@ -5,11 +5,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { until } from './until.js';
 
 export interface JsonProc {
   child: ChildProcess;
   lines: Record<string, unknown>[];
-  waiters: (() => void)[];
+  /** Called after each line. */
+  listeners: Set<() => void>;
 }
 
 /** Starts `script` with the JSON config as its argument and collects its JSON lines. */
@@ -20,14 +22,14 @@ export function startJsonProcess(script: string, cfg: Record<string, unknown>): 
   const child = spawn(process.execPath, [...flags, script, JSON.stringify(cfg)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const p: JsonProc = { child, lines: [], waiters: [] };
+  const p: JsonProc = { child, lines: [], listeners: new Set() };
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
     try {
       p.lines.push(JSON.parse(l) as Record<string, unknown>);
     } catch {
       return;
     }
-    for (const w of p.waiters.splice(0)) w();
+    for (const l of p.listeners) l();
   });
   return p;
 }
@@ -38,19 +40,13 @@ export function waitForLine(
   pred: (l: Record<string, unknown>) => boolean,
   ms = 20_000,
 ): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting; saw ${JSON.stringify(p.lines.slice(-5))}`)),
-      ms,
-    );
-    const check = (): void => {
-      const hit = p.lines.find(pred);
-      if (hit !== undefined) {
-        clearTimeout(timer);
-        resolve(hit);
-      } else p.waiters.push(check);
-    };
-    check();
+  return until(() => p.lines.find(pred), {
+    what: () => `a line matching ${pred}; saw ${JSON.stringify(p.lines.slice(-5))}`,
+    timeoutMs: ms,
+    wake: (recheck) => {
+      p.listeners.add(recheck);
+      return () => p.listeners.delete(recheck);
+    },
   });
 }
 

@@ -1,13 +1,14 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import { until } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { MiClient } from '../src/client/client.js';
 import { MiRpcError, MiTransportError } from '../src/errors.js';
 import { MiSecurityError } from '../src/security/policy.js';
 import { MiServer } from '../src/transport/server.js';
-import { live, request, waitFor } from './helpers.js';
+import { live, request } from './helpers.js';
 
 const TOKEN = 'a-long-test-token-0123456789';
 
@@ -173,7 +174,7 @@ describe('MI security', () => {
       held.push(s);
     }
     // the listener has accepted both before the third arrives
-    await waitFor(() => (mi.server.connections >= 2 ? true : undefined));
+    await until(() => mi.server.connections >= 2, { what: 'both connections accepted' });
     const third = net.connect(port, '127.0.0.1');
     third.on('error', () => {});
     await once(third, 'close');
@@ -182,7 +183,7 @@ describe('MI security', () => {
     }).catch((e: unknown) => e);
     expect(r).toBeInstanceOf(Error);
     for (const s of held) s.destroy();
-    await waitFor(() => (mi.server.connections === 0 ? true : undefined));
+    await until(() => mi.server.connections === 0, { what: 'the connections closed' });
     const after = await request(mi.server.url, {
       body: '{"jsonrpc":"2.0","method":"which","id":1}',
     });

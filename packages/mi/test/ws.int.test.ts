@@ -1,11 +1,12 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { until } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { MiClient } from '../src/client/client.js';
 import type { EventParams } from '../src/events/bus.js';
 import { MiServer } from '../src/transport/server.js';
-import { live, waitFor } from './helpers.js';
+import { live } from './helpers.js';
 
 function open(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -54,7 +55,7 @@ describe('MI over WebSocket (real loopback socket)', () => {
     expect(mi.events.subscribers('E_TEST')).toEqual([{ socket: 'ws:1', expire: 'never' }]);
     mi.events.raise('E_TEST', { cluster_id: 1, node_id: 2, new_state: 1 });
     mi.events.raise('E_TEST', { n: 2 });
-    await waitFor(() => (got.length >= 2 ? true : undefined));
+    await until(() => got.length >= 2, { what: 'both events' });
     expect(got).toEqual([{ cluster_id: 1, node_id: 2, new_state: 1 }, { n: 2 }]);
     await sub.unsubscribe();
     expect(mi.events.subscribers('E_TEST')).toEqual([]);
@@ -74,7 +75,9 @@ describe('MI over WebSocket (real loopback socket)', () => {
     });
     ws.close();
     await closed(ws);
-    await waitFor(() => (mi.events.subscribers('E_TEST')?.length === 0 ? true : undefined));
+    await until(() => mi.events.subscribers('E_TEST')?.length === 0, {
+      what: 'no subscriber left',
+    });
   });
 
   it('drops a subscriber that does not read instead of buffering without bound', async () => {
@@ -115,7 +118,7 @@ describe('MI over WebSocket (real loopback socket)', () => {
     silent.on('data', () => {});
     await silentClosed;
     expect(mi.stats.get('mi:ws_timeouts')).toBeGreaterThanOrEqual(1);
-    await waitFor(() => (pings >= 3 ? true : undefined));
+    await until(() => pings >= 3, { what: '3 pings to the reading client' });
     expect(good.readyState).toBe(WebSocket.OPEN);
     good.close();
     await closed(good);
@@ -151,9 +154,9 @@ describe('MI over WebSocket (real loopback socket)', () => {
     const again = new MiServer({ registry: mi.registry, events: mi.events, stats: mi.stats, port });
     await again.start();
     try {
-      await waitFor(() => (reconnected > 0 ? true : undefined));
+      await until(() => reconnected > 0, { what: 'the client to reconnect' });
       mi.events.raise('E_TEST', { after: 'restart' });
-      await waitFor(() => (got.length > 0 ? true : undefined));
+      await until(() => got.length > 0, { what: 'the event after the restart' });
       expect(got).toEqual([{ after: 'restart' }]);
     } finally {
       client.close();
@@ -179,7 +182,7 @@ describe('MiClient reconnect policy', () => {
     });
     await client.subscribe('E_TEST', () => {});
     await mi[Symbol.asyncDispose]();
-    await waitFor(() => (failed > 0 ? true : undefined));
+    await until(() => failed > 0, { what: 'the client to give up reconnecting' });
     expect(drops).toBe(1);
     expect(attempts).toEqual([1, 2, 3, 4]);
     await expect(client.call('which')).rejects.toThrow(/cannot reach/);
@@ -204,7 +207,7 @@ describe('OpenSIPS-style event_subscribe to udp: and tcp: sockets', () => {
       subscribers: [{ socket: `udp:127.0.0.1:${port}`, expire: 60 }],
     });
     await client.call('raise_event', ['E_TEST', { a: 1 }]);
-    await waitFor(() => (received.length > 0 ? true : undefined));
+    await until(() => received.length > 0, { what: 'the event datagram' });
     expect(received[0]).toBe('{"jsonrpc":"2.0","method":"E_TEST","params":{"a":1}}');
     expect(await client.call('event_unsubscribe', ['E_TEST', `udp:127.0.0.1:${port}`])).toBe('OK');
     expect(await client.call('subscribers_list', ['E_TEST'])).toMatchObject({ subscribers: [] });
@@ -231,7 +234,7 @@ describe('OpenSIPS-style event_subscribe to udp: and tcp: sockets', () => {
     mi.events.raise('E_TEST', { n: 2 });
     const want =
       '{"jsonrpc":"2.0","method":"on_event","params":{"n":1}}{"jsonrpc":"2.0","method":"on_event","params":{"n":2}}';
-    await waitFor(() => (data.length >= want.length ? true : undefined));
+    await until(() => data.length >= want.length, { what: 'both events on the TCP socket' });
     expect(data).toBe(want);
     mi.events.close();
     for (const c of conns) c.destroy();

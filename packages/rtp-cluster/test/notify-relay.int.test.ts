@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DisconnectRelay } from '../src/notify-relay.js';
 
@@ -93,9 +94,7 @@ describe('DisconnectRelay', () => {
     expect(relay.stats.refusedConnections).toBe(1);
     relay.allow(['127.0.0.1']);
     await sendLines(relay.port, 'nospace\n../evil T\n');
-    // wait for the server side to have read both lines
-    for (let i = 0; i < 100 && relay.stats.badLines < 2; i++)
-      await new Promise((r) => setTimeout(r, 10));
+    await until(() => relay.stats.badLines >= 2, { what: 'the relay to read both lines' });
     expect(relay.stats.badLines).toBe(2);
   });
 });

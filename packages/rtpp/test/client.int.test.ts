@@ -1,5 +1,6 @@
 /** RtppClient ↔ RtppServer on real loopback sockets, every transport. */
 import { createSocket, type RemoteInfo } from 'node:dgram';
+import { until } from '@sipedge/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   RtppClient,
@@ -206,21 +207,17 @@ describe.each([
     const c = client(spec, { reconnect: { initialMs: 10, maxMs: 50 } });
     expect(await c.send('V')).toEqual({ kind: 'value', value: '20040107' });
     const pending = c.send('X').catch((e: unknown) => e);
-    const deadline = Date.now() + 2000;
-    while (first.server.stats().inFlight === 0) {
-      if (Date.now() > deadline) throw new Error('X never reached the server');
-      await new Promise((r) => setImmediate(r));
-    }
+    await until(() => first.server.stats().inFlight > 0, {
+      what: 'X to reach the server',
+      intervalMs: 1,
+    });
     first.server.destroy();
     expect(await withTimeout(pending, 2000, 'in-flight failure')).toBeInstanceOf(RtppSocketError);
     hold();
     // nobody listening: the command fails fast with a socket error, not a hang
     expect(await c.send('V').catch((e: unknown) => e)).toBeInstanceOf(RtppSocketError);
     await serve(spec);
-    let reply: unknown;
-    for (let i = 0; i < 50 && !(reply as { kind?: string } | undefined)?.kind; i++) {
-      reply = await c.send('V').catch((e: unknown) => e);
-    }
+    const reply = await until(() => c.send('V'), { what: 'V answered after the reconnect' });
     expect(reply).toEqual({ kind: 'value', value: '20040107' });
     expect(c.stats()).toMatchObject({ connects: 2, disconnects: 1 });
   });
@@ -278,10 +275,7 @@ describe('stream reconnect back-off (virtual clock, real sockets)', () => {
     // after a success, a broken connection is re-opened at once (no back-off)
     server.destroy();
     const { server: again } = await serve(`cunix:${path}`);
-    let reply: unknown;
-    for (let i = 0; i < 20 && (reply as { kind?: string } | undefined)?.kind === undefined; i++) {
-      reply = await c.send('V').catch((e: unknown) => e);
-    }
+    const reply = await until(() => c.send('V'), { what: 'V answered on the new connection' });
     expect(reply).toEqual({ kind: 'value', value: '20040107' });
     expect(again.stats().connections).toBe(1);
   });

@@ -4,21 +4,13 @@
  * Never send rtpengine a `Q`: with a later `D` for the same call it hangs (captures.md §3).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
+import { peerPort, until } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtppClient } from '../src/index.js';
 import { tempDir, withTimeout } from './helpers.js';
 
 const RTPENGINE = '/usr/bin/rtpengine';
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 let proc: ChildProcess | undefined;
 let client: RtppClient;
@@ -32,7 +24,7 @@ beforeAll(async () => {
     throw new Error(`${RTPENGINE} is missing: install Debian's rtpengine-daemon to run this test`);
   }
   dir = tempDir();
-  const port = await freeUdpPort();
+  const port = await peerPort();
   proc = spawn(
     RTPENGINE,
     [
@@ -60,21 +52,18 @@ beforeAll(async () => {
   const exited = new Promise<never>((_, reject) =>
     proc!.once('exit', (code) => reject(new Error(`rtpengine exited (${code}):\n${log}`))),
   );
-  // wait until it answers V (bounded: 40 tries of at most 500 ms), on a client of its own
+  // wait until it answers V, on a client of its own
   const waiter = new RtppClient({
     socket: `udp:127.0.0.1:${port}`,
     timeoutMs: 500,
     initialRttMs: 20,
   });
-  const ready = (async () => {
-    for (let i = 0; i < 40; i++) {
-      const r = await waiter.send('V').catch(() => undefined);
-      if (r !== undefined) return r;
-    }
-    throw new Error(`rtpengine did not answer V:\n${log}`);
-  })();
+  const ready = until(() => waiter.send('V'), {
+    what: () => `rtpengine to answer V:\n${log}`,
+    timeoutMs: 20_000,
+  });
   try {
-    await withTimeout(Promise.race([ready, exited]), 20_000, 'rtpengine start');
+    await Promise.race([ready, exited]);
   } finally {
     waiter.destroy();
   }

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { until } from '@sipedge/test-utils';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RtppCommand, RtppHandler, RtppReply, RtppRequestContext } from '../src/index.js';
 import {
   parseReply,
@@ -170,11 +171,7 @@ describe('RtppServer over UDP', () => {
     await withTimeout(started, 2000, 'handler start');
     peer.send('slow X', port);
     peer.send('probe X', port); // a fresh cookie; its handler call tells us the retransmit was seen
-    const d2 = Date.now() + 2000;
-    while (calls < 2) {
-      if (Date.now() > d2) throw new Error('second command not handled');
-      await new Promise((r) => setImmediate(r));
-    }
+    await until(() => calls >= 2, { what: 'the second command handled', intervalMs: 1 });
     expect(server.stats().inProgressDrops).toBe(1);
     for (const r of releases) r();
     const replies = [await peer.next(), await peer.next()].sort();
@@ -287,9 +284,9 @@ describe('RtppServer over UDP', () => {
       },
     });
     peer.send('k1 U c1 127.0.0.1 6000 f;1', port);
-    await vi.waitFor(() => expect(later).toHaveLength(1));
+    await until(() => later.length === 1, { what: 'the U handled' });
     peer.send('k1 U c1 127.0.0.1 6000 f;1', port); // in progress: dropped
-    await vi.waitFor(() => expect(server.stats().inProgressDrops).toBe(1));
+    await until(() => server.stats().inProgressDrops === 1, { what: 'the retransmit dropped' });
     expect(server.stats().inFlight).toBe(1);
     later[0]!('35002 127.0.0.1\n');
     expect(await peer.next()).toBe('k1 35002 127.0.0.1\n');
@@ -450,11 +447,7 @@ describe('RtppServer over stream sockets', () => {
     const s = await streamConnect({ host: '127.0.0.1', port: server.addresses()[0]!.port! });
     const all = readToEnd(s);
     s.write('V\nX\n');
-    const deadline = Date.now() + 2000;
-    while (releases.length === 0) {
-      if (Date.now() > deadline) throw new Error('X not handled');
-      await new Promise((r) => setImmediate(r));
-    }
+    await until(() => releases.length > 0, { what: 'X handled', intervalMs: 1 });
     const stopped = server.stop();
     releases[0]!();
     await withTimeout(stopped, 2000, 'stop');

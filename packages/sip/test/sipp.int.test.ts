@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { peerPort, sippMediaPort } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy } from './support/proxy.js';
 import { startUas } from './support/uas.js';
@@ -15,14 +15,6 @@ function findSipp(): string | undefined {
   return existsSync('/usr/bin/sipp') ? '/usr/bin/sipp' : undefined;
 }
 const SIPP = findSipp() ?? 'sipp';
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Run {
   readonly pid: number;
@@ -63,7 +55,7 @@ describe('interop with sipp (Debian sip-tester)', () => {
   it("sipp's UAC scenario completes calls against a UAS built on the package", async () => {
     const uas = await startUas();
     try {
-      const [p, mp] = [await freeUdpPort(), await freeUdpPort()];
+      const [p, mp] = [await peerPort(), await sippMediaPort()];
       const run = sipp(
         [
           '-sn',
@@ -94,7 +86,7 @@ describe('interop with sipp (Debian sip-tester)', () => {
   it("sipp's UAC scenario over TCP (-t t1) completes calls against the UAS on TCP", async () => {
     const uas = await startUas('127.0.0.1', 'TCP');
     try {
-      const [p, mp] = [await freeUdpPort(), await freeUdpPort()];
+      const [p, mp] = [await peerPort(), await sippMediaPort()];
       const run = sipp(
         [
           '-sn',
@@ -126,10 +118,10 @@ describe('interop with sipp (Debian sip-tester)', () => {
 
   it("sipp's UAS scenario answers sipp's UAC through a stateful proxy built on the package", async () => {
     const [uasPort, uasMp, uacPort, uacMp] = [
-      await freeUdpPort(),
-      await freeUdpPort(),
-      await freeUdpPort(),
-      await freeUdpPort(),
+      await peerPort(),
+      await sippMediaPort(),
+      await peerPort(),
+      await sippMediaPort(),
     ];
     const uas = sipp(
       ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(uasPort), '-mp', String(uasMp), '-m', '2'],

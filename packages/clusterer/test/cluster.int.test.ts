@@ -6,10 +6,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  freeTcpPort as freePort,
   killJsonProcess as kill,
   type JsonProc as Proc,
+  peerPort,
   startJsonProcess,
+  until,
   waitForLine as waitFor,
 } from '@sipedge/test-utils';
 import Database from 'better-sqlite3';
@@ -31,15 +32,6 @@ async function nodesOf(p: Proc): Promise<number[]> {
   p.child.stdin?.write('{"cmd":"nodes"}\n');
   const hit = await waitFor(p, (l) => l.event === 'nodes' && p.lines.indexOf(l) >= before);
   return (hit.nodes as number[]).sort((a, b) => a - b);
-}
-
-async function until(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('condition not reached in time');
 }
 
 afterEach(async () => {
@@ -76,6 +68,7 @@ describe('three clusterer processes over real TCP', () => {
     const p3 = (await waitFor(n3, (l) => l.event === 'ready')).port as number;
     await until(
       async () => (await nodesOf(n1)).join() === '2,3' && (await nodesOf(n3)).join() === '1,2',
+      { what: 'nodes 1 and 3 to know the whole cluster' },
     );
     expect(await nodesOf(n2)).toEqual([1, 3]);
 
@@ -89,7 +82,9 @@ describe('three clusterer processes over real TCP', () => {
       n1,
       (l) => l.event === 'node_state' && l.nodeId === 3 && l.up === true && n1.lines.indexOf(l) > 0,
     );
-    await until(async () => (await nodesOf(n3b)).join() === '1,2');
+    await until(async () => (await nodesOf(n3b)).join() === '1,2', {
+      what: 'the restarted node 3 to know nodes 1 and 2',
+    });
     expect(
       n1.lines.filter((l) => l.event === 'node_state' && l.nodeId === 3).map((l) => l.up),
     ).toEqual([true, false, true]);
@@ -99,7 +94,8 @@ describe('three clusterer processes over real TCP', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sipedge-clusterer-'));
     try {
       const dbPath = join(dir, 'cluster.db');
-      const ports = [await freePort(), await freePort(), await freePort()];
+      // the table lists every node's url before any starts
+      const ports = [await peerPort(), await peerPort(), await peerPort()];
       const db = new Database(dbPath);
       db.exec(CLUSTERER_TABLE_SQL);
       const ins = db.prepare('INSERT INTO clusterer (cluster_id, node_id, url) VALUES (1, ?, ?)');
@@ -112,6 +108,7 @@ describe('three clusterer processes over real TCP', () => {
       const [a, b, c] = n as [Proc, Proc, Proc];
       await until(
         async () => (await nodesOf(a)).join() === '2,3' && (await nodesOf(c)).join() === '1,2',
+        { what: 'nodes 1 and 3 to know the whole cluster' },
       );
       await kill(b, 'SIGKILL');
       await waitFor(a, (l) => l.event === 'node_state' && l.nodeId === 2 && l.up === false);
@@ -120,6 +117,7 @@ describe('three clusterer processes over real TCP', () => {
       await waitFor(b2, (l) => l.event === 'ready');
       await until(
         async () => (await nodesOf(b2)).join() === '1,3' && (await nodesOf(a)).join() === '2,3',
+        { what: 'the restarted node 2 and node 1 to know each other' },
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@
  * sync-stream packets, bulk packets keep their order, the queue is bounded and reports room.
  */
 import net from 'node:net';
+import { until } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BinFramer } from '../src/bin/framing.js';
 import { decodePacket, encodePacket } from '../src/bin/packet.js';
@@ -39,13 +40,13 @@ async function stalledPeer(): Promise<{
   const framer = new BinFramer();
   let sock: net.Socket | undefined;
   let paused = true;
-  const waiters: (() => void)[] = [];
+  const listeners = new Set<() => void>();
   const server = net.createServer((s) => {
     sock = s;
     if (paused) s.pause();
     s.on('data', (d: Buffer) => {
       packets.push(...framer.push(d).packets);
-      for (const w of waiters.splice(0)) w();
+      for (const l of listeners) l();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -68,17 +69,16 @@ async function stalledPeer(): Promise<{
       sock?.pause();
     },
     packets,
-    waitFor: (pred) =>
-      new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('timed out')), 20_000);
-        const check = (): void => {
-          if (pred()) {
-            clearTimeout(t);
-            resolve();
-          } else waiters.push(check);
-        };
-        check();
-      }),
+    waitFor: async (pred) => {
+      await until(pred, {
+        what: () => `the sink's condition (${packets.length} packets so far)`,
+        timeoutMs: 20_000,
+        wake: (recheck) => {
+          listeners.add(recheck);
+          return () => listeners.delete(recheck);
+        },
+      });
+    },
   };
 }
 

@@ -4,7 +4,7 @@
  * here by making the transport's connect ask for that source port.
  */
 import net from 'node:net';
-import { freeTcpPort } from '@sipedge/test-utils';
+import { peerPort, until } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodePacket } from '../src/bin/packet.js';
 import { TcpBinTransport } from '../src/transport/tcp.js';
@@ -15,7 +15,8 @@ afterEach(() => {
 
 describe('TcpBinTransport self-connect', () => {
   it('drops a connection to itself, frees the port and never reads its own packets', async () => {
-    const port = await freeTcpPort();
+    // a port nobody listens on, outside the range the kernel picks source ports from
+    const port = await peerPort();
     const realConnect = net.connect;
     vi.spyOn(net, 'connect').mockImplementation(((opts: net.TcpNetConnectOpts) =>
       realConnect({ ...opts, localAddress: '127.0.0.1', localPort: opts.port })) as never);
@@ -29,19 +30,20 @@ describe('TcpBinTransport self-connect', () => {
     try {
       const ping = encodePacket({ kind: 'ping', cluster: 1, src: 1, reqNodeList: false });
       transport.send({ proto: 'bin', host: '127.0.0.1', port }, ping);
-      await vi.waitFor(() => expect(transport.counters.get('self_connects')).toBe(1), {
-        timeout: 5000,
+      await until(() => transport.counters.get('self_connects') === 1, {
+        what: 'the self-connect to be counted',
       });
       // the port is free again for the peer that owns it
-      await vi.waitFor(
+      await until(
         async () => {
           const srv = net.createServer();
           await new Promise<void>((resolve, reject) => {
             srv.once('error', reject);
             srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
           });
+          return true;
         },
-        { timeout: 5000 },
+        { what: `port ${port} to be free again` },
       );
       expect(got).toEqual([]);
     } finally {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { until } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodePacket } from '../src/bin/packet.js';
 import type { BinAddress } from '../src/nodes/node-info.js';
@@ -24,6 +25,8 @@ interface Endpoint {
   got: { packet: Buffer; source: PacketSource }[];
   lost: BinAddress[];
   wait(n: number): Promise<void>;
+  /** Subscribes `recheck` to every packet and lost peer (for `until`). */
+  wake(recheck: () => void): () => void;
 }
 
 async function endpoint(
@@ -38,30 +41,26 @@ async function endpoint(
   open.push(t);
   const got: Endpoint['got'] = [];
   const lost: BinAddress[] = [];
-  const waiters: (() => void)[] = [];
+  const listeners = new Set<() => void>();
   t.setHandler({
     onPacket: (packet, source) => {
       got.push({ packet, source });
-      for (const w of waiters.splice(0)) w();
+      for (const l of listeners) l();
     },
     onPeerLost: (to) => {
       lost.push(to);
-      for (const w of waiters.splice(0)) w();
+      for (const l of listeners) l();
     },
   });
   const addr = await t.listen();
-  const wait = (n: number): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${got.length} of ${n} packets`)), 5000);
-      const check = (): void => {
-        if (got.length >= n) {
-          clearTimeout(timer);
-          resolve();
-        } else waiters.push(check);
-      };
-      check();
-    });
-  return { t, addr, got, lost, wait };
+  const wake = (recheck: () => void): (() => void) => {
+    listeners.add(recheck);
+    return () => listeners.delete(recheck);
+  };
+  const wait = async (n: number): Promise<void> => {
+    await until(() => got.length >= n, { what: () => `${n} packets (got ${got.length})`, wake });
+  };
+  return { t, addr, got, lost, wait, wake };
 }
 
 function rawClient(port: number, bytes: Buffer): Promise<'closed'> {
@@ -119,16 +118,7 @@ describe('proto_bin over TCP', () => {
     const dead: BinAddress = { proto: 'bin', host: '127.0.0.1', port: b.addr.port };
     await b.t.close();
     a.t.send(dead, ping(1));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no peer-lost report')), 5000);
-      const poll = setInterval(() => {
-        if (a.lost.length > 0) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          resolve();
-        }
-      }, 10);
-    });
+    await until(() => a.lost.length > 0, { what: 'a peer-lost report', wake: a.wake });
     expect(a.lost[0]).toEqual(dead);
     const c = await endpoint();
     a.t.send(c.addr, ping(2));
@@ -175,15 +165,8 @@ describe('proto_bin over TCP', () => {
     const b = await endpoint('bin', { maxInbound: 1 });
     const first = net.connect({ host: '127.0.0.1', port: b.addr.port });
     await new Promise<void>((r) => first.once('connect', () => r()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('first connection not accepted')), 5000);
-      const poll = setInterval(() => {
-        if (b.t.counters.get('accepted') === 1) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          resolve();
-        }
-      }, 5);
+    await until(() => b.t.counters.get('accepted') === 1, {
+      what: 'the first connection accepted',
     });
     expect(await rawClient(b.addr.port, ping(1))).toBe('closed');
     expect(b.t.counters.get('rejected_too_many')).toBe(1);

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMessage, type SipMessage, SipTransports } from '@sipedge/sip';
-import { freeUdpPort } from '@sipedge/test-utils';
+import { peerPort, until } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, Registrar } from '../src/index.js';
 
@@ -62,7 +62,7 @@ describe('interop with Kamailio as a Path-adding edge proxy', () => {
     let pid: number | undefined;
     try {
       const { port: registrarPort } = await server.listenUdp('127.0.0.1', 0);
-      const edgePort = await freeUdpPort();
+      const edgePort = await peerPort();
       const cfg = join(dir, 'edge.cfg');
       writeFileSync(cfg, edgeConfig(edgePort, registrarPort, MODULES!));
       const child = spawn(
@@ -78,10 +78,8 @@ describe('interop with Kamailio as a Path-adding edge proxy', () => {
       await new Promise<void>((r) => ua.bind(0, '127.0.0.1', () => r()));
       const uaPort = ua.address().port;
       const replies: SipMessage[] = [];
-      let wake: (() => void) | undefined;
       ua.on('message', (buf) => {
         replies.push(parseMessage(buf, { datagram: true }));
-        wake?.();
       });
       const reg = (cseq: number): Buffer =>
         Buffer.from(
@@ -90,17 +88,16 @@ describe('interop with Kamailio as a Path-adding edge proxy', () => {
             `Call-ID: kam-1\r\nCSeq: ${cseq} REGISTER\r\nSupported: path\r\n` +
             `Contact: <sip:carol@127.0.0.1:${uaPort}>;expires=600\r\nContent-Length: 0\r\n\r\n`,
         );
-      // Kamailio takes a moment to start: send until a reply comes (at most 50 tries, 200 ms apart)
-      for (let cseq = 1; cseq <= 50 && replies.length === 0; cseq++) {
-        ua.send(reg(cseq), edgePort, '127.0.0.1');
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, 200);
-          wake = () => {
-            clearTimeout(t);
-            r();
-          };
-        });
-      }
+      // Kamailio takes a moment to start: send until a reply comes
+      let cseq = 0;
+      await until(
+        () => {
+          if (replies.length > 0) return true;
+          ua.send(reg(++cseq), edgePort, '127.0.0.1');
+          return false;
+        },
+        { what: 'Kamailio to answer a REGISTER', timeoutMs: 20_000, intervalMs: 200 },
+      );
       const res = replies[0];
       expect(res?.status).toBe(200);
       const path = res?.values('path') ?? [];

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StatisticsRegistry } from '@sipedge/mi';
 import { SipTransports } from '@sipedge/sip';
-import { freeUdpPort } from '@sipedge/test-utils';
+import { peerPort } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, Registrar } from '../src/index.js';
 
@@ -32,7 +32,7 @@ describe('interop with sipp (Debian sip-tester)', () => {
     });
     try {
       const { port } = await server.listenUdp('127.0.0.1', 0);
-      const local = await freeUdpPort();
+      const local = await peerPort();
       const child = spawn(
         SIPP!,
         [

@@ -1,7 +1,7 @@
-import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createMiCore, type MiCore, MiServer } from '@sipedge/mi';
+import { until } from '@sipedge/test-utils';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -198,6 +198,7 @@ describe('sipedge events', () => {
   });
 });
 
+/** Resolves once `stream` prints a line matching `re` (counting output from the call on). */
 async function waitForLine(
   child: { stdout: Readable | null; stderr: Readable | null },
   stream: 'stdout' | 'stderr',
@@ -205,17 +206,19 @@ async function waitForLine(
 ): Promise<void> {
   const s = child[stream]!;
   let buf = '';
-  const deadline = setTimeout(
-    () => s.emit('error', new Error(`timed out waiting for ${re}`)),
-    10_000,
-  );
+  const append = (chunk: Buffer): void => {
+    buf += chunk.toString();
+  };
+  s.on('data', append);
   try {
-    while (true) {
-      const [chunk] = (await once(s, 'data')) as [Buffer];
-      buf += chunk.toString();
-      if (buf.split('\n').some((l) => re.test(l))) return;
-    }
+    await until(() => buf.split('\n').some((l) => re.test(l)), {
+      what: () => `a line matching ${re} on ${stream}; got ${JSON.stringify(buf)}`,
+      wake: (recheck) => {
+        s.on('data', recheck);
+        return () => s.off('data', recheck);
+      },
+    });
   } finally {
-    clearTimeout(deadline);
+    s.off('data', append);
   }
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
 import { type Relay, startRelay } from '@sipedge/rtp-relay';
 import { SdpEditor } from '@sipedge/sip';
-import { freeTcpPort, freeUdpPort } from '@sipedge/test-utils';
+import { peerPort, until } from '@sipedge/test-utils';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../src/config.js';
@@ -28,18 +28,6 @@ const nodes: ClusterNode[] = [];
 const uas: TestUa[] = [];
 const mis: MiClient[] = [];
 
-async function until(what: string, ms: number, check: () => boolean | Promise<boolean>) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function freeTcpPortPair(): Promise<[number, number]> {
-  return [await freeTcpPort(), await freeTcpPort()];
-}
-
 function contactsOn(mi: MiClient, aor: string): Promise<Array<Record<string, unknown>>> {
   return mi
     .call('ul_show_contact', ['location', aor])
@@ -54,9 +42,9 @@ beforeAll(async () => {
     portMin: 42000,
     portMax: 42999,
   });
-  vipPort = await freeUdpPort();
-  const [bin1, bin2] = await freeTcpPortPair();
-  const bins = [bin1, bin2];
+  // the service address and each node's BIN url are configured on both before either starts
+  vipPort = await peerPort();
+  const bins = [await peerPort(), await peerPort()];
   for (const id of [1, 2]) {
     const node = await startNode(
       parseNodeConfig({
@@ -90,10 +78,10 @@ beforeAll(async () => {
     nodes.push(node);
     mis.push(new MiClient({ url: node.miUrl }));
   }
-  await until('both nodes see each other', 10_000, () => nodes.every((n) => n.replicator.synced));
-  await until('relay online on both', 10_000, () =>
-    nodes.every((n) => n.balancer?.clusters[0]?.members[0]?.state === 'online'),
-  );
+  await until(() => nodes.every((n) => n.replicator.synced), { what: 'both nodes see each other' });
+  await until(() => nodes.every((n) => n.balancer?.clusters[0]?.members[0]?.state === 'online'), {
+    what: 'relay online on both',
+  });
 });
 
 afterAll(async () => {
@@ -133,7 +121,7 @@ function registerVia(u: TestUa, host: string, port: number): void {
 
 describe('two nodes, one service address', () => {
   it('the active node binds the service address; the backup does not', async () => {
-    await until('node 1 active', 5000, () => nodes[0]!.haActive);
+    await until(() => nodes[0]!.haActive, { what: 'node 1 active' });
     expect(nodes[1]!.haActive).toBe(false);
     expect(
       nodes[0]!.sip.service?.listeners.map((l) => `${l.proto}:${l.address}:${l.port}`),
@@ -147,11 +135,9 @@ describe('two nodes, one service address', () => {
     const ok = await alice.response(200, 'REGISTER');
     expect(ok.contacts()).toHaveLength(1);
     for (const mi of mis) {
-      await until(
-        'contact on every node',
-        5000,
-        async () => (await contactsOn(mi, 'alice@example.com')).length === 1,
-      );
+      await until(async () => (await contactsOn(mi, 'alice@example.com')).length === 1, {
+        what: 'contact on every node',
+      });
       const [c] = await contactsOn(mi, 'alice@example.com');
       expect(c?.Path).toBe(`<sip:${VIP_HOST}:${vipPort};lr;pt>`);
       expect(c?.Sharing_tag).toBe('vip/1');
@@ -192,9 +178,8 @@ describe('two nodes, one service address', () => {
     expect(relay.engine.sessionCount).toBe(1); // one U, by the node the call entered at
     // the call-id → relay binding is replicated: node 1 would send this call's D to relay1
     await until(
-      'call table replicated to node 1',
-      5000,
       () => nodes[0]!.balancer?.clusters[0]?.callTable.lookup('pair-call-1@test') === 'relay1',
+      { what: 'call table replicated to node 1' },
     );
     alice.sendTo(
       answer(inv, 200, 'OK', { toTag: 'ta', contact: alice.contact, body: sdp(alice.port + 1000) }),
@@ -209,7 +194,7 @@ describe('two nodes, one service address', () => {
     const alice = uas.find((u) => u.user === 'alice')!;
     const t0 = Date.now();
     await nodes[0]!.stop();
-    await until('node 2 active', 5000, () => nodes[1]!.haActive);
+    await until(() => nodes[1]!.haActive, { what: 'node 2 active' });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(nodes[1]!.sip.service?.listeners[0]).toEqual({
       proto: 'udp',

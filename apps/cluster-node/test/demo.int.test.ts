@@ -11,23 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiClient } from '@sipedge/mi';
-import { type Proc, requirePeer, runProcess, SIPP, waitUdpBound } from '@sipedge/test-utils';
+import { type Proc, requirePeer, runProcess, SIPP, until, waitUdpBound } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const START = join(ROOT, 'examples/three-nodes/start.mjs');
 const REGISTER_XML = join(ROOT, 'examples/three-nodes/sipp-register.xml');
 const CALLEE_PORT = 5090;
-
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  for (let i = 0; i < 1000; i++) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
 
 describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cluster-node-demo-'));
@@ -37,18 +27,22 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
   beforeAll(async () => {
     requirePeer(SIPP);
     demo = runProcess(process.execPath, [START, '--no-build'], { cwd: ROOT, group: true });
-    await until('the demo to say it is running', 30_000, async () =>
-      demo.output().includes('three-node cluster running'),
-    ).catch((err: Error) => {
+    await until(async () => demo.output().includes('three-node cluster running'), {
+      what: 'the demo to say it is running',
+      timeoutMs: 30_000,
+    }).catch((err: Error) => {
       throw new Error(`${err.message}\n${demo.output().slice(-3000)}`);
     });
-    await until('node 1 active for vip/1 and every node synced', 20_000, async () => {
-      const infos = (await Promise.all(mis.map((m) => m.call('node_info')))) as Array<{
-        ha_state: string;
-        usrloc_synced: boolean;
-      }>;
-      return infos[0]?.ha_state === 'active' && infos.every((i) => i.usrloc_synced);
-    });
+    await until(
+      async () => {
+        const infos = (await Promise.all(mis.map((m) => m.call('node_info')))) as Array<{
+          ha_state: string;
+          usrloc_synced: boolean;
+        }>;
+        return infos[0]?.ha_state === 'active' && infos.every((i) => i.usrloc_synced);
+      },
+      { what: 'node 1 active for vip/1 and every node synced', timeoutMs: 20_000 },
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -96,12 +90,15 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
       );
       expect(await reg.exit, reg.output().slice(-2000)).toBe(0);
       // the binding is replicated to node 3 with node 1's service address as its Path
-      await until('bob on node 3', 5000, async () => {
-        const r = (await mis[2]!.call('ul_show_contact', ['location', 'bob@127.0.0.100'])) as {
-          Contacts: Array<{ Path?: string }>;
-        };
-        return r.Contacts[0]?.Path === '<sip:127.0.0.100:5060;lr;pt>';
-      });
+      await until(
+        async () => {
+          const r = (await mis[2]!.call('ul_show_contact', ['location', 'bob@127.0.0.100'])) as {
+            Contacts: Array<{ Path?: string }>;
+          };
+          return r.Contacts[0]?.Path === '<sip:127.0.0.100:5060;lr;pt>';
+        },
+        { what: 'bob on node 3' },
+      );
       // a person reads the next line before typing it: a minute in which the callee (which
       // answers no OPTIONS) must stay registered on every node (regression: NAT pings once a
       // second removed it within ~12 s and the call got 404)
@@ -129,19 +126,22 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
     const code = await demo.stop('SIGINT');
     expect(code).toBe(0);
     expect(demo.output()).toContain('stopping');
-    await until('the SIP port of node 1 free again', 10_000, async () => {
-      const { createSocket } = await import('node:dgram');
-      const s = createSocket('udp4');
-      return new Promise<boolean>((resolve) => {
-        s.once('error', () => {
-          s.close();
-          resolve(false);
+    await until(
+      async () => {
+        const { createSocket } = await import('node:dgram');
+        const s = createSocket('udp4');
+        return new Promise<boolean>((resolve) => {
+          s.once('error', () => {
+            s.close();
+            resolve(false);
+          });
+          s.bind(5061, '127.0.0.1', () => {
+            s.close();
+            resolve(true);
+          });
         });
-        s.bind(5061, '127.0.0.1', () => {
-          s.close();
-          resolve(true);
-        });
-      });
-    });
+      },
+      { what: 'the SIP port of node 1 free again' },
+    );
   }, 30_000);
 });

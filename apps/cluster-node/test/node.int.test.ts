@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CLUSTERER_TABLE_SQL } from '@sipedge/clusterer';
 import { MiClient } from '@sipedge/mi';
 import { RtppClient } from '@sipedge/rtpp';
-import { freeTcpPort } from '@sipedge/test-utils';
+import { peerPort, until } from '@sipedge/test-utils';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -252,7 +252,8 @@ describe('cluster-node in-process', () => {
   });
 
   it('db_mode 1 reads the nodes from the clusterer table of the storage file', async () => {
-    const ports = [await freeTcpPort(), await freeTcpPort()];
+    // each node's table lists both urls before either starts
+    const ports = [await peerPort(), await peerPort()];
     const nodes: ClusterNode[] = [];
     for (const id of [1, 2]) {
       const file = join(dir, `db-mode-1-node${id}.sqlite`);
@@ -280,20 +281,12 @@ describe('cluster-node in-process', () => {
     }
     for (const [i, node] of nodes.entries()) {
       const peer = i === 0 ? 2 : 1;
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(
-          () => reject(new Error(`node ${i + 1} did not see node ${peer} up`)),
-          10_000,
-        );
-        const check = () => {
-          if (node.clusterer.getNodes(1).some((v) => v.nodeId === peer)) {
-            clearTimeout(t);
-            node.clusterer.off('node_state', check);
-            resolve();
-          }
-        };
-        node.clusterer.on('node_state', check);
-        check();
+      await until(() => node.clusterer.getNodes(1).some((v) => v.nodeId === peer), {
+        what: `node ${i + 1} to see node ${peer} up`,
+        wake: (recheck) => {
+          node.clusterer.on('node_state', recheck);
+          return () => node.clusterer.off('node_state', recheck);
+        },
       });
     }
   });
@@ -316,10 +309,7 @@ describe('cluster-node in-process', () => {
     expect(node.sip.service).toBeUndefined(); // the previous owner still has it
     expect(readFileSync(hook, 'utf8')).toBe(`active 127.0.0.78:${port}\n`); // hook ran first
     await new Promise<void>((r) => holder.close(() => r()));
-    const until = Date.now() + 5000;
-    while (node.sip.service === undefined && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await until(() => node.sip.service !== undefined, { what: 'the service address bound' });
     expect(node.sip.service?.listeners[0]).toEqual({ proto: 'udp', address: '127.0.0.78', port });
   });
 
@@ -334,7 +324,8 @@ describe('cluster-node in-process', () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const taken = (blocker.address() as { port: number }).port;
-    const bin = await freeTcpPort();
+    // a port known before the first start, to start the second node on
+    const bin = await peerPort();
     try {
       const cfg = baseConfig({
         clusterer: { listen: `bin:127.0.0.1:${bin}` },

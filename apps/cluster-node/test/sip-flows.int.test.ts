@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
 import { type Relay, startRelay } from '@sipedge/rtp-relay';
 import { SdpEditor, type SipMessage } from '@sipedge/sip';
+import { until } from '@sipedge/test-utils';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../src/config.js';
@@ -63,11 +64,9 @@ beforeAll(async () => {
   sipPort = node.sipListeners[0]!.port;
   tcpPort = node.sipListeners[1]!.port;
   mi = new MiClient({ url: node.miUrl });
-  const until = Date.now() + 10_000;
-  while (node.balancer?.clusters[0]?.members[0]?.state !== 'online') {
-    if (Date.now() > until) throw new Error('relay never came online');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(() => node.balancer?.clusters[0]?.members[0]?.state === 'online', {
+    what: 'the relay online',
+  });
 });
 
 afterAll(async () => {

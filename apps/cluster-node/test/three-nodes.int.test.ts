@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiClient } from '@sipedge/mi';
-// the BIN urls must be known before start: ports outside the ephemeral range, so that node 1's
-// first connection attempts to nodes 2 and 3 (not listening yet) can never be given one of
-// them as a source port and connect to themselves (Linux's TCP self-connect)
-import { freeTcpPort, type Proc, startNodeBin } from '@sipedge/test-utils';
+// the BIN urls must be known before start: peer ports lie outside the ephemeral range, so that
+// node 1's first connection attempts to nodes 2 and 3 (not listening yet) can never be given one
+// of them as a source port and connect to themselves (Linux's TCP self-connect)
+import { type Proc, peerPort, startNodeBin, until } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { NODE_BIN } from './cli.js';
@@ -24,16 +24,6 @@ interface ClustererList {
 }
 interface RtpList {
   Clusters: Array<{ name: string; members: Array<{ name: string; state: string }> }>;
-}
-
-/** Polls `probe` until it returns true; bounded in attempts and time. */
-async function until(what: string, ms: number, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; i < 400 && Date.now() < deadline; i++) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 describe('three cluster-node processes', () => {
@@ -64,7 +54,7 @@ describe('three cluster-node processes', () => {
         ),
       );
     }
-    const bins = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+    const bins = [await peerPort(), await peerPort(), await peerPort()];
     for (let n = 1; n <= 3; n++) {
       const file = join(dir, `node${n}.yaml`);
       configs.push({
@@ -109,28 +99,34 @@ describe('three cluster-node processes', () => {
   it('every node sees the other two Up over MI clusterer_list', async () => {
     for (let n = 1; n <= 3; n++) {
       const client = mi[n - 1] as MiClient;
-      await until(`node ${n} to see its peers up`, 20_000, async () => {
-        const r = (await client.call('clusterer_list')) as ClustererList;
-        const peers = r.Clusters.find((c) => c.cluster_id === 1)?.Nodes ?? [];
-        return (
-          peers.length === 2 &&
-          peers.every((p) => p.link_state === 'Up') &&
-          peers
-            .map((p) => p.node_id)
-            .sort()
-            .join() === [1, 2, 3].filter((m) => m !== n).join()
-        );
-      });
+      await until(
+        async () => {
+          const r = (await client.call('clusterer_list')) as ClustererList;
+          const peers = r.Clusters.find((c) => c.cluster_id === 1)?.Nodes ?? [];
+          return (
+            peers.length === 2 &&
+            peers.every((p) => p.link_state === 'Up') &&
+            peers
+              .map((p) => p.node_id)
+              .sort()
+              .join() === [1, 2, 3].filter((m) => m !== n).join()
+          );
+        },
+        { what: `node ${n} to see its peers up`, timeoutMs: 20_000 },
+      );
     }
   }, 70_000);
 
   it('every node answers rtp_cluster_list with both relays online', async () => {
     for (const client of mi) {
-      await until('relays online', 15_000, async () => {
-        const r = (await client.call('rtp_cluster_list')) as RtpList;
-        const members = r.Clusters[0]?.members ?? [];
-        return members.length === 2 && members.every((m) => m.state === 'online');
-      });
+      await until(
+        async () => {
+          const r = (await client.call('rtp_cluster_list')) as RtpList;
+          const members = r.Clusters[0]?.members ?? [];
+          return members.length === 2 && members.every((m) => m.state === 'online');
+        },
+        { what: 'relays online', timeoutMs: 15_000 },
+      );
       const r = (await client.call('rtp_cluster_list')) as RtpList;
       expect(r.Clusters.map((c) => c.name)).toEqual(['media']);
       expect(r.Clusters[0]?.members.map((m) => m.name)).toEqual(['relay1', 'relay2']);
@@ -146,12 +142,15 @@ describe('three cluster-node processes', () => {
     const first = nodes[0];
     if (first === undefined) throw new Error('node 1 did not start');
     process.kill(first.pid, 'SIGHUP');
-    await until('the new weight', 10_000, async () => {
-      const r = (await mi[0]?.call('rtp_cluster_list')) as {
-        Clusters: Array<{ members: Array<{ name: string; weight: number }> }>;
-      };
-      return r.Clusters[0]?.members.find((m) => m.name === 'relay1')?.weight === 77;
-    });
+    await until(
+      async () => {
+        const r = (await mi[0]?.call('rtp_cluster_list')) as {
+          Clusters: Array<{ members: Array<{ name: string; weight: number }> }>;
+        };
+        return r.Clusters[0]?.members.find((m) => m.name === 'relay1')?.weight === 77;
+      },
+      { what: 'the new weight' },
+    );
     expect(first.output()).toMatch(/reloaded: applied \[rtp\]/);
   }, 20_000);
 

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { RtppClient } from '@sipedge/rtpp';
 import { type Proc, runProcess, within } from '@sipedge/test-utils';
 import { DAEMON_NODE_FLAGS } from '../src/options.js';
-import { DAEMON_BIN, freeUdpPort, startProcess, startRelay } from '../test/processes.js';
+import { DAEMON_BIN, startProcess, startRelay } from '../test/processes.js';
 
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 16);
 /** Node flags of the balancer: its #! line's (DAEMON_NODE_FLAGS) unless BENCH_DAEMON_FLAGS says. */
@@ -270,10 +270,9 @@ async function clientLoad(client: RtppClient, tag: string, seconds: number): Pro
 
 const dir = mkdtempSync(join(tmpdir(), 'rtpc-bench-'));
 const relay = await startRelay(20000, 59998);
-const port = await freeUdpPort();
 writeFileSync(
   join(dir, 'rtp_cluster.xml'),
-  `<rtp_cluster_config><rtp_cluster><name>bench</name><protocol>udp</protocol><address>127.0.0.1:${port}</address>
+  `<rtp_cluster_config><rtp_cluster><name>bench</name><protocol>udp</protocol><address>127.0.0.1:0</address>
   <rtpproxy><name>r1</name><protocol>udp</protocol><address>${relay.spec.slice(4)}</address><weight>1</weight><capacity>100000</capacity><status>ACTIVE</status></rtpproxy>
   </rtp_cluster></rtp_cluster_config>`,
 );
@@ -305,6 +304,8 @@ const daemon = await startDaemonProcess([
   '--log-level',
   'warn',
 ]);
+// the balancer's control port was left to the OS (port 0): read it from the output
+const port = Number(/cluster bench listening on udp:127\.0\.0\.1:(\d+)/.exec(daemon.output())?.[1]);
 const hop = await startProcess(
   fileURLToPath(new URL('./forwarder.js', import.meta.url)),
   ['127.0.0.1', relay.spec.slice(relay.spec.lastIndexOf(':') + 1)],

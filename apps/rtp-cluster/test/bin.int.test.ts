@@ -1,10 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@sipedge/test-utils';
 import { execa } from 'execa';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DAEMON_NODE_FLAGS } from '../src/options.js';
-import { DAEMON_BIN, freeUdpPort } from './processes.js';
+import { DAEMON_BIN } from './processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rtpc-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,11 +75,10 @@ describe('rtp-cluster command line', () => {
   });
 
   it('detaches into a process that runs with the daemon flags', async () => {
-    const port = await freeUdpPort();
     const config = join(dir, 'detach.yaml');
     writeFileSync(
       config,
-      `clusters:\n  - name: media\n    protocol: udp\n    address: 127.0.0.1:${port}\n    rtpproxies:\n      - { name: r1, protocol: udp, address: "127.0.0.1:9", weight: 1, capacity: 10, status: ACTIVE }\n`,
+      `clusters:\n  - name: media\n    protocol: udp\n    address: 127.0.0.1:0\n    rtpproxies:\n      - { name: r1, protocol: udp, address: "127.0.0.1:9", weight: 1, capacity: 10, status: ACTIVE }\n`,
     );
     const pidFile = join(dir, 'detach.pid');
     const r = await run(
@@ -94,14 +94,14 @@ describe('rtp-cluster command line', () => {
       ].concat(['--state-db', '']),
     );
     expect(r.exitCode).toBe(0);
-    await vi.waitFor(() => expect(existsSync(pidFile)).toBe(true), { timeout: 10_000 });
+    await until(() => existsSync(pidFile), { what: `the pid file ${pidFile}` });
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
       for (const flag of DAEMON_NODE_FLAGS) expect(cmdline).toContain(flag);
     } finally {
       process.kill(pid, 'SIGTERM');
-      await vi.waitFor(() => expect(existsSync(`/proc/${pid}`)).toBe(false), { timeout: 10_000 });
+      await until(() => !existsSync(`/proc/${pid}`), { what: `pid ${pid} to exit` });
     }
   });
 });

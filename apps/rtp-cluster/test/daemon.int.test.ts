@@ -8,18 +8,18 @@ import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
 import { adminRequest } from '@sipedge/rtp-cluster';
 import { RtppClient, type RtppReply } from '@sipedge/rtpp';
+import { until } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAEMON_BIN, freeUdpPort, type Proc, startProcess, startRelay } from './processes.js';
+import { DAEMON_BIN, type Proc, startProcess, startRelay } from './processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rtpc-int-'));
 const relays: (Proc & { spec: string })[] = [];
-let daemon: Proc;
+let daemon: Proc & { control: string };
 let client: RtppClient;
-let clusterPort: number;
 const admin = (cmd: string) => adminRequest(cmd, { socket: join(dir, 'admin.sock') });
 const relayClients: RtppClient[] = [];
 
-function configXml(port: number): string {
+function configXml(): string {
   const members = relays
     .map(
       (r, i) => `
@@ -38,15 +38,16 @@ function configXml(port: number): string {
   <rtp_cluster>
     <name>media</name>
     <protocol>udp</protocol>
-    <address>127.0.0.1:${port}</address>
+    <address>127.0.0.1:0</address>
     ${members}
   </rtp_cluster>
 </rtp_cluster_config>
 `;
 }
 
-async function startDaemon(): Promise<Proc> {
-  return startProcess(
+/** The daemon, and the control socket it bound (the config asks for port 0). */
+async function startDaemon(): Promise<Proc & { control: string }> {
+  const p = await startProcess(
     DAEMON_BIN,
     [
       '-f',
@@ -67,6 +68,9 @@ async function startDaemon(): Promise<Proc> {
     ],
     /rtp-cluster: (ready)/,
   );
+  const control = /cluster media listening on (udp:\S+)/.exec(p.output())?.[1];
+  if (control === undefined) throw new Error(`no control socket in:\n${p.output()}`);
+  return Object.assign(p, { control });
 }
 
 /** Active sessions each relay reports, by `I`. */
@@ -97,26 +101,25 @@ async function pool<T>(n: number, limit: number, task: (i: number) => Promise<T>
 
 const port = (r: RtppReply) => (r.kind === 'port' ? r.port : -1);
 
-/** Waits (bounded) until the admin `ls` output matches. */
-async function untilAdmin(cmd: string, pattern: RegExp, ms = 10_000): Promise<string> {
-  const end = Date.now() + ms;
+/** Waits until the admin command's output matches. */
+async function untilAdmin(cmd: string, pattern: RegExp): Promise<void> {
   let last = '';
-  while (Date.now() < end) {
-    last = (await admin(cmd)).text;
-    if (pattern.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`admin "${cmd}" never matched ${pattern}; last:\n${last}`);
+  await until(
+    async () => {
+      last = (await admin(cmd)).text;
+      return pattern.test(last);
+    },
+    { what: () => `admin "${cmd}" to match ${pattern}; last:\n${last}`, intervalMs: 50 },
+  );
 }
 
 beforeAll(async () => {
   for (let i = 0; i < 3; i++)
     relays.push(await startRelay(16000 + i * 12000, 16000 + i * 12000 + 11998));
   for (const r of relays) relayClients.push(new RtppClient({ socket: r.spec, timeoutMs: 3000 }));
-  clusterPort = await freeUdpPort();
-  writeFileSync(join(dir, 'rtp_cluster.xml'), configXml(clusterPort));
+  writeFileSync(join(dir, 'rtp_cluster.xml'), configXml());
   daemon = await startDaemon();
-  client = new RtppClient({ socket: `udp:127.0.0.1:${clusterPort}`, timeoutMs: 3000 });
+  client = new RtppClient({ socket: daemon.control, timeoutMs: 3000 });
   await untilAdmin('ls', /online members = 3 \(3 active/);
 }, 60_000);
 
@@ -226,6 +229,9 @@ describe('rtp-cluster daemon with three relays', () => {
     expect(port(r)).toBeGreaterThan(0);
     expect(await daemon.stop()).toBe(0);
     daemon = await startDaemon();
+    // the config asks for port 0: the restarted daemon answers on a port of its own
+    await client.close();
+    client = new RtppClient({ socket: daemon.control, timeoutMs: 3000 });
     // the file still lists m1 (drained at run time) and m2 (killed): m1 and m3 come up
     await untilAdmin('ls', /online members = 2 \(2 active.*\n {4}offline members = 1/);
     const extra = await startRelay(52000, 59998);

@@ -9,15 +9,15 @@ import { join } from 'node:path';
 import { adminRequest } from '@sipedge/rtp-cluster';
 import { RtppClient } from '@sipedge/rtpp';
 import {
-  freeUdpPort,
   kamailioRtpproxyConfig,
   type Proc,
+  peerPort,
   runSippCall,
   startKamailio,
   startNodeBin,
   startRtpengine,
+  until,
   waitUdpBound,
-  within,
 } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_BIN, RELAY_BIN } from './processes.js';
@@ -86,17 +86,14 @@ beforeAll(async () => {
   procs.push(daemon);
   const clusterPort = Number(daemon.ready);
   // both members probed and online before Kamailio asks for capabilities
-  await within<void>(10_000, 'both members online', (done) => {
-    const t = setInterval(() => {
-      void admin('ls').then((r) => {
-        if (/online members = 2 /.test(r.text)) done();
-      });
-    }, 100);
-    return () => clearInterval(t);
+  await until(async () => /online members = 2 /.test((await admin('ls')).text), {
+    what: 'both members online',
+    intervalMs: 100,
   });
 
-  sipPort = await freeUdpPort();
-  uasPort = await freeUdpPort();
+  // Kamailio and the sipp UAS cannot listen on port 0
+  sipPort = await peerPort();
+  uasPort = await peerPort();
   writeFileSync(
     join(dir, 'kamailio.cfg'),
     kamailioRtpproxyConfig({ sipPort, rtpproxySock: `udp:127.0.0.1:${clusterPort}`, uasPort }),

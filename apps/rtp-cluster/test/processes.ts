@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Proc, startNodeBin } from '@sipedge/test-utils';
 
-export { freeUdpPort, type Proc, startNodeBin as startProcess } from '@sipedge/test-utils';
+export { type Proc, startNodeBin as startProcess } from '@sipedge/test-utils';
 
 /** apps/rtp-cluster, whether this file runs from test/ (vitest) or dist/test/ (benchmarks). */
 const APP = new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url);

@@ -11,7 +11,7 @@ export const BIN = fileURLToPath(new URL('../dist/src/bin.js', import.meta.url))
 
 export { within } from '@sipedge/test-utils';
 
-import { within } from '@sipedge/test-utils';
+import { until, within } from '@sipedge/test-utils';
 
 export interface RelayProcess {
   readonly child: ChildProcess;
@@ -85,14 +85,13 @@ export async function startRelayProcess(args: string[], readyMs = 10_000): Promi
     control,
     logs,
     waitLog(pred, ms = 5000) {
-      return within(ms, 'a log line', (done) => {
-        const check = (): void => {
-          const hit = logs.find(pred);
-          if (hit !== undefined) done(hit);
-        };
-        listeners.add(check);
-        check();
-        return () => listeners.delete(check);
+      return until(() => logs.find(pred), {
+        what: `a log line matching ${pred}`,
+        timeoutMs: ms,
+        wake: (recheck) => {
+          listeners.add(recheck);
+          return () => listeners.delete(recheck);
+        },
       });
     },
     async stop() {

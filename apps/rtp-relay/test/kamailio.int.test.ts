@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  freeUdpPort,
   KAMAILIO,
   kamailioRtpproxyConfig,
   type Proc,
+  peerPort,
   requirePeer,
   runSippCall,
   SIPP,
@@ -61,8 +61,8 @@ describe('Kamailio 5.6 rtpproxy module against sipedge-rtp-relay', () => {
       'debug',
     ]);
     const relayPort = Number(relay.control[0]!.split(':').pop());
-    const sipPort = await freeUdpPort();
-    const uasPort = await freeUdpPort();
+    const sipPort = await peerPort();
+    const uasPort = await peerPort();
     const cfg = path.join(dir, 'kamailio.cfg');
     fs.writeFileSync(
       cfg,

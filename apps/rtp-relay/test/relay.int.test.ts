@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { RtppClient } from '@sipedge/rtpp';
+import { until } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type RelayProcess, startRelayProcess, udpEndpoint, within } from './helpers.js';
 
@@ -175,9 +176,12 @@ describe('sipedge-rtp-relay stream sockets and flags', () => {
         got += d.toString();
       });
       c.write('V\nVF 20050322\n');
-      await within(3000, 'two cunix replies', (done) => {
-        const t = setInterval(() => got === '20040107\n1\n' && done(undefined), 10);
-        return () => clearInterval(t);
+      await until(() => got === '20040107\n1\n', {
+        what: () => `two cunix replies (got ${JSON.stringify(got)})`,
+        wake: (recheck) => {
+          c.on('data', recheck);
+          return () => c.off('data', recheck);
+        },
       });
       c.destroy();
       const u = net.createConnection(unix);
@@ -272,9 +276,8 @@ describe('sipedge-rtp-relay stream sockets and flags', () => {
       );
       await client.close();
       await relay.waitLog((x) => x.event === 'timeout' && x.callId === 'idle@test', 5000);
-      await within(5000, 'the notification line', (done) => {
-        const t = setInterval(() => got === 'call 1\n' && done(undefined), 10);
-        return () => clearInterval(t);
+      await until(() => got === 'call 1\n', {
+        what: () => `the notification line (got ${JSON.stringify(got)})`,
       });
       expect(got).toBe('call 1\n');
     } finally {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { until } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { parseNotifySpec, resolveNotifySocket, StreamNotifier } from './notify.js';
 
@@ -86,18 +87,14 @@ describe('StreamNotifier', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as net.AddressInfo).port;
     const notifier = new StreamNotifier();
-    const until = async (pred: () => boolean, what: string) => {
-      for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
-      if (!pred()) throw new Error(`timed out waiting for ${what}`);
-    };
     try {
       notifier.send({ kind: 'tcp', host: '127.0.0.1', port }, 'one\n');
-      await until(() => lines.length === 1, 'the first line');
-      await until(() => notifier.delivered === 1, 'the first delivery');
+      await until(() => lines.length === 1, { what: 'the first line' });
+      await until(() => notifier.delivered === 1, { what: 'the first delivery' });
       // the server closed the connection; once the notifier has seen that, the next line reconnects
-      await until(() => notifier.openConnections === 0, 'the notifier to see the close');
+      await until(() => notifier.openConnections === 0, { what: 'the notifier to see the close' });
       notifier.send({ kind: 'tcp', host: '127.0.0.1', port }, 'two\n');
-      await until(() => lines.length === 2, 'the second line');
+      await until(() => lines.length === 2, { what: 'the second line' });
       expect(lines).toEqual(['one\n', 'two\n']);
       expect(conns).toBe(2);
     } finally {
@@ -109,9 +106,9 @@ describe('StreamNotifier', () => {
   it('counts a line it cannot deliver', async () => {
     const notifier = new StreamNotifier();
     notifier.send({ kind: 'unix', path: '/nonexistent/dir/n.sock' }, 'x\n');
-    for (let i = 0; i < 100 && notifier.failed === 0; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    notifier.close();
+    await until(() => notifier.failed > 0, { what: 'the failed delivery counted' }).finally(() =>
+      notifier.close(),
+    );
     expect(notifier.failed).toBe(1);
   });
 });

@@ -16,11 +16,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  freeUdpPort,
   type Proc,
+  peerPort,
   requirePeer,
   runProcess,
   SIPP,
+  until,
   waitUdpBound,
 } from '@sipedge/test-utils';
 import {
@@ -34,7 +35,6 @@ import {
   startCluster,
   startKamailioBench,
   startRegisterLoad,
-  until,
   usrlocSynced,
 } from '../src/index.js';
 
@@ -76,7 +76,7 @@ async function sippRegisterRun(
       '-i',
       '127.0.0.1',
       '-p',
-      String(await freeUdpPort()),
+      String(await peerPort()),
       '-t',
       'u1',
       '-m',
@@ -164,7 +164,7 @@ async function benchRegister(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'bench-kam-'));
   try {
-    const sipPort = await freeUdpPort();
+    const sipPort = await peerPort();
     writeFileSync(join(dir, 'k.cfg'), kamailioRegistrarConfig({ sipPort, children: 2 }));
     const k = await startKamailioBench(dir, join(dir, 'k.cfg'));
     try {
@@ -236,13 +236,11 @@ async function benchRegister3(): Promise<void> {
     let replicated = 'not everywhere within 60 s';
     try {
       await until(
-        'every node to hold every registration',
-        60_000,
         async () => {
           for (const n of cluster.nodes) if ((await aors(n)).size < ours!.ok + 3000) return false;
           return true;
         },
-        250,
+        { what: 'every node to hold every registration', timeoutMs: 60_000, intervalMs: 250 },
       );
       replicated = `on every node ${fmt((Date.now() - t0) / 1000, 1)} s after the last 200`;
     } catch {}
@@ -255,8 +253,8 @@ async function benchRegister3(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-kam3-'));
   const procs: Proc[] = [];
   try {
-    const sip = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
-    const dmq = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
+    const sip = [await peerPort(), await peerPort(), await peerPort()];
+    const dmq = [await peerPort(), await peerPort(), await peerPort()];
     for (let i = 0; i < 3; i++) {
       const sub = join(dir, `k${i}`);
       mkdirSync(sub);
@@ -275,8 +273,6 @@ async function benchRegister3(): Promise<void> {
     const ctls = [0, 1, 2].map((i) => `unix:${join(dir, `k${i}`, 'ctl')}`);
     // dmq peers find each other through the notification node
     await until(
-      'dmq_usrloc to replicate between the three',
-      30_000,
       async () => {
         const ua = await new SipUdpUa().bind();
         try {
@@ -287,7 +283,7 @@ async function benchRegister3(): Promise<void> {
         const n = await Promise.all(ctls.map(kamailioContacts));
         return n[0] === n[1] && n[1] === n[2] && (n[0] ?? 0) > 0;
       },
-      1000,
+      { what: 'dmq_usrloc to replicate between the three', timeoutMs: 30_000, intervalMs: 1000 },
     );
     const before = await kamailioContacts(ctls[0]!);
     const targets = sip.map((port) => ({ host: '127.0.0.1', port }));
@@ -297,13 +293,11 @@ async function benchRegister3(): Promise<void> {
     let replicated = 'not everywhere within 60 s';
     try {
       await until(
-        'every Kamailio to hold every registration',
-        60_000,
         async () => {
           const n = await Promise.all(ctls.map(kamailioContacts));
           return n.every((x) => x >= before + 3000 + kam.ok);
         },
-        250,
+        { what: 'every Kamailio to hold every registration', timeoutMs: 60_000, intervalMs: 250 },
       );
       replicated = `on every node ${fmt((Date.now() - t0) / 1000, 1)} s after the last 200`;
     } catch {}
@@ -332,31 +326,32 @@ async function benchFailover(): Promise<void> {
   using probe = await new SipUdpUa().bind();
   const times: number[] = [];
   for (let i = 0; i < kills; i++) {
-    await until(
-      'the service address to answer',
-      20_000,
-      async () => (await probe.options(sa, 200)) !== undefined,
-    );
+    await until(async () => (await probe.options(sa, 200)) !== undefined, {
+      what: 'the service address to answer',
+      timeoutMs: 20_000,
+    });
     // the owner: the running node whose sharing tag is active
     let owner: number | undefined;
-    await until('one owner', 20_000, async () => {
-      const owners: number[] = [];
-      for (const n of cluster.running) {
-        const l = await n.call<Array<{ Tag: string; State: string }>>('clusterer_list_shtags');
-        if (l.some((t) => t.Tag === 'vip' && t.State === 'active')) owners.push(n.id);
-      }
-      owner = owners.length === 1 ? owners[0] : undefined;
-      return owner !== undefined;
-    });
+    await until(
+      async () => {
+        const owners: number[] = [];
+        for (const n of cluster.running) {
+          const l = await n.call<Array<{ Tag: string; State: string }>>('clusterer_list_shtags');
+          if (l.some((t) => t.Tag === 'vip' && t.State === 'active')) owners.push(n.id);
+        }
+        owner = owners.length === 1 ? owners[0] : undefined;
+        return owner !== undefined;
+      },
+      { what: 'one owner', timeoutMs: 20_000 },
+    );
     const node = cluster.node(owner!);
     const t0 = Date.now();
     await node.kill('SIGKILL');
-    await until(
-      'a new owner to answer',
-      20_000,
-      async () => (await probe.options(sa, 50)) !== undefined,
-      5,
-    );
+    await until(async () => (await probe.options(sa, 50)) !== undefined, {
+      what: 'a new owner to answer',
+      timeoutMs: 20_000,
+      intervalMs: 5,
+    });
     times.push(Date.now() - t0);
     await node.start();
     await cluster.waitLinked([1, 2, 3]);
@@ -398,7 +393,11 @@ async function benchSync(count: number): Promise<void> {
   await cluster.node(2).start();
   const limit = Number(process.env.BENCH_SYNC_TIMEOUT_MS ?? 300_000);
   try {
-    await until(`node 2 synced`, limit, () => usrlocSynced(cluster.node(2)), 100);
+    await until(() => usrlocSynced(cluster.node(2)), {
+      what: `node 2 synced`,
+      timeoutMs: limit,
+      intervalMs: 100,
+    });
     const ms = Date.now() - t0;
     const have = (await aors(cluster.node(2))).size;
     row(
@@ -441,12 +440,15 @@ async function benchRtp(): Promise<void> {
     logLevel: 'warn',
   });
   const relay = cluster.relays[0]!;
-  await until('relay online', 10_000, async () => {
-    const r = await cluster
-      .node(1)
-      .call<{ Clusters: Array<{ members: Array<{ state: string }> }> }>('rtp_cluster_list');
-    return r.Clusters[0]?.members[0]?.state === 'online';
-  });
+  await until(
+    async () => {
+      const r = await cluster
+        .node(1)
+        .call<{ Clusters: Array<{ members: Array<{ state: string }> }> }>('rtp_cluster_list');
+      return r.Clusters[0]?.members[0]?.state === 'online';
+    },
+    { what: 'relay online' },
+  );
   await udRate(relay.spec, 1000, window);
   const direct = await udRate(relay.spec, calls, window);
   await udRate(cluster.node(1).rtpControl!, 1000, window);

@@ -8,7 +8,8 @@
  *   config file is rewritten with the ports the node got, so a restart comes back on them.
  * - With `proxy` (the default), every directed BIN link A→B goes through a `BinLinkProxy`. A's
  *   neighbour url for B is the proxy, and the proxy forwards to B's real listener. That is how
- *   links are delayed, dropped and partitioned. Without it, BIN ports are picked free up front.
+ *   links are delayed, dropped and partitioned. Without it, every node's BIN url is configured on
+ *   the others before any starts: those ports come from test-utils `peerPort()`.
  * - Readiness goes through MI: `node_info` answers, and `clusterer_list` shows every running
  *   neighbour `Up`.
  * - Faults: SIGKILL, SIGSTOP/SIGCONT, graceful stop, restart of a node, relay kill, and link
@@ -23,10 +24,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiClient } from '@sipedge/mi';
 import { RtppClient } from '@sipedge/rtpp';
-import { freeTcpPort, freeUdpPort, type Proc, startNodeBin } from '@sipedge/test-utils';
+import { notYet, type Proc, peerPort, startNodeBin, until } from '@sipedge/test-utils';
 import { stringify } from 'yaml';
 import { BinLinkProxy } from './bin-proxy.js';
-import { until } from './wait.js';
 
 const ROOT = new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url);
 export const NODE_BIN = fileURLToPath(new URL('apps/cluster-node/dist/src/bin.js', ROOT));
@@ -81,13 +81,6 @@ const LINE = (name: string) => new RegExp(`^cluster-node\\[${name}\\]: (.*)$`, '
 function splitHostPort(s: string): Address {
   const i = s.lastIndexOf(':');
   return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
-}
-
-/** `n` distinct TCP ports free right now on 127.0.0.1 (test-utils `freeTcpPort`). */
-export async function freeTcpPorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) ports.push(await freeTcpPort());
-  return ports;
 }
 
 /**
@@ -213,10 +206,13 @@ export class E2eNode {
     this.write();
     this.onBin?.(splitHostPort(this.binUrl.replace(/^bins?:/, '')));
     this.client ??= new MiClient({ url: this.miUrl, timeoutMs: 10_000 });
-    await until(`${this.name} to answer node_info`, this.readyMs, async () => {
-      await this.call('node_info');
-      return true;
-    });
+    await until(
+      async () => {
+        await this.call('node_info');
+        return true;
+      },
+      { what: `${this.name} to answer node_info`, timeoutMs: this.readyMs },
+    );
   }
 
   /** Sends `signal` (SIGKILL by default) and waits for the process to exit. */
@@ -385,25 +381,31 @@ export class Cluster {
     const want = ids ?? this.running.map((n) => n.id);
     await Promise.all(
       want.map((id) =>
-        until(`node ${id} to see ${want.filter((x) => x !== id).join(',')} up`, ms, async () => {
-          const r = await this.node(id).call<ClustererList>('clusterer_list');
-          const nodes = r.Clusters.find((c) => c.cluster_id === 1)?.Nodes ?? [];
-          const up = new Set(nodes.filter((n) => n.link_state === 'Up').map((n) => n.node_id));
-          const missing = want.filter((x) => x !== id && !up.has(x));
-          return missing.length === 0 ? true : `not up: ${missing.join(',')}`;
-        }),
+        until(
+          async () => {
+            const r = await this.node(id).call<ClustererList>('clusterer_list');
+            const nodes = r.Clusters.find((c) => c.cluster_id === 1)?.Nodes ?? [];
+            const up = new Set(nodes.filter((n) => n.link_state === 'Up').map((n) => n.node_id));
+            const missing = want.filter((x) => x !== id && !up.has(x));
+            return missing.length === 0 || notYet(`not up: ${missing.join(',')}`);
+          },
+          { what: `node ${id} to see ${want.filter((x) => x !== id).join(',')} up`, timeoutMs: ms },
+        ),
       ),
     );
   }
 
   /** `node` sees each of `ids` with link state `state` (`Down`, `Up`…). */
   async waitLinkState(node: number, ids: number[], state: string, ms = 30_000): Promise<void> {
-    await until(`node ${node} to see ${ids.join(',')} ${state}`, ms, async () => {
-      const r = await this.node(node).call<ClustererList>('clusterer_list');
-      const nodes = r.Clusters.find((c) => c.cluster_id === 1)?.Nodes ?? [];
-      const bad = ids.filter((x) => nodes.find((n) => n.node_id === x)?.link_state !== state);
-      return bad.length === 0 ? true : `still not ${state}: ${bad.join(',')}`;
-    });
+    await until(
+      async () => {
+        const r = await this.node(node).call<ClustererList>('clusterer_list');
+        const nodes = r.Clusters.find((c) => c.cluster_id === 1)?.Nodes ?? [];
+        const bad = ids.filter((x) => nodes.find((n) => n.node_id === x)?.link_state !== state);
+        return bad.length === 0 || notYet(`still not ${state}: ${bad.join(',')}`);
+      },
+      { what: `node ${node} to see ${ids.join(',')} ${state}`, timeoutMs: ms },
+    );
   }
 
   /** The last `lines` lines of every process, for a failed test's message. */
@@ -479,13 +481,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         }
       }
     } else {
-      const ports = await freeTcpPorts(ids.length);
-      ids.forEach((id, i) => {
-        bin.set(id, `bin:127.0.0.1:${ports[i]}`);
-      });
+      for (const id of ids) bin.set(id, `bin:127.0.0.1:${await peerPort()}`);
     }
     if (options.ha !== undefined) {
-      cluster.serviceAddress = { host: serviceHost(), port: await freeUdpPort() };
+      // every node is configured with it before any starts
+      cluster.serviceAddress = { host: serviceHost(), port: await peerPort() };
     }
     for (const id of ids) {
       const config: NodeConfigObject = {

@@ -5,4 +5,3 @@ export * from './rtp.js';
 export * from './sip.js';
 export * from './sipp.js';
 export * from './usrloc.js';
-export * from './wait.js';

@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { RtppClient } from '@sipedge/rtpp';
-import { until } from './wait.js';
+import { notYet, until } from '@sipedge/test-utils';
 
 export class RtpEndpoint {
   private readonly socket = dgram.createSocket('udp4');
@@ -40,12 +40,11 @@ export class RtpEndpoint {
   }
 
   async waitReceived(n: number, ms = 5000): Promise<void> {
-    await until(
-      `${n} RTP packets at :${this.port}`,
-      ms,
-      () => this.received >= n || `${this.received}`,
-      20,
-    );
+    await until(() => this.received >= n || notYet(`${this.received} so far`), {
+      what: `${n} RTP packets at :${this.port}`,
+      timeoutMs: ms,
+      intervalMs: 20,
+    });
   }
 
   close(): void {

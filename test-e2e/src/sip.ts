@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { freeUdpPort } from '@sipedge/test-utils';
 import type { Address } from './cluster.js';
 
 export interface SipResponse {
@@ -193,9 +192,4 @@ export class SipUdpUa {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** A UDP port free right now, outside the ephemeral range (test-utils `freeUdpPort`). */
-export function quietUdpPort(): Promise<number> {
-  return freeUdpPort();
 }

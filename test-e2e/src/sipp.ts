@@ -8,11 +8,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  freeUdpPort,
   type Proc,
+  peerPort,
   requirePeer,
   runProcess,
   SIPP,
+  sippMediaPort,
+  until,
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { type Address, stopOnExit } from './cluster.js';
@@ -63,7 +65,7 @@ export async function startRegisterLoad(o: RegisterLoadOptions): Promise<Registe
       '-i',
       '127.0.0.1',
       '-p',
-      String(await freeUdpPort()),
+      String(await peerPort()),
       '-t',
       o.transport ?? 'u1',
       '-m',
@@ -163,7 +165,7 @@ export async function startSippCall(o: {
       '-p',
       String(o.uasPort),
       '-mp',
-      String(await freeUdpPort()),
+      String(await sippMediaPort()),
       ...common,
       '-key',
       'rtp_port',
@@ -181,9 +183,9 @@ export async function startSippCall(o: {
       '-sf',
       SIPP_CALL_UAC,
       '-p',
-      String(await freeUdpPort()),
+      String(await peerPort()),
       '-mp',
-      String(await freeUdpPort()),
+      String(await sippMediaPort()),
       ...common,
       '-key',
       'rtp_port',
@@ -196,21 +198,13 @@ export async function startSippCall(o: {
   );
   stopOnExit(uac);
   const portIn = async (file: string, re: RegExp, ms: number): Promise<number> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      let text = '';
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {}
-      const m = re.exec(text);
-      if (m !== null) return Number(m[1]);
-      if (Date.now() > deadline) {
-        throw new Error(
-          `no ${re} in ${file}:\nuac:\n${uac.output().slice(-1500)}\nuas:\n${uas.output().slice(-1500)}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const m = await until(() => re.exec(readFileSync(file, 'utf8')), {
+      what: () =>
+        `${re} in ${file}:\nuac:\n${uac.output().slice(-1500)}\nuas:\n${uas.output().slice(-1500)}`,
+      timeoutMs: ms,
+      intervalMs: 20,
+    });
+    return Number(m[1]);
   };
   return {
     offerPort: (ms = 10_000) => portIn(uasLog, /INVITE-SDP c=\S+ m=(\d+)/, ms),

@@ -1,4 +1,5 @@
 /** usrloc views over MI (`ul_dump`, OpenSIPS shapes) for comparing nodes. */
+import { type NotYet, notYet } from '@sipedge/test-utils';
 import type { E2eNode } from './cluster.js';
 
 export interface UlContact {
@@ -52,11 +53,11 @@ export function missing(users: Iterable<string>, have: Set<string>, domain = 'e2
 }
 
 /** Usrloc capability sync state on a node (`clusterer_list_cap`). */
-export async function usrlocSynced(node: E2eNode): Promise<boolean | string> {
+export async function usrlocSynced(node: E2eNode): Promise<true | NotYet> {
   const r = await node.call<{
     Clusters: Array<{ Capabilities: Array<{ name: string; state: string; sync_state: string }> }>;
   }>('clusterer_list_cap');
   const cap = r.Clusters[0]?.Capabilities.find((c) => c.name === 'usrloc-contact-repl');
-  if (cap === undefined) return 'no usrloc-contact-repl capability';
-  return cap.state === 'Ok' || `${cap.state} (${cap.sync_state})`;
+  if (cap === undefined) return notYet('no usrloc-contact-repl capability');
+  return cap.state === 'Ok' || notYet(`${cap.state} (${cap.sync_state})`);
 }

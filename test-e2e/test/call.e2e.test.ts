@@ -8,16 +8,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runSippCall } from '@sipedge/test-utils';
+import { runSippCall, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import {
-  locations,
-  RtpEndpoint,
-  SipUdpUa,
-  startCluster,
-  startSippCall,
-  until,
-} from '../src/index.js';
+import { locations, RtpEndpoint, SipUdpUa, startCluster, startSippCall } from '../src/index.js';
 
 interface RtpList {
   Clusters: Array<{ members: Array<{ name: string; state: string }> }>;
@@ -28,10 +21,13 @@ describe('calls through the cluster', () => {
     await using cluster = await startCluster({ nodes: 2, relays: 2 });
     onTestFailed(() => console.log(cluster.logs()));
     const node = cluster.node(1);
-    await until('both relays online', 10_000, async () => {
-      const r = await node.call<RtpList>('rtp_cluster_list');
-      return r.Clusters[0]?.members.every((m) => m.state === 'online') === true;
-    });
+    await until(
+      async () => {
+        const r = await node.call<RtpList>('rtp_cluster_list');
+        return r.Clusters[0]?.members.every((m) => m.state === 'online') === true;
+      },
+      { what: 'both relays online' },
+    );
     // the UAS registers from the port it will answer on (so no NAT fix-up applies): our UA
     // binds a port outside the ephemeral range (no concurrent bind(0) can take it), registers
     // sip:uas@127.0.0.1 through node 2, and hands the port to sipp
@@ -42,9 +38,9 @@ describe('calls through the cluster', () => {
       const reg = await ua.register(cluster.node(2).sipUdp!, 'uas', { domain: '127.0.0.1' });
       expect(reg?.code, reg?.text).toBe(200);
     }
-    await until('node 1 to know the UAS (replicated from node 2)', 10_000, async () =>
-      (await locations(node)).has('uas@127.0.0.1'),
-    );
+    await until(async () => (await locations(node)).has('uas@127.0.0.1'), {
+      what: 'node 1 to know the UAS (replicated from node 2)',
+    });
 
     const call = async (name: string) => {
       const dir = join(cluster.dir, name);
@@ -73,10 +69,13 @@ describe('calls through the cluster', () => {
     expect(entry('active sessions')).toBe('0');
 
     await first.kill();
-    await until(`${first.name} offline`, 10_000, async () => {
-      const r = await node.call<RtpList>('rtp_cluster_list');
-      return r.Clusters[0]?.members.find((m) => m.name === first.name)?.state !== 'online';
-    });
+    await until(
+      async () => {
+        const r = await node.call<RtpList>('rtp_cluster_list');
+        return r.Clusters[0]?.members.find((m) => m.name === first.name)?.state !== 'online';
+      },
+      { what: `${first.name} offline` },
+    );
     const second = await call('call2');
     expect(second.name).not.toBe(first.name);
     await cluster.waitLinked([1, 2]);
@@ -93,9 +92,9 @@ describe('calls through the cluster', () => {
       const reg = await ua.register(cluster.node(2).sipUdp!, 'uas', { domain: '127.0.0.1' });
       expect(reg?.code, reg?.text).toBe(200);
     }
-    await until('node 1 to know the UAS', 10_000, async () =>
-      (await locations(cluster.node(1))).has('uas@127.0.0.1'),
-    );
+    await until(async () => (await locations(cluster.node(1))).has('uas@127.0.0.1'), {
+      what: 'node 1 to know the UAS',
+    });
     // the media sockets the two SDPs name: the UAC's and the UAS's
     using caller = await new RtpEndpoint().bind();
     using callee = await new RtpEndpoint().bind();

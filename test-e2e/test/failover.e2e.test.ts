@@ -4,6 +4,7 @@
  * address (it answers SIP there) and sends the NAT pings; the failover time from the kill to
  * the first SIP answer on the service address is reported (asserted only against 5 s).
  */
+import { notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
 import {
   aors,
@@ -12,7 +13,6 @@ import {
   SipUdpUa,
   startCluster,
   startRegisterLoad,
-  until,
 } from '../src/index.js';
 
 type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
@@ -45,17 +45,23 @@ describe('failover of the service address', () => {
     onTestFailed(() => console.log(cluster.logs()));
     const sa = cluster.serviceAddress!;
     using probe = await new SipUdpUa().bind();
-    await until('node 1 to own the service address', 15_000, async () => {
-      const owners = await activeOwners(cluster);
-      return (owners.join() === '1' && (await probe.options(sa)) !== undefined) || owners.join();
-    });
+    await until(
+      async () => {
+        const owners = await activeOwners(cluster);
+        return (
+          (owners.join() === '1' && (await probe.options(sa)) !== undefined) ||
+          notYet(`owners: ${owners.join()}`)
+        );
+      },
+      { what: 'node 1 to own the service address', timeoutMs: 15_000 },
+    );
     // a NATed-looking phone: private Contact, pinged at its source address by the owner
     using phone = await new SipUdpUa().bind();
     const r = await phone.register(sa, 'natphone', { contact: '10.11.12.13:5060' });
     expect(r?.code, r?.text).toBe(200);
-    await until('NAT pings from node 1', 10_000, () =>
-      phone.requests.some((q) => q.method === 'OPTIONS'),
-    );
+    await until(() => phone.requests.some((q) => q.method === 'OPTIONS'), {
+      what: 'NAT pings from node 1',
+    });
 
     const load = await startRegisterLoad({
       dir: cluster.dir,
@@ -65,19 +71,20 @@ describe('failover of the service address', () => {
       prefix: 'kill',
     });
     try {
-      await until('500 acknowledged registrations', 30_000, () => load.acknowledged().size >= 500);
+      await until(() => load.acknowledged().size >= 500, {
+        what: '500 acknowledged registrations',
+        timeoutMs: 30_000,
+      });
       const killedAt = Date.now();
       await cluster.node(1).kill('SIGKILL');
       let answeredAt = 0;
       await until(
-        'the service address to answer again',
-        10_000,
         async () => {
           if ((await probe.options(sa, 100)) === undefined) return false;
           answeredAt = Date.now();
           return true;
         },
-        10,
+        { what: 'the service address to answer again', intervalMs: 10 },
       );
       const failoverMs = answeredAt - killedAt;
       console.log(
@@ -88,15 +95,21 @@ describe('failover of the service address', () => {
       expect(owners).toHaveLength(1);
       const pingsAfter = () =>
         phone.requests.filter((q) => q.method === 'OPTIONS' && q.at > answeredAt).length;
-      await until('NAT pings from the new owner', 10_000, () => pingsAfter() >= 2);
+      await until(() => pingsAfter() >= 2, { what: 'NAT pings from the new owner' });
 
       const { ok, output } = await load.done();
       expect(ok.size, output.slice(-2000)).toBeGreaterThan(1000);
       for (const id of [2, 3]) {
-        await until(`node ${id} to hold every acknowledged registration`, 20_000, async () => {
-          const lost = missing(ok, await aors(cluster.node(id)));
-          return lost.length === 0 || `${lost.length} missing, e.g. ${lost.slice(0, 5).join(',')}`;
-        });
+        await until(
+          async () => {
+            const lost = missing(ok, await aors(cluster.node(id)));
+            return (
+              lost.length === 0 ||
+              notYet(`${lost.length} missing, e.g. ${lost.slice(0, 5).join(',')}`)
+            );
+          },
+          { what: `node ${id} to hold every acknowledged registration`, timeoutMs: 20_000 },
+        );
       }
     } finally {
       await load.stop();

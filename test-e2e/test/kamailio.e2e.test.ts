@@ -7,12 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   kamailioRtpproxyConfig,
+  peerPort,
   runSippCall,
   startKamailio,
+  until,
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { quietUdpPort, startCluster, stopOnExit, until } from '../src/index.js';
+import { startCluster, stopOnExit } from '../src/index.js';
 
 interface RtpList {
   Clusters: Array<{ members: Array<{ state: string }> }>;
@@ -24,13 +26,16 @@ describe('Kamailio using the cluster as its rtpproxy', () => {
     const node = cluster.node(1);
     const relay = cluster.relays[0];
     if (relay === undefined || node.rtpControl === undefined) throw new Error('no relay/socket');
-    await until('the relay online', 10_000, async () => {
-      const r = await node.call<RtpList>('rtp_cluster_list');
-      return r.Clusters[0]?.members[0]?.state === 'online';
-    });
-    // ports below the ephemeral range: no concurrent bind(0) takes them before their owner
-    const sipPort = await quietUdpPort();
-    const uasPort = await quietUdpPort();
+    await until(
+      async () => {
+        const r = await node.call<RtpList>('rtp_cluster_list');
+        return r.Clusters[0]?.members[0]?.state === 'online';
+      },
+      { what: 'the relay online' },
+    );
+    // Kamailio and the sipp UAS cannot listen on port 0
+    const sipPort = await peerPort();
+    const uasPort = await peerPort();
     const cfg = join(cluster.dir, 'kamailio.cfg');
     writeFileSync(cfg, kamailioRtpproxyConfig({ sipPort, rtpproxySock: node.rtpControl, uasPort }));
     const kamailio = startKamailio(cluster.dir, cfg);

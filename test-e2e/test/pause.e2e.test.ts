@@ -3,8 +3,9 @@
  * down by the others; registrations taken meanwhile reach it after SIGCONT, and every node
  * ends with the same locations.
  */
+import { notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { aors, locationDigest, missing, SipUdpUa, startCluster, until } from '../src/index.js';
+import { aors, locationDigest, missing, SipUdpUa, startCluster } from '../src/index.js';
 
 describe('a frozen node', () => {
   it('is seen down while stopped and catches up with the registrations it missed', async () => {
@@ -23,10 +24,13 @@ describe('a frozen node', () => {
     await cluster.waitLinked([1, 2, 3]);
     // a node coming back is merged at once (usrloc resyncOnNodeUp); if that is lost in a link
     // flap, anti-entropy (every 30 s) still converges it: allow both
-    await until('node 3 to hold what it missed', 45_000, async () => {
-      const lost = missing(users, await aors(cluster.node(3)));
-      return lost.length === 0 || `${lost.length} missing`;
-    });
+    await until(
+      async () => {
+        const lost = missing(users, await aors(cluster.node(3)));
+        return lost.length === 0 || notYet(`${lost.length} missing`);
+      },
+      { what: 'node 3 to hold what it missed', timeoutMs: 45_000 },
+    );
     const digests = await Promise.all(cluster.nodes.map((n) => locationDigest(n)));
     expect(new Set(digests).size).toBe(1);
   }, 90_000);

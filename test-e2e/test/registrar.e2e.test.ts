@@ -4,6 +4,7 @@
  * locations and one active owner per sharing tag; a rolling restart of every node under
  * REGISTER load loses nothing that was acknowledged.
  */
+import { type NotYet, notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
 import {
   aors,
@@ -14,7 +15,6 @@ import {
   SipUdpUa,
   startCluster,
   startRegisterLoad,
-  until,
   usrlocSynced,
 } from '../src/index.js';
 
@@ -30,16 +30,16 @@ async function activeOwners(cluster: Cluster, tag = 'vip/1'): Promise<number[]> 
 }
 
 /** Every running node shows the same locations, and they hold every AOR of `users`. */
-async function converged(cluster: Cluster, users: Iterable<string>): Promise<true | string> {
+async function converged(cluster: Cluster, users: Iterable<string>): Promise<true | NotYet> {
   const list = [...users];
   const digests = new Set<string>();
   for (const n of cluster.running) {
     const lost = missing(list, await aors(n));
     if (lost.length > 0)
-      return `node ${n.id} misses ${lost.length} (${lost.slice(0, 3).join(',')}…)`;
+      return notYet(`node ${n.id} misses ${lost.length} (${lost.slice(0, 3).join(',')}…)`);
     digests.add(await locationDigest(n));
   }
-  return digests.size === 1 || `${digests.size} different location tables`;
+  return digests.size === 1 || notYet(`${digests.size} different location tables`);
 }
 
 describe('registrar across the cluster', () => {
@@ -53,7 +53,10 @@ describe('registrar across the cluster', () => {
       const r = await ua.register(n1.sipUdp ?? { host: '', port: 0 }, u);
       expect(r?.code, r?.text).toBe(200);
     }
-    await until('every node to hold the 20 registrations', 15_000, () => converged(cluster, users));
+    await until(() => converged(cluster, users), {
+      what: 'every node to hold the 20 registrations',
+      timeoutMs: 15_000,
+    });
     const port = n1.sipUdp?.port;
     for (const n of cluster.nodes) {
       const l = await locations(n);
@@ -69,15 +72,17 @@ describe('registrar across the cluster', () => {
   it('a partition in which both sides register heals into identical locations and one tag owner', async () => {
     await using cluster = await startCluster({ nodes: 3, ha: { active: 1 } });
     onTestFailed(() => console.log(cluster.logs()));
-    await until(
-      'one owner of vip/1',
-      15_000,
-      async () => (await activeOwners(cluster)).length === 1,
-    );
+    await until(async () => (await activeOwners(cluster)).length === 1, {
+      what: 'one owner of vip/1',
+      timeoutMs: 15_000,
+    });
     using ua = await new SipUdpUa().bind();
     const before = ['pre0', 'pre1', 'pre2'];
     for (const u of before) expect((await ua.register(cluster.node(2).sipUdp!, u))?.code).toBe(200);
-    await until('pre-partition registrations everywhere', 15_000, () => converged(cluster, before));
+    await until(() => converged(cluster, before), {
+      what: 'pre-partition registrations everywhere',
+      timeoutMs: 15_000,
+    });
 
     cluster.partition([3], [1, 2]);
     await cluster.waitLinkState(3, [1, 2], 'Down');
@@ -96,19 +101,23 @@ describe('registrar across the cluster', () => {
 
     cluster.heal();
     await cluster.waitLinked([1, 2, 3]);
-    await until('identical locations after healing', 30_000, () =>
-      converged(cluster, [...before, ...left, ...right]),
-    );
+    await until(() => converged(cluster, [...before, ...left, ...right]), {
+      what: 'identical locations after healing',
+      timeoutMs: 30_000,
+    });
     const pre0 = (await locations(cluster.node(2))).get('pre0@e2e.test') ?? [];
     expect(pre0.map((c) => c.Contact).sort()).toEqual([
       'sip:pre0@127.0.0.1:1111',
       'sip:pre0@127.0.0.1:3333',
       `sip:pre0@127.0.0.1:${ua.port}`,
     ]);
-    await until('exactly one owner of vip/1', 15_000, async () => {
-      const o = await activeOwners(cluster);
-      return o.length === 1 || `owners: ${o.join(',') || 'none'}`;
-    });
+    await until(
+      async () => {
+        const o = await activeOwners(cluster);
+        return o.length === 1 || notYet(`owners: ${o.join(',') || 'none'}`);
+      },
+      { what: 'exactly one owner of vip/1', timeoutMs: 15_000 },
+    );
   }, 120_000);
 
   it('a rolling restart of every node under REGISTER load loses no acknowledged registration', async () => {
@@ -123,11 +132,10 @@ describe('registrar across the cluster', () => {
     onTestFailed(() => console.log(cluster.logs(150)));
     const sa = cluster.serviceAddress!;
     using probe = await new SipUdpUa().bind();
-    await until(
-      'the service address to answer',
-      15_000,
-      async () => (await probe.options(sa)) !== undefined,
-    );
+    await until(async () => (await probe.options(sa)) !== undefined, {
+      what: 'the service address to answer',
+      timeoutMs: 15_000,
+    });
     const load = await startRegisterLoad({
       dir: cluster.dir,
       target: sa,
@@ -138,16 +146,23 @@ describe('registrar across the cluster', () => {
     try {
       for (const id of [3, 2, 1]) {
         const seen = load.acknowledged().size;
-        await until('registrations to flow', 20_000, () => load.acknowledged().size > seen + 100);
+        await until(() => load.acknowledged().size > seen + 100, {
+          what: 'registrations to flow',
+          timeoutMs: 20_000,
+        });
         await cluster.node(id).restart();
         await cluster.waitLinked([1, 2, 3]);
-        await until(`node ${id} synced`, 30_000, () => usrlocSynced(cluster.node(id)));
+        await until(() => usrlocSynced(cluster.node(id)), {
+          what: `node ${id} synced`,
+          timeoutMs: 30_000,
+        });
       }
       const { ok, output } = await load.done(60_000);
       expect(ok.size, output.slice(-2000)).toBeGreaterThan(2000);
-      await until('every acknowledged registration on every node', 30_000, () =>
-        converged(cluster, ok),
-      );
+      await until(() => converged(cluster, ok), {
+        what: 'every acknowledged registration on every node',
+        timeoutMs: 30_000,
+      });
     } finally {
       await load.stop();
     }

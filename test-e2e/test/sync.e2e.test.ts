@@ -2,15 +2,9 @@
  * A node joining a cluster that holds 100,000 registrations (loaded with sipp through node 1,
  * replicated to node 2) reports its usrloc capability synced and holds all of them.
  */
+import { notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import {
-  aors,
-  missing,
-  startCluster,
-  startRegisterLoad,
-  until,
-  usrlocSynced,
-} from '../src/index.js';
+import { aors, missing, startCluster, startRegisterLoad, usrlocSynced } from '../src/index.js';
 
 const COUNT = 100_000;
 
@@ -38,13 +32,20 @@ describe('startup sync', () => {
     });
     const { ok, output } = await load.done();
     expect(ok.size, output.slice(-2000)).toBe(COUNT);
-    await until('node 2 to hold them all', 60_000, async () => {
-      const n = (await aors(cluster.node(2))).size;
-      return n >= COUNT || `${n}`;
-    });
+    await until(
+      async () => {
+        const n = (await aors(cluster.node(2))).size;
+        return n >= COUNT || notYet(`${n} so far`);
+      },
+      { what: 'node 2 to hold them all', timeoutMs: 60_000 },
+    );
     const started = Date.now();
     await cluster.node(3).start();
-    await until('node 3 synced', 90_000, () => usrlocSynced(cluster.node(3)), 200);
+    await until(() => usrlocSynced(cluster.node(3)), {
+      what: 'node 3 synced',
+      timeoutMs: 90_000,
+      intervalMs: 200,
+    });
     console.log(`node 3 synced ${COUNT} registrations in ${Date.now() - started} ms (incl. start)`);
     const have = await aors(cluster.node(3));
     expect(missing(ok, have)).toEqual([]);

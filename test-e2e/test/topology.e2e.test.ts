@@ -3,8 +3,9 @@
  * up; a partition isolates one node and heals; sharing tags end with one active owner after a
  * partition in which both sides activated the tag (clusterer MI only, no registrar needed).
  */
+import { until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { type Cluster, startCluster, until } from '../src/index.js';
+import { type Cluster, startCluster } from '../src/index.js';
 
 type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
 
@@ -42,10 +43,13 @@ describe('three nodes through BIN link proxies', () => {
     onTestFailed(() => console.log(cluster.logs()));
     const tag = 'vip/1';
     await cluster.node(1).call('clusterer_shtag_set_active', { tag });
-    await until('nodes 2 and 3 to hold the tag as backup', 10_000, async () => {
-      const s = await tagStates(cluster, tag);
-      return (s.get(1) === 'active' && s.get(2) === 'backup' && s.get(3) === 'backup') || show(s);
-    });
+    await until(
+      async () => {
+        const s = await tagStates(cluster, tag);
+        return (s.get(1) === 'active' && s.get(2) === 'backup' && s.get(3) === 'backup') || show(s);
+      },
+      { what: 'nodes 2 and 3 to hold the tag as backup' },
+    );
 
     cluster.partition([3], [1, 2]);
     await cluster.waitLinkState(3, [1, 2], 'Down');
@@ -57,10 +61,13 @@ describe('three nodes through BIN link proxies', () => {
 
     cluster.heal();
     await cluster.waitLinked([1, 2, 3]);
-    await until('exactly one active owner', 15_000, async () => {
-      const s = await tagStates(cluster, tag);
-      return [...s.values()].filter((v) => v === 'active').length === 1 || show(s);
-    });
+    await until(
+      async () => {
+        const s = await tagStates(cluster, tag);
+        return [...s.values()].filter((v) => v === 'active').length === 1 || show(s);
+      },
+      { what: 'exactly one active owner', timeoutMs: 15_000 },
+    );
     // and it stays that way: every node agrees on the owner a few pings later
     const owner = [...(await tagStates(cluster, tag))].find(([, v]) => v === 'active')?.[0];
     await cluster.waitLinked([1, 2, 3]);
@@ -73,15 +80,13 @@ describe('three nodes through BIN link proxies', () => {
     onTestFailed(() => console.log(cluster.logs()));
     cluster.link(1, 2).delay(200);
     cluster.link(2, 1).delay(200);
-    await until('delayed packets', 10_000, () => cluster.link(1, 2).counters.delayed > 3);
+    await until(() => cluster.link(1, 2).counters.delayed > 3, { what: 'delayed packets' });
     await cluster.waitLinked([1, 2]);
     cluster.link(1, 2).cut();
     // the cut connection is reopened by the sender and the link stays (or comes back) up
-    await until(
-      'a new connection through the proxy',
-      10_000,
-      () => cluster.link(1, 2).counters.connections >= 2,
-    );
+    await until(() => cluster.link(1, 2).counters.connections >= 2, {
+      what: 'a new connection through the proxy',
+    });
     await cluster.waitLinked([1, 2]);
   }, 60_000);
 });

@@ -8,7 +8,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { peerPort } from './ports.js';
@@ -57,75 +56,6 @@ export function within<T>(
       resolve(v);
     });
   });
-}
-
-/**
- * Superseded by `peerPort()` (ports.ts); goes once its last callers have moved.
- *
- * Ports for tests that hand a port to another process. They come from above the kernel's
- * ephemeral range (Linux's default 32768–60999, so 61000–65535), where the kernel never gives
- * them to another socket in between (an outgoing TCP connection or a bind to port 0 elsewhere
- * would steal a port the kernel chose, or connect to itself), and where no test puts the media
- * port ranges of its relays (10000–32000 and 40000–49999). A random start per process and a
- * set of ports already handed out keep parallel test files and repeated calls apart; each port
- * is checked free on 127.0.0.1 first. If the ephemeral range reaches 65535 (no room above it),
- * 20000–32767 is used instead.
- */
-function portWindow(): [number, number] {
-  try {
-    const [, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1')
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    if (hi !== undefined && Number.isInteger(hi) && 65536 - (hi + 1) >= 1000)
-      return [hi + 1, 65536];
-  } catch {
-    // not Linux: the fallback below
-  }
-  return [20000, 32768];
-}
-const [PORT_LOW, PORT_HIGH] = portWindow();
-/** The window `freePort` takes ports from: [first, last]. */
-export const FREE_PORT_WINDOW: readonly [number, number] = [PORT_LOW, PORT_HIGH - 1];
-const handedOut = new Set<number>();
-let nextPort = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
-
-function canBind(port: number, proto: 'udp' | 'tcp'): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (proto === 'udp') {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    } else {
-      const srv = net.createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    }
-  });
-}
-
-/** A port free right now on 127.0.0.1 for `kind` ('both': UDP and TCP), never handed out before. */
-export async function freePort(kind: 'udp' | 'tcp' | 'both' = 'both'): Promise<number> {
-  for (let i = 0; i < 2000; i++) {
-    const port = nextPort;
-    nextPort = nextPort + 1 >= PORT_HIGH ? PORT_LOW : nextPort + 1;
-    if (handedOut.has(port)) continue;
-    if (kind !== 'tcp' && !(await canBind(port, 'udp'))) continue;
-    if (kind !== 'udp' && !(await canBind(port, 'tcp'))) continue;
-    handedOut.add(port);
-    return port;
-  }
-  throw new Error(`no free ${kind} port on 127.0.0.1 in ${PORT_LOW}–${PORT_HIGH - 1}`);
-}
-
-/** A UDP port free right now on 127.0.0.1 (see `freePort`). */
-export function freeUdpPort(): Promise<number> {
-  return freePort('udp');
-}
-
-/** A TCP port free right now on 127.0.0.1 (see `freePort`). */
-export function freeTcpPort(): Promise<number> {
-  return freePort('tcp');
 }
 
 /** Resolves once something has bound 127.0.0.1:port over UDP (our own bind then fails). */

@@ -1,4 +1,5 @@
 import { parseMessage, VirtualClock } from '@sipedge/sip';
+import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Location } from './location.js';
@@ -40,7 +41,7 @@ const registerArb = fc.record({
   advance: fc.nat(100_000),
 });
 
-describe('Registrar under random REGISTERs', () => {
+describe('Registrar under random REGISTERs', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('always answers with a final response and keeps memory and store consistent', () => {
     fc.assert(
       fc.property(fc.array(registerArb, { minLength: 1, maxLength: 20 }), (regs) => {

@@ -39,6 +39,7 @@ function setup(): { clock: VirtualClock; nodes: Clusterer[]; mi: MiCore[]; net: 
       events: core.events,
       status: core.status,
       stats: core.stats,
+      clock,
     });
     core.registry.register(...cmi.commands());
     n.start();

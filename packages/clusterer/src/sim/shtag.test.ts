@@ -1,3 +1,4 @@
+import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { SimCluster, Topologies, withSeed } from './index.js';
 
@@ -38,7 +39,7 @@ function conflict(sim: SimCluster): boolean {
   return false;
 }
 
-describe('sharing-tag failover in the simulator', () => {
+describe('sharing-tag failover in the simulator', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('an unowned tag gets exactly one owner; a killed owner is replaced within the hold-down', () => {
     withSeed(61, (seed) => {
       const sim = tagCluster(3, seed);

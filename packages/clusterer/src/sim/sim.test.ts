@@ -1,10 +1,11 @@
+import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { LinkState } from '../nodes/remote-node.js';
 import { SimCluster, Topologies, withSeed } from './index.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 
-describe('simulator: convergence on fixed topologies', () => {
+describe('simulator: convergence on fixed topologies', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   const shapes: [string, (n: number) => [number, number][], number][] = [
     ['full mesh', Topologies.fullMesh, 8],
     ['line', Topologies.line, 8],
@@ -25,7 +26,7 @@ describe('simulator: convergence on fixed topologies', () => {
   }
 });
 
-describe('simulator: start-up', () => {
+describe('simulator: start-up', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('a starting node pings its neighbours at once and sees them up within a round trip', () => {
     withSeed(3, (seed) => {
       // a 5 s tick (ping_interval 5 s): waiting a tick before the first ping would cost 5 s
@@ -40,7 +41,9 @@ describe('simulator: start-up', () => {
   });
 });
 
-describe('simulator: failures, partitions and restarts', () => {
+describe('simulator: failures, partitions and restarts', {
+  timeout: VIRTUAL_TIME_TIMEOUT_MS,
+}, () => {
   it('a crashed node is reported down by every other node, and up again after restart', () => {
     withSeed(5, (seed) => {
       const sim = new SimCluster({ nodes: 6, edges: Topologies.ring(6), seed, node: timers });
@@ -138,7 +141,7 @@ describe('simulator: failures, partitions and restarts', () => {
   }
 });
 
-describe('simulator: link rule and packet bounds', () => {
+describe('simulator: link rule and packet bounds', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('no flapping when pongs come back around ping_timeout (RTT 0.5x to 1.8x)', () => {
     withSeed(21, (seed) => {
       // one-way delay 75 ms + jitter up to 195 ms: round trips from 150 ms to 540 ms (timeout 300)
@@ -207,7 +210,7 @@ describe('simulator: link rule and packet bounds', () => {
   });
 });
 
-describe('simulator: connection resets', () => {
+describe('simulator: connection resets', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('re-converges after a period of random connection resets on every link', () => {
     withSeed(77, (seed) => {
       const sim = new SimCluster({

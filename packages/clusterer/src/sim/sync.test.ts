@@ -1,3 +1,4 @@
+import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import type { Clusterer } from '../clusterer.js';
 import { CapStatus } from '../sync/capability.js';
@@ -67,7 +68,7 @@ function writeFor(sim: SimCluster, kv: Map<number, KvCapability>, ms: number, ta
   }
 }
 
-describe('capability sync in the simulator', () => {
+describe('capability sync in the simulator', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('the seed falls back after seed_fallback_interval; the others sync from it', () => {
     withSeed(21, (seed) => {
       const { sim, kv } = kvCluster(4, seed);

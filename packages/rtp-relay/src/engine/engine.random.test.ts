@@ -1,4 +1,5 @@
 import { parseCommand, serializeReply } from '@sipedge/rtpp';
+import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
 import { MemoryNetwork } from '../media/memory.js';
@@ -16,7 +17,7 @@ function rng(seed: number): () => number {
   };
 }
 
-describe('random command sequences', () => {
+describe('random command sequences', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('never throw, always answer a serialisable reply, and keep 4 sockets per session', async () => {
     for (let seed = 1; seed <= 30; seed++) {
       const r = rng(seed);

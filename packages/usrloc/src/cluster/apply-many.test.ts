@@ -1,5 +1,6 @@
 import { EventBus } from '@sipedge/mi';
 import { VirtualClock } from '@sipedge/sip';
+import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, type RemoteChange } from '../location.js';
 import type { ContactRecord } from '../model.js';
@@ -64,7 +65,7 @@ function state(l: Location): string {
   return `${rows.sort().join('\n')}\n--\n${tombs.sort().join('\n')}`;
 }
 
-describe('Location.applyRemoteMany', () => {
+describe('Location.applyRemoteMany', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('ends in the same state as applying the changes one by one (random sequences)', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const changes = randomChanges(seed, 60);

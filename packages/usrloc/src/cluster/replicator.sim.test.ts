@@ -2,6 +2,7 @@ import type { Clusterer } from '@sipedge/clusterer';
 import { SimCluster, Topologies, withSeed } from '@sipedge/clusterer/sim';
 import { callCommand, EventBus, MiRegistry, MiRpcError } from '@sipedge/mi';
 import { type Clock, parseMessage, type SipMessage } from '@sipedge/sip';
+import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location } from '../location.js';
 import { miCommands } from '../mi.js';
@@ -139,7 +140,9 @@ function registerFor(sim: SimCluster, sites: Map<number, Site>, ms: number, tag:
   return ok;
 }
 
-describe('usrloc replication in the clusterer simulator', () => {
+describe('usrloc replication in the clusterer simulator', {
+  timeout: VIRTUAL_TIME_TIMEOUT_MS,
+}, () => {
   it('replicates a REGISTER, its refresh and its un-REGISTER to every node', () => {
     withSeed(7, (seed) => {
       const { sim, sites } = cluster(3, seed);

@@ -43,19 +43,20 @@ export {
 } from './message/uri.js';
 export {
   addRecordRoute,
-  checkProxyRequest,
   decrementMaxForwards,
-  fixTopVia,
-  formatVia,
   forwardStateless,
-  newBranch,
   nextHopUri,
   preprocessRoute,
-  type Rejection,
-  responseDestination,
   routeSet,
+} from './proxy/forwarding.js';
+export { checkProxyRequest, type Rejection } from './proxy/validation.js';
+export {
+  fixTopVia,
+  formatVia,
+  newBranch,
+  responseDestination,
   statelessBranch,
-} from './proxy/proxy.js';
+} from './proxy/via.js';
 export { type SdpConnection, SdpEditor, type SdpMedia } from './sdp/editor.js';
 export { type Clock, systemClock, VirtualClock } from './transaction/clock.js';
 export {

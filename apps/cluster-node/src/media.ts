@@ -10,7 +10,7 @@
  */
 import type { RtpCluster } from '@sipedge/rtp-cluster';
 import { deleteCommand, updateCommand } from '@sipedge/rtpp';
-import { isPrivateAddress, SdpEditor, type SipMessage } from '@sipedge/sip';
+import { isPrivateAddress, SdpEditor, type SessionHooks, type SipMessage } from '@sipedge/sip';
 
 export interface MediaLogger {
   debug(obj: object, msg?: string): void;
@@ -26,14 +26,8 @@ export interface MediaCounters {
 
 export type MediaRole = 'offer' | 'answer';
 
-/** Has the message an SDP body? */
-export function hasSdp(msg: SipMessage): boolean {
-  if (msg.body.length === 0) return false;
-  const ct = msg.contentType();
-  return ct === undefined || ct.toLowerCase().startsWith('application/sdp');
-}
-
-export class MediaAnchor {
+/** The session hooks of the edge's proxy: SDP offers and answers go through a relay. */
+export class MediaAnchor implements SessionHooks {
   readonly counters: MediaCounters = { offers: 0, answers: 0, deletes: 0, failures: 0 };
   readonly #cluster: RtpCluster;
   readonly #log: MediaLogger;
@@ -44,14 +38,15 @@ export class MediaAnchor {
   }
 
   /**
-   * Rewrites the SDP of `msg` so its media goes through a relay. `reversed` swaps the tags
-   * (offer in a reply, answer in a request). `sourceIp` replaces a private SDP address (a UA
+   * Rewrites the SDP of `msg` so its media goes through a relay. `late` (an offer in a reply,
+   * its answer in the ACK) swaps the tags. `sourceIp` replaces a private SDP address (a UA
    * behind NAT). Returns false (message untouched) when the relays cannot serve the call.
    */
-  async anchor(
+  async exchange(
     msg: SipMessage,
     role: MediaRole,
-    options: { reversed: boolean; sourceIp: string },
+    late: boolean,
+    sourceIp: string,
   ): Promise<boolean> {
     let sdp: SdpEditor;
     try {
@@ -62,7 +57,7 @@ export class MediaAnchor {
     const callId = msg.callId();
     let fromTag = msg.fromTag() ?? '';
     let toTag = msg.toTag();
-    if (options.reversed) [fromTag, toTag] = [toTag ?? '', fromTag];
+    if (late) [fromTag, toTag] = [toTag ?? '', fromTag];
     const session = sdp.sessionConnection();
     const media = sdp.media();
     let relayAddress: string | undefined;
@@ -70,8 +65,7 @@ export class MediaAnchor {
       if (m.port === 0) continue;
       const sdpAddr = m.connection?.address ?? session?.address;
       if (sdpAddr === undefined) continue;
-      const ip =
-        isPrivateAddress(sdpAddr) && sdpAddr !== options.sourceIp ? options.sourceIp : sdpAddr;
+      const ip = isPrivateAddress(sdpAddr) && sdpAddr !== sourceIp ? sourceIp : sdpAddr;
       const n = m.index + 1;
       const cmd = updateCommand({
         kind: role === 'offer' ? 'U' : 'L',

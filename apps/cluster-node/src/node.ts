@@ -378,7 +378,7 @@ export async function startNode(
       stats: mi.stats,
       logger,
     });
-    sip.setHandler(router);
+    sip.setHandler(router.proxy);
     const sipListeners = await sip.start();
     if (config.sip.nat_ping.enabled) {
       const np = config.sip.nat_ping;
@@ -500,7 +500,7 @@ export async function startNode(
           service_address: current.ha?.service_address ?? null,
           sharing_tag: haKey ?? null,
           ha_state: haKey === undefined ? null : haActive ? 'active' : 'backup',
-          draining: sip.draining,
+          draining: router.proxy.draining,
         }),
       }),
     );
@@ -602,14 +602,17 @@ export async function startNode(
           logger.info({}, 'stopping: draining');
           mi.status.group('core').identifier('main').setStatus(-1, 'shutting down');
           // drain: no new transactions; hand the service address over; let in-flight finish
-          sip.drain();
+          router.proxy.drain();
           if (haActive) {
             haActive = false;
             await sip.releaseService();
             logger.info({ sharing_tag: haKey }, 'ha: service address released for the drain');
           }
           // in flight = proxied requests still waiting for their final answer
-          const idle = await sip.idle(current.sip.drain_timeout * 1000, () => router.activeCalls);
+          const idle = await sip.idle(
+            current.sip.drain_timeout * 1000,
+            () => router.proxy.inFlight,
+          );
           if (!idle) logger.warn({}, 'drain timeout: transactions still alive are dropped');
           // what was replicated just before the stop reaches the peers before the links close
           clusterer.stop();

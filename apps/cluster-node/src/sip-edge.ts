@@ -1,8 +1,8 @@
 /**
  * The node's SIP edge: listeners (UDP, TCP, WebSocket from @sipedge/sip) grouped in
  * interfaces — the node's own addresses, and the floating service address while this node is
- * active for its sharing tag — one RFC 3261 transaction layer over them, and the request
- * router (registrar, lookup and forking, loose routing, media anchoring: see router.ts).
+ * active for its sharing tag — and one RFC 3261 transaction layer over them; requests go to a
+ * handler (the stateful proxy of router.ts). `edgeNetwork` is what that proxy sees of it.
  *
  * Everything sent in answer to a message leaves by the interface it came in on, so a UA behind
  * NAT that talks to the service address always sees the service address.
@@ -13,7 +13,8 @@ import {
   type Endpoint,
   formatVia,
   newBranch,
-  parseMessage,
+  type ProxyNetwork,
+  type ServerTransaction,
   type SipMessage,
   SipTransports,
   TransactionLayer,
@@ -46,13 +47,9 @@ export interface Hop extends Endpoint {
   readonly iface: EdgeInterface;
 }
 
-/** What the router does with messages (see router.ts). */
+/** What handles the edge's messages (the stateful proxy of router.ts). */
 export interface EdgeHandler {
-  onRequest(
-    req: SipMessage,
-    tx: import('@sipedge/sip').ServerTransaction | undefined,
-    from: Hop,
-  ): void;
+  onRequest(req: SipMessage, tx: ServerTransaction | undefined, from: Hop): void;
   onStrayResponse(res: SipMessage, from: Hop): void;
   /** Requests answered without a transaction (the registrar's REGISTERs); true = handled. */
   onStateless?(req: SipMessage, from: Hop): boolean;
@@ -67,7 +64,6 @@ export class SipEdge {
   readonly #log: EdgeLogger;
   readonly #config: NodeConfig['sip'];
   #handler: EdgeHandler | undefined;
-  #draining = false;
   readonly #requests: Counter;
   readonly #rejected: Counter;
   readonly #sendErrors: Counter;
@@ -156,7 +152,7 @@ export class SipEdge {
     return iface;
   }
 
-  /** The router. */
+  /** The stateful proxy. */
   setHandler(handler: EdgeHandler | undefined): void {
     this.#handler = handler;
   }
@@ -171,10 +167,6 @@ export class SipEdge {
 
   get interfaces(): EdgeInterface[] {
     return this.#service === undefined ? [this.node] : [this.node, this.#service];
-  }
-
-  get draining(): boolean {
-    return this.#draining;
   }
 
   async start(): Promise<readonly SipListenerInfo[]> {
@@ -221,11 +213,6 @@ export class SipEdge {
     this.#service = undefined;
     await s.transports.close();
     this.#log.info({ iface: 'service' }, 'SIP service address released');
-  }
-
-  /** Stops taking new requests (they get 503); in-flight transactions go on. */
-  drain(): void {
-    this.#draining = true;
   }
 
   /**
@@ -303,9 +290,23 @@ export class SipEdge {
     }
     return false;
   }
+}
 
-  /** A deep copy of a message (each fork branch edits its own). */
-  static clone(msg: SipMessage): SipMessage {
-    return parseMessage(msg.toBuffer());
-  }
+/** The edge as the stateful proxy's network: hops are interface + transport + address. */
+export function edgeNetwork(edge: SipEdge): ProxyNetwork<Hop> {
+  return {
+    transactions: edge.layer,
+    send: (msg, to) => edge.send(msg, to),
+    responseHop: (by, to) => ({
+      transport: to.transport,
+      address: to.address,
+      port: to.port,
+      iface: by.iface,
+    }),
+    viaFor: (hop, branch) => edge.viaFor(hop.iface, hop.transport, branch),
+    recordRouteUri: (hop, params) => edge.uriFor(hop.iface, hop.transport, params),
+    sameInterface: (a, b) =>
+      a.iface === b.iface && a.transport.toUpperCase() === b.transport.toUpperCase(),
+    isLocalAddress: (host, port) => edge.isLocalAddress(host, port),
+  };
 }

@@ -43,12 +43,32 @@ export {
 } from './message/uri.js';
 export {
   addRecordRoute,
+  copyForTarget,
+  copyRequest,
   decrementMaxForwards,
   forwardStateless,
   nextHopUri,
   preprocessRoute,
   routeSet,
 } from './proxy/forwarding.js';
+export {
+  type AckForwarding,
+  type Forwarding,
+  hasSdp,
+  type LocalReply,
+  type ProxyNetwork,
+  type ProxyPolicy,
+  type ProxyTarget,
+  type RouteDecision,
+  type SessionHooks,
+} from './proxy/policy.js';
+export { cancelFor, isBetterFinal } from './proxy/response-context.js';
+export {
+  type ProxyCounter,
+  type ProxyCounters,
+  StatefulProxy,
+  type StatefulProxyOptions,
+} from './proxy/stateful-proxy.js';
 export { checkProxyRequest, type Rejection } from './proxy/validation.js';
 export {
   fixTopVia,

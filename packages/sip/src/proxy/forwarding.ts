@@ -4,7 +4,7 @@
  * stateless forward (§16.11).
  */
 import { type NameAddr, parseNameAddr } from '../message/headers.js';
-import type { SipMessage } from '../message/message.js';
+import { parseMessage, type SipMessage } from '../message/message.js';
 import { isSipUri, parseUri, type Uri, uriParam } from '../message/uri.js';
 import { fixTopVia, formatVia, statelessBranch } from './via.js';
 
@@ -97,6 +97,27 @@ export function forwardStateless(
     formatVia(self.transport, self.host, self.port, statelessBranch(req, self.secret ?? ''), false),
   );
   return req.toBuffer();
+}
+
+/** A deep copy of a request: each branch of a fork edits its own (RFC 3261 §16.6 step 1). */
+export function copyRequest(req: SipMessage): SipMessage {
+  return parseMessage(req.toBuffer());
+}
+
+/**
+ * A fork branch's own request (RFC 3261 §16.6 steps 1, 2 and 6): a copy with the target's
+ * Request-URI and its route set (a binding's Path, a pre-loaded route) in front of the Route
+ * values the request has.
+ */
+export function copyForTarget(
+  req: SipMessage,
+  uri: string,
+  routeSet: readonly string[],
+): SipMessage {
+  const copy = copyRequest(req);
+  copy.setRequestUri(uri);
+  for (let i = routeSet.length - 1; i >= 0; i--) copy.prependRoute(routeSet[i]!);
+  return copy;
 }
 
 export type { NameAddr };

@@ -149,6 +149,12 @@ describe('bad keys are named', () => {
       /^clusterer\.ping_interval: /,
     ],
     [
+      // the clusterer's own range: such a value used to pass here and fail at start
+      'sync_timeout beyond what the clusterer takes',
+      (c) => (c.clusterer = { listen: 'bin:127.0.0.1:5561', sync_timeout: 7200 }),
+      /^clusterer\.sync_timeout: /,
+    ],
+    [
       'neighbour with own id',
       (c) =>
         (c.clusterer = {

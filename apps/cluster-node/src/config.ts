@@ -9,9 +9,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { type BinAddress, parseBinUrl } from '@sipedge/clusterer';
+import { type BinAddress, clustererConfigSchema, parseBinUrl } from '@sipedge/clusterer';
 import { miConfigSchema } from '@sipedge/mi';
-import { parseRtpClusterConfig, type RtpClusterConfig } from '@sipedge/rtp-cluster';
+import {
+  memberConfigSchema,
+  parseRtpClusterConfig,
+  type RtpClusterConfig,
+} from '@sipedge/rtp-cluster';
 import { parseSocketSpec } from '@sipedge/rtpp';
 import { usrlocConfigSchema } from '@sipedge/usrloc';
 import { parse as parseYaml } from 'yaml';
@@ -185,6 +189,13 @@ const neighbour = z
   })
   .strict();
 
+const clustererShape = clustererConfigSchema.shape;
+
+/**
+ * The clusterer. What @sipedge/clusterer takes as is keeps its schema (OpenSIPS names, ranges
+ * and defaults); the node's BIN url, seed flag and neighbours become its `my_node_info` and
+ * `neighbor_node_info` (db_mode 0).
+ */
 const clustererSection = z
   .object({
     cluster_id: z.number().int().min(1).max(65535).default(1),
@@ -192,27 +203,22 @@ const clustererSection = z
     listen: binUrlOf(true),
     /** Start as the seed of the cluster's data (OpenSIPS flag `seed`). */
     seed: z.boolean().default(false),
-    /** 0: nodes from `neighbours` (and discovery); 1: from the `clusterer` table in SQLite. */
-    db_mode: z.union([z.literal(0), z.literal(1)]).default(0),
+    /** 0 (the default here): nodes from `neighbours` (and discovery); 1: from SQLite. */
+    db_mode: clustererShape.db_mode.unwrap().default(0),
     /** SQLite file with the `clusterer` table (db_mode 1); defaults to `storage.file`. */
-    db_url: z.string().min(1).optional(),
+    db_url: clustererShape.db_url,
     neighbours: z.array(neighbour).max(127).default([]),
-    /** Seconds (OpenSIPS default 4). */
-    ping_interval: z.number().positive().max(3600).default(4),
-    /** Milliseconds (OpenSIPS default 1000). */
-    ping_timeout: z.number().int().positive().max(600_000).default(1000),
-    /** Seconds (OpenSIPS default 60). */
-    node_timeout: z.number().positive().max(86_400).default(60),
-    enable_rerouting: z.boolean().default(true),
+    ping_interval: clustererShape.ping_interval,
+    ping_timeout: clustererShape.ping_timeout,
+    node_timeout: clustererShape.node_timeout,
+    enable_rerouting: clustererShape.enable_rerouting,
     /**
      * Accept BIN connections from hosts that are not nodes of the cluster (needed only when
      * unknown nodes must join by discovery). Off: such connections are closed on accept.
      */
     accept_unknown_hosts: z.boolean().default(false),
-    /** Seconds a seed waits for a donor before it declares its data synced (OpenSIPS default 5). */
-    seed_fallback_interval: z.number().int().min(0).max(86_400).default(5),
-    /** Seconds a sync may take (OpenSIPS `sync_timeout`, default 15). */
-    sync_timeout: z.number().int().min(1).max(86_400).default(15),
+    seed_fallback_interval: clustererShape.seed_fallback_interval,
+    sync_timeout: clustererShape.sync_timeout,
     /**
      * sipedge automatic sharing-tag failover: milliseconds the active owner must stay
      * unreachable before one eligible backup takes over (-1 = off, tags move only by MI).
@@ -229,14 +235,8 @@ const relay = z
     weight: z.number().int().positive().default(1),
     capacity: z.number().int().positive().default(4000),
     status: z.enum(['ACTIVE', 'SUSPENDED']).default('ACTIVE'),
-    wan_address: z
-      .string()
-      .refine((s) => isIP(s) !== 0, 'must be an IP address')
-      .optional(),
-    lan_address: z
-      .string()
-      .refine((s) => isIP(s) !== 0, 'must be an IP address')
-      .optional(),
+    wan_address: memberConfigSchema.shape.wan_address,
+    lan_address: memberConfigSchema.shape.lan_address,
   })
   .strict();
 

@@ -1,3 +1,4 @@
+// Over 500 lines: the whole file syntax (every section's schema) reads in one place.
 /**
  * The cluster-node configuration: one YAML or JSON file, then `SIPEDGE_…` environment
  * overrides, validated by zod. Parameter names follow OpenSIPS where one exists (clusterer:

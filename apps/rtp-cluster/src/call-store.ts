@@ -6,8 +6,8 @@
  * call that is bound and deleted before it was ever written costs no write at all.
  */
 
+import { ChurnMap } from '@sipedge/core';
 import type { CallBinding, CallTableChange } from '@sipedge/rtp-cluster';
-import { ChurnMap } from '@sipedge/rtpp';
 import Database from 'better-sqlite3';
 
 const SCHEMA = `

@@ -350,8 +350,8 @@ export class Member {
 
   #failed(err: unknown): void {
     const code = (err as { code?: unknown }).code;
-    if (code === 'RTPP_ERR_TIMEOUT') this.counters.timeouts++;
-    else if (code === 'RTPP_ERR_PROTOCOL') this.counters.garbage++;
+    if (code === 'RTPP_TIMEOUT') this.counters.timeouts++;
+    else if (code === 'RTPP_PROTOCOL') this.counters.garbage++;
     this.#consecutiveFailures++;
     if (
       this.#state === 'online' &&

@@ -1,20 +1,15 @@
+import { SipedgeError } from '@sipedge/core';
+
 /**
- * Errors of @sipedge/rtpp. Every error has a stable `code` string; `cause` carries the
- * underlying error where there is one.
+ * Errors of @sipedge/rtpp: `SipedgeError`s with `RTPP_…` codes; `cause` carries the underlying
+ * error where there is one.
  */
-export class RtppError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class RtppError extends SipedgeError {}
 
 /** The peer sent something that is not the protocol (garbage reply, oversize frame, …). */
 export class RtppProtocolError extends RtppError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('RTPP_ERR_PROTOCOL', message, options);
+    super('RTPP_PROTOCOL', message, options);
   }
 }
 
@@ -22,7 +17,7 @@ export class RtppProtocolError extends RtppError {
 export class RtppTimeoutError extends RtppError {
   readonly attempts: number;
   constructor(message: string, attempts: number) {
-    super('RTPP_ERR_TIMEOUT', message);
+    super('RTPP_TIMEOUT', message);
     this.attempts = attempts;
   }
 }
@@ -30,20 +25,20 @@ export class RtppTimeoutError extends RtppError {
 /** The socket could not be opened, or broke and could not be re-opened. */
 export class RtppSocketError extends RtppError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('RTPP_ERR_SOCKET', message, options);
+    super('RTPP_SOCKET', message, options);
   }
 }
 
 /** The client or server was closed while the operation was pending. */
 export class RtppClosedError extends RtppError {
   constructor(message = 'closed') {
-    super('RTPP_ERR_CLOSED', message);
+    super('RTPP_CLOSED', message);
   }
 }
 
 /** A bad argument from the caller (a command that cannot be serialised, a bad socket spec). */
 export class RtppArgumentError extends RtppError {
   constructor(message: string) {
-    super('RTPP_ERR_ARGUMENT', message);
+    super('RTPP_ARGUMENT', message);
   }
 }

@@ -1,4 +1,3 @@
-export { ChurnMap, fnv1a } from './churn-map.js';
 export * from './client/index.js';
 export * from './codec/index.js';
 export * from './errors.js';

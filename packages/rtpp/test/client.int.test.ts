@@ -1,5 +1,6 @@
 /** RtppClient ↔ RtppServer on real loopback sockets, every transport. */
 import { createSocket, type RemoteInfo } from 'node:dgram';
+import { VirtualClock } from '@sipedge/core/testing';
 import { until } from '@sipedge/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -12,7 +13,7 @@ import {
   RtppSocketError,
   RtppTimeoutError,
 } from '../src/index.js';
-import { ManualClock, tempDir, withTimeout } from './helpers.js';
+import { tempDir, withTimeout } from './helpers.js';
 
 function answer(c: RtppCommand): RtppReply {
   switch (c.kind) {
@@ -253,7 +254,7 @@ describe('stream timeouts', () => {
 
 describe('stream reconnect back-off (virtual clock, real sockets)', () => {
   it('waits 100 ms, then 200 ms, … between failed connects; a success resets it', async () => {
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     const path = dir.path('b.sock');
     const c = client(`cunix:${path}`, { clock, timeoutMs: 60_000 });
     // nobody listens: the connect fails at once, the command with it

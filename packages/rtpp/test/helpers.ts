@@ -127,39 +127,3 @@ export function tempDir(): { dir: string; path: (name: string) => string; remove
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
-
-/** A virtual clock: timers fire only when `advance` moves time past them. */
-export class ManualClock {
-  t = 0;
-  #seq = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-  /** Due times of the timers set, in order. */
-  get dueTimes(): number[] {
-    return [...this.#timers.values()].map((t) => t.at).sort((a, b) => a - b);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (let guard = 0; guard < 100_000; guard++) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.#timers) {
-        if (e[1].at <= end && (next === undefined || e[1].at < next[1].at)) next = e;
-      }
-      if (next === undefined) break;
-      this.#timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}

@@ -1,3 +1,4 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { until } from '@sipedge/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RtppCommand, RtppHandler, RtppReply, RtppRequestContext } from '../src/index.js';
@@ -8,15 +9,7 @@ import {
   RtppServer,
   RtppSocketError,
 } from '../src/index.js';
-import {
-  ManualClock,
-  readLines,
-  readToEnd,
-  streamConnect,
-  tempDir,
-  UdpPeer,
-  withTimeout,
-} from './helpers.js';
+import { readLines, readToEnd, streamConnect, tempDir, UdpPeer, withTimeout } from './helpers.js';
 
 interface Call {
   command: RtppCommand;
@@ -139,7 +132,7 @@ describe('RtppServer over UDP', () => {
 
   it('forgets a cached reply after the cache window (virtual clock)', async () => {
     const r = recorder();
-    const clock = new ManualClock();
+    const clock = new VirtualClock();
     const { port, peer } = await udpServer(r.handler, { clock, replyCacheMs: 1000 });
     peer.send('w V', port);
     expect(await peer.next()).toBe('w 20040107\n');

@@ -18,7 +18,7 @@
  * its generation.
  */
 
-import { fnv1a } from '@sipedge/rtpp';
+import { fnv1a } from '@sipedge/core';
 
 /** Member index of a dead row. */
 const DEAD = 0xffffffff;

@@ -31,5 +31,5 @@ export function isPositive(reply: RtppReply): boolean {
 /** Whether a member's link failed (no answer, garbage, socket error) rather than the command. */
 export function isTransportFailure(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  return code === 'RTPP_ERR_TIMEOUT' || code === 'RTPP_ERR_PROTOCOL' || code === 'RTPP_ERR_SOCKET';
+  return code === 'RTPP_TIMEOUT' || code === 'RTPP_PROTOCOL' || code === 'RTPP_SOCKET';
 }

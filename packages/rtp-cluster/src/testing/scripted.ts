@@ -2,15 +2,16 @@
  * Test doubles for the balancer: a scripted rtpproxy member with a real session model, and
  * virtual timers. Exported for other packages' tests (the cluster node's).
  */
-import { parseCommand, type RtppCommand, type RtppReply, serializeReply } from '@sipedge/rtpp';
+import {
+  parseCommand,
+  type RtppCommand,
+  RtppProtocolError,
+  type RtppReply,
+  RtppTimeoutError,
+  serializeReply,
+} from '@sipedge/rtpp';
 import type { MemberConfig } from '../config/schema.js';
 import type { MemberLink, Timers } from '../member.js';
-
-export class FakeRtppError extends Error {
-  constructor(readonly code: string) {
-    super(code);
-  }
-}
 
 export interface ScriptedMemberOptions {
   /** VF dates answered 1 (20040107 always is). */
@@ -59,8 +60,9 @@ export class ScriptedMember implements MemberLink {
   async send(cmd: RtppCommand): Promise<RtppReply> {
     this.received.push(cmd);
     await Promise.resolve();
-    if (this.failure === 'timeout') throw new FakeRtppError('RTPP_ERR_TIMEOUT');
-    if (this.failure === 'garbage') throw new FakeRtppError('RTPP_ERR_PROTOCOL');
+    if (this.failure === 'timeout') throw this.#timeout();
+    if (this.failure === 'garbage')
+      throw new RtppProtocolError(`${this.name}: garbage reply (scripted)`);
     const o = this.override?.(cmd);
     if (o !== undefined) return o;
     return this.#answer(cmd);
@@ -83,7 +85,7 @@ export class ScriptedMember implements MemberLink {
     if (forced !== undefined) {
       this.received.push(parsed.command);
       await Promise.resolve();
-      if (this.failure === 'timeout') throw new FakeRtppError('RTPP_ERR_TIMEOUT');
+      if (this.failure === 'timeout') throw this.#timeout();
       return forced;
     }
     const reply = await this.send(parsed.command);
@@ -92,6 +94,10 @@ export class ScriptedMember implements MemberLink {
 
   close(): void {
     this.closed = true;
+  }
+
+  #timeout(): RtppTimeoutError {
+    return new RtppTimeoutError(`${this.name}: no reply (scripted)`, 1);
   }
 
   #port(): RtppReply {

@@ -2,6 +2,7 @@
  * RtppClient over UDP on a virtual clock and an in-memory datagram transport: the retransmit
  * schedule, the give-up time, RTT adaptation and stale replies, with no real time passing.
  */
+import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import { RTPP_CAPABILITIES } from '../codec/build.js';
 import {
@@ -10,49 +11,12 @@ import {
   RtppProtocolError,
   RtppTimeoutError,
 } from '../errors.js';
-import type { RtppClock } from '../framing/env.js';
 import { commandKindOf, RtppClient, type RtppClientOptions } from './client.js';
 import type { RtppDatagramTransportHandlers } from './udp.js';
 
-/** Timers ordered by due time; `advance` runs them as virtual time passes. */
-class ManualClock implements RtppClock {
-  t = 0;
-  #seq = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-  get pending(): number {
-    return this.#timers.size;
-  }
-  /** Moves time to now + ms, firing due timers in order (bounded). */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (let guard = 0; guard < 100_000; guard++) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.#timers) {
-        if (e[1].at <= end && (next === undefined || e[1].at < next[1].at)) next = e;
-      }
-      if (next === undefined) break;
-      this.#timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
-
 /** An in-memory "server" that records datagrams with their send times. */
 function harness(options: Partial<RtppClientOptions> = {}) {
-  const clock = new ManualClock();
+  const clock = new VirtualClock();
   const sent: { at: number; text: string }[] = [];
   let handlers: RtppDatagramTransportHandlers | undefined;
   const client = new RtppClient({
@@ -62,7 +26,7 @@ function harness(options: Partial<RtppClientOptions> = {}) {
     datagramTransport: (_spec, h) => {
       handlers = h;
       return {
-        send: (d) => sent.push({ at: clock.t, text: Buffer.from(d).toString('latin1') }),
+        send: (d) => sent.push({ at: clock.now(), text: Buffer.from(d).toString('latin1') }),
         close: () => {},
       };
     },
@@ -141,8 +105,7 @@ describe('RtppClient UDP retransmits (virtual time)', () => {
   });
 
   it('arms its timer for whole milliseconds, rounded up, whatever the clock reads', async () => {
-    const clock = new ManualClock();
-    clock.t = 0.37;
+    const clock = new VirtualClock(0.37);
     const delays: number[] = [];
     const setTimeout = clock.setTimeout.bind(clock);
     clock.setTimeout = (fn: () => void, ms: number) => {

@@ -3,6 +3,7 @@
  * replies (digest §1, §5.4). See udp.ts and stream.ts for the per-transport behaviour.
  */
 import { randomBytes } from 'node:crypto';
+import { type Clock, type Logger, monotonicClock, noopLogger } from '@sipedge/core';
 import {
   RTPP_BASE_VERSION,
   RTPP_CAPABILITIES,
@@ -12,7 +13,6 @@ import {
 import { MAX_COMMAND_LENGTH, serializeCommand } from '../codec/command.js';
 import { parseReply } from '../codec/reply.js';
 import { RtppArgumentError, RtppClosedError, RtppProtocolError } from '../errors.js';
-import { type RtppClock, type RtppLogger, silentLogger, systemClock } from '../framing/env.js';
 import { isLocalSocketSpec, parseSocketSpec, type RtppSocketSpec } from '../framing/socket-spec.js';
 import type { RtppCommand, RtppCommandKind, RtppReply } from '../types.js';
 import { OneShotChannel, PersistentChannel, type PersistentChannelStats } from './stream.js';
@@ -28,8 +28,8 @@ export interface RtppClientOptions {
   readonly socket: string;
   /** Total time budget per command, retransmits included (default 3000 ms). */
   readonly timeoutMs?: number;
-  readonly clock?: RtppClock;
-  readonly logger?: RtppLogger;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
   /**
    * UDP cookies: a prefix (cookies are `<prefix>_<n>`) or a function returning a fresh cookie
    * (non-empty, no blanks). Default: 8 random hex digits as prefix.
@@ -101,8 +101,8 @@ function replyLines(text: string, kind: RtppCommandKind | undefined): number {
 export class RtppClient {
   readonly spec: RtppSocketSpec;
   readonly #timeoutMs: number;
-  readonly #clock: RtppClock;
-  readonly #log: RtppLogger;
+  readonly #clock: Clock;
+  readonly #log: Logger;
   readonly #maxInFlight: number;
   readonly #cookie: () => string;
   /** Whether cookies come from the built-in generator (valid by construction, not re-checked). */
@@ -118,8 +118,8 @@ export class RtppClient {
     this.spec = parseSocketSpec(options.socket);
     this.#timeoutMs = options.timeoutMs ?? 3000;
     if (!(this.#timeoutMs > 0)) throw new RtppArgumentError('timeoutMs must be > 0');
-    this.#clock = options.clock ?? systemClock;
-    this.#log = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? monotonicClock;
+    this.#log = options.logger ?? noopLogger;
     this.#maxInFlight = options.maxInFlight ?? 4096;
     this.#cookie = cookieSource(options.cookie);
     this.#ownCookies = typeof options.cookie !== 'function';
@@ -307,7 +307,7 @@ export class RtppClient {
     const settled = p.then(
       () => {},
       (e: unknown) => {
-        if (this.#udp === undefined && (e as { code?: string }).code === 'RTPP_ERR_TIMEOUT') {
+        if (this.#udp === undefined && (e as { code?: string }).code === 'RTPP_TIMEOUT') {
           this.#timeoutsOther++;
         }
       },

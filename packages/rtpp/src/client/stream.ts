@@ -10,13 +10,13 @@
  *   A command that times out leaves the reply order unknown, so the connection is dropped too.
  */
 import { connect, type Socket } from 'node:net';
+import type { Clock, Logger } from '@sipedge/core';
 import {
   RtppClosedError,
   RtppProtocolError,
   RtppSocketError,
   RtppTimeoutError,
 } from '../errors.js';
-import type { RtppClock, RtppLogger } from '../framing/env.js';
 import type { RtppSocketSpec } from '../framing/socket-spec.js';
 import { MAX_STREAM_LINE, RtppLineDecoder } from '../framing/stream.js';
 
@@ -35,10 +35,10 @@ function describe(spec: RtppSocketSpec): string {
 
 export class OneShotChannel {
   readonly #spec: RtppSocketSpec;
-  readonly #clock: RtppClock;
+  readonly #clock: Clock;
   readonly #open = new Set<{ socket: Socket; fail(e: Error): void }>();
 
-  constructor(spec: RtppSocketSpec, clock: RtppClock) {
+  constructor(spec: RtppSocketSpec, clock: Clock) {
     this.#spec = spec;
     this.#clock = clock;
   }
@@ -130,8 +130,8 @@ const KEY_VALUE = /^[^:]+: /;
 
 export class PersistentChannel {
   readonly #spec: RtppSocketSpec;
-  readonly #clock: RtppClock;
-  readonly #log: RtppLogger;
+  readonly #clock: Clock;
+  readonly #log: Logger;
   readonly #reconnect: ReconnectOptions;
   /** Commands not written yet (no connection). */
   readonly #waiting: StreamRequest[] = [];
@@ -145,12 +145,7 @@ export class PersistentChannel {
   #closed = false;
   #stats: PersistentChannelStats = { connects: 0, disconnects: 0, unexpectedLines: 0 };
 
-  constructor(
-    spec: RtppSocketSpec,
-    clock: RtppClock,
-    log: RtppLogger,
-    reconnect: ReconnectOptions,
-  ) {
+  constructor(spec: RtppSocketSpec, clock: Clock, log: Logger, reconnect: ReconnectOptions) {
     this.#spec = spec;
     this.#clock = clock;
     this.#log = log;

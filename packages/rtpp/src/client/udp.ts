@@ -14,10 +14,10 @@
  */
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { ChurnMap } from '../churn-map.js';
+import type { Clock, Logger } from '@sipedge/core';
+import { ChurnMap } from '@sipedge/core';
 import { RtppClosedError, RtppSocketError, RtppTimeoutError } from '../errors.js';
 import { encodeCommandDatagram, latin1Text } from '../framing/datagram.js';
-import type { RtppClock, RtppLogger } from '../framing/env.js';
 import type { RtppInetSocketSpec } from '../framing/socket-spec.js';
 
 /** What the UDP client needs from a socket; injectable for tests. */
@@ -115,7 +115,7 @@ interface Pending {
 /** Called once with the reply body (cookie and final newline removed) or with the error. */
 export type RtppReplyCallback = (error: Error | undefined, body?: string) => void;
 
-function fail(p: Pending, e: Error, log: RtppLogger): void {
+function fail(p: Pending, e: Error, log: Logger): void {
   if (p.done !== undefined) callBack(p.done, e, undefined, log);
   else p.reject!(e);
 }
@@ -125,7 +125,7 @@ function callBack(
   done: RtppReplyCallback,
   e: Error | undefined,
   body: string | undefined,
-  log: RtppLogger,
+  log: Logger,
 ): void {
   try {
     done(e, body);
@@ -144,8 +144,8 @@ export interface UdpChannelStats {
 
 export class UdpChannel {
   readonly #spec: RtppInetSocketSpec;
-  readonly #clock: RtppClock;
-  readonly #log: RtppLogger;
+  readonly #clock: Clock;
+  readonly #log: Logger;
   readonly #timing: UdpTimingOptions;
   readonly #factory: RtppDatagramTransportFactory;
   /** Commands in flight by cookie: a ChurnMap, as a Map would reallocate its table all the time. */
@@ -160,8 +160,8 @@ export class UdpChannel {
 
   constructor(
     spec: RtppInetSocketSpec,
-    clock: RtppClock,
-    log: RtppLogger,
+    clock: Clock,
+    log: Logger,
     timing: UdpTimingOptions,
     factory: RtppDatagramTransportFactory,
   ) {

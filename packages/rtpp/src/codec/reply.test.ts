@@ -92,7 +92,7 @@ describe('parseReply: garbage', () => {
     } catch (e) {
       expect(e).toBeInstanceOf(RtppProtocolError);
       const err = e as RtppProtocolError;
-      expect(err.code).toBe('RTPP_ERR_PROTOCOL');
+      expect(err.code).toBe('RTPP_PROTOCOL');
       expect(err.message).toContain('not a port reply');
       expect(err.message.length).toBeLessThan(150);
     }

@@ -6,7 +6,6 @@ export {
   MAX_DATAGRAM,
   type RtppDatagramFrame,
 } from './datagram.js';
-export { type RtppClock, type RtppLogger, silentLogger, systemClock } from './env.js';
 export {
   formatSocketSpec,
   isDatagramTransport,

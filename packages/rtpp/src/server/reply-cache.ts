@@ -16,19 +16,17 @@
  * cookie). A new command (the usual case) is a miss found at the first empty index slot.
  */
 
-import { ChurnMap } from '../churn-map.js';
+import { ChurnMap, FNV1A_PRIME, fnv1a } from '@sipedge/core';
 
 /** A lookup result: a reply, `null` while the first copy is being handled, undefined on a miss. */
 export type CachedReply = string | null | undefined;
 
 /** FNV-1a over the address, the port and the cookie, cut to 30 bits. */
 export function senderCookieHash(address: string, port: number, cookie: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < address.length; i++) h = Math.imul(h ^ address.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ (port & 0xff), 0x01000193);
-  h = Math.imul(h ^ (port >>> 8), 0x01000193);
-  for (let i = 0; i < cookie.length; i++) h = Math.imul(h ^ cookie.charCodeAt(i), 0x01000193);
-  return h & 0x3fffffff; // 30 bits: a small integer, never a heap number
+  let h = fnv1a(address);
+  h = Math.imul(h ^ (port & 0xff), FNV1A_PRIME);
+  h = Math.imul(h ^ (port >>> 8), FNV1A_PRIME);
+  return fnv1a(cookie, h) & 0x3fffffff; // 30 bits: a small integer, never a heap number
 }
 
 /** One generation: rows of (hash, arena offset, length), an index, and the arena. */

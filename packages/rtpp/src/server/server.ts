@@ -13,19 +13,19 @@
  *   persistent, replies in command order.
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { lookup as dnsLookup } from 'node:dns';
 import { lstatSync, unlinkSync } from 'node:fs';
-import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import {
+  type Clock,
+  type Logger,
+  literalFirstLookup,
+  monotonicClock,
+  noopLogger,
+} from '@sipedge/core';
 import { type ParseCommandOptions, parseCommand } from '../codec/command.js';
 import { errorReply, serializeReply } from '../codec/reply.js';
 import { RtppClosedError, RtppSocketError } from '../errors.js';
-import {
-  decodeCommandDatagram,
-  encodeReplyDatagram,
-  latin1Text,
-  MAX_DATAGRAM,
-} from '../framing/datagram.js';
-import { type RtppClock, type RtppLogger, silentLogger, systemClock } from '../framing/env.js';
+import { decodeCommandDatagram, encodeReplyDatagram, MAX_DATAGRAM } from '../framing/datagram.js';
 import {
   formatSocketSpec,
   isLocalSocketSpec,
@@ -77,8 +77,8 @@ export interface RtppServerOptions {
    * argument instead of a promise (return `true`).
    */
   readonly textHandler?: RtppTextHandler;
-  readonly logger?: RtppLogger;
-  readonly clock?: RtppClock;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
   /**
    * How long a UDP reply stays cached for retransmits: between this and twice this (rtpproxy
    * keeps ~35 s).
@@ -176,8 +176,8 @@ function errText(e: unknown): string {
 export class RtppServer {
   readonly #handler: RtppHandler;
   readonly #textHandler: RtppTextHandler | undefined;
-  readonly #log: RtppLogger;
-  readonly #clock: RtppClock;
+  readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #cacheMs: number;
   readonly #maxCached: number;
   readonly #maxDatagram: number;
@@ -214,8 +214,8 @@ export class RtppServer {
     }
     this.#handler = options.handler;
     this.#textHandler = options.textHandler;
-    this.#log = options.logger ?? silentLogger;
-    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? noopLogger;
+    this.#clock = options.clock ?? monotonicClock;
     this.#cacheMs = options.replyCacheMs ?? 30_000;
     this.#maxCached = options.maxCachedReplies ?? 65_536;
     this.#cache = new ReplyCache(this.#cacheMs, this.#maxCached, this.#clock.now());
@@ -695,33 +695,6 @@ export class RtppServer {
       flow();
     });
   }
-}
-
-/**
- * The dgram socket's address lookup. Every reply goes to the sender's address as `rinfo` gave
- * it, an IP literal: answer it at once instead of through `dns.lookup`, which defers even a
- * literal to the next tick. Names (a bind address) still go to `dns.lookup`. The last literal
- * is remembered, so a busy client's replies skip even the IP syntax check.
- */
-let lastLiteral = '';
-let lastFamily = 0;
-function literalFirstLookup(
-  address: string,
-  family: unknown,
-  callback: (err: Error | null, address: string, family: number) => void,
-): void {
-  if (address === lastLiteral) {
-    callback(null, address, lastFamily);
-    return;
-  }
-  const kind = isIP(address);
-  if (kind === 0) {
-    (dnsLookup as (a: string, f: unknown, cb: typeof callback) => void)(address, family, callback);
-    return;
-  }
-  lastLiteral = address;
-  lastFamily = kind;
-  callback(null, address, kind);
 }
 
 /** Removes a leftover unix socket file (never a regular file) before listening on its path. */

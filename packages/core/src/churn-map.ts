@@ -11,16 +11,11 @@
  * insertion order.
  */
 
+import { fnv1a } from './hash.js';
+
 const EMPTY = 0;
 const USED = 1;
 const GONE = 2;
-
-/** 32-bit FNV-1a over the UTF-16 code units of a string. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 0;
-}
 
 function hashOf(key: string | number): number {
   return typeof key === 'number' ? Math.imul(key | 0, 0x9e3779b1) : fnv1a(key);

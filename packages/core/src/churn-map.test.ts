@@ -48,7 +48,9 @@ function check<K extends string | number>(list: Op<K>[]): void {
   }
   expect([...m.values()].sort((a, b) => a - b)).toEqual([...model.values()].sort((a, b) => a - b));
   const seen = new Map<K, number>();
-  m.forEach((v, k) => seen.set(k, v));
+  m.forEach((v, k) => {
+    seen.set(k, v);
+  });
   expect(seen).toEqual(model);
   for (const [k, v] of model) expect(m.get(k)).toBe(v);
 }

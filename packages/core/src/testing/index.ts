@@ -1,0 +1,1 @@
+export { flush, VirtualClock } from './virtual-clock.js';

@@ -1,12 +1,7 @@
-/** Base class of every error this package throws, with a stable string `code`. */
-export class SipError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SipError';
-    this.code = code;
-  }
-}
+import { SipedgeError } from '@sipedge/core';
+
+/** Base class of every error this package throws: a `SipedgeError` with a `SIP_…` code. */
+export class SipError extends SipedgeError {}
 
 /** Why a message, URI or header was refused. Stable strings, safe to count in metrics. */
 export type ParseReason =
@@ -41,7 +36,6 @@ export class SipParseError extends SipError {
   readonly status: number;
   constructor(reason: ParseReason, detail: string, status = 400) {
     super(`SIP_PARSE_${reason.toUpperCase().replace(/-/g, '_')}`, `${reason}: ${detail}`);
-    this.name = 'SipParseError';
     this.reason = reason;
     this.status = status;
   }
@@ -54,9 +48,4 @@ export class SipParseError extends SipError {
 }
 
 /** A transport could not deliver or accept a message. */
-export class SipTransportError extends SipError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'SipTransportError';
-  }
-}
+export class SipTransportError extends SipError {}

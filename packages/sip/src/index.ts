@@ -78,7 +78,6 @@ export {
   statelessBranch,
 } from './proxy/via.js';
 export { type SdpConnection, SdpEditor, type SdpMedia } from './sdp/editor.js';
-export { type Clock, systemClock, VirtualClock } from './transaction/clock.js';
 export {
   type Endpoint,
   type RequestCallbacks,
@@ -104,7 +103,6 @@ export {
 export { FlowTokenCodec } from './transport/flow-token.js';
 export {
   type Flow,
-  type Logger,
   SipTransports,
   type TransportCounters,
   type TransportName,

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import {
   type ParseReason,
@@ -7,7 +8,6 @@ import {
   type SipMessage,
   SipParseError,
   TransactionLayer,
-  VirtualClock,
   validateMessage,
 } from '../src/index.js';
 

@@ -62,10 +62,11 @@ export const usrlocConfigSchema = z
 
 export type UsrlocConfig = z.output<typeof usrlocConfigSchema>;
 
-/** Validate and fill defaults; throws UsrlocError('config') with zod's readable message. */
+/** Validate and fill defaults; throws `UsrlocError` (`USRLOC_CONFIG`) with zod's readable message. */
 export function parseUsrlocConfig(input: unknown): Readonly<UsrlocConfig> {
   const r = usrlocConfigSchema.safeParse(input);
-  if (!r.success) throw new UsrlocError('config', z.prettifyError(r.error), { cause: r.error });
+  if (!r.success)
+    throw new UsrlocError('USRLOC_CONFIG', z.prettifyError(r.error), { cause: r.error });
   return Object.freeze(r.data);
 }
 

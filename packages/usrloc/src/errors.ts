@@ -1,9 +1,7 @@
-/** Base error of @sipedge/usrloc, with a stable string `code`. */
-export class UsrlocError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'UsrlocError';
-    this.code = code;
-  }
-}
+import { SipedgeError } from '@sipedge/core';
+
+/**
+ * Base error of @sipedge/usrloc: a `SipedgeError` with a `USRLOC_…` code (`USRLOC_CONFIG`,
+ * `USRLOC_BAD_AOR`, `USRLOC_AOR_TOO_LONG`, `USRLOC_REPL_DECODE`).
+ */
+export class UsrlocError extends SipedgeError {}

@@ -1,5 +1,6 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { EventBus, StatisticsRegistry } from '@sipedge/mi';
-import { parseMessage, VirtualClock } from '@sipedge/sip';
+import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { sampleContact } from '../test/compliance.js';
 import { Location } from './location.js';

@@ -1,5 +1,5 @@
-import { type EventBus, type Logger, noopLogger, type StatisticsRegistry } from '@sipedge/mi';
-import { type Clock, systemClock } from '@sipedge/sip';
+import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
+import type { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { ContactIdGenerator, type ContactRecord, isValid } from './model.js';
 import { MemoryStore } from './store/memory.js';
 import type { ContactStore } from './store/store.js';
@@ -280,7 +280,7 @@ export class Location {
 
   /** Stop the timer, flush and close the store. Idempotent. */
   stop(): void {
-    if (this.#timer !== undefined) this.clock.clearTimer(this.#timer);
+    if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#started = false;
     this.#store.close();
@@ -292,7 +292,7 @@ export class Location {
   }
 
   #arm(): void {
-    this.#timer = this.clock.setTimer(this.#timerMs, () => {
+    this.#timer = this.clock.setTimeout(() => {
       this.#timer = undefined;
       try {
         this.expire();
@@ -302,7 +302,7 @@ export class Location {
         this.#logger.error({ err }, 'usrloc expiry failed');
       }
       if (this.#started) this.#arm();
-    });
+    }, this.#timerMs);
   }
 
   /** Subscribe to committed changes (for a replicator); returns the unsubscribe function. */

@@ -1,5 +1,6 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { callCommand, EventBus, MiRegistry, MiRpcError, StatisticsRegistry } from '@sipedge/mi';
-import { parseMessage, VirtualClock } from '@sipedge/sip';
+import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location } from './location.js';
 import { miCommands } from './mi.js';

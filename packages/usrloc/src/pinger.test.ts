@@ -1,5 +1,7 @@
-import { EventBus, type Logger, StatisticsRegistry } from '@sipedge/mi';
-import { parseMessage, VirtualClock } from '@sipedge/sip';
+import type { Logger } from '@sipedge/core';
+import { VirtualClock } from '@sipedge/core/testing';
+import { EventBus, StatisticsRegistry } from '@sipedge/mi';
+import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location, USRLOC_EVENTS } from './location.js';
 import { type ContactRecord, FLAG_NAT } from './model.js';

@@ -1,13 +1,6 @@
-import { type Logger, noopLogger, type StatisticsRegistry } from '@sipedge/mi';
-import {
-  type Clock,
-  createRequest,
-  isPrivateAddress,
-  isSipUri,
-  parseNameAddr,
-  parseUri,
-  systemClock,
-} from '@sipedge/sip';
+import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
+import type { StatisticsRegistry } from '@sipedge/mi';
+import { createRequest, isPrivateAddress, isSipUri, parseNameAddr, parseUri } from '@sipedge/sip';
 import type { ChangeReason, ContactChange, Location } from './location.js';
 import { type ContactRecord, FLAG_NAT } from './model.js';
 
@@ -206,7 +199,7 @@ export class NatPinger {
   /** Stops the ticks and forgets the schedule (a later start() loads it again). */
   stop(): void {
     this.#running = false;
-    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#detach();
   }
@@ -249,11 +242,11 @@ export class NatPinger {
   #arm(): void {
     const now = this.#clock.now();
     const wait = Math.max(1, (this.#tickOf(now) + 1) * this.#tickMs - now);
-    this.#timer = this.#clock.setTimer(wait, () => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.runTick();
       if (this.#running) this.#arm();
-    });
+    }, wait);
   }
 
   #place(id: string, slot: Slot, due: number): void {
@@ -376,7 +369,7 @@ export class NatPinger {
     const settle = (outcome: 'alive' | 'lost' | 'unreachable' | 'error'): void => {
       if (settled) return;
       settled = true;
-      this.#clock.clearTimer(timer);
+      this.#clock.clearTimeout(timer);
       this.#inFlight.delete(c.id);
       try {
         this.#result(c, outcome, sentAt);
@@ -386,7 +379,7 @@ export class NatPinger {
         this.#logger.error({ err, aor: c.aor, contact_id: c.id }, 'nat ping removal failed');
       }
     };
-    const timer = this.#clock.setTimer(this.#timeoutMs, () => settle('lost'));
+    const timer = this.#clock.setTimeout(() => settle('lost'), this.#timeoutMs);
     const onReply = (reply: PingReply): void => {
       if (reply === undefined) return; // nothing came: the timeout decides
       if ('unreachable' in reply) settle('unreachable');

@@ -1,4 +1,5 @@
-import { parseMessage, VirtualClock } from '@sipedge/sip';
+import { VirtualClock } from '@sipedge/core/testing';
+import { parseMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

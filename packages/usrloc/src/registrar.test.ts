@@ -1,4 +1,5 @@
-import { parseMessage, type SipMessage, VirtualClock } from '@sipedge/sip';
+import { VirtualClock } from '@sipedge/core/testing';
+import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location } from './location.js';
 import { Registrar, type RegistrarOptions } from './registrar.js';

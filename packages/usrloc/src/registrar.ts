@@ -1,4 +1,5 @@
-import { type Logger, noopLogger, type StatisticsRegistry } from '@sipedge/mi';
+import { type Logger, noopLogger } from '@sipedge/core';
+import type { StatisticsRegistry } from '@sipedge/mi';
 import {
   createResponse,
   getParam,
@@ -290,7 +291,7 @@ export class Registrar {
       }
     } catch (err) {
       if (err instanceof Rejected) throw err;
-      if (err instanceof UsrlocError && err.code === 'aor-too-long') {
+      if (err instanceof UsrlocError && err.code === 'USRLOC_AOR_TOO_LONG') {
         reject(500, 'Server Internal Error', 'Address Of Record too long');
       }
       reject(400, 'Bad Request', 'Bad To header');

@@ -1,4 +1,4 @@
-import { VirtualClock } from '@sipedge/sip';
+import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import { type ContactChange, Location, newerVersion } from './location.js';
 import type { ContactRecord } from './model.js';

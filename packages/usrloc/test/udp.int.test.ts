@@ -1,11 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
-import {
-  createResponse,
-  parseMessage,
-  type SipMessage,
-  SipTransports,
-  VirtualClock,
-} from '@sipedge/sip';
+import { VirtualClock } from '@sipedge/core/testing';
+import { createResponse, parseMessage, type SipMessage, SipTransports } from '@sipedge/sip';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Location, NatPinger, type PingReply, Registrar } from '../src/index.js';
 

@@ -1,6 +1,6 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createResponse, parseMessage, type SipMessage } from '../message/message.js';
-import { VirtualClock } from '../transaction/clock.js';
 import { type Endpoint, TransactionLayer } from '../transaction/layer.js';
 import type { ProxyNetwork, ProxyPolicy, RouteDecision } from './policy.js';
 import { isBetterFinal } from './response-context.js';

@@ -14,11 +14,10 @@
  * - drain: new requests outside a dialog get 503 while in-flight ones finish;
  * - session hooks see the SDP offer/answer of the requests the policy marked (media anchoring).
  */
+import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
 import { createResponse, type SipMessage } from '../message/message.js';
-import { type Clock, systemClock } from '../transaction/clock.js';
 import type { Endpoint } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/transaction.js';
-import type { Logger } from '../transport/transports.js';
 import { addRecordRoute, copyRequest, decrementMaxForwards } from './forwarding.js';
 import {
   type Forwarding,
@@ -60,7 +59,6 @@ export interface StatefulProxyOptions<H extends Endpoint> {
 }
 
 const uncounted: ProxyCounter = { inc: () => {} };
-const silent: Logger = { debug: () => {}, warn: () => {} };
 const RETRY_AFTER: ReadonlyArray<readonly [string, string]> = [['Retry-After', '5']];
 
 export class StatefulProxy<H extends Endpoint> {
@@ -82,7 +80,7 @@ export class StatefulProxy<H extends Endpoint> {
     this.#session = options.session;
     this.#inviteTimeoutMs = options.inviteTimeoutMs ?? 120_000;
     this.#clock = options.clock ?? systemClock;
-    this.#log = options.logger ?? silent;
+    this.#log = options.logger ?? noopLogger;
     const c = options.counters ?? {};
     this.#c = {
       forwarded: c.forwarded ?? uncounted,
@@ -240,7 +238,7 @@ export class StatefulProxy<H extends Endpoint> {
       });
     }
     if (req.method === 'INVITE') {
-      ctx.timer = this.#clock.setTimer(this.#inviteTimeoutMs, () => this.#expire(ctx));
+      ctx.timer = this.#clock.setTimeout(() => this.#expire(ctx), this.#inviteTimeoutMs);
     }
   }
 
@@ -334,7 +332,7 @@ export class StatefulProxy<H extends Endpoint> {
   /** The request is answered: the context is forgotten (later 2xx go statelessly). */
   #finish(ctx: ResponseContext<H>): void {
     ctx.answered = true;
-    if (ctx.timer !== undefined) this.#clock.clearTimer(ctx.timer);
+    if (ctx.timer !== undefined) this.#clock.clearTimeout(ctx.timer);
     this.#contexts.delete(ctx.server);
   }
 

@@ -4,6 +4,7 @@
  * response goes once our Via is removed (§18.2.2).
  */
 import { randomBytes } from 'node:crypto';
+import { fnv1a } from '@sipedge/core';
 import type { Via } from '../message/headers.js';
 import type { SipMessage } from '../message/message.js';
 import { isIPv6 } from '../message/uri.js';
@@ -72,15 +73,10 @@ export function statelessBranch(req: SipMessage, secret = ''): string {
   const input = via?.branch?.startsWith(MAGIC)
     ? `${secret}|${via.branch}|${via.host}|${via.port ?? ''}`
     : `${secret}|${req.requestUri}|${req.fromTag() ?? ''}|${req.callId()}|${req.cseq().seq}|${req.values('via')[0] ?? ''}`;
-  return `${MAGIC}sl${fnv1a(input, 0x811c9dc5)}${fnv1a(input, 0x050c5d1f)}`;
+  return `${MAGIC}sl${hex8(fnv1a(input))}${hex8(fnv1a(input, 0x050c5d1f))}`;
 }
 
-/** 32-bit FNV-1a as 8 hex digits (a fast, stable hash; the branch needs uniqueness, not secrecy). */
-function fnv1a(s: string, seed: number): string {
-  let h = seed;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
+/** A 32-bit hash as 8 hex digits (the branch needs uniqueness, not secrecy). */
+function hex8(h: number): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }

@@ -1,6 +1,6 @@
+import { type Clock, systemClock } from '@sipedge/core';
 import { SipParseError } from '../errors.js';
 import { createResponse, type SipMessage, validateMessage } from '../message/message.js';
-import { type Clock, systemClock } from './clock.js';
 import { cancelTargetKey, clientTransactionKey, serverTransactionKey } from './matching.js';
 import {
   ClientTransaction,

@@ -1,6 +1,6 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createResponse, parseMessage, type SipMessage } from '../message/message.js';
-import { VirtualClock } from './clock.js';
 import { type Endpoint, TransactionLayer } from './layer.js';
 import { ClientTransaction, ServerTransaction } from './transaction.js';
 

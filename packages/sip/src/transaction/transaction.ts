@@ -1,5 +1,5 @@
+import type { Clock } from '@sipedge/core';
 import { createRequest, type SipMessage } from '../message/message.js';
-import type { Clock } from './clock.js';
 
 /** RFC 3261 §17.1.1.1 timer values in milliseconds. */
 export interface TimerValues {
@@ -75,8 +75,8 @@ export class ClientTransaction {
     this.#o.send(this.request);
     const { clock } = this.#o;
     if (!this.#o.reliable)
-      this.#retransmit = clock.setTimer(this.#interval, () => this.#onRetransmit());
-    this.#timeout = clock.setTimer(64 * this.#t.T1, () => this.#onTimeout());
+      this.#retransmit = clock.setTimeout(() => this.#onRetransmit(), this.#interval);
+    this.#timeout = clock.setTimeout(() => this.#onTimeout(), 64 * this.#t.T1);
     return this;
   }
 
@@ -90,7 +90,7 @@ export class ClientTransaction {
       // timer E doubles up to T2 in Trying, and is T2 in Proceeding
       this.#interval = s === 'trying' ? Math.min(2 * this.#interval, this.#t.T2) : this.#t.T2;
     } else return;
-    this.#retransmit = this.#o.clock.setTimer(this.#interval, () => this.#onRetransmit());
+    this.#retransmit = this.#o.clock.setTimeout(() => this.#onRetransmit(), this.#interval);
   }
 
   #onTimeout(): void {
@@ -126,8 +126,9 @@ export class ClientTransaction {
           this.#ack = buildAckForNon2xx(this.request, res);
           this.#o.send(this.#ack);
           this.#o.onResponse?.(res);
-          this.#wait = this.#o.clock.setTimer(this.#o.reliable ? 0 : 32_000, () =>
-            this.#terminate(),
+          this.#wait = this.#o.clock.setTimeout(
+            () => this.#terminate(),
+            this.#o.reliable ? 0 : 32_000,
           );
         }
       } else if (s === 'completed' && code >= 300 && this.#ack !== undefined) {
@@ -144,8 +145,9 @@ export class ClientTransaction {
         this.#stop('retransmit');
         this.#stop('timeout');
         this.#o.onResponse?.(res);
-        this.#wait = this.#o.clock.setTimer(this.#o.reliable ? 0 : this.#t.T4, () =>
-          this.#terminate(),
+        this.#wait = this.#o.clock.setTimeout(
+          () => this.#terminate(),
+          this.#o.reliable ? 0 : this.#t.T4,
         );
       }
     }
@@ -154,7 +156,7 @@ export class ClientTransaction {
   #stop(which: 'retransmit' | 'timeout' | 'wait'): void {
     const h =
       which === 'retransmit' ? this.#retransmit : which === 'timeout' ? this.#timeout : this.#wait;
-    if (h !== undefined) this.#o.clock.clearTimer(h);
+    if (h !== undefined) this.#o.clock.clearTimeout(h);
   }
 
   #terminate(): void {
@@ -222,8 +224,9 @@ export class ServerTransaction {
         this.#state = 'confirmed';
         this.#clear();
         this.#o.onAck?.(req);
-        this.#timeout = this.#o.clock.setTimer(this.#o.reliable ? 0 : this.#t.T4, () =>
-          this.#terminate(),
+        this.#timeout = this.#o.clock.setTimeout(
+          () => this.#terminate(),
+          this.#o.reliable ? 0 : this.#t.T4,
         );
       }
       return; // ACKs in Confirmed are absorbed
@@ -252,18 +255,19 @@ export class ServerTransaction {
       }
       this.#state = 'completed';
       const { clock } = this.#o;
-      if (!this.#o.reliable) this.#retransmit = clock.setTimer(this.#interval, () => this.#onG());
-      this.#timeout = clock.setTimer(64 * this.#t.T1, () => {
+      if (!this.#o.reliable) this.#retransmit = clock.setTimeout(() => this.#onG(), this.#interval);
+      this.#timeout = clock.setTimeout(() => {
         if (this.#state === 'completed') {
           this.#terminate();
           this.#o.onTimeout?.();
         }
-      });
+      }, 64 * this.#t.T1);
       return;
     }
     this.#state = 'completed';
-    this.#timeout = this.#o.clock.setTimer(this.#o.reliable ? 0 : 64 * this.#t.T1, () =>
-      this.#terminate(),
+    this.#timeout = this.#o.clock.setTimeout(
+      () => this.#terminate(),
+      this.#o.reliable ? 0 : 64 * this.#t.T1,
     );
   }
 
@@ -271,12 +275,12 @@ export class ServerTransaction {
     if (this.#state !== 'completed' || this.#last === undefined) return;
     this.#o.send(this.#last);
     this.#interval = Math.min(2 * this.#interval, this.#t.T2);
-    this.#retransmit = this.#o.clock.setTimer(this.#interval, () => this.#onG());
+    this.#retransmit = this.#o.clock.setTimeout(() => this.#onG(), this.#interval);
   }
 
   #clear(): void {
-    if (this.#retransmit !== undefined) this.#o.clock.clearTimer(this.#retransmit);
-    if (this.#timeout !== undefined) this.#o.clock.clearTimer(this.#timeout);
+    if (this.#retransmit !== undefined) this.#o.clock.clearTimeout(this.#retransmit);
+    if (this.#timeout !== undefined) this.#o.clock.clearTimeout(this.#timeout);
     this.#retransmit = undefined;
     this.#timeout = undefined;
   }

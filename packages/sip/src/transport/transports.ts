@@ -1,10 +1,8 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { lookup as dnsLookup } from 'node:dns';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import {
   createServer as createTcpServer,
-  isIP,
   type Server,
   type Socket,
   connect as tcpConnect,
@@ -15,19 +13,12 @@ import {
   type TlsOptions,
   connect as tlsConnect,
 } from 'node:tls';
+import { type Logger, literalFirstLookup, noopLogger } from '@sipedge/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { SipParseError, SipTransportError } from '../errors.js';
 import { StreamFramer } from '../framing/stream.js';
 import { parseMessage, type SipMessage } from '../message/message.js';
 import type { Endpoint } from '../transaction/layer.js';
-
-/** pino-compatible logger subset. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
-const noopLogger: Logger = { debug: () => {}, warn: () => {} };
 
 export type TransportName = 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS';
 
@@ -65,23 +56,6 @@ export interface TransportCounters {
   parseErrors: number;
   closedForLimits: number;
   refusedConnections: number;
-}
-
-/**
- * The UDP sockets' address lookup: destinations are nearly always IP literals (a Via's
- * received/rport, a stored contact); answer those at once instead of through `dns.lookup`,
- * which defers even a literal to another tick (it showed as the largest item of a registrar's
- * profile). Names still go to `dns.lookup`.
- */
-function literalFirstLookup(
-  address: string,
-  family: unknown,
-  callback: (err: Error | null, address: string, family: number) => void,
-): void {
-  const kind = isIP(address);
-  if (kind !== 0) callback(null, address, kind);
-  else
-    (dnsLookup as (a: string, f: unknown, cb: typeof callback) => void)(address, family, callback);
 }
 
 function strip(address: string): string {

@@ -1,5 +1,5 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { EventBus } from '@sipedge/mi';
-import { VirtualClock } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, type RemoteChange } from '../location.js';

@@ -1,3 +1,5 @@
+import { fnv1aBytes } from '@sipedge/core';
+import { UsrlocError } from '../errors.js';
 import type { TombstoneEntry } from '../location.js';
 import type { ContactRecord } from '../model.js';
 
@@ -38,8 +40,11 @@ const DICT_MAX = 0xfd;
 const NULL_STR = 0xffff;
 const MAX_PATH = 64;
 
-export class ReplDecodeError extends Error {
-  override readonly name = 'ReplDecodeError';
+/** A replication packet or sync chunk that is not well formed (`USRLOC_REPL_DECODE`). */
+export class ReplDecodeError extends UsrlocError {
+  constructor(message: string) {
+    super('USRLOC_REPL_DECODE', message);
+  }
 }
 
 /** Node's Buffer#utf8Write (public, but missing from @types/node). */
@@ -172,8 +177,7 @@ class Interner {
 
   get(b: Buffer, o: number, n: number): string {
     if (n > 128) return (b as SliceableBuffer).utf8Slice(o, o + n);
-    let h = 0x811c9dc5;
-    for (let i = o; i < o + n; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+    const h = fnv1aBytes(b, o, o + n);
     const hit = this.#map.get(h);
     if (hit !== undefined && hit.bytes.length === n) {
       // a byte loop: cheaper than a native compare call for strings this short

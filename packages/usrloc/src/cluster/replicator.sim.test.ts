@@ -1,7 +1,8 @@
 import type { Clusterer } from '@sipedge/clusterer';
 import { SimCluster, Topologies, withSeed } from '@sipedge/clusterer/sim';
+import type { Clock } from '@sipedge/core';
 import { callCommand, EventBus, MiRegistry, MiRpcError } from '@sipedge/mi';
-import { type Clock, parseMessage, type SipMessage } from '@sipedge/sip';
+import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location } from '../location.js';
@@ -60,8 +61,8 @@ function cluster(n: number, seed: number, edges = Topologies.fullMesh(n)) {
   const early: Location[] = [];
   const clock: Clock = {
     now: () => ref?.clock.now() ?? SIM_START,
-    setTimer: (ms, fn) => (ref as SimCluster).clock.setTimeout(fn, ms),
-    clearTimer: (h) => ref?.clock.clearTimeout(h as never),
+    setTimeout: (fn, ms) => (ref as SimCluster).clock.setTimeout(fn, ms),
+    clearTimeout: (h) => ref?.clock.clearTimeout(h as never),
   };
   const sim: SimCluster = new SimCluster({
     nodes: n,

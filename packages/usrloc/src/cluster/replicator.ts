@@ -1,5 +1,5 @@
 import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
-import { type Logger, noopLogger } from '@sipedge/mi';
+import { type Logger, noopLogger } from '@sipedge/core';
 import type { ContactChange, Location, RemoteChange, TombstoneEntry } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
 import {

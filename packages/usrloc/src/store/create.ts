@@ -1,4 +1,4 @@
-import type { Clock } from '@sipedge/sip';
+import type { Clock } from '@sipedge/core';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
 import type { ContactStore } from './store.js';

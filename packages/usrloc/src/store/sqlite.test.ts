@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseMessage, VirtualClock } from '@sipedge/sip';
+import { VirtualClock } from '@sipedge/core/testing';
+import { parseMessage } from '@sipedge/sip';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contactStoreCompliance, sampleContact } from '../../test/compliance.js';
@@ -107,11 +108,11 @@ describe('SqliteStore modes', () => {
     let seq = 0;
     const clock = {
       now: () => now,
-      setTimer: (ms: number, fn: () => void) => {
+      setTimeout: (fn: () => void, ms: number) => {
         timers.set(++seq, { at: now + ms, fn });
         return seq;
       },
-      clearTimer: (h: unknown) => void timers.delete(h as number),
+      clearTimeout: (h: unknown) => void timers.delete(h as number),
     };
     const fireNext = (): number => {
       const [id, t] = [...timers].sort((a, b) => a[1].at - b[1].at)[0] ?? [];

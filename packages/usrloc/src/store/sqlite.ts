@@ -1,4 +1,4 @@
-import type { Clock } from '@sipedge/sip';
+import { type Clock, systemClock } from '@sipedge/core';
 import Database from 'better-sqlite3';
 import type { ContactRecord } from '../model.js';
 import { type ChangeBatch, type ContactStore, checkRecord } from './store.js';
@@ -14,7 +14,7 @@ export interface SqliteStoreOptions {
   readonly flushIntervalMs?: number;
   /** write-back: flush early when this many contacts are buffered (default 10,000). */
   readonly maxBuffered?: number;
-  /** Timers for write-back (the injected clock). */
+  /** Time and timers for write-back (default: the system clock). */
   readonly clock?: Clock;
   /** WAL pages before an automatic checkpoint (default 10,000 ≈ 40 MB; SQLite's own is 1,000). */
   readonly walAutocheckpoint?: number;
@@ -133,7 +133,7 @@ const BEHIND_MAX_WAIT_MS = 5000;
 export class SqliteStore implements ContactStore {
   readonly #db: Database.Database;
   readonly #mode: SqliteMode;
-  readonly #clock: Clock | undefined;
+  readonly #clock: Clock;
   readonly #flushMs: number;
   readonly #maxBuffered: number;
   readonly #put: Database.Statement;
@@ -148,7 +148,7 @@ export class SqliteStore implements ContactStore {
 
   constructor(options: SqliteStoreOptions) {
     this.#mode = options.mode ?? 'write-through';
-    this.#clock = options.clock;
+    this.#clock = options.clock ?? systemClock;
     this.#flushMs = options.flushIntervalMs ?? 1000;
     this.#maxBuffered = options.maxBuffered ?? 10_000;
     this.#db = new Database(options.path);
@@ -240,13 +240,12 @@ export class SqliteStore implements ContactStore {
   }
 
   #now(): number {
-    return this.#clock !== undefined ? this.#clock.now() : Date.now();
+    return this.#clock.now();
   }
 
   #cancelTimer(): void {
     if (this.#timer === undefined) return;
-    if (this.#clock !== undefined) this.#clock.clearTimer(this.#timer);
-    else clearTimeout(this.#timer as NodeJS.Timeout);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
@@ -260,12 +259,7 @@ export class SqliteStore implements ContactStore {
       this.#timer = undefined;
       this.#drain();
     };
-    if (this.#clock !== undefined) this.#timer = this.#clock.setTimer(ms, fire);
-    else {
-      const t = setTimeout(fire, ms);
-      t.unref();
-      this.#timer = t;
-    }
+    this.#timer = this.#clock.setTimeout(fire, ms);
   }
 
   /** One background transaction of the oldest buffered rows, then the next turn for the rest. */
@@ -295,12 +289,7 @@ export class SqliteStore implements ContactStore {
       this.#timer = undefined;
       this.flush();
     };
-    if (this.#clock !== undefined) this.#timer = this.#clock.setTimer(this.#flushMs, fire);
-    else {
-      const t = setTimeout(fire, this.#flushMs);
-      t.unref();
-      this.#timer = t;
-    }
+    this.#timer = this.#clock.setTimeout(fire, this.#flushMs);
   }
 
   flush(): void {

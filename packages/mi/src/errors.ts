@@ -1,16 +1,12 @@
+import { SipedgeError } from '@sipedge/core';
+
 /**
- * Errors of @sipedge/mi. Every error has a stable `code` string; `cause` carries the
- * underlying error where there is one. The JSON-RPC engine maps them to error replies in one
- * table (`rpc/codes.ts`).
+ * Errors of @sipedge/mi: `SipedgeError`s with `MI_…` codes; `cause` carries the underlying
+ * error where there is one. The JSON-RPC engine answers `MiParamsError` and `MiCommandError`
+ * with their own error replies (the codes and texts are in `rpc/codes.ts`); any other error
+ * is answered as an internal error.
  */
-export class MiError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class MiError extends SipedgeError {}
 
 /**
  * A command-level failure, answered as `{"code": status, "message": message}` with an
@@ -19,7 +15,7 @@ export class MiError extends Error {
 export class MiCommandError extends MiError {
   readonly status: number;
   constructor(status: number, message: string, options?: { cause?: unknown }) {
-    super('MI_ERR_COMMAND', message, options);
+    super('MI_COMMAND', message, options);
     this.status = status;
   }
 }
@@ -28,7 +24,7 @@ export class MiCommandError extends MiError {
 export class MiParamsError extends MiError {
   readonly data: string;
   constructor(data: string) {
-    super('MI_ERR_PARAMS', data);
+    super('MI_PARAMS', data);
     this.data = data;
   }
 }
@@ -36,7 +32,7 @@ export class MiParamsError extends MiError {
 /** A command definition is wrong (bad recipe, duplicate name …): a programming error. */
 export class MiDefinitionError extends MiError {
   constructor(message: string) {
-    super('MI_ERR_DEFINITION', message);
+    super('MI_DEFINITION', message);
   }
 }
 
@@ -45,7 +41,7 @@ export class MiRpcError extends MiError {
   readonly rpcCode: number;
   readonly data: unknown;
   constructor(rpcCode: number, message: string, data?: unknown) {
-    super('MI_ERR_RPC', message);
+    super('MI_RPC', message);
     this.rpcCode = rpcCode;
     this.data = data;
   }
@@ -54,20 +50,20 @@ export class MiRpcError extends MiError {
 /** The client could not reach the server, or the connection broke (client side). */
 export class MiTransportError extends MiError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('MI_ERR_TRANSPORT', message, options);
+    super('MI_TRANSPORT', message, options);
   }
 }
 
 /** No answer within the client's timeout. */
 export class MiTimeoutError extends MiError {
   constructor(message: string) {
-    super('MI_ERR_TIMEOUT', message);
+    super('MI_TIMEOUT', message);
   }
 }
 
 /** The client or server was closed while the operation was pending. */
 export class MiClosedError extends MiError {
   constructor(message = 'closed') {
-    super('MI_ERR_CLOSED', message);
+    super('MI_CLOSED', message);
   }
 }

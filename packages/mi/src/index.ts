@@ -6,7 +6,6 @@ export {
   type MiSubscription,
   type ReconnectPolicy,
 } from './client/client.js';
-export { type Clock, ctime, type Logger, noopLogger, systemClock } from './clock.js';
 export {
   type AnyParams,
   defineCommand,
@@ -24,6 +23,7 @@ export {
   logLevelControl,
 } from './core/commands.js';
 export { createMiCore, type MiCore, type MiCoreOptions } from './core/create.js';
+export { ctime } from './ctime.js';
 export * from './errors.js';
 export {
   EventBus,

@@ -1,3 +1,4 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import type { MiCallContext, MiSession } from '../command.js';
 import type { EventSink } from '../events/bus.js';
@@ -5,17 +6,8 @@ import { handleJsonRpc } from '../rpc/engine.js';
 import { SR_STATUS_CHANGED_EVENT } from '../status/registry.js';
 import { createMiCore } from './create.js';
 
-function manualClock(start = Date.UTC(2026, 10, 23, 10, 0, 0)): {
-  now(): number;
-  advance(ms: number): void;
-} {
-  let t = start;
-  return {
-    now: () => t,
-    advance: (ms) => {
-      t += ms;
-    },
-  };
+function manualClock(): VirtualClock {
+  return new VirtualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
 }
 
 async function rpc(

@@ -1,6 +1,7 @@
+import { type Clock, systemClock } from '@sipedge/core';
 import { z } from 'zod';
-import { type Clock, ctime, systemClock } from '../clock.js';
 import { defineCommand, type MiCommand } from '../command.js';
+import { ctime } from '../ctime.js';
 import { MiCommandError, MiDefinitionError, MiParamsError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import { type EventSocketFactory, parseEventSocket } from '../events/sockets.js';
@@ -43,7 +44,7 @@ export interface CoreCommandsOptions {
   stats?: StatisticsRegistry;
   status?: StatusReportRegistry;
   events?: EventBus;
-  clock?: Clock;
+  clock?: Pick<Clock, 'now'>;
   /** When the server started (ms); default: when the commands were made. */
   startedAt?: number;
   /** Shown by `version` (default "sipedge"). */

@@ -1,4 +1,4 @@
-import { type Clock, type Logger, noopLogger, systemClock } from '../clock.js';
+import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
 import { EventBus } from '../events/bus.js';
 import { createSocketSinkFactory, type EventSocketFactory } from '../events/sockets.js';
 import { MiRegistry } from '../registry.js';
@@ -7,7 +7,7 @@ import { StatusReportRegistry } from '../status/registry.js';
 import { coreCommands, type LogLevelControl } from './commands.js';
 
 export interface MiCoreOptions {
-  clock?: Clock;
+  clock?: Pick<Clock, 'now'>;
   logger?: Logger;
   server?: string;
   version?: string;

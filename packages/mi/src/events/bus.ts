@@ -1,4 +1,4 @@
-import { type Clock, type Logger, noopLogger, systemClock } from '../clock.js';
+import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
 import { MiDefinitionError } from '../errors.js';
 import type { StatisticsRegistry } from '../stats/registry.js';
 
@@ -42,7 +42,7 @@ interface EventEntry {
 }
 
 export interface EventBusOptions {
-  clock?: Clock;
+  clock?: Pick<Clock, 'now'>;
   logger?: Logger;
   /** Counters `events:raised`, `events:delivered`, `events:dropped` go here. */
   stats?: StatisticsRegistry;
@@ -64,7 +64,7 @@ export function eventPayload(method: string, params: EventParams): string {
  */
 export class EventBus {
   readonly #events = new Map<string, EventEntry>();
-  readonly #clock: Clock;
+  readonly #clock: Pick<Clock, 'now'>;
   readonly #logger: Logger;
   readonly #maxSubs: number;
   readonly #raised;

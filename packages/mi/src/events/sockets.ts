@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { type Logger, noopLogger } from '../clock.js';
+import { type Logger, noopLogger } from '@sipedge/core';
 import { MiParamsError } from '../errors.js';
 import type { StatisticsRegistry } from '../stats/registry.js';
 import type { EventParams, EventSink } from './bus.js';

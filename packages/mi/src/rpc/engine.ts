@@ -1,4 +1,4 @@
-import { type Logger, noopLogger } from '../clock.js';
+import { type Logger, noopLogger } from '@sipedge/core';
 import type { MiCallContext } from '../command.js';
 import { MiCommandError, MiParamsError, MiRpcError } from '../errors.js';
 import type { MiRegistry } from '../registry.js';

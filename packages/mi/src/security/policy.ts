@@ -5,7 +5,7 @@ import { MiError } from '../errors.js';
 /** A listener configuration that would expose the MI without protection. */
 export class MiSecurityError extends MiError {
   constructor(message: string) {
-    super('MI_ERR_SECURITY', message);
+    super('MI_SECURITY', message);
   }
 }
 

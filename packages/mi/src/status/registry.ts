@@ -1,4 +1,5 @@
-import { type Clock, ctime, systemClock } from '../clock.js';
+import { type Clock, systemClock } from '@sipedge/core';
+import { ctime } from '../ctime.js';
 import { MiDefinitionError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 
@@ -140,10 +141,10 @@ export class SrGroup {
 /** The status/report interface of OpenSIPS (`status_report.c`). */
 export class StatusReportRegistry {
   readonly #groups = new Map<string, SrGroup>();
-  readonly #clock: Clock;
+  readonly #clock: Pick<Clock, 'now'>;
   readonly #events: EventBus | undefined;
 
-  constructor(options: { clock?: Clock; events?: EventBus } = {}) {
+  constructor(options: { clock?: Pick<Clock, 'now'>; events?: EventBus } = {}) {
     this.#clock = options.clock ?? systemClock;
     this.#events = options.events;
     this.#events?.register(SR_STATUS_CHANGED_EVENT);

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Logger, noopLogger } from '@sipedge/core';
 import { WebSocket, WebSocketServer } from 'ws';
-import { type Logger, noopLogger } from '../clock.js';
 import type { MiSession } from '../command.js';
 import type { EventBus } from '../events/bus.js';
 import type { MiRegistry } from '../registry.js';

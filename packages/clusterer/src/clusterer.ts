@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type Clock, noopLogger, systemClock, type TimerHandle } from '@sipedge/core';
 import type { RoutedPacket } from './bin/packet.js';
 import { InboundPackets } from './dispatch/inbound.js';
 import { ClustererConfigError } from './errors.js';
@@ -28,13 +29,7 @@ import type { BinAddress } from './nodes/node-info.js';
 import { type LinkState, linkLabel, type NodeView, type RemoteNode } from './nodes/remote-node.js';
 import type { NodeStore } from './nodes/store.js';
 import { type ClustererOptions, linkTimers, nodeConfigs } from './options.js';
-import {
-  type ClusterClock,
-  noopLogger,
-  type PacketSource,
-  systemClock,
-  type TimerHandle,
-} from './runtime.js';
+import type { PacketSource } from './runtime.js';
 import type { CapabilityOptions, CapStatus, CapStatusEvent } from './sync/capability.js';
 import { SyncEngine } from './sync/engine.js';
 import type { SyncHost } from './sync/host.js';
@@ -83,7 +78,7 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
   readonly sync: SyncEngine;
   /** Sharing tags. */
   readonly shtags: SharingTags;
-  readonly #clock: ClusterClock;
+  readonly #clock: Clock;
   readonly #store: NodeStore | undefined;
   readonly #capabilities: Capabilities;
   readonly #tickMs: number;

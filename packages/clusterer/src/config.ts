@@ -1,9 +1,10 @@
+import type { Clock, Logger } from '@sipedge/core';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ClustererConfigError } from './errors.js';
 import { type NodeStore, SqliteNodeStore } from './nodes/store.js';
 import type { ClustererOptions } from './options.js';
-import type { BinTransport, ClusterClock, Logger } from './runtime.js';
+import type { BinTransport } from './runtime.js';
 import { parseSharingTag } from './tags/sharing-tags.js';
 
 const strings = z
@@ -78,7 +79,7 @@ export function parseClustererConfig(input: unknown): Readonly<ClustererConfig> 
  */
 export function clustererOptionsFromConfig(
   cfg: Readonly<ClustererConfig>,
-  deps: { transport: BinTransport; clock?: ClusterClock; logger?: Logger; store?: NodeStore },
+  deps: { transport: BinTransport; clock?: Clock; logger?: Logger; store?: NodeStore },
 ): ClustererOptions {
   const opts: ClustererOptions = {
     transport: deps.transport,

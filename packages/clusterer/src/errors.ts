@@ -1,15 +1,10 @@
+import { SipedgeError } from '@sipedge/core';
+
 /**
- * Errors of @sipedge/clusterer. Every error has a stable `code` string; `cause` carries the
+ * Errors of @sipedge/clusterer: `SipedgeError`s with `CLUSTERER_…` codes; `cause` carries the
  * underlying error where there is one.
  */
-export class ClustererError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class ClustererError extends SipedgeError {}
 
 /** Why a BIN packet or stream was rejected. Each reason is also a drop counter name. */
 export type BinDecodeReason =
@@ -28,7 +23,7 @@ export type BinDecodeReason =
 export class BinDecodeError extends ClustererError {
   readonly reason: BinDecodeReason;
   constructor(reason: BinDecodeReason, message: string) {
-    super(`CLUSTERER_ERR_BIN_${reason.toUpperCase()}`, message);
+    super(`CLUSTERER_BIN_${reason.toUpperCase()}`, message);
     this.reason = reason;
   }
 }
@@ -36,6 +31,6 @@ export class BinDecodeError extends ClustererError {
 /** Configuration that cannot be used (node info strings, DB rows, options). */
 export class ClustererConfigError extends ClustererError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('CLUSTERER_ERR_CONFIG', message, options);
+    super('CLUSTERER_CONFIG', message, options);
   }
 }

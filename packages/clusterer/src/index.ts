@@ -48,16 +48,7 @@ export {
 export { LinkState, type NodeView, RemoteNode } from './nodes/remote-node.js';
 export { CLUSTERER_TABLE_SQL, type NodeStore, SqliteNodeStore } from './nodes/store.js';
 export type { ClustererOptions } from './options.js';
-export {
-  type BinTransport,
-  type ClusterClock,
-  type Logger,
-  noopLogger,
-  type PacketSource,
-  systemClock,
-  type TimerHandle,
-  type TransportHandler,
-} from './runtime.js';
+export type { BinTransport, PacketSource, TransportHandler } from './runtime.js';
 export {
   type CapabilityOptions,
   CapStatus,

@@ -1,14 +1,15 @@
+import type { Clock, Logger } from '@sipedge/core';
 import { ClustererConfigError } from './errors.js';
 import type { LinkTimers } from './links/links.js';
 import { type NodeConfig, parseNodeInfo } from './nodes/node-info.js';
 import type { NodeStore } from './nodes/store.js';
-import type { BinTransport, ClusterClock, Logger } from './runtime.js';
+import type { BinTransport } from './runtime.js';
 import type { SyncOptions } from './sync/host.js';
 import type { FailoverOptions } from './tags/sharing-tags.js';
 
 export interface ClustererOptions {
   transport: BinTransport;
-  clock?: ClusterClock;
+  clock?: Clock;
   logger?: Logger;
   /** 0: nodes from my_node_info / neighbor_node_info with discovery; 1 (default): a NodeStore. */
   dbMode?: 0 | 1;

@@ -1,26 +1,5 @@
 import type { BinAddress } from './nodes/node-info.js';
 
-/** Opaque timer handle returned by a ClusterClock. */
-export type TimerHandle = { readonly __timer: unique symbol } | object;
-
-/** Time and timers, injected so the simulator can run nodes in virtual time. */
-export interface ClusterClock {
-  /** Milliseconds (wall clock for real nodes, virtual for the simulator). */
-  now(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
-
-export const systemClock: ClusterClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
-
 /** Where a received packet came from: the peer's IP and a way to answer on that connection. */
 export interface PacketSource {
   host: string;
@@ -52,13 +31,3 @@ export interface BinTransport {
   /** Optional: true while more bulk packets toward `to` may be queued (else wait `onDrain`). */
   bulkRoom?(to: BinAddress): boolean;
 }
-
-/** A pino-compatible logger subset; the default does nothing. */
-export interface Logger {
-  debug(obj: unknown, msg?: string): void;
-  info(obj: unknown, msg?: string): void;
-  warn(obj: unknown, msg?: string): void;
-  error(obj: unknown, msg?: string): void;
-}
-
-export const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

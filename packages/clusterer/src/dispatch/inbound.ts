@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { Logger } from '@sipedge/core';
 import {
   type ClusterPacket,
   decodeHeader,
@@ -13,7 +14,7 @@ import { type ClusterState, isNodeHost } from '../nodes/clusters.js';
 import type { Discovery } from '../nodes/discovery.js';
 import type { Membership } from '../nodes/membership.js';
 import { LinkState, type RemoteNode } from '../nodes/remote-node.js';
-import type { Logger, PacketSource } from '../runtime.js';
+import type { PacketSource } from '../runtime.js';
 import type { SyncEngine } from '../sync/engine.js';
 import {
   peekBrokenSync,

@@ -1,13 +1,14 @@
+import type { Clock, Logger } from '@sipedge/core';
 import { encodePacket } from '../bin/packet.js';
 import type { ClusterState } from '../nodes/clusters.js';
 import { LinkState, type RemoteNode } from '../nodes/remote-node.js';
-import type { BinTransport, ClusterClock, Logger } from '../runtime.js';
+import type { BinTransport } from '../runtime.js';
 
 /** What the links need: the transport, and the topology work of a link entering or leaving UP. */
 export interface LinksHost {
   readonly myNodeId: number;
   readonly transport: BinTransport;
-  readonly clock: ClusterClock;
+  readonly clock: Clock;
   readonly log: Logger;
   count(name: string, n?: number): void;
   /** The link to `node` came UP: flood it and give the neighbour our topology. */

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '@sipedge/core';
 import {
   callCommand,
   defineCommand,
@@ -15,7 +16,6 @@ import { ClustererConfigError } from '../errors.js';
 import type { GenericMessageEvent, MiCommandEvent, NodeStateEvent } from '../events.js';
 import { SendResult } from '../messaging/router.js';
 import { LinkState } from '../nodes/remote-node.js';
-import { type ClusterClock, systemClock } from '../runtime.js';
 import { type CapStatusEvent, capStatusLabel } from '../sync/capability.js';
 import { parseTagKey, type ShtagChangeEvent } from '../tags/sharing-tags.js';
 import { type RemoteMiResult, RemoteMiResults } from './remote-results.js';
@@ -37,7 +37,7 @@ export interface ClustererMiOptions {
   /** How long cluster_send_mi / cluster_broadcast_mi wait for remote results (default 2000 ms). */
   remoteTimeoutMs?: number;
   /** Timers for that wait (default: the system clock). */
-  clock?: ClusterClock;
+  clock?: Clock;
 }
 
 /**

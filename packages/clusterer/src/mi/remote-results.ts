@@ -1,4 +1,4 @@
-import type { ClusterClock, TimerHandle } from '../runtime.js';
+import type { Clock, TimerHandle } from '@sipedge/core';
 
 /** One remote node's answer to an MI command sent over the cluster. */
 export interface RemoteMiResult {
@@ -20,10 +20,10 @@ interface Pending {
  */
 export class RemoteMiResults {
   readonly #pending = new Map<number, Pending[]>();
-  readonly #clock: ClusterClock;
+  readonly #clock: Clock;
   readonly #timeoutMs: number;
 
-  constructor(clock: ClusterClock, timeoutMs: number) {
+  constructor(clock: Clock, timeoutMs: number) {
     this.#clock = clock;
     this.#timeoutMs = timeoutMs;
   }

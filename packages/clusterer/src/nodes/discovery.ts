@@ -1,3 +1,4 @@
+import type { Logger } from '@sipedge/core';
 import {
   type ClusterPacket,
   encodePacket,
@@ -5,7 +6,7 @@ import {
   type NodeDescription,
 } from '../bin/packet.js';
 import { ClustererConfigError } from '../errors.js';
-import type { Logger, PacketSource } from '../runtime.js';
+import type { PacketSource } from '../runtime.js';
 import { type ClusterState, MAX_NODES_PER_CLUSTER } from './clusters.js';
 import { parseBinUrl } from './node-info.js';
 import { LinkState, RemoteNode } from './remote-node.js';

@@ -1,3 +1,4 @@
+import { fnv1a } from '@sipedge/core';
 import type { Clusterer } from '../clusterer.js';
 
 /** One record of the test key-value capability: last writer wins by (version, origin). */
@@ -9,18 +10,9 @@ export interface KvRecord {
 
 const KV_PUT = 1;
 
-function fnv1a(s: string, seed: number): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 16777619) >>> 0;
-  }
-  return h >>> 0;
-}
-
 function recordHash(key: string, r: KvRecord): [number, number] {
   const s = `${key}\u0000${r.value}\u0000${r.version}\u0000${r.origin}`;
-  return [fnv1a(s, 2166136261), fnv1a(s, 0x9e3779b9)];
+  return [fnv1a(s) >>> 0, fnv1a(s, 0x9e3779b9) >>> 0];
 }
 
 /** Encode a record as a sync chunk or replication body. */

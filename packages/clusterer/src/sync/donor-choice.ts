@@ -1,4 +1,4 @@
-import type { ClusterClock, Logger } from '../runtime.js';
+import type { Clock, Logger } from '@sipedge/core';
 import { CapStatus, type LocalCapability } from './capability.js';
 import type { SyncHost, SyncTimers } from './host.js';
 
@@ -20,11 +20,11 @@ export interface DonorChoiceHost
 export class DonorChoice {
   readonly #host: DonorChoiceHost;
   readonly #log: Logger;
-  readonly #clock: ClusterClock;
+  readonly #clock: Clock;
   readonly #timers: SyncTimers;
   #readyAt = 0;
 
-  constructor(host: DonorChoiceHost, log: Logger, clock: ClusterClock, timers: SyncTimers) {
+  constructor(host: DonorChoiceHost, log: Logger, clock: Clock, timers: SyncTimers) {
     this.#host = host;
     this.#log = log;
     this.#clock = clock;

@@ -1,5 +1,5 @@
+import type { Clock, Logger } from '@sipedge/core';
 import type { RoutedPacket } from '../bin/packet.js';
-import type { ClusterClock, Logger } from '../runtime.js';
 import { AntiEntropy, type AntiEntropyHost } from './anti-entropy.js';
 import { CapStatus, type HeldPacket, type LocalCapability } from './capability.js';
 import { DonorChoice, type DonorChoiceHost } from './donor-choice.js';
@@ -20,13 +20,13 @@ export class SyncEngine {
   readonly packetSize: number;
   readonly #host: SyncHost;
   readonly #log: Logger;
-  readonly #clock: ClusterClock;
+  readonly #clock: Clock;
   readonly #donors: DonorChoice;
   readonly #receiver: SyncReceiver;
   readonly #replies: SyncReplies;
   readonly #antiEntropy: AntiEntropy;
 
-  constructor(host: SyncHost, log: Logger, clock: ClusterClock, o: SyncOptions = {}) {
+  constructor(host: SyncHost, log: Logger, clock: Clock, o: SyncOptions = {}) {
     this.#host = host;
     this.#log = log;
     this.#clock = clock;

@@ -1,4 +1,4 @@
-import type { ClusterClock } from '../runtime.js';
+import type { Clock } from '@sipedge/core';
 import { CapStatus, type HeldPacket, type LocalCapability, type SyncMeta } from './capability.js';
 import type { SyncHost, SyncTimers } from './host.js';
 import { decodeStreamStart, decodeSyncDigest } from './wire.js';
@@ -20,12 +20,12 @@ export interface ReceiverHost extends Pick<SyncHost, 'count'> {
  */
 export class SyncReceiver {
   readonly #host: ReceiverHost;
-  readonly #clock: ClusterClock;
+  readonly #clock: Clock;
   readonly #timers: SyncTimers;
   /** Donors known to send SIPEDGE_SYNC_STREAM_START (sipedge nodes), by `cluster/node`. */
   readonly #marksStreams = new Set<string>();
 
-  constructor(host: ReceiverHost, clock: ClusterClock, timers: SyncTimers) {
+  constructor(host: ReceiverHost, clock: Clock, timers: SyncTimers) {
     this.#host = host;
     this.#clock = clock;
     this.#timers = timers;

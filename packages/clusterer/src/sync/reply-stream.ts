@@ -1,5 +1,5 @@
+import type { Clock, Logger, TimerHandle } from '@sipedge/core';
 import type { RoutedPacket } from '../bin/packet.js';
-import type { ClusterClock, Logger, TimerHandle } from '../runtime.js';
 import type { LocalCapability } from './capability.js';
 import type { SyncHost, SyncTimers } from './host.js';
 import {
@@ -52,7 +52,7 @@ function streamKey(capability: string, dst: number): string {
 export class SyncReplies {
   readonly #host: ReplyStreamHost;
   readonly #log: Logger;
-  readonly #clock: ClusterClock;
+  readonly #clock: Clock;
   readonly #timers: SyncTimers;
   /** SYNC_REQs from nodes not reachable yet, answered when they come up: capability → nodes. */
   readonly #queued = new Map<string, Set<number>>();
@@ -61,7 +61,7 @@ export class SyncReplies {
   #pumpTimer: TimerHandle | undefined;
   #pumping = false;
 
-  constructor(host: ReplyStreamHost, log: Logger, clock: ClusterClock, timers: SyncTimers) {
+  constructor(host: ReplyStreamHost, log: Logger, clock: Clock, timers: SyncTimers) {
     this.#host = host;
     this.#log = log;
     this.#clock = clock;

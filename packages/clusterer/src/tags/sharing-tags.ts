@@ -1,6 +1,6 @@
+import type { Logger } from '@sipedge/core';
 import type { RoutedPacket } from '../bin/packet.js';
 import { ClustererConfigError } from '../errors.js';
-import type { Logger } from '../runtime.js';
 
 export type ShtagState = 'active' | 'backup';
 

@@ -1,10 +1,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { type Logger, noopLogger } from '@sipedge/core';
 import { BIN_MAX_PACKET } from '../bin/constants.js';
 import { BinFramer } from '../bin/framing.js';
 import type { BinAddress } from '../nodes/node-info.js';
 import { addressKey } from '../nodes/node-info.js';
-import { type BinTransport, type Logger, noopLogger, type TransportHandler } from '../runtime.js';
+import type { BinTransport, TransportHandler } from '../runtime.js';
 
 export interface TcpTransportOptions {
   /** Where to listen: `{proto:'bin'|'bins', host, port}`; port 0 picks a free port. */

@@ -6,13 +6,13 @@
 
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { Logger } from '@sipedge/core';
 import { createMiCore, MiServer } from '@sipedge/mi';
 import {
   AdminServer,
   balancerParseErrorCode,
   CallTable,
   DisconnectRelay,
-  type Logger,
   type MemberConfig,
   miCommands,
   RtpBalancer,

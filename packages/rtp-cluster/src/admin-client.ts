@@ -25,7 +25,7 @@ function connect(spec: string): Socket {
   if (spec.startsWith('tcp:')) {
     const rest = spec.slice(4);
     const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(rest);
-    if (m === null) throw new RtpClusterError('RTPC_ERR_ARGUMENT', `bad socket "${spec}"`);
+    if (m === null) throw new RtpClusterError('RTP_CLUSTER_ARGUMENT', `bad socket "${spec}"`);
     return createConnection(Number(m[2] ?? 12345), m[1]);
   }
   return createConnection(spec.replace(/^unix:/, ''));
@@ -36,7 +36,7 @@ export async function adminRequest(
   options: AdminClientOptions,
 ): Promise<AdminResult> {
   if (/[\r\n]/.test(command)) {
-    throw new RtpClusterError('RTPC_ERR_ARGUMENT', 'one command, without newlines');
+    throw new RtpClusterError('RTP_CLUSTER_ARGUMENT', 'one command, without newlines');
   }
   const maxBytes = options.maxBytes ?? 1 << 20;
   return new Promise((resolve, reject) => {
@@ -53,21 +53,28 @@ export async function adminRequest(
     const socket = connect(options.socket);
     const timer = setTimeout(
       () =>
-        done(new RtpClusterError('RTPC_ERR_TIMEOUT', `no complete reply from ${options.socket}`)),
+        done(
+          new RtpClusterError('RTP_CLUSTER_TIMEOUT', `no complete reply from ${options.socket}`),
+        ),
       options.timeoutMs ?? 5000,
     );
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(`${command}\nquit\n`));
     socket.on('data', (d: string) => {
       text += d;
-      if (text.length > maxBytes) done(new RtpClusterError('RTPC_ERR_PROTOCOL', 'reply too large'));
+      if (text.length > maxBytes)
+        done(new RtpClusterError('RTP_CLUSTER_PROTOCOL', 'reply too large'));
     });
     socket.on('end', () => done());
     socket.on('error', (err) =>
       done(
-        new RtpClusterError('RTPC_ERR_SOCKET', `cannot talk to ${options.socket}: ${err.message}`, {
-          cause: err,
-        }),
+        new RtpClusterError(
+          'RTP_CLUSTER_SOCKET',
+          `cannot talk to ${options.socket}: ${err.message}`,
+          {
+            cause: err,
+          },
+        ),
       ),
     );
   });

@@ -1,8 +1,9 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import { adminCommand, formatAdminAddress } from './admin.js';
 import { RtpBalancer } from './balancer.js';
 import { parseRtpClusterConfig } from './config/schema.js';
-import { flush, ScriptedMember, VirtualTimers } from './testing/scripted.js';
+import { flush, ScriptedMember } from './testing/scripted.js';
 
 const member = (name: string, address: string, protocol = 'udp', extra = {}) => ({
   name,
@@ -33,7 +34,7 @@ async function setup() {
       },
     ],
   });
-  const timers = new VirtualTimers();
+  const timers = new VirtualClock();
   const balancer = new RtpBalancer(config, {
     timers,
     connect: (mc) => {

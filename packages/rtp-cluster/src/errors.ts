@@ -1,9 +1,8 @@
-/** Errors of @sipedge/rtp-cluster, each with a stable `code`. */
-export class RtpClusterError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+import { SipedgeError } from '@sipedge/core';
+
+/**
+ * Errors of @sipedge/rtp-cluster: `SipedgeError`s with `RTP_CLUSTER_…` codes
+ * (`RTP_CLUSTER_CONFIG`, `RTP_CLUSTER_ARGUMENT`, `RTP_CLUSTER_TIMEOUT`, `RTP_CLUSTER_PROTOCOL`,
+ * `RTP_CLUSTER_SOCKET`).
+ */
+export class RtpClusterError extends SipedgeError {}

@@ -4,12 +4,7 @@ export * from './admin-server.js';
 export * from './balancer.js';
 export * from './calls/call-table.js';
 export * from './cluster/cluster.js';
-export type {
-  ClusterCounters,
-  Logger,
-  RtpClusterEvent,
-  RtpClusterOptions,
-} from './cluster/options.js';
+export type { ClusterCounters, RtpClusterEvent, RtpClusterOptions } from './cluster/options.js';
 export { balancerParseErrorCode } from './cluster/replies.js';
 export * from './cluster/select.js';
 export * from './config/schema.js';

@@ -5,6 +5,7 @@
  * the heartbeat and the load comes from the balancer's own call table), goes offline only after
  * `failuresBeforeOffline` consecutive failures, and is re-probed with a bounded backoff.
  */
+import type { Clock } from '@sipedge/core';
 import { parseReply, type RtppCommand, RtppProtocolError, type RtppReply } from '@sipedge/rtpp';
 import type { MemberConfig } from './config/schema.js';
 import { classifyReply, type PlainKind, REPLY_ERROR, REPLY_OTHER } from './fast-path.js';
@@ -29,22 +30,6 @@ export interface MemberLink {
 export type MemberTextCallback = (error: unknown, body: string) => void;
 
 export type MemberLinkFactory = (config: MemberConfig) => MemberLink;
-
-export interface Timers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
 
 /** VF dates a balancer probes: the sippy table of digest §3 plus OpenSIPS's 20170313. */
 export const PROBED_CAPABILITIES = [
@@ -134,7 +119,7 @@ export class Member {
   #state: MemberState = 'probing';
   #link: MemberLink;
   readonly #connect: MemberLinkFactory;
-  readonly #timers: Timers;
+  readonly #timers: Clock;
   readonly #options: MemberOptions;
   readonly #events: MemberEvents;
   #capabilities = new Map<string, boolean>();
@@ -163,7 +148,7 @@ export class Member {
   constructor(
     config: MemberConfig,
     connect: MemberLinkFactory,
-    timers: Timers,
+    timers: Clock,
     options: MemberOptions,
     events: MemberEvents,
   ) {

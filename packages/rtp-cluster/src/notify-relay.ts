@@ -9,7 +9,7 @@
  * destination, re-opened when it breaks; nothing is buffered without bound.
  */
 import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
-import type { Logger } from './cluster/options.js';
+import { type Logger, noopLogger } from '@sipedge/core';
 
 export interface DisconnectRelayOptions {
   /** `ip:port` to listen on (`inbound_address`). Port 0 picks a free one. */
@@ -37,8 +37,6 @@ interface Destination {
   pending: string[];
 }
 
-const silent: Logger = { info() {}, warn() {}, error() {}, debug() {} };
-
 /** IPv4-mapped IPv6 addresses compare as their IPv4 form. */
 function plainAddress(address: string | undefined): string {
   if (address === undefined) return '';
@@ -63,7 +61,7 @@ export class DisconnectRelay {
 
   constructor(options: DisconnectRelayOptions) {
     this.#options = options;
-    this.#log = options.logger ?? silent;
+    this.#log = options.logger ?? noopLogger;
     this.#maxLine = options.maxLineBytes ?? 4096;
     this.#maxPending = options.maxPendingPerDestination ?? 1000;
     this.allow(options.allowed ?? []);

@@ -99,7 +99,7 @@ describe('AdminServer', () => {
     const bad = await adminRequest('ls nope', { socket: server.path });
     expect(bad).toEqual({ text: 'ERROR: nope: cluster not found\n', ok: false });
     await expect(adminRequest('ls', { socket: join(dir, 'missing.sock') })).rejects.toMatchObject({
-      code: 'RTPC_ERR_SOCKET',
+      code: 'RTP_CLUSTER_SOCKET',
     });
   });
 });

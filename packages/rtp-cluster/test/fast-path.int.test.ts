@@ -3,12 +3,14 @@
  * answered from the server's reply cache (the member sees the command once), commands the fast
  * path declines are answered by the parsed path on the same socket.
  */
+
 import { createSocket, type Socket } from 'node:dgram';
+import { VirtualClock } from '@sipedge/core/testing';
 import { RtppServer } from '@sipedge/rtpp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpCluster } from '../src/cluster/cluster.js';
 import { balancerParseErrorCode } from '../src/cluster/replies.js';
-import { flush, memberConfig, ScriptedMember, VirtualTimers } from '../src/testing/scripted.js';
+import { flush, memberConfig, ScriptedMember } from '../src/testing/scripted.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -58,7 +60,7 @@ async function setup() {
       rtpproxies: [memberConfig('a'), memberConfig('b')],
     },
     {
-      timers: new VirtualTimers(),
+      timers: new VirtualClock(),
       random: () => 0.9,
       connect: (mc) => {
         const m = new ScriptedMember(mc.name);

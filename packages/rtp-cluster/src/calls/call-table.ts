@@ -13,11 +13,8 @@
  * (`DeletedCalls`: typed arrays and a code-unit arena), so the collector never copies them.
  */
 
+import { type Clock, systemClock } from '@sipedge/core';
 import { DeletedCalls } from './deleted-calls.js';
-
-export interface CallTableClock {
-  now(): number;
-}
 
 export interface CallBinding {
   readonly callId: string;
@@ -34,7 +31,7 @@ export type CallTableChange =
   | { readonly type: 'expire'; readonly callId: string; readonly member: string };
 
 export interface CallTableOptions {
-  readonly clock?: CallTableClock;
+  readonly clock?: Pick<Clock, 'now'>;
   /** How long a deleted call keeps its binding (late retransmits). Default 60 s. */
   readonly deletedTtlMs?: number;
   /** How long an unused binding lives. Default 4 h. */
@@ -50,7 +47,7 @@ interface Entry {
 }
 
 export class CallTable {
-  readonly #clock: CallTableClock;
+  readonly #clock: Pick<Clock, 'now'>;
   readonly #deletedTtlMs: number;
   readonly #idleTtlMs: number;
   readonly #maxEntries: number;
@@ -63,7 +60,7 @@ export class CallTable {
   #evictions = 0;
 
   constructor(options: CallTableOptions = {}) {
-    this.#clock = options.clock ?? { now: () => Date.now() };
+    this.#clock = options.clock ?? systemClock;
     this.#deletedTtlMs = options.deletedTtlMs ?? 60_000;
     this.#idleTtlMs = options.idleTtlMs ?? 4 * 3_600_000;
     this.#maxEntries = options.maxEntries ?? 1_000_000;

@@ -2,20 +2,16 @@
  * What the RtpCluster tests share: a cluster of scripted members on virtual timers, and command
  * builders. Not a test file itself (vitest runs `*.test.ts`); excluded from the package's files.
  */
+import { VirtualClock } from '@sipedge/core/testing';
 import type { RtppCommand, RtppReply, UpdateCommand } from '@sipedge/rtpp';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
-import {
-  flush,
-  ScriptedMember,
-  type ScriptedMemberOptions,
-  VirtualTimers,
-} from '../testing/scripted.js';
+import { flush, ScriptedMember, type ScriptedMemberOptions } from '../testing/scripted.js';
 import { RtpCluster } from './cluster.js';
 import type { RtpClusterEvent } from './options.js';
 
 export interface Setup {
   cluster: RtpCluster;
-  timers: VirtualTimers;
+  timers: VirtualClock;
   members: Map<string, ScriptedMember>;
   events: RtpClusterEvent[];
 }
@@ -25,7 +21,7 @@ export async function setup(
   extra: Partial<ClusterConfig> = {},
   random: () => number = () => 0,
 ): Promise<Setup> {
-  const timers = new VirtualTimers();
+  const timers = new VirtualClock();
   const members = new Map<string, ScriptedMember>();
   const events: RtpClusterEvent[] = [];
   const config: ClusterConfig = {

@@ -102,11 +102,11 @@ describe('sessions', () => {
   it('takes a member offline after consecutive failures and back online after a re-probe', async () => {
     const { cluster, members, timers, events } = await setup([{ config: memberConfig('a') }]);
     members.get('a')!.failure = 'timeout';
-    await timers.advance(3_000); // three failed heartbeats
+    await timers.advanceAsync(3_000); // three failed heartbeats
     expect(cluster.member('a')!.state).toBe('offline');
     expect(await cluster.handle(U('c', 'f'))).toEqual({ kind: 'error', code: 999 });
     members.get('a')!.failure = undefined;
-    await timers.advance(1_000);
+    await timers.advanceAsync(1_000);
     expect(cluster.member('a')!.state).toBe('online');
     expect(events.map((e) => e.type)).toEqual(['member_up', 'member_down', 'member_up']);
     expect(members.get('a')!.commandsOf('VF').length).toBeGreaterThanOrEqual(2 * 20); // re-probed capabilities
@@ -115,7 +115,7 @@ describe('sessions', () => {
   it('counts a member answering garbage as failing', async () => {
     const { cluster, members, timers } = await setup([{ config: memberConfig('a') }]);
     members.get('a')!.failure = 'garbage';
-    await timers.advance(3_000);
+    await timers.advanceAsync(3_000);
     expect(cluster.member('a')!.state).toBe('offline');
     expect(cluster.member('a')!.counters.garbage).toBeGreaterThanOrEqual(3);
   });
@@ -170,7 +170,7 @@ describe('sessions', () => {
     const { cluster, members, timers } = await setup([{ config: memberConfig('a') }]);
     await cluster.handle(U('c', 'f'));
     members.get('a')!.failure = 'timeout';
-    await timers.advance(3_000);
+    await timers.advanceAsync(3_000);
     expect(await cluster.handle(D('c', 'f'))).toEqual({ kind: 'value', value: '0' });
   });
 

@@ -23,6 +23,7 @@
  * broadcast.ts (unknown calls), rewrite.ts (lan/wan addresses, notify), aggregate.ts (VF, I, G,
  * X), membership.ts (add, drain, pause, resume, reload), replies.ts (reply shapes, E-codes).
  */
+import { type Clock, type Logger, monotonicClock, noopLogger } from '@sipedge/core';
 import type { RtppCommand, RtppReply, RtppSessionCommand, UpdateCommand } from '@sipedge/rtpp';
 import { parseReply, serializeReply } from '@sipedge/rtpp';
 import { CallTable } from '../calls/call-table.js';
@@ -38,24 +39,12 @@ import {
   REPLY_POSITIVE,
   scanPlainSession,
 } from '../fast-path.js';
-import {
-  BASE_VERSION,
-  defaultMemberOptions,
-  type Member,
-  systemTimers,
-  type Timers,
-} from '../member.js';
+import { BASE_VERSION, defaultMemberOptions, type Member } from '../member.js';
 import { flush, info, stats, supports } from './aggregate.js';
 import { lookupByBroadcast } from './broadcast.js';
 import { Membership } from './membership.js';
 import { type NewSessionOps, NewSessions } from './new-session.js';
-import {
-  type ClusterCounters,
-  type ClusterView,
-  type Logger,
-  type RtpClusterOptions,
-  silentLogger,
-} from './options.js';
+import type { ClusterCounters, ClusterView, RtpClusterOptions } from './options.js';
 import { error, isPositive, value } from './replies.js';
 import { commandForMember, replyFromMember } from './rewrite.js';
 import { weightedCapacitySelection } from './select.js';
@@ -79,7 +68,7 @@ export class RtpCluster implements ClusterView {
   /** The membership's members by name (one map for the cluster's life), read on every command. */
   readonly #members: ReadonlyMap<string, Member>;
   readonly #newSessions: NewSessions;
-  readonly #timers: Timers;
+  readonly #timers: Clock;
   readonly #housekeepingMs: number;
   readonly #log: Logger;
   readonly #relay: boolean;
@@ -91,10 +80,10 @@ export class RtpCluster implements ClusterView {
   constructor(config: ClusterConfig, options: RtpClusterOptions) {
     this.name = config.name;
     this.config = config;
-    this.#timers = options.timers ?? systemTimers;
+    this.#timers = options.timers ?? monotonicClock;
     const memberOptions = { ...defaultMemberOptions, ...options.member };
     this.#housekeepingMs = memberOptions.heartbeatIntervalMs;
-    this.#log = options.logger ?? silentLogger;
+    this.#log = options.logger ?? noopLogger;
     this.#relay = options.disconnectRelay === true;
     this.callTable = options.callTableFor?.(config.name) ?? new CallTable({ clock: this.#timers });
     this.#membership = new Membership(config.rtpproxies, {

@@ -33,10 +33,10 @@ describe('drain, pause, resume', () => {
     expect(cluster.member('a')!.status).toBe('DRAINING');
     await cluster.handle(U('c2', 'f'));
     expect(cluster.callTable.lookup('c2')).toBe('b');
-    await timers.advance(1_000);
+    await timers.advanceAsync(1_000);
     expect(cluster.member('a')).toBeDefined();
     await cluster.handle(D('c1', 'f'));
-    await timers.advance(1_000);
+    await timers.advanceAsync(1_000);
     expect(cluster.member('a')).toBeUndefined();
     expect(members.get('a')!.closed).toBe(true);
     expect(events.map((e) => e.type)).toContain('member_removed');

@@ -3,23 +3,18 @@
  * (`delete`/`remove`: no new sessions, removed once it holds no call, at once when it is offline
  * or idle), paused and resumed, reconfigured by a reload. Raises the member_* events.
  */
+import type { Clock, Logger } from '@sipedge/core';
 import type { CallTable } from '../calls/call-table.js';
 import type { MemberConfig } from '../config/schema.js';
-import {
-  Member,
-  type MemberLinkFactory,
-  type MemberOptions,
-  type MemberState,
-  type Timers,
-} from '../member.js';
-import type { Logger, RtpClusterEvent } from './options.js';
+import { Member, type MemberLinkFactory, type MemberOptions, type MemberState } from '../member.js';
+import type { RtpClusterEvent } from './options.js';
 
 export interface MembershipOptions {
   /** The cluster's name, for events and logs. */
   readonly cluster: string;
   readonly callTable: CallTable;
   readonly connect: MemberLinkFactory;
-  readonly timers: Timers;
+  readonly timers: Clock;
   readonly member: MemberOptions;
   readonly log: Logger;
   readonly onEvent: (event: RtpClusterEvent) => void;
@@ -31,7 +26,7 @@ export class Membership {
   readonly #cluster: string;
   readonly #callTable: CallTable;
   readonly #connect: MemberLinkFactory;
-  readonly #timers: Timers;
+  readonly #timers: Clock;
   readonly #memberOptions: MemberOptions;
   readonly #log: Logger;
   readonly #onEvent: (event: RtpClusterEvent) => void;

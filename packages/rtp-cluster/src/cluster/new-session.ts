@@ -4,9 +4,9 @@
  * member confirms. Commands of the same call that arrive meanwhile wait for the choice, so a
  * call's media numbers never split. Callbacks, not promises: this runs for every new call.
  */
-import { ChurnMap } from '@sipedge/core';
+import { ChurnMap, type Logger } from '@sipedge/core';
 import type { Member } from '../member.js';
-import type { ClusterView, Logger } from './options.js';
+import type { ClusterView } from './options.js';
 import { isTransportFailure } from './replies.js';
 import type { SelectionStrategy } from './select.js';
 

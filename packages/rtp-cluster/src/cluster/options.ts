@@ -3,19 +3,11 @@
  * `ClusterView`, the narrow part of a cluster that its new-session rule, broadcast lookups and
  * aggregate answers read.
  */
+import type { Clock, Logger } from '@sipedge/core';
 import type { CallTable } from '../calls/call-table.js';
 import type { ClusterConfig } from '../config/schema.js';
-import type { Member, MemberLinkFactory, MemberOptions, Timers } from '../member.js';
+import type { Member, MemberLinkFactory, MemberOptions } from '../member.js';
 import type { SelectionStrategy } from './select.js';
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
-
-export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 
 export type RtpClusterEvent =
   | { readonly type: 'member_up'; readonly cluster: string; readonly member: string }
@@ -27,7 +19,7 @@ export type RtpClusterEvent =
 export interface RtpClusterOptions {
   /** Opens the rtpp client of a member (an RtppClient in production, a script in tests). */
   readonly connect: MemberLinkFactory;
-  readonly timers?: Timers;
+  readonly timers?: Clock;
   readonly random?: () => number;
   readonly selection?: SelectionStrategy;
   /**

@@ -1,7 +1,8 @@
 /** RtpCluster: commands and replies as members see them: lan/wan addresses, notify. */
+import { VirtualClock } from '@sipedge/core/testing';
 import type { UpdateCommand } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { flush, memberConfig, ScriptedMember, VirtualTimers } from '../testing/scripted.js';
+import { flush, memberConfig, ScriptedMember } from '../testing/scripted.js';
 import { RtpCluster } from './cluster.js';
 import { setup, U } from './cluster.test.setup.js';
 
@@ -46,7 +47,7 @@ describe('timeout notifications', () => {
     U('n', 'f', undefined, { notify: { socket: 'unix:/run/kam/notify_w1', tag: 'T42' } });
 
   it('rewrites notify args for network members through the disconnect relay', async () => {
-    const timers = new VirtualTimers();
+    const timers = new VirtualClock();
     const member = new ScriptedMember('a', { capabilities: ['20050322', '20081224', '20150617'] });
     const cluster = new RtpCluster(
       {

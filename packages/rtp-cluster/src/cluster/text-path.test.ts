@@ -121,7 +121,7 @@ describe('text fast path (handleText)', () => {
     const down = await setup([{ config: memberConfig('a') }]);
     await text(down.cluster, 'U c 127.0.0.1 7000 f');
     down.members.get('a')!.failure = 'timeout';
-    await down.timers.advance(3_000);
+    await down.timers.advanceAsync(3_000);
     expect(down.cluster.member('a')!.state).toBe('offline');
     expect(down.cluster.handleText('D c f')).toBeUndefined();
     expect(await down.cluster.handle(D('c', 'f'))).toEqual({ kind: 'value', value: '0' });
@@ -187,7 +187,7 @@ describe('text fast path (handleText)', () => {
     cluster.pauseMember('a');
     expect(await text(cluster, 'U c 127.0.0.1 7000 f')).toBe('E998\n');
     members.get('a')!.failure = 'timeout';
-    await timers.advance(3_000);
+    await timers.advanceAsync(3_000);
     expect(await text(cluster, 'U c 127.0.0.1 7000 f')).toBe('E999\n');
     expect(cluster.counters.noMember).toBe(2);
   });

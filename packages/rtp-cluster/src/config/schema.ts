@@ -210,7 +210,7 @@ function deepFreeze<T>(value: T): T {
 export class RtpClusterConfigError extends RtpClusterError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super('RTPC_ERR_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`);
+    super('RTP_CLUSTER_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`);
     this.problems = problems;
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Test doubles for the balancer: a scripted rtpproxy member with a real session model, and
- * virtual timers. Exported for other packages' tests (the cluster node's).
+ * Test doubles for the balancer: a scripted rtpproxy member with a real session model. Exported
+ * for other packages' tests (the cluster node's); virtual time is core's `VirtualClock`.
  */
 import {
   parseCommand,
@@ -11,7 +11,9 @@ import {
   serializeReply,
 } from '@sipedge/rtpp';
 import type { MemberConfig } from '../config/schema.js';
-import type { MemberLink, Timers } from '../member.js';
+import type { MemberLink } from '../member.js';
+
+export { flush } from '@sipedge/core/testing';
 
 export interface ScriptedMemberOptions {
   /** VF dates answered 1 (20040107 always is). */
@@ -182,45 +184,6 @@ export class ScriptedMember implements MemberLink {
         return { kind: 'value', value: '0' };
     }
   }
-}
-
-/** Timers on a virtual clock; `advance(ms)` fires what is due, in order. */
-export class VirtualTimers implements Timers {
-  #now = 0;
-  #seq = 0;
-  readonly #due = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.#seq;
-    this.#due.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#due.delete(handle as number);
-  }
-  /** Moves time forward, firing due timers (and letting promises settle between them). */
-  async advance(ms: number): Promise<void> {
-    const end = this.#now + ms;
-    for (let guard = 0; guard < 100_000; guard++) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.#due) if (next === undefined || e[1].at < next[1].at) next = e;
-      if (next === undefined || next[1].at > end) break;
-      this.#due.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-      await flush();
-    }
-    this.#now = end;
-    await flush();
-  }
-}
-
-/** Lets pending promise chains run. */
-export async function flush(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
 /** A member configuration for tests. */

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type BinAddress, clustererConfigSchema, parseBinUrl } from '@sipedge/clusterer';
+import { SipedgeError } from '@sipedge/core';
 import { miConfigSchema } from '@sipedge/mi';
 import {
   memberConfigSchema,
@@ -23,11 +24,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 /** A bad configuration: `problems` are one line each, every line names its key. */
-export class NodeConfigError extends Error {
+export class NodeConfigError extends SipedgeError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[], options?: { cause?: unknown }) {
-    super(problems.join('\n'), options);
-    this.name = 'NodeConfigError';
+    super('CLUSTER_NODE_CONFIG', problems.join('\n'), options);
     this.problems = problems;
   }
 }

@@ -9,6 +9,7 @@
  * outcome is returned and logged.
  */
 import { spawn } from 'node:child_process';
+import type { Logger } from '@sipedge/core';
 import { parseAddress } from './config.js';
 
 export interface HookOutcome {
@@ -20,17 +21,12 @@ export interface HookOutcome {
   readonly output: string;
 }
 
-export interface HookLogger {
-  info(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 const MAX_OUTPUT = 4096;
 
 export function runHaHook(
   command: string,
   context: { state: 'active' | 'backup'; sharingTag: string; serviceAddress: string },
-  options: { timeoutMs?: number; logger?: HookLogger } = {},
+  options: { timeoutMs?: number; logger?: Pick<Logger, 'info' | 'error'> } = {},
 ): Promise<HookOutcome> {
   const { host, port } = parseAddress(context.serviceAddress);
   const timeoutMs = options.timeoutMs ?? 10_000;

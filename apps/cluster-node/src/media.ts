@@ -8,14 +8,10 @@
  * (18x/2xx): `L callid ip port from;N to;N`. Late offer (SDP first in the 2xx) and its answer
  * (SDP in the ACK) swap the tags, as Kamailio does for a reversed direction.
  */
+import type { Logger } from '@sipedge/core';
 import type { RtpCluster } from '@sipedge/rtp-cluster';
 import { deleteCommand, updateCommand } from '@sipedge/rtpp';
 import { isPrivateAddress, SdpEditor, type SessionHooks, type SipMessage } from '@sipedge/sip';
-
-export interface MediaLogger {
-  debug(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 export interface MediaCounters {
   offers: number;
@@ -30,9 +26,9 @@ export type MediaRole = 'offer' | 'answer';
 export class MediaAnchor implements SessionHooks {
   readonly counters: MediaCounters = { offers: 0, answers: 0, deletes: 0, failures: 0 };
   readonly #cluster: RtpCluster;
-  readonly #log: MediaLogger;
+  readonly #log: Pick<Logger, 'debug' | 'warn'>;
 
-  constructor(cluster: RtpCluster, logger: MediaLogger) {
+  constructor(cluster: RtpCluster, logger: Pick<Logger, 'debug' | 'warn'>) {
     this.#cluster = cluster;
     this.#log = logger;
   }

@@ -19,6 +19,7 @@
  *   crossing two nodes is relayed once.
  */
 
+import type { Logger } from '@sipedge/core';
 import type { Counter, StatisticsRegistry } from '@sipedge/mi';
 import {
   type AckForwarding,
@@ -43,7 +44,7 @@ import { hostOf, type LocalHop, popLocalRoutes, safeUri, transportOf } from './l
 import type { MediaAnchor } from './media.js';
 import { behindNat, fixNatedContact } from './nat.js';
 import { NatPingSender } from './nat-ping.js';
-import { type EdgeLogger, edgeNetwork, type Hop, type SipEdge } from './sip-edge.js';
+import { edgeNetwork, type Hop, type SipEdge } from './sip-edge.js';
 
 export interface RouterOptions {
   readonly config: NodeConfig['sip'];
@@ -53,7 +54,7 @@ export interface RouterOptions {
   /** Sharing tag stored on contacts registered through the service address. */
   readonly serviceTag?: string;
   readonly stats: StatisticsRegistry;
-  readonly logger: EdgeLogger;
+  readonly logger: Logger;
 }
 
 const UA_ALLOW =
@@ -100,7 +101,7 @@ export class Router implements ProxyPolicy<Hop> {
   readonly proxy: StatefulProxy<Hop>;
   readonly #o: RouterOptions;
   readonly #edge: SipEdge;
-  readonly #log: EdgeLogger;
+  readonly #log: Logger;
   readonly #pendingRegisters: { req: SipMessage; from: Hop; ctx: RegisterContext }[] = [];
   #flushScheduled = false;
   readonly #pinger: NatPingSender;

@@ -8,6 +8,7 @@
  * NAT that talks to the service address always sees the service address.
  */
 
+import type { Logger } from '@sipedge/core';
 import type { Counter, StatisticsRegistry } from '@sipedge/mi';
 import {
   type Endpoint,
@@ -21,13 +22,6 @@ import {
 } from '@sipedge/sip';
 import type { NodeConfig } from './config.js';
 import { parseAddress } from './config.js';
-
-export interface EdgeLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface SipListenerInfo {
   readonly proto: 'udp' | 'tcp' | 'ws';
@@ -61,16 +55,16 @@ export class SipEdge {
   readonly node: EdgeInterface;
   #service: EdgeInterface | undefined;
   readonly layer: TransactionLayer;
-  readonly #log: EdgeLogger;
+  readonly #log: Logger;
   readonly #config: NodeConfig['sip'];
   #handler: EdgeHandler | undefined;
   readonly #requests: Counter;
   readonly #rejected: Counter;
   readonly #sendErrors: Counter;
   readonly #internalErrors: Counter;
-  readonly #deps: { logger: EdgeLogger; stats: StatisticsRegistry };
+  readonly #deps: { logger: Logger; stats: StatisticsRegistry };
 
-  constructor(config: NodeConfig['sip'], deps: { logger: EdgeLogger; stats: StatisticsRegistry }) {
+  constructor(config: NodeConfig['sip'], deps: { logger: Logger; stats: StatisticsRegistry }) {
     this.#config = config;
     this.#log = deps.logger;
     this.#deps = deps;

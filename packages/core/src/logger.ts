@@ -1,13 +1,13 @@
 /**
  * The part of pino's API that sipedge's libraries log through: a pino logger (or a child of
- * one) fits as it is. The first argument is the structured part (an object, or an error),
- * the second the message.
+ * one) fits as it is. The first argument is the structured part, an object (an error goes in
+ * as `{ err }`), the second the message.
  */
 export interface Logger {
-  debug(obj: unknown, msg?: string): void;
-  info(obj: unknown, msg?: string): void;
-  warn(obj: unknown, msg?: string): void;
-  error(obj: unknown, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
 }
 
 function drop(): void {}

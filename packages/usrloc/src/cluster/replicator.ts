@@ -1,5 +1,5 @@
 import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
-import { type Logger, noopLogger } from '@sipedge/core';
+import { FNV1A_OFFSET, FNV1A_PRIME, type Logger, noopLogger } from '@sipedge/core';
 import type { ContactChange, Location, RemoteChange, TombstoneEntry } from '../location.js';
 import { type ContactRecord, isValid } from '../model.js';
 import {
@@ -58,7 +58,7 @@ const TYPE_OF = {
 } as const;
 
 /** FNV-1a's 32-bit prime, and murmur2's multiplier for the second, independent hash. */
-const P1 = 16777619;
+const P1 = FNV1A_PRIME;
 const P2 = 0x5bd1e995;
 
 /** The running pair of hashes of `contactHash` (module state: no tuple per binding). */
@@ -97,7 +97,7 @@ function fmix(h: number): number {
  * `hb`. Every node of a cluster must compute the same (anti-entropy compares the sums).
  */
 function contactHash(c: ContactRecord): number {
-  ha = 2166136261;
+  ha = FNV1A_OFFSET;
   hb = 0x9e3779b9;
   mixString(c.id);
   mixString(c.callId);

@@ -1,4 +1,3 @@
-export { type Clock, ManualClock, systemClock } from './clock.js';
 export {
   IMPLEMENTED_FEATURES,
   QUERY_NAMES,
@@ -8,7 +7,6 @@ export {
 export { MediaEngine, type MediaEngineOptions } from './engine/engine.js';
 export type { SessionInfo } from './engine/session.js';
 export type { CommandContext } from './engine/update.js';
-export { type Logger, silentLogger } from './logger.js';
 export { MemoryNetwork } from './media/memory.js';
 export { PortRange } from './media/ports.js';
 export {

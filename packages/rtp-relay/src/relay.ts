@@ -3,10 +3,9 @@
  * `sipedge-rtp-relay` bin is a thin shell around `startRelay`; tests and the demo can start it
  * in-process too.
  */
+import { type Clock, type Logger, monotonicClock, noopLogger } from '@sipedge/core';
 import { RtppServer, serializeCommand } from '@sipedge/rtpp';
-import { type Clock, systemClock } from './clock.js';
 import { MediaEngine } from './engine/engine.js';
-import { type Logger, silentLogger } from './logger.js';
 import { type MediaTransport, udpMediaTransport } from './media/transport.js';
 import { StreamNotifier } from './notify/notify.js';
 
@@ -41,13 +40,13 @@ export async function startRelay(
   options: RelayOptions,
   deps: { logger?: Logger; clock?: Clock; transport?: MediaTransport } = {},
 ): Promise<Relay> {
-  const logger = deps.logger ?? silentLogger;
+  const logger = deps.logger ?? noopLogger;
   const ipv4 = options.ipv4;
   const ipv6 = options.ipv6;
   const adv = options.advertised;
   const engine = new MediaEngine({
     transport: deps.transport ?? udpMediaTransport,
-    clock: deps.clock ?? systemClock,
+    clock: deps.clock ?? monotonicClock,
     logger,
     ...(ipv4 === undefined ? {} : { ipv4 }),
     ...(ipv6 === undefined ? {} : { ipv6 }),

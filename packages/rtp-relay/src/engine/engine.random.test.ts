@@ -1,7 +1,7 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { parseCommand, serializeReply } from '@sipedge/rtpp';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.js';
 import { MemoryNetwork } from '../media/memory.js';
 import { MediaEngine } from './engine.js';
 
@@ -23,7 +23,7 @@ describe('random command sequences', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () =>
       const r = rng(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
       const net = new MemoryNetwork();
-      const clock = new ManualClock();
+      const clock = new VirtualClock();
       const engine = new MediaEngine({
         transport: net,
         clock,

@@ -1,6 +1,6 @@
+import { VirtualClock } from '@sipedge/core/testing';
 import { parseCommand, type RtppReply, serializeReply } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.js';
 import { MemoryNetwork } from '../media/memory.js';
 import type { Notifier, NotifyDestination } from '../notify/notify.js';
 import { MediaEngine, type MediaEngineOptions } from './engine.js';
@@ -15,7 +15,7 @@ class RecordingNotifier implements Notifier {
 
 function setup(options: Partial<MediaEngineOptions> = {}) {
   const net = new MemoryNetwork();
-  const clock = new ManualClock(0);
+  const clock = new VirtualClock(0);
   const notifier = new RecordingNotifier();
   const engine = new MediaEngine({
     transport: net,

@@ -8,14 +8,19 @@
  * sessions by tags), reports.ts (Q, I, G), capabilities.ts (VF dates, counter names).
  */
 import {
+  type Clock,
+  type Logger,
+  monotonicClock,
+  noopLogger,
+  type TimerHandle,
+} from '@sipedge/core';
+import {
   type DeleteCommand,
   RtppErrorCode as E,
   RTPP_BASE_VERSION,
   type RtppCommand,
   type RtppReply,
 } from '@sipedge/rtpp';
-import { type Clock, systemClock } from '../clock.js';
-import { type Logger, silentLogger } from '../logger.js';
 import { PortRange } from '../media/ports.js';
 import type { MediaTransport } from '../media/transport.js';
 import { type Notifier, parseNotifySpec } from '../notify/notify.js';
@@ -52,6 +57,9 @@ export interface MediaEngineOptions {
   readonly maxPacket?: number;
 }
 
+/** How often idle sessions are looked for (rtpproxy's TTL has a one-second resolution). */
+const SWEEP_MS = 1000;
+
 const err = (code: number): RtppReply => ({ kind: 'error', code });
 const value = (v: string): RtppReply => ({ kind: 'value', value: v });
 
@@ -68,15 +76,17 @@ export class MediaEngine {
   readonly #updates: UpdateLookup;
   #pending = 0;
   #queue: Promise<unknown> = Promise.resolve();
-  #stopTimer: (() => void) | undefined;
+  #sweepTimer: TimerHandle | undefined;
+  /** When the next sweep is due: sweeps keep a one-second beat however long each takes. */
+  #sweepDue = 0;
   #stopped = false;
 
   constructor(options: MediaEngineOptions) {
     if (options.ipv4 === undefined && options.ipv6 === undefined) {
       throw new Error('the media engine needs an IPv4 or IPv6 listen address');
     }
-    this.#clock = options.clock ?? systemClock;
-    this.#log = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? monotonicClock;
+    this.#log = options.logger ?? noopLogger;
     const ports = new PortRange(options.portMin ?? 35000, options.portMax ?? 65000);
     const ttl = options.ttl ?? 60;
     if (!(ttl > 0)) throw new RangeError('ttl must be positive');
@@ -110,16 +120,31 @@ export class MediaEngine {
 
   /** Starts the once-a-second TTL sweep. */
   start(): void {
-    if (this.#stopTimer !== undefined || this.#stopped) return;
-    this.#stopTimer = this.#clock.every(1000, () => this.sweep());
+    if (this.#sweepTimer !== undefined || this.#stopped) return;
+    this.#sweepDue = this.#clock.now() + SWEEP_MS;
+    this.#armSweep();
+  }
+
+  /** Arms the next sweep at `#sweepDue`, then the one after a period later (late: a period from now). */
+  #armSweep(): void {
+    this.#sweepTimer = this.#clock.setTimeout(
+      () => {
+        const now = this.#clock.now();
+        this.#sweepDue += SWEEP_MS;
+        if (this.#sweepDue <= now) this.#sweepDue = now + SWEEP_MS;
+        this.#armSweep();
+        this.sweep();
+      },
+      Math.max(0, this.#sweepDue - this.#clock.now()),
+    );
   }
 
   /** Stops the sweep and destroys every session (closing its sockets). Idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#stopTimer?.();
-    this.#stopTimer = undefined;
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
     await this.#queue.catch(() => {});
     for (const s of this.#sessions.all()) this.#destroy(s, 'shutdown');
     this.#notifier?.close();

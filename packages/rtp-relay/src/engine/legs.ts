@@ -3,7 +3,7 @@
  * leg from the port range, closing it, and the media hot path — a packet that arrives on one leg
  * is latched (symmetric RTP) and sent out of the other leg's socket to the other party.
  */
-import type { Logger } from '../logger.js';
+import type { Logger } from '@sipedge/core';
 import type { PortRange } from '../media/ports.js';
 import type { MediaSocket, MediaTransport } from '../media/transport.js';
 import type { EngineStats } from './capabilities.js';

@@ -5,6 +5,8 @@
  * into the SDP for the other party); L, sent by the answerer's side with the caller's from-tag,
  * addresses the to-tag party. This is rtpproxy's "index is inverted for non-U commands" rule.
  */
+
+import type { Clock, Logger } from '@sipedge/core';
 import {
   RtppErrorCode as E,
   isIpv4,
@@ -12,8 +14,6 @@ import {
   type RtppReply,
   type UpdateCommand,
 } from '@sipedge/rtpp';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logger.js';
 import { type NotifyAllowEntry, resolveNotifySocket } from '../notify/notify.js';
 import type { EngineStats } from './capabilities.js';
 import type { LegSockets } from './legs.js';

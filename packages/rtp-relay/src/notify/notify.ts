@@ -3,8 +3,7 @@
  * against it, and delivery of `<tag>\n` over a unix or TCP stream socket.
  */
 import net from 'node:net';
-import type { Logger } from '../logger.js';
-import { silentLogger } from '../logger.js';
+import { type Logger, noopLogger } from '@sipedge/core';
 
 export const CC_SELF = '%%CC_SELF%%';
 
@@ -93,7 +92,7 @@ export class StreamNotifier implements Notifier {
   delivered = 0;
 
   constructor(options: { logger?: Logger; maxQueue?: number } = {}) {
-    this.#log = options.logger ?? silentLogger;
+    this.#log = options.logger ?? noopLogger;
     this.#maxQueue = options.maxQueue ?? 1024;
   }
 

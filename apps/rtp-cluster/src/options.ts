@@ -1,6 +1,7 @@
 /**
- * Command-line flags of `rtp-cluster`, those of sippy's rtp_cluster.py (digest §5.1) plus
- * sipedge's own long options, and the configuration file reader (rtp_cluster.xml, YAML, JSON).
+ * Command-line flags of `rtp-cluster`, those of sippy's rtp_cluster.py
+ * (docs/protocols/rtpproxy.md §5.1) plus sipedge's own long options, and the configuration file
+ * reader (rtp_cluster.xml, YAML, JSON).
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';

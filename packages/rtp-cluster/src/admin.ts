@@ -1,10 +1,10 @@
 /**
- * The rtp_cluster admin protocol (digest §5.8): one command per line; a successful command ends
- * with a line `OK`, an error is one `ERROR: …` line. Output layouts are rtp_cluster's, to the
- * byte, so scripts written for `rtp_cluster_client.py` keep working (member and cluster
- * addresses print as rtp_cluster prints them: `('127.0.0.1', 22222)` for network sockets, the
- * path for unix ones). Unlike rtp_cluster, a bad `modify … add` answers an ERROR line instead of
- * dropping the connection.
+ * The rtp_cluster admin protocol (docs/protocols/rtpproxy.md §5.8): one command per line; a
+ * successful command ends with a line `OK`, an error is one `ERROR: …` line. Output layouts are
+ * rtp_cluster's, to the byte, so scripts written for `rtp_cluster_client.py` keep working (member
+ * and cluster addresses print as rtp_cluster prints them: `('127.0.0.1', 22222)` for network
+ * sockets, the path for unix ones). Unlike rtp_cluster, a bad `modify … add` answers an ERROR line
+ * instead of dropping the connection.
  */
 import type { RtpBalancer } from './balancer.js';
 import type { RtpCluster } from './cluster/cluster.js';

@@ -1,8 +1,8 @@
 /**
  * Every cluster of one balancer process, in configuration order, with `reload` semantics of
- * rtp_cluster (digest §5.7): new clusters and members are created, existing members are
- * reconfigured (reconnected when their address changed), members missing from the new file are
- * drained, clusters missing from it are shut down.
+ * rtp_cluster (docs/protocols/rtpproxy.md §5.7): new clusters and members are created, existing
+ * members are reconfigured (reconnected when their address changed), members missing from the new
+ * file are drained, clusters missing from it are shut down.
  */
 import { RtpCluster } from './cluster/cluster.js';
 import type { RtpClusterOptions } from './cluster/options.js';

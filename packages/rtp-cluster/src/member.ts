@@ -31,7 +31,10 @@ export type MemberTextCallback = (error: unknown, body: string) => void;
 
 export type MemberLinkFactory = (config: MemberConfig) => MemberLink;
 
-/** VF dates a balancer probes: the sippy table of digest §3 plus OpenSIPS's 20170313. */
+/**
+ * VF dates a balancer probes: the sippy table of docs/protocols/rtpproxy.md §3 plus OpenSIPS's
+ * 20170313.
+ */
 export const PROBED_CAPABILITIES = [
   '20040107',
   '20050322',
@@ -80,7 +83,7 @@ export const defaultMemberOptions: MemberOptions = {
   reprobeMaxMs: 30_000,
 };
 
-/** What the heartbeat reports (digest §2.9 `I` lines). */
+/** What the heartbeat reports (docs/protocols/rtpproxy.md §2.9, the `I` lines). */
 export interface HeartbeatInfo {
   sessionsCreated: number;
   activeSessions: number;
@@ -124,7 +127,7 @@ export class Member {
   readonly #events: MemberEvents;
   #capabilities = new Map<string, boolean>();
   #heartbeat: HeartbeatInfo | undefined;
-  /** Smoothed active sessions (digest §5.4: new = 0.5·sample + 0.5·old). */
+  /** Smoothed active sessions (docs/protocols/rtpproxy.md §5.4: new = 0.5·sample + 0.5·old). */
   #smoothedSessions = 0;
   /** Heartbeats come from `Ib` unless the member refuses I (rtpengine), then from `V`. */
   #infoHeartbeat = true;

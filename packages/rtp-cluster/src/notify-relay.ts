@@ -1,7 +1,7 @@
 /**
- * The disconnect-notify relay (digest §5.5): network members cannot reach the SIP proxy's local
- * notification socket, so the balancer hands them `tcp:%%CC_SELF%%:<port>` and a tag
- * `<socket suffix> <original tag>`; when a session times out the member connects here and sends
+ * The disconnect-notify relay (docs/protocols/rtpproxy.md §5.5): network members cannot reach the
+ * SIP proxy's local notification socket, so the balancer hands them `tcp:%%CC_SELF%%:<port>` and a
+ * tag `<socket suffix> <original tag>`; when a session times out the member connects here and sends
  * that tag as a line; the relay forwards `<original tag>\n` to the unix socket
  * `dest_socket_prefix + suffix`.
  *

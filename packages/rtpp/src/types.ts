@@ -1,5 +1,5 @@
 /**
- * The typed model of the rtpproxy control protocol (digest: shared/reference/rtpproxy.md §1–§3).
+ * The typed model of the rtpproxy control protocol (docs/protocols/rtpproxy.md §1–§3).
  *
  * A parsed command keeps the exact text it came from in `raw`, so that a command forwarded
  * unchanged is byte-identical. Objects built by hand or changed with the `with…` helpers carry
@@ -23,7 +23,7 @@ export type RtppCommandKind =
   | 'G'
   | 'X';
 
-/** Modifiers of U and L (digest §2.2), parsed left to right. */
+/** Modifiers of U and L (docs/protocols/rtpproxy.md §2.2), parsed left to right. */
 export interface UpdateModifiers {
   /** `a`: asymmetric, lock to the given address instead of latching. */
   readonly asymmetric: boolean;
@@ -61,7 +61,7 @@ export interface NotifyTarget {
   readonly tag: string;
 }
 
-/** A `&&` sub-command: its word and arguments as tokens (digest §2.4). */
+/** A `&&` sub-command: its word and arguments as tokens (docs/protocols/rtpproxy.md §2.4). */
 export interface RtppSubcommand {
   readonly word: string;
   readonly args: readonly string[];
@@ -217,8 +217,8 @@ export type RtppParseResult =
   | { readonly ok: false; readonly error: RtppCommandError };
 
 /**
- * Error codes of rtpproxy ≥ 2.0 (digest §2.10), and the balancer's own (E993–E999, digest §5.6).
- * Numbers not listed are still representable as plain numbers.
+ * Error codes of rtpproxy ≥ 2.0 (docs/protocols/rtpproxy.md §2.10), and the balancer's own
+ * (E993–E999, §5.6). Numbers not listed are still representable as plain numbers.
  */
 export const RtppErrorCode = {
   CMDUNKN: 0,
@@ -272,8 +272,8 @@ export const RtppErrorCode = {
 export type RtppErrorCode = number;
 
 /**
- * A reply body (digest §1.3, §2.3, §2.7, §2.9). Reply parsing depends on the command it answers
- * (`0` is a port reply to U/L, a success to D); see `parseReply(text, kind)`.
+ * A reply body (docs/protocols/rtpproxy.md §1.3, §2.3, §2.7, §2.9). Reply parsing depends on the
+ * command it answers (`0` is a port reply to U/L, a success to D); see `parseReply(text, kind)`.
  */
 export type RtppReply =
   | RtppPortReply

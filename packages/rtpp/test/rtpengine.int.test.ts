@@ -1,7 +1,8 @@
 /**
  * Interop: RtppClient against Debian's rtpengine speaking the legacy rtpproxy protocol on
  * `--listen-udp` (loopback only). rtpengine must be installed; the test fails when it is not.
- * Never send rtpengine a `Q`: with a later `D` for the same call it hangs (captures.md §3).
+ * Never send rtpengine a `Q`: with a later `D` for the same call it hangs
+ * (docs/protocols/rtpproxy.md §6.4).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

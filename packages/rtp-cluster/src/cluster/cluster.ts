@@ -1,6 +1,7 @@
 /**
  * One cluster: answers the rtpproxy control protocol exactly as one rtpproxy would, and spreads
- * sessions over its members (digest §5, with the flaws of traps 7 and 13–18 fixed):
+ * sessions over its members (docs/protocols/rtpproxy.md §5; where it departs from sippy's
+ * rtp_cluster, §5.9):
  *
  * - V is answered here (a balancer with no healthy member must not be disabled by every SIP
  *   proxy); VF is the intersection over online members, never a claim one of them lacks;

@@ -32,7 +32,8 @@ export interface RtpClusterOptions {
   readonly onEvent?: (event: RtpClusterEvent) => void;
   /**
    * Whether the owner runs a DisconnectRelay on each cluster's `disconnect_notify` address
-   * (digest §5.5); without it, notify arguments are not passed to network members.
+   * (docs/protocols/rtpproxy.md §5.5); without it, notify arguments are not passed to network
+   * members.
    */
   readonly disconnectRelay?: boolean;
 }

@@ -1,6 +1,6 @@
 /**
- * Choosing a member for a new session (digest §5.5): among online members whose status is
- * ACTIVE, effective weight = weight × (1 − utilisation), utilisation = active sessions /
+ * Choosing a member for a new session (docs/protocols/rtpproxy.md §5.5): among online members whose
+ * status is ACTIVE, effective weight = weight × (1 − utilisation), utilisation = active sessions /
  * capacity. Members with a positive effective weight are drawn by weighted random. When every
  * member is at or over capacity, a soft limit admits the session on the least-loaded one (the
  * largest effective weight), a hard limit refuses it.

@@ -1,7 +1,8 @@
 /**
  * The balancer's configuration: clusters, each on its own control socket, each with members.
- * The shape and the rules follow sippy rtp_cluster's `rtp_cluster.xml` (digest §5.2) so that
- * its file converts one to one; `xml.ts` reads that file into this shape.
+ * The shape and the rules follow sippy rtp_cluster's `rtp_cluster.xml`
+ * (docs/protocols/rtpproxy.md §5.2) so that its file converts one to one; `xml.ts` reads that file
+ * into this shape.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
- * Reads sippy rtp_cluster's `rtp_cluster.xml` (digest §5.2) into the balancer's configuration,
- * enforcing the content models of its DTD:
+ * Reads sippy rtp_cluster's `rtp_cluster.xml` (docs/protocols/rtpproxy.md §5.2) into the balancer's
+ * configuration, enforcing the content models of its DTD:
  *
  *   rtp_cluster_config := rtp_cluster+
  *   rtp_cluster        := name, protocol, address, disconnect_notify?, capacity_limit?, rtpproxy+

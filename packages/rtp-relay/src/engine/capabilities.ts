@@ -3,7 +3,10 @@
  * Q counters it answers.
  */
 
-/** VF dates this engine really implements (digest §3). 20081224 and 20150617 need `-n`. */
+/**
+ * VF dates this engine really implements (docs/protocols/rtpproxy.md §3). 20081224 and 20150617
+ * need `-n`.
+ */
 export const IMPLEMENTED_FEATURES: readonly string[] = Object.freeze([
   '20040107', // base protocol
   '20050322', // ;N media-number tags (P answers E60: no prompts to play)
@@ -21,7 +24,10 @@ export function supportsDate(date: string, notifications: boolean): boolean {
   return notifications && NOTIFY_FEATURES.includes(date);
 }
 
-/** G counter names this engine keeps (a subset of digest §2.9); others answer E68. */
+/**
+ * G counter names this engine keeps (a subset of docs/protocols/rtpproxy.md §2.9); others answer
+ * E68.
+ */
 export const STAT_NAMES = [
   'nsess_created',
   'nsess_destroyed',

@@ -159,7 +159,7 @@ export class MediaEngine {
     return this.#sessions.count;
   }
 
-  /** A counter of digest §2.9 as G would answer it. */
+  /** A counter of docs/protocols/rtpproxy.md §2.9 as G would answer it. */
   stat(name: StatName): number {
     return this.#stats[name];
   }

@@ -1,6 +1,6 @@
 /**
- * Session-timeout notifications (digest §4): the `-n` allow-list, matching a U's notify_socket
- * against it, and delivery of `<tag>\n` over a unix or TCP stream socket.
+ * Session-timeout notifications (docs/protocols/rtpproxy.md §4): the `-n` allow-list, matching a
+ * U's notify_socket against it, and delivery of `<tag>\n` over a unix or TCP stream socket.
  */
 import net from 'node:net';
 import { type Logger, noopLogger } from '@sipedge/core';

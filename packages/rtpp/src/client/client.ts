@@ -1,6 +1,7 @@
 /**
  * RtppClient: sends rtpproxy commands over udp, udp6, unix, cunix or tcp and returns typed
- * replies (digest §1, §5.4). See udp.ts and stream.ts for the per-transport behaviour.
+ * replies (docs/protocols/rtpproxy.md §1, §5.4). See udp.ts and stream.ts for the per-transport
+ * behaviour.
  */
 import { randomBytes } from 'node:crypto';
 import { type Clock, type Logger, monotonicClock, noopLogger } from '@sipedge/core';
@@ -59,7 +60,7 @@ export interface RtppSendOptions {
 export interface RtppProbeResult {
   /** The answer to `V` (always `20040107`; anything else throws). */
   readonly version: string;
-  /** Every VF date of the digest §3 table → whether the server answered `1`. */
+  /** Every VF date of the docs/protocols/rtpproxy.md §3 table → whether the server answered `1`. */
   readonly features: Map<string, boolean>;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The UDP side of RtppClient (digest §1.3, §5.4, §6.2): unique cookies, many commands in flight,
- * retransmits on an adaptive schedule inside a total time budget.
+ * The UDP side of RtppClient (docs/protocols/rtpproxy.md §1.3, §5.4, §6.2): unique cookies, many
+ * commands in flight, retransmits on an adaptive schedule inside a total time budget.
  *
  * Schedule: the first retransmit comes after 4 × the smoothed RTT (bounded by `minRetryMs` and
  * `maxFirstRetryMs`), each later wait doubles, and a retransmit is sent only when it falls

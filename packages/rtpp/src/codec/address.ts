@@ -1,6 +1,6 @@
 /**
- * How rtpproxy treats the remote_ip and remote_port of U/L (digest §2.1; rtpproxy
- * src/commands/rpcpv1_ul.c `IS_IPSTR_VALID` and src/rtpp_network.c `resolve`): an address
+ * How rtpproxy treats the remote_ip and remote_port of U/L (docs/protocols/rtpproxy.md §2.1;
+ * rtpproxy src/commands/rpcpv1_ul.c `IS_IPSTR_VALID` and src/rtpp_network.c `resolve`): an address
  * whose length is implausible for the family is silently ignored; a plausible one must resolve
  * as a numeric host with the port as service, or the command answers `E37`; a null host
  * (0.0.0.0, ::) puts the stream on hold.

@@ -27,7 +27,7 @@ import { EMPTY_MODIFIERS, serializeUpdateModifiers } from './modifiers.js';
 /** The base protocol version every rtpproxy answers to `V`. */
 export const RTPP_BASE_VERSION = '20040107';
 
-/** VF capability dates (digest §3) and what each means. */
+/** VF capability dates (docs/protocols/rtpproxy.md §3) and what each means. */
 export const RTPP_CAPABILITIES: Readonly<Record<string, string>> = Object.freeze({
   '20040107': 'base protocol',
   '20050322': 'multiple RTP streams per call (;N tags), P/S',
@@ -64,7 +64,10 @@ export const FOREIGN_CAPABILITIES: Readonly<Record<string, string>> = Object.fre
   '20170313': 'TTL change via T<n> modifier (OpenSIPS only; not in rtpproxy)',
 });
 
-/** The VF dates each client asks about at start-up and on every re-enable (digest §3). */
+/**
+ * The VF dates each client asks about at start-up and on every re-enable
+ * (docs/protocols/rtpproxy.md §3).
+ */
 export const CLIENT_PROBES: Readonly<Record<string, readonly string[]>> = Object.freeze({
   kamailio: Object.freeze(['20050322', '20071116', '20081102']),
   opensips: Object.freeze([
@@ -83,7 +86,10 @@ export const CLIENT_PROBES: Readonly<Record<string, readonly string[]>> = Object
   rtpCluster: Object.freeze(['20071218', '20080403', '20081224', '20090810', '20150617']),
 });
 
-/** Counter names `G` knows at rtpproxy HEAD (digest §2.9); `total_duration`, `pps_in` are floats. */
+/**
+ * Counter names `G` knows at rtpproxy HEAD (docs/protocols/rtpproxy.md §2.9); `total_duration`,
+ * `pps_in` are floats.
+ */
 export const RTPP_STATS_NAMES: readonly string[] = Object.freeze([
   'nsess_created',
   'nsess_destroyed',
@@ -116,7 +122,7 @@ export const RTPP_STATS_NAMES: readonly string[] = Object.freeze([
   'pps_in',
 ]);
 
-/** Counter names `Q` knows (digest §2.7); at most 11 per query. */
+/** Counter names `Q` knows (docs/protocols/rtpproxy.md §2.7); at most 11 per query. */
 export const RTPP_QUERY_COUNTERS: readonly string[] = Object.freeze([
   'ttl',
   'npkts_ina',
@@ -379,7 +385,8 @@ export function withModifiers(cmd: UpdateCommand, mods: UpdateModifiers): Update
 
 /**
  * The same U/L bound to `address` (`l<address>`), without any `r` remote address or `l{label}`:
- * rtp_cluster's lan_address rewriting (digest §5.5). The rest of the modifiers stay as they were.
+ * rtp_cluster's lan_address rewriting (docs/protocols/rtpproxy.md §5.5). The rest of the modifiers
+ * stay as they were.
  */
 export function withLocalAddress(cmd: UpdateCommand, address: string): UpdateCommand {
   const { remoteAddress: _r, localLabel: _l, ...rest } = cmd.mods;
@@ -393,8 +400,8 @@ export function isSessionCommand(cmd: RtppCommand): cmd is RtppSessionCommand {
 
 /**
  * The key a balancer routes a command by: its call-id, the opaque token exactly as sent
- * (it may carry `;branch` or `-N` suffixes); never the tags (digest §8 trap 6). Undefined for
- * V, VF, I, G, X.
+ * (it may carry `;branch` or `-N` suffixes); never the tags (docs/protocols/rtpproxy.md §2.8).
+ * Undefined for V, VF, I, G, X.
  */
 export function sessionKey(cmd: RtppCommand): string | undefined {
   return 'callId' in cmd ? cmd.callId : undefined;
@@ -406,7 +413,10 @@ export function baseTag(tag: string): string {
   return semi < 0 ? tag : tag.slice(0, semi);
 }
 
-/** A tag with the `;N` media-number suffix Kamailio and OpenSIPS add (digest §2.8). */
+/**
+ * A tag with the `;N` media-number suffix Kamailio and OpenSIPS add
+ * (docs/protocols/rtpproxy.md §2.8).
+ */
 export function mediaTag(tag: string, n: number): string {
   return `${baseTag(tag)};${n}`;
 }

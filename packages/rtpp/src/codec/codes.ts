@@ -1,6 +1,7 @@
 /**
- * What each `E<n>` means (digest §2.10 for rtpproxy ≥ 2.0, §5.6 for rtp_cluster's own), for
- * logs and admin output. rtpproxy 1.x numbered its errors differently (digest §2.10 note).
+ * What each `E<n>` means (docs/protocols/rtpproxy.md §2.10 for rtpproxy ≥ 2.0, §5.6 for
+ * rtp_cluster's own), for logs and admin output. rtpproxy 1.x numbered its errors differently
+ * (docs/protocols/rtpproxy.md §2.10, after the table).
  */
 export const RTPP_ERROR_TEXT: Readonly<Record<number, string>> = Object.freeze({
   0: 'unknown command',

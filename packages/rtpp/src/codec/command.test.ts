@@ -72,7 +72,7 @@ const codecsAsSent = (c: UpdateCommand): UpdateCommand =>
 const canonical = (c: RtppCommand): string =>
   serializeCommand(c.kind === 'U' || c.kind === 'L' ? withModifiers(c, c.mods) : strip(c));
 
-describe('parseCommand: what Kamailio and OpenSIPS send (captures §1–§2)', () => {
+describe('parseCommand: what Kamailio and OpenSIPS send (docs/protocols/rtpproxy.md §6.1)', () => {
   const lines = readFileSync(
     new URL('../../test/fixtures/codec/commands.txt', import.meta.url),
     'utf8',
@@ -94,7 +94,7 @@ describe('parseCommand: what Kamailio and OpenSIPS send (captures §1–§2)', (
   });
 });
 
-describe('parseCommand: golden vectors (digest §1.5, §2 table, captures)', () => {
+describe('parseCommand: golden vectors (docs/protocols/rtpproxy.md §1.5, §2, §6.1)', () => {
   interface Vector {
     text: string;
     source: string;
@@ -133,7 +133,7 @@ describe('parseCommand: golden vectors (digest §1.5, §2 table, captures)', () 
   });
 });
 
-describe('parseCommand: every error rtpproxy decides while parsing (digest §2.10)', () => {
+describe('parseCommand: every parse-time error (docs/protocols/rtpproxy.md §2.10)', () => {
   const vectors = fixture<{ text: string; code: number; why: string }[]>('command-errors.json');
 
   it('covers every parse-time code', () => {
@@ -248,7 +248,7 @@ describe('serializeCommand', () => {
 describe('builders and edits', () => {
   const u = ok('UAc0 call 1.2.3.4 5 ft;1 tt;1 unix:/n T1') as UpdateCommand;
 
-  it('a forced lookup swaps the tags and drops notify and raw (digest §5.5)', () => {
+  it('a forced lookup swaps tags, drops notify and raw (docs/protocols/rtpproxy.md §5.5)', () => {
     const l = withKind(withTags(u, 'tt;1', 'ft;1'), 'L');
     expect(l.notify).toBeUndefined();
     expect(l.raw).toBeUndefined();
@@ -258,7 +258,7 @@ describe('builders and edits', () => {
     expect(serializeCommand(withKind(withKind(u, 'L'), 'U'))).toBe('UAc0 call 1.2.3.4 5 ft;1 tt;1');
   });
 
-  it('lan_address rewriting sets l and drops r (digest §5.5)', () => {
+  it('lan_address rewriting sets l and drops r (docs/protocols/rtpproxy.md §5.5)', () => {
     const withR = ok('Uc0r203.0.113.9 call 1.2.3.4 5 ft') as UpdateCommand;
     const { remoteAddress: _r, ...m } = withR.mods;
     const lan = withModifiers(withR, { ...m, localAddress: '10.0.0.1' });
@@ -344,7 +344,7 @@ describe('builders and edits', () => {
     }
   });
 
-  it('splits media-number tags (digest §2.8)', () => {
+  it('splits media-number tags (docs/protocols/rtpproxy.md §2.8)', () => {
     expect(baseTag('tag;2')).toBe('tag');
     expect(baseTag('tag')).toBe('tag');
     expect(mediaNumber('tag;2')).toBe(2);

@@ -1,5 +1,6 @@
 /**
- * Command codec (digest §1.2, §2): text (cookie already removed) ⇄ typed RtppCommand.
+ * Command codec (docs/protocols/rtpproxy.md §1.2, §2): text (cookie already removed) ⇄ typed
+ * RtppCommand.
  *
  * `parseCommand` never throws: a bad command yields the `E<n>` rtpproxy would answer, decided in
  * rtpproxy's own order (rtpproxy src/rtpp_command.c `rtpp_command_split`, then

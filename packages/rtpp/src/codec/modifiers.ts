@@ -1,5 +1,5 @@
 /**
- * U/L modifiers (digest §2.2; rtpproxy src/commands/rpcpv1_ul.c
+ * U/L modifiers (docs/protocols/rtpproxy.md §2.2; rtpproxy src/commands/rpcpv1_ul.c
  * `rtpp_command_ul_opts_parse_inner`), parsed left to right like rtpproxy does:
  *
  * - `a` asymmetric, `s` symmetric (clears `a`), `e`/`i` bridging (a third one, or any when the

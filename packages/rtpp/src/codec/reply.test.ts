@@ -20,7 +20,7 @@ const fixture = <T>(name: string): T =>
     readFileSync(new URL(`../../test/fixtures/codec/${name}`, import.meta.url), 'utf8'),
   ) as T;
 
-describe('parseReply: golden vectors (digest §1.5, §2, captures §3)', () => {
+describe('parseReply: golden vectors (docs/protocols/rtpproxy.md §1.5, §2, §6.4)', () => {
   interface Vector {
     text: string;
     kind: RtppCommandKind;
@@ -36,7 +36,7 @@ describe('parseReply: golden vectors (digest §1.5, §2, captures §3)', () => {
     expect(serializeReply(reply)).toBe(v.canonical);
   });
 
-  it('reads the digest §1.5 exchanges, command and reply together', () => {
+  it('reads the docs/protocols/rtpproxy.md §1.5 exchanges, command and reply together', () => {
     const exchanges: [string, string][] = [
       ['V', '20040107\n'],
       ['VF 20081224', '0\n'],
@@ -70,7 +70,7 @@ describe('parseReply: golden vectors (digest §1.5, §2, captures §3)', () => {
     ]);
   });
 
-  it('the Kamailio startup probe answers (captures §1)', () => {
+  it('the Kamailio startup probe answers (docs/protocols/rtpproxy.md §6.1)', () => {
     expect(parseReply('20040107\n', 'V')).toEqual(valueReply('20040107'));
     expect(parseReply('1\n', 'VF')).toEqual(valueReply(1));
   });

@@ -1,7 +1,7 @@
 /**
- * Reply codec (digest §1.3, §2.3, §2.7, §2.9; captures §3): body text (cookie already removed)
- * ⇄ RtppReply. What a reply means depends on the command it answers (`0` is a lookup miss for
- * L, success for D), so `parseReply` takes the command kind when it is known and checks the
+ * Reply codec (docs/protocols/rtpproxy.md §1.3, §2.3, §2.7, §2.9, §6.4): body text (cookie already
+ * removed) ⇄ RtppReply. What a reply means depends on the command it answers (`0` is a lookup miss
+ * for L, success for D), so `parseReply` takes the command kind when it is known and checks the
  * reply has the shape that command gets; without it, the shape is guessed from the text.
  *
  * Anything that is not a reply of rtpproxy, rtpengine or rtp_cluster throws RtppProtocolError,

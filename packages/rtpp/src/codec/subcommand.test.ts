@@ -7,7 +7,7 @@ const sub = (text: string) => {
   return readSubcommand({ word, args });
 };
 
-describe('readSubcommand (digest §2.4)', () => {
+describe('readSubcommand (docs/protocols/rtpproxy.md §2.4)', () => {
   it('reads every sub-command rtpproxy knows', () => {
     expect(sub('M3:1 Dtag 101')).toEqual({
       kind: 'module',

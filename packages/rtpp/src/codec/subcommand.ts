@@ -1,5 +1,5 @@
 /**
- * `&&` sub-commands (digest §2.4; rtpproxy src/commands/rpcpv1_ul_subc.c
+ * `&&` sub-commands (docs/protocols/rtpproxy.md §2.4; rtpproxy src/commands/rpcpv1_ul_subc.c
  * `rtpp_subcommand_ul_opts_parse`) read into what they ask for. The command keeps them as
  * `{ word, args }` tokens so that they forward unchanged; a server reads them with
  * `readSubcommand`.

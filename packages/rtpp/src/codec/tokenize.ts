@@ -1,7 +1,7 @@
 /**
- * The rtpproxy tokenizer (digest §1.2; rtpproxy src/rtpp_command.c `rtpp_command_split`):
- * separators are space, TAB, CR and LF, runs collapse, a NUL byte inside a token is a syntax
- * error. Scans character codes; no regular expressions.
+ * The rtpproxy tokenizer (docs/protocols/rtpproxy.md §1.2; rtpproxy src/rtpp_command.c
+ * `rtpp_command_split`): separators are space, TAB, CR and LF, runs collapse, a NUL byte inside a
+ * token is a syntax error. Scans character codes; no regular expressions.
  */
 
 /**

@@ -1,6 +1,6 @@
 /**
- * UDP framing (digest §1.1–§1.3, trap 1): every datagram starts with a cookie, the server echoes
- * it before the reply body. Sans-I/O: Buffers in, frames out.
+ * UDP framing (docs/protocols/rtpproxy.md §1.1–§1.3): every datagram starts with a cookie, the
+ * server echoes it before the reply body. Sans-I/O: Buffers in, frames out.
  *
  * Text is decoded as latin1, which maps every byte to one character and back, so call-ids and
  * tags pass through byte for byte whatever their encoding.

@@ -1,7 +1,8 @@
 /**
  * Control socket specs as rtpproxy's `-s` option and the SIP proxies' `rtpproxy_sock` write them
- * (digest §1.1): `udp:host[:port]`, `udp6:host[:port]`, `unix:/path`, `cunix:/path`,
- * `tcp:host[:port]`, `tcp6:host[:port]`. A bare path is `unix:` (rtpproxy's default type).
+ * (docs/protocols/rtpproxy.md §1.1): `udp:host[:port]`, `udp6:host[:port]`, `unix:/path`,
+ * `cunix:/path`, `tcp:host[:port]`, `tcp6:host[:port]`. A bare path is `unix:` (rtpproxy's default
+ * type).
  */
 import { isIP } from 'node:net';
 import { RtppArgumentError } from '../errors.js';

@@ -1,8 +1,8 @@
 /**
- * Newline framing for the stream transports `cunix:` and `tcp:` (digest §1.1): a command or a
- * reply line ends at `\n` (a `\r` before it is dropped); a line that has not ended within the
- * limit is a protocol violation and the connection is dropped. Sans-I/O: chunks in, lines out,
- * whatever the chunk boundaries.
+ * Newline framing for the stream transports `cunix:` and `tcp:` (docs/protocols/rtpproxy.md §1.1):
+ * a command or a reply line ends at `\n` (a `\r` before it is dropped); a line that has not ended
+ * within the limit is a protocol violation and the connection is dropped. Sans-I/O: chunks in,
+ * lines out, whatever the chunk boundaries.
  */
 
 /** rtpproxy's per-connection input buffer. */

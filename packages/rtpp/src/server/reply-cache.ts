@@ -1,6 +1,6 @@
 /**
- * The UDP retransmit cache (digest §1.3): replies by sender and cookie, so a retransmitted
- * command is answered again without running it twice.
+ * The UDP retransmit cache (docs/protocols/rtpproxy.md §1.3): replies by sender and cookie, so a
+ * retransmitted command is answered again without running it twice.
  *
  * Two generations, as sippy's rtp_cluster does: new entries go into the current one; every
  * `ttlMs` (checked lazily, no timers) the current generation becomes the previous one and the

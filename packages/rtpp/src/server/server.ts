@@ -1,6 +1,6 @@
 /**
  * RtppServer: answers the rtpproxy control protocol on any mix of udp, udp6, unix, cunix and tcp
- * sockets, and hands each parsed command to a handler (digest §1).
+ * sockets, and hands each parsed command to a handler (docs/protocols/rtpproxy.md §1).
  *
  * - Bad input never reaches the handler: it gets the `E<n>` reply rtpproxy would give, or a
  *   counted drop (oversize datagrams, overlong stream lines).
@@ -627,7 +627,7 @@ export class RtppServer {
     else this.#persistent(l, c, ctx);
   }
 
-  /** unix: one read, one reply, close (digest §1.1). */
+  /** unix: one read, one reply, close (docs/protocols/rtpproxy.md §1.1). */
   #oneShot(l: Listener, c: Socket, ctx: RtppRequestContext): void {
     const idle = this.#idleMs ?? 10_000;
     if (idle > 0) c.setTimeout(idle, () => c.destroy());

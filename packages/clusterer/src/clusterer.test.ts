@@ -345,8 +345,9 @@ describe('random well-formed packets to a node', () => {
     scriptNode(net, clock, 2, [1, 3]);
     scriptNode(net, clock, 3, [1, 2]);
     clock.runUntil(() => reachable(a).length === 2, 10_000);
-    // a REMOVE_NODE naming this node, from a neighbour, makes it disable itself (digest §5.1):
-    // that is the one packet allowed to take it out, and only until it is enabled again
+    // a REMOVE_NODE naming this node, from a neighbour, makes it disable itself
+    // (docs/protocols/bin-clusterer.md §5.1): that is the one packet allowed to take it out, and
+    // only until it is enabled again
     let disabledBy: unknown;
     fc.assert(
       fc.property(

@@ -12,7 +12,7 @@ const capture = JSON.parse(
   readFileSync(join(import.meta.dirname, 'fixtures', 'opensips-3.6.8-mi-http.json'), 'utf8'),
 ) as Capture;
 
-describe('byte-for-byte with OpenSIPS 3.6.8 mi_http (captures.md §4)', () => {
+describe('byte-for-byte with OpenSIPS 3.6.8 mi_http (docs/protocols/mi.md §6)', () => {
   it('a command returning the captured result produces the captured HTTP body', async () => {
     await using mi = await live();
     // commands that return exactly what OpenSIPS returned: the envelope must match byte for byte

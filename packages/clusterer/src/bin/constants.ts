@@ -44,7 +44,10 @@ export const SYNC_CHUNK_START_MARKER = 101010101;
 /** Type given to SYNC packets when handed to the owning module (`SYNC_PACKET_TYPE`). */
 export const SYNC_PACKET_TYPE = 101;
 
-/** Input limits (digest §11.24): nodes and neighbours per update, path length, MI params. */
+/**
+ * Input limits (docs/protocols/bin-clusterer.md §8): nodes and neighbours per update, path length,
+ * MI params.
+ */
 export const MAX_NODES = 128;
 export const MAX_PATH_DECODE = 128;
 export const UPDATE_MAX_PATH_LEN = 25;

@@ -17,8 +17,8 @@ const fixtures = JSON.parse(
 ) as Record<string, string>;
 const frame = (name: string): Buffer => Buffer.from(fixtures[name] ?? '', 'hex');
 
-describe('BIN golden packets (digest §1.1, captures §5 from OpenSIPS 3.6.8)', () => {
-  it('encodes the digest PING example byte for byte', () => {
+describe('BIN golden packets (docs/protocols/bin-clusterer.md §1.1, §1.3: OpenSIPS 3.6.8)', () => {
+  it('encodes the PING example of docs/protocols/bin-clusterer.md §1.1 byte for byte', () => {
     const hex =
       '5034434b2e000000010012' +
       '00' +

@@ -115,7 +115,10 @@ export class Links {
     return ok;
   }
 
-  /** One heartbeat tick: the link state machine of every enabled node (digest §3). */
+  /**
+   * One heartbeat tick: the link state machine of every enabled node
+   * (docs/protocols/bin-clusterer.md §3).
+   */
   tick(clusters: Iterable<ClusterState>): void {
     const now = this.#host.clock.now();
     for (const cl of clusters) {

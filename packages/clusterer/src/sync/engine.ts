@@ -8,9 +8,10 @@ import { type ReceiverHost, SyncReceiver } from './receiver.js';
 import { type ReplyStreamHost, SyncReplies } from './reply-stream.js';
 
 /**
- * Capability sync (digest §6) with sipedge's additions: donors ranked (direct link, priority,
- * node id) and failed donors avoided, automatic retry with bounded backoff after a timeout, a
- * broken stream or a vanished donor, and a dataset digest checked before declaring "synced".
+ * Capability sync (docs/protocols/bin-clusterer.md §6) with sipedge's additions: donors ranked
+ * (direct link, priority, node id) and failed donors avoided, automatic retry with bounded backoff
+ * after a timeout, a broken stream or a vanished donor, and a dataset digest checked before
+ * declaring "synced".
  *
  * The engine keeps the capabilities and their status, and wires the parts: donor choice and
  * retry (asking side), the receiver, the reply streams (donor side) and merge repair.

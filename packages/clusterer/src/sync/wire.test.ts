@@ -13,7 +13,10 @@ import {
 const CAP = 'sipedge-test-kv';
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 
-/** Hand-written reader following the digest's byte layouts (§1.1, §2.2, §6.4). */
+/**
+ * Hand-written reader following the byte layouts of docs/protocols/bin-clusterer.md §1.1, §2.1,
+ * §2.2, §6.4.
+ */
 function header(b: Buffer): { len: number; ver: number; cap: string; type: number; at: number } {
   expect(b.toString('latin1', 0, 4)).toBe('P4CK');
   const capLen = b.readUInt16LE(10);
@@ -35,7 +38,7 @@ const trailer = (b: Buffer): number[] => [
   b.readInt32LE(b.length - 4),
 ];
 
-describe('sync packets on the wire, as the digest lays them out', () => {
+describe('sync packets on the wire (docs/protocols/bin-clusterer.md §2.2, §6.4)', () => {
   it('SYNC_REQ, SYNC (chunk markers), SYNC_END (count) and CAP_UPDATE state bits', () => {
     const sent: { from: string; to: string; b: Buffer }[] = [];
     const kv = new Map<number, KvCapability>();

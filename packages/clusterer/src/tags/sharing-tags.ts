@@ -104,7 +104,10 @@ export interface ShtagHost {
   emitChange(e: ShtagChangeEvent): void;
 }
 
-/** Sharing tags (digest §7): one ACTIVE owner per (name, cluster), announced by SHTAG_ACTIVE. */
+/**
+ * Sharing tags (docs/protocols/bin-clusterer.md §7): one ACTIVE owner per (name, cluster),
+ * announced by SHTAG_ACTIVE.
+ */
 export class SharingTags {
   readonly #tags = new Map<string, Tag>();
   #created = 0;

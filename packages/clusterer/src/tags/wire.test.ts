@@ -5,7 +5,10 @@ import { MAX_SHTAGS } from './sharing-tags.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 
-/** Hand-written reader following the digest's byte layouts (§1.1, §2.2, §6.4). */
+/**
+ * Hand-written reader following the byte layouts of docs/protocols/bin-clusterer.md §1.1, §2.1,
+ * §2.2.
+ */
 function header(b: Buffer): { len: number; ver: number; cap: string; type: number; at: number } {
   expect(b.toString('latin1', 0, 4)).toBe('P4CK');
   const capLen = b.readUInt16LE(10);
@@ -27,7 +30,7 @@ const trailer = (b: Buffer): number[] => [
   b.readInt32LE(b.length - 4),
 ];
 
-describe('sharing-tag packets on the wire, as the digest lays them out', () => {
+describe('sharing-tag packets on the wire (docs/protocols/bin-clusterer.md §2.2)', () => {
   it('SHTAG_ACTIVE: version 1, type 13, str tag, trailer with each destination', () => {
     const sent: Buffer[] = [];
     const sim = new SimCluster({ nodes: 3, edges: Topologies.fullMesh(3), seed: 4, node: timers });

@@ -1,8 +1,8 @@
 /**
- * Next-hop computation over the directed link-state graph (digest §4.3), but as a true
- * shortest path: among my UP neighbours that start a fewest-hops path to the destination,
- * pick the lowest (priority, node id). OpenSIPS's best-first search by (priority, id) may
- * return a longer path; on the wire nothing depends on which hop a node picks.
+ * Next-hop computation over the directed link-state graph (docs/protocols/bin-clusterer.md §4.3),
+ * but as a true shortest path: among my UP neighbours that start a fewest-hops path to the
+ * destination, pick the lowest (priority, node id). OpenSIPS's best-first search by (priority, id)
+ * may return a longer path; on the wire nothing depends on which hop a node picks.
  */
 export interface RouteGraph {
   /** My UP neighbours. */

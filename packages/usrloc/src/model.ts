@@ -1,6 +1,6 @@
 /**
- * The user-location model (digest §3): an AoR maps to contacts (bindings). Records are
- * immutable; an update replaces the record under the same stable id.
+ * The user-location model (docs/protocols/usrloc-replication.md §2): an AoR maps to contacts
+ * (bindings). Records are immutable; an update replaces the record under the same stable id.
  */
 export interface ContactRecord {
   /** Globally unique, stable id: storage key and (later) replication key. */
@@ -59,7 +59,7 @@ export function remainingSeconds(c: ContactRecord, now: number): number {
 /**
  * Makes globally unique, stable contact ids: `<node>-<random salt>-<counter>` in base 36. The
  * salt is random per generator, so a restarted node never reuses an id (the OpenSIPS rlabel
- * bug class, digest §9.11).
+ * bug class, docs/protocols/usrloc-replication.md §5).
  */
 export class ContactIdGenerator {
   readonly #prefix: string;

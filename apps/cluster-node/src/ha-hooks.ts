@@ -1,6 +1,6 @@
 /**
- * Runs the `ha.on_active` / `ha.on_backup` commands. This is the piece the sharing-tag wiring
- * (issue 9 §3) will call on each tag change; nothing calls it yet.
+ * Runs the `ha.on_active` / `ha.on_backup` commands; `ServiceAddress` (wiring/ha.ts) calls it on
+ * each change of the HA sharing tag.
  *
  * A hook runs through /bin/sh with the tag, state and service address in its environment
  * (`SIPEDGE_SHARING_TAG`, `SIPEDGE_HA_STATE`, `SIPEDGE_SERVICE_ADDRESS`,

@@ -29,7 +29,7 @@ describe('examples/three-nodes', () => {
     });
   }
 
-  it('uses the addresses issue 9 fixes', () => {
+  it('uses the fixed addresses examples/three-nodes/README.md lists', () => {
     for (const n of [1, 2, 3]) {
       const c = parse(readFileSync(join(threeNodes, `node${n}.yaml`), 'utf8'));
       expect(c.node.id).toBe(n);

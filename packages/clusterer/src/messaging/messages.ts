@@ -88,15 +88,11 @@ export class ClusterMessages {
     msg: string,
     tag = this.newTag(clusterId),
   ): { result: SendResult; tag: string } {
-    const result = this.#host.sendRouted(clusterId, dst, {
-      kind: 'generic_msg',
-      cluster: clusterId,
-      src: this.#host.myNodeId,
+    const result = this.#host.sendRouted(
+      clusterId,
       dst,
-      request: true,
-      tag,
-      msg,
-    });
+      this.#genericMsg(clusterId, dst, true, tag, msg),
+    );
     return { result, tag };
   }
 
@@ -106,29 +102,34 @@ export class ClusterMessages {
     msg: string,
     tag = this.newTag(clusterId),
   ): { result: SendResult; tag: string } {
-    const result = this.#host.broadcast(clusterId, (dst) => ({
-      kind: 'generic_msg',
-      cluster: clusterId,
-      src: this.#host.myNodeId,
-      dst,
-      request: true,
-      tag,
-      msg,
-    }));
+    const result = this.#host.broadcast(clusterId, (dst) =>
+      this.#genericMsg(clusterId, dst, true, tag, msg),
+    );
     return { result, tag };
   }
 
   /** `cluster_send_rpl`: answer a request, echoing its tag. */
   sendReply(clusterId: number, dst: number, tag: string, msg: string): SendResult {
-    return this.#host.sendRouted(clusterId, dst, {
+    return this.#host.sendRouted(clusterId, dst, this.#genericMsg(clusterId, dst, false, tag, msg));
+  }
+
+  /** A GENERIC_MSG from this node: a request, or a reply echoing the request's tag. */
+  #genericMsg(
+    clusterId: number,
+    dst: number,
+    request: boolean,
+    tag: string,
+    msg: string,
+  ): RoutedPacket {
+    return {
       kind: 'generic_msg',
       cluster: clusterId,
       src: this.#host.myNodeId,
       dst,
-      request: false,
+      request,
       tag,
       msg,
-    });
+    };
   }
 
   /** Send an MI_CMD (string params only, at most 10). */

@@ -4,7 +4,7 @@ import { AntiEntropy, type AntiEntropyHost } from './anti-entropy.js';
 import { CapStatus, type HeldPacket, type LocalCapability } from './capability.js';
 import { DonorChoice, type DonorChoiceHost } from './donor-choice.js';
 import { type SyncHost, type SyncOptions, syncTimers } from './host.js';
-import { type ReceiverHost, SyncReceiver } from './receiver.js';
+import { type ReceiverHost, type SyncPayload, SyncReceiver } from './receiver.js';
 import { type ReplyStreamHost, SyncReplies } from './reply-stream.js';
 
 /**
@@ -80,16 +80,21 @@ export class SyncEngine {
       : undefined;
   }
 
+  /** Tells the host the capability's status and last report as they stand. */
+  #emitStatus(c: LocalCapability): void {
+    this.#host.emitStatus({
+      clusterId: c.clusterId,
+      capability: c.name,
+      status: c.status,
+      report: c.lastReport,
+    });
+  }
+
   #setStatus(c: LocalCapability, status: CapStatus, report: string): void {
     if (c.background && status !== CapStatus.SYNCED) {
       if (report !== c.lastReport) {
         c.lastReport = report;
-        this.#host.emitStatus({
-          clusterId: c.clusterId,
-          capability: c.name,
-          status: c.status,
-          report,
-        });
+        this.#emitStatus(c);
       }
       return;
     }
@@ -99,7 +104,7 @@ export class SyncEngine {
     if (!changed) return;
     c.lastReport = report;
     this.#log.info({ capability: c.name, cluster: c.clusterId, status }, report);
-    this.#host.emitStatus({ clusterId: c.clusterId, capability: c.name, status, report });
+    this.#emitStatus(c);
     if (wasOk && !c.ok) this.#replies.abortAll(c);
     if (wasOk !== c.ok) this.#host.advertise(c.clusterId);
   }
@@ -170,12 +175,7 @@ export class SyncEngine {
     this.#receiver.onStreamStart(clusterId, src, body);
   }
 
-  onSync(
-    clusterId: number,
-    src: number,
-    version: number,
-    p: { capability: string; dataVersion: number; chunks: Buffer[] },
-  ): void {
+  onSync(clusterId: number, src: number, version: number, p: SyncPayload): void {
     this.#receiver.onSync(clusterId, src, version, p);
   }
 
@@ -219,24 +219,14 @@ export class SyncEngine {
       c.status = CapStatus.NOT_SYNCED;
       this.#replies.abortAll(c);
       c.lastReport = 'Capability disabled via MI command';
-      this.#host.emitStatus({
-        clusterId: c.clusterId,
-        capability: c.name,
-        status: c.status,
-        report: c.lastReport,
-      });
+      this.#emitStatus(c);
       if (wasOk) this.#host.advertise(c.clusterId);
       return;
     }
     c.enabled = true;
     c.status = CapStatus.NOT_SYNCED;
     c.lastReport = 'Capability enabled via MI command';
-    this.#host.emitStatus({
-      clusterId: c.clusterId,
-      capability: c.name,
-      status: c.status,
-      report: c.lastReport,
-    });
+    this.#emitStatus(c);
     // unlike OpenSIPS, never advertise OK before the data is really there
     if (c.startupSync) this.requestSync(c.name);
     else this.#setStatus(c, CapStatus.SYNCED, 'Capability enabled, no sync required');

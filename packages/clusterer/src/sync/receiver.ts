@@ -3,6 +3,13 @@ import { CapStatus, type HeldPacket, type LocalCapability, type SyncMeta } from 
 import type { SyncHost, SyncTimers } from './host.js';
 import { decodeStreamStart, decodeSyncDigest } from './wire.js';
 
+/** What a SYNC packet carries for the receiver (routing aside). */
+export interface SyncPayload {
+  capability: string;
+  dataVersion: number;
+  chunks: Buffer[];
+}
+
 /** What receiving a sync needs: the capabilities, status changes, and failure handling. */
 export interface ReceiverHost extends Pick<SyncHost, 'count'> {
   capability(name: string, clusterId: number): LocalCapability | undefined;
@@ -95,12 +102,7 @@ export class SyncReceiver {
     return true;
   }
 
-  onSync(
-    clusterId: number,
-    src: number,
-    version: number,
-    p: { capability: string; dataVersion: number; chunks: Buffer[] },
-  ): void {
+  onSync(clusterId: number, src: number, version: number, p: SyncPayload): void {
     if (version !== 3) return void this.#host.count('drop_sync_bad_version');
     const c = this.#host.capability(p.capability, clusterId);
     if (!this.#expecting(c, src)) return void this.#host.count('drop_unexpected_sync');

@@ -63,6 +63,15 @@ function plainHost(h: string | undefined): string {
   return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
 }
 
+/** Answers on the connection a packet came in on, while it is open. */
+function replyOn(socket: net.Socket): (packet: Buffer) => boolean {
+  return (packet) => {
+    if (socket.destroyed) return false;
+    socket.write(packet);
+    return true;
+  };
+}
+
 /**
  * proto_bin over TCP (or TLS for `bins:`): one listener, one outbound connection per peer
  * listener, opened on first send and again after it breaks. Incoming streams are framed by
@@ -153,11 +162,7 @@ export class TcpBinTransport implements BinTransport {
     const framer = new BinFramer({ maxPacket: this.#maxPacket });
     let partial: ReturnType<typeof setTimeout> | undefined;
     socket.setNoDelay(true);
-    const reply = (b: Buffer): boolean => {
-      if (socket.destroyed) return false;
-      socket.write(b);
-      return true;
-    };
+    const reply = replyOn(socket);
     socket.on('data', (chunk: Buffer) => {
       const r = framer.push(chunk);
       for (const p of r.packets) this.#handler?.onPacket(p, { host, reply });
@@ -325,11 +330,7 @@ export class TcpBinTransport implements BinTransport {
     });
     // we only send on outbound connections; anything the peer writes back is read as BIN too
     const framer = new BinFramer({ maxPacket: this.#maxPacket });
-    const reply = (b: Buffer): boolean => {
-      if (socket.destroyed) return false;
-      socket.write(b);
-      return true;
-    };
+    const reply = replyOn(socket);
     socket.on('data', (chunk: Buffer) => {
       const r = framer.push(chunk);
       for (const p of r.packets) this.#handler?.onPacket(p, { host: to.host, reply });

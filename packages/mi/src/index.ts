@@ -1,11 +1,4 @@
-export {
-  defaultReconnect,
-  MiClient,
-  type MiClientOptions,
-  type MiParams,
-  type MiSubscription,
-  type ReconnectPolicy,
-} from './client/client.js';
+export * from './client/index.js';
 export {
   type AnyParams,
   defineCommand,

@@ -17,6 +17,7 @@ import {
   memberConfigSchema,
   parseRtpClusterConfig,
   type RtpClusterConfig,
+  refineUniqueNames,
 } from '@sipedge/rtp-cluster';
 import { parseSocketSpec } from '@sipedge/rtpp';
 import { usrlocConfigSchema } from '@sipedge/usrloc';
@@ -263,19 +264,9 @@ const rtpSection = z
     relays: z.array(relay).min(1, 'at least one relay is needed').max(256),
   })
   .strict()
-  .superRefine((r, ctx) => {
-    const names = new Set<string>();
-    r.relays.forEach((m, i) => {
-      if (names.has(m.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['relays', i, 'name'],
-          message: `relay name "${m.name}" is used twice`,
-        });
-      }
-      names.add(m.name);
-    });
-  });
+  .superRefine((r, ctx) =>
+    refineUniqueNames(ctx, 'relays', r.relays, (name) => `relay name "${name}" is used twice`),
+  );
 
 const haSection = z
   .object({

@@ -69,6 +69,25 @@ const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an
 const lowerEnum = <T extends readonly [string, ...string[]]>(values: T) =>
   z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(values));
 
+/**
+ * Adds an issue at `[key, i, 'name']` for every item of a list whose name an earlier item
+ * already has (members of a cluster, relays of a node).
+ */
+export function refineUniqueNames(
+  ctx: z.RefinementCtx,
+  key: string,
+  items: readonly { name: string }[],
+  message: (name: string) => string,
+): void {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    if (seen.has(item.name)) {
+      ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: message(item.name) });
+    }
+    seen.add(item.name);
+  });
+}
+
 export const memberConfigSchema = z
   .object({
     name: z.string().min(1, 'must not be empty'),
@@ -111,17 +130,12 @@ export const clusterConfigSchema = z
   .superRefine((c, ctx) => {
     const issue = addressIssue(c.protocol, c.address);
     if (issue !== undefined) ctx.addIssue({ code: 'custom', path: ['address'], message: issue });
-    const seen = new Set<string>();
-    c.rtpproxies.forEach((m, i) => {
-      if (seen.has(m.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['rtpproxies', i, 'name'],
-          message: `rtpproxy name "${m.name}" is not unique within the cluster`,
-        });
-      }
-      seen.add(m.name);
-    });
+    refineUniqueNames(
+      ctx,
+      'rtpproxies',
+      c.rtpproxies,
+      (name) => `rtpproxy name "${name}" is not unique within the cluster`,
+    );
   });
 
 export const rtpClusterConfigSchema = z

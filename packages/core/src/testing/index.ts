@@ -1,1 +1,2 @@
+export { SeededRandom } from './seeded-random.js';
 export { flush, VirtualClock } from './virtual-clock.js';

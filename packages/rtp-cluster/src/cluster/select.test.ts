@@ -1,3 +1,4 @@
+import { SeededRandom } from '@sipedge/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Candidate, effectiveWeight, weightedCapacitySelection } from './select.js';
@@ -9,22 +10,11 @@ const member = (name: string, weight: number, capacity: number, active: number):
   activeSessions: active,
 });
 
-/** A deterministic generator (mulberry32) so that spreads are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('weighted capacity selection', () => {
   it('spreads new sessions in proportion to weight × free capacity', () => {
     const members = [member('a', 1, 1000, 0), member('b', 2, 1000, 0), member('c', 3, 1000, 0)];
-    const random = seeded(7);
+    const seeded = new SeededRandom(7); // reproducible spreads
+    const random = () => seeded.next();
     const counts = new Map<string, number>();
     const n = 60_000;
     for (let i = 0; i < n; i++) {

@@ -1,26 +1,15 @@
-import { VirtualClock } from '@sipedge/core/testing';
+import { SeededRandom, VirtualClock } from '@sipedge/core/testing';
 import { parseCommand, serializeReply } from '@sipedge/rtpp';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../media/memory.js';
 import { MediaEngine } from './engine.js';
 
-/** A small deterministic PRNG (mulberry32), so a failure names its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('random command sequences', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('never throw, always answer a serialisable reply, and keep 4 sockets per session', async () => {
     for (let seed = 1; seed <= 30; seed++) {
-      const r = rng(seed);
+      const random = new SeededRandom(seed);
+      const r = () => random.next();
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
       const net = new MemoryNetwork();
       const clock = new VirtualClock();

@@ -1,4 +1,4 @@
-import { VirtualClock } from '@sipedge/core/testing';
+import { SeededRandom, VirtualClock } from '@sipedge/core/testing';
 import { EventBus } from '@sipedge/mi';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -8,21 +8,9 @@ import { MemoryStore } from '../store/memory.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomChanges(seed: number, n: number): RemoteChange[] {
-  const r = prng(seed);
-  const pick = (k: number): number => Math.floor(r() * k);
+  const random = new SeededRandom(seed);
+  const pick = (k: number): number => Math.floor(random.next() * k);
   const out: RemoteChange[] = [];
   for (let i = 0; i < n; i++) {
     const id = pick(12);

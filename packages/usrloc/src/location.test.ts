@@ -2,8 +2,8 @@ import { VirtualClock } from '@sipedge/core/testing';
 import { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
-import { sampleContact } from '../test/compliance.js';
-import { Location } from './location.js';
+import { sampleContact } from '../test/contacts.js';
+import { Location, USRLOC_EVENTS } from './location.js';
 import { Registrar } from './registrar.js';
 import { MemoryStore } from './store/memory.js';
 import type { ContactStore } from './store/store.js';
@@ -32,14 +32,7 @@ describe('Location expiry and events', () => {
     const clock = new VirtualClock(T0);
     const events = new EventBus({ clock });
     const seen: string[] = [];
-    for (const e of [
-      'E_UL_AOR_INSERT',
-      'E_UL_AOR_DELETE',
-      'E_UL_CONTACT_INSERT',
-      'E_UL_CONTACT_UPDATE',
-      'E_UL_CONTACT_DELETE',
-      'E_UL_CONTACT_REFRESH',
-    ]) {
+    for (const e of USRLOC_EVENTS) {
       events.register(e);
       events.on(e, (p) => seen.push(`${e}:${String(p.uri ?? p.aor)}`));
     }

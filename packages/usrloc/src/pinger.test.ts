@@ -3,6 +3,7 @@ import { VirtualClock } from '@sipedge/core/testing';
 import { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
+import { plainContact } from '../test/contacts.js';
 import { Location, USRLOC_EVENTS } from './location.js';
 import { type ContactRecord, FLAG_NAT } from './model.js';
 import { isBehindNat, NatPinger, type PingReply, type PingRequest } from './pinger.js';
@@ -11,28 +12,18 @@ const T0 = Date.UTC(2026, 10, 23, 12);
 const LONG_AGO = T0 - 3_600_000;
 
 function contact(i: number, over: Partial<ContactRecord> = {}): ContactRecord {
-  return {
-    id: `n1-s-${i}`,
+  return plainContact(`n1-s-${i}`, {
     aor: `u${i}@example.com`,
     uri: `sip:u${i}@192.0.2.${i % 250}:5060`,
-    params: '',
     received: `sip:198.51.100.${i % 250}:4${i % 1000}`,
-    path: [],
     expires: T0 + 86_400_000,
-    q: null,
     callId: `c${i}`,
     cseq: 1,
     flags: FLAG_NAT,
-    userAgent: null,
-    socket: null,
-    methods: null,
-    instance: null,
-    regId: null,
     lastModified: LONG_AGO,
     nodeId: 1,
-    shtag: null,
     ...over,
-  };
+  });
 }
 
 function fill(location: Location, list: readonly ContactRecord[]): void {

@@ -1,33 +1,21 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
+import { plainContact } from '../test/contacts.js';
 import { type ContactChange, Location, newerVersion } from './location.js';
 import type { ContactRecord } from './model.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 
 function rec(over: Partial<ContactRecord> = {}): ContactRecord {
-  return {
-    id: '2-abc-1',
-    aor: 'alice@example.com',
+  return plainContact('2-abc-1', {
     uri: 'sip:alice@192.0.2.1',
-    params: '',
-    received: null,
-    path: [],
     expires: T0 + 3_600_000,
-    q: null,
     callId: 'c1',
     cseq: 1,
-    flags: 0,
-    userAgent: null,
-    socket: null,
-    methods: null,
-    instance: null,
-    regId: null,
     lastModified: T0,
     nodeId: 2,
-    shtag: null,
     ...over,
-  };
+  });
 }
 
 describe('newerVersion', () => {

@@ -1,32 +1,6 @@
 import { expect, it } from 'vitest';
-import type { ContactRecord } from '../src/model.js';
 import type { ContactStore } from '../src/store/store.js';
-
-/** A record with every field set, for round-trip checks. */
-export function sampleContact(id: string, over: Partial<ContactRecord> = {}): ContactRecord {
-  return {
-    id,
-    aor: 'alice@example.com',
-    uri: `sip:alice@192.0.2.1:5060;transport=udp;x=${id}`,
-    params: ';+sip.instance="<urn:uuid:1>";reg-id=1',
-    received: 'sip:198.51.100.1:40000',
-    path: ['<sip:edge1.example.com;lr;received=sip:198.51.100.1%3A40000>', '<sip:edge2;lr>'],
-    expires: 1_795_000_000_123,
-    q: 0.5,
-    callId: 'a84b4c76e66710@pc33',
-    cseq: 314159,
-    flags: 3,
-    userAgent: 'Phone/1.0',
-    socket: 'udp:10.0.0.1:5060',
-    methods: 'INVITE,ACK,BYE',
-    instance: 'urn:uuid:1',
-    regId: 1,
-    lastModified: 1_794_999_000_456,
-    nodeId: 7,
-    shtag: 'vip',
-    ...over,
-  };
-}
+import { bareOf, sampleContact } from './contacts.js';
 
 export interface StoreFactory {
   /** A new, empty store. */
@@ -40,19 +14,7 @@ export function contactStoreCompliance(factory: StoreFactory): void {
   it('round-trips every field, nulls and empty Path included', () => {
     const s = factory.create();
     const full = sampleContact('c1');
-    const bare = sampleContact('c2', {
-      received: null,
-      path: [],
-      q: null,
-      userAgent: null,
-      socket: null,
-      methods: null,
-      instance: null,
-      regId: null,
-      shtag: null,
-      params: '',
-      expires: 0,
-    });
+    const bare = { ...bareOf(sampleContact('c2')), params: '' };
     s.write({ put: [full, bare], del: [] });
     const got = new Map(s.load().map((c) => [c.id, c]));
     expect(got.get('c1')).toEqual(full);

@@ -2,8 +2,8 @@ import { SeededRandom, VirtualClock } from '@sipedge/core/testing';
 import { EventBus } from '@sipedge/mi';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
+import { plainContact } from '../../test/contacts.js';
 import { Location, type RemoteChange } from '../location.js';
-import type { ContactRecord } from '../model.js';
 import { MemoryStore } from '../store/memory.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
@@ -14,27 +14,15 @@ function randomChanges(seed: number, n: number): RemoteChange[] {
   const out: RemoteChange[] = [];
   for (let i = 0; i < n; i++) {
     const id = pick(12);
-    const contact: ContactRecord = {
-      id: `9-s-${id}`,
+    const contact = plainContact(`9-s-${id}`, {
       aor: `u${id % 4}@example.com`,
       uri: `sip:u@192.0.2.${id}`,
-      params: '',
-      received: null,
-      path: [],
       expires: T0 + 3_600_000,
-      q: null,
       callId: `c${pick(2)}`,
       cseq: pick(5),
-      flags: 0,
-      userAgent: null,
-      socket: null,
-      methods: null,
-      instance: null,
-      regId: null,
       lastModified: T0 + pick(5),
       nodeId: 1 + pick(3),
-      shtag: null,
-    };
+    });
     out.push({
       type: pick(4) === 0 ? 'delete' : 'put',
       contact,

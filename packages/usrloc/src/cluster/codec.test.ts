@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { bareOf } from '../../test/contacts.js';
 import type { TombstoneEntry } from '../location.js';
 import type { ContactRecord } from '../model.js';
 import {
@@ -37,19 +38,7 @@ const full: ContactRecord = {
   nodeId: 2,
   shtag: 'vip',
 };
-const bare: ContactRecord = {
-  ...full,
-  received: null,
-  path: [],
-  expires: 0,
-  q: null,
-  userAgent: null,
-  socket: null,
-  methods: null,
-  instance: null,
-  regId: null,
-  shtag: null,
-};
+const bare = bareOf(full);
 
 describe('usrloc replication codec', () => {
   it('round-trips changes with every field set and with every optional field null', () => {

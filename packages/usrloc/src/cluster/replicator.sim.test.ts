@@ -5,6 +5,7 @@ import { callCommand, EventBus, MiRegistry, MiRpcError } from '@sipedge/mi';
 import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
+import { plainContact } from '../../test/contacts.js';
 import { Location } from '../location.js';
 import { miCommands } from '../mi.js';
 import type { ContactRecord } from '../model.js';
@@ -171,27 +172,15 @@ describe('usrloc replication in the clusterer simulator', {
       // a late duplicate of the insert cannot bring it back
       const w = new ReplWriter();
       const stale = site(sites, 2).repl.counters.ignored;
-      const first = {
-        id: '1-x-1',
+      const first = plainContact('1-x-1', {
         aor: 'bob@example.com',
         uri: 'sip:bob@192.0.2.9',
-        params: '',
-        received: null,
-        path: [],
         expires: sim.clock.now() + 60_000,
-        q: null,
         callId: 'b1',
         cseq: 1,
-        flags: 0,
-        userAgent: null,
-        socket: null,
-        methods: null,
-        instance: null,
-        regId: null,
         lastModified: sim.clock.now(),
         nodeId: 1,
-        shtag: null,
-      };
+      });
       const body = encodeChange(w, {
         domain: 'location',
         contact: first,
@@ -249,27 +238,14 @@ describe('usrloc replication in the clusterer simulator', {
       const { sim, sites } = cluster(2, seed);
       expect(sim.clock.runUntil(() => converged(sim, sites), 20_000)).toBeGreaterThanOrEqual(0);
       const w = new ReplWriter();
-      const c = {
-        id: '3-x-1',
+      const c = plainContact('3-x-1', {
         aor: 'eve@example.com',
         uri: 'sip:eve@192.0.2.66',
-        params: '',
-        received: null,
-        path: [],
-        expires: 0,
-        q: null,
         callId: 'e',
         cseq: 1,
-        flags: 0,
-        userAgent: null,
-        socket: null,
-        methods: null,
-        instance: null,
-        regId: null,
         lastModified: sim.clock.now(),
         nodeId: 3,
-        shtag: null,
-      };
+      });
       const send = (version: number, type: number, b: Buffer) =>
         sim.node(1).sendTo(1, 2, { capability: USRLOC_REPL_CAP, version, type, body: b });
       // claims to come from node 3 but node 1 sent it

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { contactStoreCompliance } from '../../test/compliance.js';
+import { plainContact } from '../../test/contacts.js';
 import { createContactStore } from './create.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
@@ -20,27 +21,15 @@ describe('createContactStore', () => {
 
   it('memory-only keeps no second copy of the rows, but still refuses bad records', () => {
     const s = createContactStore({ mode: 'memory-only' }) as MemoryStore;
-    const good = {
-      id: '1-a-1',
+    const good = plainContact('1-a-1', {
       aor: 'a@example.com',
       uri: 'sip:a@192.0.2.1',
-      params: '',
-      received: null,
-      path: [],
       expires: 1,
-      q: null,
       callId: 'c',
       cseq: 1,
-      flags: 0,
-      userAgent: null,
-      socket: null,
-      methods: null,
-      instance: null,
-      regId: null,
       lastModified: 1,
       nodeId: 1,
-      shtag: null,
-    };
+    });
     s.write({ put: [good], del: [] });
     expect(s.size).toBe(0);
     expect(s.load()).toEqual([]);

@@ -35,6 +35,18 @@ function setup(options: RegistrarOptions = {}, store?: ContactStore) {
   return { clock, location, registrar };
 }
 
+/** A store whose every write fails, as on a full disk. */
+function failingStore(): ContactStore {
+  return {
+    load: () => [],
+    write: () => {
+      throw new Error('disk full');
+    },
+    flush: () => {},
+    close: () => {},
+  };
+}
+
 function contactsOf(res: SipMessage): string[] {
   return res.values('contact');
 }
@@ -224,15 +236,7 @@ describe('Registrar.save', () => {
   });
 
   it('a failing store gives 500 and leaves memory untouched', () => {
-    const failing: ContactStore = {
-      load: () => [],
-      write: () => {
-        throw new Error('disk full');
-      },
-      flush: () => {},
-      close: () => {},
-    };
-    const { registrar, location } = setup({}, failing);
+    const { registrar, location } = setup({}, failingStore());
     const res = registrar.save(register(['Contact: <sip:a@192.0.2.1>']));
     expect(res.status).toBe(500);
     expect(location.contactCount).toBe(0);
@@ -336,15 +340,7 @@ describe('Registrar.saveMany (group commit)', () => {
   });
 
   it('a failed group write answers 500 to every accepted REGISTER and changes nothing', () => {
-    const failing: ContactStore = {
-      load: () => [],
-      write: () => {
-        throw new Error('disk full');
-      },
-      flush: () => {},
-      close: () => {},
-    };
-    const { registrar, location } = setup({}, failing);
+    const { registrar, location } = setup({}, failingStore());
     const res = registrar.saveMany([
       { request: register(['Contact: <sip:a@192.0.2.1>']) },
       { request: register(['Contact: *']) },

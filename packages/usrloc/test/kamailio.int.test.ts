@@ -3,10 +3,11 @@ import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseMessage, type SipMessage, SipTransports } from '@sipedge/sip';
+import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { peerPort, until } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, Registrar } from '../src/index.js';
+import { registrarTransports } from './registrar-transports.js';
 
 const KAMAILIO = ['/usr/sbin/kamailio', '/usr/local/sbin/kamailio'].find((p) => existsSync(p));
 const MODULES = ['/usr/lib/x86_64-linux-gnu/kamailio/modules', '/usr/lib/kamailio/modules'].find(
@@ -47,16 +48,7 @@ describe('interop with Kamailio as a Path-adding edge proxy', () => {
     expect(MODULES, 'kamailio modules directory not found').toBeDefined();
     const location = new Location();
     const registrar = new Registrar(location);
-    const server = new SipTransports({
-      onMessage: (msg, from) => {
-        if (msg.isRequest && msg.method === 'REGISTER') {
-          void server.send(
-            registrar.save(msg, { received: `sip:${from.address}:${from.port}` }),
-            from,
-          );
-        }
-      },
-    });
+    const server = registrarTransports(registrar);
     const dir = mkdtempSync(join(tmpdir(), 'usrloc-kamailio-'));
     const ua = createSocket('udp4');
     let pid: number | undefined;

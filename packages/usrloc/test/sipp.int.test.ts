@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StatisticsRegistry } from '@sipedge/mi';
-import { SipTransports } from '@sipedge/sip';
 import { peerPort } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { Location, Registrar } from '../src/index.js';
+import { registrarTransports } from './registrar-transports.js';
 
 const SIPP = ['/usr/bin/sipp', '/usr/local/bin/sipp'].find((p) => existsSync(p));
 const SCENARIO = join(import.meta.dirname, 'fixtures', 'sipp-register.xml');
@@ -20,16 +20,7 @@ describe('interop with sipp (Debian sip-tester)', () => {
     location.onChange((cs) => {
       for (const c of cs) if (c.type === 'insert' && c.contact.path.length === 1) paths++;
     });
-    const server = new SipTransports({
-      onMessage: (msg, from) => {
-        if (msg.isRequest && msg.method === 'REGISTER') {
-          void server.send(
-            registrar.save(msg, { received: `sip:${from.address}:${from.port}` }),
-            from,
-          );
-        }
-      },
-    });
+    const server = registrarTransports(registrar);
     try {
       const { port } = await server.listenUdp('127.0.0.1', 0);
       const local = await peerPort();

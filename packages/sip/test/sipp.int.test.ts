@@ -41,6 +41,13 @@ function sipp(args: string[], cwd: string, ms = 30_000): Run {
   return { pid, done };
 }
 
+/** sipp's built-in UAC from a fresh port: `calls` calls of 100 ms to `target`, 10 a second. */
+async function uac(target: string, calls: number, cwd: string, extra: string[] = []): Promise<Run> {
+  const [p, mp] = [await peerPort(), await sippMediaPort()];
+  const args = ['-i', '127.0.0.1', '-p', String(p), '-mp', String(mp), '-m', String(calls)];
+  return sipp(['-sn', 'uac', target, ...extra, ...args, '-r', '10', '-d', '100'], cwd);
+}
+
 describe('interop with sipp (Debian sip-tester)', () => {
   let cwd: string;
   beforeAll(() => {
@@ -55,27 +62,7 @@ describe('interop with sipp (Debian sip-tester)', () => {
   it("sipp's UAC scenario completes calls against a UAS built on the package", async () => {
     const uas = await startUas();
     try {
-      const [p, mp] = [await peerPort(), await sippMediaPort()];
-      const run = sipp(
-        [
-          '-sn',
-          'uac',
-          `127.0.0.1:${uas.port}`,
-          '-i',
-          '127.0.0.1',
-          '-p',
-          String(p),
-          '-mp',
-          String(mp),
-          '-m',
-          '3',
-          '-r',
-          '10',
-          '-d',
-          '100',
-        ],
-        cwd,
-      );
+      const run = await uac(`127.0.0.1:${uas.port}`, 3, cwd);
       expect(await run.done).toBe(0);
       expect(uas.stats).toEqual({ invites: 3, acks: 3, byes: 3 });
     } finally {
@@ -86,29 +73,7 @@ describe('interop with sipp (Debian sip-tester)', () => {
   it("sipp's UAC scenario over TCP (-t t1) completes calls against the UAS on TCP", async () => {
     const uas = await startUas('127.0.0.1', 'TCP');
     try {
-      const [p, mp] = [await peerPort(), await sippMediaPort()];
-      const run = sipp(
-        [
-          '-sn',
-          'uac',
-          `127.0.0.1:${uas.port}`,
-          '-t',
-          't1',
-          '-i',
-          '127.0.0.1',
-          '-p',
-          String(p),
-          '-mp',
-          String(mp),
-          '-m',
-          '3',
-          '-r',
-          '10',
-          '-d',
-          '100',
-        ],
-        cwd,
-      );
+      const run = await uac(`127.0.0.1:${uas.port}`, 3, cwd, ['-t', 't1']);
       expect(await run.done).toBe(0);
       expect(uas.stats).toEqual({ invites: 3, acks: 3, byes: 3 });
     } finally {
@@ -117,39 +82,15 @@ describe('interop with sipp (Debian sip-tester)', () => {
   });
 
   it("sipp's UAS scenario answers sipp's UAC through a stateful proxy built on the package", async () => {
-    const [uasPort, uasMp, uacPort, uacMp] = [
-      await peerPort(),
-      await sippMediaPort(),
-      await peerPort(),
-      await sippMediaPort(),
-    ];
+    const [uasPort, uasMp] = [await peerPort(), await sippMediaPort()];
     const uas = sipp(
       ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(uasPort), '-mp', String(uasMp), '-m', '2'],
       cwd,
     );
     const proxy = await startProxy({ transport: 'UDP', address: '127.0.0.1', port: uasPort });
     try {
-      const uac = sipp(
-        [
-          '-sn',
-          'uac',
-          `127.0.0.1:${proxy.port}`,
-          '-i',
-          '127.0.0.1',
-          '-p',
-          String(uacPort),
-          '-mp',
-          String(uacMp),
-          '-m',
-          '2',
-          '-r',
-          '10',
-          '-d',
-          '100',
-        ],
-        cwd,
-      );
-      expect(await uac.done).toBe(0);
+      const calls = await uac(`127.0.0.1:${proxy.port}`, 2, cwd);
+      expect(await calls.done).toBe(0);
       expect(await uas.done).toBe(0);
       // INVITE, ACK and BYE of each call went through the proxy
       expect(proxy.stats.requests).toBeGreaterThanOrEqual(6);

@@ -45,6 +45,30 @@ function recorder() {
   return { calls, handler };
 }
 
+/**
+ * A handler that leaves every command unanswered until `release()` (then `0`); `started`
+ * resolves at its first call.
+ */
+function heldReplies() {
+  const releases: (() => void)[] = [];
+  let calls = 0;
+  let markStarted: () => void = () => {};
+  const started = new Promise<void>((ok) => {
+    markStarted = ok;
+  });
+  const handler = (): Promise<RtppReply> => {
+    calls++;
+    markStarted();
+    return new Promise<RtppReply>((resolve) => {
+      releases.push(() => resolve({ kind: 'value', value: '0' }));
+    });
+  };
+  const release = (): void => {
+    for (const r of releases.splice(0)) r();
+  };
+  return { handler, started, release, calls: () => calls };
+}
+
 let dir: ReturnType<typeof tempDir>;
 let server: RtppServer | undefined;
 const peers: UdpPeer[] = [];
@@ -147,26 +171,15 @@ describe('RtppServer over UDP', () => {
   });
 
   it('drops a retransmit that arrives while the first copy is being handled', async () => {
-    const releases: (() => void)[] = [];
-    let calls = 0;
-    let startedResolve: () => void = () => {};
-    const started = new Promise<void>((ok) => {
-      startedResolve = ok;
-    });
-    const { server, port, peer } = await udpServer(() => {
-      calls++;
-      startedResolve();
-      return new Promise<RtppReply>((resolve) => {
-        releases.push(() => resolve({ kind: 'value', value: '0' }));
-      });
-    });
+    const held = heldReplies();
+    const { server, port, peer } = await udpServer(held.handler);
     peer.send('slow X', port);
-    await withTimeout(started, 2000, 'handler start');
+    await withTimeout(held.started, 2000, 'handler start');
     peer.send('slow X', port);
     peer.send('probe X', port); // a fresh cookie; its handler call tells us the retransmit was seen
-    await until(() => calls >= 2, { what: 'the second command handled', intervalMs: 1 });
+    await until(() => held.calls() >= 2, { what: 'the second command handled', intervalMs: 1 });
     expect(server.stats().inProgressDrops).toBe(1);
-    for (const r of releases) r();
+    held.release();
     const replies = [await peer.next(), await peer.next()].sort();
     expect(replies).toEqual(['probe 0\n', 'slow 0\n']);
     expect(peer.queued).toBe(0);
@@ -353,6 +366,18 @@ describe('RtppServer over stream sockets', () => {
     expect(r.calls).toHaveLength(0);
   });
 
+  /** A server on a `cunix` socket or loopback TCP, and a connection to it. */
+  async function streamServer(kind: 'cunix' | 'tcp', handler: RtppHandler, extra = {}) {
+    const spec = kind === 'cunix' ? `cunix:${dir.path('c.sock')}` : 'tcp:127.0.0.1:0';
+    server = new RtppServer({ sockets: [spec], handler, ...extra });
+    await server.start();
+    const a = server.addresses()[0]!;
+    const socket = await streamConnect(
+      a.path !== undefined ? { path: a.path } : { host: '127.0.0.1', port: a.port! },
+    );
+    return { server, socket };
+  }
+
   for (const kind of ['cunix', 'tcp'] as const) {
     it(`${kind}: newline-framed commands on one connection, replies in order`, async () => {
       const order: string[] = [];
@@ -371,13 +396,7 @@ describe('RtppServer over stream sockets', () => {
         }
         return { kind: 'list', values: [], subResults: [] };
       };
-      const spec = kind === 'cunix' ? `cunix:${dir.path('c.sock')}` : 'tcp:127.0.0.1:0';
-      server = new RtppServer({ sockets: [spec], handler });
-      await server.start();
-      const a = server.addresses()[0]!;
-      const s = await streamConnect(
-        a.path !== undefined ? { path: a.path } : { host: '127.0.0.1', port: a.port! },
-      );
+      const { socket: s } = await streamServer(kind, handler);
       const lines = readLines(s, 5);
       s.write('D c f t\r\n\n   \nG\nZZ\nV\n');
       s.write('D c\n');
@@ -388,13 +407,7 @@ describe('RtppServer over stream sockets', () => {
 
     it(`${kind}: an overlong line drops the connection and is counted`, async () => {
       const r = recorder();
-      const spec = kind === 'cunix' ? `cunix:${dir.path('c.sock')}` : 'tcp:127.0.0.1:0';
-      server = new RtppServer({ sockets: [spec], handler: r.handler, maxLine: 100 });
-      await server.start();
-      const a = server.addresses()[0]!;
-      const s = await streamConnect(
-        a.path !== undefined ? { path: a.path } : { host: '127.0.0.1', port: a.port! },
-      );
+      const { server, socket: s } = await streamServer(kind, r.handler, { maxLine: 100 });
       const got = readToEnd(s);
       s.write(`V\n${'x'.repeat(200)}`);
       expect(await got).toBe('20040107\n');
@@ -488,51 +501,26 @@ describe('RtppServer lifecycle', () => {
   });
 
   it('a reply that comes after destroy() is dropped quietly', async () => {
-    let release: () => void = () => {};
-    const started = new Promise<void>((ok) => {
-      server = new RtppServer({
-        sockets: ['udp:127.0.0.1:0'],
-        handler: () =>
-          new Promise<RtppReply>((resolve) => {
-            release = () => resolve({ kind: 'value', value: '0' });
-            ok();
-          }),
-      });
-    });
-    await server!.start();
-    const peer = await UdpPeer.open();
-    peers.push(peer);
-    peer.send('late X', server!.addresses()[0]!.port!);
-    await withTimeout(started, 2000, 'handler start');
-    server!.destroy();
-    release();
+    const held = heldReplies();
+    const { server, port, peer } = await udpServer(held.handler);
+    peer.send('late X', port);
+    await withTimeout(held.started, 2000, 'handler start');
+    server.destroy();
+    held.release();
     await new Promise((r) => setImmediate(r));
-    expect(server!.stats().replied).toBe(0);
+    expect(server.stats().replied).toBe(0);
   });
 
   it('stop() waits for commands being handled and sends their replies', async () => {
-    let release: (() => void) | undefined;
-    const started = new Promise<void>((ok) => {
-      server = new RtppServer({
-        sockets: ['udp:127.0.0.1:0'],
-        handler: () =>
-          new Promise<RtppReply>((resolve) => {
-            release = () => resolve({ kind: 'value', value: '0' });
-            ok();
-          }),
-      });
-    });
-    await server!.start();
-    const port = server!.addresses()[0]!.port!;
-    const peer = await UdpPeer.open();
-    peers.push(peer);
+    const held = heldReplies();
+    const { server, port, peer } = await udpServer(held.handler);
     peer.send('k X', port);
-    await withTimeout(started, 2000, 'handler start');
-    const stopped = server!.stop();
-    release?.();
+    await withTimeout(held.started, 2000, 'handler start');
+    const stopped = server.stop();
+    held.release();
     expect(await peer.next()).toBe('k 0\n');
     await withTimeout(stopped, 2000, 'stop');
-    await withTimeout(server!.stop(), 2000, 'second stop');
-    server!.destroy();
+    await withTimeout(server.stop(), 2000, 'second stop');
+    server.destroy();
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { header, str, trailer } from '../../test/wire-reader.js';
 import { hostOf, KvCapability, SimCluster, Topologies } from '../sim/index.js';
 import { encodeKv } from '../sim/kv.js';
 import {
@@ -12,31 +13,6 @@ import {
 
 const CAP = 'sipedge-test-kv';
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
-
-/**
- * Hand-written reader following the byte layouts of docs/protocols/bin-clusterer.md §1.1, §2.1,
- * §2.2, §6.4.
- */
-function header(b: Buffer): { len: number; ver: number; cap: string; type: number; at: number } {
-  expect(b.toString('latin1', 0, 4)).toBe('P4CK');
-  const capLen = b.readUInt16LE(10);
-  return {
-    len: b.readUInt32LE(4),
-    ver: b.readInt16LE(8),
-    cap: b.toString('latin1', 12, 12 + capLen),
-    type: b.readInt32LE(12 + capLen),
-    at: 16 + capLen,
-  };
-}
-const str = (b: Buffer, at: number): [string, number] => {
-  const n = b.readUInt16LE(at);
-  return [b.toString('latin1', at + 2, at + 2 + n), at + 2 + n];
-};
-const trailer = (b: Buffer): number[] => [
-  b.readInt32LE(b.length - 12),
-  b.readInt32LE(b.length - 8),
-  b.readInt32LE(b.length - 4),
-];
 
 describe('sync packets on the wire (docs/protocols/bin-clusterer.md §2.2, §6.4)', () => {
   it('SYNC_REQ, SYNC (chunk markers), SYNC_END (count) and CAP_UPDATE state bits', () => {

@@ -6,10 +6,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  JsonProcesses,
   killJsonProcess as kill,
   type JsonProc as Proc,
   peerPort,
-  startJsonProcess,
   until,
   waitForLine as waitFor,
 } from '@sipedge/test-utils';
@@ -19,13 +19,7 @@ import { CLUSTERER_TABLE_SQL } from '../src/nodes/store.js';
 
 const runner = new URL('../dist/test/node-runner.js', import.meta.url).pathname;
 
-const procs: Proc[] = [];
-
-function start(cfg: Record<string, unknown>): Proc {
-  const p = startJsonProcess(runner, cfg);
-  procs.push(p);
-  return p;
-}
+const procs = new JsonProcesses(runner);
 
 async function nodesOf(p: Proc): Promise<number[]> {
   const before = p.lines.length;
@@ -34,9 +28,7 @@ async function nodesOf(p: Proc): Promise<number[]> {
   return (hit.nodes as number[]).sort((a, b) => a - b);
 }
 
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => kill(p, 'SIGKILL')));
-});
+afterEach(() => procs.stopAll());
 
 describe('three clusterer processes over real TCP', () => {
   beforeAll(() => {
@@ -47,9 +39,14 @@ describe('three clusterer processes over real TCP', () => {
   it('db_mode=0: form a cluster from one neighbour each, detect a SIGKILL, rejoin after restart', async () => {
     const info = (id: number, port: number | string): string =>
       `cluster_id=1,node_id=${id},url=bin:127.0.0.1:${port}`;
-    const n1 = start({ myNodeId: 1, listenPort: 0, dbMode: 0, myNodeInfo: [info(1, '$PORT')] });
+    const n1 = procs.start({
+      myNodeId: 1,
+      listenPort: 0,
+      dbMode: 0,
+      myNodeInfo: [info(1, '$PORT')],
+    });
     const p1 = (await waitFor(n1, (l) => l.event === 'ready')).port as number;
-    const n2 = start({
+    const n2 = procs.start({
       myNodeId: 2,
       listenPort: 0,
       dbMode: 0,
@@ -64,7 +61,7 @@ describe('three clusterer processes over real TCP', () => {
       myNodeInfo: [info(3, '$PORT')],
       neighborNodeInfo: [info(2, p2)],
     };
-    const n3 = start(cfg3);
+    const n3 = procs.start(cfg3);
     const p3 = (await waitFor(n3, (l) => l.event === 'ready')).port as number;
     await until(
       async () => (await nodesOf(n1)).join() === '2,3' && (await nodesOf(n3)).join() === '1,2',
@@ -76,7 +73,7 @@ describe('three clusterer processes over real TCP', () => {
     await waitFor(n1, (l) => l.event === 'node_state' && l.nodeId === 3 && l.up === false);
     await waitFor(n2, (l) => l.event === 'node_state' && l.nodeId === 3 && l.up === false);
 
-    const n3b = start({ ...cfg3, listenPort: p3 });
+    const n3b = procs.start({ ...cfg3, listenPort: p3 });
     await waitFor(n3b, (l) => l.event === 'ready');
     await waitFor(
       n1,
@@ -102,7 +99,7 @@ describe('three clusterer processes over real TCP', () => {
       for (const [i, p] of ports.entries()) ins.run(i + 1, `bin:127.0.0.1:${p}`);
       db.close();
       const mk = (i: number): Proc =>
-        start({ myNodeId: i + 1, listenPort: ports[i], dbMode: 1, dbPath });
+        procs.start({ myNodeId: i + 1, listenPort: ports[i], dbMode: 1, dbPath });
       const n = [mk(0), mk(1), mk(2)];
       for (const p of n) await waitFor(p, (l) => l.event === 'ready');
       const [a, b, c] = n as [Proc, Proc, Proc];

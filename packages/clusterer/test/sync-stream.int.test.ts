@@ -6,37 +6,18 @@
  */
 
 import {
+  JsonProcesses,
   killJsonProcess as kill,
   type JsonProc as Proc,
-  startJsonProcess,
   waitForLine as waitFor,
 } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const runner = new URL('../dist/test/sync-runner.js', import.meta.url).pathname;
 
-const procs: Proc[] = [];
+const procs = new JsonProcesses(runner);
 
-function start(cfg: Record<string, unknown>): Proc {
-  const p = startJsonProcess(runner, cfg);
-  procs.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  await Promise.all(
-    procs.splice(0).map((p) => {
-      if (p.child.pid !== undefined && p.child.exitCode === null) {
-        try {
-          process.kill(p.child.pid, 'SIGCONT');
-        } catch {
-          // already gone
-        }
-      }
-      return kill(p, 'SIGKILL');
-    }),
-  );
-});
+afterEach(() => procs.stopAll());
 
 const CONTINUE = (p: Proc): void => {
   if (p.child.pid !== undefined) process.kill(p.child.pid, 'SIGCONT');
@@ -47,10 +28,10 @@ describe('sync streams over real TCP', () => {
     // ping every 100 ms, 150 ms to answer: a pong stuck behind the sync stream for ~0.3 s
     // (a missed pong plus the confirmation ping) takes the link down
     const timers = { pingInterval: 0.1, pingTimeout: 150 };
-    const n1 = start({ id: 1, neighbors: [], records: 400_000, seed: true, ...timers });
+    const n1 = procs.start({ id: 1, neighbors: [], records: 400_000, seed: true, ...timers });
     const p1 = Number((await waitFor(n1, (l) => l.event === 'ready', 60_000)).port);
     const d1 = await waitFor(n1, (l) => l.event === 'synced', 60_000);
-    const n2 = start({
+    const n2 = procs.start({
       id: 2,
       neighbors: [{ id: 1, port: p1 }],
       records: 0,
@@ -77,10 +58,10 @@ describe('sync streams over real TCP', () => {
 
   it('a joiner whose donor is SIGKILLed mid-sync is synced only after a full sync from a survivor', async () => {
     const records = 300_000;
-    const n1 = start({ id: 1, neighbors: [], records, seed: true });
+    const n1 = procs.start({ id: 1, neighbors: [], records, seed: true });
     const p1 = Number((await waitFor(n1, (l) => l.event === 'ready', 60_000)).port);
     const d1 = await waitFor(n1, (l) => l.event === 'synced', 60_000);
-    const n2 = start({ id: 2, neighbors: [{ id: 1, port: p1 }], records: 0, seed: false });
+    const n2 = procs.start({ id: 2, neighbors: [{ id: 1, port: p1 }], records: 0, seed: false });
     const p2 = Number((await waitFor(n2, (l) => l.event === 'ready')).port);
     const s2 = await waitFor(n2, (l) => l.event === 'synced', 120_000);
     expect(s2.digest).toBe(d1.digest);
@@ -89,7 +70,7 @@ describe('sync streams over real TCP', () => {
     await waitFor(n1, (l) => l.event === 'node_state' && l.nodeId === 2 && l.up === false);
     // the joiner is a seed too: with no donor left it would be allowed to fall back, but not
     // after a sync that broke part way
-    const n3 = start({
+    const n3 = procs.start({
       id: 3,
       neighbors: [
         { id: 1, port: p1 },

@@ -6,41 +6,44 @@
  */
 
 import {
+  JsonProcesses,
   killJsonProcess as kill,
-  type JsonProc as Proc,
-  startJsonProcess,
   waitForLine as waitFor,
 } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const runner = new URL('../dist/test/sync-runner.js', import.meta.url).pathname;
 
-const procs: Proc[] = [];
+const procs = new JsonProcesses(runner);
 
-function start(cfg: Record<string, unknown>): Proc {
-  const p = startJsonProcess(runner, cfg);
-  procs.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => kill(p, 'SIGKILL')));
-});
+afterEach(() => procs.stopAll());
 
 describe('capability sync and tag failover over real TCP', () => {
   it('a fourth node joins three holding 100,000 records and syncs all of them', async () => {
-    const n1 = start({ id: 1, neighbors: [], records: 100_000, seed: true, pingTimeout: 1000 });
+    const n1 = procs.start({
+      id: 1,
+      neighbors: [],
+      records: 100_000,
+      seed: true,
+      pingTimeout: 1000,
+    });
     const p1 = Number((await waitFor(n1, (l) => l.event === 'ready')).port);
     const d1 = await waitFor(n1, (l) => l.event === 'synced');
     expect(d1.size).toBe(100_000);
     const others = [2, 3].map((id) =>
-      start({ id, neighbors: [{ id: 1, port: p1 }], records: 0, seed: false, pingTimeout: 1000 }),
+      procs.start({
+        id,
+        neighbors: [{ id: 1, port: p1 }],
+        records: 0,
+        seed: false,
+        pingTimeout: 1000,
+      }),
     );
     for (const o of others) {
       const s = await waitFor(o, (l) => l.event === 'synced', 30_000);
       expect(s.digest).toBe(d1.digest);
     }
-    const n4 = start({
+    const n4 = procs.start({
       id: 4,
       neighbors: [{ id: 1, port: p1 }],
       records: 0,
@@ -56,10 +59,10 @@ describe('capability sync and tag failover over real TCP', () => {
   it('SIGKILL of the active owner of a tag makes one backup active', async () => {
     // a long hold-down keeps the ranked takeover order robust on a loaded machine
     const base = { records: 0, tags: ['vip/1=backup'], holdDownMs: 1000 };
-    const n1 = start({ id: 1, neighbors: [], seed: true, ...base });
+    const n1 = procs.start({ id: 1, neighbors: [], seed: true, ...base });
     const p1 = Number((await waitFor(n1, (l) => l.event === 'ready')).port);
-    const n2 = start({ id: 2, neighbors: [{ id: 1, port: p1 }], seed: false, ...base });
-    const n3 = start({ id: 3, neighbors: [{ id: 1, port: p1 }], seed: false, ...base });
+    const n2 = procs.start({ id: 2, neighbors: [{ id: 1, port: p1 }], seed: false, ...base });
+    const n3 = procs.start({ id: 3, neighbors: [{ id: 1, port: p1 }], seed: false, ...base });
     await waitFor(n1, (l) => l.event === 'shtag' && l.state === 'active', 20_000);
     // every node sees the others before the owner dies
     await waitFor(n2, (l) => l.event === 'node_state' && l.nodeId === 3 && l.up === true);

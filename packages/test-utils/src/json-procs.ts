@@ -58,3 +58,38 @@ export function killJsonProcess(p: JsonProc, sig: NodeJS.Signals): Promise<void>
     if (p.child.pid !== undefined) process.kill(p.child.pid, sig);
   });
 }
+
+/**
+ * The runner processes of one test file: `start` them as the test goes, `stopAll()` in its
+ * `afterEach`.
+ */
+export class JsonProcesses {
+  readonly #script: string;
+  readonly #running: JsonProc[] = [];
+
+  constructor(script: string) {
+    this.#script = script;
+  }
+
+  start(cfg: Record<string, unknown>): JsonProc {
+    const p = startJsonProcess(this.#script, cfg);
+    this.#running.push(p);
+    return p;
+  }
+
+  /** SIGKILLs every process started (a SIGSTOPped one is continued first) and waits for each. */
+  async stopAll(): Promise<void> {
+    await Promise.all(
+      this.#running.splice(0).map((p) => {
+        if (p.child.pid !== undefined && p.child.exitCode === null) {
+          try {
+            process.kill(p.child.pid, 'SIGCONT');
+          } catch {
+            // already gone
+          }
+        }
+        return killJsonProcess(p, 'SIGKILL');
+      }),
+    );
+  }
+}

@@ -1,37 +1,29 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  JsonProcesses,
   killJsonProcess as killProc,
   type JsonProc as Proc,
-  startJsonProcess,
   waitForLine as waitFor,
 } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const NODE = join(import.meta.dirname, '..', 'dist', 'test', 'repl-node.js');
 
-const running: Proc[] = [];
-
-function start(cfg: Record<string, unknown>): Proc {
-  const p = startJsonProcess(NODE, cfg);
-  running.push(p);
-  return p;
-}
+const procs = new JsonProcesses(NODE);
 
 const kill = (p: Proc): Promise<void> => killProc(p, 'SIGKILL');
 
-afterEach(async () => {
-  for (const p of running.splice(0)) await kill(p);
-});
+afterEach(() => procs.stopAll());
 
 describe('usrloc replication between node processes over loopback TCP', () => {
   it('a joining node syncs every binding, then receives live changes; a restarted node syncs again', async () => {
     expect(existsSync(NODE), `${NODE} missing: run npx tsc -b packages/usrloc first`).toBe(true);
-    const a = start({ id: 1, neighbors: [], seed: true, contacts: 5000, pingTimeout: 300 });
+    const a = procs.start({ id: 1, neighbors: [], seed: true, contacts: 5000, pingTimeout: 300 });
     const pa = Number((await waitFor(a, (l) => l.event === 'ready')).port);
     const da = await waitFor(a, (l) => l.event === 'synced');
     expect(da.size).toBe(5000);
-    const b = start({
+    const b = procs.start({
       id: 2,
       neighbors: [{ id: 1, port: pa }],
       seed: false,
@@ -53,7 +45,7 @@ describe('usrloc replication between node processes over loopback TCP', () => {
     // the clusterer needs a restarted node to come back in a later second than its last update
     // (one-second timestamps): wait until node 1 has seen node 2 go down first
     await waitFor(a, (l) => l.event === 'node_state' && l.nodeId === 2 && l.up === false);
-    const b2 = start({
+    const b2 = procs.start({
       id: 2,
       neighbors: [{ id: 1, port: pa }],
       seed: false,

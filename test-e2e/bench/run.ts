@@ -26,6 +26,7 @@ import {
 } from '@sipedge/test-utils';
 import {
   type Address,
+  activeOwners,
   aors,
   kamailioContacts,
   kamailioRegistrarConfig,
@@ -334,11 +335,7 @@ async function benchFailover(): Promise<void> {
     let owner: number | undefined;
     await until(
       async () => {
-        const owners: number[] = [];
-        for (const n of cluster.running) {
-          const l = await n.call<Array<{ Tag: string; State: string }>>('clusterer_list_shtags');
-          if (l.some((t) => t.Tag === 'vip' && t.State === 'active')) owners.push(n.id);
-        }
+        const owners = await activeOwners(cluster);
         owner = owners.length === 1 ? owners[0] : undefined;
         return owner !== undefined;
       },

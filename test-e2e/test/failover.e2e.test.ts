@@ -7,24 +7,13 @@
 import { notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
 import {
+  activeOwners,
   aors,
-  type Cluster,
   missing,
   SipUdpUa,
   startCluster,
   startRegisterLoad,
 } from '../src/index.js';
-
-type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
-
-async function activeOwners(cluster: Cluster, tag = 'vip/1'): Promise<number[]> {
-  const out: number[] = [];
-  for (const n of cluster.running) {
-    const list = await n.call<Shtags>('clusterer_list_shtags');
-    if (list.some((t) => `${t.Tag}/${t.Cluster}` === tag && t.State === 'active')) out.push(n.id);
-  }
-  return out;
-}
 
 describe('failover of the service address', () => {
   it('SIGKILL of the node taking a REGISTER load loses no acknowledged registration', async () => {

@@ -7,6 +7,7 @@
 import { type NotYet, notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
 import {
+  activeOwners,
   aors,
   type Cluster,
   locationDigest,
@@ -17,17 +18,6 @@ import {
   startRegisterLoad,
   usrlocSynced,
 } from '../src/index.js';
-
-type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
-
-async function activeOwners(cluster: Cluster, tag = 'vip/1'): Promise<number[]> {
-  const out: number[] = [];
-  for (const n of cluster.running) {
-    const list = await n.call<Shtags>('clusterer_list_shtags');
-    if (list.some((t) => `${t.Tag}/${t.Cluster}` === tag && t.State === 'active')) out.push(n.id);
-  }
-  return out;
-}
 
 /** Every running node shows the same locations, and they hold every AOR of `users`. */
 async function converged(cluster: Cluster, users: Iterable<string>): Promise<true | NotYet> {

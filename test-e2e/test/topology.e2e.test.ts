@@ -5,18 +5,7 @@
  */
 import { until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { type Cluster, startCluster } from '../src/index.js';
-
-type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
-
-async function tagStates(cluster: Cluster, tag: string): Promise<Map<number, string>> {
-  const out = new Map<number, string>();
-  for (const n of cluster.running) {
-    const list = await n.call<Shtags>('clusterer_list_shtags');
-    out.set(n.id, list.find((t) => `${t.Tag}/${t.Cluster}` === tag)?.State ?? 'unknown');
-  }
-  return out;
-}
+import { startCluster, tagStates } from '../src/index.js';
 
 const show = (m: Map<number, string>) => [...m].map(([id, s]) => `${id}:${s}`).join(' ');
 

@@ -53,6 +53,36 @@ export interface RegisterLoad {
   stop(): Promise<void>;
 }
 
+/**
+ * sipp's arguments for the REGISTER scenario from a fresh local port: load, users and expiry
+ * only (the caller adds logging and the target).
+ */
+export async function registerScenarioArgs(
+  o: Pick<RegisterLoadOptions, 'count' | 'rate' | 'prefix' | 'expires' | 'transport' | 'limit'>,
+): Promise<string[]> {
+  return [
+    '-sf',
+    SIPP_REGISTER,
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(await peerPort()),
+    '-t',
+    o.transport ?? 'u1',
+    '-m',
+    String(o.count),
+    '-r',
+    String(o.rate),
+    ...(o.limit === undefined ? [] : ['-l', String(o.limit)]),
+    '-key',
+    'user_prefix',
+    o.prefix ?? 'u',
+    '-key',
+    'expires',
+    String(o.expires ?? 3600),
+  ];
+}
+
 export async function startRegisterLoad(o: RegisterLoadOptions): Promise<RegisterLoad> {
   requirePeer(SIPP);
   const prefix = o.prefix ?? 'u';
@@ -60,25 +90,7 @@ export async function startRegisterLoad(o: RegisterLoadOptions): Promise<Registe
   const proc = runProcess(
     SIPP,
     [
-      '-sf',
-      SIPP_REGISTER,
-      '-i',
-      '127.0.0.1',
-      '-p',
-      String(await peerPort()),
-      '-t',
-      o.transport ?? 'u1',
-      '-m',
-      String(o.count),
-      '-r',
-      String(o.rate),
-      ...(o.limit === undefined ? [] : ['-l', String(o.limit)]),
-      '-key',
-      'user_prefix',
-      prefix,
-      '-key',
-      'expires',
-      String(o.expires ?? 3600),
+      ...(await registerScenarioArgs(o)),
       '-aa',
       '-nostdin',
       '-trace_logs',

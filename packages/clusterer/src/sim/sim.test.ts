@@ -141,18 +141,14 @@ describe('simulator: failures, partitions and restarts', {
   }
 });
 
+/** Two nodes, one-way delay 75 ms + jitter up to 195 ms: round trips 150–540 ms (timeout 300). */
+const slowPair = (seed: number): SimCluster =>
+  new SimCluster({ nodes: 2, edges: [[1, 2]], seed, node: timers, delay: 75, jitter: 195 });
+
 describe('simulator: link rule and packet bounds', { timeout: VIRTUAL_TIME_TIMEOUT_MS }, () => {
   it('no flapping when pongs come back around ping_timeout (RTT 0.5x to 1.8x)', () => {
     withSeed(21, (seed) => {
-      // one-way delay 75 ms + jitter up to 195 ms: round trips from 150 ms to 540 ms (timeout 300)
-      const sim = new SimCluster({
-        nodes: 2,
-        edges: [[1, 2]],
-        seed,
-        node: timers,
-        delay: 75,
-        jitter: 195,
-      });
+      const sim = slowPair(seed);
       expect(sim.settle(10_000)).toBeGreaterThanOrEqual(0);
       const events: string[] = [];
       for (const [id, n] of sim.nodes) n.on('node_state', (e) => events.push(`${id}:${e.up}`));
@@ -169,14 +165,7 @@ describe('simulator: link rule and packet bounds', { timeout: VIRTUAL_TIME_TIMEO
 
   it('a peer whose pongs stop is still brought down (the rule does not hide deaths)', () => {
     withSeed(22, (seed) => {
-      const sim = new SimCluster({
-        nodes: 2,
-        edges: [[1, 2]],
-        seed,
-        node: timers,
-        delay: 75,
-        jitter: 195,
-      });
+      const sim = slowPair(seed);
       sim.settle(10_000);
       sim.cutEdge(1, 2);
       const t = sim.clock.runUntil(() => sim.node(1).getNodes(1).length === 0, 5000);

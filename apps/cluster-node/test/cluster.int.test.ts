@@ -9,13 +9,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
-import { type Relay, startRelay } from '@sipedge/rtp-relay';
+import type { Relay } from '@sipedge/rtp-relay';
 import { SdpEditor } from '@sipedge/sip';
 import { peerPort, until } from '@sipedge/test-utils';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../src/config.js';
 import { type ClusterNode, startNode } from '../src/node.js';
+import { loopbackRelay } from './relay.js';
 import { answer, sdp, TestUa } from './ua.js';
 
 const logger = pino({ level: 'silent' });
@@ -36,12 +37,7 @@ function contactsOn(mi: MiClient, aor: string): Promise<Array<Record<string, unk
 }
 
 beforeAll(async () => {
-  relay = await startRelay({
-    control: ['udp:127.0.0.1:0'],
-    ipv4: '127.0.0.1',
-    portMin: 42000,
-    portMax: 42999,
-  });
+  relay = await loopbackRelay(42000);
   // the service address and each node's BIN url are configured on both before either starts
   vipPort = await peerPort();
   const bins = [await peerPort(), await peerPort()];

@@ -8,13 +8,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
-import { type Relay, startRelay } from '@sipedge/rtp-relay';
+import type { Relay } from '@sipedge/rtp-relay';
 import { SdpEditor, type SipMessage } from '@sipedge/sip';
 import { until } from '@sipedge/test-utils';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../src/config.js';
 import { type ClusterNode, startNode } from '../src/node.js';
+import { loopbackRelay } from './relay.js';
 import { answer, sdp, TestUa } from './ua.js';
 
 const logger = pino({ level: 'silent' });
@@ -34,12 +35,7 @@ async function ua(user: string): Promise<TestUa> {
 }
 
 beforeAll(async () => {
-  relay = await startRelay({
-    control: ['udp:127.0.0.1:0'],
-    ipv4: '127.0.0.1',
-    portMin: 41000,
-    portMax: 41999,
-  });
+  relay = await loopbackRelay(41000);
   node = await startNode(
     parseNodeConfig({
       node: { id: 1 },

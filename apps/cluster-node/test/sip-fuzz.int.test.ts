@@ -9,12 +9,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiClient } from '@sipedge/mi';
-import { type Relay, startRelay } from '@sipedge/rtp-relay';
+import type { Relay } from '@sipedge/rtp-relay';
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from '../src/config.js';
 import { type ClusterNode, startNode } from '../src/node.js';
+import { loopbackRelay } from './relay.js';
 import { sdp, TestUa } from './ua.js';
 
 const logger = pino({ level: 'silent' });
@@ -24,12 +25,7 @@ let port: number;
 let ua: TestUa;
 
 beforeAll(async () => {
-  relay = await startRelay({
-    control: ['udp:127.0.0.1:0'],
-    ipv4: '127.0.0.1',
-    portMin: 43000,
-    portMax: 43999,
-  });
+  relay = await loopbackRelay(43000);
   node = await startNode(
     parseNodeConfig({
       node: { id: 1 },

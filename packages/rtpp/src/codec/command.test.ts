@@ -68,6 +68,16 @@ const codecsAsSent = (c: UpdateCommand): UpdateCommand =>
   c.mods.codecs === undefined
     ? c
     : { ...c, mods: { ...c.mods, codecs: c.mods.codecs.map((n) => n + 0) } };
+/** The command as text, or undefined when the serialiser refuses it (with RtppArgumentError). */
+function serializedOrRefused(cmd: RtppCommand): string | undefined {
+  try {
+    return serializeCommand(cmd);
+  } catch (e) {
+    expect(e).toBeInstanceOf(RtppArgumentError);
+    return undefined;
+  }
+}
+
 /** The fully canonical text: U/L modifiers rebuilt from `mods`, every other field as is. */
 const canonical = (c: RtppCommand): string =>
   serializeCommand(c.kind === 'U' || c.kind === 'L' ? withModifiers(c, c.mods) : strip(c));
@@ -598,13 +608,8 @@ describe('properties', () => {
     fc.assert(
       fc.property(cmdArb, (init) => {
         const cmd = updateCommand(init as Parameters<typeof updateCommand>[0]);
-        let text: string;
-        try {
-          text = serializeCommand(cmd);
-        } catch (e) {
-          expect(e).toBeInstanceOf(RtppArgumentError);
-          return;
-        }
+        const text = serializedOrRefused(cmd);
+        if (text === undefined) return;
         const back = parseCommand(text);
         // what the serialiser leaves to the server: whether the remote address resolves
         if (!back.ok && back.error.code === 37) return;
@@ -664,13 +669,8 @@ describe('properties', () => {
     );
     fc.assert(
       fc.property(anyCmd, (cmd) => {
-        let text: string;
-        try {
-          text = serializeCommand(cmd);
-        } catch (e) {
-          expect(e).toBeInstanceOf(RtppArgumentError);
-          return;
-        }
+        const text = serializedOrRefused(cmd);
+        if (text === undefined) return;
         const back = parseCommand(text);
         if (!back.ok) throw new Error(`${text}: E${back.error.code} ${back.error.reason}`);
         expect(strip(back.command)).toEqual(cmd);

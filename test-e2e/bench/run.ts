@@ -32,6 +32,7 @@ import {
   kamailioRegistrarConfig,
   RtppClient,
   registerScenarioArgs,
+  relaysOnline,
   SipUdpUa,
   startCluster,
   startKamailioBench,
@@ -418,15 +419,7 @@ async function benchRtp(): Promise<void> {
     logLevel: 'warn',
   });
   const relay = cluster.relays[0]!;
-  await until(
-    async () => {
-      const r = await cluster
-        .node(1)
-        .call<{ Clusters: Array<{ members: Array<{ state: string }> }> }>('rtp_cluster_list');
-      return r.Clusters[0]?.members[0]?.state === 'online';
-    },
-    { what: 'relay online' },
-  );
+  await relaysOnline(cluster.node(1));
   await udRate(relay.spec, 1000, window);
   const direct = await udRate(relay.spec, calls, window);
   await udRate(cluster.node(1).rtpControl!, 1000, window);

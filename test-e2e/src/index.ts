@@ -1,3 +1,4 @@
+export * from './balancer.js';
 export * from './bin-proxy.js';
 export * from './cluster.js';
 export * from './kamailio.js';

@@ -10,24 +10,22 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSippCall, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { locations, RtpEndpoint, SipUdpUa, startCluster, startSippCall } from '../src/index.js';
-
-interface RtpList {
-  Clusters: Array<{ members: Array<{ name: string; state: string }> }>;
-}
+import {
+  locations,
+  RtpEndpoint,
+  relayOffline,
+  relaysOnline,
+  SipUdpUa,
+  startCluster,
+  startSippCall,
+} from '../src/index.js';
 
 describe('calls through the cluster', () => {
   it('anchors media on a relay; after that relay dies the next call uses the other', async () => {
     await using cluster = await startCluster({ nodes: 2, relays: 2 });
     onTestFailed(() => console.log(cluster.logs()));
     const node = cluster.node(1);
-    await until(
-      async () => {
-        const r = await node.call<RtpList>('rtp_cluster_list');
-        return r.Clusters[0]?.members.every((m) => m.state === 'online') === true;
-      },
-      { what: 'both relays online' },
-    );
+    await relaysOnline(node);
     // the UAS registers from the port it will answer on (so no NAT fix-up applies): our UA
     // binds a port outside the ephemeral range (no concurrent bind(0) can take it), registers
     // sip:uas@127.0.0.1 through node 2, and hands the port to sipp
@@ -69,13 +67,7 @@ describe('calls through the cluster', () => {
     expect(entry('active sessions')).toBe('0');
 
     await first.kill();
-    await until(
-      async () => {
-        const r = await node.call<RtpList>('rtp_cluster_list');
-        return r.Clusters[0]?.members.find((m) => m.name === first.name)?.state !== 'online';
-      },
-      { what: `${first.name} offline` },
-    );
+    await relayOffline(node, first.name);
     const second = await call('call2');
     expect(second.name).not.toBe(first.name);
     await cluster.waitLinked([1, 2]);

@@ -10,15 +10,10 @@ import {
   peerPort,
   runSippCall,
   startKamailio,
-  until,
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { startCluster, stopOnExit } from '../src/index.js';
-
-interface RtpList {
-  Clusters: Array<{ members: Array<{ state: string }> }>;
-}
+import { relaysOnline, startCluster, stopOnExit } from '../src/index.js';
 
 describe('Kamailio using the cluster as its rtpproxy', () => {
   it('anchors a sipp call on the relay behind the node', async () => {
@@ -26,13 +21,7 @@ describe('Kamailio using the cluster as its rtpproxy', () => {
     const node = cluster.node(1);
     const relay = cluster.relays[0];
     if (relay === undefined || node.rtpControl === undefined) throw new Error('no relay/socket');
-    await until(
-      async () => {
-        const r = await node.call<RtpList>('rtp_cluster_list');
-        return r.Clusters[0]?.members[0]?.state === 'online';
-      },
-      { what: 'the relay online' },
-    );
+    await relaysOnline(node);
     // Kamailio and the sipp UAS cannot listen on port 0
     const sipPort = await peerPort();
     const uasPort = await peerPort();

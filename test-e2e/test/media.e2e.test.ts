@@ -3,26 +3,23 @@
  * over a node's control socket really relay RTP through a sipedge-rtp-relay; a relay killed
  * mid-test is taken offline, new calls go to the other relay, and the cluster keeps answering.
  */
-import { until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { exchangeRtp, openRtpCall, RtpEndpoint, RtppClient, startCluster } from '../src/index.js';
-
-interface RtpList {
-  Clusters: Array<{ name: string; members: Array<{ name: string; state: string }> }>;
-}
+import {
+  exchangeRtp,
+  openRtpCall,
+  RtpEndpoint,
+  RtppClient,
+  relayOffline,
+  relaysOnline,
+  startCluster,
+} from '../src/index.js';
 
 describe('media through the cluster balancer', () => {
   it('relays RTP both ways; after a relay is killed, new calls use the survivor', async () => {
     await using cluster = await startCluster({ nodes: 2, relays: 2, rtpControl: true });
     onTestFailed(() => console.log(cluster.logs()));
     const node = cluster.node(1);
-    await until(
-      async () => {
-        const r = await node.call<RtpList>('rtp_cluster_list');
-        return r.Clusters[0]?.members.every((m) => m.state === 'online') === true;
-      },
-      { what: 'both relays online' },
-    );
+    await relaysOnline(node);
     const control = new RtppClient({ socket: node.rtpControl ?? '', timeoutMs: 3000 });
     using caller = await new RtpEndpoint().bind();
     using callee = await new RtpEndpoint().bind();
@@ -42,13 +39,7 @@ describe('media through the cluster balancer', () => {
       expect(relayed).toBeGreaterThanOrEqual(40);
 
       await carrier.kill();
-      await until(
-        async () => {
-          const r = await node.call<RtpList>('rtp_cluster_list');
-          return r.Clusters[0]?.members.find((m) => m.name === carrier.name)?.state !== 'online';
-        },
-        { what: `${carrier.name} offline in the balancer` },
-      );
+      await relayOffline(node, carrier.name);
       for (let i = 2; i <= 6; i++) {
         const call = await openRtpCall(control, `e2e-call-${i}`, caller, callee);
         expect(other.owns(call.calleeSendsTo), `call ${i} on port ${call.calleeSendsTo}`).toBe(

@@ -10,15 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSippCall, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import {
-  locations,
-  RtpEndpoint,
-  relayOffline,
-  relaysOnline,
-  SipUdpUa,
-  startCluster,
-  startSippCall,
-} from '../src/index.js';
+import { relayOffline, relaysOnline } from '../src/balancer.js';
+import { locations, RtpEndpoint, SipUdpUa, startCluster, startSippCall } from '../src/index.js';
 
 describe('calls through the cluster', () => {
   it('anchors media on a relay; after that relay dies the next call uses the other', async () => {

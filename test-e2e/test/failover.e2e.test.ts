@@ -6,14 +6,8 @@
  */
 import { notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import {
-  activeOwners,
-  aors,
-  missing,
-  SipUdpUa,
-  startCluster,
-  startRegisterLoad,
-} from '../src/index.js';
+import { aors, missing, SipUdpUa, startCluster, startRegisterLoad } from '../src/index.js';
+import { activeOwners } from '../src/shtags.js';
 
 describe('failover of the service address', () => {
   it('SIGKILL of the node taking a REGISTER load loses no acknowledged registration', async () => {

@@ -13,7 +13,8 @@ import {
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { relaysOnline, startCluster, stopOnExit } from '../src/index.js';
+import { relaysOnline } from '../src/balancer.js';
+import { startCluster, stopOnExit } from '../src/index.js';
 
 describe('Kamailio using the cluster as its rtpproxy', () => {
   it('anchors a sipp call on the relay behind the node', async () => {

@@ -4,15 +4,8 @@
  * mid-test is taken offline, new calls go to the other relay, and the cluster keeps answering.
  */
 import { describe, expect, it, onTestFailed } from 'vitest';
-import {
-  exchangeRtp,
-  openRtpCall,
-  RtpEndpoint,
-  RtppClient,
-  relayOffline,
-  relaysOnline,
-  startCluster,
-} from '../src/index.js';
+import { relayOffline, relaysOnline } from '../src/balancer.js';
+import { exchangeRtp, openRtpCall, RtpEndpoint, RtppClient, startCluster } from '../src/index.js';
 
 describe('media through the cluster balancer', () => {
   it('relays RTP both ways; after a relay is killed, new calls use the survivor', async () => {

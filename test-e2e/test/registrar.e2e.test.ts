@@ -7,7 +7,6 @@
 import { type NotYet, notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
 import {
-  activeOwners,
   aors,
   type Cluster,
   locationDigest,
@@ -18,6 +17,7 @@ import {
   startRegisterLoad,
   usrlocSynced,
 } from '../src/index.js';
+import { activeOwners } from '../src/shtags.js';
 
 /** Every running node shows the same locations, and they hold every AOR of `users`. */
 async function converged(cluster: Cluster, users: Iterable<string>): Promise<true | NotYet> {

@@ -5,7 +5,8 @@
  */
 import { until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { startCluster, tagStates } from '../src/index.js';
+import { startCluster } from '../src/index.js';
+import { tagStates } from '../src/shtags.js';
 
 const show = (m: Map<number, string>) => [...m].map(([id, s]) => `${id}:${s}`).join(' ');
 

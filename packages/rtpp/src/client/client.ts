@@ -11,8 +11,9 @@ import {
   versionCommand,
   versionFeatureCommand,
 } from '../codec/build.js';
-import { MAX_COMMAND_LENGTH, serializeCommand } from '../codec/command.js';
+import { MAX_COMMAND_LENGTH } from '../codec/parse-command.js';
 import { parseReply } from '../codec/reply.js';
+import { serializeCommand } from '../codec/serialize-command.js';
 import { RtppArgumentError, RtppClosedError, RtppProtocolError } from '../errors.js';
 import { isLocalSocketSpec, parseSocketSpec, type RtppSocketSpec } from '../framing/socket-spec.js';
 import type { RtppCommand, RtppCommandKind, RtppReply } from '../types.js';

@@ -31,13 +31,9 @@ import {
   withSubcommands,
   withTags,
 } from './build.js';
-import {
-  MAX_COMMAND_LENGTH,
-  parseCommand,
-  serializeCommand,
-  strictUpdateCheck,
-} from './command.js';
 import { EMPTY_MODIFIERS } from './modifiers.js';
+import { MAX_COMMAND_LENGTH, parseCommand, strictUpdateCheck } from './parse-command.js';
+import { serializeCommand } from './serialize-command.js';
 import { MAX_TOKENS } from './tokenize.js';
 
 const fixture = <T>(name: string): T =>

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RtppArgumentError, RtppProtocolError } from '../errors.js';
 import type { RtppCommandKind, RtppReply } from '../types.js';
-import { parseCommand } from './command.js';
+import { parseCommand } from './parse-command.js';
 import {
   errorReply,
   infoReply,

@@ -22,7 +22,7 @@ import {
   monotonicClock,
   noopLogger,
 } from '@sipedge/core';
-import { type ParseCommandOptions, parseCommand } from '../codec/command.js';
+import { type ParseCommandOptions, parseCommand } from '../codec/parse-command.js';
 import { errorReply, serializeReply } from '../codec/reply.js';
 import { RtppClosedError, RtppSocketError } from '../errors.js';
 import { decodeCommandDatagram, encodeReplyDatagram, MAX_DATAGRAM } from '../framing/datagram.js';

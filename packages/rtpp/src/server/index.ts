@@ -1,9 +1,9 @@
-export {
-  type RtppBoundAddress,
-  type RtppHandler,
-  type RtppRequestContext,
-  RtppServer,
-  type RtppServerOptions,
-  type RtppServerStats,
-  type RtppTextHandler,
-} from './server.js';
+export type {
+  RtppBoundAddress,
+  RtppHandler,
+  RtppRequestContext,
+  RtppServerOptions,
+  RtppServerStats,
+  RtppTextHandler,
+} from './options.js';
+export { RtppServer } from './server.js';

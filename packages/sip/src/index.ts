@@ -1,5 +1,7 @@
 export { type ParseReason, SipError, SipParseError, SipTransportError } from './errors.js';
 export { type StreamFrame, StreamFramer, type StreamFramerOptions } from './framing/stream.js';
+export { createRequest, createResponse } from './message/create-message.js';
+export { canonicalHeaderName, type HeaderField } from './message/header-field.js';
 export {
   type Contact,
   type CSeq,
@@ -12,18 +14,9 @@ export {
   tagOf,
   type Via,
 } from './message/headers.js';
-export {
-  canonicalHeaderName,
-  createRequest,
-  createResponse,
-  dialogIds,
-  type HeaderField,
-  type ParseOptions,
-  parseMessage,
-  SipMessage,
-  validateMessage,
-} from './message/message.js';
+export { dialogIds, SipMessage } from './message/message.js';
 export { getParam, type Param, parseParams, splitList } from './message/params.js';
+export { type ParseOptions, parseMessage } from './message/parse-message.js';
 export {
   formatSipUri,
   isIPv4,
@@ -41,6 +34,7 @@ export {
   uriEquals,
   uriParam,
 } from './message/uri.js';
+export { validateMessage } from './message/validate-message.js';
 export {
   addRecordRoute,
   copyForTarget,

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SipParseError } from '../errors.js';
-import { createResponse, parseMessage, SipMessage, validateMessage } from './message.js';
+import { createResponse } from './create-message.js';
+import { SipMessage } from './message.js';
+import { parseMessage } from './parse-message.js';
+import { validateMessage } from './validate-message.js';
 
 export const INVITE = Buffer.from(
   [

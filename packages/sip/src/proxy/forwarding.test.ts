@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { req } from '../../test/support/request.js';
-import { parseMessage } from '../message/message.js';
+import { parseMessage } from '../message/parse-message.js';
 import { isSipUri, type Uri } from '../message/uri.js';
 import {
   addRecordRoute,

@@ -4,7 +4,8 @@
  * stateless forward (§16.11).
  */
 import { type NameAddr, parseNameAddr } from '../message/headers.js';
-import { parseMessage, type SipMessage } from '../message/message.js';
+import type { SipMessage } from '../message/message.js';
+import { parseMessage } from '../message/parse-message.js';
 import { isSipUri, parseUri, type Uri, uriParam } from '../message/uri.js';
 import { fixTopVia, formatVia, statelessBranch } from './via.js';
 

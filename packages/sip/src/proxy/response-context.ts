@@ -4,7 +4,8 @@
  * answered. The choice of the best response (§16.7 step 6) and the CANCEL of a branch (§9.1)
  * live here; sending is the proxy's.
  */
-import { createRequest, type SipMessage } from '../message/message.js';
+import { createRequest } from '../message/create-message.js';
+import type { SipMessage } from '../message/message.js';
 import type { Endpoint } from '../transaction/layer.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/transaction.js';
 import type { ProxyTarget, SessionHooks } from './policy.js';

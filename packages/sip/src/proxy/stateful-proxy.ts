@@ -15,7 +15,8 @@
  * - session hooks see the SDP offer/answer of the requests the policy marked (media anchoring).
  */
 import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
-import { createResponse, type SipMessage } from '../message/message.js';
+import { createResponse } from '../message/create-message.js';
+import type { SipMessage } from '../message/message.js';
 import type { Endpoint } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/transaction.js';
 import { addRecordRoute, copyRequest, decrementMaxForwards } from './forwarding.js';

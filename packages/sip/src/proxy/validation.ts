@@ -1,6 +1,7 @@
 /** Request validation of a proxy (RFC 3261 §16.3). */
 import { SipParseError } from '../errors.js';
-import { type SipMessage, validateMessage } from '../message/message.js';
+import type { SipMessage } from '../message/message.js';
+import { validateMessage } from '../message/validate-message.js';
 
 export type Rejection = {
   readonly status: number;

@@ -1,6 +1,8 @@
 import { type Clock, systemClock } from '@sipedge/core';
 import { SipParseError } from '../errors.js';
-import { createResponse, type SipMessage, validateMessage } from '../message/message.js';
+import { createResponse } from '../message/create-message.js';
+import type { SipMessage } from '../message/message.js';
+import { validateMessage } from '../message/validate-message.js';
 import { cancelTargetKey, clientTransactionKey, serverTransactionKey } from './matching.js';
 import {
   ClientTransaction,

@@ -1,6 +1,8 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
-import { createResponse, parseMessage, type SipMessage } from '../message/message.js';
+import { createResponse } from '../message/create-message.js';
+import type { SipMessage } from '../message/message.js';
+import { parseMessage } from '../message/parse-message.js';
 import { type Endpoint, TransactionLayer } from './layer.js';
 import { ClientTransaction, ServerTransaction } from './transaction.js';
 

@@ -1,5 +1,6 @@
 import type { Clock } from '@sipedge/core';
-import { createRequest, type SipMessage } from '../message/message.js';
+import { createRequest } from '../message/create-message.js';
+import type { SipMessage } from '../message/message.js';
 
 /** RFC 3261 §17.1.1.1 timer values in milliseconds. */
 export interface TimerValues {

@@ -17,7 +17,8 @@ import { type Logger, literalFirstLookup, noopLogger } from '@sipedge/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { SipParseError, SipTransportError } from '../errors.js';
 import { StreamFramer } from '../framing/stream.js';
-import { parseMessage, type SipMessage } from '../message/message.js';
+import type { SipMessage } from '../message/message.js';
+import { parseMessage } from '../message/parse-message.js';
 import type { Endpoint } from '../transaction/layer.js';
 
 export type TransportName = 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS';

@@ -1,4 +1,5 @@
-import { parseMessage, type SipMessage } from '../../src/message/message.js';
+import type { SipMessage } from '../../src/message/message.js';
+import { parseMessage } from '../../src/message/parse-message.js';
 
 /** A small request for unit tests; `extra` is header rows (each ending CRLF). */
 export function req(

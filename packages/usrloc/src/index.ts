@@ -30,18 +30,15 @@ export {
   usrlocConfigSchema,
 } from './config.js';
 export { UsrlocError } from './errors.js';
-export {
-  type AorCommit,
-  type ChangeReason,
-  type ContactChange,
-  contactEventParams,
-  Location,
-  type LocationOptions,
-  newerVersion,
-  type RemoteChange,
-  type TombstoneEntry,
-  USRLOC_EVENTS,
-} from './location.js';
+export type {
+  AorCommit,
+  ChangeReason,
+  ContactChange,
+  RemoteChange,
+} from './location/changes.js';
+export { contactEventParams, USRLOC_EVENTS } from './location/events.js';
+export { Location, type LocationOptions } from './location/location.js';
+export { newerVersion, type TombstoneEntry } from './location/tombstones.js';
 export { miCommands, miContact, type UsrlocMiOptions } from './mi.js';
 export {
   ContactIdGenerator,

@@ -2,7 +2,7 @@ import { VirtualClock } from '@sipedge/core/testing';
 import { callCommand, EventBus, MiRegistry, MiRpcError, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
-import { Location } from './location.js';
+import { Location } from './location/location.js';
 import { miCommands } from './mi.js';
 import { Registrar } from './registrar.js';
 

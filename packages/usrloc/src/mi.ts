@@ -2,7 +2,7 @@ import { defineCommand, type MiCommand, MiCommandError } from '@sipedge/mi';
 import { parseUri, uriEquals } from '@sipedge/sip';
 import { z } from 'zod';
 import { canonicalAor } from './aor.js';
-import type { Location } from './location.js';
+import type { Location } from './location/location.js';
 import { type ContactRecord, isValid } from './model.js';
 
 export interface UsrlocMiOptions {

@@ -4,7 +4,8 @@ import { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { plainContact } from '../test/contacts.js';
-import { Location, USRLOC_EVENTS } from './location.js';
+import { USRLOC_EVENTS } from './location/events.js';
+import { Location } from './location/location.js';
 import { type ContactRecord, FLAG_NAT } from './model.js';
 import { isBehindNat, NatPinger, type PingReply, type PingRequest } from './pinger.js';
 

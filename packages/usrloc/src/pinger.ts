@@ -1,7 +1,8 @@
 import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
 import type { StatisticsRegistry } from '@sipedge/mi';
 import { createRequest, isPrivateAddress, isSipUri, parseNameAddr, parseUri } from '@sipedge/sip';
-import type { ChangeReason, ContactChange, Location } from './location.js';
+import type { ChangeReason, ContactChange } from './location/changes.js';
+import type { Location } from './location/location.js';
 import { type ContactRecord, FLAG_NAT } from './model.js';
 
 /** OPTIONS = a stateless SIP request; crlf = an RFC 5626 double-CRLF keep-alive. */

@@ -1,7 +1,7 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
-import { Location } from './location.js';
+import { Location } from './location/location.js';
 import { Registrar, type RegistrarOptions } from './registrar.js';
 import { MemoryStore } from './store/memory.js';
 import type { ContactStore } from './store/store.js';

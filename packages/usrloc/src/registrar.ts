@@ -14,7 +14,8 @@ import {
 } from '@sipedge/sip';
 import { type AorOptions, canonicalAor } from './aor.js';
 import { UsrlocError } from './errors.js';
-import type { AorCommit, ContactChange, Location } from './location.js';
+import type { AorCommit, ContactChange } from './location/changes.js';
+import type { Location } from './location/location.js';
 import { type ContactRecord, isValid, ownOrNull, ownString, remainingSeconds } from './model.js';
 
 /** RFC 3327 handling of Path: strict = 420 without `Supported: path`; lazy = echo only with it; off = store, never echo. */

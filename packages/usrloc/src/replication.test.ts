@@ -1,7 +1,9 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import { plainContact } from '../test/contacts.js';
-import { type ContactChange, Location, newerVersion } from './location.js';
+import type { ContactChange } from './location/changes.js';
+import { Location } from './location/location.js';
+import { newerVersion } from './location/tombstones.js';
 import type { ContactRecord } from './model.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);

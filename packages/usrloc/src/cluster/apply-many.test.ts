@@ -3,7 +3,8 @@ import { EventBus } from '@sipedge/mi';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { plainContact } from '../../test/contacts.js';
-import { Location, type RemoteChange } from '../location.js';
+import type { RemoteChange } from '../location/changes.js';
+import { Location } from '../location/location.js';
 import { MemoryStore } from '../store/memory.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);

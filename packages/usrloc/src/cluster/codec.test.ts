@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bareOf } from '../../test/contacts.js';
-import type { TombstoneEntry } from '../location.js';
+import type { TombstoneEntry } from '../location/tombstones.js';
 import type { ContactRecord } from '../model.js';
 import {
   decodeChange,

@@ -1,6 +1,6 @@
 import { fnv1aBytes } from '@sipedge/core';
 import { UsrlocError } from '../errors.js';
-import type { TombstoneEntry } from '../location.js';
+import type { TombstoneEntry } from '../location/tombstones.js';
 import type { ContactRecord } from '../model.js';
 
 /**

@@ -6,7 +6,7 @@ import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { plainContact } from '../../test/contacts.js';
-import { Location } from '../location.js';
+import { Location } from '../location/location.js';
 import { miCommands } from '../mi.js';
 import type { ContactRecord } from '../model.js';
 import { Registrar } from '../registrar.js';

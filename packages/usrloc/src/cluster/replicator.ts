@@ -1,6 +1,8 @@
 import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
 import { FNV1A_OFFSET, FNV1A_PRIME, type Logger, noopLogger } from '@sipedge/core';
-import type { ContactChange, Location, RemoteChange, TombstoneEntry } from '../location.js';
+import type { ContactChange, RemoteChange } from '../location/changes.js';
+import type { Location } from '../location/location.js';
+import type { TombstoneEntry } from '../location/tombstones.js';
 import { type ContactRecord, isValid } from '../model.js';
 import {
   decodeChange,

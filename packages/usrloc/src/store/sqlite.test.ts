@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contactStoreCompliance } from '../../test/compliance.js';
 import { sampleContact } from '../../test/contacts.js';
-import { Location } from '../location.js';
+import { Location } from '../location/location.js';
 import { Registrar } from '../registrar.js';
 import { SqliteStore } from './sqlite.js';
 

@@ -2,11 +2,12 @@ import { VirtualClock } from '@sipedge/core/testing';
 import { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
-import { sampleContact } from '../test/contacts.js';
-import { Location, USRLOC_EVENTS } from './location.js';
-import { Registrar } from './registrar.js';
-import { MemoryStore } from './store/memory.js';
-import type { ContactStore } from './store/store.js';
+import { sampleContact } from '../../test/contacts.js';
+import { Registrar } from '../registrar.js';
+import { MemoryStore } from '../store/memory.js';
+import type { ContactStore } from '../store/store.js';
+import { USRLOC_EVENTS } from './events.js';
+import { Location } from './location.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 

@@ -1,35 +1,28 @@
+/**
+ * The location table: AoR → contacts, the store under it, expiry, and the change listeners.
+ * Tombstones, remote-change decisions and events are in the files beside it.
+ */
 import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
 import type { EventBus, StatisticsRegistry } from '@sipedge/mi';
-import { ContactIdGenerator, type ContactRecord, isValid } from './model.js';
-import { MemoryStore } from './store/memory.js';
-import type { ContactStore } from './store/store.js';
-
-/** Why a contact went away or changed — carried in change events. */
-export type ChangeReason =
-  | 'register'
-  | 'unregister'
-  | 'evicted'
-  | 'expired'
-  | 'mi'
-  | 'ping-timeout'
-  | 'ping-unreachable'
-  | 'replicated';
-
-/**
- * One change, as a replicator or an event sink sees it. `insert`/`update`/`refresh` carry the
- * new record; `delete` carries the record as it was.
- */
-export interface ContactChange {
-  readonly type: 'insert' | 'update' | 'refresh' | 'delete';
-  readonly contact: ContactRecord;
-  readonly reason: ChangeReason;
-  /**
-   * In what `onChange` listeners receive: the record the location held under this id until
-   * this change (`update`, `refresh`, `delete`; absent for `insert`). Set by the location,
-   * whatever the committer passed.
-   */
-  readonly previous?: ContactRecord;
-}
+import { ContactIdGenerator, type ContactRecord, isValid } from '../model.js';
+import { MemoryStore } from '../store/memory.js';
+import type { ContactStore } from '../store/store.js';
+import {
+  type AorCommit,
+  type ChangeReason,
+  type ContactChange,
+  type RemoteChange,
+  withPrevious,
+} from './changes.js';
+import { contactEventParams, EVENT_OF, NO_PARAMS, USRLOC_EVENTS } from './events.js';
+import { planRemoteBatch } from './remote.js';
+import {
+  newerVersion,
+  type TombstoneEntry,
+  Tombstones,
+  tombstoneOf,
+  versionOf,
+} from './tombstones.js';
 
 export interface LocationOptions {
   /** The usrloc table (domain) name (default `location`). */
@@ -52,169 +45,6 @@ export interface LocationOptions {
   readonly maxTombstones?: number;
 }
 
-/** The new contact list of one AoR and the changes that lead to it. */
-export interface AorCommit {
-  readonly aor: string;
-  readonly next: readonly ContactRecord[];
-  readonly changes: readonly ContactChange[];
-}
-
-/** A contact change from another node (the replication payload, minus transport framing). */
-export interface RemoteChange {
-  readonly type: 'put' | 'delete';
-  /** The full record for `put`; for `delete` the record as it was when deleted. */
-  readonly contact: ContactRecord;
-  /** When the change was made (ms) and by which node. */
-  readonly at: number;
-  readonly nodeId: number;
-}
-
-interface Version {
-  readonly callId: string;
-  readonly cseq: number;
-  readonly at: number;
-  readonly nodeId: number;
-}
-
-/** A tombstone as `Location.tombstones()` lists it (for replication and sync). */
-export interface TombstoneEntry {
-  readonly id: string;
-  readonly aor: string;
-  readonly callId: string;
-  readonly cseq: number;
-  /** lastModified of the deleted record. */
-  readonly at: number;
-  readonly nodeId: number;
-  readonly deletedAt: number;
-}
-
-/** A deleted id: the version of the record that was deleted, and when. */
-interface Tombstone extends Version {
-  readonly aor: string;
-  readonly deletedAt: number;
-}
-
-/** A tombstone from a version (a literal: an object spread costs V8 a slow clone). */
-function tombstoneOf(v: Version, aor: string, deletedAt: number): Tombstone {
-  return { callId: v.callId, cseq: v.cseq, at: v.at, nodeId: v.nodeId, aor, deletedAt };
-}
-
-function versionOf(c: ContactRecord): Version {
-  return { callId: c.callId, cseq: c.cseq, at: c.lastModified, nodeId: c.nodeId };
-}
-
-/**
- * Is version `a` newer than `b`? Same Call-ID: higher CSeq first (RFC 3261 ordering); then
- * the later change; then the higher node id (a deterministic tie-break every node agrees on).
- */
-export function newerVersion(a: Version, b: Version): boolean {
-  if (a.callId === b.callId && a.cseq !== b.cseq) return a.cseq > b.cseq;
-  if (a.at !== b.at) return a.at > b.at;
-  return a.nodeId > b.nodeId;
-}
-
-/**
- * `changes` with `previous` set from `before` (the AoR's list until they apply) and from the
- * earlier changes of the same id in the list; inserts of new ids pass through as they are, so
- * a batch of inserts costs no copy.
- */
-function withPrevious(
-  changes: readonly ContactChange[],
-  before: readonly ContactRecord[] | undefined,
-): readonly ContactChange[] {
-  let out: ContactChange[] | undefined;
-  // what each id holds as the changes go: a map once the lists are long (an AoR removed with
-  // thousands of bindings), plain scans for the usual one or two changes
-  const long = changes.length > 8;
-  let held: Map<string, ContactRecord | undefined> | undefined;
-  if (long) {
-    held = new Map();
-    if (before !== undefined) for (const x of before) held.set(x.id, x);
-  }
-  for (let i = 0; i < changes.length; i++) {
-    const ch = changes[i] as ContactChange;
-    const id = ch.contact.id;
-    let previous: ContactRecord | undefined;
-    if (held !== undefined) {
-      previous = held.get(id);
-      held.set(id, ch.type === 'delete' ? undefined : ch.contact);
-    } else if (ch.type !== 'insert' || ch.previous !== undefined) {
-      // the latest earlier change of this id, else `before`
-      let found = false;
-      for (let j = i - 1; j >= 0 && !found; j--) {
-        const e = changes[j] as ContactChange;
-        if (e.contact.id !== id) continue;
-        found = true;
-        if (e.type !== 'delete') previous = e.contact;
-      }
-      if (!found && before !== undefined)
-        for (const x of before)
-          if (x.id === id) {
-            previous = x;
-            break;
-          }
-    }
-    if (ch.type === 'insert') previous = undefined;
-    if (previous === ch.previous) continue;
-    out ??= changes.slice();
-    out[i] =
-      previous === undefined
-        ? { type: ch.type, contact: ch.contact, reason: ch.reason }
-        : { type: ch.type, contact: ch.contact, reason: ch.reason, previous };
-  }
-  return out ?? changes;
-}
-
-export const USRLOC_EVENTS = [
-  'E_UL_AOR_INSERT',
-  'E_UL_AOR_DELETE',
-  'E_UL_CONTACT_INSERT',
-  'E_UL_CONTACT_UPDATE',
-  'E_UL_CONTACT_DELETE',
-  'E_UL_CONTACT_REFRESH',
-] as const;
-
-const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({});
-
-const EVENT_OF = {
-  insert: 'E_UL_CONTACT_INSERT',
-  update: 'E_UL_CONTACT_UPDATE',
-  refresh: 'E_UL_CONTACT_REFRESH',
-  delete: 'E_UL_CONTACT_DELETE',
-} as const;
-
-/**
- * Event params as OpenSIPS's E_UL_CONTACT_* (ul_evi.h names), plus `contact_id` and, when
- * given, `reason`: why the contact changed or went away (`unregister`, `expired`, `mi`,
- * `ping-timeout`…).
- */
-export function contactEventParams(
-  c: ContactRecord,
-  domain = 'location',
-  reason?: ChangeReason,
-): Record<string, unknown> {
-  const params: Record<string, unknown> = {
-    domain,
-    aor: c.aor,
-    uri: c.uri,
-    received: c.received ?? '',
-    path: c.path.join(','),
-    qval: c.q ?? -1,
-    user_agent: c.userAgent ?? '',
-    socket: c.socket ?? '',
-    bflags: c.flags,
-    expires: c.expires === 0 ? 0 : Math.floor(c.expires / 1000),
-    callid: c.callId,
-    cseq: c.cseq,
-    attr: '',
-    latency: 0,
-    shtag: c.shtag ?? '',
-    contact_id: c.id,
-  };
-  if (reason !== undefined) params.reason = reason;
-  return params;
-}
-
 /**
  * The location table: AoR → contacts in memory, every change written to the store first
  * (one atomic batch per `commit`), then applied in memory, then announced (events, listeners).
@@ -231,10 +61,8 @@ export class Location {
   readonly #listeners = new Set<(changes: readonly ContactChange[]) => void>();
   readonly #timerMs: number;
   readonly #maxExpire: number;
-  readonly #tombTtl: number;
-  readonly #maxTombs: number;
   /** id → version of the delete; insertion-ordered, so the oldest come first. */
-  readonly #tombstones = new Map<string, Tombstone>();
+  readonly #tombstones: Tombstones;
   #timer: unknown;
   #contacts = 0;
   #started = false;
@@ -251,8 +79,10 @@ export class Location {
     this.#events = options.events;
     this.#timerMs = options.timerIntervalMs ?? 10_000;
     this.#maxExpire = options.maxExpirePerTick ?? 100_000;
-    this.#tombTtl = options.tombstoneTtlMs ?? 7_200_000;
-    this.#maxTombs = options.maxTombstones ?? 1_000_000;
+    this.#tombstones = new Tombstones(
+      options.tombstoneTtlMs ?? 7_200_000,
+      options.maxTombstones ?? 1_000_000,
+    );
     if (this.#events !== undefined) for (const e of USRLOC_EVENTS) this.#events.register(e);
     const stats = options.stats;
     this.#expiredCounter = stats?.counter('usrloc', 'location-expires');
@@ -396,7 +226,7 @@ export class Location {
       for (const ch of changes) {
         if (ch.type === 'delete' && ch.reason !== 'expired') {
           const c = ch.contact;
-          this.#tomb(c.id, tombstoneOf(versionOf(c), c.aor, now));
+          this.#tombstones.bury(c.id, tombstoneOf(versionOf(c), c.aor, now));
         } else if (ch.type !== 'delete' && this.#tombstones.size > 0)
           this.#tombstones.delete(ch.contact.id);
       }
@@ -431,41 +261,14 @@ export class Location {
     for (const l of this.#listeners) l(changes);
   }
 
-  #tomb(id: string, v: Tombstone): void {
-    this.#tombstones.delete(id);
-    this.#tombstones.set(id, v);
-    while (this.#tombstones.size > this.#maxTombs) {
-      const oldest = this.#tombstones.keys().next().value;
-      if (oldest === undefined) break;
-      this.#tombstones.delete(oldest);
-    }
-  }
-
   /** Tombstones currently kept. */
   get tombstoneCount(): number {
     return this.#tombstones.size;
   }
 
   /** The tombstones kept (id, AoR and the version of the deleted record), oldest first. */
-  *tombstones(): Generator<TombstoneEntry> {
-    for (const [id, t] of this.#tombstones)
-      yield {
-        id,
-        aor: t.aor,
-        callId: t.callId,
-        cseq: t.cseq,
-        at: t.at,
-        nodeId: t.nodeId,
-        deletedAt: t.deletedAt,
-      };
-  }
-
-  /** Forget tombstones older than the TTL (runs with the expiry timer). */
-  #sweepTombstones(now: number): void {
-    for (const [id, v] of this.#tombstones) {
-      if (now - v.deletedAt < this.#tombTtl) break; // insertion order ≈ time order
-      this.#tombstones.delete(id);
-    }
+  tombstones(): Generator<TombstoneEntry> {
+    return this.#tombstones.list();
   }
 
   /**
@@ -487,11 +290,11 @@ export class Location {
           list.filter((x) => x !== local),
           [{ type: 'delete', contact: local, reason: 'replicated' }],
         );
-        this.#tomb(c.id, tombstoneOf(v, c.aor, change.at));
+        this.#tombstones.bury(c.id, tombstoneOf(v, c.aor, change.at));
         return 'applied';
       }
       if (local === undefined && (tomb === undefined || newerVersion(v, tomb))) {
-        this.#tomb(c.id, tombstoneOf(v, c.aor, change.at));
+        this.#tombstones.bury(c.id, tombstoneOf(v, c.aor, change.at));
       }
       return 'ignored';
     }
@@ -519,82 +322,10 @@ export class Location {
       readonly persistBehind?: boolean;
     } = {},
   ): number {
-    const lists = new Map<string, ContactRecord[]>();
-    /** Tombstones decided in this batch; null = removed by a put that landed. */
-    const tombs = new Map<string, Tombstone | null>();
-    const commits: AorCommit[] = [];
-    /** Puts for AoRs this node does not hold, with no tombstone anywhere: plain inserts. */
-    const fresh: ContactRecord[] = [];
-    let applied = 0;
-    for (const change of changes) {
-      const c = change.contact;
-      if (
-        change.type === 'put' &&
-        tombs.size === 0 &&
-        this.#tombstones.size === 0 &&
-        !this.#aors.has(c.aor)
-      ) {
-        // the common case of a joiner's sync: the AoR goes into the index at once (taken out
-        // again if the store refuses the batch); no list copies, no per-change commit objects.
-        // A later change of the same AoR in this batch then sees it as held.
-        this.#aors.set(c.aor, [c]);
-        fresh.push(c);
-        applied++;
-        continue;
-      }
-      let list = lists.get(c.aor);
-      if (list === undefined) {
-        list = (this.#aors.get(c.aor) ?? []).slice();
-        lists.set(c.aor, list);
-      }
-      let idx = -1;
-      for (let i = 0; i < list.length; i++) {
-        if ((list[i] as ContactRecord).id === c.id) {
-          idx = i;
-          break;
-        }
-      }
-      const local = idx < 0 ? undefined : (list[idx] as ContactRecord);
-      const v = versionOf(c);
-      // (a fresh joiner's sync: no tombstones anywhere, skip those lookups)
-      const pendingTomb = tombs.size === 0 ? undefined : tombs.get(c.id);
-      const tomb =
-        pendingTomb === null
-          ? undefined
-          : (pendingTomb ?? (this.#tombstones.size === 0 ? undefined : this.#tombstones.get(c.id)));
-      if (change.type === 'delete') {
-        if (local !== undefined && !newerVersion(versionOf(local), v)) {
-          list.splice(idx, 1);
-          commits.push({
-            aor: c.aor,
-            next: list.slice(),
-            changes: [{ type: 'delete', contact: local, reason: 'replicated' }],
-          });
-          tombs.set(c.id, tombstoneOf(v, c.aor, change.at));
-          applied++;
-        } else if (local === undefined && (tomb === undefined || newerVersion(v, tomb))) {
-          tombs.set(c.id, tombstoneOf(v, c.aor, change.at));
-        }
-        continue;
-      }
-      if (tomb !== undefined && !newerVersion(v, tomb)) continue;
-      if (local !== undefined && !newerVersion(v, versionOf(local))) continue;
-      if (local === undefined) list.push(c);
-      else list[idx] = c;
-      // a put that landed supersedes a tombstone for later changes in this batch
-      if (tomb !== undefined || pendingTomb !== undefined) tombs.set(c.id, null);
-      commits.push({
-        aor: c.aor,
-        next: list.slice(),
-        changes: [
-          { type: local === undefined ? 'insert' : 'update', contact: c, reason: 'replicated' },
-        ],
-      });
-      applied++;
-    }
-    this.#commitBatch(commits, fresh, options.persistBehind === true);
-    for (const [id, t] of tombs) if (t !== null) this.#tomb(id, t);
-    return applied;
+    const plan = planRemoteBatch(changes, this.#aors, this.#tombstones);
+    this.#commitBatch(plan.commits, plan.fresh, options.persistBehind === true);
+    for (const [id, t] of plan.tombs) if (t !== null) this.#tombstones.bury(id, t);
+    return plan.applied;
   }
 
   /** New AoRs with one binding each (decided and indexed by `applyRemoteMany`), written. */
@@ -618,7 +349,7 @@ export class Location {
   /** Remove every contact whose expiry has passed; returns how many went. */
   expire(): number {
     const now = this.clock.now();
-    this.#sweepTombstones(now);
+    this.#tombstones.sweep(now);
     let removed = 0;
     const batches: [string, ContactRecord[], ContactChange[]][] = [];
     for (const [aor, list] of this.#aors) {

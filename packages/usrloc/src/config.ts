@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UsrlocError } from './errors.js';
-import type { RegistrarOptions } from './registrar.js';
+import type { RegistrarOptions } from './registrar/options.js';
 import type { PersistenceOptions } from './store/create.js';
 
 /**

@@ -55,13 +55,8 @@ export {
   type PingReply,
   type PingRequest,
 } from './pinger.js';
-export {
-  type Branch,
-  type PathMode,
-  type RegisterContext,
-  Registrar,
-  type RegistrarOptions,
-} from './registrar.js';
+export type { Branch, PathMode, RegisterContext, RegistrarOptions } from './registrar/options.js';
+export { Registrar } from './registrar/registrar.js';
 export {
   createContactStore,
   type PersistenceMode,

@@ -4,7 +4,7 @@ import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location } from './location/location.js';
 import { miCommands } from './mi.js';
-import { Registrar } from './registrar.js';
+import { Registrar } from './registrar/registrar.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 

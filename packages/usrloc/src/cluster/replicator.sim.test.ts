@@ -9,7 +9,7 @@ import { plainContact } from '../../test/contacts.js';
 import { Location } from '../location/location.js';
 import { miCommands } from '../mi.js';
 import type { ContactRecord } from '../model.js';
-import { Registrar } from '../registrar.js';
+import { Registrar } from '../registrar/registrar.js';
 import { encodeChange, PacketType, ReplWriter, USRLOC_REPL_VERSION } from './codec.js';
 import { contactsDigest, USRLOC_REPL_CAP, UsrlocReplicator } from './replicator.js';
 

@@ -3,7 +3,7 @@ import { EventBus, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { sampleContact } from '../../test/contacts.js';
-import { Registrar } from '../registrar.js';
+import { Registrar } from '../registrar/registrar.js';
 import { MemoryStore } from '../store/memory.js';
 import type { ContactStore } from '../store/store.js';
 import { USRLOC_EVENTS } from './events.js';

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { contactStoreCompliance } from '../../test/compliance.js';
 import { sampleContact } from '../../test/contacts.js';
 import { Location } from '../location/location.js';
-import { Registrar } from '../registrar.js';
+import { Registrar } from '../registrar/registrar.js';
 import { SqliteStore } from './sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'usrloc-sqlite-'));

@@ -1,147 +1,22 @@
 import { type Logger, noopLogger } from '@sipedge/core';
-import type { StatisticsRegistry } from '@sipedge/mi';
+import { createResponse, type NameAddr, parseNameAddr, type SipMessage } from '@sipedge/sip';
+import { type AorOptions, canonicalAor } from '../aor.js';
+import type { AorCommit, ContactChange } from '../location/changes.js';
+import type { Location } from '../location/location.js';
+import { type ContactRecord, isValid, ownOrNull, ownString } from '../model.js';
 import {
-  createResponse,
-  getParam,
-  isSipUri,
-  type NameAddr,
-  parseNameAddr,
-  parseUri,
-  type SipMessage,
-  type Uri,
-  uriEquals,
-  uriParam,
-} from '@sipedge/sip';
-import { type AorOptions, canonicalAor } from './aor.js';
-import { UsrlocError } from './errors.js';
-import type { AorCommit, ContactChange } from './location/changes.js';
-import type { Location } from './location/location.js';
-import { type ContactRecord, isValid, ownOrNull, ownString, remainingSeconds } from './model.js';
+  buildRecord,
+  contactHeaderValue,
+  isRefresh,
+  parseWantedContact,
+  type RecordMeta,
+  sameUri,
+} from './contact.js';
+import type { Branch, PathMode, RegisterContext, RegistrarOptions } from './options.js';
+import { INTERNAL, type Reject, Rejected, reject, STORE_FAILED } from './reject.js';
+import { checkPath, checkRequired, registerAor } from './request.js';
 
-/** RFC 3327 handling of Path: strict = 420 without `Supported: path`; lazy = echo only with it; off = store, never echo. */
-export type PathMode = 'strict' | 'lazy' | 'off';
-
-export interface RegistrarOptions {
-  /** Default lifetime when neither the contact nor the request says (s, default 3600). */
-  readonly defaultExpires?: number;
-  /** Shortest lifetime accepted; below it (and below 3600) → 423 with Min-Expires (default 60). */
-  readonly minExpires?: number;
-  /** Longest lifetime granted; longer requests are shortened (s, 0 = no limit; default 0). */
-  readonly maxExpires?: number;
-  /** Most bindings per AoR (0 = no limit, default 0). */
-  readonly maxContacts?: number;
-  /** What to do past maxContacts: reject with 503 (default) or evict the oldest bindings. */
-  readonly maxContactsMode?: 'reject' | 'replace-oldest';
-  /** Most Contact values in one REGISTER (default 32); more → 400 before any parsing. */
-  readonly maxContactsPerRequest?: number;
-  readonly pathMode?: PathMode;
-  /** Same Call-ID and equal CSeq within this window of the last change = retransmission (ms, default 20,000; OpenSIPS cseq_delay). */
-  readonly retransmissionWindowMs?: number;
-  readonly aor?: AorOptions;
-  /** Is the To domain ours? No → 404 (default: every domain is). */
-  readonly isLocalDomain?: (host: string) => boolean;
-  readonly stats?: StatisticsRegistry;
-  /** pino-compatible logger (default: none). */
-  readonly logger?: Logger;
-}
-
-/** Where the REGISTER came from, as the transport knows it. */
-export interface RegisterContext {
-  /** Source as a SIP URI (`sip:198.51.100.7:5060;transport=udp`), stored as `received`. */
-  readonly received?: string;
-  /** Logical name of the receiving socket (`udp:10.0.0.1:5060`). */
-  readonly socket?: string;
-  /** Owner sharing tag for the saved contacts. */
-  readonly shtag?: string;
-  /** Contact flags to store (NAT, remove-on-timeout …). */
-  readonly flags?: number;
-  /**
-   * A Path value added by the edge that shares this process with the registrar (so requests
-   * come back through the node that holds the flow). Stored as the first Path hop, never
-   * echoed in the 200 and not subject to the `Supported: path` rule (the UA did not see it).
-   */
-  readonly ownPath?: string;
-}
-
-/** One target of a lookup, in q order. */
-export interface Branch {
-  readonly uri: string;
-  /** Route set for the request: the stored Path values in order (the first carries `;lr`). */
-  readonly route: readonly string[];
-  /** Where to send: first Path hop, else received, else the contact URI. */
-  readonly destination: string;
-  readonly received: string | null;
-  readonly q: number | null;
-  readonly contactId: string;
-  readonly instance: string | null;
-  readonly regId: number | null;
-  readonly socket: string | null;
-  readonly flags: number;
-}
-
-interface Reject {
-  status: number;
-  reason: string;
-  error: string;
-  headers?: [string, string][];
-}
-
-class Rejected extends Error {
-  constructor(readonly reply: Reject) {
-    super(reply.error);
-  }
-}
-
-function reject(
-  status: number,
-  reason: string,
-  error: string,
-  headers?: [string, string][],
-): never {
-  throw new Rejected(
-    headers === undefined ? { status, reason, error } : { status, reason, error, headers },
-  );
-}
-
-interface WantedContact {
-  readonly uri: string;
-  readonly parsed: Uri;
-  readonly params: string;
-  readonly expires: number;
-  readonly q: number | null;
-  readonly instance: string | null;
-  readonly regId: number | null;
-  readonly methods: string | null;
-}
-
-interface RecordMeta {
-  readonly callId: string;
-  readonly cseq: number;
-  readonly path: readonly string[];
-  readonly userAgent: string | null;
-  readonly allow: string | null;
-  readonly now: number;
-  readonly nodeId: number;
-}
-
-const MAX_U32 = 2 ** 32 - 1;
-const INTERNAL: Reject = { status: 500, reason: 'Server Internal Error', error: 'Internal error' };
-const STORE_FAILED: Reject = {
-  status: 500,
-  reason: 'Server Internal Error',
-  error: 'Bindings not saved',
-};
 const NO_PATH: readonly string[] = Object.freeze([]);
-const SUPPORTED_EXTENSIONS = new Set(['path', 'outbound', 'gruu']);
-
-function formatParams(params: readonly { name: string; value: string | null }[]): string {
-  let s = '';
-  for (const p of params) {
-    if (p.name === 'expires' || p.name === 'q') continue;
-    s += p.value === null ? `;${p.name}` : `;${p.name}=${p.value}`;
-  }
-  return s;
-}
 
 /** The registrar: RFC 3261 §10.3 `save` and `lookup` over a `Location`. */
 export class Registrar {
@@ -256,47 +131,12 @@ export class Registrar {
     } catch {
       reject(400, 'Bad Request', 'Malformed Require, Supported or Path');
     }
-    const unknown = required.filter((x) => !SUPPORTED_EXTENSIONS.has(x));
-    if (unknown.length > 0) {
-      reject(420, 'Bad Extension', 'Unsupported extension', [['Unsupported', unknown.join(', ')]]);
-    }
+    checkRequired(required);
     const pathSupported = supported.includes('path');
-    if (pathValues.length > 0 && this.#pathMode === 'strict' && !pathSupported) {
-      reject(420, 'Bad Extension', 'Path not supported by the UA', [
-        ['Unsupported', 'path'],
-        ...pathValues.map((p): [string, string] => ['Path', p]),
-      ]);
-    }
-    for (let i = 0; i < pathValues.length; i++) {
-      let lr: string | null | undefined;
-      try {
-        const u = parseUri(parseNameAddr(pathValues[i]!).uri);
-        if (!isSipUri(u)) throw new Error('not sip');
-        lr = uriParam(u, 'lr');
-      } catch {
-        reject(400, 'Bad Request', 'Bad Path header');
-      }
-      if (i === 0 && lr === undefined) reject(400, 'Bad Request', 'Path without lr');
-    }
+    checkPath(pathValues, pathSupported, this.#pathMode);
 
     // 2. AoR from To (§10.3 step 5).
-    let aor: string;
-    try {
-      const toUri = req.to().uri;
-      aor = canonicalAor(toUri, this.#aorOptions);
-      if (this.#isLocal !== undefined) {
-        const u = parseUri(toUri);
-        if (isSipUri(u) && !this.#isLocal(u.host.toLowerCase())) {
-          reject(404, 'Not Found', 'Domain not served here');
-        }
-      }
-    } catch (err) {
-      if (err instanceof Rejected) throw err;
-      if (err instanceof UsrlocError && err.code === 'USRLOC_AOR_TOO_LONG') {
-        reject(500, 'Server Internal Error', 'Address Of Record too long');
-      }
-      reject(400, 'Bad Request', 'Bad To header');
-    }
+    let aor = registerAor(req, this.#aorOptions, this.#isLocal);
 
     let callId: string;
     let cseq: number;
@@ -341,7 +181,9 @@ export class Registrar {
     }
     const wanted = star
       ? []
-      : rawContacts.map((raw, i) => this.#parseContact(raw, headerExpires, pre?.[i]));
+      : rawContacts.map((raw, i) =>
+          parseWantedContact(raw, headerExpires, pre?.[i], this.#defaultExpires, this.#maxExpires),
+        );
     for (const w of wanted) {
       if (w.expires > 0 && w.expires < this.#minExpires && w.expires < 3600) {
         reject(423, 'Interval Too Brief', 'Expires too brief', [
@@ -409,13 +251,13 @@ export class Registrar {
             });
           continue;
         }
-        const rec = this.#record(b.id, aor, w, meta, ctx);
+        const rec = buildRecord(b.id, aor, w, meta, ctx);
         working[idx] = rec;
         const prev = changes.get(b.id);
         const type = prev?.type === 'insert' ? 'insert' : isRefresh(b, rec) ? 'refresh' : 'update';
         changes.set(b.id, { type, contact: rec, reason: 'register' });
       } else if (w.expires > 0) {
-        const rec = this.#record(this.location.ids.next(), aor, w, meta, ctx);
+        const rec = buildRecord(this.location.ids.next(), aor, w, meta, ctx);
         working.push(rec);
         touched.add(rec.id);
         changes.set(rec.id, { type: 'insert', contact: rec, reason: 'register' });
@@ -446,100 +288,12 @@ export class Registrar {
       for (const p of pathValues) headers.push(['Path', p]);
     }
     for (const b of working) {
-      const q = b.q === null ? '' : `;q=${formatQ(b.q)}`;
-      headers.push(['Contact', `<${b.uri}>${b.params}${q};expires=${remainingSeconds(b, now)}`]);
+      headers.push(['Contact', contactHeaderValue(b, now)]);
     }
     headers.push(['Date', new Date(now).toUTCString()]);
     return { response: createResponse(req, 200, 'OK', { toTag: this.#toTag(), headers }), commit };
   }
 
-  #parseContact(
-    raw: string,
-    headerExpires: number | undefined,
-    pre: NameAddr | undefined,
-  ): WantedContact {
-    let na: NameAddr;
-    let parsed: Uri;
-    try {
-      na = pre ?? parseNameAddr(raw);
-      parsed = parseUri(na.uri);
-    } catch {
-      reject(400, 'Bad Request', 'Bad Contact');
-    }
-    const ep = getParam(na.params, 'expires');
-    let expires: number;
-    if (ep !== undefined) {
-      expires =
-        ep !== null && /^[0-9]{1,20}$/.test(ep)
-          ? Math.min(Number(ep), MAX_U32)
-          : this.#defaultExpires;
-    } else {
-      expires = headerExpires ?? this.#defaultExpires;
-    }
-    if (this.#maxExpires > 0 && expires > this.#maxExpires) expires = this.#maxExpires;
-    const qv = getParam(na.params, 'q');
-    let q: number | null = null;
-    if (qv !== undefined) {
-      if (qv === null || !/^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/.test(qv)) {
-        reject(400, 'Bad Request', 'Invalid q param in contact');
-      }
-      q = Number(qv);
-    }
-    let instance = getParam(na.params, '+sip.instance') ?? null;
-    if (instance !== null) {
-      if (instance.startsWith('"') && instance.endsWith('"')) instance = instance.slice(1, -1);
-      if (instance.startsWith('<') && instance.endsWith('>')) instance = instance.slice(1, -1);
-    }
-    const rid = getParam(na.params, 'reg-id');
-    let regId: number | null = null;
-    if (rid !== undefined) {
-      if (rid === null || !/^[0-9]{1,9}$/.test(rid)) reject(400, 'Bad Request', 'Invalid reg-id');
-      regId = Number(rid);
-    }
-    const methods = getParam(na.params, 'methods') ?? null;
-    return {
-      uri: na.uri,
-      parsed,
-      params: formatParams(na.params),
-      expires,
-      q,
-      instance,
-      regId,
-      methods,
-    };
-  }
-
-  #record(
-    id: string,
-    aor: string,
-    w: WantedContact,
-    m: RecordMeta,
-    ctx: RegisterContext,
-  ): ContactRecord {
-    return {
-      id,
-      aor,
-      uri: ownString(w.uri),
-      params: ownString(w.params),
-      received: ownOrNull(ctx.received ?? null),
-      path: m.path,
-      expires: m.now + w.expires * 1000,
-      q: w.q,
-      callId: m.callId,
-      cseq: m.cseq,
-      flags: ctx.flags ?? 0,
-      userAgent: m.userAgent,
-      socket: ownOrNull(ctx.socket ?? null),
-      methods: w.methods === null ? m.allow : ownString(w.methods),
-      instance: ownOrNull(w.instance),
-      regId: w.regId,
-      lastModified: m.now,
-      nodeId: m.nodeId,
-      shtag: ownOrNull(ctx.shtag ?? null),
-    };
-  }
-
-  /** The valid bindings of an AoR (URI, name-addr or `user@host`) as branches, best q first. */
   /** First Path hop → its URI (hops are few and shared by many bindings; bounded cache). */
   readonly #hopUris = new Map<string, string>();
 
@@ -553,6 +307,7 @@ export class Registrar {
     return uri;
   }
 
+  /** The valid bindings of an AoR (URI, name-addr or `user@host`) as branches, best q first. */
   lookup(aorOrUri: string): Branch[] {
     let aor: string;
     try {
@@ -577,30 +332,4 @@ export class Registrar {
       flags: c.flags,
     }));
   }
-}
-
-function sameUri(a: Uri, stored: string): boolean {
-  try {
-    return uriEquals(a, parseUri(stored));
-  } catch {
-    return false;
-  }
-}
-
-function formatQ(q: number): string {
-  return q === 1 ? '1' : q === 0 ? '0' : String(q);
-}
-
-/** A refresh changes only the lifetime and CSeq of a binding. */
-function isRefresh(a: ContactRecord, b: ContactRecord): boolean {
-  return (
-    a.callId === b.callId &&
-    a.uri === b.uri &&
-    a.params === b.params &&
-    a.received === b.received &&
-    a.q === b.q &&
-    a.socket === b.socket &&
-    a.path.length === b.path.length &&
-    a.path.every((p, i) => p === b.path[i])
-  );
 }

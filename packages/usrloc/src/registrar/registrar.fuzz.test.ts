@@ -3,8 +3,8 @@ import { parseMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Location } from './location/location.js';
-import { isValid } from './model.js';
+import { Location } from '../location/location.js';
+import { isValid } from '../model.js';
 import { Registrar } from './registrar.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);

@@ -1,10 +1,11 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
-import { Location } from './location/location.js';
-import { Registrar, type RegistrarOptions } from './registrar.js';
-import { MemoryStore } from './store/memory.js';
-import type { ContactStore } from './store/store.js';
+import { Location } from '../location/location.js';
+import { MemoryStore } from '../store/memory.js';
+import type { ContactStore } from '../store/store.js';
+import type { RegistrarOptions } from './options.js';
+import { Registrar } from './registrar.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 

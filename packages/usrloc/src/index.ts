@@ -1,4 +1,5 @@
 export { type AorOptions, canonicalAor } from './aor.js';
+export { ReplDecodeError, ReplWriter } from './cluster/bytes.js';
 export {
   appendSyncRecord,
   appendSyncTombstone,
@@ -10,8 +11,6 @@ export {
   encodeSyncTombstone,
   PacketType,
   type ReplChange,
-  ReplDecodeError,
-  ReplWriter,
   SyncBatchEncoder,
   type SyncItem,
   USRLOC_REPL_VERSION,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bareOf } from '../../test/contacts.js';
 import type { TombstoneEntry } from '../location/tombstones.js';
 import type { ContactRecord } from '../model.js';
+import { ReplDecodeError, ReplWriter } from './bytes.js';
 import {
   decodeChange,
   decodeSyncChunk,
@@ -10,8 +11,6 @@ import {
   encodeSyncRecord,
   encodeSyncTombstone,
   PacketType,
-  ReplDecodeError,
-  ReplWriter,
   SyncBatchEncoder,
 } from './codec.js';
 

@@ -1,7 +1,6 @@
-import { fnv1aBytes } from '@sipedge/core';
-import { UsrlocError } from '../errors.js';
 import type { TombstoneEntry } from '../location/tombstones.js';
 import type { ContactRecord } from '../model.js';
+import { Interner, ReplDecodeError, ReplReader, type ReplWriter } from './bytes.js';
 
 /**
  * The sipedge usrloc replication layout (capability `usrloc-contact-repl`, module packet
@@ -37,161 +36,7 @@ const REF_NEW = 0xfe;
 const REF_INLINE = 0xfd;
 /** Dictionary entries a batch may hold (indexes 0–252). */
 const DICT_MAX = 0xfd;
-const NULL_STR = 0xffff;
 const MAX_PATH = 64;
-
-/** A replication packet or sync chunk that is not well formed (`USRLOC_REPL_DECODE`). */
-export class ReplDecodeError extends UsrlocError {
-  constructor(message: string) {
-    super('USRLOC_REPL_DECODE', message);
-  }
-}
-
-/** Node's Buffer#utf8Write (public, but missing from @types/node). */
-type WritableBuffer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
-
-/** Bytes of a slab: items of a sync are cut from slabs this large (no copy per item). */
-const SLAB = 64 * 1024;
-
-/**
- * A growable little-endian writer. `reset()`/`take()` reuse one buffer and copy each result;
- * `begin()`/`end()` cut results from slabs instead: each is a view that stays valid (its bytes
- * are never written again), for the many small items of a sync.
- */
-export class ReplWriter {
-  #buf = Buffer.allocUnsafe(1024);
-  /** Where the current item starts (0 except in slab use). */
-  #start = 0;
-  #o = 0;
-
-  /** `end()` handed out views of the buffer: it must not be written from 0 again. */
-  #viewsOut = false;
-
-  reset(): this {
-    if (this.#viewsOut) {
-      this.#buf = Buffer.allocUnsafe(1024);
-      this.#viewsOut = false;
-    }
-    this.#start = 0;
-    this.#o = 0;
-    return this;
-  }
-
-  /** Start an item after the previous one (slab use). */
-  begin(): this {
-    this.#start = this.#o;
-    return this;
-  }
-
-  #room(n: number): void {
-    if (this.#o + n <= this.#buf.length) return;
-    // the current item moves to a new buffer; what is before it is left to its views
-    const used = this.#o - this.#start;
-    const next = Buffer.allocUnsafe(
-      Math.max(this.#start > 0 ? SLAB : this.#buf.length * 2, used + n),
-    );
-    this.#buf.copy(next, 0, this.#start, this.#o);
-    this.#buf = next;
-    this.#start = 0;
-    this.#o = used;
-  }
-
-  u8(v: number): this {
-    this.#room(1);
-    this.#buf[this.#o++] = v;
-    return this;
-  }
-  u16(v: number): this {
-    this.#room(2);
-    this.#o = this.#buf.writeUInt16LE(v, this.#o);
-    return this;
-  }
-  u32(v: number): this {
-    this.#room(4);
-    this.#o = this.#buf.writeUInt32LE(v >>> 0, this.#o);
-    return this;
-  }
-  f64(v: number | null): this {
-    this.#room(8);
-    this.#o = this.#buf.writeDoubleLE(v ?? Number.NaN, this.#o);
-    return this;
-  }
-  str(s: string): this {
-    // at most 3 UTF-8 bytes per UTF-16 unit: room without measuring the string first
-    const max = s.length < 21845 ? 3 * s.length : Buffer.byteLength(s);
-    if (max >= NULL_STR && Buffer.byteLength(s) >= NULL_STR)
-      throw new RangeError(`string of ${Buffer.byteLength(s)} bytes is too long to replicate`);
-    this.#room(2 + max);
-    const buf = this.#buf;
-    const o = this.#o + 2;
-    let n = 0;
-    // short ASCII strings (ids, AoRs, Call-IDs, URIs): a byte loop, cheaper than the native call
-    if (s.length <= 64) {
-      while (n < s.length) {
-        const c = s.charCodeAt(n);
-        if (c >= 0x80) break;
-        buf[o + n++] = c;
-      }
-    }
-    if (n < s.length) n = (buf as WritableBuffer).utf8Write(s, o, max);
-    buf[this.#o] = n & 0xff;
-    buf[this.#o + 1] = n >>> 8;
-    this.#o += 2 + n;
-    return this;
-  }
-  nstr(s: string | null): this {
-    return s === null ? this.u16(NULL_STR) : this.str(s);
-  }
-  /** Bytes written since the last reset (or begin). */
-  get length(): number {
-    return this.#o - this.#start;
-  }
-  /** What was written, without a copy (valid until the writer is reset). */
-  view(): Buffer {
-    return this.#buf.subarray(this.#start, this.#o);
-  }
-  /** A copy of what was written. */
-  take(): Buffer {
-    const out = Buffer.allocUnsafe(this.#o - this.#start);
-    this.#buf.copy(out, 0, this.#start, this.#o);
-    return out;
-  }
-  /** The item written since `begin()`, as a view that stays valid (slab use). */
-  end(): Buffer {
-    this.#viewsOut = true;
-    return this.#buf.subarray(this.#start, this.#o);
-  }
-}
-
-/** Node's Buffer#utf8Slice (public, but missing from @types/node). */
-type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string };
-
-/**
- * One string per distinct short value for the fields most bindings share (params, Path,
- * User-Agent, socket, methods, sharing tag): a joiner's sync of 1,000,000 bindings then keeps a
- * few thousand strings for them instead of millions (less memory, much less GC). Looked up by
- * an FNV-1a hash of the bytes and confirmed by a byte compare; bounded (cleared when full).
- */
-class Interner {
-  readonly #map = new Map<number, { bytes: Buffer; str: string }>();
-
-  get(b: Buffer, o: number, n: number): string {
-    if (n > 128) return (b as SliceableBuffer).utf8Slice(o, o + n);
-    const h = fnv1aBytes(b, o, o + n);
-    const hit = this.#map.get(h);
-    if (hit !== undefined && hit.bytes.length === n) {
-      // a byte loop: cheaper than a native compare call for strings this short
-      const k = hit.bytes;
-      let i = 0;
-      while (i < n && k[i] === b[o + i]) i++;
-      if (i === n) return hit.str;
-    }
-    const str = (b as SliceableBuffer).utf8Slice(o, o + n);
-    if (this.#map.size >= 4096) this.#map.clear();
-    this.#map.set(h, { bytes: Buffer.from(b.subarray(o, o + n)), str });
-    return str;
-  }
-}
 
 const shared = {
   params: new Interner(),
@@ -212,92 +57,40 @@ function onePathOf(hop: string): readonly string[] {
   return p;
 }
 
-class ReplReader {
-  #o = 0;
-  constructor(private b: Buffer) {}
-  /** Read `b` from its start (one reader reused for the many items of a sync). */
-  reset(b: Buffer): this {
-    this.b = b;
-    this.#o = 0;
-    return this;
+/** A shared field: through `cache`, or with a batch dictionary a `ref` into it. */
+function nsharedIn(
+  r: ReplReader,
+  dict: string[] | undefined,
+  cache: Interner,
+  what: string,
+): string | null {
+  return dict === undefined ? r.nshared(cache) : ref(r, dict, cache, what);
+}
+
+function sharedIn(
+  r: ReplReader,
+  dict: string[] | undefined,
+  cache: Interner,
+  what: string,
+): string {
+  const s = nsharedIn(r, dict, cache, what);
+  if (s === null) throw new ReplDecodeError(`${what} missing`);
+  return s;
+}
+
+/** A shared field of a batch record (see the layout above). */
+function ref(r: ReplReader, dict: string[], cache: Interner, what: string): string | null {
+  const tag = r.u8();
+  if (tag === REF_NULL) return null;
+  if (tag < dict.length) return dict[tag] as string;
+  if (tag !== REF_NEW && tag !== REF_INLINE) throw new ReplDecodeError(`bad ${what} reference`);
+  const s = r.nshared(cache);
+  if (s === null) throw new ReplDecodeError(`${what} missing`);
+  if (tag === REF_NEW) {
+    if (dict.length >= DICT_MAX) throw new ReplDecodeError('batch dictionary overflow');
+    dict.push(s);
   }
-  #need(n: number): void {
-    if (this.#o + n > this.b.length) throw new ReplDecodeError('truncated');
-  }
-  u8(): number {
-    this.#need(1);
-    return this.b.readUInt8(this.#o++);
-  }
-  u16(): number {
-    this.#need(2);
-    const v = this.b.readUInt16LE(this.#o);
-    this.#o += 2;
-    return v;
-  }
-  u32(): number {
-    this.#need(4);
-    const v = this.b.readUInt32LE(this.#o);
-    this.#o += 4;
-    return v;
-  }
-  f64(): number {
-    this.#need(8);
-    const v = this.b.readDoubleLE(this.#o);
-    this.#o += 8;
-    return v;
-  }
-  nstr(): string | null {
-    const n = this.u16();
-    if (n === NULL_STR) return null;
-    this.#need(n);
-    // utf8Slice: toString without its argument checks (bounds checked just above)
-    const s = n === 0 ? '' : (this.b as SliceableBuffer).utf8Slice(this.#o, this.#o + n);
-    this.#o += n;
-    return s;
-  }
-  str(what: string): string {
-    const s = this.nstr();
-    if (s === null) throw new ReplDecodeError(`${what} missing`);
-    return s;
-  }
-  /** `nstr` through an interner (values repeated across bindings). */
-  nshared(cache: Interner): string | null {
-    const n = this.u16();
-    if (n === NULL_STR) return null;
-    this.#need(n);
-    const s = n === 0 ? '' : cache.get(this.b, this.#o, n);
-    this.#o += n;
-    return s;
-  }
-  /** A shared field: through `cache`, or with a batch dictionary a `ref` into it. */
-  nsharedIn(dict: string[] | undefined, cache: Interner, what: string): string | null {
-    return dict === undefined ? this.nshared(cache) : this.ref(dict, cache, what);
-  }
-  sharedIn(dict: string[] | undefined, cache: Interner, what: string): string {
-    const s = this.nsharedIn(dict, cache, what);
-    if (s === null) throw new ReplDecodeError(`${what} missing`);
-    return s;
-  }
-  /** A shared field of a batch record (see the layout above). */
-  ref(dict: string[], cache: Interner, what: string): string | null {
-    const tag = this.u8();
-    if (tag === REF_NULL) return null;
-    if (tag < dict.length) return dict[tag] as string;
-    if (tag !== REF_NEW && tag !== REF_INLINE) throw new ReplDecodeError(`bad ${what} reference`);
-    const s = this.nshared(cache);
-    if (s === null) throw new ReplDecodeError(`${what} missing`);
-    if (tag === REF_NEW) {
-      if (dict.length >= DICT_MAX) throw new ReplDecodeError('batch dictionary overflow');
-      dict.push(s);
-    }
-    return s;
-  }
-  get atEnd(): boolean {
-    return this.#o >= this.b.length;
-  }
-  end(): void {
-    if (this.#o !== this.b.length) throw new ReplDecodeError('trailing bytes');
-  }
+  return s;
 }
 
 /** A shared field: `nstr`, or with a batch dictionary a `ref`. */
@@ -345,7 +138,7 @@ function readRecord(r: ReplReader, dict?: string[]): ContactRecord {
   const aor = r.str('aor');
   if (id === '' || aor === '') throw new ReplDecodeError('empty id or aor');
   const uri = r.str('uri');
-  const params = r.sharedIn(dict, shared.params, 'params');
+  const params = sharedIn(r, dict, shared.params, 'params');
   const received = r.nstr();
   const pn = r.u16();
   if (pn > MAX_PATH) throw new ReplDecodeError('path too long');
@@ -353,11 +146,11 @@ function readRecord(r: ReplReader, dict?: string[]): ContactRecord {
   if (pn === 1) {
     // one Path hop (the edge that took the REGISTER) is the usual case: one frozen array per
     // distinct hop, shared by every binding behind it
-    const hop = r.sharedIn(dict, shared.path, 'path');
+    const hop = sharedIn(r, dict, shared.path, 'path');
     path = onePath.get(hop) ?? onePathOf(hop);
   } else {
     const list: string[] = [];
-    for (let i = 0; i < pn; i++) list.push(r.sharedIn(dict, shared.path, 'path'));
+    for (let i = 0; i < pn; i++) list.push(sharedIn(r, dict, shared.path, 'path'));
     path = pn === 0 ? NO_PATH : list;
   }
   const expires = finiteTime(r.f64(), 'expires');
@@ -366,14 +159,14 @@ function readRecord(r: ReplReader, dict?: string[]): ContactRecord {
   const callId = r.str('callid');
   const cseq = r.u32();
   const flags = r.u32();
-  const userAgent = r.nsharedIn(dict, shared.userAgent, 'user_agent');
-  const socket = r.nsharedIn(dict, shared.socket, 'socket');
-  const methods = r.nsharedIn(dict, shared.methods, 'methods');
+  const userAgent = nsharedIn(r, dict, shared.userAgent, 'user_agent');
+  const socket = nsharedIn(r, dict, shared.socket, 'socket');
+  const methods = nsharedIn(r, dict, shared.methods, 'methods');
   const instance = r.nstr();
   const regId = optNumber(r.f64(), 'reg-id');
   const lastModified = finiteTime(r.f64(), 'last_modified');
   const nodeId = r.u32();
-  const shtag = r.nsharedIn(dict, shared.shtag, 'shtag');
+  const shtag = nsharedIn(r, dict, shared.shtag, 'shtag');
   return {
     id,
     aor,

@@ -10,7 +10,8 @@ import { Location } from '../location/location.js';
 import { miCommands } from '../mi.js';
 import type { ContactRecord } from '../model.js';
 import { Registrar } from '../registrar/registrar.js';
-import { encodeChange, PacketType, ReplWriter, USRLOC_REPL_VERSION } from './codec.js';
+import { ReplWriter } from './bytes.js';
+import { encodeChange, PacketType, USRLOC_REPL_VERSION } from './codec.js';
 import { contactsDigest, USRLOC_REPL_CAP, UsrlocReplicator } from './replicator.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };

@@ -4,14 +4,13 @@ import type { ContactChange, RemoteChange } from '../location/changes.js';
 import type { Location } from '../location/location.js';
 import type { TombstoneEntry } from '../location/tombstones.js';
 import { type ContactRecord, isValid } from '../model.js';
+import { ReplDecodeError, ReplWriter } from './bytes.js';
 import {
   decodeChange,
   decodeSyncChunk,
   encodeChange,
   encodeSyncTombstone,
   PacketType,
-  ReplDecodeError,
-  ReplWriter,
   SyncBatchEncoder,
   USRLOC_REPL_VERSION,
 } from './codec.js';

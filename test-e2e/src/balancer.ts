@@ -1,6 +1,6 @@
 /** The node's embedded balancer over MI (`rtp_cluster_list`): the state of each relay. */
 import { until } from '@sipedge/test-utils';
-import type { E2eNode } from './cluster.js';
+import type { E2eNode } from './node.js';
 
 interface RtpList {
   Clusters: Array<{ members: Array<{ name: string; state: string }> }>;

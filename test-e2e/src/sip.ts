@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import type { Address } from './cluster.js';
+import type { Address } from './node.js';
 
 export interface SipResponse {
   code: number;

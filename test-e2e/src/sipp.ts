@@ -17,7 +17,8 @@ import {
   until,
   waitUdpBound,
 } from '@sipedge/test-utils';
-import { type Address, stopOnExit } from './cluster.js';
+import type { Address } from './node.js';
+import { stopOnExit } from './processes.js';
 
 const PKG = new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url);
 export const SIPP_REGISTER = fileURLToPath(new URL('fixtures/register.xml', PKG));

@@ -1,6 +1,6 @@
 /** usrloc views over MI (`ul_dump`, OpenSIPS shapes) for comparing nodes. */
 import { type NotYet, notYet } from '@sipedge/test-utils';
-import type { E2eNode } from './cluster.js';
+import type { E2eNode } from './node.js';
 
 export interface UlContact {
   Contact: string;

@@ -5,6 +5,7 @@ export { canonicalHeaderName, type HeaderField } from './message/header-field.js
 export {
   type Contact,
   type CSeq,
+  isQValue,
   type NameAddr,
   nameAddrUri,
   parseContact,
@@ -12,6 +13,7 @@ export {
   parseNameAddr,
   parseVia,
   tagOf,
+  unquoteInstance,
   type Via,
 } from './message/headers.js';
 export { dialogIds, SipMessage } from './message/message.js';

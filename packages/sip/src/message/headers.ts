@@ -229,6 +229,18 @@ export interface Contact extends NameAddr {
   readonly regId: number | undefined;
 }
 
+/** A q value as RFC 3261 §25.1 writes it: 0 to 1 with at most three decimals. */
+export function isQValue(s: string): boolean {
+  return /^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/.test(s);
+}
+
+/** A `+sip.instance` value without its quotes and angle brackets (RFC 5626 §4.1). */
+export function unquoteInstance(value: string): string {
+  let v = value;
+  if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+  if (v.startsWith('<') && v.endsWith('>')) v = v.slice(1, -1);
+  return v;
+}
 export function parseContact(s: string): Contact {
   if (s.trim() === '*') {
     return {
@@ -252,15 +264,11 @@ export function parseContact(s: string): Contact {
   const qv = getParam(na.params, 'q');
   let q: number | undefined;
   if (qv != null) {
-    if (!/^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/.test(qv))
-      throw new SipParseError('name-addr', `bad q ${qv}`);
+    if (!isQValue(qv)) throw new SipParseError('name-addr', `bad q ${qv}`);
     q = Number(qv);
   }
-  let instance = getParam(na.params, '+sip.instance') ?? undefined;
-  if (instance !== undefined) {
-    if (instance.startsWith('"') && instance.endsWith('"')) instance = instance.slice(1, -1);
-    if (instance.startsWith('<') && instance.endsWith('>')) instance = instance.slice(1, -1);
-  }
+  const inst = getParam(na.params, '+sip.instance');
+  const instance = inst == null ? undefined : unquoteInstance(inst);
   const rid = getParam(na.params, 'reg-id');
   let regId: number | undefined;
   if (rid != null) regId = parseUint(rid, 2 ** 31 - 1, 'scalar-range');

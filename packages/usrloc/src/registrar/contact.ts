@@ -1,10 +1,12 @@
 /** Contact building: a REGISTER's Contact values → the bindings wanted → stored records. */
 import {
   getParam,
+  isQValue,
   type NameAddr,
   parseNameAddr,
   parseUri,
   type Uri,
+  unquoteInstance,
   uriEquals,
 } from '@sipedge/sip';
 import { type ContactRecord, ownOrNull, ownString, remainingSeconds } from '../model.js';
@@ -76,16 +78,13 @@ export function parseWantedContact(
   const qv = getParam(na.params, 'q');
   let q: number | null = null;
   if (qv !== undefined) {
-    if (qv === null || !/^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/.test(qv)) {
+    if (qv === null || !isQValue(qv)) {
       reject(400, 'Bad Request', 'Invalid q param in contact');
     }
     q = Number(qv);
   }
-  let instance = getParam(na.params, '+sip.instance') ?? null;
-  if (instance !== null) {
-    if (instance.startsWith('"') && instance.endsWith('"')) instance = instance.slice(1, -1);
-    if (instance.startsWith('<') && instance.endsWith('>')) instance = instance.slice(1, -1);
-  }
+  const inst = getParam(na.params, '+sip.instance');
+  const instance = inst == null ? null : unquoteInstance(inst);
   const rid = getParam(na.params, 'reg-id');
   let regId: number | null = null;
   if (rid !== undefined) {

@@ -43,6 +43,12 @@ describe('parseArgs', () => {
     expect(options.extra).toEqual({ '--socket': '/run/x.sock', '--force': true });
   });
 
+  it('--version and -V set version', () => {
+    expect(parseArgs(['--version']).options.version).toBe(true);
+    expect(parseArgs(['-V']).options.version).toBe(true);
+    expect(parseArgs([]).options.version).toBe(false);
+  });
+
   it('rejects unknown options, missing values and bad counts', () => {
     expect(() => parseArgs(['--nope'])).toThrow(UsageError);
     expect(() => parseArgs(['--url'])).toThrow(/needs a value/);

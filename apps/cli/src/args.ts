@@ -9,6 +9,7 @@ export interface GlobalOptions {
   token?: string;
   json: boolean;
   help: boolean;
+  version: boolean;
   timeoutMs: number;
   count?: number;
   /** Options a subcommand declared (`--socket PATH` → `{"--socket": "PATH"}`, flags → true). */
@@ -33,7 +34,7 @@ const VALUE_OPTIONS = new Set(['--url', '--ws-url', '--token', '--timeout', '--c
 
 /**
  * Split argv into options (anywhere before `--`) and words. Options: --url, --ws-url, --token,
- * --json, --timeout <ms>, --count <n>, --help/-h; `--opt=value` works too. Environment
+ * --json, --timeout <ms>, --count <n>, --help/-h, --version/-V; `--opt=value` works too. Environment
  * SIPEDGE_MI_URL and SIPEDGE_MI_TOKEN give defaults.
  */
 export function parseArgs(
@@ -45,6 +46,7 @@ export function parseArgs(
     url: env.SIPEDGE_MI_URL ?? DEFAULT_URL,
     json: false,
     help: false,
+    version: false,
     timeoutMs: 10_000,
     extra: {},
   };
@@ -66,6 +68,10 @@ export function parseArgs(
     }
     if (arg === '--help' || arg === '-h') {
       options.help = true;
+      continue;
+    }
+    if (arg === '--version' || arg === '-V') {
+      options.version = true;
       continue;
     }
     if (arg === '--json') {

@@ -1,5 +1,12 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { main } from './cli.js';
+
+const version = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 const controller = new AbortController();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -13,5 +20,6 @@ const code = await main(
     signal: controller.signal,
   },
   process.env,
+  version,
 );
 process.exitCode = code;

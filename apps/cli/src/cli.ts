@@ -14,6 +14,7 @@ export function usage(): string {
   const width = Math.max(...[...subcommands.keys()].map((n) => n.length));
   return [
     'usage: sipedge [--url URL] [--token TOKEN] [--json] <command> [args…]',
+    '       sipedge --help | --version',
     '',
     'commands:',
     ...[...subcommands.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -24,18 +25,33 @@ export function usage(): string {
   ].join('\n');
 }
 
-/** Run `sipedge` with argv (without node and script); resolves with the exit code. */
+/**
+ * Run `sipedge` with argv (without node and script); resolves with the exit code. `version` is
+ * what `--version` prints (the bin reads it from package.json).
+ */
 export async function main(
   argv: readonly string[],
   io: CliIo,
   env: NodeJS.ProcessEnv = {},
+  version = 'unknown',
 ): Promise<number> {
   try {
     const all = [...subcommands.values()];
-    const { options, words } = parseArgs(argv, env, {
-      values: all.flatMap((c) => c.valueOptions ?? []),
-      flags: all.flatMap((c) => c.flagOptions ?? []),
-    });
+    let parsed: ReturnType<typeof parseArgs>;
+    try {
+      parsed = parseArgs(argv, env, {
+        values: all.flatMap((c) => c.valueOptions ?? []),
+        flags: all.flatMap((c) => c.flagOptions ?? []),
+      });
+    } catch (err) {
+      if (err instanceof UsageError) throw new UsageError(`${err.message}\n\n${usage()}`);
+      throw err;
+    }
+    const { options, words } = parsed;
+    if (options.version) {
+      io.out(`sipedge ${version}`);
+      return EXIT_OK;
+    }
     const [name, ...rest] = words;
     if (name === 'help') {
       const target = rest[0] === undefined ? undefined : subcommands.get(rest[0]);

@@ -60,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.version) {
-    process.stdout.write(`cluster-node (sipedge) ${version}\n`);
+    process.stdout.write(`cluster-node ${version}\n`);
     return 0;
   }
   if (args.config === undefined) {

@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (options.version) {
-    process.stdout.write(`rtp-cluster (sipedge) ${version}\n`);
+    process.stdout.write(`rtp-cluster ${version}\n`);
     return 0;
   }
 

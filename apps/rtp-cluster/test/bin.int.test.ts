@@ -55,7 +55,7 @@ describe('rtp-cluster command line', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/usage: rtp-cluster/);
     expect((await run(['--help'])).stdout).toMatch(/usage: rtp-cluster \[-fd\]/);
-    expect((await run(['-V'])).stdout).toMatch(/^rtp-cluster \(sipedge\) \d+\.\d+\.\d+$/);
+    expect((await run(['-V'])).stdout).toMatch(/^rtp-cluster \d+\.\d+\.\d+$/);
   });
 
   it('the #! line runs node with the daemon flags', async () => {
@@ -71,7 +71,7 @@ describe('rtp-cluster command line', () => {
       },
     );
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toMatch(/^rtp-cluster \(sipedge\)/);
+    expect(r.stdout).toMatch(/^rtp-cluster \d/);
   });
 
   it('detaches into a process that runs with the daemon flags', async () => {

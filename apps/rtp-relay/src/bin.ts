@@ -21,7 +21,7 @@ if (cli.kind === 'help') {
   process.exit(0);
 }
 if (cli.kind === 'version') {
-  process.stdout.write(`sipedge-rtp-relay ${version()} (rtpproxy protocol 20040107)\n`);
+  process.stdout.write(`sipedge-rtp-relay ${version()}\n`);
   process.exit(0);
 }
 if (cli.kind === 'error') {

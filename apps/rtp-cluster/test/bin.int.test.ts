@@ -7,6 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DAEMON_NODE_FLAGS } from '../src/options.js';
 import { DAEMON_BIN } from './processes.js';
 
+/** The committed `rtp-cluster` command that package.json's bin names. */
+const LAUNCHER = join(import.meta.dirname, '../bin/rtp-cluster.js');
+
 const dir = mkdtempSync(join(tmpdir(), 'rtpc-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const run = (args: string[]) =>
@@ -58,18 +61,17 @@ describe('rtp-cluster command line', () => {
     expect((await run(['-V'])).stdout).toMatch(/^rtp-cluster \d+\.\d+\.\d+$/);
   });
 
-  it('the #! line runs node with the daemon flags', async () => {
-    const first = readFileSync(DAEMON_BIN, 'utf8').split('\n', 1)[0]!;
+  it.each([
+    ['the bin', DAEMON_BIN],
+    ['the launcher', LAUNCHER],
+  ])('the #! line of %s runs node with the daemon flags', async (_, file) => {
+    const first = readFileSync(file, 'utf8').split('\n', 1)[0]!;
     expect(first).toBe(`#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);
     // as the kernel runs it: env gets the rest of the line as one argument, then the script
-    const r = await execa(
-      '/usr/bin/env',
-      [first.slice('#!/usr/bin/env '.length), DAEMON_BIN, '-V'],
-      {
-        reject: false,
-        timeout: 15_000,
-      },
-    );
+    const r = await execa('/usr/bin/env', [first.slice('#!/usr/bin/env '.length), file, '-V'], {
+      reject: false,
+      timeout: 15_000,
+    });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/^rtp-cluster \d/);
   });

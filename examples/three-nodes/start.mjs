@@ -2,7 +2,11 @@
 /**
  * Builds and runs the three-node example in the foreground: two sipedge-rtp-relay processes on
  * udp:127.0.0.1:22221 and :22222, then cluster-node 1–3 from node1.yaml … node3.yaml.
- * Ctrl-C (or SIGTERM) stops every process it started, by pid.
+ * SIGINT (Ctrl-C), SIGTERM and SIGHUP stop every process it started, by pid: SIGTERM to each,
+ * SIGKILL to any still running 5 s later; it exits once all are gone. If start.mjs itself is
+ * killed outright, its children see their stdin close and stop themselves (exit-with-parent.mjs).
+ * The root `npm start` `exec`s this file, so npm's signals reach it: npm forwards SIGINT and
+ * SIGTERM to its script's process, and a shell there would die of them without passing them on.
  *
  *   node examples/three-nodes/start.mjs [--no-build]
  */
@@ -13,11 +17,15 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const relayBin = `${root}apps/rtp-relay/dist/src/bin.js`;
 const nodeBin = `${root}apps/cluster-node/dist/src/bin.js`;
+const exitWithParent = new URL('exit-with-parent.mjs', import.meta.url).href;
 
 if (!process.argv.includes('--no-build')) {
   process.stdout.write('building apps/cluster-node and apps/rtp-relay…\n');
   execFileSync('npx', ['tsc', '-b', 'apps/cluster-node'], { cwd: root, stdio: 'inherit' });
 }
+
+// after a closed terminal or a gone reader writes fail; that must not stop the stopping
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 /** @type {Array<{ name: string, child: import('node:child_process').ChildProcess }>} */
 const children = [];
@@ -25,7 +33,10 @@ let stopping = false;
 
 function start(name, args, ready) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', exitWithParent, ...args], {
+      cwd: here,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     children.push({ name, child });
     let seen = false;
     const onLine = (chunk) => {
@@ -67,8 +78,8 @@ async function stopAll() {
   );
   process.exit(0);
 }
-process.once('SIGINT', stopAll);
-process.once('SIGTERM', stopAll);
+// `on`, not `once`: a second Ctrl-C while stopping must not kill start.mjs before its children
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, stopAll);
 
 try {
   await start(

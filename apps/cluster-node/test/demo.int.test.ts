@@ -3,10 +3,12 @@
  * `npm start` runs after building) brings up two relays and three nodes on the example's fixed
  * addresses, and the sipp command lines it prints — a callee, its REGISTER on the service
  * address 127.0.0.100:5060, a call to it placed a minute later, at a person's pace — succeed.
- * Ctrl-C (SIGINT) stops everything.
+ * Ctrl-C (SIGINT) stops everything; so do `npm start` getting SIGTERM (from `timeout` or a
+ * service manager) and start.mjs being killed outright.
+ * The demo's addresses are fixed, so both describes live in this one file: they run in turn.
  * Needs Debian `sip-tester` (sipp) and the bins built (`npx tsc -b apps/cluster-node`).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,4 +146,88 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
       { what: 'the SIP port of node 1 free again' },
     );
   }, 30_000);
+});
+
+/** Every live process as pid → [parent pid, command line]; zombies count as gone. */
+function processes(): Map<number, [number, string]> {
+  const found = new Map<number, [number, string]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …; comm may hold spaces and parentheses
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue;
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      found.set(Number(entry), [Number(ppid), cmdline]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+function descendants(root: number): Map<number, string> {
+  const all = processes();
+  const found = new Map<number, string>();
+  let frontier = [root];
+  while (frontier.length > 0) {
+    const parents = new Set(frontier);
+    frontier = [];
+    for (const [pid, [ppid, cmdline]] of all) {
+      if (parents.has(ppid) && !found.has(pid)) {
+        found.set(pid, cmdline);
+        frontier.push(pid);
+      }
+    }
+  }
+  return found;
+}
+
+describe('`npm start`, stopped the ways a user or a machine stops it', () => {
+  for (const [how, target, signal] of [
+    ['SIGTERM to the npm process (timeout, a service manager)', 'npm', 'SIGTERM'],
+    ['SIGHUP to start.mjs (its terminal closed)', 'start.mjs', 'SIGHUP'],
+    ['SIGKILL to start.mjs', 'start.mjs', 'SIGKILL'],
+  ] as const) {
+    it(`${how} stops every process of the demo`, async () => {
+      const npm = runProcess('npm', ['start'], { cwd: ROOT });
+      let demo = new Map<number, string>();
+      try {
+        await until(async () => npm.output().includes('three-node cluster running'), {
+          what: 'the demo to say it is running',
+          timeoutMs: 40_000,
+        }).catch((err: Error) => {
+          throw new Error(`${err.message}\n${npm.output().slice(-3000)}`);
+        });
+        demo = descendants(npm.pid);
+        const bins = [...demo.values()];
+        expect(bins.filter((c) => c.includes('rtp-relay/dist/src/bin.js'))).toHaveLength(2);
+        expect(bins.filter((c) => c.includes('cluster-node/dist/src/bin.js'))).toHaveLength(3);
+        const start = [...demo].find(([, c]) =>
+          /^\S*node examples\/three-nodes\/start\.mjs/.test(c),
+        );
+        expect(start, bins.join('\n')).toBeDefined();
+        process.kill(target === 'npm' ? npm.pid : start![0], signal);
+        await until(
+          async () => {
+            const live = processes();
+            return [...demo.keys()].every((pid) => !live.has(pid));
+          },
+          { what: 'every process of the demo gone', timeoutMs: 15_000 },
+        ).catch((err: Error) => {
+          const live = processes();
+          const left = [...demo].filter(([pid]) => live.has(pid)).map(([, c]) => c);
+          throw new Error(`${err.message}; still running:\n${left.join('\n')}`);
+        });
+      } finally {
+        // only what is still the demo's: a pid of a gone process may belong to someone else now
+        const live = processes();
+        for (const [pid, cmdline] of demo) {
+          if (live.get(pid)?.[1] === cmdline) process.kill(pid, 'SIGKILL');
+        }
+        await npm.stop('SIGKILL');
+      }
+    }, 90_000);
+  }
 });

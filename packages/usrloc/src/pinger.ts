@@ -245,7 +245,7 @@ export class NatPinger {
     const wait = Math.max(1, (this.#tickOf(now) + 1) * this.#tickMs - now);
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
-      this.runTick();
+      this.#runTick();
       if (this.#running) this.#arm();
     }, wait);
   }
@@ -300,10 +300,9 @@ export class NatPinger {
 
   /**
    * One tick: the contacts due by now are pinged (those this node owns), at most about 1.25×
-   * the even share of a tick; the rest wait for the next tick. Returns how many pings went out.
+   * the even share of a tick; the rest wait for the next tick.
    */
-  runTick(): number {
-    this.#attach(); // driven by hand (without start): load what there is on the first call
+  #runTick(): void {
     const now = this.#tickOf(this.#clock.now());
     for (; this.#nextTick <= now; this.#nextTick++) {
       const bucket = this.#wheel.get(this.#nextTick);
@@ -345,7 +344,6 @@ export class NatPinger {
       this.#backlog = this.#backlog.slice(this.#backlogHead);
       this.#backlogHead = 0;
     }
-    return sent;
   }
 
   #owned(c: ContactRecord): boolean {

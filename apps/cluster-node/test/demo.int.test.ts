@@ -196,7 +196,7 @@ describe('`npm start`, stopped the ways a user or a machine stops it', () => {
       try {
         await until(async () => npm.output().includes('three-node cluster running'), {
           what: 'the demo to say it is running',
-          timeoutMs: 40_000,
+          timeoutMs: 90_000,
         }).catch((err: Error) => {
           throw new Error(`${err.message}\n${npm.output().slice(-3000)}`);
         });
@@ -214,7 +214,8 @@ describe('`npm start`, stopped the ways a user or a machine stops it', () => {
             const live = processes();
             return [...demo.keys()].every((pid) => !live.has(pid));
           },
-          { what: 'every process of the demo gone', timeoutMs: 15_000 },
+          // failure bounds for a loaded machine, not timing claims: a node drains up to 5 s
+          { what: 'every process of the demo gone', timeoutMs: 45_000 },
         ).catch((err: Error) => {
           const live = processes();
           const left = [...demo].filter(([pid]) => live.has(pid)).map(([, c]) => c);
@@ -228,6 +229,6 @@ describe('`npm start`, stopped the ways a user or a machine stops it', () => {
         }
         await npm.stop('SIGKILL');
       }
-    }, 90_000);
+    }, 180_000);
   }
 });

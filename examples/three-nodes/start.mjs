@@ -4,7 +4,9 @@
  * udp:127.0.0.1:22221 and :22222, then cluster-node 1–3 from node1.yaml … node3.yaml.
  * SIGINT (Ctrl-C), SIGTERM and SIGHUP stop every process it started, by pid: SIGTERM to each,
  * SIGKILL to any still running 5 s later; it exits once all are gone. If start.mjs itself is
- * killed outright, its children see their stdin close and stop themselves (exit-with-parent.mjs).
+ * killed outright, its children are meant to see their stdin close and stop themselves
+ * (exit-with-parent.mjs); best effort: in about one run of five a cluster-node stays, not yet
+ * understood, so that case has no test.
  * The root `npm start` `exec`s this file, so npm's signals reach it: npm forwards SIGINT and
  * SIGTERM to its script's process, and a shell there would die of them without passing them on.
  *

@@ -188,7 +188,6 @@ describe('`npm start`, stopped the ways a user or a machine stops it', () => {
   for (const [how, target, signal] of [
     ['SIGTERM to the npm process (timeout, a service manager)', 'npm', 'SIGTERM'],
     ['SIGHUP to start.mjs (its terminal closed)', 'start.mjs', 'SIGHUP'],
-    ['SIGKILL to start.mjs', 'start.mjs', 'SIGKILL'],
   ] as const) {
     it(`${how} stops every process of the demo`, async () => {
       const npm = runProcess('npm', ['start'], { cwd: ROOT });

@@ -53,6 +53,11 @@ export interface RouterOptions {
   readonly media?: MediaAnchor;
   /** Sharing tag stored on contacts registered through the service address. */
   readonly serviceTag?: string;
+  /**
+   * May a REGISTER be answered 200 now? False while the node waits for its first sync with no
+   * other node reachable (the binding would live here alone): such REGISTERs get 503.
+   */
+  readonly mayAcknowledge?: () => boolean;
   readonly stats: StatisticsRegistry;
   readonly logger: Logger;
 }
@@ -105,7 +110,7 @@ export class Router implements ProxyPolicy<Hop> {
   readonly #pendingRegisters: { req: SipMessage; from: Hop; ctx: RegisterContext }[] = [];
   #flushScheduled = false;
   readonly #pinger: NatPingSender;
-  readonly #c: Record<'registers' | 'lookupMiss' | 'drained', Counter>;
+  readonly #c: Record<'registers' | 'lookupMiss' | 'drained' | 'alone', Counter>;
 
   constructor(options: RouterOptions) {
     this.#o = options;
@@ -120,7 +125,8 @@ export class Router implements ProxyPolicy<Hop> {
     const cancels = s.counter('sip', 'cancels');
     const drained = s.counter('sip', 'drain_503');
     const stray = s.counter('sip', 'stray_responses_dropped');
-    this.#c = { registers, lookupMiss, drained };
+    const alone = s.counter('sip', 'register_503_unreplicated');
+    this.#c = { registers, lookupMiss, drained, alone };
     this.proxy = new StatefulProxy({
       network: edgeNetwork(options.edge),
       policy: this,
@@ -314,6 +320,11 @@ export class Router implements ProxyPolicy<Hop> {
     if (this.proxy.draining) {
       this.#c.drained.inc();
       this.proxy.reply(from, req, 503, 'Service Unavailable', [['Retry-After', '5']]);
+      return true;
+    }
+    if (this.#o.mayAcknowledge?.() === false) {
+      this.#c.alone.inc();
+      this.proxy.reply(from, req, 503, 'Not Replicated Yet', [['Retry-After', '1']]);
       return true;
     }
     popLocalRoutes(this.#edge, req);

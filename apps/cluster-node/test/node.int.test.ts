@@ -5,7 +5,7 @@
  * changes, the storage file is tied to its node id, and a failed start releases what it opened.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -305,7 +305,9 @@ describe('cluster-node in-process', () => {
         },
       }),
     );
-    expect(node.haActive).toBe(true);
+    // configured active, it claims the tag once the hold-down passes with no other owner
+    await until(() => node.haActive, { what: 'the node active for the tag' });
+    await until(() => existsSync(hook), { what: 'the on_active hook run' });
     expect(node.sip.service).toBeUndefined(); // the previous owner still has it
     expect(readFileSync(hook, 'utf8')).toBe(`active 127.0.0.78:${port}\n`); // hook ran first
     await new Promise<void>((r) => holder.close(() => r()));

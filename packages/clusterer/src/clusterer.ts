@@ -155,6 +155,7 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
         : {}),
       advertise: (id) => this.#advertiseCaps(id),
       emitStatus: (e) => this.emit('cap_status', e),
+      emitDonorless: (e) => this.emit('donorless_sync', e),
       emitChange: (e) => this.emit('shtag_changed', e),
     };
     this.#reachability = new Reachability(parts);
@@ -377,6 +378,21 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
   /** Readiness: the capability holds the whole dataset (status ≥ 0). */
   isSynced(name: string): boolean {
     return this.sync.get(name)?.ok === true;
+  }
+
+  /**
+   * May a write to this capability's data, accepted now, be acknowledged? Yes when this node
+   * holds the whole dataset (synced), reaches another node to send the write to at once, or
+   * is the cluster's only node. No for a node still waiting for its first sync with nobody
+   * reachable (the first moments of a cold start): a write it acknowledged would live on this
+   * node alone. A capability that is not registered is not replicated: yes.
+   */
+  mayAcknowledge(name: string): boolean {
+    const c = this.sync.get(name);
+    if (c === undefined || c.ok) return true; // not replicated here, or holding it all
+    const cl = this.clusters.get(c.clusterId);
+    const others = [...(cl?.nodes.values() ?? [])].some((n) => n.enabled);
+    return !others || this.hasReachable(c.clusterId);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { RoutedPacket } from './bin/packet.js';
 import type { CapStatusEvent } from './sync/capability.js';
+import type { DonorlessSyncEvent } from './sync/donorless.js';
 import type { ShtagChangeEvent } from './tags/sharing-tags.js';
 
 /** A node became reachable or unreachable (NODE_UP / NODE_DOWN), not a direct link change. */
@@ -39,5 +40,6 @@ export interface ClustererEvents {
   mi_cmd: [MiCommandEvent];
   extra: [ExtraPacketEvent];
   cap_status: [CapStatusEvent];
+  donorless_sync: [DonorlessSyncEvent];
   shtag_changed: [ShtagChangeEvent];
 }

@@ -29,6 +29,7 @@ export { SendResult } from './messaging/router.js';
 export {
   ClustererMi,
   type ClustererMiOptions,
+  DONORLESS_SYNC_EVENT,
   MI_RESULT_TAG,
   miCommands,
   NODE_STATE_EVENT,
@@ -59,6 +60,7 @@ export {
   type SyncSource,
   type SyncWriter,
 } from './sync/capability.js';
+export type { DonorlessSyncEvent } from './sync/donorless.js';
 export type { SyncOptions } from './sync/host.js';
 export { SIPEDGE_SYNC_CAP } from './sync/wire.js';
 export {

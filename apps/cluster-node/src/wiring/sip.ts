@@ -6,7 +6,7 @@
 import type { Clusterer } from '@sipedge/clusterer';
 import type { MiCore } from '@sipedge/mi';
 import type { RtpBalancer } from '@sipedge/rtp-cluster';
-import { type Location, NatPinger, type Registrar } from '@sipedge/usrloc';
+import { type Location, NatPinger, type Registrar, USRLOC_REPL_CAP } from '@sipedge/usrloc';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
 import { MediaAnchor } from '../media.js';
@@ -46,6 +46,7 @@ export async function startSip(
       ? { media: new MediaAnchor(cluster0, logger) }
       : {}),
     ...(deps.haKey === undefined ? {} : { serviceTag: deps.haKey }),
+    mayAcknowledge: () => deps.clusterer.mayAcknowledge(USRLOC_REPL_CAP),
     stats: mi.stats,
     logger,
   });

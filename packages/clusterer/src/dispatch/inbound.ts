@@ -21,6 +21,7 @@ import {
   SIPEDGE_SYNC_CAP,
   SIPEDGE_SYNC_COMPARE,
   SIPEDGE_SYNC_DIGEST,
+  SIPEDGE_SYNC_STANDING,
   SIPEDGE_SYNC_STREAM_START,
 } from '../sync/wire.js';
 import type { SharingTags } from '../tags/sharing-tags.js';
@@ -55,6 +56,7 @@ export interface InboundHost {
     | 'onDigest'
     | 'onCompare'
     | 'onStreamStart'
+    | 'onStanding'
   >;
   readonly tags: Pick<SharingTags, 'onActive'>;
 }
@@ -173,6 +175,7 @@ export class InboundPackets {
           else if (p.type === SIPEDGE_SYNC_COMPARE) host.sync.onCompare(cl.id, p.src, p.body);
           else if (p.type === SIPEDGE_SYNC_STREAM_START)
             host.sync.onStreamStart(cl.id, p.src, p.body);
+          else if (p.type === SIPEDGE_SYNC_STANDING) host.sync.onStanding(cl.id, p.src, p.body);
           return;
         }
         const cap = host.capability(p.capability);

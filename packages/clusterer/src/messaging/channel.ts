@@ -17,6 +17,8 @@ export interface ReplicationChannel {
   requestSync(name: string, from?: number): boolean;
   /** Is any node of the cluster reachable now? */
   hasReachable(clusterId: number): boolean;
+  /** May a write accepted now be acknowledged (synced, or another node reachable)? */
+  mayAcknowledge(name: string): boolean;
   sendTo(clusterId: number, dst: number, p: ModulePayload): SendResult;
   sendAll(clusterId: number, p: ModulePayload): SendResult;
   /** Sync status changes of every capability; returns the unsubscribe function. */

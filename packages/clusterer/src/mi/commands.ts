@@ -17,6 +17,7 @@ import type { GenericMessageEvent, MiCommandEvent, NodeStateEvent } from '../eve
 import { SendResult } from '../messaging/router.js';
 import { LinkState } from '../nodes/remote-node.js';
 import { type CapStatusEvent, capStatusLabel } from '../sync/capability.js';
+import type { DonorlessSyncEvent } from '../sync/donorless.js';
 import { parseTagKey, type ShtagChangeEvent } from '../tags/sharing-tags.js';
 import { type RemoteMiResult, RemoteMiResults } from './remote-results.js';
 
@@ -27,6 +28,8 @@ export const NODE_STATE_EVENT = 'E_CLUSTERER_NODE_STATE_CHANGED';
 export const REQ_RECEIVED_EVENT = 'E_CLUSTERER_REQ_RECEIVED';
 export const RPL_RECEIVED_EVENT = 'E_CLUSTERER_RPL_RECEIVED';
 export const SHTAG_CHANGED_EVENT = 'E_CLUSTERER_SHARING_TAG_CHANGED';
+/** sipedge only: this node declared a capability's data synced with no donor. */
+export const DONORLESS_SYNC_EVENT = 'E_CLUSTERER_DONORLESS_SYNC';
 
 export interface ClustererMiOptions {
   /** Registry used to run MI_CMD packets received from other nodes (and local broadcasts). */
@@ -84,11 +87,28 @@ export class ClustererMi {
       });
       tagsSr?.report(`TAG ${e.name}, cluster ${e.clusterId}, became ${e.state} due to ${e.reason}`);
     };
+    const onDonorless = (e: DonorlessSyncEvent): void => {
+      events?.raise(DONORLESS_SYNC_EVENT, {
+        cluster_id: e.clusterId,
+        capability: e.capability,
+        reason: e.reason,
+        peers: e.peers,
+        stamp: e.stamp,
+        // unix seconds, as the clock reads them
+        time: Math.floor(e.at / 1000),
+        no_donor_since: Math.floor(e.since / 1000),
+      });
+      capId(e.capability)?.report(
+        `Declared synced without a donor (${e.reason}) after no donor since ${new Date(e.since).toISOString()}`,
+      );
+    };
     clusterer.on('cap_status', onCap);
     clusterer.on('shtag_changed', onTag);
+    clusterer.on('donorless_sync', onDonorless);
     this.#detach.push(() => {
       clusterer.off('cap_status', onCap);
       clusterer.off('shtag_changed', onTag);
+      clusterer.off('donorless_sync', onDonorless);
     });
     const sr = status
       ?.group('clusterer')

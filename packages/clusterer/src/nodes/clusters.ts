@@ -135,10 +135,19 @@ export function clusterQueries(
   clusters: ReadonlyMap<number, ClusterState>,
   settle: () => void,
   isSynced: (capability: string) => boolean,
-): Pick<SyncHost, 'isSeed' | 'mySipAddr' | 'candidates'> &
-  Pick<ShtagHost, 'failoverPeers' | 'myPriority' | 'eligible' | 'hasCluster' | 'nodeIds'> {
+): Pick<SyncHost, 'isSeed' | 'mySipAddr' | 'candidates' | 'holdsMajority'> &
+  Pick<
+    ShtagHost,
+    'failoverPeers' | 'myPriority' | 'eligible' | 'anyPeerSynced' | 'hasCluster' | 'nodeIds'
+  > {
   return {
     isSeed: (id) => clusters.get(id)?.me.seed === true,
+    holdsMajority: (id) => {
+      const cl = clusters.get(id);
+      if (cl === undefined || !cl.enabled) return false;
+      settle();
+      return holdsMajority(cl);
+    },
     mySipAddr: (id) => clusters.get(id)?.me.sipAddr ?? '',
     candidates: (id, cap) => {
       const cl = clusters.get(id);
@@ -159,6 +168,14 @@ export function clusterQueries(
       settle();
       for (const cap of requires) if (!isSynced(cap)) return false;
       return holdsMajority(cl);
+    },
+    anyPeerSynced: (id, caps) => {
+      const cl = clusters.get(id);
+      if (cl === undefined) return false;
+      settle();
+      return [...cl.nodes.values()].some(
+        (n) => n.enabled && n.nextHop !== undefined && caps.every((c) => n.caps.get(c) === true),
+      );
     },
     hasCluster: (id) => clusters.has(id),
     nodeIds: (id) =>

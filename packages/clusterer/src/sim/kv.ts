@@ -101,6 +101,7 @@ export class KvCapability {
           this.apply(key, record);
         },
         digest: () => this.digest(),
+        stamp: () => this.#clockV,
       },
       {
         startupSync: true,

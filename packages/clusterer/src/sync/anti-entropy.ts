@@ -85,12 +85,23 @@ export class AntiEntropy {
 
   nodeDown(c: LocalCapability, nodeId: number): void {
     c.resyncWait.delete(nodeId);
+    c.compareWait.delete(nodeId);
   }
 
-  /** `resyncOnNodeUp`: ask each node that came up, once its state is known, if it is synced. */
+  /**
+   * `resyncOnNodeUp`: ask each node that came up, once its state is known, if it is synced. A
+   * node that came up not synced (a restart that syncs from us) is compared with once it is,
+   * unless anti-entropy is off: data it held alone (written before it crashed, never
+   * replicated) comes back then, not a round later.
+   */
   resyncFromUp(c: LocalCapability): void {
-    if (c.resyncWait.size === 0) return;
-    if (!c.ok) return void c.resyncWait.clear(); // a sync of our own is due anyway
+    if (c.resyncWait.size === 0 && c.compareWait.size === 0) return;
+    if (!c.ok) {
+      // a sync of our own is due anyway
+      c.resyncWait.clear();
+      c.compareWait.clear();
+      return;
+    }
     const peers = new Map(this.#host.candidates(c.clusterId, c.name).map((n) => [n.id, n]));
     for (const id of [...c.resyncWait]) {
       const n = peers.get(id);
@@ -100,7 +111,16 @@ export class AntiEntropy {
         if (n.ok) {
           this.#host.count('resyncs_on_node_up');
           this.#host.requestSync(c.name, id);
-        }
+        } else if (this.#intervalMs > 0 && c.handlers.digest !== undefined) c.compareWait.add(id);
+      }
+    }
+    for (const id of [...c.compareWait]) {
+      const n = peers.get(id);
+      if (n === undefined) c.compareWait.delete(id);
+      else if (n.ok) {
+        c.compareWait.delete(id);
+        this.#host.count('compares_on_synced');
+        this.#sendCompare(c, id, false);
       }
     }
   }

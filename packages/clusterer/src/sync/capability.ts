@@ -100,6 +100,12 @@ export interface CapHandlersForSync {
   onSyncChunk?(chunk: Buffer, meta: SyncMeta): void;
   onSyncDone?(meta: SyncMeta): void;
   digest?(): string;
+  /**
+   * How new the data held is (merge mode): the nodes of a majority that find no donor agree on
+   * the one with the highest stamp (then the seed, then the lowest node id) to declare its
+   * data synced. A last-change time in ms suits most modules; without it the stamp is 0.
+   */
+  stamp?(): number;
 }
 
 /** Sync state of one local capability in one cluster. */
@@ -142,6 +148,17 @@ export class LocalCapability {
   streamOpen = false;
   /** Nodes that came up while this capability was synced: resync from each once it says synced. */
   readonly resyncWait = new Set<number>();
+  /**
+   * Nodes that came up not synced while this one was: once they say synced, their digest is
+   * compared with ours (what they held alone reaches us then, not a round later).
+   */
+  readonly compareWait = new Set<number>();
+  /** Since when no reachable node could be a donor (undefined: one could, or none is wanted). */
+  noDonorSince: number | undefined;
+  /** The module's stamp when this wait for a donor began, as told to the other waiting nodes. */
+  standingStamp = 0;
+  /** When this node last told the others it is waiting. */
+  lastStanding = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: string,

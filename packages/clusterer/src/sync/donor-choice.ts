@@ -1,13 +1,15 @@
 import type { Clock, Logger } from '@sipedge/core';
 import { CapStatus, type LocalCapability } from './capability.js';
+import { DonorlessAgreement, type DonorlessHost, type DonorlessSyncEvent } from './donorless.js';
 import type { SyncHost, SyncTimers } from './host.js';
 
 /** What asking a donor needs: the clusterer's view of the nodes, its sends, status changes. */
 export interface DonorChoiceHost
   extends Pick<
-    SyncHost,
-    'myNodeId' | 'count' | 'isSeed' | 'mySipAddr' | 'candidates' | 'sendRouted'
-  > {
+      SyncHost,
+      'myNodeId' | 'count' | 'isSeed' | 'mySipAddr' | 'candidates' | 'sendRouted'
+    >,
+    DonorlessHost {
   setStatus(c: LocalCapability, status: CapStatus, report: string): void;
 }
 
@@ -15,13 +17,15 @@ export interface DonorChoiceHost
  * The asking side of a sync: choose a donor (reachable, advertising the capability synced,
  * matching `sync_cond`; a direct link first, then priority, then node id; donors that failed
  * recently last), send SYNC_REQ, and after a failure ask again — at once from another donor,
- * else after a backoff — or, for a seed that never found one, fall back to synced.
+ * else after a backoff. With no donor at all: merge-mode capabilities follow the majority's
+ * agreement (donorless.ts); replace-mode ones fall back on a seed that never found a donor.
  */
 export class DonorChoice {
   readonly #host: DonorChoiceHost;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #timers: SyncTimers;
+  readonly #agreement: DonorlessAgreement;
   #readyAt = 0;
 
   constructor(host: DonorChoiceHost, log: Logger, clock: Clock, timers: SyncTimers) {
@@ -29,6 +33,7 @@ export class DonorChoice {
     this.#log = log;
     this.#clock = clock;
     this.#timers = timers;
+    this.#agreement = new DonorlessAgreement(host, log, timers);
   }
 
   /** The node became ready (start()): seed fallback is counted from here. */
@@ -92,6 +97,7 @@ export class DonorChoice {
         c.donor = donor;
         c.preferDonor = undefined;
         c.requestedAt = this.#clock.now();
+        this.#agreement.reset(c);
         this.#host.setStatus(c, CapStatus.PENDING, `Sync requested from node [${donor}]`);
         return;
       }
@@ -145,21 +151,69 @@ export class DonorChoice {
       return;
     }
     this.tryDonor(c);
-    // only a seed that never found a donor falls back; one whose sync broke part way holds
-    // partial data and waits for a donor however long it takes
+    if (c.requestOut || c.background) return;
+    if (this.#pick(c) !== undefined) {
+      this.#agreement.reset(c); // a donor exists: this is a backoff between attempts
+      return;
+    }
+    // merge mode: the waiting nodes of a majority agree on one to declare (donorless.ts)
+    if (c.syncMode === 'merge') {
+      const e = this.#agreement.waiting(c, now, this.#readyAt);
+      if (e !== undefined) this.#declare(c, e);
+      return;
+    }
+    // replace mode keeps OpenSIPS's rule: only a seed that never found a donor falls back;
+    // one whose sync broke part way holds partial data and waits for a donor however long
     if (
-      !c.requestOut &&
-      !c.background &&
       !c.hadDonor &&
       this.#host.isSeed(c.clusterId) &&
-      now - Math.max(this.#readyAt, c.pendingSince) >= this.#timers.seedFallbackMs &&
-      this.#pick(c) === undefined
+      now - Math.max(this.#readyAt, c.pendingSince) >= this.#timers.seedFallbackMs
     ) {
-      c.wantSync = false;
-      const held = c.held.splice(0);
-      this.#host.setStatus(c, CapStatus.SYNCED, 'No donor found, falling back to synced state');
-      for (const h of held) h.deliver();
-      this.#log.error({ capability: c.name }, 'seed node fell back to synced without a donor');
+      this.#declare(c, {
+        clusterId: c.clusterId,
+        capability: c.name,
+        at: now,
+        since: Math.max(this.#readyAt, c.pendingSince),
+        stamp: 0,
+        peers: [],
+        reason: 'seed',
+      });
     }
+  }
+
+  /** Declare the data synced with no donor, replay what was held, and say so. */
+  #declare(c: LocalCapability, e: DonorlessSyncEvent): void {
+    c.wantSync = false;
+    this.#agreement.reset(c);
+    const held = c.held.splice(0);
+    const report =
+      e.reason === 'seed'
+        ? 'No donor found, falling back to synced state'
+        : `No donor found, synced by agreement of nodes [${[this.#host.myNodeId, ...e.peers].join(',')}]`;
+    this.#host.setStatus(c, CapStatus.SYNCED, report);
+    for (const h of held) h.deliver();
+    this.#host.count('donorless_syncs');
+    this.#log.warn(
+      {
+        capability: c.name,
+        cluster: c.clusterId,
+        reason: e.reason,
+        peers: e.peers,
+        stamp: e.stamp,
+        no_donor_since_ms: e.at - e.since,
+      },
+      'data declared synced without a donor',
+    );
+    this.#host.emitDonorless(e);
+  }
+
+  /** A standing from a node that waits for a donor too. */
+  onStanding(clusterId: number, src: number, body: Buffer): void {
+    this.#agreement.onStanding(clusterId, src, body, this.#clock.now());
+  }
+
+  /** A node went down (its standing stops counting). */
+  nodeGone(clusterId: number, nodeId: number): void {
+    this.#agreement.nodeDown(clusterId, nodeId);
   }
 }

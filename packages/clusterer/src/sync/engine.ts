@@ -38,6 +38,8 @@ export class SyncEngine {
       myNodeId: host.myNodeId,
       count: (name, n) => host.count(name, n),
       isSeed: (id) => host.isSeed(id),
+      holdsMajority: (id) => host.holdsMajority(id),
+      emitDonorless: (e) => host.emitDonorless(e),
       mySipAddr: (id) => host.mySipAddr(id),
       candidates: (id, cap) => host.candidates(id, cap),
       reachable: (id, node) => host.reachable(id, node),
@@ -139,6 +141,7 @@ export class SyncEngine {
       if (c.clusterId !== clusterId) continue;
       if (!up) {
         this.#antiEntropy.nodeDown(c, nodeId);
+        this.#donors.nodeGone(clusterId, nodeId);
         // a stream to it pauses (its TCP connection may well be intact: a receiver busy with a
         // long GC misses pongs); `connectionLost` or the stall timeout ends it
         this.#donors.nodeDown(c, nodeId);
@@ -194,6 +197,11 @@ export class SyncEngine {
 
   onCompare(clusterId: number, src: number, body: Buffer): void {
     this.#antiEntropy.onCompare(clusterId, src, body);
+  }
+
+  /** A node that waits for a donor too told its standing. */
+  onStanding(clusterId: number, src: number, body: Buffer): void {
+    this.#donors.onStanding(clusterId, src, body);
   }
 
   /** Number of sync replies being streamed from this node. */

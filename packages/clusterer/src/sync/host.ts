@@ -1,5 +1,6 @@
 import type { RoutedPacket } from '../bin/packet.js';
 import type { CapStatusEvent } from './capability.js';
+import type { DonorlessSyncEvent } from './donorless.js';
 
 /** A remote node that may take part in a sync, as the clusterer sees it now. */
 export interface SyncPeer {
@@ -20,6 +21,8 @@ export interface SyncHost {
   now(): number;
   count(name: string, n?: number): void;
   isSeed(clusterId: number): boolean;
+  /** Do I reach a strict majority of the cluster (or half with the seed on my side)? */
+  holdsMajority(clusterId: number): boolean;
   mySipAddr(clusterId: number): string;
   /** Reachable, enabled remote nodes: id, sip_addr, priority, direct link, capability OK. */
   candidates(clusterId: number, cap: string): SyncPeer[];
@@ -39,6 +42,8 @@ export interface SyncHost {
   /** Tell my neighbours my capability states (CAP_UPDATE with my entry). */
   advertise(clusterId: number): void;
   emitStatus(e: CapStatusEvent): void;
+  /** This node declared a capability's data synced with no donor. */
+  emitDonorless(e: DonorlessSyncEvent): void;
 }
 
 export interface SyncOptions {

@@ -38,9 +38,14 @@ export class SyncReceiver {
     this.#timers = timers;
   }
 
-  /** A module packet for `c`: keep it while the capability waits for or runs a sync. */
+  /**
+   * A module packet for `c`: keep it while the capability waits for or runs a sync. A
+   * merge-mode capability applies it at once: a merge keeps what is newer whatever the order,
+   * so a binding replicated before this node's first sync is already held here, not only in a
+   * buffer that waits for a donor.
+   */
   hold(c: LocalCapability, p: HeldPacket): boolean {
-    if (!c.wantSync || c.background) return false;
+    if (!c.wantSync || c.background || c.syncMode === 'merge') return false;
     if (c.held.length >= this.#timers.bufferMax) {
       c.held.length = 0;
       c.overflowed = true;

@@ -19,6 +19,13 @@ export const SIPEDGE_SYNC_COMPARE = 2;
  * tail of an abandoned earlier reply still in the pipe is never counted into a new sync.
  */
 export const SIPEDGE_SYNC_STREAM_START = 3;
+/**
+ * A node waiting for a donor that no reachable node can be: `str capability, double stamp,
+ * int flags` (bit 0: a seed node). Sent to the reachable nodes holding the capability once a
+ * second while it waits, so the nodes of a majority agree on which of them declares its data
+ * synced (docs/protocols/bin-clusterer.md §6).
+ */
+export const SIPEDGE_SYNC_STANDING = 4;
 
 /** Bytes of a SYNC packet besides its chunks (header, capability, data version, trailer). */
 export function syncPacketOverhead(capability: string): number {
@@ -38,6 +45,36 @@ export function decodeStreamStart(body: Buffer): string {
   const nl = body.readUInt16LE(0);
   if (2 + nl > body.length) throw new RangeError('short');
   return body.toString('utf8', 2, 2 + nl);
+}
+
+export interface Standing {
+  capability: string;
+  /** The module's stamp of the data it held when it started waiting (higher = newer). */
+  stamp: number;
+  seed: boolean;
+}
+
+export function encodeStanding(s: Standing): Buffer {
+  const name = Buffer.from(s.capability);
+  const body = Buffer.alloc(2 + name.length + 8 + 4);
+  let o = body.writeUInt16LE(name.length, 0);
+  o += name.copy(body, o);
+  o = body.writeDoubleLE(s.stamp, o);
+  body.writeInt32LE(s.seed ? 1 : 0, o);
+  return body;
+}
+
+export function decodeStanding(body: Buffer): Standing {
+  const nl = body.readUInt16LE(0);
+  const o = 2 + nl;
+  if (o + 12 > body.length) throw new RangeError('short');
+  const stamp = body.readDoubleLE(o);
+  if (!Number.isFinite(stamp)) throw new RangeError('stamp');
+  return {
+    capability: body.toString('utf8', 2, o),
+    stamp,
+    seed: (body.readInt32LE(o + 8) & 1) === 1,
+  };
 }
 
 export interface SyncDigest {

@@ -72,6 +72,13 @@ interface Tag {
   active: boolean;
   /** This tag fails over automatically (configured, with failover enabled). */
   failover: boolean;
+  /**
+   * Failover: the configuration says `active` here. The node does not start active (it may be
+   * restarting into a cluster that has an owner); it takes the tag after the hold-down when no
+   * owner shows up, even before its data is synced if no reachable node has that data synced
+   * either (a cold start, where nobody holds more than it does).
+   */
+  preferred: boolean;
   /** Failover: epoch of my ownership (active) or the highest claim heard (backup). */
   epoch: number;
   owner: number | undefined;
@@ -96,6 +103,8 @@ export interface ShtagHost {
   myPriority(clusterId: number): number;
   /** Majority rule (seed breaks an even split) and the listed capabilities synced. */
   eligible(clusterId: number, requires: string[]): boolean;
+  /** Does a reachable node advertise every listed capability synced? */
+  anyPeerSynced(clusterId: number, capabilities: string[]): boolean;
   count(name: string, n?: number): void;
   hasCluster(clusterId: number): boolean;
   /** Enabled remote nodes of the cluster. */
@@ -157,6 +166,7 @@ export class SharingTags {
         told: new Set(),
         created: this.#created++,
         failover: false,
+        preferred: false,
         epoch: 0,
         owner: undefined,
         ownerEpoch: -1,
@@ -180,10 +190,12 @@ export class SharingTags {
       }
       const t = this.#ensure(s.name, s.clusterId);
       if (t === undefined) continue;
-      t.active = s.state === 'active';
-      t.sendActive = t.active;
       const key = this.#key(s.name, s.clusterId);
       t.failover = this.#failover && (this.#only === undefined || this.#only.has(key));
+      // with failover, `active` is a claim to make once the cluster has been heard (tick)
+      t.preferred = t.failover && s.state === 'active';
+      t.active = !t.failover && s.state === 'active';
+      t.sendActive = t.active;
     }
   }
 
@@ -323,20 +335,20 @@ export class SharingTags {
     return t.failover && this.#host.failoverPeers(t.clusterId).some((p) => p.id === src);
   }
 
-  /** Failover timers: take over an orphaned tag, step down without majority, re-announce. */
+  /** Failover timers: take over an orphaned tag, step down without a majority, re-announce. */
   tick(): void {
     if (!this.#failover) return;
     const now = this.#host.now();
     for (const t of this.#tags.values()) {
       if (!t.failover) continue;
-      const req = this.#requires[this.#key(t.name, t.clusterId)] ?? [];
-      const eligible = this.#host.eligible(t.clusterId, req);
       if (t.active) {
-        if (!eligible) {
+        // the required data gates taking a tag over, not keeping it: an owner whose data is
+        // still syncing (a cold start, an MI activation) would leave the tag with nobody
+        if (!this.#host.eligible(t.clusterId, [])) {
           t.ineligibleSince ??= now;
           if (now - t.ineligibleSince >= this.#holdDown) {
             t.sendActive = false;
-            this.#change(t, false, 'failover: lost the majority or the required data');
+            this.#change(t, false, 'failover: lost the majority');
           }
           continue;
         }
@@ -352,7 +364,9 @@ export class SharingTags {
         continue;
       }
       t.ownerLostAt ??= Math.max(now, this.#startedAt);
-      if (!eligible) continue;
+      let req = this.#requires[this.#key(t.name, t.clusterId)] ?? [];
+      if (t.preferred && !this.#host.anyPeerSynced(t.clusterId, req)) req = [];
+      if (!this.#host.eligible(t.clusterId, req)) continue;
       const me = { id: this.#host.myNodeId, priority: this.#host.myPriority(t.clusterId) };
       const ranked = [...this.#host.failoverPeers(t.clusterId), me].sort(
         (a, b) => a.priority - b.priority || a.id - b.id,

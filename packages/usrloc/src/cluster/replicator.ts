@@ -205,6 +205,7 @@ export class UsrlocReplicator {
         onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
         onSyncDone: () => this.#flushSync(),
         digest: () => this.digest(),
+        stamp: () => this.stamp(),
       },
       {
         clusterId: this.clusterId,
@@ -268,6 +269,17 @@ export class UsrlocReplicator {
     return { next };
   }
 
+  /**
+   * How new the bindings held are: the latest change (ms) among them and the tombstones. When
+   * no node can be a donor at a cold start, the nodes agree on the one with the newest data.
+   */
+  stamp(): number {
+    let latest = 0;
+    for (const c of this.#location.allContacts()) latest = Math.max(latest, c.lastModified);
+    for (const t of this.#location.tombstones()) latest = Math.max(latest, t.deletedAt);
+    return latest;
+  }
+
   /** Order-independent digest of the bindings held: `count:h1:h2`. */
   digest(): string {
     return this.#digest.toString();
@@ -276,6 +288,14 @@ export class UsrlocReplicator {
   /** Does this node hold the whole dataset (capability synced)? */
   get synced(): boolean {
     return this.#node.isSynced(USRLOC_REPL_CAP);
+  }
+
+  /**
+   * May a REGISTER accepted now be answered 200? Not while this node waits for its first sync
+   * with no other node reachable: the binding would live on this node alone.
+   */
+  get mayAcknowledge(): boolean {
+    return this.#node.mayAcknowledge(USRLOC_REPL_CAP);
   }
 
   /** Ask the cluster for a full (merge) sync now — MI `ul_cluster_sync`. */

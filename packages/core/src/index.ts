@@ -4,3 +4,12 @@ export { SipedgeError } from './errors.js';
 export { FNV1A_OFFSET, FNV1A_PRIME, fnv1a, fnv1aBytes } from './hash.js';
 export { type Logger, noopLogger } from './logger.js';
 export { literalFirstLookup } from './lookup.js';
+export {
+  loadTlsMaterial,
+  type TlsCertificateInfo,
+  TlsConfigError,
+  type TlsMaterial,
+  type TlsMinVersion,
+  type TlsSettings,
+  type TlsVerifyClient,
+} from './tls.js';

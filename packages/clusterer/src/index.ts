@@ -76,4 +76,4 @@ export {
 } from './tags/sharing-tags.js';
 export { computeRoutes, type RouteGraph, type RouteTable } from './topology/routing.js';
 export { newerStamp, type Stamp } from './topology/stamp.js';
-export { TcpBinTransport, type TcpTransportOptions } from './transport/tcp.js';
+export { type BinTlsOptions, TcpBinTransport, type TcpTransportOptions } from './transport/tcp.js';

@@ -18,8 +18,11 @@ export interface TcpTransportOptions {
   maxPacket?: number;
   /** Give up a connect after this many ms (default 2000). */
   connectTimeout?: number;
-  /** TLS options for `bins:` (key, cert, ca, rejectUnauthorized...), used on both sides. */
-  tls?: tls.SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string };
+  /**
+   * TLS options for `bins:` (key, cert, ca, rejectUnauthorized...), used on both sides;
+   * `requestCert` asks connecting nodes for their certificate.
+   */
+  tls?: BinTlsOptions;
   logger?: Logger;
   /**
    * Early `auth_check`: connections from hosts this returns false for are closed on accept
@@ -38,6 +41,15 @@ export interface TcpTransportOptions {
    */
   bulkQueueBytes?: number;
 }
+
+export type BinTlsOptions = tls.SecureContextOptions & {
+  rejectUnauthorized?: boolean;
+  requestCert?: boolean;
+  servername?: string;
+};
+
+/** A refused TLS handshake is logged once per host and minute; every one is counted. */
+const TLS_LOG_INTERVAL_MS = 60_000;
 
 interface Outbound {
   to: BinAddress;
@@ -100,9 +112,13 @@ export class TcpBinTransport implements BinTransport {
   address: BinAddress;
 
   readonly #options: TcpTransportOptions;
+  #tls: BinTlsOptions | undefined;
+  /** Host → when its last TLS failure was logged. */
+  readonly #tlsLogged = new Map<string, number>();
 
   constructor(options: TcpTransportOptions) {
     this.#options = options;
+    this.#tls = options.tls;
     this.address = { ...options.listen };
     this.#log = options.logger ?? noopLogger;
     this.#maxQueue = options.maxQueueBytes ?? 4 * 1024 * 1024;
@@ -125,9 +141,19 @@ export class TcpBinTransport implements BinTransport {
     const onConn = (socket: net.Socket): void => this.#accept(socket);
     const server =
       this.#options.listen.proto === 'bins'
-        ? tls.createServer({ ...this.#options.tls }, onConn)
+        ? tls.createServer({ ...this.#tls }, onConn)
         : net.createServer(onConn);
     this.#server = server;
+    if (server instanceof tls.Server) {
+      // the TLS socket forgets its peer once a handshake failed: note it when TCP connects
+      const peers = new WeakMap<net.Socket, string>();
+      server.on('connection', (raw: net.Socket) => peers.set(raw, plainHost(raw.remoteAddress)));
+      server.on('tlsClientError', (err, socket) => {
+        const raw = (socket as { _parent?: net.Socket })._parent;
+        const host = socket.remoteAddress ?? (raw === undefined ? undefined : peers.get(raw));
+        this.#tlsRefused('inbound', plainHost(host), err);
+      });
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#options.listen.port, this.#options.listen.host, () => {
@@ -290,7 +316,7 @@ export class TcpBinTransport implements BinTransport {
     if (bind) (base as net.TcpNetConnectOpts).localAddress = this.#options.listen.host;
     const socket =
       to.proto === 'bins'
-        ? tls.connect({ ...(base as net.TcpNetConnectOpts), ...this.#options.tls })
+        ? tls.connect({ ...(base as net.TcpNetConnectOpts), ...this.#tls })
         : net.connect(base as net.TcpNetConnectOpts);
     const out: Outbound = {
       to,
@@ -336,13 +362,41 @@ export class TcpBinTransport implements BinTransport {
       for (const p of r.packets) this.#handler?.onPacket(p, { host: to.host, reply });
       if (r.error !== undefined) socket.destroy();
     });
-    socket.on('error', () => this.#count('outbound_errors'));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.#count('outbound_errors');
+      // not a socket error (refused, reset…) nor our timeout: the handshake failed, on the
+      // peer's certificate or on ours (an alert from the peer)
+      if (to.proto === 'bins' && err.syscall === undefined && err.message !== 'connect timeout')
+        this.#tlsRefused('outbound', to.host, err);
+    });
     socket.on('close', () => {
       clearTimeout(timer);
       if (this.#outbound.get(key) === out) this.#outbound.delete(key);
       if (!this.#closed) this.#handler?.onPeerLost?.(to);
     });
     return out;
+  }
+
+  /**
+   * New certificates for `bins:` (a renewal): the listener serves them to new connections and
+   * connections opened from now on present them; open connections keep theirs.
+   */
+  setSecureContext(options: BinTlsOptions): void {
+    this.#tls = options;
+    if (this.#server instanceof tls.Server) this.#server.setSecureContext(options);
+  }
+
+  #tlsRefused(side: 'inbound' | 'outbound', host: string, err: NodeJS.ErrnoException): void {
+    this.#count(`tls_${side}_refused`);
+    const now = Date.now();
+    const last = this.#tlsLogged.get(host);
+    if (last !== undefined && now - last < TLS_LOG_INTERVAL_MS) return;
+    if (this.#tlsLogged.size > 1024) this.#tlsLogged.clear();
+    this.#tlsLogged.set(host, now);
+    this.#log.warn(
+      { host, side, err: err.message, ...(err.code === undefined ? {} : { code: err.code }) },
+      'BIN TLS handshake refused',
+    );
   }
 
   /** Close the listener and every connection. Idempotent. */

@@ -35,6 +35,8 @@ export interface MiClientOptions {
   onDisconnect?: (err: Error) => void;
   /** HTTP only: sockets kept alive, default 8. */
   maxSockets?: number;
+  /** https:// and wss://: the CA list to verify the server with, our certificate if asked. */
+  tls?: Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
 }
 
 /** A live event subscription; `unsubscribe()` ends it. */
@@ -100,7 +102,11 @@ export class MiClient {
     this.#reconnect = options.reconnect ?? defaultReconnect;
     if (!this.#ws) {
       const Agent = p === 'https:' ? https.Agent : http.Agent;
-      this.#agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
+      this.#agent = new Agent({
+        keepAlive: true,
+        maxSockets: options.maxSockets ?? 8,
+        ...(p === 'https:' ? options.tls : {}),
+      });
     }
   }
 
@@ -288,6 +294,7 @@ export class MiClient {
         headers: this.#headers(),
         handshakeTimeout: this.#timeout,
         perMessageDeflate: false,
+        ...(this.#url.protocol === 'wss:' ? this.#opts.tls : {}),
       });
       ws.once('open', () => {
         this.#socket = ws;

@@ -1,9 +1,11 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Logger, noopLogger } from '@sipedge/core';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { MiSession } from '../command.js';
+import { MiError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { MiRegistry } from '../registry.js';
 import { handleJsonRpc, type JsonRpcReply } from '../rpc/engine.js';
@@ -45,6 +47,8 @@ export interface MiServerOptions {
   pingIntervalMs?: number;
   /** Time to receive a whole HTTP request, default 30 s. */
   requestTimeoutMs?: number;
+  /** HTTPS (and WSS) with these options (certificate, key, client verification…); default HTTP. */
+  tls?: https.ServerOptions;
 }
 
 interface ServerStats {
@@ -74,7 +78,7 @@ export class MiServer {
   readonly #o: Required<
     Omit<
       MiServerOptions,
-      'events' | 'token' | 'stats' | 'logger' | 'registry' | 'wsPath' | 'allowedOrigins'
+      'events' | 'token' | 'stats' | 'logger' | 'registry' | 'wsPath' | 'allowedOrigins' | 'tls'
     >
   > & { wsPath: string | false };
   readonly #origins: ReadonlySet<string>;
@@ -84,7 +88,7 @@ export class MiServer {
   readonly #logger: Logger;
   readonly #statsRegistry: StatisticsRegistry;
   readonly #st: ServerStats;
-  readonly #server: http.Server;
+  readonly #server: http.Server | https.Server;
   readonly #wss: WebSocketServer | undefined;
   readonly #alive = new WeakMap<WebSocket, boolean>();
   #timer: NodeJS.Timeout | undefined;
@@ -125,9 +129,13 @@ export class MiServer {
       ws_slow_dropped: s.counter('mi', 'ws_slow_dropped'),
       ws_timeouts: s.counter('mi', 'ws_timeouts'),
     };
-    this.#server = http.createServer({ requestTimeout: this.#o.requestTimeoutMs }, (req, res) =>
-      this.#onRequest(req, res),
-    );
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void =>
+      this.#onRequest(req, res);
+    const requestTimeout = this.#o.requestTimeoutMs;
+    this.#server =
+      options.tls === undefined
+        ? http.createServer({ requestTimeout }, onRequest)
+        : https.createServer({ ...options.tls, requestTimeout }, onRequest);
     this.#server.maxConnections = this.#o.maxConnections;
     this.#server.on('connection', (socket) => {
       this.#open++;
@@ -181,18 +189,29 @@ export class MiServer {
     return a;
   }
 
-  /** `http://host:port/root` of the running server. */
+  /** `http://host:port/root` (`https://` with TLS) of the running server. */
   get url(): string {
     const a = this.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}${this.#o.root}`;
+    return `${this.#secure ? 'https' : 'http'}://${host}:${a.port}${this.#o.root}`;
   }
 
-  /** `ws://host:port/wsPath` of the running server. */
+  /** `ws://host:port/wsPath` (`wss://` with TLS) of the running server. */
   get wsUrl(): string {
     const a = this.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `ws://${host}:${a.port}${this.#o.wsPath === false ? '' : this.#o.wsPath}`;
+    return `${this.#secure ? 'wss' : 'ws'}://${host}:${a.port}${this.#o.wsPath === false ? '' : this.#o.wsPath}`;
+  }
+
+  get #secure(): boolean {
+    return this.#server instanceof https.Server;
+  }
+
+  /** New certificates for an HTTPS server (a renewal): new connections get them. */
+  setSecureContext(options: https.ServerOptions): void {
+    if (!(this.#server instanceof https.Server))
+      throw new MiError('MI_TLS', 'setSecureContext: this MI server is plain HTTP');
+    this.#server.setSecureContext(options);
   }
 
   /** TCP connections now open (HTTP and WebSocket). */

@@ -10,6 +10,7 @@ import {
 import {
   type ConnectionOptions,
   createServer as createTlsServer,
+  type SecureContextOptions,
   type TlsOptions,
   connect as tlsConnect,
 } from 'node:tls';
@@ -45,6 +46,11 @@ export interface TransportsOptions {
   readonly maxConnections?: number;
   /** UDP socket receive and send buffer (default 4 MiB; 0 = the system default). */
   readonly udpBufferBytes?: number;
+  /**
+   * Options of the TLS connections `send` opens (CA list, verification, our certificate);
+   * default Node's: the server's certificate must verify against Node's root CAs.
+   */
+  readonly tlsClient?: ConnectionOptions;
 }
 
 interface StreamFlow extends Flow {
@@ -57,6 +63,8 @@ export interface TransportCounters {
   parseErrors: number;
   closedForLimits: number;
   refusedConnections: number;
+  /** Inbound TLS/WSS handshakes that failed (no common version, a client certificate refused…). */
+  tlsHandshakeErrors: number;
 }
 
 function strip(address: string): string {
@@ -77,6 +85,9 @@ export class SipTransports {
   readonly #log: Logger;
   readonly #udp: { v4?: UdpSocket; v6?: UdpSocket } = {};
   readonly #servers: Array<Server | WebSocketServer> = [];
+  /** TLS and WSS listeners, for `setSecureContext`. */
+  readonly #tlsServers: Array<{ setSecureContext(options: SecureContextOptions): void }> = [];
+  #tlsClient: ConnectionOptions;
   readonly #flows = new Map<string, StreamFlow>();
   readonly #byRemote = new Map<string, string>();
   #seq = 0;
@@ -84,11 +95,22 @@ export class SipTransports {
     parseErrors: 0,
     closedForLimits: 0,
     refusedConnections: 0,
+    tlsHandshakeErrors: 0,
   };
 
   constructor(options: TransportsOptions) {
     this.#o = options;
     this.#log = options.logger ?? noopLogger;
+    this.#tlsClient = options.tlsClient ?? {};
+  }
+
+  /**
+   * New certificates (a renewal): TLS and WSS listeners serve them to new connections, TLS
+   * connections opened from now on use `client`. Open connections keep theirs.
+   */
+  setSecureContext(server: SecureContextOptions, client?: ConnectionOptions): void {
+    for (const s of this.#tlsServers) s.setSecureContext(server);
+    if (client !== undefined) this.#tlsClient = client;
   }
 
   get flowCount(): number {
@@ -191,6 +213,8 @@ export class SipTransports {
     tls: TlsOptions,
   ): Promise<{ address: string; port: number }> {
     const server = createTlsServer(tls, (s) => this.#adoptStream(s, 'TLS'));
+    this.#watchHandshakes(server, 'TLS');
+    this.#tlsServers.push(server);
     return this.#listen(server, host, port);
   }
 
@@ -214,6 +238,10 @@ export class SipTransports {
     };
     const httpServer =
       tls === undefined ? createHttpServer(refuse) : createHttpsServer(tls, refuse);
+    if (tls !== undefined) {
+      this.#watchHandshakes(httpServer, 'WSS');
+      this.#tlsServers.push(httpServer as ReturnType<typeof createHttpsServer>);
+    }
     httpServer.on('upgrade', (req, socket, head) => {
       if (this.#flows.size >= (this.#o.maxConnections ?? 4096)) {
         this.counters.refusedConnections++;
@@ -239,6 +267,20 @@ export class SipTransports {
     });
     this.#servers.push(wss);
     return this.#listen(httpServer, host, port);
+  }
+
+  /** A failed TLS handshake is counted (`tlsHandshakeErrors`) and logged at debug. */
+  #watchHandshakes(
+    server: { on(event: 'tlsClientError', fn: (err: Error, s: Socket) => void): unknown },
+    transport: 'TLS' | 'WSS',
+  ): void {
+    server.on('tlsClientError', (err, s) => {
+      this.counters.tlsHandshakeErrors++;
+      this.#log.debug(
+        { err: err.message, transport, from: `${strip(s.remoteAddress ?? '')}:${s.remotePort}` },
+        'sip: TLS handshake failed',
+      );
+    });
   }
 
   #register(flow: StreamFlow): void {
@@ -352,7 +394,7 @@ export class SipTransports {
     transport: 'TCP' | 'TLS',
     address: string,
     port: number,
-    tls: ConnectionOptions = {},
+    tls: ConnectionOptions = this.#tlsClient,
   ): Promise<string> {
     const key = `${transport}|${bare(address)}|${port}`;
     const existing = this.#byRemote.get(key);

@@ -3,12 +3,15 @@
  * `cluster-node --config FILE [--check]`.
  * Exit codes: 0 ok (and `--check` with a valid configuration), 2 bad flags or configuration
  * (the message names the key), 1 a failure at start-up.
- * Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration file.
+ * Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration file and re-reads
+ * the TLS certificate files.
  */
 import { readFileSync } from 'node:fs';
+import { TlsConfigError } from '@sipedge/core';
 import { loadNodeConfig, NodeConfigError } from './config.js';
 import { createLogger, logFormat } from './logger.js';
 import { startNode } from './node.js';
+import { NodeTls } from './wiring/tls.js';
 
 const USAGE = `usage: cluster-node --config FILE [--check]
   --config FILE   YAML or JSON configuration (environment SIPEDGE_<SECTION>__<KEY> overrides it)
@@ -71,10 +74,18 @@ async function main(argv: readonly string[]): Promise<number> {
   let config: ReturnType<typeof loadNodeConfig>;
   try {
     config = loadNodeConfig(file, process.env);
+    // every certificate, key and CA file the configuration names: readable, PEM, matching
+    new NodeTls(config, file);
   } catch (err) {
-    if (!(err instanceof NodeConfigError)) throw err;
+    const problems =
+      err instanceof NodeConfigError
+        ? err.problems
+        : err instanceof TlsConfigError
+          ? [`tls: ${err.message}`]
+          : undefined;
+    if (problems === undefined) throw err;
     process.stderr.write(
-      `cluster-node: bad configuration ${file}:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`,
+      `cluster-node: bad configuration ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}\n`,
     );
     return 2;
   }
@@ -122,6 +133,7 @@ async function main(argv: readonly string[]): Promise<number> {
         (err: unknown) => {
           const why =
             err instanceof NodeConfigError ? err.problems.join('; ') : (err as Error).message;
+          out(`reload failed: ${why}`);
           logger.error({ err: why }, 'reload failed, configuration unchanged');
         },
       );

@@ -85,6 +85,7 @@ describe('defaults', () => {
       port: 9090,
       path: '/metrics',
       process_metrics: true,
+      tls: false,
     });
     expect(c.clusterer).toEqual({
       cluster_id: 1,

@@ -23,6 +23,7 @@ import { parseSocketSpec } from '@sipedge/rtpp';
 import { usrlocConfigSchema } from '@sipedge/usrloc';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { httpsSwitch, tlsProblems, tlsShape } from './tls-config.js';
 
 /** A bad configuration: `problems` are one line each, every line names its key. */
 export class NodeConfigError extends SipedgeError {
@@ -95,7 +96,8 @@ const nodeSection = z
 
 const sipListener = z
   .object({
-    proto: z.enum(['udp', 'tcp', 'ws']),
+    /** `tls` and `wss` use the node's TLS settings (`tls`, overridden by `sip.tls`). */
+    proto: z.enum(['udp', 'tcp', 'ws', 'tls', 'wss']),
     address,
   })
   .strict();
@@ -152,6 +154,8 @@ const sipSection = z
     max_connections: z.number().int().min(1).max(1_000_000).default(4096),
     /** Largest SIP message in bytes. */
     max_message_bytes: z.number().int().min(1024).max(65_535).default(65_535),
+    /** TLS settings of SIP (tls/wss listeners, connections to sips: targets) over `tls`. */
+    tls: tlsShape.optional(),
   })
   .strict()
   .prefault({});
@@ -174,6 +178,8 @@ const metricsSection = z
       .default('/metrics'),
     /** Node.js process metrics (prom-client default metrics). */
     process_metrics: z.boolean().default(true),
+    /** HTTPS: `true` with the node's `tls` settings, or an override of them. */
+    tls: httpsSwitch,
   })
   .strict()
   .default({
@@ -182,6 +188,7 @@ const metricsSection = z
     port: 9090,
     path: '/metrics',
     process_metrics: true,
+    tls: false,
   });
 
 const neighbour = z
@@ -226,6 +233,8 @@ const clustererSection = z
      * unreachable before one eligible backup takes over (-1 = off, tags move only by MI).
      */
     shtag_failover_holddown: z.number().int().min(-1).max(600_000).default(300),
+    /** TLS settings of `bins:` links over `tls` (verify_client defaults to required here). */
+    tls: tlsShape.optional(),
   })
   .strict();
 
@@ -300,11 +309,16 @@ const loggingSection = z
   .strict()
   .default({ level: 'info', format: 'auto' });
 
+/** The MI listener (@sipedge/mi's schema) and HTTPS: `tls: true` or an override of `tls`. */
+const miSection = miConfigSchema.safeExtend({ tls: httpsSwitch });
+
 export const nodeConfigSchema = z
   .object({
     node: nodeSection,
+    /** The node's TLS settings: every TLS listener and client uses them (see tls-config.ts). */
+    tls: tlsShape.prefault({}),
     sip: sipSection,
-    mi: miConfigSchema.default(miConfigSchema.parse({})),
+    mi: miSection.default(miSection.parse({})),
     metrics: metricsSection,
     clusterer: clustererSection,
     usrloc: usrlocSection,
@@ -349,6 +363,8 @@ export const nodeConfigSchema = z
         message: 'required when sip.mode is edge (the registrar REGISTERs go to)',
       });
     }
+    for (const p of tlsProblems(c))
+      ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
     const seen = new Set<string>();
     c.sip.listeners.forEach((l, i) => {
       const key = `${l.proto === 'udp' ? 'udp' : 'tcp'}:${l.address}`;

@@ -1,9 +1,10 @@
 /**
  * Prometheus `/metrics`: a prom-client registry fed at scrape time from the MI statistics
  * (every package's counters and gauges, `sipedge_<group>_<name>[_total]`), plus Node.js
- * process metrics, on its own HTTP listener.
+ * process metrics, on its own HTTP (or HTTPS) listener.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { StatisticsRegistry } from '@sipedge/mi';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
@@ -70,6 +71,7 @@ export function statisticsRegistry(
 /** The `/metrics` HTTP listener; only GET/HEAD on `path`, everything else 404/405. */
 export class MetricsServer {
   readonly #server: Server;
+  readonly #https: ReturnType<typeof createHttpsServer> | undefined;
   readonly #host: string;
   readonly #port: number;
 
@@ -79,10 +81,12 @@ export class MetricsServer {
     path: string;
     metrics: () => Promise<string>;
     contentType: string;
+    /** HTTPS with these options (certificate, key…). */
+    tls?: HttpsOptions;
   }) {
     this.#host = options.host;
     this.#port = options.port;
-    this.#server = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       const url = (req.url ?? '/').split('?')[0];
       if (url !== options.path) {
         res.writeHead(404).end();
@@ -99,9 +103,16 @@ export class MetricsServer {
         },
         () => res.writeHead(500).end(),
       );
-    });
+    };
+    this.#https = options.tls === undefined ? undefined : createHttpsServer(options.tls, onRequest);
+    this.#server = this.#https ?? createServer(onRequest);
     this.#server.maxConnections = 64;
     this.#server.requestTimeout = 10_000;
+  }
+
+  /** Renewed certificates for HTTPS: new connections get them. */
+  setSecureContext(options: HttpsOptions): void {
+    this.#https?.setSecureContext(options);
   }
 
   start(): Promise<AddressInfo> {

@@ -41,6 +41,7 @@ import { startMetrics, startMiServer } from './wiring/management.js';
 import { startMedia } from './wiring/rtp.js';
 import { startSip } from './wiring/sip.js';
 import { openStorage, resolvePath } from './wiring/storage.js';
+import { NodeTls } from './wiring/tls.js';
 import { startUsrloc } from './wiring/usrloc.js';
 
 export interface StartNodeOptions {
@@ -114,6 +115,7 @@ export async function startNode(
   try {
     let current = config;
     const mi = createNodeMi(logger, options.version);
+    const tls = new NodeTls(config, options.configFile);
 
     const storageFile = resolvePath(config.storage.file, options.configFile);
     const db = openStorage(storageFile, config.node.id);
@@ -126,6 +128,7 @@ export async function startNode(
       logger,
       configFile: options.configFile,
       cleanups,
+      tls,
     });
     const usrloc = startUsrloc(config, { storageFile, clusterer, mi, logger, cleanups });
     const media =
@@ -149,6 +152,7 @@ export async function startNode(
       mi,
       logger,
       cleanups,
+      tls,
     });
 
     const service =
@@ -180,8 +184,8 @@ export async function startNode(
         }),
       }),
     );
-    const miUrl = await startMiServer(config, { mi, logger, cleanups });
-    const metricsUrl = await startMetrics(config, { mi, cleanups });
+    const miUrl = await startMiServer(config, { mi, logger, cleanups, tls });
+    const metricsUrl = await startMetrics(config, { mi, cleanups, tls });
 
     clusterer.start();
     cleanups.push(() => clusterer.stop());
@@ -232,9 +236,14 @@ export async function startNode(
       storage: db,
       async reload() {
         const next = reloadConfig(options, current);
+        // the certificate files are re-read first: a bad one fails the reload, nothing changed
+        const renewed = tls.reload(logger);
         const outcome = await applyReload(current, next, { balancer, logger });
         current = outcome.config;
-        return { applied: outcome.applied, needsRestart: outcome.needsRestart };
+        return {
+          applied: [...renewed, ...outcome.applied],
+          needsRestart: outcome.needsRestart,
+        };
       },
       stop() {
         stopping ??= shutdown();

@@ -1,5 +1,5 @@
 /**
- * The node's SIP edge: listeners (UDP, TCP, WebSocket from @sipedge/sip) grouped in
+ * The node's SIP edge: listeners (UDP, TCP, TLS, WebSocket and WSS from @sipedge/sip) grouped in
  * interfaces — the node's own addresses, and the floating service address while this node is
  * active for its sharing tag — and one RFC 3261 transaction layer over them; requests go to a
  * handler (the stateful proxy of router.ts). `edgeNetwork` is what that proxy sees of it.
@@ -8,7 +8,7 @@
  * NAT that talks to the service address always sees the service address.
  */
 
-import type { Logger } from '@sipedge/core';
+import type { Logger, TlsMaterial } from '@sipedge/core';
 import type { Counter, StatisticsRegistry } from '@sipedge/mi';
 import {
   type Endpoint,
@@ -24,7 +24,7 @@ import type { NodeConfig } from './config.js';
 import { parseAddress } from './config.js';
 
 export interface SipListenerInfo {
-  readonly proto: 'udp' | 'tcp' | 'ws';
+  readonly proto: 'udp' | 'tcp' | 'ws' | 'tls' | 'wss';
   readonly address: string;
   readonly port: number;
 }
@@ -63,11 +63,17 @@ export class SipEdge {
   readonly #sendErrors: Counter;
   readonly #internalErrors: Counter;
   readonly #deps: { logger: Logger; stats: StatisticsRegistry };
+  #tls: TlsMaterial | undefined;
 
-  constructor(config: NodeConfig['sip'], deps: { logger: Logger; stats: StatisticsRegistry }) {
+  /** `tls`: the certificate of tls/wss listeners and the options of outbound TLS. */
+  constructor(
+    config: NodeConfig['sip'],
+    deps: { logger: Logger; stats: StatisticsRegistry; tls?: TlsMaterial | undefined },
+  ) {
     this.#config = config;
     this.#log = deps.logger;
     this.#deps = deps;
+    this.#tls = deps.tls;
     this.node = this.#makeInterface('node');
     this.layer = new TransactionLayer({
       send: (msg, to) => this.send(msg, to as Hop),
@@ -88,9 +94,11 @@ export class SipEdge {
     this.#sendErrors = s.counter('sip', 'send_errors');
     this.#internalErrors = s.counter('sip', 'internal_errors');
     const counters = () => [this.node, this.#service].filter((i) => i !== undefined);
-    const sum = (k: 'parseErrors' | 'closedForLimits' | 'refusedConnections') => () =>
-      counters().reduce((n, i) => n + i.transports.counters[k], 0);
+    const sum =
+      (k: 'parseErrors' | 'closedForLimits' | 'refusedConnections' | 'tlsHandshakeErrors') => () =>
+        counters().reduce((n, i) => n + i.transports.counters[k], 0);
     s.gauge('sip', 'parse_errors', sum('parseErrors'));
+    s.gauge('sip', 'tls_handshake_errors', sum('tlsHandshakeErrors'));
     s.gauge('sip', 'closed_for_limits', sum('closedForLimits'));
     s.gauge('sip', 'refused_connections', sum('refusedConnections'));
     s.gauge('sip', 'flows', () => counters().reduce((n, i) => n + i.transports.flowCount, 0));
@@ -141,6 +149,7 @@ export class SipEdge {
         logger: this.#deps.logger,
         maxConnections: this.#config.max_connections,
         maxMessageBytes: this.#config.max_message_bytes,
+        ...(this.#tls === undefined ? {} : { tlsClient: this.#tls.client }),
       }),
     };
     return iface;
@@ -178,12 +187,27 @@ export class SipEdge {
         ? await t.listenUdp(host, port)
         : proto === 'tcp'
           ? await t.listenTcp(host, port)
-          : await t.listenWs(host, port);
+          : proto === 'ws'
+            ? await t.listenWs(host, port)
+            : proto === 'tls'
+              ? await t.listenTls(host, port, this.#serverTls())
+              : await t.listenWs(host, port, this.#serverTls());
     iface.listeners.push({ proto, address: bound.address, port: bound.port });
     this.#log.info(
       { iface: iface.name, proto, address: bound.address, port: bound.port },
       'SIP listening',
     );
+  }
+
+  #serverTls(): NonNullable<TlsMaterial['server']> {
+    if (this.#tls === undefined) throw new Error('a tls/wss listener without TLS settings');
+    return this.#tls.server;
+  }
+
+  /** Renewed certificates (SIGHUP): new TLS/WSS connections, both ways, use them. */
+  setTls(tls: TlsMaterial): void {
+    this.#tls = tls;
+    for (const i of this.interfaces) i.transports.setSecureContext(tls.server, tls.client);
   }
 
   /** Binds the service address (UDP and TCP): this node became active for its tag. */
@@ -245,9 +269,11 @@ export class SipEdge {
   /** The listener of an interface for a transport (UDP for WS-less lookups). */
   listenerFor(iface: EdgeInterface, transport: string): SipListenerInfo | undefined {
     const t = transport.toLowerCase();
-    const want = t === 'udp' ? 'udp' : t === 'ws' || t === 'wss' ? 'ws' : 'tcp';
+    const want = t === 'udp' || t === 'tls' || t === 'ws' || t === 'wss' ? t : 'tcp';
     return (
       iface.listeners.find((l) => l.proto === want) ??
+      (want === 'wss' ? iface.listeners.find((l) => l.proto === 'ws') : undefined) ??
+      (want === 'tls' ? iface.listeners.find((l) => l.proto === 'tcp') : undefined) ??
       iface.listeners.find((l) => l.proto === 'udp') ??
       iface.listeners[0]
     );

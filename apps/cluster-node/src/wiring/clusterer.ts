@@ -4,6 +4,7 @@
  * registration may take over), and its MI commands.
  */
 import {
+  type BinTlsOptions,
   Clusterer,
   ClustererMi,
   clustererOptionsFromConfig,
@@ -11,12 +12,14 @@ import {
   parseClustererConfig,
   TcpBinTransport,
 } from '@sipedge/clusterer';
+import type { TlsMaterial } from '@sipedge/core';
 import type { MiCore } from '@sipedge/mi';
 import { USRLOC_REPL_CAP } from '@sipedge/usrloc';
 import type { Logger } from 'pino';
 import { type NodeConfig, parseBinListenUrl } from '../config.js';
 import type { Cleanups } from './cleanups.js';
 import { resolvePath } from './storage.js';
+import type { NodeTls } from './tls.js';
 
 export interface NodeClusterer {
   readonly clusterer: Clusterer;
@@ -38,23 +41,41 @@ function clustererNodeInfo(c: NodeConfig['clusterer'], nodeId: number, url: stri
   };
 }
 
+/**
+ * The BIN transport's TLS options: the listener's (certificate, CA list, client verification)
+ * and the server verification of the connections it opens.
+ */
+function binTls(m: TlsMaterial): BinTlsOptions {
+  return { ...(m.server as BinTlsOptions), verifyServer: m.client.rejectUnauthorized !== false };
+}
+
 /** Binds the BIN listener and makes the clusterer (not started: the node starts it last). */
 export async function createClusterer(
   config: Readonly<NodeConfig>,
-  deps: { mi: MiCore; logger: Logger; configFile: string | undefined; cleanups: Cleanups },
+  deps: {
+    mi: MiCore;
+    logger: Logger;
+    configFile: string | undefined;
+    cleanups: Cleanups;
+    tls: NodeTls;
+  },
 ): Promise<NodeClusterer> {
   const { mi, logger, cleanups } = deps;
   const listen = parseBinListenUrl(config.clusterer.listen);
   let clustererRef: Clusterer | undefined;
+  // bins: mutual TLS, one set of options for the listener and the connections it opens
+  const tls = deps.tls.material('clusterer');
   const transport = new TcpBinTransport({
     listen,
     logger,
+    ...(tls === undefined ? {} : { tls: binTls(tls) }),
     ...(config.clusterer.accept_unknown_hosts
       ? {}
       : { acceptFrom: (host: string) => clustererRef?.isKnownHost(host) === true }),
   });
   const bound = await transport.listen();
   cleanups.push(() => transport.close());
+  deps.tls.onReload('clusterer', (m) => transport.setSecureContext(binTls(m)));
   const cc = config.clusterer;
   const binAddress = `${listen.proto}:${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`;
   const haTag = config.ha === undefined ? undefined : config.ha.sharing_tag;

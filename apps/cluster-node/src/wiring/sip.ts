@@ -13,6 +13,7 @@ import { MediaAnchor } from '../media.js';
 import { Router } from '../router.js';
 import { SipEdge, type SipListenerInfo } from '../sip-edge.js';
 import type { Cleanups } from './cleanups.js';
+import type { NodeTls } from './tls.js';
 
 export interface NodeSip {
   readonly sip: SipEdge;
@@ -32,10 +33,12 @@ export async function startSip(
     mi: MiCore;
     logger: Logger;
     cleanups: Cleanups;
+    tls: NodeTls;
   },
 ): Promise<NodeSip> {
   const { mi, logger, cleanups } = deps;
-  const sip = new SipEdge(config.sip, { logger, stats: mi.stats });
+  const sip = new SipEdge(config.sip, { logger, stats: mi.stats, tls: deps.tls.material('sip') });
+  deps.tls.onReload('sip', (m) => sip.setTls(m));
   cleanups.push(() => sip.stop());
   const cluster0 = deps.balancer?.clusters[0];
   const router = new Router({

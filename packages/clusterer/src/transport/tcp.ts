@@ -46,6 +46,8 @@ export type BinTlsOptions = tls.SecureContextOptions & {
   rejectUnauthorized?: boolean;
   requestCert?: boolean;
   servername?: string;
+  /** Outbound connections: verify the listener's certificate (default: `rejectUnauthorized`). */
+  verifyServer?: boolean;
 };
 
 /** A refused TLS handshake is logged once per host and minute; every one is counted. */
@@ -316,7 +318,11 @@ export class TcpBinTransport implements BinTransport {
     if (bind) (base as net.TcpNetConnectOpts).localAddress = this.#options.listen.host;
     const socket =
       to.proto === 'bins'
-        ? tls.connect({ ...(base as net.TcpNetConnectOpts), ...this.#tls })
+        ? tls.connect({
+            ...(base as net.TcpNetConnectOpts),
+            ...this.#tls,
+            rejectUnauthorized: this.#tls?.verifyServer ?? this.#tls?.rejectUnauthorized ?? true,
+          })
         : net.connect(base as net.TcpNetConnectOpts);
     const out: Outbound = {
       to,

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop suites drive, from Debian: sipp (sip-tester), Kamailio
 # with its rtpproxy/registrar/usrloc/path/nathelper/dmq modules, rtpengine (its rtpproxy
-# protocol on --listen-udp) and tshark. Does nothing when they are already there.
+# protocol on --listen-udp), tshark and stunnel (Debian's sipp has no TLS: the TLS e2e tests put
+# stunnel between sipp and the node). Does nothing when they are already there.
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 command -v rtpengine >/dev/null 2>&1 || need+=(rtpengine-daemon)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "peers: sipp, kamailio, rtpengine and tshark are installed"
+  echo "peers: sipp, kamailio, rtpengine, tshark and stunnel are installed"
   exit 0
 fi
 sudo=""

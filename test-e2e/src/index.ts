@@ -9,4 +9,5 @@ export * from './rtp.js';
 export * from './shtags.js';
 export * from './sip.js';
 export * from './sipp.js';
+export * from './tls.js';
 export * from './usrloc.js';

@@ -1,7 +1,7 @@
 /** One cluster-node process of an e2e cluster: its config, ports, MI client, faults, restarts. */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MiClient } from '@sipedge/mi';
+import { MiClient, type MiClientOptions } from '@sipedge/mi';
 import { type Proc, startNodeBin, until } from '@sipedge/test-utils';
 import { stringify } from 'yaml';
 import { ROOT, stopOnExit, tail } from './processes.js';
@@ -46,6 +46,10 @@ export class E2eNode {
   private client: MiClient | undefined;
   sipUdp: Address | undefined;
   sipTcp: Address | undefined;
+  /** Every SIP listener the node printed, by proto (`tls`, `wss`…): the first of each. */
+  readonly sip = new Map<string, Address>();
+  /** The CA (and client certificate) for an MI served over HTTPS (`mi.tls`). */
+  miTls: MiClientOptions['tls'];
   miUrl = '';
   /** The node's real BIN listener (`bin:127.0.0.1:port`). */
   binUrl = '';
@@ -101,11 +105,12 @@ export class E2eNode {
     this.paused = false;
     const printed = [...p.output().matchAll(LINE(this.name))].map((m) => m[1] ?? '');
     for (const l of printed) {
-      let m = /^SIP (udp|tcp) (\S+)$/.exec(l);
+      let m = /^SIP (udp|tcp|ws|tls|wss) (\S+)$/.exec(l);
       if (m !== null) {
         const a = splitHostPort(m[2] ?? '');
+        if (!this.sip.has(m[1] ?? '')) this.sip.set(m[1] ?? '', a);
         if (m[1] === 'udp') this.sipUdp ??= a;
-        else this.sipTcp ??= a;
+        else if (m[1] === 'tcp') this.sipTcp ??= a;
         continue;
       }
       m = /^BIN (bins?:\S+)$/.exec(l);
@@ -117,7 +122,7 @@ export class E2eNode {
     }
     // pin every port the node picked, so a restart comes back on the same addresses
     this.config.sip.listeners = this.config.sip.listeners.map((l) => {
-      const a = l.proto === 'udp' ? this.sipUdp : this.sipTcp;
+      const a = this.sip.get(l.proto);
       return a !== undefined && l.address.endsWith(':0')
         ? { ...l, address: `${a.host}:${a.port}` }
         : l;
@@ -129,7 +134,11 @@ export class E2eNode {
     }
     this.write();
     this.onBin?.(splitHostPort(this.binUrl.replace(/^bins?:/, '')));
-    this.client ??= new MiClient({ url: this.miUrl, timeoutMs: 10_000 });
+    this.client ??= new MiClient({
+      url: this.miUrl,
+      timeoutMs: 10_000,
+      ...(this.miTls === undefined ? {} : { tls: this.miTls }),
+    });
     await until(
       async () => {
         await this.call('node_info');

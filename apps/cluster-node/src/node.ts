@@ -164,6 +164,7 @@ export async function startNode(
     mi.registry.register(
       defineCommand({
         name: 'node_info',
+        readOnly: true,
         description: 'This cluster-node: id, name, listeners and what is wired',
         params: z.object({}),
         handler: () => ({

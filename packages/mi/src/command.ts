@@ -41,6 +41,11 @@ export interface MiCommandSpec<P extends AnyParams, R> {
   namedOnly?: boolean;
   /** Who exports it (`core`, `clusterer` …); shown by `help`. */
   module?: string;
+  /**
+   * The command only reads state: running it changes nothing (lists, dumps, statistics,
+   * status). Such commands are what other cluster nodes may run here by default.
+   */
+  readOnly?: boolean;
   handler: (params: z.infer<P>, ctx: MiCallContext) => R | Promise<R>;
 }
 
@@ -52,6 +57,8 @@ export interface MiCommand {
   readonly params: AnyParams;
   readonly recipes: readonly (readonly string[])[];
   readonly namedOnly: boolean;
+  /** See `MiCommandSpec.readOnly` (false when not given). */
+  readonly readOnly: boolean;
   readonly handler: (params: Record<string, unknown>, ctx: MiCallContext) => unknown;
 }
 
@@ -110,6 +117,7 @@ export function defineCommand<
     params,
     recipes: Object.freeze(recipes.map((r) => Object.freeze(r))),
     namedOnly: spec.namedOnly ?? false,
+    readOnly: spec.readOnly ?? false,
     handler: spec.handler as MiCommand['handler'],
   });
 }

@@ -103,6 +103,7 @@ export function miCommands(balancer: RtpBalancer, options: RtpClusterMiOptions =
   const commands: MiCommand[] = [
     defineCommand({
       name: 'rtp_cluster_list',
+      readOnly: true,
       description: 'clusters and their members, with state, load and counters',
       module: 'rtp_cluster',
       params: z.object({ cluster: z.string().optional() }),

@@ -82,6 +82,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
   return [
     defineCommand({
       name: 'ul_dump',
+      readOnly: true,
       module: 'usrloc',
       description: 'Dump the user location table',
       params: z.object({ brief: z.coerce.number().int().optional() }),
@@ -98,6 +99,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
     }),
     defineCommand({
       name: 'ul_show_contact',
+      readOnly: true,
       module: 'usrloc',
       description: 'Show the contacts of an AOR',
       params: z.object({ table_name: z.string(), aor: z.string() }),

@@ -242,6 +242,7 @@ export class ClustererMi {
       }),
       defineCommand({
         name: 'clusterer_list',
+        readOnly: true,
         module: 'clusterer',
         description: 'List the other nodes of every cluster with their link state',
         handler: () => ({
@@ -261,6 +262,7 @@ export class ClustererMi {
       }),
       defineCommand({
         name: 'clusterer_list_topology',
+        readOnly: true,
         module: 'clusterer',
         description: 'List the adjacency of every node as known here',
         handler: () => ({
@@ -278,6 +280,7 @@ export class ClustererMi {
       }),
       defineCommand({
         name: 'clusterer_list_cap',
+        readOnly: true,
         module: 'clusterer',
         description: 'List the local capabilities of every cluster',
         handler: () => ({
@@ -321,6 +324,7 @@ export class ClustererMi {
       }),
       defineCommand({
         name: 'clusterer_list_shtags',
+        readOnly: true,
         module: 'clusterer',
         description: 'List the sharing tags and their states',
         handler: () =>

@@ -91,11 +91,13 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
   out.push(
     defineCommand({
       name: 'which',
+      readOnly: true,
       description: 'List the available MI commands',
       handler: () => registry.commands().map((c) => c.name),
     }),
     defineCommand({
       name: 'help',
+      readOnly: true,
       description: 'Describe a command: text, module, recipes and the JSON Schema of its params',
       params: z.object({ mi_cmd: z.string() }),
       handler: ({ mi_cmd }) => {
@@ -111,6 +113,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
     }),
     defineCommand({
       name: 'version',
+      readOnly: true,
       description: 'Server name and version',
       handler: () => ({
         Server: `${options.server ?? 'sipedge'} ${options.version ?? '0.1.0'} (node ${process.version})`,
@@ -118,6 +121,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
     }),
     defineCommand({
       name: 'uptime',
+      readOnly: true,
       description: 'Current time, start time and seconds up',
       handler: () => {
         const now = clock.now();
@@ -151,6 +155,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
     out.push(
       defineCommand({
         name: 'get_statistics',
+        readOnly: true,
         description: 'Values of statistics ("all", "group:", "group:name" or "name")',
         params: z.object({ statistics: statSelectors }),
         handler: ({ statistics }) => {
@@ -161,6 +166,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
       }),
       defineCommand({
         name: 'list_statistics',
+        readOnly: true,
         description: 'Statistics with their kind (incremental or non-incremental)',
         params: z.object({ statistics: statSelectors.optional() }),
         handler: ({ statistics }) => {
@@ -189,6 +195,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
     out.push(
       defineCommand({
         name: 'sr_get_status',
+        readOnly: true,
         description: 'Status of a status/report identifier (default "main"; "all" aggregates)',
         params: z.object({ group: z.string(), identifier: z.string().optional() }),
         handler: ({ group: gname, identifier: idName }) => {
@@ -203,6 +210,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
       }),
       defineCommand({
         name: 'sr_list_status',
+        readOnly: true,
         description: 'Status of every identifier of a group, or the identifiers of every group',
         params: z.object({ group: z.string().optional() }),
         handler: ({ group: gname }) => {
@@ -219,6 +227,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
       }),
       defineCommand({
         name: 'sr_list_reports',
+        readOnly: true,
         description: 'Report histories (last 200 each) of an identifier, a group, or everything',
         params: z.object({ group: z.string().optional(), identifier: z.string().optional() }),
         handler: ({ group: gname, identifier: idName }) => {
@@ -235,6 +244,7 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
       }),
       defineCommand({
         name: 'sr_list_identifiers',
+        readOnly: true,
         description: 'Identifiers of a group, or of every group',
         params: z.object({ group: z.string().optional() }),
         handler: ({ group: gname }) => {
@@ -253,11 +263,13 @@ export function coreCommands(options: CoreCommandsOptions): MiCommand[] {
     out.push(
       defineCommand({
         name: 'events_list',
+        readOnly: true,
         description: 'The events that can be subscribed to',
         handler: () => ({ Events: events.events() }),
       }),
       defineCommand({
         name: 'subscribers_list',
+        readOnly: true,
         description: 'Subscribers of every event, of one event, or one subscriber',
         params: z.object({ event: z.string().optional(), socket: z.string().optional() }),
         handler: ({ event, socket }) => {

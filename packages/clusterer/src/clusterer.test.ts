@@ -213,7 +213,7 @@ describe('module API over a line 1-2-3 (rerouting through 2)', () => {
 });
 
 describe('bad input to a running node', () => {
-  it('drops packets from unknown addresses (auth_check) and counts them', () => {
+  it('refuses packets from unknown addresses (auth_check) and counts them', () => {
     const { clock, net } = world();
     const a = scriptNode(net, clock, 1, [2]);
     const b = scriptNode(net, clock, 2, [1]);
@@ -231,7 +231,7 @@ describe('bad input to a running node', () => {
     a.on('request', () => events++);
     a.receive(pkt, { host: '192.0.2.66', reply: () => true });
     expect(events).toBe(0);
-    expect(a.counters.get('drop_unknown_source')).toBe(1);
+    expect(a.counters.get('refused_wrong_address')).toBe(1);
     a.receive(pkt, { host: '10.0.0.2', reply: () => true });
     expect(events).toBe(1);
     expect(b.myNodeId).toBe(2);

@@ -1,5 +1,8 @@
+// Over 500 lines: the façade keeps the whole module API (one method per clusterer API call) in one place.
 import { EventEmitter } from 'node:events';
 import { type Clock, noopLogger, systemClock, type TimerHandle } from '@sipedge/core';
+import { LinkSecurity } from './auth/link-security.js';
+import type { Refusals } from './auth/refusals.js';
 import type { RoutedPacket } from './bin/packet.js';
 import { InboundPackets } from './dispatch/inbound.js';
 import { ClustererConfigError } from './errors.js';
@@ -92,6 +95,8 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
   readonly #router: PacketRouter;
   readonly #messages: ClusterMessages;
   readonly #inbound: InboundPackets;
+  /** Refused peers: counted as `refused_<reason>`, logged once per peer and reason a minute. */
+  readonly refusals: Refusals;
 
   constructor(options: ClustererOptions) {
     super();
@@ -110,6 +115,17 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
     const [myNodeId, configs] = nodeConfigs(options, this.dbMode);
     this.myNodeId = myNodeId;
     loadClusters(this.clusters, configs, myNodeId);
+    const security = new LinkSecurity({
+      myNodeId,
+      clusters: this.clusters,
+      authSecret: options.authSecret,
+      authWindowMs: options.authWindowMs,
+      tlsNames: options.tlsNames,
+      log,
+      clock,
+      count: (name, n) => this.#count(name, n),
+    });
+    this.refusals = security.refusals;
 
     // One set of components satisfies the narrow host interface of every part.
     const { dbMode, rerouting, clusters } = this;
@@ -179,6 +195,7 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
       router: this.#router,
       sync: this.sync,
       tags: this.shtags,
+      admission: security.admission,
     });
     this.shtags.configure(options.sharingTags ?? []);
     if (this.shtags.failoverEnabled) {
@@ -190,6 +207,7 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
       onPacket: (p, s) => this.receive(p, s),
       onPeerLost: (to) => this.#peerLost(to),
       onDrain: () => this.sync.pump(),
+      ...security.transportHooks(),
     });
   }
 

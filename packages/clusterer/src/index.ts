@@ -1,3 +1,6 @@
+export { SIPEDGE_AUTH_CAP } from './auth/hello.js';
+export { MIN_SECRET_LENGTH } from './auth/link-auth.js';
+export { REFUSAL_REASONS, type RefusalReason } from './auth/refusals.js';
 export * from './bin/index.js';
 export { Clusterer } from './clusterer.js';
 export {
@@ -49,7 +52,7 @@ export {
 export { LinkState, type NodeView, RemoteNode } from './nodes/remote-node.js';
 export { CLUSTERER_TABLE_SQL, type NodeStore, SqliteNodeStore } from './nodes/store.js';
 export type { ClustererOptions } from './options.js';
-export type { BinTransport, PacketSource, TransportHandler } from './runtime.js';
+export type { BinConnection, BinTransport, PacketSource, TransportHandler } from './runtime.js';
 export {
   type CapabilityOptions,
   CapStatus,

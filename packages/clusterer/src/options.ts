@@ -31,6 +31,15 @@ export interface ClustererOptions {
   sharingTags?: string[];
   /** Automatic sharing-tag failover (sipedge; off by default in the library). */
   shtagFailover?: FailoverOptions;
+  /**
+   * sipedge: shared-secret authentication of BIN connections (off by default; OpenSIPS nodes
+   * cannot join a cluster that uses it). The first secret signs, all are accepted.
+   */
+  authSecret?: string | readonly string[];
+  /** How far a hello's timestamp may be from this node's clock, in ms (default 60 s). */
+  authWindowMs?: number;
+  /** `bins:`: the certificate name per node id, when it is not the host of the node's URL. */
+  tlsNames?: ReadonlyMap<number, string>;
 }
 
 function gcd(a: number, b: number): number {

@@ -5,6 +5,31 @@ export interface PacketSource {
   host: string;
   /** Write on the connection the packet arrived on (UNKNOWN_ID replies to unknown nodes). */
   reply(packet: Buffer): boolean;
+  /** The connection it came on, when the transport has connections (the simulator has none). */
+  readonly connection?: BinConnection;
+}
+
+/**
+ * One BIN connection as the receiver sees it: which node it speaks for once admitted. The
+ * clusterer admits a connection at its first acceptable packet; the transport closes one that
+ * is not admitted in time and caps connections per node.
+ */
+export interface BinConnection {
+  /** This node opened it, to the peer's listener: the peer was dialled, not claimed. */
+  readonly outbound: boolean;
+  /** The node the connection was admitted for. */
+  readonly nodeId: number | undefined;
+  /** The node a valid shared-secret hello on this connection named (`auth_secret`). */
+  authenticatedAs: number | undefined;
+  /**
+   * TLS only: does the peer's certificate, verified against the CA list, name `name` (its
+   * CN or a subjectAltName, DNS or IP)?
+   */
+  readonly namesPeer?: ((name: string) => boolean) | undefined;
+  /** Admit the connection for `nodeId`. Idempotent. */
+  admit(nodeId: number): void;
+  /** Close it: the peer was refused. */
+  close(): void;
 }
 
 export interface TransportHandler {
@@ -13,6 +38,10 @@ export interface TransportHandler {
   onPeerLost?(to: BinAddress): void;
   /** Bulk packets queued toward `to` drained below the transport's mark (`bulkRoom` is true). */
   onDrain?(to: BinAddress): void;
+  /** A packet to write first on each new outbound connection to `to` (the auth hello). */
+  hello?(to: BinAddress): Buffer | undefined;
+  /** `bins:`: the name the certificate of the listener at `to` must carry (default its host). */
+  peerName?(to: BinAddress): string | undefined;
 }
 
 /**

@@ -1,85 +1,10 @@
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { until } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodePacket } from '../src/bin/packet.js';
 import type { BinAddress } from '../src/nodes/node-info.js';
-import type { PacketSource } from '../src/runtime.js';
-import { TcpBinTransport, type TcpTransportOptions } from '../src/transport/tcp.js';
+import { closeEndpoints, endpoint, ping, rawClient } from './endpoint.js';
 
-const open: TcpBinTransport[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((t) => t.close()));
-});
-
-const tlsOpts = {
-  key: readFileSync(new URL('./fixtures/tls/key.pem', import.meta.url)),
-  cert: readFileSync(new URL('./fixtures/tls/cert.pem', import.meta.url)),
-  ca: readFileSync(new URL('./fixtures/tls/cert.pem', import.meta.url)),
-  rejectUnauthorized: true,
-};
-
-interface Endpoint {
-  t: TcpBinTransport;
-  addr: BinAddress;
-  got: { packet: Buffer; source: PacketSource }[];
-  lost: BinAddress[];
-  wait(n: number): Promise<void>;
-  /** Subscribes `recheck` to every packet and lost peer (for `until`). */
-  wake(recheck: () => void): () => void;
-}
-
-async function endpoint(
-  proto: 'bin' | 'bins' = 'bin',
-  extra: Partial<TcpTransportOptions> = {},
-): Promise<Endpoint> {
-  const t = new TcpBinTransport({
-    listen: { proto, host: '127.0.0.1', port: 0 },
-    ...(proto === 'bins' ? { tls: tlsOpts } : {}),
-    ...extra,
-  });
-  open.push(t);
-  const got: Endpoint['got'] = [];
-  const lost: BinAddress[] = [];
-  const listeners = new Set<() => void>();
-  t.setHandler({
-    onPacket: (packet, source) => {
-      got.push({ packet, source });
-      for (const l of listeners) l();
-    },
-    onPeerLost: (to) => {
-      lost.push(to);
-      for (const l of listeners) l();
-    },
-  });
-  const addr = await t.listen();
-  const wake = (recheck: () => void): (() => void) => {
-    listeners.add(recheck);
-    return () => listeners.delete(recheck);
-  };
-  const wait = async (n: number): Promise<void> => {
-    await until(() => got.length >= n, { what: () => `${n} packets (got ${got.length})`, wake });
-  };
-  return { t, addr, got, lost, wait, wake };
-}
-
-function rawClient(port: number, bytes: Buffer): Promise<'closed'> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(bytes));
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error('connection was not closed'));
-    }, 5000);
-    s.on('error', () => {});
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve('closed');
-    });
-  });
-}
-
-const ping = (src: number): Buffer =>
-  encodePacket({ kind: 'ping', cluster: 1, src, reqNodeList: true });
+afterEach(closeEndpoints);
 
 describe('proto_bin over TCP', () => {
   it('delivers back-to-back packets in order on one outbound connection, with the source IP', async () => {
@@ -159,18 +84,6 @@ describe('proto_bin over TCP', () => {
     await b.wait(steps + 1);
     expect(b.t.counters.get('framing_timeout')).toBeUndefined();
     s.destroy();
-  });
-
-  it('bounds the number of inbound connections', async () => {
-    const b = await endpoint('bin', { maxInbound: 1 });
-    const first = net.connect({ host: '127.0.0.1', port: b.addr.port });
-    await new Promise<void>((r) => first.once('connect', () => r()));
-    await until(() => b.t.counters.get('accepted') === 1, {
-      what: 'the first connection accepted',
-    });
-    expect(await rawClient(b.addr.port, ping(1))).toBe('closed');
-    expect(b.t.counters.get('rejected_too_many')).toBe(1);
-    first.destroy();
   });
 
   it('acceptFrom closes connections from unknown hosts before reading', async () => {

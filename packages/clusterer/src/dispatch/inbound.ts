@@ -1,5 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '@sipedge/core';
+import type { Admission } from '../auth/admission.js';
+import { isHelloPacket } from '../auth/hello.js';
 import {
   type ClusterPacket,
   decodeHeader,
@@ -10,7 +12,7 @@ import type { ClustererEvents } from '../events.js';
 import type { Links } from '../links/links.js';
 import type { CapabilityHandlers, ModulePacket } from '../messaging/messages.js';
 import { type PacketRouter, SendResult } from '../messaging/router.js';
-import { type ClusterState, isNodeHost } from '../nodes/clusters.js';
+import type { ClusterState } from '../nodes/clusters.js';
 import type { Discovery } from '../nodes/discovery.js';
 import type { Membership } from '../nodes/membership.js';
 import { LinkState, type RemoteNode } from '../nodes/remote-node.js';
@@ -59,12 +61,14 @@ export interface InboundHost {
     | 'onStanding'
   >;
   readonly tags: Pick<SharingTags, 'onActive'>;
+  readonly admission: Pick<Admission, 'onHello' | 'authenticated' | 'sender'>;
 }
 
 /**
- * Every received BIN packet: decoded, checked (known cluster and node, source address of a
- * node of the cluster, nothing disabled; each drop counted as `drop_<reason>`), then handed to
- * the part of the clusterer it is for, or forwarded toward its destination.
+ * Every received BIN packet: decoded, checked (known cluster and node, nothing disabled, each
+ * drop counted as `drop_<reason>`; its sender admitted by `Admission`, each refusal counted as
+ * `refused_<reason>`), then handed to the part of the clusterer it is for, or forwarded toward
+ * its destination.
  */
 export class InboundPackets {
   readonly #host: InboundHost;
@@ -76,6 +80,10 @@ export class InboundPackets {
   /** One whole BIN packet from the transport. Never throws. */
   receive(raw: Buffer, source: PacketSource): void {
     this.#host.count('recv_packets');
+    if (isHelloPacket(raw)) {
+      this.#host.admission.onHello(raw, source);
+      return;
+    }
     const r = tryDecodePacket(raw);
     if (!r.ok) {
       this.#host.count(`drop_decode_${r.error.reason}`);
@@ -108,6 +116,7 @@ export class InboundPackets {
 
   #handle(p: ClusterPacket, raw: Buffer, source: PacketSource): undefined {
     const host = this.#host;
+    if (!host.admission.authenticated(source)) return;
     if (
       p.kind === 'module' &&
       host.capability(p.capability) === undefined &&
@@ -125,7 +134,7 @@ export class InboundPackets {
       }
       return this.#drop('unknown_node');
     }
-    if (!isNodeHost(cl, source.host)) return this.#drop('unknown_source');
+    if (!host.admission.sender(cl, p, source)) return;
     if (!src.enabled) return this.#drop('node_disabled');
     if (p.kind === 'sync' || p.kind === 'sync_end') host.links.syncAsPong(src, source.host);
     switch (p.kind) {

@@ -5,7 +5,9 @@ import { BIN_MAX_PACKET } from '../bin/constants.js';
 import { BinFramer } from '../bin/framing.js';
 import type { BinAddress } from '../nodes/node-info.js';
 import { addressKey } from '../nodes/node-info.js';
-import type { BinTransport, TransportHandler } from '../runtime.js';
+import type { BinConnection, BinTransport, TransportHandler } from '../runtime.js';
+import { certificateNames } from './cert-names.js';
+import { InboundConnections, plainHost, replyOn } from './inbound.js';
 
 export interface TcpTransportOptions {
   /** Where to listen: `{proto:'bin'|'bins', host, port}`; port 0 picks a free port. */
@@ -30,8 +32,24 @@ export interface TcpTransportOptions {
    * to join by discovery; the Clusterer checks every packet's source anyway.
    */
   acceptFrom?: (host: string) => boolean;
-  /** Inbound connections held at once (default 512); more are closed on accept. */
-  maxInbound?: number;
+  /**
+   * Is `host` a configured node's address? Pending connections from such hosts are not held
+   * against `maxPendingUnknown` (default: `acceptFrom`, else no host is).
+   */
+  nodeHost?: (host: string) => boolean;
+  /**
+   * Milliseconds an accepted connection may stay pending, i.e. not admitted by the clusterer
+   * for a node (its first acceptable packet, or the hello with `auth_secret`), before it is
+   * closed (default 5000; counted as `first_packet_timeout`). With `bins:` it also bounds the
+   * TLS handshake.
+   */
+  firstPacketTimeout?: number;
+  /** Pending connections held per source address; one more closes the oldest (default 8). */
+  maxPendingPerHost?: number;
+  /** Pending connections held from addresses that are not nodes'; more are closed (default 128). */
+  maxPendingUnknown?: number;
+  /** Connections admitted per node; one more closes its least recently active (default 4). */
+  maxConnectionsPerNode?: number;
   /** Time to complete one packet once its first byte arrived (default 4000 ms, `tcp_max_msg_time`). */
   maxPacketTime?: number;
   /**
@@ -67,24 +85,26 @@ interface Outbound {
   wantDrain: boolean;
 }
 
+/** The connection I opened to a peer's listener, as the clusterer sees its packets. */
+function outboundConnection(socket: net.Socket): BinConnection {
+  let nodeId: number | undefined;
+  return {
+    outbound: true,
+    authenticatedAs: undefined,
+    get nodeId() {
+      return nodeId;
+    },
+    admit: (id) => {
+      nodeId = id;
+    },
+    close: () => socket.destroy(),
+  };
+}
+
 /** Bulk bytes handed to the socket per write; ordinary packets wait behind at most this much. */
 const BULK_WRITE = 64 * 1024;
 
 const EMPTY = Buffer.alloc(0);
-
-function plainHost(h: string | undefined): string {
-  if (h === undefined) return '';
-  return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
-}
-
-/** Answers on the connection a packet came in on, while it is open. */
-function replyOn(socket: net.Socket): (packet: Buffer) => boolean {
-  return (packet) => {
-    if (socket.destroyed) return false;
-    socket.write(packet);
-    return true;
-  };
-}
 
 /**
  * proto_bin over TCP (or TLS for `bins:`): one listener, one outbound connection per peer
@@ -104,12 +124,17 @@ export class TcpBinTransport implements BinTransport {
   #handler: TransportHandler | undefined;
   #server: net.Server | undefined;
   readonly #outbound = new Map<string, Outbound>();
-  readonly #inbound = new Set<net.Socket>();
+  readonly #inbound: InboundConnections;
   #closed = false;
   readonly #log: Logger;
   readonly #maxQueue: number;
   readonly #maxPacket: number;
-  /** Counters: connections, framing errors, queue overflows. */
+  /**
+   * Counters: connections (`accepted`, `connects`), refused connections (`rejected_source`,
+   * `rejected_pending_full`, `evicted_pending`, `evicted_node_connection`,
+   * `first_packet_timeout`, `tls_inbound_refused`, `tls_outbound_refused`,
+   * `tls_name_mismatch`), framing errors, queue overflows.
+   */
   readonly counters = new Map<string, number>();
   address: BinAddress;
 
@@ -126,6 +151,31 @@ export class TcpBinTransport implements BinTransport {
     this.#maxQueue = options.maxQueueBytes ?? 4 * 1024 * 1024;
     this.#maxPacket = options.maxPacket ?? BIN_MAX_PACKET;
     this.#bulkMark = options.bulkQueueBytes ?? 4 * 1024 * 1024;
+    const acceptFrom = options.acceptFrom;
+    const nodeHost = options.nodeHost ?? acceptFrom ?? (() => false);
+    this.#inbound = new InboundConnections(
+      {
+        log: this.#log,
+        count: (name) => this.#count(name),
+        onPacket: (p, source) => this.#handler?.onPacket(p, source),
+        acceptFrom,
+        nodeHost,
+        requestsCertificates: () => this.#tls?.requestCert === true,
+      },
+      {
+        maxPacket: this.#maxPacket,
+        maxPacketTime: options.maxPacketTime ?? 4000,
+        firstPacketTimeout: options.firstPacketTimeout ?? 5000,
+        maxPendingPerHost: options.maxPendingPerHost ?? 8,
+        maxPendingUnknown: options.maxPendingUnknown ?? 128,
+        maxConnectionsPerNode: options.maxConnectionsPerNode ?? 4,
+      },
+    );
+  }
+
+  /** Accepted connections open now, and how many of them are not admitted yet. */
+  get inboundConnections(): { open: number; pending: number } {
+    return { open: this.#inbound.size, pending: this.#inbound.pending };
   }
 
   readonly #bulkMark: number;
@@ -140,10 +190,17 @@ export class TcpBinTransport implements BinTransport {
 
   /** Start listening; resolves with the bound address (the real port when 0 was asked). */
   async listen(): Promise<BinAddress> {
-    const onConn = (socket: net.Socket): void => this.#accept(socket);
+    const onConn = (socket: net.Socket): void => {
+      if (this.#closed) socket.destroy();
+      else this.#inbound.accept(socket);
+    };
     const server =
       this.#options.listen.proto === 'bins'
-        ? tls.createServer({ ...this.#tls }, onConn)
+        ? tls.createServer(
+            // the handshake counts against the first-packet deadline
+            { ...this.#tls, handshakeTimeout: this.#options.firstPacketTimeout ?? 5000 },
+            onConn,
+          )
         : net.createServer(onConn);
     this.#server = server;
     if (server instanceof tls.Server) {
@@ -167,58 +224,6 @@ export class TcpBinTransport implements BinTransport {
     const a = server.address();
     if (a !== null && typeof a === 'object') this.address = { ...this.address, port: a.port };
     return this.address;
-  }
-
-  #accept(socket: net.Socket): void {
-    if (this.#closed) {
-      socket.destroy();
-      return;
-    }
-    const host = plainHost(socket.remoteAddress);
-    if (this.#options.acceptFrom !== undefined && !this.#options.acceptFrom(host)) {
-      this.#count('rejected_source');
-      socket.destroy();
-      return;
-    }
-    if (this.#inbound.size >= (this.#options.maxInbound ?? 512)) {
-      this.#count('rejected_too_many');
-      socket.destroy();
-      return;
-    }
-    this.#count('accepted');
-    this.#inbound.add(socket);
-    const framer = new BinFramer({ maxPacket: this.#maxPacket });
-    let partial: ReturnType<typeof setTimeout> | undefined;
-    socket.setNoDelay(true);
-    const reply = replyOn(socket);
-    socket.on('data', (chunk: Buffer) => {
-      const r = framer.push(chunk);
-      for (const p of r.packets) this.#handler?.onPacket(p, { host, reply });
-      if (r.error !== undefined) {
-        this.#count(`framing_${r.error.reason}`);
-        this.#log.warn({ host, reason: r.error.reason }, 'closing BIN connection on bad data');
-        socket.destroy();
-        return;
-      }
-      // a packet left incomplete must be finished within maxPacketTime (counted per packet:
-      // in a long stream almost every read ends inside a packet)
-      if (framer.buffered === 0 || r.packets.length > 0) {
-        if (partial !== undefined) clearTimeout(partial);
-        partial = undefined;
-      }
-      if (framer.buffered > 0 && partial === undefined) {
-        partial = setTimeout(() => {
-          this.#count('framing_timeout');
-          socket.destroy();
-        }, this.#options.maxPacketTime ?? 4000);
-        partial.unref();
-      }
-    });
-    socket.on('error', () => this.#count('inbound_errors'));
-    socket.on('close', () => {
-      if (partial !== undefined) clearTimeout(partial);
-      this.#inbound.delete(socket);
-    });
   }
 
   send(to: BinAddress, packet: Buffer): boolean {
@@ -322,6 +327,7 @@ export class TcpBinTransport implements BinTransport {
             ...(base as net.TcpNetConnectOpts),
             ...this.#tls,
             rejectUnauthorized: this.#tls?.verifyServer ?? this.#tls?.rejectUnauthorized ?? true,
+            checkServerIdentity: (_host, cert) => this.#checkPeerName(to, cert),
           })
         : net.connect(base as net.TcpNetConnectOpts);
     const out: Outbound = {
@@ -354,6 +360,9 @@ export class TcpBinTransport implements BinTransport {
         return;
       }
       out.open = true;
+      // the auth hello goes first, before anything queued while connecting
+      const hello = this.#handler?.hello?.(to);
+      if (hello !== undefined) socket.write(hello);
       const q = out.queue;
       out.queue = [];
       out.queued = 0;
@@ -362,10 +371,14 @@ export class TcpBinTransport implements BinTransport {
     });
     // we only send on outbound connections; anything the peer writes back is read as BIN too
     const framer = new BinFramer({ maxPacket: this.#maxPacket });
-    const reply = replyOn(socket);
+    const source = {
+      host: to.host,
+      reply: replyOn(socket),
+      connection: outboundConnection(socket),
+    };
     socket.on('data', (chunk: Buffer) => {
       const r = framer.push(chunk);
-      for (const p of r.packets) this.#handler?.onPacket(p, { host: to.host, reply });
+      for (const p of r.packets) this.#handler?.onPacket(p, source);
       if (r.error !== undefined) socket.destroy();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -392,6 +405,17 @@ export class TcpBinTransport implements BinTransport {
     if (this.#server instanceof tls.Server) this.#server.setSecureContext(options);
   }
 
+  /**
+   * `bins:` outbound: the listener's certificate must name the node dialled (its `tls_name`,
+   * else the host dialled). The refusal is logged as a refused handshake.
+   */
+  #checkPeerName(to: BinAddress, cert: tls.PeerCertificate): Error | undefined {
+    const name = this.#handler?.peerName?.(to) ?? to.host;
+    if (certificateNames(cert, name)) return undefined;
+    this.#count('tls_name_mismatch');
+    return new Error(`the certificate of ${addressKey(to)} does not name ${name}`);
+  }
+
   #tlsRefused(side: 'inbound' | 'outbound', host: string, err: NodeJS.ErrnoException): void {
     this.#count(`tls_${side}_refused`);
     const now = Date.now();
@@ -405,7 +429,6 @@ export class TcpBinTransport implements BinTransport {
     );
   }
 
-  /** Close the listener and every connection. Idempotent. */
   /**
    * For a graceful stop: resolves once every outbound connection has handed its ordinary
    * packets (replication sent just before the stop) to the kernel and the kernel has sent them,
@@ -441,13 +464,13 @@ export class TcpBinTransport implements BinTransport {
     return true;
   }
 
+  /** Close the listener and every connection. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const o of this.#outbound.values()) o.socket.destroy();
     this.#outbound.clear();
-    for (const s of this.#inbound) s.destroy();
-    this.#inbound.clear();
+    this.#inbound.closeAll();
     const server = this.#server;
     if (server !== undefined) await new Promise<void>((r) => server.close(() => r()));
   }

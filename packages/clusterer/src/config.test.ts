@@ -68,4 +68,23 @@ describe('clusterer config', () => {
     expect(o.sync?.syncTimeout).toBe(3);
     expect(o.shtagFailover).toEqual({ enabled: true, holdDownMs: 400 });
   });
+  it('auth_secret: off by default; one or a rotation list of ≥ 16 characters', () => {
+    const base = {
+      db_mode: 0 as const,
+      my_node_info: 'cluster_id=1,node_id=1,url=bin:127.0.0.1:5566',
+    };
+    const transport = { setHandler: () => {}, send: () => true };
+    expect(clustererOptionsFromConfig(parseClustererConfig(base), { transport }).authSecret).toBe(
+      undefined,
+    );
+    expect(() => parseClustererConfig({ ...base, auth_secret: 'short' })).toThrow(/auth_secret/);
+    const o = clustererOptionsFromConfig(
+      parseClustererConfig({
+        ...base,
+        auth_secret: ['new-secret-16-chars', 'old-secret-16-chars'],
+      }),
+      { transport },
+    );
+    expect(o.authSecret).toEqual(['new-secret-16-chars', 'old-secret-16-chars']);
+  });
 });

@@ -1,6 +1,7 @@
 import type { Clock, Logger } from '@sipedge/core';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
+import { MIN_SECRET_LENGTH } from './auth/link-auth.js';
 import { ClustererConfigError } from './errors.js';
 import { type NodeStore, SqliteNodeStore } from './nodes/store.js';
 import type { ClustererOptions } from './options.js';
@@ -49,6 +50,15 @@ export const clustererConfigSchema = z
     }),
     /** sipedge: automatic sharing-tag failover, hold-down in ms (absent: off). */
     shtag_failover_holddown: z.number().int().min(0).max(600_000).optional(),
+    /**
+     * sipedge: shared secret(s) authenticating BIN connections (absent: off, as OpenSIPS; when
+     * set, OpenSIPS nodes cannot join). The first signs, every one is accepted (rotation).
+     */
+    auth_secret: z
+      .union([z.string(), z.array(z.string()).min(1).max(4)])
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .pipe(z.array(z.string().min(MIN_SECRET_LENGTH, 'at least 16 characters')))
+      .optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -97,6 +107,7 @@ export function clustererOptionsFromConfig(
   if (cfg.sharing_tag !== undefined) opts.sharingTags = cfg.sharing_tag;
   if (cfg.shtag_failover_holddown !== undefined)
     opts.shtagFailover = { enabled: true, holdDownMs: cfg.shtag_failover_holddown };
+  if (cfg.auth_secret !== undefined) opts.authSecret = cfg.auth_secret;
   if (deps.clock !== undefined) opts.clock = deps.clock;
   if (deps.logger !== undefined) opts.logger = deps.logger;
   if (cfg.my_node_id !== undefined) opts.myNodeId = cfg.my_node_id;

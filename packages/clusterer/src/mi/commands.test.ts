@@ -5,6 +5,7 @@ import { VirtualClock } from '../sim/clock.js';
 import { SimNetwork } from '../sim/network.js';
 import { SeededRandom } from '../sim/random.js';
 import { ClustererMi } from './commands.js';
+import type { RemoteMiPolicy } from './remote-policy.js';
 
 /** Let async MI handlers run and the virtual network deliver, alternately. */
 async function pump(clock: VirtualClock): Promise<void> {
@@ -14,7 +15,12 @@ async function pump(clock: VirtualClock): Promise<void> {
   }
 }
 
-function setup(): { clock: VirtualClock; nodes: Clusterer[]; mi: MiCore[]; net: SimNetwork } {
+function setup(remoteMi?: (id: number) => RemoteMiPolicy | undefined): {
+  clock: VirtualClock;
+  nodes: Clusterer[];
+  mi: MiCore[];
+  net: SimNetwork;
+} {
   const clock = new VirtualClock();
   const net = new SimNetwork(clock, new SeededRandom(3));
   net.cut('10.0.0.1', '10.0.0.3');
@@ -34,12 +40,14 @@ function setup(): { clock: VirtualClock; nodes: Clusterer[]; mi: MiCore[]; net: 
       nodeTimeout: 60,
     });
     const core = createMiCore({ eventSockets: false });
+    const policy = remoteMi?.(id);
     const cmi = new ClustererMi(n, {
       registry: core.registry,
       events: core.events,
       status: core.status,
       stats: core.stats,
       clock,
+      ...(policy === undefined ? {} : { remoteMi: policy }),
     });
     core.registry.register(...cmi.commands());
     n.start();
@@ -269,5 +277,71 @@ describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
       [1, 1],
       [3, 3],
     ]);
+  });
+});
+
+describe('remote_mi: which MI_CMD packets other nodes may run', () => {
+  const send = async (
+    from: MiCore,
+    clock: VirtualClock,
+    dst: number,
+    cmd: string,
+    params: string[] = [],
+  ): Promise<unknown> => {
+    const pending = callCommand(from.registry, 'cluster_send_mi', [1, dst, cmd, params]);
+    await pump(clock);
+    return await pending;
+  };
+
+  it('by default runs read-only commands and refuses the others with a 403 the sender sees', async () => {
+    const { mi, clock, nodes } = setup();
+    const r = (await send(mi[0]!, clock, 2, 'clusterer_list')) as { result?: unknown };
+    expect(r.result).toBeDefined();
+    expect(await send(mi[0]!, clock, 2, 'clusterer_set_status', ['1', '1', '0'])).toEqual({
+      node_id: 2,
+      error: {
+        code: 403,
+        message:
+          "MI command 'clusterer_set_status' is not allowed from other nodes (clusterer.remote_mi)",
+      },
+    });
+    // nothing ran: node 2 still holds node 1 enabled
+    expect(nodes[1]!.clusters.get(1)?.nodes.get(1)?.enabled).toBe(true);
+    expect(nodes[1]!.counters.get('refused_mi_not_allowed')).toBe(1);
+    expect(
+      await callCommand(mi[1]!.registry, 'get_statistics', [
+        ['clusterer:bin_refused_mi_not_allowed'],
+      ]),
+    ).toEqual({ 'clusterer:bin_refused_mi_not_allowed': 1 });
+    // an unknown command is still "not found", not "not allowed"
+    expect(await send(mi[0]!, clock, 2, 'no_such_command')).toMatchObject({
+      error: { code: -32601 },
+    });
+  });
+
+  it('runs the commands it lists, only from the nodes it lists', async () => {
+    const { mi, clock, nodes } = setup((id) =>
+      id === 2 ? { allow: ['read_only', 'clusterer_set_status'], from: [3] } : undefined,
+    );
+    expect(await send(mi[0]!, clock, 2, 'clusterer_list')).toMatchObject({
+      error: {
+        code: 403,
+        message: 'MI commands from node 1 are not allowed (clusterer.remote_mi)',
+      },
+    });
+    expect(nodes[1]!.counters.get('refused_mi_node_not_allowed')).toBe(1);
+    expect(await send(mi[2]!, clock, 2, 'clusterer_set_status', ['1', '1', '0'])).toEqual({
+      node_id: 2,
+      result: 'OK',
+    });
+    expect(nodes[1]!.clusters.get(1)?.nodes.get(1)?.enabled).toBe(false);
+  });
+
+  it('`all` runs every command, as OpenSIPS does', async () => {
+    const { mi, clock } = setup(() => ({ allow: ['all'] }));
+    expect(await send(mi[0]!, clock, 2, 'clusterer_set_status', ['1', '3', '0'])).toEqual({
+      node_id: 2,
+      result: 'OK',
+    });
   });
 });

@@ -19,7 +19,9 @@ import { LinkState } from '../nodes/remote-node.js';
 import { type CapStatusEvent, capStatusLabel } from '../sync/capability.js';
 import type { DonorlessSyncEvent } from '../sync/donorless.js';
 import { parseTagKey, type ShtagChangeEvent } from '../tags/sharing-tags.js';
+import { DEFAULT_REMOTE_MI, type RemoteMiPolicy, remoteMiRefusal } from './remote-policy.js';
 import { type RemoteMiResult, RemoteMiResults } from './remote-results.js';
+import { registerStatistics, type TransportStatistics } from './statistics.js';
 
 /** GENERIC_MSG tag sipedge nodes use to carry an MI_CMD's result back to the sender. */
 export const MI_RESULT_TAG = 'sipedge-mi-result';
@@ -41,6 +43,13 @@ export interface ClustererMiOptions {
   remoteTimeoutMs?: number;
   /** Timers for that wait (default: the system clock). */
   clock?: Clock;
+  /**
+   * Which MI_CMD packets from other nodes are run (`clusterer.remote_mi`; default: read-only
+   * commands from any node). Others are answered with a 403 error and counted.
+   */
+  remoteMi?: RemoteMiPolicy;
+  /** The BIN transport, for its connection counters as statistics. */
+  transport?: TransportStatistics;
 }
 
 /**
@@ -152,31 +161,7 @@ export class ClustererMi {
       clusterer.off('reply', onReply);
       clusterer.off('mi_cmd', onMi);
     });
-    if (stats !== undefined) {
-      const count = (pred: (s: LinkState) => boolean): number => {
-        let n = 0;
-        for (const cl of clusterer.clusters.values())
-          for (const node of cl.nodes.values()) if (pred(node.link)) n++;
-        return n;
-      };
-      stats.gauge('clusterer', 'clusterer_nodes', () => count(() => true));
-      stats.gauge('clusterer', 'clusterer_nodes_up', () => count((s) => s === LinkState.UP));
-      stats.gauge('clusterer', 'clusterer_nodes_down', () => count((s) => s === LinkState.DOWN));
-      const sum = (prefix: string): number => {
-        let n = 0;
-        for (const [k, v] of clusterer.counters) if (k.startsWith(prefix)) n += v;
-        return n;
-      };
-      stats.gauge('clusterer', 'bin_packets_sent', () => sum('sent_packets'));
-      stats.gauge('clusterer', 'bin_packets_received', () => sum('recv_packets'));
-      stats.gauge('clusterer', 'bin_packets_dropped', () => sum('drop_'));
-      stats.gauge('clusterer', 'node_up_events', () => sum('node_up_events'));
-      stats.gauge('clusterer', 'node_down_events', () => sum('node_down_events'));
-      stats.gauge('clusterer', 'syncs_completed', () => sum('syncs_completed'));
-      stats.gauge('clusterer', 'sync_failures', () => sum('sync_failures'));
-      stats.gauge('clusterer', 'syncs_served', () => sum('syncs_served'));
-      stats.gauge('clusterer', 'shtag_active_recv', () => sum('shtag_active_recv'));
-    }
+    if (stats !== undefined) registerStatistics(stats, clusterer, options.transport);
   }
 
   close(): void {
@@ -200,6 +185,18 @@ export class ClustererMi {
     params: string[],
   ): Promise<void> {
     let msg: string;
+    const policy = this.options.remoteMi ?? DEFAULT_REMOTE_MI;
+    const refusal = remoteMiRefusal(policy, this.options.registry, srcId, command);
+    if (refusal !== undefined) {
+      this.clusterer.refusals.refuse(refusal, `node ${srcId}`, { cluster: clusterId, command });
+      const message =
+        refusal === 'mi_node_not_allowed'
+          ? `MI commands from node ${srcId} are not allowed (clusterer.remote_mi)`
+          : `MI command '${command}' is not allowed from other nodes (clusterer.remote_mi)`;
+      msg = JSON.stringify({ cmd: command, error: { code: 403, message } });
+      this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
+      return;
+    }
     try {
       const result = await this.#runLocal(command, params);
       msg = JSON.stringify({ cmd: command, result });

@@ -101,6 +101,11 @@ describe('defaults', () => {
       seed_fallback_interval: 5,
       sync_timeout: 15,
       shtag_failover_holddown: 300,
+      remote_mi: { allow: ['read_only'] },
+      first_packet_timeout: 5000,
+      max_pending_per_host: 8,
+      max_pending_unknown: 128,
+      max_connections_per_node: 4,
     });
     expect(c.rtp).toBeUndefined();
     expect(c.ha).toBeUndefined();
@@ -148,6 +153,16 @@ describe('bad keys are named', () => {
       'ping_interval negative',
       (c) => (c.clusterer = { listen: 'bin:127.0.0.1:5561', ping_interval: -1 }),
       /^clusterer\.ping_interval: /,
+    ],
+    [
+      'auth_secret shorter than 16 characters',
+      (c) => (c.clusterer = { listen: 'bin:127.0.0.1:5561', auth_secret: 'short' }),
+      /^clusterer\.auth_secret/,
+    ],
+    [
+      'remote_mi from a node id out of range',
+      (c) => (c.clusterer = { listen: 'bin:127.0.0.1:5561', remote_mi: { from: [0] } }),
+      /^clusterer\.remote_mi\.from\[0\]: /,
     ],
     [
       // the clusterer's own range: such a value used to pass here and fail at start

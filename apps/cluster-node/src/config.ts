@@ -195,6 +195,18 @@ const neighbour = z
   .object({
     node_id: z.number().int().min(1).max(65535),
     url: binUrl,
+    /** `bins:`: the name its certificate must carry, when not the host of its url. */
+    tls_name: z.string().min(1).max(253).optional(),
+  })
+  .strict();
+
+/** Which MI_CMD packets from other nodes run here (see @sipedge/clusterer `RemoteMiPolicy`). */
+const remoteMiSection = z
+  .object({
+    /** Command names, `read_only` (commands marked read-only) or `all` (as OpenSIPS). */
+    allow: z.array(z.string().min(1).max(128)).max(256).default(['read_only']),
+    /** Node ids that may send MI_CMD at all (default: every node of the cluster). */
+    from: z.array(z.number().int().min(1).max(65535)).max(128).optional(),
   })
   .strict();
 
@@ -233,6 +245,20 @@ const clustererSection = z
      * unreachable before one eligible backup takes over (-1 = off, tags move only by MI).
      */
     shtag_failover_holddown: z.number().int().min(-1).max(600_000).default(300),
+    /**
+     * sipedge shared secret(s) authenticating BIN links (absent: off; when set, OpenSIPS nodes
+     * cannot join). The first signs, all are accepted: rotate by adding the new one second.
+     */
+    auth_secret: clustererShape.auth_secret,
+    remote_mi: remoteMiSection.default({ allow: ['read_only'] }),
+    /** ms an accepted BIN connection may go without its first acceptable packet. */
+    first_packet_timeout: z.number().int().min(100).max(60_000).default(5000),
+    /** Not yet admitted BIN connections held per source address (the oldest makes room). */
+    max_pending_per_host: z.number().int().min(1).max(1024).default(8),
+    /** Not yet admitted BIN connections held from addresses that are not nodes'. */
+    max_pending_unknown: z.number().int().min(0).max(65_536).default(128),
+    /** Admitted BIN connections per node (the least recently active makes room). */
+    max_connections_per_node: z.number().int().min(1).max(64).default(4),
     /** TLS settings of `bins:` links over `tls` (verify_client defaults to required here). */
     tls: tlsShape.optional(),
   })

@@ -61,22 +61,26 @@ export async function createClusterer(
   },
 ): Promise<NodeClusterer> {
   const { mi, logger, cleanups } = deps;
-  const listen = parseBinListenUrl(config.clusterer.listen);
+  const cc = config.clusterer;
+  const listen = parseBinListenUrl(cc.listen);
   let clustererRef: Clusterer | undefined;
+  const knownHost = (host: string): boolean => clustererRef?.isKnownHost(host) === true;
   // bins: mutual TLS, one set of options for the listener and the connections it opens
   const tls = deps.tls.material('clusterer');
   const transport = new TcpBinTransport({
     listen,
     logger,
     ...(tls === undefined ? {} : { tls: binTls(tls) }),
-    ...(config.clusterer.accept_unknown_hosts
-      ? {}
-      : { acceptFrom: (host: string) => clustererRef?.isKnownHost(host) === true }),
+    ...(cc.accept_unknown_hosts ? {} : { acceptFrom: knownHost }),
+    nodeHost: knownHost,
+    firstPacketTimeout: cc.first_packet_timeout,
+    maxPendingPerHost: cc.max_pending_per_host,
+    maxPendingUnknown: cc.max_pending_unknown,
+    maxConnectionsPerNode: cc.max_connections_per_node,
   });
   const bound = await transport.listen();
   cleanups.push(() => transport.close());
   deps.tls.onReload('clusterer', (m) => transport.setSecureContext(binTls(m)));
-  const cc = config.clusterer;
   const binAddress = `${listen.proto}:${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`;
   const haTag = config.ha === undefined ? undefined : config.ha.sharing_tag;
   const haKey = haTag?.replace(/=(active|backup)$/, '');
@@ -99,6 +103,7 @@ export async function createClusterer(
     ping_timeout: cc.ping_timeout,
     node_timeout: cc.node_timeout,
     enable_rerouting: cc.enable_rerouting,
+    ...(cc.auth_secret === undefined ? {} : { auth_secret: cc.auth_secret }),
   });
   const clustererOptions = clustererOptionsFromConfig(clustererConfig, { transport, logger });
   if (clustererOptions.shtagFailover !== undefined && haKey !== undefined) {
@@ -108,6 +113,9 @@ export async function createClusterer(
       requires: { [haKey]: [USRLOC_REPL_CAP] },
     };
   }
+  const tlsNames = new Map<number, string>();
+  for (const n of cc.neighbours) if (n.tls_name !== undefined) tlsNames.set(n.node_id, n.tls_name);
+  if (tlsNames.size > 0) clustererOptions.tlsNames = tlsNames;
   const clusterer = new Clusterer(clustererOptions);
   clustererRef = clusterer;
   cleanups.push(() => clusterer.destroy());
@@ -116,6 +124,8 @@ export async function createClusterer(
     events: mi.events,
     status: mi.status,
     stats: mi.stats,
+    remoteMi: cc.remote_mi,
+    transport,
   });
   cleanups.push(() => clustererMi.close());
   mi.registry.register(...clustererMi.commands());

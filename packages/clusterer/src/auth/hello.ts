@@ -1,6 +1,6 @@
 /**
  * The hello of sipedge's shared-secret link authentication: the first packet a node writes on
- * every BIN connection it opens when `auth_secret` is set (docs/protocols/bin-clusterer.md §9).
+ * every BIN connection it opens when `auth_secret` is set (docs/protocols/bin-clusterer.md §9.3).
  * Sans-I/O: fields in, bytes out, and back; the MAC is an HMAC-SHA256 keyed by the secret.
  *
  * Capability `sipedge-auth`, version 1, type 1; body `int src, int dst, int timestamp, str nonce,

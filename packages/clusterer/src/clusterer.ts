@@ -301,6 +301,7 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
     this.#capabilities.nodeEvent(ev);
     this.emit('node_state', ev);
     if (up) this.shtags.nodeUp(clusterId, nodeId);
+    else this.shtags.nodeDown(clusterId, nodeId);
   }
 
   /** Send my capability states to every UP neighbour (flooded on by them). */

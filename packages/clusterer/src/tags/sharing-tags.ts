@@ -410,6 +410,18 @@ export class SharingTags {
     this.#change(t, false, `cluster broadcast from ${src}`);
   }
 
+  /**
+   * A node became unreachable: the hold-down of the tags it owned starts now, not at the next
+   * tick (which may be up to a tick later).
+   */
+  nodeDown(clusterId: number, nodeId: number): void {
+    const now = this.#host.now();
+    for (const t of this.#tags.values()) {
+      if (t.failover && !t.active && t.clusterId === clusterId && t.owner === nodeId)
+        t.ownerLostAt ??= now;
+    }
+  }
+
   /** A node became reachable: announce the tags still to be announced to it. */
   nodeUp(clusterId: number, nodeId: number): void {
     for (const t of this.#tags.values()) {

@@ -1,5 +1,13 @@
 export { type ParseReason, SipError, SipParseError, SipTransportError } from './errors.js';
 export { type StreamFrame, StreamFramer, type StreamFramerOptions } from './framing/stream.js';
+export {
+  type ConnectionCloseReason,
+  ConnectionLimits,
+  type ConnectionLimitsOptions,
+  type ConnectionRefusal,
+  type TrackedConnection,
+} from './limits/connection-limits.js';
+export { LogThrottle, type LogThrottleOptions } from './limits/log-throttle.js';
 export { createRequest, createResponse } from './message/create-message.js';
 export { canonicalHeaderName, type HeaderField } from './message/header-field.js';
 export {

@@ -14,10 +14,17 @@ import {
   type TlsOptions,
   connect as tlsConnect,
 } from 'node:tls';
-import { type Logger, literalFirstLookup, noopLogger } from '@sipedge/core';
+import { type Clock, type Logger, literalFirstLookup, noopLogger } from '@sipedge/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { SipParseError, SipTransportError } from '../errors.js';
 import { StreamFramer } from '../framing/stream.js';
+import {
+  type ConnectionCloseReason,
+  ConnectionLimits,
+  type ConnectionRefusal,
+  type TrackedConnection,
+} from '../limits/connection-limits.js';
+import { LogThrottle } from '../limits/log-throttle.js';
 import type { SipMessage } from '../message/message.js';
 import { parseMessage } from '../message/parse-message.js';
 import type { Endpoint } from '../transaction/layer.js';
@@ -40,10 +47,28 @@ export interface TransportsOptions {
   readonly maxMessageBytes?: number;
   /** Largest header block on streams (default 16,384). */
   readonly maxHeaderBytes?: number;
-  /** A stream holding a partial message this long is closed (slow-loris; default 10,000 ms). */
+  /**
+   * A stream whose message is still partial this long after its first byte is closed
+   * (slow-loris; Kamailio `tcp_msg_read_timeout`; default 10,000 ms). More bytes of the same
+   * message do not restart it.
+   */
   readonly partialTimeoutMs?: number;
-  /** Most simultaneous connections (default 4,096). */
+  /**
+   * Most simultaneous connections, WebSocket handshakes included (default 4,096). At the cap a
+   * new inbound connection evicts one of the source holding the most (see ConnectionLimits).
+   */
   readonly maxConnections?: number;
+  /** Most inbound connections from one source address (Kamailio `tcp_accept_iplimit`; default 64; 0 = no cap). */
+  readonly maxConnectionsPerSource?: number;
+  /**
+   * A connection with no complete message (or keep-alive) either way for this long is closed
+   * (`tcp_connection_lifetime`; default 120,000 ms; 0 = never).
+   */
+  readonly connectionLifetimeMs?: number;
+  /** A WebSocket connection not upgraded this long after it was accepted is closed (default 10,000 ms). */
+  readonly wsHandshakeTimeoutMs?: number;
+  /** Time for the limits above (default the monotonic clock). */
+  readonly clock?: Clock;
   /** UDP socket receive and send buffer (default 4 MiB; 0 = the system default). */
   readonly udpBufferBytes?: number;
   /**
@@ -61,10 +86,22 @@ interface StreamFlow extends Flow {
 /** Counted drops, for metrics. */
 export interface TransportCounters {
   parseErrors: number;
+  /** Streams closed for a framing limit (header block, body) or the message deadline. */
   closedForLimits: number;
+  /** Of those, closed by the message deadline (slow-loris). */
+  closedMessageTimeout: number;
+  /** Connections refused: every slot held and none could be evicted. */
   refusedConnections: number;
   /** Inbound TLS/WSS handshakes that failed (no common version, a client certificate refused…). */
   tlsHandshakeErrors: number;
+  /** Connections refused: their source held `maxConnectionsPerSource`. */
+  refusedPerSource: number;
+  /** Connections closed to make room for a newcomer at the global cap. */
+  evictedConnections: number;
+  /** Connections closed after `connectionLifetimeMs` without a message. */
+  closedIdle: number;
+  /** WebSocket connections closed for not upgrading in time. */
+  closedHandshakeTimeout: number;
 }
 
 function strip(address: string): string {
@@ -94,14 +131,33 @@ export class SipTransports {
   readonly counters: TransportCounters = {
     parseErrors: 0,
     closedForLimits: 0,
+    closedMessageTimeout: 0,
     refusedConnections: 0,
     tlsHandshakeErrors: 0,
+    refusedPerSource: 0,
+    evictedConnections: 0,
+    closedIdle: 0,
+    closedHandshakeTimeout: 0,
   };
+  readonly #limits: ConnectionLimits;
+  /** WebSocket connections not upgraded yet (closed by `close()`, they are no flows). */
+  readonly #handshakes = new Set<Socket>();
+  /** Lines about what a source did: once per source per minute. */
+  readonly #throttle: LogThrottle;
 
   constructor(options: TransportsOptions) {
     this.#o = options;
     this.#log = options.logger ?? noopLogger;
     this.#tlsClient = options.tlsClient ?? {};
+    this.#limits = new ConnectionLimits({
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      maxConnections: options.maxConnections ?? 4096,
+      maxPerSource: options.maxConnectionsPerSource ?? 64,
+      idleMs: options.connectionLifetimeMs ?? 120_000,
+      messageMs: options.partialTimeoutMs ?? 10_000,
+      handshakeMs: options.wsHandshakeTimeoutMs ?? 10_000,
+    });
+    this.#throttle = new LogThrottle(options.clock === undefined ? {} : { clock: options.clock });
   }
 
   /**
@@ -111,6 +167,44 @@ export class SipTransports {
   setSecureContext(server: SecureContextOptions, client?: ConnectionOptions): void {
     for (const s of this.#tlsServers) s.setSecureContext(server);
     if (client !== undefined) this.#tlsClient = client;
+  }
+
+  /** Connections held, WebSocket handshakes included. */
+  get connectionCount(): number {
+    return this.#limits.size;
+  }
+
+  /** Counts a refused connection; a warning once per source per minute. */
+  #refused(refusal: ConnectionRefusal, source: string): void {
+    if (refusal === 'per-source') this.counters.refusedPerSource++;
+    else this.counters.refusedConnections++;
+    const suppressed = this.#throttle.admit(`refused|${source}`);
+    if (suppressed === undefined) return;
+    this.#log.warn(
+      { source, refusal, suppressed, connections: this.#limits.size },
+      refusal === 'per-source'
+        ? 'sip: connection refused, its source holds its connection cap'
+        : 'sip: connection refused, every connection slot is held',
+    );
+  }
+
+  /** Counts a connection a limit closed; slow-loris and handshakes warn once per source per minute. */
+  #closedBy(reason: ConnectionCloseReason, source: string): void {
+    const c = this.counters;
+    if (reason === 'idle') c.closedIdle++;
+    else if (reason === 'evicted') c.evictedConnections++;
+    else if (reason === 'handshake-timeout') c.closedHandshakeTimeout++;
+    else {
+      c.closedMessageTimeout++;
+      c.closedForLimits++;
+    }
+    if (reason === 'idle') {
+      this.#log.debug({ source }, 'sip: idle connection closed');
+      return;
+    }
+    const suppressed = this.#throttle.admit(`${reason}|${source}`);
+    if (suppressed === undefined) return;
+    this.#log.warn({ source, reason, suppressed }, 'sip: connection closed by a limit');
   }
 
   get flowCount(): number {
@@ -203,7 +297,7 @@ export class SipTransports {
   }
 
   listenTcp(host: string, port = 0): Promise<{ address: string; port: number }> {
-    const server = createTcpServer((s) => this.#adoptStream(s, 'TCP'));
+    const server = createTcpServer((s) => this.#adoptStream(s, 'TCP', true));
     return this.#listen(server, host, port);
   }
 
@@ -212,7 +306,7 @@ export class SipTransports {
     port: number,
     tls: TlsOptions,
   ): Promise<{ address: string; port: number }> {
-    const server = createTlsServer(tls, (s) => this.#adoptStream(s, 'TLS'));
+    const server = createTlsServer(tls, (s) => this.#adoptStream(s, 'TLS', true));
     this.#watchHandshakes(server, 'TLS');
     this.#tlsServers.push(server);
     return this.#listen(server, host, port);
@@ -242,9 +336,35 @@ export class SipTransports {
       this.#watchHandshakes(httpServer, 'WSS');
       this.#tlsServers.push(httpServer as ReturnType<typeof createHttpsServer>);
     }
+    // every connection holds a slot from its accept, and has the handshake deadline to upgrade
+    const pending = new WeakMap<object, TrackedConnection>();
+    httpServer.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+      const source = strip(socket.remoteAddress ?? '');
+      const refusal = this.#limits.admit(source, true);
+      if (refusal !== undefined) {
+        this.#refused(refusal, source);
+        socket.destroy();
+        return;
+      }
+      const tracked = this.#limits.add(
+        source,
+        true,
+        (reason) => {
+          this.#closedBy(reason, source);
+          socket.destroy();
+        },
+        true,
+      );
+      pending.set(socket, tracked);
+      this.#handshakes.add(socket);
+      socket.once('close', () => {
+        this.#handshakes.delete(socket);
+        this.#limits.remove(tracked);
+      });
+    });
     httpServer.on('upgrade', (req, socket, head) => {
-      if (this.#flows.size >= (this.#o.maxConnections ?? 4096)) {
-        this.counters.refusedConnections++;
+      const tracked = pending.get(req.socket);
+      if (tracked === undefined) {
         socket.destroy();
         return;
       }
@@ -253,6 +373,8 @@ export class SipTransports {
           ws.close(1002, 'sip subprotocol required');
           return;
         }
+        this.#limits.established(tracked);
+        this.#handshakes.delete(req.socket);
         const raddr = strip(req.socket.remoteAddress ?? '');
         const rport = req.socket.remotePort ?? 0;
         const laddr = strip(req.socket.localAddress ?? '');
@@ -262,6 +384,7 @@ export class SipTransports {
           transport,
           { address: raddr, port: rport },
           { address: laddr, port: lport },
+          tracked,
         );
       });
     });
@@ -299,19 +422,26 @@ export class SipTransports {
       this.#byRemote.set(`${transport}|${bare(address)}|${port}`, flowId);
   }
 
-  #adoptStream(s: Socket, transport: 'TCP' | 'TLS'): StreamFlow | undefined {
-    if (this.#flows.size >= (this.#o.maxConnections ?? 4096)) {
-      this.counters.refusedConnections++;
+  #adoptStream(s: Socket, transport: 'TCP' | 'TLS', inbound: boolean): StreamFlow | undefined {
+    const source = strip(s.remoteAddress ?? '');
+    const refusal = this.#limits.admit(source, inbound);
+    if (refusal !== undefined) {
+      if (inbound) this.#refused(refusal, source);
       s.destroy();
       return undefined;
     }
+    const tracked = this.#limits.add(source, inbound, (reason) => {
+      this.#closedBy(reason, source);
+      s.destroy();
+    });
     const id = `${transport.toLowerCase()}-${++this.#seq}`;
     const flow: StreamFlow = {
       id,
       transport,
-      remote: { address: strip(s.remoteAddress ?? ''), port: s.remotePort ?? 0 },
+      remote: { address: source, port: s.remotePort ?? 0 },
       local: { address: strip(s.localAddress ?? ''), port: s.localPort ?? 0 },
       write: (d) => {
+        this.#limits.active(tracked, false);
         s.write(d);
       },
       close: () => s.destroy(),
@@ -321,7 +451,6 @@ export class SipTransports {
       maxHeaderBytes: this.#o.maxHeaderBytes ?? 16_384,
       maxBodyBytes: this.#o.maxMessageBytes ?? 65_535,
     });
-    let partial: NodeJS.Timeout | undefined;
     const from: Endpoint = {
       transport,
       address: flow.remote.address,
@@ -339,23 +468,18 @@ export class SipTransports {
         s.destroy();
         return;
       }
+      let completed = false;
       for (const f of frames) {
         if (f.type === 'ping') s.write('\r\n');
         else if (f.type === 'message') this.#deliver(f.data, from, false);
+        completed = true;
       }
-      if (partial !== undefined) clearTimeout(partial);
-      partial = undefined;
-      if (framer.buffered > 0 && !framer.pendingCrlf) {
-        partial = setTimeout(() => {
-          this.counters.closedForLimits++;
-          s.destroy();
-        }, this.#o.partialTimeoutMs ?? 10_000);
-        partial.unref();
-      }
+      if (completed) this.#limits.active(tracked);
+      this.#limits.receiving(tracked, framer.buffered > 0 && !framer.pendingCrlf, completed);
     });
     s.on('error', (err) => this.#log.debug({ err: err.message, flow: id }, 'sip: stream error'));
     s.on('close', () => {
-      if (partial !== undefined) clearTimeout(partial);
+      this.#limits.remove(tracked);
       this.#unregister(flow);
     });
     return flow;
@@ -366,6 +490,7 @@ export class SipTransports {
     transport: 'WS' | 'WSS',
     remote: Flow['remote'],
     local: Flow['local'],
+    tracked: TrackedConnection,
   ): StreamFlow {
     const id = `${transport.toLowerCase()}-${++this.#seq}`;
     const flow: StreamFlow = {
@@ -373,7 +498,10 @@ export class SipTransports {
       transport,
       remote,
       local,
-      write: (d) => ws.send(d, { binary: false }),
+      write: (d) => {
+        this.#limits.active(tracked, false);
+        ws.send(d, { binary: false });
+      },
       close: () => ws.terminate(),
     };
     this.#register(flow);
@@ -381,6 +509,7 @@ export class SipTransports {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       void isBinary;
       const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as unknown as ArrayBuffer);
+      this.#limits.active(tracked);
       if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
       this.#deliver(buf, from, true);
     });
@@ -410,7 +539,7 @@ export class SipTransports {
         resolve();
       });
     });
-    const flow = this.#adoptStream(s, transport);
+    const flow = this.#adoptStream(s, transport, false);
     if (flow === undefined)
       throw new SipTransportError('SIP_TOO_MANY_CONNECTIONS', 'connection limit reached');
     this.#byRemote.set(key, flow.id);
@@ -461,6 +590,9 @@ export class SipTransports {
 
   /** Closes every listener and connection. Idempotent. */
   async close(): Promise<void> {
+    this.#limits.clear();
+    for (const s of this.#handshakes) s.destroy();
+    this.#handshakes.clear();
     for (const f of [...this.#flows.values()]) f.close();
     this.#flows.clear();
     this.#byRemote.clear();

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { forwardStateless, parseMessage, SipTransports } from '../src/index.js';
 import { INVITE, REGISTER } from './messages.js';
+import { pikeRows } from './pike.js';
 
 const require = createRequire(import.meta.url);
 
@@ -179,3 +180,8 @@ const rate = (result.received / result.elapsedMs) * 1000;
 console.log(
   `stateless UDP forwarder (parse, Max-Forwards, received/rport, Via, send) on loopback: ${Math.round(rate).toLocaleString('en-US')} msgs/s over ${(result.elapsedMs / 1000).toFixed(1)} s (${forwarded} forwarded, ${result.sent} sent by the generator)`,
 );
+
+// ---- flood detector -------------------------------------------------------------------------
+console.log('');
+console.log('flood detector (PikeDetector.check) per request, best of 15 rounds:');
+for (const [name, t] of pikeRows()) console.log(`  ${name}: ${t}`);

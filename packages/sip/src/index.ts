@@ -8,6 +8,13 @@ export {
   type TrackedConnection,
 } from './limits/connection-limits.js';
 export { LogThrottle, type LogThrottleOptions } from './limits/log-throttle.js';
+export {
+  type PikeBlock,
+  type PikeCounters,
+  PikeDetector,
+  type PikeOptions,
+  type PikeVerdict,
+} from './limits/pike.js';
 export { createRequest, createResponse } from './message/create-message.js';
 export { canonicalHeaderName, type HeaderField } from './message/header-field.js';
 export {

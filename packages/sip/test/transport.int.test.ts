@@ -265,6 +265,43 @@ describe('SipTransports on loopback', () => {
     await a.t.close();
     await b.t.close();
   });
+
+  it('answers a request that does not parse 400 with the reason, over UDP and TCP', async () => {
+    const errors: string[] = [];
+    const b = new SipTransports({
+      onMessage: () => {},
+      onParseError: (e) => errors.push(e.reason),
+    });
+    const pu = await b.listenUdp('127.0.0.1');
+    const pt = await b.listenTcp('127.0.0.1');
+    const broken = (transport: string) =>
+      options(`z9hG4bK${transport}`, transport)
+        .toBuffer()
+        .toString('latin1')
+        .replace('Max-Forwards: 70', 'Max-Forwards 70');
+    const a = node();
+    await a.t.listenUdp('127.0.0.1');
+    // the answer is a response: it reaches onMessage of the sender
+    a.t.sendUdp(Buffer.from(broken('UDP'), 'latin1'), '127.0.0.1', pu.port);
+    const [udp] = await a.next();
+    expect(udp.status).toBe(400);
+    expect(udp.reason).toBe('Bad Request (header-syntax)');
+    expect(udp.topVia()?.branch).toBe('z9hG4bKUDP');
+    const flow = await a.t.connect('TCP', '127.0.0.1', pt.port);
+    await a.t.send(Buffer.from(broken('TCP'), 'latin1'), {
+      transport: 'TCP',
+      address: '127.0.0.1',
+      port: pt.port,
+      flow,
+    });
+    const [tcp] = await a.next();
+    expect(tcp.status).toBe(400);
+    expect(tcp.topVia()?.branch).toBe('z9hG4bKTCP');
+    expect(errors).toEqual(['header-syntax', 'header-syntax']);
+    expect(b.counters.parseErrors).toBe(2);
+    await a.t.close();
+    await b.close();
+  });
 });
 
 describe('FlowTokenCodec', () => {

@@ -56,7 +56,9 @@ export interface ProxyPolicy<H extends Endpoint> {
   /**
    * A request that passed validation (RFC 3261 §16.3), with `received`/`rport` on its top Via,
    * before any other edit: initial or in-dialog, never ACK or CANCEL. The policy may edit it
-   * (pop the Route values naming this proxy, add Path…) before it decides.
+   * (pop the Route values naming this proxy, add Path…) before it decides. A `SipParseError`
+   * it throws (a Route or Request-URI it cannot read) is answered with the error's status and
+   * reason (400); any other error is answered 500 and counted as internal.
    */
   route(req: SipMessage, from: H): RouteDecision<H>;
   /** An ACK for a 2xx (no transaction): where it goes; undefined drops it. */

@@ -1,12 +1,13 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
+import { SipParseError } from '../errors.js';
 import { createResponse } from '../message/create-message.js';
 import type { SipMessage } from '../message/message.js';
 import { parseMessage } from '../message/parse-message.js';
 import { type Endpoint, TransactionLayer } from '../transaction/layer.js';
 import type { ProxyNetwork, ProxyPolicy, RouteDecision } from './policy.js';
 import { isBetterFinal } from './response-context.js';
-import { StatefulProxy } from './stateful-proxy.js';
+import { StatefulProxy, type StatefulProxyOptions } from './stateful-proxy.js';
 import { formatVia, newBranch } from './via.js';
 
 const PROXY = { host: '192.0.2.1', port: 5060 };
@@ -20,7 +21,11 @@ interface Sent {
 }
 
 /** A proxy on an in-memory network: what it sends is recorded, time is virtual. */
-function harness(route: (req: SipMessage) => RouteDecision<Endpoint>, inviteTimeoutMs = 120_000) {
+function harness(
+  route: (req: SipMessage) => RouteDecision<Endpoint>,
+  inviteTimeoutMs = 120_000,
+  extra: Partial<StatefulProxyOptions<Endpoint>> = {},
+) {
   const sent: Sent[] = [];
   const clock = new VirtualClock();
   const send = (msg: SipMessage, to: Endpoint): void => {
@@ -41,7 +46,7 @@ function harness(route: (req: SipMessage) => RouteDecision<Endpoint>, inviteTime
     route,
     routeAck: () => ({ hop: A, session: false }),
   };
-  const proxy = new StatefulProxy({ network, policy, clock, inviteTimeoutMs });
+  const proxy = new StatefulProxy({ network, policy, clock, inviteTimeoutMs, ...extra });
   const layer: TransactionLayer = new TransactionLayer({
     send,
     clock,
@@ -108,6 +113,38 @@ describe('StatefulProxy (RFC 3261 §16)', () => {
     const branches = [A, B].map((to) => h.requestsTo(to, 'INVITE')[0]?.topVia()?.branch);
     expect(new Set(branches).size).toBe(2);
     expect(h.proxy.inFlight).toBe(1);
+  });
+
+  it('answers 400 with the reason when the policy cannot read a value (a Route URI), never 500', () => {
+    const bad: SipParseError[] = [];
+    let internal = 0;
+    const h = harness(
+      () => {
+        throw new SipParseError('uri', 'bad IPv6 reference [zz]');
+      },
+      120_000,
+      { onBadInput: (e) => bad.push(e), counters: { internalErrors: { inc: () => internal++ } } },
+    );
+    h.layer.receive(request('OPTIONS', 'Route: <sip:[zz]>\r\n'), CALLER);
+    const [res] = h.toCaller();
+    expect(res?.status).toBe(400);
+    expect(res?.reason).toBe('Bad Request (uri)');
+    expect(bad.map((e) => e.reason)).toEqual(['uri']);
+    expect(internal).toBe(0);
+  });
+
+  it('answers 500 and counts an internal error when the policy fails otherwise', () => {
+    let internal = 0;
+    const h = harness(
+      () => {
+        throw new TypeError('a bug');
+      },
+      120_000,
+      { counters: { internalErrors: { inc: () => internal++ } } },
+    );
+    h.layer.receive(request('OPTIONS'), CALLER);
+    expect(statuses(h.toCaller())).toEqual([500]);
+    expect(internal).toBe(1);
   });
 
   it('answers 483 to a request whose Max-Forwards is 0, and forwards nothing', () => {

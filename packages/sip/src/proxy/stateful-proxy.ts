@@ -15,6 +15,8 @@
  * - session hooks see the SDP offer/answer of the requests the policy marked (media anchoring).
  */
 import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
+import { SipParseError } from '../errors.js';
+import { LogThrottle } from '../limits/log-throttle.js';
 import { createResponse } from '../message/create-message.js';
 import type { SipMessage } from '../message/message.js';
 import type { Endpoint } from '../transaction/layer.js';
@@ -46,6 +48,8 @@ export interface ProxyCounters {
   readonly drained: ProxyCounter;
   /** Responses no transaction wanted that were not ours to forward. */
   readonly stray: ProxyCounter;
+  /** Requests the policy failed on with something other than a parse error (answered 500). */
+  readonly internalErrors: ProxyCounter;
 }
 
 export interface StatefulProxyOptions<H extends Endpoint> {
@@ -57,6 +61,8 @@ export interface StatefulProxyOptions<H extends Endpoint> {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly counters?: Partial<ProxyCounters>;
+  /** Each request answered with the status of a SipParseError the policy threw (400…). */
+  readonly onBadInput?: (err: SipParseError, from: Endpoint) => void;
 }
 
 const uncounted: ProxyCounter = { inc: () => {} };
@@ -70,6 +76,9 @@ export class StatefulProxy<H extends Endpoint> {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #c: ProxyCounters;
+  readonly #onBadInput: ((err: SipParseError, from: Endpoint) => void) | undefined;
+  /** Warnings a peer can cause, once per kind per minute. */
+  readonly #throttle: LogThrottle;
   readonly #contexts = new Map<ServerTransaction, ResponseContext<H>>();
   #draining = false;
   #tagSeq = 0;
@@ -89,7 +98,16 @@ export class StatefulProxy<H extends Endpoint> {
       cancels: c.cancels ?? uncounted,
       drained: c.drained ?? uncounted,
       stray: c.stray ?? uncounted,
+      internalErrors: c.internalErrors ?? uncounted,
     };
+    this.#onBadInput = options.onBadInput;
+    this.#throttle = new LogThrottle({ clock: this.#clock });
+  }
+
+  /** A warning a peer can cause by what it sends: once per minute per message, with a count. */
+  #warn(msg: string, fields: Record<string, unknown>): void {
+    const suppressed = this.#throttle.admit(msg);
+    if (suppressed !== undefined) this.#log.warn({ ...fields, suppressed }, msg);
   }
 
   /** Requests forwarded and still waiting for their final response. */
@@ -118,7 +136,14 @@ export class StatefulProxy<H extends Endpoint> {
     try {
       this.#receive(req, tx, from);
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message, method: req.method }, 'SIP routing failed');
+      if (err instanceof SipParseError) {
+        // a value the policy had to read (a Route URI…) is malformed: the sender's fault
+        this.#onBadInput?.(err, from);
+        if (tx !== undefined) this.reply(tx, req, err.status, err.reasonPhrase);
+        return;
+      }
+      this.#c.internalErrors.inc();
+      this.#warn('SIP routing failed', { err: (err as Error).message, method: req.method });
       if (tx !== undefined) this.reply(tx, req, 500, 'Server Internal Error');
     }
   }
@@ -189,10 +214,10 @@ export class StatefulProxy<H extends Endpoint> {
     session
       .exchange(req, 'offer', false, from.address)
       .catch((err: unknown) => {
-        this.#log.warn({ err: (err as Error).message }, 'media offer failed');
+        this.#warn('media offer failed', { err: (err as Error).message });
       })
       .then(() => this.#branch(req, tx, from, f, session, true))
-      .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'forward failed'));
+      .catch((err: unknown) => this.#warn('forward failed', { err: (err as Error).message }));
   }
 
   /** Sends one branch per target and keeps the response context. */
@@ -259,7 +284,7 @@ export class StatefulProxy<H extends Endpoint> {
       session
         .exchange(req, 'answer', true, from.address)
         .then(send, send)
-        .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'ACK dropped'));
+        .catch((err: unknown) => this.#warn('ACK dropped', { err: (err as Error).message }));
       return;
     }
     send();
@@ -272,7 +297,7 @@ export class StatefulProxy<H extends Endpoint> {
       this.#branchResponse(ctx, branch, res);
     } catch (err) {
       // timer callbacks land here too: never let a malformed response escape
-      this.#log.warn({ err: (err as Error).message, status: res.status }, 'response dropped');
+      this.#warn('response dropped', { err: (err as Error).message, status: res.status });
     }
   }
 
@@ -296,7 +321,7 @@ export class StatefulProxy<H extends Endpoint> {
       session
         .exchange(res, role, role === 'offer', branch.target.hop.address)
         .then(relay, relay)
-        .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'relay failed'));
+        .catch((err: unknown) => this.#warn('relay failed', { err: (err as Error).message }));
       return;
     }
     this.#relay(ctx, branch, res);

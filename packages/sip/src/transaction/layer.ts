@@ -29,6 +29,8 @@ export interface TransactionLayerOptions {
   readonly onStrayResponse?: (res: SipMessage, from: Endpoint) => void;
   /** Most live server transactions; new requests beyond it are answered 503 (default 100,000). */
   readonly maxServerTransactions?: number;
+  /** Each message that failed validation (a request was answered with the error's status). */
+  readonly onBadInput?: (err: SipParseError, from: Endpoint) => void;
 }
 
 export interface RequestCallbacks {
@@ -75,6 +77,7 @@ export class TransactionLayer {
       validateMessage(msg);
     } catch (e) {
       if (!(e instanceof SipParseError)) throw e;
+      this.#o.onBadInput?.(e, from);
       if (msg.isRequest && msg.method !== 'ACK') {
         this.counters.badRequests++;
         try {

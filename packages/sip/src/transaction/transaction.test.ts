@@ -226,15 +226,18 @@ describe('TransactionLayer', () => {
     l: TransactionLayer;
     sent: SipMessage[];
     got: Array<[SipMessage, ServerTransaction | undefined]>;
+    bad: string[];
   } {
     const sent: SipMessage[] = [];
     const got: Array<[SipMessage, ServerTransaction | undefined]> = [];
+    const bad: string[] = [];
     const l = new TransactionLayer({
       clock,
       send: (m) => sent.push(m),
       onRequest: (req, tx) => got.push([req, tx]),
+      onBadInput: (e) => bad.push(e.reason),
     });
-    return { l, sent, got };
+    return { l, sent, got, bad };
   }
 
   it('absorbs request retransmissions and matches CANCEL to its INVITE', () => {
@@ -279,14 +282,15 @@ describe('TransactionLayer', () => {
   });
 
   it('answers a malformed request with 400 and its reason', () => {
-    const { l, sent, got } = layer();
-    const bad = parseMessage(
+    const { l, sent, got, bad } = layer();
+    const req = parseMessage(
       Buffer.from(request('OPTIONS').toString().replace('CSeq: 1 OPTIONS', 'CSeq: 1 INVITE')),
     );
-    l.receive(bad, from);
+    l.receive(req, from);
     expect(got.length).toBe(0);
     expect(sent[0]?.status).toBe(400);
     expect(sent[0]?.reason).toBe('Bad Request (cseq-method)');
+    expect(bad).toEqual(['cseq-method']);
   });
 
   it('passes responses to the client transaction by branch and CSeq method', () => {

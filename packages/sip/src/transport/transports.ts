@@ -27,6 +27,7 @@ import {
 import { LogThrottle } from '../limits/log-throttle.js';
 import type { SipMessage } from '../message/message.js';
 import { parseMessage } from '../message/parse-message.js';
+import { responseToUnparseable } from '../message/unparseable.js';
 import type { Endpoint } from '../transaction/layer.js';
 
 export type TransportName = 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS';
@@ -42,6 +43,11 @@ export interface Flow {
 export interface TransportsOptions {
   /** Every message that parsed; `from.flow` names the connection it arrived on. */
   readonly onMessage: (msg: SipMessage, from: Endpoint) => void;
+  /**
+   * Every message that did not parse (after it was counted, and a request answered 400 where
+   * its Via, From, To, Call-ID and CSeq rows could be read). Without it, a debug line.
+   */
+  readonly onParseError?: (err: SipParseError, from: Endpoint) => void;
   readonly logger?: Logger;
   /** Largest message (default 65,535). */
   readonly maxMessageBytes?: number;
@@ -222,11 +228,25 @@ export class SipTransports {
     } catch (e) {
       if (!(e instanceof SipParseError)) throw e;
       this.counters.parseErrors++;
-      this.#log.debug({ err: e.message, from }, 'sip: dropped unparseable message');
+      this.#answerUnparseable(buf, e, from);
+      if (this.#o.onParseError !== undefined) this.#o.onParseError(e, from);
+      else this.#log.debug({ err: e.message, from }, 'sip: dropped unparseable message');
       return;
     }
     if (from.flow !== undefined && msg.isRequest) this.#aliasFromVia(msg, from);
     this.#o.onMessage(msg, from);
+  }
+
+  /** RFC 3261 §8.2: a request that does not parse is answered where it can be (never an ACK). */
+  #answerUnparseable(buf: Buffer, e: SipParseError, from: Endpoint): void {
+    const res = responseToUnparseable(buf, e.status, e.reasonPhrase);
+    if (res === undefined) return;
+    try {
+      if (from.flow !== undefined) this.#flows.get(from.flow)?.write(res);
+      else this.sendUdp(res, from.address, from.port);
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, 'sip: cannot answer an unparseable request');
+    }
   }
 
   /** RFC 5923: a Via `alias` parameter makes the sent-by an alias of the connection. */

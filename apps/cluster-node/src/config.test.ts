@@ -71,6 +71,19 @@ describe('defaults', () => {
         all_contacts: false,
       },
       max_connections: 4096,
+      tcp_accept_iplimit: 64,
+      tcp_connection_lifetime: 120,
+      tcp_msg_read_timeout: 10,
+      ws_handshake_timeout: 10_000,
+      pike: {
+        enabled: false,
+        sampling_time_unit: 2,
+        reqs_density_per_unit: 30,
+        remove_latency: 120,
+        action: 'drop',
+        max_sources: 16_384,
+        trusted: [],
+      },
       max_message_bytes: 65_535,
     });
     expect(c.usrloc.sql_write_mode).toBe('write-through');
@@ -112,6 +125,31 @@ describe('defaults', () => {
     expect(c.storage).toEqual({ file: ':memory:' });
     expect(c.logging).toEqual({ level: 'info', format: 'auto' });
     expect(Object.isFrozen(c.clusterer)).toBe(true);
+  });
+
+  it('takes the SIP limits and pike settings with OpenSIPS/Kamailio names', () => {
+    const c = parseNodeConfig({
+      ...minimal(),
+      sip: {
+        tcp_connection_lifetime: 3605,
+        tcp_accept_iplimit: 0,
+        tcp_msg_read_timeout: 0.5,
+        pike: {
+          enabled: true,
+          reqs_density_per_unit: 100,
+          action: 'reply',
+          trusted: ['192.0.2.7', '10.0.0.0/8', '2001:db8::/32'],
+        },
+      },
+    });
+    expect(c.sip.tcp_connection_lifetime).toBe(3605);
+    expect(c.sip.tcp_accept_iplimit).toBe(0);
+    expect(c.sip.pike).toMatchObject({
+      enabled: true,
+      reqs_density_per_unit: 100,
+      action: 'reply',
+    });
+    expect(c.sip.pike.trusted).toHaveLength(3);
   });
 
   it('fills relay defaults', () => {
@@ -235,6 +273,17 @@ describe('bad keys are named', () => {
       (c) => (c.ha = { service_address: 'vip', sharing_tag: 'vip/1' }),
       /^ha\.service_address: must be host:port/,
     ],
+    [
+      'negative tcp_connection_lifetime',
+      (c) => (c.sip = { tcp_connection_lifetime: -1 }),
+      /^sip\.tcp_connection_lifetime: /,
+    ],
+    [
+      'pike trusted entry that is no address',
+      (c) => (c.sip = { pike: { trusted: ['10.0.0.0/33'] } }),
+      /^sip\.pike\.trusted\[0\]: must be an IP address or a subnet/,
+    ],
+    ['unknown pike action', (c) => (c.sip = { pike: { action: 'ban' } }), /^sip\.pike\.action: /],
     ['bad log level', (c) => (c.logging = { level: 'loud' }), /^logging\.level: /],
     ['empty storage file', (c) => (c.storage = { file: '' }), /^storage\.file: /],
   ];

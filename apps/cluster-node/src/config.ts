@@ -129,6 +129,42 @@ const natPingSection = z
   })
   .strict();
 
+/** An IPv4/IPv6 address, or a subnet in CIDR form (`192.0.2.0/24`, `2001:db8::/32`). */
+const addressOrSubnet = z.string().refine(
+  (s) => {
+    const [ip, bits, ...rest] = s.split('/');
+    const v = isIP(ip ?? '');
+    if (v === 0 || rest.length > 0) return false;
+    if (bits === undefined) return true;
+    return /^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128);
+  },
+  { message: 'must be an IP address or a subnet such as 192.0.2.0/24' },
+);
+
+/**
+ * Flood detection per source address, as OpenSIPS/Kamailio `pike` (names and defaults from
+ * there; `remove_latency` here is how long a blocked source must stay under the density).
+ * Requests from cluster peers (the hosts of `clusterer` neighbour urls) and `trusted`
+ * addresses are not counted; replies never are.
+ */
+const pikeSection = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Seconds in one sampling unit. */
+    sampling_time_unit: z.number().int().min(1).max(3600).default(2),
+    /** More requests than this from one source in one unit block it. */
+    reqs_density_per_unit: z.number().int().min(1).max(10_000_000).default(30),
+    /** Seconds a blocked source must stay at or under the density to be unblocked. */
+    remove_latency: z.number().int().min(1).max(86_400).default(120),
+    /** `drop` what a blocked source sends, or `reply` 503 with Retry-After. */
+    action: z.enum(['drop', 'reply']).default('drop'),
+    /** Most sources counted per unit, and most blocked at once (memory bound). */
+    max_sources: z.number().int().min(16).max(1_000_000).default(16_384),
+    /** Sources never counted (upstream proxies, trunks): addresses or subnets. */
+    trusted: z.array(addressOrSubnet).max(1024).default([]),
+  })
+  .strict();
+
 const sipSection = z
   .object({
     listeners: z.array(sipListener).max(32).default([]),
@@ -150,8 +186,26 @@ const sipSection = z
     /** Seconds a forked INVITE waits for a final answer (tm `fr_inv_timeout`). */
     fr_inv_timeout: z.number().int().min(1).max(600).default(120),
     nat_ping: natPingSection.prefault({}),
-    /** Most simultaneous TCP/WS connections. */
+    /**
+     * Most simultaneous TCP/WS connections (WebSocket handshakes included). At the cap a new
+     * connection closes an idle one of the source holding the most, instead of being refused.
+     */
     max_connections: z.number().int().min(1).max(1_000_000).default(4096),
+    /** Most TCP/WS connections from one source address (Kamailio `tcp_accept_iplimit`; 0 = no cap). */
+    tcp_accept_iplimit: z.number().int().min(0).max(1_000_000).default(64),
+    /**
+     * Seconds a TCP/WS connection stays open with no complete message (or keep-alive) either
+     * way (OpenSIPS/Kamailio `tcp_connection_lifetime`; 0 = forever).
+     */
+    tcp_connection_lifetime: z.number().int().min(0).max(86_400).default(120),
+    /**
+     * Seconds from the first byte of a message on TCP to its last; later bytes do not restart
+     * it (Kamailio `tcp_msg_read_timeout`).
+     */
+    tcp_msg_read_timeout: z.number().min(0.1).max(600).default(10),
+    /** Milliseconds a WebSocket connection has to complete its upgrade (OpenSIPS `ws_handshake_timeout`). */
+    ws_handshake_timeout: z.number().int().min(100).max(600_000).default(10_000),
+    pike: pikeSection.prefault({}),
     /** Largest SIP message in bytes. */
     max_message_bytes: z.number().int().min(1024).max(65_535).default(65_535),
     /** TLS settings of SIP (tls/wss listeners, connections to sips: targets) over `tls`. */

@@ -32,7 +32,7 @@ export function popLocalRoutes(edge: SipEdge, req: SipMessage): LocalHop[] {
     const rcv = uriParam(u, 'received');
     let received: LocalHop['received'];
     if (typeof rcv === 'string') {
-      const r = safeUri(decodeURIComponent(rcv));
+      const r = safeUri(safeDecode(rcv));
       if (r !== undefined && isSipUri(r) && r.port !== null) {
         received = { transport: transportOf(r), address: hostOf(r), port: r.port };
       }
@@ -42,11 +42,20 @@ export function popLocalRoutes(edge: SipEdge, req: SipMessage): LocalHop[] {
       iface,
       path: uriParam(u, 'pt') !== undefined,
       ...(received === undefined ? {} : { received }),
-      ...(typeof flow === 'string' && flow.length > 0 ? { flow: decodeURIComponent(flow) } : {}),
+      ...(typeof flow === 'string' && flow.length > 0 ? { flow: safeDecode(flow) } : {}),
       media: uriParam(u, 'ma') !== undefined,
     });
   }
   return out;
+}
+
+/** A %-escaped parameter value decoded; one that does not decode (not UTF-8) stays as it is. */
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 export function safeUri(s: string): Uri | undefined {

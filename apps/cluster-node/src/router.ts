@@ -39,6 +39,7 @@ import {
 } from '@sipedge/sip';
 import type { Registrar } from '@sipedge/usrloc';
 import { FLAG_NAT, type RegisterContext } from '@sipedge/usrloc';
+import type { BadInput } from './bad-input.js';
 import type { NodeConfig } from './config.js';
 import { hostOf, type LocalHop, popLocalRoutes, safeUri, transportOf } from './local-hops.js';
 import type { MediaAnchor } from './media.js';
@@ -60,6 +61,8 @@ export interface RouterOptions {
   readonly mayAcknowledge?: () => boolean;
   readonly stats: StatisticsRegistry;
   readonly logger: Logger;
+  /** Counts (by reason) and logs the requests refused for what they say. */
+  readonly badInput?: BadInput;
 }
 
 const UA_ALLOW =
@@ -69,22 +72,20 @@ const UA_ALLOW =
  * What a REGISTER for this registrar must pass before `save` (which checks To, Contact,
  * Expires, Path and CSeq order itself, with OpenSIPS's replies): the headers a reply needs,
  * CSeq naming REGISTER, Max-Forwards not exhausted, a sip/sips Request-URI. Lighter than the
- * proxy's full validation, which parses every header of every REGISTER a second time.
+ * proxy's full validation, which parses every header of every REGISTER a second time. A
+ * malformed request throws its SipParseError (answered 400 with the reason, and counted).
  */
 function registerCheck(req: SipMessage): { status: number; reason: string } | undefined {
-  try {
-    for (const key of ['to', 'from', 'call-id', 'cseq', 'via']) {
-      if (!req.has(key)) return { status: 400, reason: `Missing ${key} header` };
-    }
-    if (req.topVia() === undefined) return { status: 400, reason: 'Bad Via' };
-    if (req.callId().length === 0) return { status: 400, reason: 'Empty Call-ID' };
-    if (req.cseq().method !== 'REGISTER') return { status: 400, reason: 'CSeq method mismatch' };
-    if (req.maxForwards() === 0) return { status: 483, reason: 'Too Many Hops' };
-    if (!/^sips?:/i.test(req.requestUri)) return { status: 416, reason: 'Unsupported URI Scheme' };
-  } catch (err) {
-    if (err instanceof SipParseError) return { status: err.status, reason: err.reasonPhrase };
-    throw err;
+  for (const key of ['to', 'from', 'call-id', 'cseq', 'via']) {
+    if (!req.has(key)) throw new SipParseError('header-missing', `no ${key} header`);
   }
+  if (req.topVia() === undefined) throw new SipParseError('via', 'empty Via');
+  if (req.callId().length === 0) throw new SipParseError('header-syntax', 'empty Call-ID');
+  if (req.cseq().method !== 'REGISTER') {
+    throw new SipParseError('cseq-method', 'CSeq method is not REGISTER');
+  }
+  if (req.maxForwards() === 0) return { status: 483, reason: 'Too Many Hops' };
+  if (!/^sips?:/i.test(req.requestUri)) return { status: 416, reason: 'Unsupported URI Scheme' };
   return undefined;
 }
 
@@ -133,7 +134,15 @@ export class Router implements ProxyPolicy<Hop> {
       ...(options.media === undefined ? {} : { session: options.media }),
       inviteTimeoutMs: options.config.fr_inv_timeout * 1000,
       logger: options.logger,
-      counters: { forwarded, replied, cancels, drained, stray },
+      counters: {
+        forwarded,
+        replied,
+        cancels,
+        drained,
+        stray,
+        internalErrors: s.counter('sip', 'internal_errors'),
+      },
+      ...(options.badInput === undefined ? {} : { onBadInput: options.badInput.record }),
     });
   }
 
@@ -248,8 +257,11 @@ export class Router implements ProxyPolicy<Hop> {
       };
     }
     const top = req.routes()[0];
+    // a URI that does not parse throws its SipParseError: the proxy answers 400 with the reason
     const u = parseUri(top === undefined ? req.requestUri : top.uri);
-    if (!isSipUri(u)) throw new Error('next hop is not a SIP URI');
+    if (!isSipUri(u)) {
+      throw new SipParseError('uri', `next hop ${u.scheme}: is not a SIP URI`, 416);
+    }
     const transport = transportOf(u);
     return {
       transport,
@@ -312,7 +324,14 @@ export class Router implements ProxyPolicy<Hop> {
       if (u === undefined || !isSipUri(u) || !this.#edge.isLocalAddress(u.host, u.port))
         return false;
     }
-    const rejection = registerCheck(req);
+    let rejection: { status: number; reason: string } | undefined;
+    try {
+      rejection = registerCheck(req);
+    } catch (err) {
+      if (!(err instanceof SipParseError)) throw err;
+      this.#o.badInput?.record(err, from);
+      rejection = { status: err.status, reason: err.reasonPhrase };
+    }
     if (rejection !== undefined) {
       this.proxy.reply(from, req, rejection.status, rejection.reason);
       return true;

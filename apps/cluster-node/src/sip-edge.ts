@@ -11,17 +11,22 @@
 import type { Logger, TlsMaterial } from '@sipedge/core';
 import type { Counter, StatisticsRegistry } from '@sipedge/mi';
 import {
+  createResponse,
   type Endpoint,
   formatVia,
+  LogThrottle,
   newBranch,
   type ProxyNetwork,
   type ServerTransaction,
   type SipMessage,
   SipTransports,
   TransactionLayer,
+  type TransportCounters,
 } from '@sipedge/sip';
+import type { BadInput } from './bad-input.js';
 import type { NodeConfig } from './config.js';
 import { parseAddress } from './config.js';
+import type { PikeGuard } from './pike.js';
 
 export interface SipListenerInfo {
   readonly proto: 'udp' | 'tcp' | 'ws' | 'tls' | 'wss';
@@ -49,6 +54,17 @@ export interface EdgeHandler {
   onStateless?(req: SipMessage, from: Hop): boolean;
 }
 
+/** What the edge is given: the logger and statistics, and its guards against bad senders. */
+export interface EdgeDeps {
+  readonly logger: Logger;
+  readonly stats: StatisticsRegistry;
+  readonly tls?: TlsMaterial | undefined;
+  /** Flood protection (sip.pike): requests of a blocked source never reach the router. */
+  readonly pike?: PikeGuard;
+  /** Counts and logs what does not parse, by reason. */
+  readonly badInput?: BadInput;
+}
+
 const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
 
 export class SipEdge {
@@ -62,14 +78,13 @@ export class SipEdge {
   readonly #rejected: Counter;
   readonly #sendErrors: Counter;
   readonly #internalErrors: Counter;
-  readonly #deps: { logger: Logger; stats: StatisticsRegistry };
+  readonly #deps: EdgeDeps;
   #tls: TlsMaterial | undefined;
+  /** Internal errors a peer's message can set off: logged once per minute. */
+  readonly #throttle = new LogThrottle();
 
-  /** `tls`: the certificate of tls/wss listeners and the options of outbound TLS. */
-  constructor(
-    config: NodeConfig['sip'],
-    deps: { logger: Logger; stats: StatisticsRegistry; tls?: TlsMaterial | undefined },
-  ) {
+  /** `deps.tls`: the certificate of tls/wss listeners and the options of outbound TLS. */
+  constructor(config: NodeConfig['sip'], deps: EdgeDeps) {
     this.#config = config;
     this.#log = deps.logger;
     this.#deps = deps;
@@ -78,6 +93,7 @@ export class SipEdge {
     this.layer = new TransactionLayer({
       send: (msg, to) => this.send(msg, to as Hop),
       maxServerTransactions: config.max_transactions,
+      ...(deps.badInput === undefined ? {} : { onBadInput: deps.badInput.record }),
       onRequest: (req, tx, from) => {
         this.#requests.inc();
         if (this.#handler === undefined) {
@@ -94,14 +110,21 @@ export class SipEdge {
     this.#sendErrors = s.counter('sip', 'send_errors');
     this.#internalErrors = s.counter('sip', 'internal_errors');
     const counters = () => [this.node, this.#service].filter((i) => i !== undefined);
-    const sum =
-      (k: 'parseErrors' | 'closedForLimits' | 'refusedConnections' | 'tlsHandshakeErrors') => () =>
-        counters().reduce((n, i) => n + i.transports.counters[k], 0);
+    const sum = (k: keyof TransportCounters) => () =>
+      counters().reduce((n, i) => n + i.transports.counters[k], 0);
     s.gauge('sip', 'parse_errors', sum('parseErrors'));
     s.gauge('sip', 'tls_handshake_errors', sum('tlsHandshakeErrors'));
     s.gauge('sip', 'closed_for_limits', sum('closedForLimits'));
     s.gauge('sip', 'refused_connections', sum('refusedConnections'));
+    s.gauge('sip', 'refused_connections_per_source', sum('refusedPerSource'));
+    s.gauge('sip', 'evicted_connections', sum('evictedConnections'));
+    s.gauge('sip', 'closed_idle', sum('closedIdle'));
+    s.gauge('sip', 'closed_message_timeout', sum('closedMessageTimeout'));
+    s.gauge('sip', 'closed_handshake_timeout', sum('closedHandshakeTimeout'));
     s.gauge('sip', 'flows', () => counters().reduce((n, i) => n + i.transports.flowCount, 0));
+    s.gauge('sip', 'connections', () =>
+      counters().reduce((n, i) => n + i.transports.connectionCount, 0),
+    );
     s.gauge('sip', 'server_transactions', () => this.layer.serverCount);
     s.gauge('sip', 'client_transactions', () => this.layer.clientCount);
     const lc = this.layer.counters;
@@ -127,6 +150,13 @@ export class SipEdge {
                   flow: from.flow,
                   iface,
                 };
+          if (msg.isRequest && this.#deps.pike !== undefined) {
+            const action = this.#deps.pike.check(from.address);
+            if (action !== 'allowed') {
+              if (action === 'reply') this.#unavailable(msg, hop, this.#deps.pike.retryAfter);
+              return;
+            }
+          }
           // nothing a peer sends may take the process down: a routing bug is counted, logged
           // and the message dropped (the sender retransmits or times out)
           try {
@@ -137,22 +167,46 @@ export class SipEdge {
             this.layer.receive(msg, hop);
           } catch (err) {
             this.#internalErrors.inc();
+            const suppressed = this.#throttle.admit('internal');
+            if (suppressed === undefined) return;
             this.#log.error(
               {
                 err: (err as Error).message,
                 from: `${from.transport}:${from.address}:${from.port}`,
+                suppressed,
               },
               'SIP message dropped: internal error',
             );
           }
         },
+        ...(this.#deps.badInput === undefined ? {} : { onParseError: this.#deps.badInput.record }),
         logger: this.#deps.logger,
         maxConnections: this.#config.max_connections,
+        maxConnectionsPerSource: this.#config.tcp_accept_iplimit,
+        connectionLifetimeMs: this.#config.tcp_connection_lifetime * 1000,
+        partialTimeoutMs: this.#config.tcp_msg_read_timeout * 1000,
+        wsHandshakeTimeoutMs: this.#config.ws_handshake_timeout,
         maxMessageBytes: this.#config.max_message_bytes,
         ...(this.#tls === undefined ? {} : { tlsClient: this.#tls.client }),
       }),
     };
     return iface;
+  }
+
+  /** A 503 for a request refused before routing (never for an ACK, which has no answer). */
+  #unavailable(req: SipMessage, to: Hop, retryAfter: number): void {
+    if (req.method === 'ACK') return;
+    try {
+      this.send(
+        createResponse(req, 503, 'Service Unavailable', {
+          toTag: 'pk',
+          headers: [['Retry-After', String(retryAfter)]],
+        }),
+        to,
+      );
+    } catch {
+      // not even the rows a response copies are readable: the request is dropped
+    }
   }
 
   /** The stateful proxy. */

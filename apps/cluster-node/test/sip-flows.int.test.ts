@@ -266,7 +266,7 @@ describe('registrar', () => {
         '',
       ].join('\r\n');
     bad.send(req(`REGISTER sip:127.0.0.1:${sipPort} SIP/2.0`, 'CSeq: 1 INVITE'), sipPort);
-    expect((await bad.response(400, 'INVITE')).reason).toMatch(/CSeq/);
+    expect((await bad.response(400, 'INVITE')).reason).toBe('Bad Request (cseq-method)');
     bad.send(req(`REGISTER sip:127.0.0.1:${sipPort} SIP/2.0`, 'CSeq: 2 REGISTER', 0), sipPort);
     await bad.response(483, 'REGISTER');
     bad.send(req('REGISTER tel:+123 SIP/2.0', 'CSeq: 3 REGISTER'), sipPort);

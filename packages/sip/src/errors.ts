@@ -3,33 +3,38 @@ import { SipedgeError } from '@sipedge/core';
 /** Base class of every error this package throws: a `SipedgeError` with a `SIP_…` code. */
 export class SipError extends SipedgeError {}
 
-/** Why a message, URI or header was refused. Stable strings, safe to count in metrics. */
-export type ParseReason =
-  | 'empty'
-  | 'start-line'
-  | 'version'
-  | 'method'
-  | 'status-code'
-  | 'request-uri'
-  | 'header-name'
-  | 'header-syntax'
-  | 'header-missing'
-  | 'header-repeated'
-  | 'content-length'
-  | 'too-large'
-  | 'truncated'
-  | 'cseq'
-  | 'cseq-method'
-  | 'max-forwards'
-  | 'via'
-  | 'name-addr'
-  | 'uri'
-  | 'scalar-range'
-  | 'date';
+/** Why a message, URI or header was refused: stable strings, a bounded set, safe as metric names. */
+export const PARSE_REASONS = [
+  'empty',
+  'start-line',
+  'version',
+  'method',
+  'status-code',
+  'request-uri',
+  'header-name',
+  'header-syntax',
+  'header-missing',
+  'header-repeated',
+  'content-length',
+  'too-large',
+  'truncated',
+  'cseq',
+  'cseq-method',
+  'max-forwards',
+  'via',
+  'name-addr',
+  'uri',
+  'scalar-range',
+  'date',
+] as const;
+
+/** One of `PARSE_REASONS`. */
+export type ParseReason = (typeof PARSE_REASONS)[number];
 
 /**
  * A message, URI or header that cannot be accepted. `reason` names the rule that failed;
- * `status` is what a server answers (400, or 505 for an unsupported version, 413/513 for size).
+ * `status` is what a server answers (400, or 505 for an unsupported version, 413/513 for size,
+ * 416 for a URI of a scheme that cannot be routed).
  */
 export class SipParseError extends SipError {
   readonly reason: ParseReason;
@@ -43,6 +48,7 @@ export class SipParseError extends SipError {
   get reasonPhrase(): string {
     if (this.status === 505) return 'Version Not Supported';
     if (this.status === 513) return 'Message Too Large';
+    if (this.status === 416) return 'Unsupported URI Scheme';
     return `Bad Request (${this.reason})`;
   }
 }

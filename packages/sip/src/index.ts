@@ -1,4 +1,10 @@
-export { type ParseReason, SipError, SipParseError, SipTransportError } from './errors.js';
+export {
+  PARSE_REASONS,
+  type ParseReason,
+  SipError,
+  SipParseError,
+  SipTransportError,
+} from './errors.js';
 export { type StreamFrame, StreamFramer, type StreamFramerOptions } from './framing/stream.js';
 export {
   type ConnectionCloseReason,

@@ -8,8 +8,10 @@ import type { MiCore } from '@sipedge/mi';
 import type { RtpBalancer } from '@sipedge/rtp-cluster';
 import { type Location, NatPinger, type Registrar, USRLOC_REPL_CAP } from '@sipedge/usrloc';
 import type { Logger } from 'pino';
-import type { NodeConfig } from '../config.js';
+import { BadInput } from '../bad-input.js';
+import { type NodeConfig, parseBinListenUrl } from '../config.js';
 import { MediaAnchor } from '../media.js';
+import { PikeGuard } from '../pike.js';
 import { Router } from '../router.js';
 import { SipEdge, type SipListenerInfo } from '../sip-edge.js';
 import type { Cleanups } from './cleanups.js';
@@ -37,7 +39,15 @@ export async function startSip(
   },
 ): Promise<NodeSip> {
   const { mi, logger, cleanups } = deps;
-  const sip = new SipEdge(config.sip, { logger, stats: mi.stats, tls: deps.tls.material('sip') });
+  const badInput = new BadInput({ stats: mi.stats, logger });
+  const pike = config.sip.pike.enabled ? startPike(config, mi, logger) : undefined;
+  const sip = new SipEdge(config.sip, {
+    logger,
+    stats: mi.stats,
+    tls: deps.tls.material('sip'),
+    badInput,
+    ...(pike === undefined ? {} : { pike }),
+  });
   deps.tls.onReload('sip', (m) => sip.setTls(m));
   cleanups.push(() => sip.stop());
   const cluster0 = deps.balancer?.clusters[0];
@@ -52,6 +62,7 @@ export async function startSip(
     mayAcknowledge: () => deps.clusterer.mayAcknowledge(USRLOC_REPL_CAP),
     stats: mi.stats,
     logger,
+    badInput,
   });
   sip.setHandler(router.proxy);
   const sipListeners = await sip.start();
@@ -59,6 +70,22 @@ export async function startSip(
     startNatPings(config.sip.nat_ping, sipListeners, router, deps);
   }
   return { sip, router, sipListeners };
+}
+
+/**
+ * Flood protection (sip.pike) with its MI commands. Cluster peers are exempt: their SIP comes
+ * from the hosts of their BIN urls (a node's SIP and BIN listeners share its address).
+ */
+function startPike(config: Readonly<NodeConfig>, mi: MiCore, logger: Logger): PikeGuard {
+  const peers = config.clusterer.neighbours.map((n) => parseBinListenUrl(n.url, false).host);
+  const pike = new PikeGuard(config.sip.pike, {
+    peers,
+    stats: mi.stats,
+    events: mi.events,
+    logger,
+  });
+  for (const c of pike.miCommands()) mi.registry.register(c);
+  return pike;
 }
 
 /**

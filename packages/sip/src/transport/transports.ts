@@ -1,3 +1,4 @@
+// Over 500 lines: the four transports, their flows and the send routing over them are one class.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

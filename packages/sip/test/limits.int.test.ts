@@ -5,6 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type SipMessage, SipTransports, type TransportsOptions } from '../src/index.js';
 
 const OPTIONS = (branch: string) =>
@@ -113,6 +114,26 @@ describe('SIP stream limits on loopback', () => {
     expect(t.counters.evictedConnections).toBe(4 * 4 - 12 + 1);
     expect(t.counters.refusedConnections).toBe(0);
     expect(t.connectionCount).toBe(12);
+  });
+
+  it('pings an idle WebSocket: one that answers stays, one that does not is closed', async () => {
+    const { t, port } = await listen({ connectionLifetimeMs: 300 }, 'ws');
+    const open = (autoPong: boolean) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}`, 'sip', { autoPong });
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const answers = await open(true);
+    const mute = await open(false);
+    try {
+      await new Promise<void>((r) => mute.once('close', () => r()));
+      expect(t.counters.closedIdle).toBe(1);
+      expect(answers.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      answers.terminate();
+      mute.terminate();
+    }
   });
 
   it('closes a WebSocket connection that never upgrades', async () => {

@@ -83,6 +83,26 @@ describe('ConnectionLimits', () => {
     ]);
   });
 
+  it('probes a connection whose lifetime is due; an answer keeps it, silence closes it', () => {
+    const { clock, limits, closed, open } = setup({ idleMs: 60_000, handshakeMs: 1000 });
+    const c = open('ws', '192.0.2.1', true, true) as TrackedConnection;
+    let pings = 0;
+    limits.established(c, () => {
+      pings++;
+      // the browser answers the ping at once
+      if (pings === 1) limits.active(c);
+    });
+    clock.advance(60_000);
+    expect(pings).toBe(1);
+    clock.advance(60_000);
+    expect(pings).toBe(2);
+    expect(closed).toEqual([]);
+    clock.advance(9_999);
+    expect(closed).toEqual([]);
+    clock.advance(1);
+    expect(closed).toEqual([['ws', 'idle']]);
+  });
+
   it('refuses a source at its cap; other sources and outbound connections still get in', () => {
     const { limits, open } = setup({ maxPerSource: 3 });
     for (let i = 0; i < 3; i++) expect(open(`a${i}`, '192.0.2.1')).not.toBeTypeOf('string');

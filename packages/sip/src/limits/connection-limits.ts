@@ -43,10 +43,17 @@ interface Entry extends TrackedConnection {
   spoke: boolean;
   handshaking: boolean;
   idleTimer: TimerHandle | undefined;
+  /** Asks the peer for a sign of life when the lifetime is due (a WebSocket ping). */
+  probe: (() => void) | undefined;
+  /** The probe was sent and nothing came since. */
+  probed: boolean;
   /** The message deadline, or the handshake deadline while `handshaking`. */
   deadline: TimerHandle | undefined;
   gone: boolean;
 }
+
+/** How long a probed connection has to show a sign of life. */
+export const PROBE_GRACE_MS = 10_000;
 
 export class ConnectionLimits {
   readonly #clock: Clock;
@@ -115,6 +122,8 @@ export class ConnectionLimits {
       spoke: false,
       handshaking,
       idleTimer: undefined,
+      probe: undefined,
+      probed: false,
       deadline: undefined,
       gone: false,
     };
@@ -136,11 +145,17 @@ export class ConnectionLimits {
     return e;
   }
 
-  /** The handshake completed: the idle lifetime starts. */
-  established(c: TrackedConnection): void {
+  /**
+   * The handshake completed: the idle lifetime starts. With `probe`, a connection whose
+   * lifetime is due is probed first (a WebSocket ping) and closed only if nothing comes back
+   * within `PROBE_GRACE_MS` (or the lifetime, when shorter): clients that keep nothing but the
+   * transport's own keep-alive (browsers answer pings) stay.
+   */
+  established(c: TrackedConnection, probe?: () => void): void {
     const e = c as Entry;
     if (e.gone || !e.handshaking) return;
     e.handshaking = false;
+    e.probe = probe;
     this.#clear(e, 'deadline');
     e.lastActive = this.#clock.now();
     this.#armIdle(e, this.#idleMs);
@@ -150,6 +165,7 @@ export class ConnectionLimits {
   active(c: TrackedConnection, received = true): void {
     const e = c as Entry;
     e.lastActive = this.#clock.now();
+    e.probed = false;
     if (received) e.spoke = true;
   }
 
@@ -193,7 +209,11 @@ export class ConnectionLimits {
       // timers are not moved per message: a due timer re-arms for what is left
       const left = e.lastActive + this.#idleMs - this.#clock.now();
       if (left > 0) this.#armIdle(e, left);
-      else this.#close(e, 'idle');
+      else if (e.probe !== undefined && !e.probed) {
+        e.probed = true;
+        e.probe();
+        this.#armIdle(e, Math.min(this.#idleMs, PROBE_GRACE_MS));
+      } else this.#close(e, 'idle');
     }, ms);
   }
 

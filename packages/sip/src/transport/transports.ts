@@ -394,7 +394,10 @@ export class SipTransports {
           ws.close(1002, 'sip subprotocol required');
           return;
         }
-        this.#limits.established(tracked);
+        // an idle WebSocket is pinged before it is closed: browsers answer, and keep nothing else
+        this.#limits.established(tracked, () => {
+          if (ws.readyState === ws.OPEN) ws.ping();
+        });
         this.#handshakes.delete(req.socket);
         const raddr = strip(req.socket.remoteAddress ?? '');
         const rport = req.socket.remotePort ?? 0;
@@ -534,6 +537,8 @@ export class SipTransports {
       if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
       this.#deliver(buf, from, true);
     });
+    ws.on('pong', () => this.#limits.active(tracked));
+    ws.on('ping', () => this.#limits.active(tracked));
     ws.on('error', (err) => this.#log.debug({ err: err.message, flow: id }, 'sip: ws error'));
     ws.on('close', () => this.#unregister(flow));
     return flow;

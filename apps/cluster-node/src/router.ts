@@ -79,6 +79,12 @@ function registerCheck(req: SipMessage): { status: number; reason: string } | un
   for (const key of ['to', 'from', 'call-id', 'cseq', 'via']) {
     if (!req.has(key)) throw new SipParseError('header-missing', `no ${key} header`);
   }
+  for (const key of ['to', 'from', 'call-id', 'cseq']) {
+    if (req.rows(key).length > 1) throw new SipParseError('header-repeated', `${key} repeated`);
+  }
+  // a reply copies To (tagged) and From: both must read
+  req.to();
+  req.from();
   if (req.topVia() === undefined) throw new SipParseError('via', 'empty Via');
   if (req.callId().length === 0) throw new SipParseError('header-syntax', 'empty Call-ID');
   if (req.cseq().method !== 'REGISTER') {
@@ -387,11 +393,35 @@ export class Router implements ProxyPolicy<Hop> {
     try {
       replies = this.#o.registrar!.saveMany(batch.map((b) => ({ request: b.req, ctx: b.ctx })));
     } catch (err) {
-      this.#log.error({ err: (err as Error).message }, 'registrar failed');
-      for (const b of batch) this.proxy.reply(b.from, b.req, 500, 'Server Internal Error');
+      // one REGISTER the registrar chokes on must not fail the others of its turn: each alone
+      if (batch.length > 1) {
+        for (const b of batch) this.#saveOne(b);
+        return;
+      }
+      this.#registrarFailed(batch[0]!, err);
       return;
     }
     for (let i = 0; i < batch.length; i++) this.#edge.send(replies[i]!, batch[i]!.from);
+  }
+
+  #saveOne(b: { req: SipMessage; from: Hop; ctx: RegisterContext }): void {
+    try {
+      const [reply] = this.#o.registrar!.saveMany([{ request: b.req, ctx: b.ctx }]);
+      this.#edge.send(reply!, b.from);
+    } catch (err) {
+      this.#registrarFailed(b, err);
+    }
+  }
+
+  /** 400 for a REGISTER the registrar could not read, 500 (logged) for anything else. */
+  #registrarFailed(b: { req: SipMessage; from: Hop }, err: unknown): void {
+    if (err instanceof SipParseError) {
+      this.#o.badInput?.record(err, b.from);
+      this.proxy.reply(b.from, b.req, err.status, err.reasonPhrase);
+      return;
+    }
+    this.#log.error({ err: (err as Error).message }, 'registrar failed');
+    this.proxy.reply(b.from, b.req, 500, 'Server Internal Error');
   }
 
   #lookupAndFork(req: SipMessage, from: Hop): RouteDecision<Hop> {

@@ -111,6 +111,56 @@ describe('bad input', () => {
     expect(stat('sip:bad_input_header_syntax')).toBe(1);
   });
 
+  it('a REGISTER with two To rows is 400 (header-repeated), not a 500 for its whole batch', async () => {
+    const res = await answer(
+      send(['To: <>', 'Contact: <sip:a@127.0.0.1:9>'], 'REGISTER', `sip:127.0.0.1:${port}`),
+    );
+    expect(res.status).toBe(400);
+    expect(res.reason).toBe('Bad Request (header-repeated)');
+  });
+
+  it('a REGISTER the registrar fails on does not fail the others of its turn', async () => {
+    const registrar = node.registrar;
+    const saveMany = registrar.saveMany.bind(registrar);
+    registrar.saveMany = (items) => {
+      if (items.some((i) => i.request.callId().startsWith('poison'))) throw new Error('boom');
+      return saveMany(items);
+    };
+    try {
+      const reg = (callId: string, user: string) =>
+        parseMessage(
+          Buffer.from(
+            [
+              `REGISTER sip:127.0.0.1:${port} SIP/2.0`,
+              `Via: SIP/2.0/UDP 127.0.0.1:${sock.address().port};branch=z9hG4bK${callId}`,
+              'Max-Forwards: 70',
+              `From: <sip:${user}@example.com>;tag=a`,
+              `To: <sip:${user}@example.com>`,
+              `Call-ID: ${callId}`,
+              'CSeq: 1 REGISTER',
+              `Contact: <sip:${user}@127.0.0.1:9>`,
+              'Content-Length: 0',
+              '',
+              '',
+            ].join('\r\n'),
+          ),
+        );
+      const from = {
+        transport: 'UDP',
+        address: '127.0.0.1',
+        port: sock.address().port,
+        iface: node.sip.node,
+      };
+      // one event-loop turn: both go to the registrar in one batch
+      expect(node.router.stateless(reg('good-1', 'good'), from)).toBe(true);
+      expect(node.router.stateless(reg('poison-1', 'poison'), from)).toBe(true);
+      expect((await answer('good-1')).status).toBe(200);
+      expect((await answer('poison-1')).status).toBe(500);
+    } finally {
+      registrar.saveMany = saveMany;
+    }
+  });
+
   it('a REGISTER with a CSeq for another method is 400 (cseq-method), counted', async () => {
     const callId = `bad-${++seq}`;
     const text = [

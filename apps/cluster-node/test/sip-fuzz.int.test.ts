@@ -115,6 +115,7 @@ const HOSTILE = [
   'Content-Type: application/sdp',
   'Path: <sip:127.0.0.1;lr;pt;flow=%00>',
   'To: <tel:+1>',
+  'To: <>',
   'From: <sip:@>',
   'Expires: -5',
 ];

@@ -19,9 +19,19 @@ export function createRequest(init: {
   return new SipMessage({ startLine: `${init.method} ${init.uri} SIP/2.0`, headers, body });
 }
 
+/** Does a To value read, without a tag? (One that does not read is copied as it is.) */
+function untagged(value: string): boolean {
+  try {
+    return tagOf(parseNameAddr(value)) === undefined;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Builds a response to a request (RFC 3261 §8.2.6.2): Via rows, From, Call-ID and CSeq are
- * copied byte for byte; To gets `toTag` when given and not already tagged.
+ * copied byte for byte; To gets `toTag` when given and not already tagged (a To that does not
+ * parse is copied untouched, so that a malformed request can still be answered 400).
  */
 export function createResponse(
   req: SipMessage,
@@ -38,11 +48,7 @@ export function createResponse(
     if (h.key === 'via' || h.key === 'from' || h.key === 'call-id' || h.key === 'cseq')
       headers.push(h);
     else if (h.key === 'to') {
-      if (
-        options.toTag !== undefined &&
-        status > 100 &&
-        tagOf(parseNameAddr(h.value)) === undefined
-      ) {
+      if (options.toTag !== undefined && status > 100 && untagged(h.value)) {
         headers.push(makeField(h.name, `${h.value};tag=${options.toTag}`));
       } else headers.push(h);
     }

@@ -84,6 +84,16 @@ describe('SipMessage', () => {
     expect(p.cseq()).toEqual({ seq: 314159, method: 'INVITE' });
   });
 
+  it('answers a request whose To does not parse: that To is copied as it is, untagged', () => {
+    const req = parseMessage(
+      Buffer.from(
+        'OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:x@example.com>\r\nTo: <>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n',
+      ),
+    );
+    const res = createResponse(req, 400, 'Bad Request (header-repeated)', { toTag: 'abc' });
+    expect(res.rows('to').map((r) => r.value)).toEqual(['<sip:x@example.com>;tag=abc', '<>']);
+  });
+
   it('a malformed Contact expires counts as 3600 and a huge one as 2**32-1 (RFC 3261 §20.19)', () => {
     const m = parseMessage(
       Buffer.from(

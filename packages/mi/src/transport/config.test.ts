@@ -6,7 +6,14 @@ describe('MI config', () => {
     const c = parseMiConfig({});
     expect(c).toMatchObject({ host: '127.0.0.1', port: 8888, root: '/mi', ws_path: '/mi/ws' });
     expect(Object.isFrozen(c)).toBe(true);
-    expect(miServerOptions(c)).toMatchObject({ host: '127.0.0.1', pingIntervalMs: 30_000 });
+    expect(miServerOptions(c)).toMatchObject({
+      host: '127.0.0.1',
+      pingIntervalMs: 30_000,
+      maxConnectionsPerSource: 32,
+      maxWsClientsPerSource: 16,
+      requestTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+    });
   });
 
   it('refuses a non-loopback host without a token, and unknown keys', () => {

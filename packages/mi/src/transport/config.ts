@@ -26,7 +26,11 @@ export const miConfigSchema = z
       .max(64 * 1024 * 1024)
       .default(1024 * 1024),
     max_connections: z.number().int().min(1).max(65535).default(128),
+    /** TCP connections one source address may hold (WebSocket ones included). */
+    max_connections_per_source: z.number().int().min(1).max(65535).default(32),
     max_ws_clients: z.number().int().min(1).max(65535).default(64),
+    /** WebSocket clients one source address may hold. */
+    max_ws_clients_per_source: z.number().int().min(1).max(65535).default(16),
     ws_max_buffered_bytes: z
       .number()
       .int()
@@ -34,6 +38,13 @@ export const miConfigSchema = z
       .default(1024 * 1024),
     /** Seconds between WebSocket pings; 0 turns keep-alive off. */
     ping_interval: z.number().min(0).max(3600).default(30),
+    /**
+     * Seconds a connection has to deliver a whole request (headers and body), counted from the
+     * accept or from the end of the keep-alive idle time; a request dripped slowly is closed.
+     */
+    request_timeout: z.number().min(0.1).max(3600).default(10),
+    /** Seconds an answered HTTP connection may stay idle before it is closed. */
+    keepalive_timeout: z.number().min(0.1).max(3600).default(5),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -63,9 +74,13 @@ export function miServerOptions(
     allowedOrigins: config.allowed_origins,
     maxBodyBytes: config.max_body_bytes,
     maxConnections: config.max_connections,
+    maxConnectionsPerSource: config.max_connections_per_source,
     maxWsClients: config.max_ws_clients,
+    maxWsClientsPerSource: config.max_ws_clients_per_source,
     wsMaxBufferedBytes: config.ws_max_buffered_bytes,
     pingIntervalMs: Math.round(config.ping_interval * 1000),
+    requestTimeoutMs: Math.round(config.request_timeout * 1000),
+    keepAliveTimeoutMs: Math.round(config.keepalive_timeout * 1000),
   };
   if (config.token !== undefined) o.token = config.token;
   return o;

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type Logger, noopLogger } from '@sipedge/core';
+import { type Clock, type Logger, noopLogger } from '@sipedge/core';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { MiSession } from '../command.js';
 import { MiError } from '../errors.js';
@@ -11,6 +11,7 @@ import type { MiRegistry } from '../registry.js';
 import { handleJsonRpc, type JsonRpcReply } from '../rpc/engine.js';
 import { checkBearer, checkBindPolicy } from '../security/policy.js';
 import { type Counter, StatisticsRegistry } from '../stats/registry.js';
+import { ConnectionLimits } from './limits.js';
 
 export interface MiServerOptions {
   registry: MiRegistry;
@@ -39,16 +40,27 @@ export interface MiServerOptions {
   maxBodyBytes?: number;
   /** Open TCP connections at most, default 128. */
   maxConnections?: number;
+  /** Open TCP connections of one source address at most (WebSocket ones too), default 32. */
+  maxConnectionsPerSource?: number;
   /** WebSocket clients at most, default 64. */
   maxWsClients?: number;
+  /** WebSocket clients of one source address at most, default 16. */
+  maxWsClientsPerSource?: number;
   /** A WebSocket client with more than this many bytes waiting is dropped, default 1 MiB. */
   wsMaxBufferedBytes?: number;
   /** Ping every WebSocket client this often; one missed pong closes it. Default 30 s. */
   pingIntervalMs?: number;
-  /** Time to receive a whole HTTP request, default 30 s. */
+  /**
+   * Time to receive a whole HTTP request (headers and body), from the accept or from the end of
+   * the keep-alive idle time after the previous answer; not restarted by each chunk. Default 10 s.
+   */
   requestTimeoutMs?: number;
   /** HTTPS (and WSS) with these options (certificate, key, client verification…); default HTTP. */
   tls?: https.ServerOptions;
+  /** An answered connection idle this long is closed, default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** Timers of the request deadlines (default: monotonic, unref'd). */
+  clock?: Clock;
 }
 
 interface ServerStats {
@@ -78,7 +90,15 @@ export class MiServer {
   readonly #o: Required<
     Omit<
       MiServerOptions,
-      'events' | 'token' | 'stats' | 'logger' | 'registry' | 'wsPath' | 'allowedOrigins' | 'tls'
+      | 'events'
+      | 'token'
+      | 'stats'
+      | 'logger'
+      | 'registry'
+      | 'wsPath'
+      | 'allowedOrigins'
+      | 'tls'
+      | 'clock'
     >
   > & { wsPath: string | false };
   readonly #origins: ReadonlySet<string>;
@@ -90,6 +110,7 @@ export class MiServer {
   readonly #st: ServerStats;
   readonly #server: http.Server | https.Server;
   readonly #wss: WebSocketServer | undefined;
+  readonly #limits: ConnectionLimits;
   readonly #alive = new WeakMap<WebSocket, boolean>();
   #timer: NodeJS.Timeout | undefined;
   #sessionSeq = 0;
@@ -112,10 +133,13 @@ export class MiServer {
       wsPath: options.wsPath === undefined ? '/mi/ws' : options.wsPath,
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
       maxConnections: options.maxConnections ?? 128,
+      maxConnectionsPerSource: options.maxConnectionsPerSource ?? 32,
       maxWsClients: options.maxWsClients ?? 64,
+      maxWsClientsPerSource: options.maxWsClientsPerSource ?? 16,
       wsMaxBufferedBytes: options.wsMaxBufferedBytes ?? 1024 * 1024,
       pingIntervalMs: options.pingIntervalMs ?? 30_000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     };
     this.#statsRegistry = options.stats ?? new StatisticsRegistry();
     const s = this.#statsRegistry;
@@ -129,6 +153,7 @@ export class MiServer {
       ws_slow_dropped: s.counter('mi', 'ws_slow_dropped'),
       ws_timeouts: s.counter('mi', 'ws_timeouts'),
     };
+    this.#limits = new ConnectionLimits(this.#o, s, this.#logger, options.clock);
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void =>
       this.#onRequest(req, res);
     const requestTimeout = this.#o.requestTimeoutMs;
@@ -137,16 +162,20 @@ export class MiServer {
         ? http.createServer({ requestTimeout }, onRequest)
         : https.createServer({ ...options.tls, requestTimeout }, onRequest);
     this.#server.maxConnections = this.#o.maxConnections;
-    this.#server.on('connection', (socket) => {
+    this.#server.keepAliveTimeout = this.#o.keepAliveTimeoutMs;
+    this.#server.on('connection', (socket: Socket) => {
       this.#open++;
       socket.once('close', () => {
         this.#open--;
       });
+      if (!this.#limits.admit(socket)) socket.destroy();
     });
     this.#server.on('drop', () => this.#st.http_rejected.inc());
-    this.#server.on('clientError', (_err, socket) => {
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       this.#st.http_rejected.inc();
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      const status =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
       else socket.destroy();
     });
     if (this.#o.wsPath !== false) {
@@ -280,6 +309,17 @@ export class MiServer {
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.#st.http_requests.inc();
+    const socket = req.socket;
+    this.#limits.requestStarted(socket, () => {
+      if (res.headersSent) {
+        socket.destroy();
+        return;
+      }
+      res.once('finish', () => socket.destroy());
+      res.writeHead(408, { 'Content-Length': '0', Connection: 'close' });
+      res.end();
+    });
+    res.once('finish', () => this.#limits.responded(socket));
     const pathname = (req.url ?? '/').split('?', 1)[0]!;
     const reject = (status: number, headers: Record<string, string> = {}): void => {
       this.#st.http_rejected.inc();
@@ -328,6 +368,7 @@ export class MiServer {
     });
     req.on('error', () => {});
     req.on('end', () => {
+      this.#limits.requestRead(socket);
       if (tooBig) return;
       const body = Buffer.concat(chunks, size);
       if (body.toString('utf8').trim().length === 0) {
@@ -381,7 +422,7 @@ export class MiServer {
       refuse(401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n');
       return;
     }
-    if (wss.clients.size >= this.#o.maxWsClients) {
+    if (wss.clients.size >= this.#o.maxWsClients || !this.#limits.admitWs(req.socket)) {
       refuse(503, 'Service Unavailable');
       return;
     }

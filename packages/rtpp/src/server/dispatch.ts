@@ -17,7 +17,7 @@ import type {
 } from './options.js';
 
 /** The counters of RtppServerStats, kept by the dispatch and the transports alike. */
-export type ServerCounters = Omit<RtppServerStats, 'cached' | 'inFlight'>;
+export type ServerCounters = Omit<RtppServerStats, 'cached' | 'inFlight' | 'openConnections'>;
 
 function isThenable(x: unknown): x is PromiseLike<RtppReply> {
   return (

@@ -7,3 +7,4 @@ export type {
   RtppTextHandler,
 } from './options.js';
 export { RtppServer } from './server.js';
+export { LOOPBACK_SOURCES, parseSourceList, sourceOf } from './sources.js';

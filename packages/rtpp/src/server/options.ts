@@ -59,9 +59,21 @@ export interface RtppServerOptions {
   readonly maxLine?: number;
   /** Most stream connections open at once (unix, cunix, tcp together); rtpproxy: 100. */
   readonly maxConnections?: number;
+  /** Most tcp connections one source address holds open, default 16 (unix/cunix: no cap). */
+  readonly maxConnectionsPerSource?: number;
+  /**
+   * Addresses and CIDR blocks (`10.0.0.0/24`, `fd00::1`) udp and tcp commands are taken from;
+   * default `LOOPBACK_SOURCES` (127.0.0.0/8 and ::1). A datagram from elsewhere is dropped
+   * unanswered, a connection closed at once. unix and cunix sockets are guarded by their file's
+   * permissions, not by this list. `['0.0.0.0/0', '::/0']` takes every sender.
+   */
+  readonly allowedSources?: readonly string[];
   /** Commands of one stream connection being handled at once before reading pauses. */
   readonly maxPipelined?: number;
-  /** A unix/cunix/tcp connection idle this long is closed (0 = never). unix default 10 s. */
+  /**
+   * A unix/cunix/tcp connection idle this long is closed (0 = never). Default 10 s on unix (one
+   * command per connection), 120 s on cunix and tcp (OpenSIPS's `tcp_connection_lifetime`).
+   */
   readonly idleTimeoutMs?: number;
   /** The `E<n>` answered when the handler throws (default 89, rtpproxy's internal failure). */
   readonly internalErrorCode?: number;
@@ -107,8 +119,16 @@ export interface RtppServerStats {
   connections: number;
   /** Stream connections refused because `maxConnections` were open. */
   rejectedConnections: number;
+  /** Datagrams and connections dropped because their source is not allowed. */
+  refusedSources: number;
+  /** tcp connections refused because their source held `maxConnectionsPerSource`. */
+  sourceLimitedConnections: number;
+  /** Stream connections closed after `idleTimeoutMs` without a byte. */
+  idleClosed: number;
   /** Replies in the UDP cache now. */
   cached: number;
   /** Commands being handled now. */
   inFlight: number;
+  /** Stream connections open now. */
+  openConnections: number;
 }

@@ -26,6 +26,7 @@ import { MAX_STREAM_LINE } from '../framing/stream.js';
 import { CommandDispatch, errText, type ServerCounters } from './dispatch.js';
 import type { RtppBoundAddress, RtppServerOptions, RtppServerStats } from './options.js';
 import { ReplyCache } from './reply-cache.js';
+import { LOOPBACK_SOURCES, SourcePolicy } from './sources.js';
 import { StreamListener } from './stream.js';
 import { UdpListener } from './udp.js';
 
@@ -48,6 +49,7 @@ export class RtppServer {
   readonly #maxConnections: number;
   readonly #maxPipelined: number;
   readonly #idleMs: number | undefined;
+  readonly #sources: SourcePolicy;
   readonly #stopMs: number;
   readonly #listeners: Listener[];
   readonly #cache: ReplyCache;
@@ -62,6 +64,9 @@ export class RtppServer {
     oversize: 0,
     connections: 0,
     rejectedConnections: 0,
+    refusedSources: 0,
+    sourceLimitedConnections: 0,
+    idleClosed: 0,
   };
   readonly #dispatch: CommandDispatch;
   #state: State = 'new';
@@ -82,6 +87,12 @@ export class RtppServer {
     this.#maxConnections = options.maxConnections ?? 100;
     this.#maxPipelined = options.maxPipelined ?? 64;
     this.#idleMs = options.idleTimeoutMs;
+    this.#sources = new SourcePolicy({
+      allowedSources: options.allowedSources ?? LOOPBACK_SOURCES,
+      maxConnectionsPerSource: options.maxConnectionsPerSource ?? 16,
+      log: this.#log,
+      clock: this.#clock,
+    });
     this.#stopMs = options.stopTimeoutMs ?? 5000;
     if (options.sockets.length === 0) throw new TypeError('RtppServer: no sockets');
     // parse every spec up front so a typo fails before anything is bound
@@ -153,7 +164,12 @@ export class RtppServer {
   }
 
   stats(): RtppServerStats {
-    return { ...this.#counters, cached: this.#cache.size, inFlight: this.#dispatch.inFlight };
+    return {
+      ...this.#counters,
+      cached: this.#cache.size,
+      inFlight: this.#dispatch.inFlight,
+      openConnections: this.#conns.size,
+    };
   }
 
   /**
@@ -205,6 +221,7 @@ export class RtppServer {
         cache: this.#cache,
         clock: this.#clock,
         log: this.#log,
+        sources: this.#sources,
         maxDatagram: this.#maxDatagram,
       });
       await l.udp.bind();
@@ -215,6 +232,7 @@ export class RtppServer {
       counters: this.#counters,
       log: this.#log,
       connections: this.#conns,
+      sources: this.#sources,
       maxConnections: this.#maxConnections,
       maxDatagram: this.#maxDatagram,
       maxLine: this.#maxLine,

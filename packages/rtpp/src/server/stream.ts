@@ -1,7 +1,9 @@
 /**
  * RtppServer's stream sockets: unix (one command per connection) and cunix/tcp (newline-framed
  * commands on persistent connections), each command through the dispatch. The connections of
- * every stream socket count against one limit.
+ * every stream socket count against one limit; a tcp connection must come from an allowed
+ * source that holds fewer than its cap of connections; a connection silent for the idle
+ * timeout is closed.
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
@@ -11,6 +13,12 @@ import { isLocalSocketSpec, type RtppSocketSpec } from '../framing/socket-spec.j
 import { RtppLineDecoder } from '../framing/stream.js';
 import type { CommandDispatch, ServerCounters } from './dispatch.js';
 import type { RtppRequestContext } from './options.js';
+import type { SourcePolicy } from './sources.js';
+
+/** cunix/tcp connections idle this long are closed unless the server is told otherwise. */
+const PERSISTENT_IDLE_MS = 120_000;
+/** unix: one command per connection, so its one read is due soon. */
+const ONE_SHOT_IDLE_MS = 10_000;
 
 /** What a stream listener shares with the server. */
 export interface StreamListenerParts {
@@ -19,6 +27,7 @@ export interface StreamListenerParts {
   readonly log: Logger;
   /** Open connections of every stream listener (the server ends them when it stops). */
   readonly connections: Set<Socket>;
+  readonly sources: SourcePolicy;
   readonly maxConnections: number;
   /** Largest unix-socket command accepted. */
   readonly maxDatagram: number;
@@ -37,6 +46,7 @@ export class StreamListener {
   readonly #counters: ServerCounters;
   readonly #log: Logger;
   readonly #conns: Set<Socket>;
+  readonly #sources: SourcePolicy;
   readonly #maxConnections: number;
   readonly #maxDatagram: number;
   readonly #maxLine: number;
@@ -50,6 +60,7 @@ export class StreamListener {
     this.#counters = parts.counters;
     this.#log = parts.log;
     this.#conns = parts.connections;
+    this.#sources = parts.sources;
     this.#maxConnections = parts.maxConnections;
     this.#maxDatagram = parts.maxDatagram;
     this.#maxLine = parts.maxLine;
@@ -99,22 +110,33 @@ export class StreamListener {
   }
 
   #onConnection(c: Socket): void {
+    c.on('error', (e) =>
+      this.#log.debug({ socket: this.#configured, err: e.message }, 'connection error'),
+    );
+    const transport = this.#spec.transport;
+    const from = c.remoteAddress;
+    if (!isLocalSocketSpec(this.#spec) && !this.#admitSource(c, from)) return;
     if (!this.#dispatch.accepting || this.#conns.size >= this.#maxConnections) {
       this.#counters.rejectedConnections++;
-      this.#log.warn(
+      this.#sources.warn(
+        from ?? 'local',
         { socket: this.#configured, open: this.#conns.size },
-        'rtpp connection refused',
+        'rtpp connection refused: max_connections open',
       );
+      if (from !== undefined && !isLocalSocketSpec(this.#spec)) {
+        this.#sources.releaseConnection(from);
+      }
       c.destroy();
       return;
     }
     this.#counters.connections++;
     this.#conns.add(c);
-    c.on('close', () => this.#conns.delete(c));
-    c.on('error', (e) =>
-      this.#log.debug({ socket: this.#configured, err: e.message }, 'connection error'),
-    );
-    const transport = this.#spec.transport;
+    c.on('close', () => {
+      this.#conns.delete(c);
+      if (from !== undefined && !isLocalSocketSpec(this.#spec)) {
+        this.#sources.releaseConnection(from);
+      }
+    });
     const peer =
       c.remoteAddress !== undefined && c.remotePort !== undefined
         ? { address: c.remoteAddress, port: c.remotePort }
@@ -127,10 +149,48 @@ export class StreamListener {
     else this.#persistent(c, ctx);
   }
 
+  /** tcp: the source is allowed and holds a free connection slot (taken here). */
+  #admitSource(c: Socket, from: string | undefined): boolean {
+    if (from === undefined) {
+      // already closed by the peer: nothing to serve
+      c.destroy();
+      return false;
+    }
+    if (!this.#sources.allows(from)) {
+      this.#counters.refusedSources++;
+      this.#sources.warn(
+        from,
+        { socket: this.#configured },
+        'rtpp connection refused: source not in allowed_sources',
+      );
+      c.destroy();
+      return false;
+    }
+    if (!this.#sources.takeConnection(from)) {
+      this.#counters.sourceLimitedConnections++;
+      this.#sources.warn(
+        from,
+        { socket: this.#configured },
+        'rtpp connection refused: source holds max_connections_per_source',
+      );
+      c.destroy();
+      return false;
+    }
+    return true;
+  }
+
+  /** Closes `c` after `ms` without a byte either way (0: never). */
+  #closeWhenIdle(c: Socket, ms: number): void {
+    if (ms <= 0) return;
+    c.setTimeout(ms, () => {
+      this.#counters.idleClosed++;
+      c.destroy();
+    });
+  }
+
   /** unix: one read, one reply, close (docs/protocols/rtpproxy.md §1.1). */
   #oneShot(c: Socket, ctx: RtppRequestContext): void {
-    const idle = this.#idleMs ?? 10_000;
-    if (idle > 0) c.setTimeout(idle, () => c.destroy());
+    this.#closeWhenIdle(c, this.#idleMs ?? ONE_SHOT_IDLE_MS);
     c.once('data', (chunk: Buffer) => {
       c.pause();
       if (chunk.length >= this.#maxDatagram) {
@@ -154,9 +214,7 @@ export class StreamListener {
     const decoder = new RtppLineDecoder({ maxLine: this.#maxLine });
     const queue: { body: string | undefined }[] = [];
     let paused = false;
-    if (this.#idleMs !== undefined && this.#idleMs > 0) {
-      c.setTimeout(this.#idleMs, () => c.destroy());
-    }
+    this.#closeWhenIdle(c, this.#idleMs ?? PERSISTENT_IDLE_MS);
     // read while fewer than maxPipelined commands wait for replies and the peer reads ours
     const flow = (): void => {
       const stop = queue.length >= this.#maxPipelined || c.writableNeedDrain;

@@ -13,6 +13,7 @@ import { RtppErrorCode } from '../types.js';
 import type { CommandDispatch, ServerCounters } from './dispatch.js';
 import type { RtppRequestContext } from './options.js';
 import { type ReplyCache, senderCookieHash } from './reply-cache.js';
+import type { SourcePolicy } from './sources.js';
 
 /** What a UDP listener shares with the server. */
 export interface UdpListenerParts {
@@ -21,6 +22,7 @@ export interface UdpListenerParts {
   readonly cache: ReplyCache;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly sources: SourcePolicy;
   /** Largest datagram accepted. */
   readonly maxDatagram: number;
 }
@@ -35,6 +37,7 @@ export class UdpListener {
   readonly #cache: ReplyCache;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #sources: SourcePolicy;
   readonly #maxDatagram: number;
 
   constructor(spec: RtppInetSocketSpec, configured: string, parts: UdpListenerParts) {
@@ -45,6 +48,7 @@ export class UdpListener {
     this.#cache = parts.cache;
     this.#clock = parts.clock;
     this.#log = parts.log;
+    this.#sources = parts.sources;
     this.#maxDatagram = parts.maxDatagram;
     this.#socket = createSocket({
       type: spec.transport === 'udp' ? 'udp4' : 'udp6',
@@ -86,6 +90,15 @@ export class UdpListener {
 
   #onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
     if (!this.#dispatch.accepting) return;
+    if (!this.#sources.allows(rinfo.address)) {
+      this.#counters.refusedSources++;
+      this.#sources.warn(
+        rinfo.address,
+        { socket: this.#configured },
+        'rtpp command dropped: source not in allowed_sources',
+      );
+      return;
+    }
     const frame = decodeCommandDatagram(msg, this.#maxDatagram);
     const sock = this.#socket;
     const send = (buf: Buffer): void => {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Relay, startRelay } from '@sipedge/rtp-relay';
+import { LOOPBACK_SOURCES, reachableBeyondLoopback } from '@sipedge/rtpp';
 import { pino } from 'pino';
 import { parseRelayArgs, USAGE } from './config.js';
 
@@ -55,6 +56,13 @@ try {
     // a signal came while binding: stop what was just started
     await relay.stop();
     process.exit(0);
+  }
+  const open = relay.control.filter(reachableBeyondLoopback);
+  if (open.length > 0 && config.allowedSources.length === LOOPBACK_SOURCES.length) {
+    logger.warn(
+      { control: open },
+      'control socket reachable from other hosts, but only loopback may send commands: add --allow',
+    );
   }
   const media = [config.ipv4, config.ipv6].filter((x) => x !== undefined).join(',');
   process.stdout.write(

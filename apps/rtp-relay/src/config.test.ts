@@ -23,6 +23,10 @@ describe('parseRelayArgs', () => {
       portMax: 65000,
       ttl: 60,
       notifySockets: [],
+      allowedSources: ['127.0.0.0/8', '::1/128'],
+      maxConnectionsPerSource: 16,
+      controlIdleTimeoutMs: 120_000,
+      maxSessionsPerSource: undefined,
       logLevel: 'info',
     });
     expect(Object.isFrozen(run([]))).toBe(true);
@@ -66,6 +70,27 @@ describe('parseRelayArgs', () => {
     ]);
     expect(c.notifySockets).toEqual(['unix:/tmp/n.sock', 'tcp:%%CC_SELF%%:9']);
     expect(c.logLevel).toBe('debug');
+  });
+
+  it('reads the control-socket limits: sources besides loopback, caps, idle timeout', () => {
+    const c = run([
+      '--allow',
+      '10.0.0.0/24',
+      '--allow',
+      'fd00::7',
+      '--max-sessions-per-source',
+      '500',
+      '--max-connections-per-source',
+      '4',
+      '--control-idle-timeout',
+      '0',
+    ]);
+    expect(c.allowedSources).toEqual(['127.0.0.0/8', '::1/128', '10.0.0.0/24', 'fd00::7']);
+    expect([c.maxSessionsPerSource, c.maxConnectionsPerSource, c.controlIdleTimeoutMs]).toEqual([
+      500, 4, 0,
+    ]);
+    expect(error(['--allow', 'lan'])).toMatch(/bad source "lan"/);
+    expect(error(['--max-sessions-per-source', '-1'])).toMatch(/--max-sessions-per-source/);
   });
 
   it('with only -6 has no IPv4 media address', () => {

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseNotifySpec } from '@sipedge/rtp-relay';
-import { parseSocketSpec } from '@sipedge/rtpp';
+import { LOOPBACK_SOURCES, parseSocketSpec, parseSourceList } from '@sipedge/rtpp';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -21,6 +21,12 @@ export interface RelayConfig {
   readonly portMax: number;
   readonly ttl: number;
   readonly notifySockets: readonly string[];
+  /** Loopback and every `--allow`. */
+  readonly allowedSources: readonly string[];
+  readonly maxConnectionsPerSource: number;
+  readonly controlIdleTimeoutMs: number;
+  /** undefined: 90% of the port range. */
+  readonly maxSessionsPerSource: number | undefined;
   readonly logLevel: LogLevel;
 }
 
@@ -45,6 +51,16 @@ An rtpproxy-compatible media relay: answers the rtpproxy control protocol and re
   -T <seconds>     idle session timeout (default 60)
   -n <socket>      notify socket a U may name (unix:/path, /path, tcp:host:port,
                    tcp:%%CC_SELF%%:port), repeatable; without it notify args answer E75
+  --allow <cidr>   an address or CIDR block (10.0.0.0/24) udp/tcp commands are taken from,
+                   besides loopback, repeatable; others are dropped (unix sockets: file
+                   permissions)
+  --max-sessions-per-source <n>
+                   sessions one command source may hold; over it a U answers E72
+                   (default 90% of the -m/-M range; 0 = no cap)
+  --max-connections-per-source <n>
+                   tcp control connections one source may hold (default 16)
+  --control-idle-timeout <s>
+                   close a cunix/tcp control connection silent this long (default 120; 0 never)
   -f, -F           accepted for rtpproxy compatibility; the relay always runs in the foreground
   --log-level <l>  fatal, error, warn, info (default), debug, trace, silent
   -h, --help       this text
@@ -74,6 +90,10 @@ export function parseRelayArgs(argv: readonly string[]): CliResult {
         'max-port': { type: 'string', short: 'M' },
         ttl: { type: 'string', short: 'T' },
         notify: { type: 'string', short: 'n', multiple: true },
+        allow: { type: 'string', multiple: true },
+        'max-sessions-per-source': { type: 'string' },
+        'max-connections-per-source': { type: 'string' },
+        'control-idle-timeout': { type: 'string' },
         foreground: { type: 'boolean', short: 'f' },
         'force-F': { type: 'boolean', short: 'F' },
         'log-level': { type: 'string' },
@@ -112,6 +132,19 @@ export function parseRelayArgs(argv: readonly string[]): CliResult {
     }
     const notifySockets = (values.notify as string[] | undefined) ?? [];
     for (const n of notifySockets) parseNotifySpec(n);
+    const allow = (values.allow as string[] | undefined) ?? [];
+    parseSourceList(allow);
+    const count = (flag: string, fallback: number | undefined, max: number) => {
+      const text = values[flag] as string | undefined;
+      if (text === undefined) return fallback;
+      if (!/^\d+$/.test(text) || Number(text) > max) {
+        throw new Error(`--${flag} ${text}: expected a whole number 0..${max}`);
+      }
+      return Number(text);
+    };
+    const maxSessionsPerSource = count('max-sessions-per-source', undefined, 1_000_000);
+    const maxConnectionsPerSource = count('max-connections-per-source', 16, 65_535) as number;
+    const idleSeconds = count('control-idle-timeout', 120, 86_400) as number;
     const logLevel = (values['log-level'] as string | undefined) ?? 'info';
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
       throw new Error(`--log-level ${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
@@ -127,6 +160,10 @@ export function parseRelayArgs(argv: readonly string[]): CliResult {
         portMax,
         ttl: Number(ttlText),
         notifySockets: Object.freeze(notifySockets),
+        allowedSources: Object.freeze([...LOOPBACK_SOURCES, ...allow]),
+        maxConnectionsPerSource,
+        controlIdleTimeoutMs: idleSeconds * 1000,
+        maxSessionsPerSource,
         logLevel: logLevel as LogLevel,
       }),
     };

@@ -4,7 +4,7 @@
  * in-process too.
  */
 import { type Clock, type Logger, monotonicClock, noopLogger } from '@sipedge/core';
-import { RtppServer, serializeCommand } from '@sipedge/rtpp';
+import { RtppServer, type RtppServerStats, serializeCommand } from '@sipedge/rtpp';
 import { MediaEngine } from './engine/engine.js';
 import { type MediaTransport, udpMediaTransport } from './media/transport.js';
 import { StreamNotifier } from './notify/notify.js';
@@ -27,12 +27,25 @@ export interface RelayOptions {
   readonly ttl?: number;
   /** Notify sockets a U may name (`-n`); none: notify arguments answer E75. */
   readonly notifySockets?: readonly string[];
+  /**
+   * Addresses and CIDR blocks udp/tcp control commands are taken from (default: loopback only;
+   * unix sockets are guarded by their file's permissions).
+   */
+  readonly allowedSources?: readonly string[] | undefined;
+  /** tcp control connections one source may hold, default 16. */
+  readonly maxConnectionsPerSource?: number | undefined;
+  /** cunix/tcp control connections idle this long (ms) are closed, default 120 s; 0 never. */
+  readonly controlIdleTimeoutMs?: number | undefined;
+  /** Sessions one command source may hold, default 90% of the port range; 0 no cap. */
+  readonly maxSessionsPerSource?: number | undefined;
 }
 
 export interface Relay {
   readonly engine: MediaEngine;
   /** The bound control sockets, with real ports (e.g. `udp:127.0.0.1:40123`). */
   readonly control: readonly string[];
+  /** The control sockets' counters (refused sources, idle closes, …). */
+  controlStats(): RtppServerStats;
   stop(): Promise<void>;
 }
 
@@ -56,11 +69,21 @@ export async function startRelay(
     ...(options.portMax === undefined ? {} : { portMax: options.portMax }),
     ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
     ...(options.notifySockets === undefined ? {} : { notifySockets: options.notifySockets }),
+    ...(options.maxSessionsPerSource === undefined
+      ? {}
+      : { maxSessionsPerSource: options.maxSessionsPerSource }),
     notifier: new StreamNotifier({ logger }),
   });
   const server = new RtppServer({
     sockets: options.control,
     logger,
+    ...(options.allowedSources === undefined ? {} : { allowedSources: options.allowedSources }),
+    ...(options.maxConnectionsPerSource === undefined
+      ? {}
+      : { maxConnectionsPerSource: options.maxConnectionsPerSource }),
+    ...(options.controlIdleTimeoutMs === undefined
+      ? {}
+      : { idleTimeoutMs: options.controlIdleTimeoutMs }),
     handler: (cmd, ctx) => {
       const remoteAddress = ctx.peer?.address;
       logger.debug(
@@ -89,6 +112,7 @@ export async function startRelay(
   return {
     engine,
     control,
+    controlStats: () => server.stats(),
     stop() {
       stopping ??= (async () => {
         await server.stop();

@@ -3,7 +3,12 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { until } from '@sipedge/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseSourceList, type RtppHandler, RtppServer } from '../src/index.js';
+import {
+  parseSourceList,
+  type RtppHandler,
+  RtppServer,
+  reachableBeyondLoopback,
+} from '../src/index.js';
 import { readLines, readToEnd, tempDir, withTimeout } from './helpers.js';
 
 const handler: RtppHandler = () => ({ kind: 'value', value: '20040107' });
@@ -44,6 +49,14 @@ describe('RtppServer command sources', () => {
     expect(list.check('fd00::1', 'ipv6')).toBe(true);
     expect(() => parseSourceList(['example.com'])).toThrow(/not an IP address/);
     expect(() => parseSourceList(['10.0.0.0/33'])).toThrow(/prefix/);
+  });
+
+  it('tells which control sockets other hosts can reach', () => {
+    expect(reachableBeyondLoopback('udp:127.0.0.1:22222')).toBe(false);
+    expect(reachableBeyondLoopback('tcp6:[::1]:22222')).toBe(false);
+    expect(reachableBeyondLoopback('unix:/run/rtpp.sock')).toBe(false);
+    expect(reachableBeyondLoopback('udp:*:22222')).toBe(true);
+    expect(reachableBeyondLoopback('udp:10.0.0.1:22222')).toBe(true);
   });
 
   it('udp: a datagram from a source outside allowedSources is dropped unanswered and counted', async () => {

@@ -44,6 +44,8 @@ export const STAT_NAMES = [
   'ncmds_rcvd',
   'ncmds_succd',
   'ncmds_errs',
+  // sipedge: new sessions refused because their source held max_sessions_per_source
+  'nsess_source_limited',
 ] as const;
 export type StatName = (typeof STAT_NAMES)[number];
 

@@ -180,7 +180,8 @@ describe('U and L', () => {
 
 describe('port allocation', () => {
   it('answers E72 when the range is exhausted and reuses freed pairs', async () => {
-    const { send } = setup({ portMin: 40000, portMax: 40007 }); // 4 pairs = 2 sessions
+    // 4 pairs = 2 sessions, no per-source cap: the range itself runs out
+    const { send } = setup({ portMin: 40000, portMax: 40007, maxSessionsPerSource: 0 });
     const a = portOf(await send('U c1 127.0.0.1 5000 f'));
     await send('U c2 127.0.0.1 5000 f');
     expect(await send('U c3 127.0.0.1 5000 f')).toBe('E72\n');
@@ -401,13 +402,25 @@ describe('I, G, X', () => {
     expect(await send('G')).toBe('\n');
   });
 
-  it('X deletes every session', async () => {
+  it('X deletes every session of its sender', async () => {
     const { send, engine, net } = setup();
     await send('U c1 127.0.0.1 5000 f');
     await send('U c2 127.0.0.1 5000 f');
     expect(await send('X')).toBe('0\n');
     expect(engine.sessionCount).toBe(0);
     expect(net.boundCount).toBe(0);
+  });
+
+  it('X from one source leaves the sessions of the others (a relay serves several proxies)', async () => {
+    const { send, engine } = setup();
+    await send('U a1 127.0.0.1 5000 f', '10.0.0.1');
+    await send('U a2 127.0.0.1 5000 f', '::ffff:10.0.0.1');
+    await send('U b1 127.0.0.1 5000 f', '10.0.0.2');
+    await send('U l1 127.0.0.1 5000 f');
+    expect(await send('X', '10.0.0.2')).toBe('0\n');
+    expect(engine.sessions().map((s) => s.callId)).toEqual(['a1', 'a2', 'l1']);
+    expect(await send('X', '10.0.0.1')).toBe('0\n');
+    expect(engine.sessions().map((s) => s.callId)).toEqual(['l1']);
   });
 
   it('answers the commands it does not implement without pretending', async () => {
@@ -489,5 +502,38 @@ describe('lifecycle', () => {
     await engine.stop();
     expect(net.boundCount).toBe(0);
     expect(await send('V')).toBe('E99\n');
+  });
+});
+
+describe('sessions per source', () => {
+  it('300 U from one sender leave port pairs for the others (E72 over the cap, counted)', async () => {
+    const { send, engine } = setup({ maxSessionsPerSource: 20 }); // the range holds 25
+    const replies: string[] = [];
+    for (let i = 0; i < 300; i++)
+      replies.push(await send(`U flood${i} 127.0.0.1 5000 f`, '10.0.0.9'));
+    expect(replies.filter((r) => r === 'E72\n')).toHaveLength(280);
+    expect(engine.sessionsOf('10.0.0.9')).toBe(20);
+    expect(portOf(await send('U real 127.0.0.1 5000 f', '10.0.0.1'))).toBeGreaterThan(0);
+    expect(await send('Gv nsess_source_limited nsess_created')).toBe(
+      'nsess_source_limited=280 nsess_created=21\n',
+    );
+  });
+
+  it('a session ended by D, X or its TTL frees its slot; updates never count', async () => {
+    const { send, engine, clock } = setup({ maxSessionsPerSource: 2 });
+    await send('U a 127.0.0.1 5000 f', '10.0.0.1');
+    await send('U b 127.0.0.1 5000 f', '10.0.0.1');
+    expect(await send('U a 127.0.0.1 5002 f', '10.0.0.1')).not.toBe('E72\n');
+    expect(await send('L a 127.0.0.1 5004 f t', '10.0.0.1')).not.toBe('E72\n');
+    expect(await send('U c 127.0.0.1 5000 f', '10.0.0.1')).toBe('E72\n');
+    await send('D a f', '10.0.0.1');
+    expect(await send('U c 127.0.0.1 5000 f', '10.0.0.1')).not.toBe('E72\n');
+    clock.advance(11_000);
+    expect(engine.sessionsOf('10.0.0.1')).toBe(0);
+  });
+
+  it('the default cap is 90% of what the port range holds', () => {
+    const { engine } = setup(); // 50 pairs = 25 sessions
+    expect(engine.maxSessionsPerSource).toBe(22);
   });
 });

@@ -29,6 +29,7 @@ import { LegSockets } from './legs.js';
 import { infoReply, queryReply, statsReply } from './reports.js';
 import { type Session, type SessionInfo, sessionInfo, tagMatches } from './session.js';
 import { SessionTable } from './session-table.js';
+import { SourceSessions, sessionSource } from './sources.js';
 import { type CommandContext, UpdateLookup } from './update.js';
 
 export interface MediaEngineOptions {
@@ -55,6 +56,12 @@ export interface MediaEngineOptions {
   readonly maxPending?: number;
   /** Packets longer than this are dropped and counted; default 8192. */
   readonly maxPacket?: number;
+  /**
+   * Sessions one command source (address; `local` for unix sockets) may hold; a new one over it
+   * answers E72. Default: 90% of what the port range holds, so one sender always leaves a tenth
+   * to the others; 0: no cap.
+   */
+  readonly maxSessionsPerSource?: number;
 }
 
 /** How often idle sessions are looked for (rtpproxy's TTL has a one-second resolution). */
@@ -74,6 +81,7 @@ export class MediaEngine {
   readonly #stats: EngineStats = newStats();
   readonly #legs: LegSockets;
   readonly #updates: UpdateLookup;
+  readonly #sources: SourceSessions;
   #pending = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #sweepTimer: TimerHandle | undefined;
@@ -95,6 +103,13 @@ export class MediaEngine {
     this.#notifications = notifyAllow.length > 0;
     this.#notifier = options.notifier;
     this.#maxPending = options.maxPending ?? 1024;
+    // a session holds two port pairs (one per leg)
+    const sessionCapacity = Math.floor(ports.capacity / 2);
+    this.#sources = new SourceSessions(
+      options.maxSessionsPerSource ?? Math.max(1, Math.floor(sessionCapacity * 0.9)),
+      this.#log,
+      this.#clock,
+    );
     this.#legs = new LegSockets({
       transport: options.transport,
       ports,
@@ -115,6 +130,7 @@ export class MediaEngine {
       advertisedIpv4: options.advertisedIpv4,
       advertisedIpv6: options.advertisedIpv6,
       notifyAllow,
+      sources: this.#sources,
     });
   }
 
@@ -157,6 +173,16 @@ export class MediaEngine {
   /** Number of live sessions (one per call-id/tag/media-number). */
   get sessionCount(): number {
     return this.#sessions.count;
+  }
+
+  /** Sessions one source may hold (0: no cap). */
+  get maxSessionsPerSource(): number {
+    return this.#sources.max;
+  }
+
+  /** Live sessions created from `remoteAddress` (undefined: unix sockets). */
+  sessionsOf(remoteAddress: string | undefined): number {
+    return this.#sources.held(sessionSource(remoteAddress));
   }
 
   /** A counter of docs/protocols/rtpproxy.md §2.9 as G would answer it. */
@@ -214,9 +240,12 @@ export class MediaEngine {
         return infoReply(cmd, this.#sessions.count, this.#stats, this.#legs.packetsOut);
       case 'G':
         return statsReply(cmd, this.#stats);
-      case 'X':
-        for (const s of this.#sessions.all()) this.#destroy(s, 'flushed');
+      case 'X': {
+        // only the sender's own sessions: a relay serves several proxies (or nodes)
+        const source = sessionSource(ctx.remoteAddress);
+        for (const s of this.#sessions.all()) if (s.source === source) this.#destroy(s, 'flushed');
         return value('0');
+      }
       case 'P':
         // no prompt player: rtpproxy's player-failure code once the session is found
         return this.#sessions.find(cmd.callId, cmd.fromTag, cmd.toTag) === undefined
@@ -291,6 +320,7 @@ export class MediaEngine {
     const ports = [s.legs[0].port, s.legs[1].port];
     this.#legs.close(s);
     this.#sessions.remove(s);
+    this.#sources.removed(s.source);
     const [l0, l1] = s.legs;
     const rtpIn = [l0.rtp.received > 0, l1.rtp.received > 0];
     const rtcpIn = [l0.rtcp.received > 0, l1.rtcp.received > 0];

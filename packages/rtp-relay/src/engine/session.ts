@@ -61,6 +61,8 @@ export interface Session {
   active: boolean;
   notify: SessionNotify | undefined;
   destroyed: boolean;
+  /** Who created it: the creating U's source address, `local` for unix sockets. */
+  readonly source: string;
 }
 
 /** A snapshot of one session, for logs, tests and the daemon. */

@@ -19,6 +19,7 @@ import type { EngineStats } from './capabilities.js';
 import type { LegSockets } from './legs.js';
 import { type Endpoint, type Leg, newLeg, type Session, type SessionNotify } from './session.js';
 import type { SessionTable } from './session-table.js';
+import { type SourceSessions, sessionSource } from './sources.js';
 
 /** Where a command came from: the IP `%%CC_SELF%%` resolves to (absent for unix sockets). */
 export interface CommandContext {
@@ -37,6 +38,7 @@ export interface UpdateLookupOptions {
   readonly advertisedIpv6: string | undefined;
   /** The `-n` allow-list; empty: notify arguments answer E75. */
   readonly notifyAllow: readonly NotifyAllowEntry[];
+  readonly sources: SourceSessions;
 }
 
 const err = (code: number): RtppReply => ({ kind: 'error', code });
@@ -102,6 +104,7 @@ export class UpdateLookup {
   readonly #adv4: string | undefined;
   readonly #adv6: string | undefined;
   readonly #notifyAllow: readonly NotifyAllowEntry[];
+  readonly #sources: SourceSessions;
 
   constructor(options: UpdateLookupOptions) {
     this.#sessions = options.sessions;
@@ -114,6 +117,7 @@ export class UpdateLookup {
     this.#adv4 = options.advertisedIpv4;
     this.#adv6 = options.advertisedIpv6;
     this.#notifyAllow = options.notifyAllow;
+    this.#sources = options.sources;
   }
 
   async execute(cmd: UpdateCommand, ctx: CommandContext): Promise<RtppReply> {
@@ -150,7 +154,12 @@ export class UpdateLookup {
     const found = this.#sessions.find(cmd.callId, cmd.fromTag, cmd.toTag);
     if (found === undefined) {
       if (cmd.kind === 'L') return { kind: 'port', port: 0, ipv6: false, subResults: [] };
-      return this.#create(cmd, family, remote.endpoint, remote.hold, notify);
+      const source = sessionSource(ctx.remoteAddress);
+      if (!this.#sources.mayCreate(source)) {
+        this.#stats.nsess_source_limited++;
+        return err(E.LSTFAIL_2);
+      }
+      return this.#create(cmd, family, remote.endpoint, remote.hold, notify, source);
     }
     const { session, fromSide } = found;
     const party = (cmd.kind === 'U') === fromSide ? 0 : 1;
@@ -181,6 +190,7 @@ export class UpdateLookup {
     endpoint: Endpoint | undefined,
     hold: boolean,
     notify: SessionNotify | undefined,
+    source: string,
   ): Promise<RtppReply> {
     const now = this.#clock.now();
     const session: Session = {
@@ -195,6 +205,7 @@ export class UpdateLookup {
       active: false,
       notify,
       destroyed: false,
+      source,
     };
     for (const leg of session.legs) {
       if (!(await this.#legs.bind(session, leg))) {
@@ -209,6 +220,7 @@ export class UpdateLookup {
     if (cmd.mods.weak) session.legs[0].weak = true;
     setParty(session.legs[0], cmd.mods.asymmetric, endpoint, hold, cmd.mods.codecs);
     this.#sessions.add(session);
+    this.#sources.added(source);
     this.#stats.nsess_created++;
     this.#log.info(
       {

@@ -7,4 +7,9 @@ export type {
   RtppTextHandler,
 } from './options.js';
 export { RtppServer } from './server.js';
-export { LOOPBACK_SOURCES, parseSourceList, sourceOf } from './sources.js';
+export {
+  LOOPBACK_SOURCES,
+  parseSourceList,
+  reachableBeyondLoopback,
+  sourceOf,
+} from './sources.js';

@@ -8,6 +8,7 @@
 import { BlockList, isIP } from 'node:net';
 import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
 import { RtppArgumentError } from '../errors.js';
+import { isLocalSocketSpec, parseSocketSpec } from '../framing/socket-spec.js';
 
 /** The default allow-list: this host only. */
 export const LOOPBACK_SOURCES: readonly string[] = Object.freeze(['127.0.0.0/8', '::1/128']);
@@ -30,6 +31,27 @@ export function parseSourceList(list: readonly string[]): BlockList {
     blocks.addSubnet(address, prefix, type);
   }
   return blocks;
+}
+
+const LOOPBACK = loopbackBlocks();
+
+function loopbackBlocks(): BlockList {
+  const blocks = new BlockList();
+  blocks.addSubnet('127.0.0.0', 8, 'ipv4');
+  blocks.addAddress('::1', 'ipv6');
+  return blocks;
+}
+
+/**
+ * Whether a control socket can be reached from other hosts (a udp/tcp socket on a wildcard or
+ * non-loopback address): an app warns when only loopback may then send commands.
+ */
+export function reachableBeyondLoopback(spec: string): boolean {
+  const s = parseSocketSpec(spec);
+  if (isLocalSocketSpec(s)) return false;
+  const family = isIP(s.host);
+  if (family === 0) return true;
+  return !LOOPBACK.check(s.host, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 /** `::ffff:10.0.0.1` and `10.0.0.1` are one sender. */

@@ -1,0 +1,62 @@
+/**
+ * Sessions per command source: the address a session's creating U came from (`local` for unix
+ * sockets). A source holding its cap gets E72 for a new session, as if the port range were
+ * full for it, so one sender cannot take every port pair from the others. X ends only the
+ * sessions of the source that sends it.
+ */
+import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
+
+/** What a command's source is called when it has no address (a unix socket). */
+export const LOCAL_SOURCE = 'local';
+
+/** `::ffff:10.0.0.1` and `10.0.0.1` are one source; no address is `local`. */
+export function sessionSource(remoteAddress: string | undefined): string {
+  if (remoteAddress === undefined) return LOCAL_SOURCE;
+  return remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.')
+    ? remoteAddress.slice(7)
+    : remoteAddress;
+}
+
+export class SourceSessions {
+  /** Sessions one source may hold (0: no cap). */
+  readonly max: number;
+  readonly #count = new Map<string, number>();
+  readonly #log: Logger;
+  readonly #logLimit: LogLimiter;
+
+  constructor(max: number, log: Logger, clock: Clock) {
+    this.max = max;
+    this.#log = log;
+    this.#logLimit = new LogLimiter({ clock });
+  }
+
+  /** Whether `source` may create one more session (logged, once a minute, when not). */
+  mayCreate(source: string): boolean {
+    if (this.max <= 0) return true;
+    const held = this.#count.get(source) ?? 0;
+    if (held < this.max) return true;
+    const suppressed = this.#logLimit.admit(source);
+    if (suppressed !== undefined) {
+      this.#log.warn(
+        { source, held, suppressed },
+        'new session refused: source holds max_sessions_per_source',
+      );
+    }
+    return false;
+  }
+
+  added(source: string): void {
+    this.#count.set(source, (this.#count.get(source) ?? 0) + 1);
+  }
+
+  removed(source: string): void {
+    const n = (this.#count.get(source) ?? 0) - 1;
+    if (n <= 0) this.#count.delete(source);
+    else this.#count.set(source, n);
+  }
+
+  /** Live sessions of a source. */
+  held(source: string): number {
+    return this.#count.get(source) ?? 0;
+  }
+}

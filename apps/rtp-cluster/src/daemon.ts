@@ -19,10 +19,17 @@ import {
   type RtpCluster,
   type RtpClusterConfig,
   raiseRtpClusterEvent,
+  registerControlSocketStatistics,
   registerRtpClusterStatistics,
   splitHostPort,
 } from '@sipedge/rtp-cluster';
-import { RtppClient, RtppServer } from '@sipedge/rtpp';
+import {
+  commandSource,
+  LOOPBACK_SOURCES,
+  RtppClient,
+  RtppServer,
+  reachableBeyondLoopback,
+} from '@sipedge/rtpp';
 import { CallStore } from './call-store.js';
 import { type DaemonOptions, readConfigFile } from './options.js';
 
@@ -90,13 +97,27 @@ export async function startDaemon(
     );
     const server = new RtppServer({
       sockets: [spec],
-      handler: (cmd) => cluster.handle(cmd),
+      // each sender is held to its cap of calls, and its X deletes only its own calls
+      handler: (cmd, ctx) => cluster.handle(cmd, commandSource(ctx)),
       // plain U/L/D forwarded as text, everything else parsed (see RtpCluster.answerText)
-      textHandler: (text, _ctx, respond) => cluster.answerText(text, respond) || undefined,
+      textHandler: (text, ctx, respond) =>
+        cluster.answerText(text, respond, commandSource(ctx)) || undefined,
       parseErrorCode: balancerParseErrorCode,
+      allowedSources: options.allowedSources,
+      maxConnectionsPerSource: options.maxConnectionsPerSource,
+      idleTimeoutMs: options.controlIdleTimeoutMs,
       logger,
     });
     await server.start();
+    if (
+      reachableBeyondLoopback(spec) &&
+      options.allowedSources.length === LOOPBACK_SOURCES.length
+    ) {
+      logger.warn(
+        { cluster: cluster.name, socket: spec },
+        'cluster socket reachable from other hosts, but only loopback may send commands: add --allow',
+      );
+    }
     servers.set(cluster.name, server);
     const bound = server.addresses().map((a) => a.spec);
     const dn = cluster.config.disconnect_notify;
@@ -130,6 +151,7 @@ export async function startDaemon(
     connect: (m) => memberClient(m, logger),
     logger,
     member: { heartbeatIntervalMs: options.heartbeatMs },
+    maxSessionsPerSource: options.maxSessionsPerSource,
     disconnectRelay: true,
     onEvent: (e) => {
       logger.info(e, `${e.type.replace('_', ' ')}: ${e.member} in ${e.cluster}`);
@@ -165,6 +187,7 @@ export async function startDaemon(
 
   mi.registry.register(miCommands(balancer, { reload }));
   registerRtpClusterStatistics(mi.stats, balancer);
+  registerControlSocketStatistics(mi.stats, () => servers.values());
   let miServer: MiServer | undefined;
   let miUrl: string | undefined;
   if (options.mi !== undefined) {

@@ -11,6 +11,7 @@ import {
   parseRtpClusterXml,
   type RtpClusterConfig,
 } from '@sipedge/rtp-cluster';
+import { LOOPBACK_SOURCES, parseSourceList } from '@sipedge/rtpp';
 import { parse as parseYaml } from 'yaml';
 
 export interface DaemonOptions {
@@ -28,6 +29,13 @@ export interface DaemonOptions {
   readonly stateDb: string;
   readonly logLevel: string;
   readonly heartbeatMs: number;
+  /** Who may send commands to udp/tcp cluster sockets: loopback and every `--allow`. */
+  readonly allowedSources: readonly string[];
+  /** Calls one command source may hold (undefined: 90% of the members' capacity; 0: none). */
+  readonly maxSessionsPerSource: number | undefined;
+  readonly maxConnectionsPerSource: number;
+  /** cunix/tcp cluster-socket connections silent this long are closed (0: never). */
+  readonly controlIdleTimeoutMs: number;
   readonly help: boolean;
   readonly version: boolean;
 }
@@ -66,6 +74,16 @@ export const USAGE = `usage: rtp-cluster [-fd] [-P pidfile] [-c conffile] [-L lo
                        (default: <pidfile directory>/rtp_cluster.state.sqlite; '' = memory only)
   --log-level LEVEL    trace, debug, info, warn, error (default info)
   --heartbeat MS       member heartbeat interval (default 1000)
+  --allow CIDR         an address or CIDR block udp/tcp cluster sockets take commands from,
+                       besides loopback; repeatable (unix sockets: file permissions)
+  --max-sessions-per-source N
+                       calls one command source may hold; over it a new session is E72
+                       (default 90% of the members' summed capacity; 0 = no cap)
+  --max-connections-per-source N
+                       tcp connections one source may hold on a cluster socket (default 16)
+  --control-idle-timeout S
+                       close a cunix/tcp cluster-socket connection silent this long
+                       (default 120; 0 = never)
   -h, --help    this text
   -V, --version print the version
 `;
@@ -94,6 +112,19 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions {
   const logLevel = values['log-level'] ?? 'info';
   if (!levels.includes(logLevel)) throw new UsageError(`--log-level: one of ${levels.join(', ')}`);
   const cliSocket = (values.s ?? '/var/run/rtp_cluster.sock').replace(/^unix:/, '');
+  const allow = values.allow ?? [];
+  try {
+    parseSourceList(allow);
+  } catch (err) {
+    throw new UsageError(`--allow: ${(err as Error).message}`);
+  }
+  const count = (flag: string, text: string | undefined, max: number): number | undefined => {
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || Number(text) > max) {
+      throw new UsageError(`--${flag}: expected a whole number 0..${max}`);
+    }
+    return Number(text);
+  };
   const stateDb = values['state-db'] ?? `${pidFile.replace(/[^/]*$/, '')}rtp_cluster.state.sqlite`;
   return {
     foreground: values.f === true || values.d === true,
@@ -108,6 +139,16 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions {
     stateDb,
     logLevel,
     heartbeatMs,
+    allowedSources: [...LOOPBACK_SOURCES, ...allow],
+    maxSessionsPerSource: count(
+      'max-sessions-per-source',
+      values['max-sessions-per-source'],
+      10_000_000,
+    ),
+    maxConnectionsPerSource:
+      count('max-connections-per-source', values['max-connections-per-source'], 65_535) ?? 16,
+    controlIdleTimeoutMs:
+      (count('control-idle-timeout', values['control-idle-timeout'], 86_400) ?? 120) * 1000,
     help: values.h === true || values.help === true,
     version: values.V === true || values.version === true,
   };
@@ -131,6 +172,10 @@ function parse(argv: readonly string[]) {
       'state-db': { type: 'string' },
       'log-level': { type: 'string' },
       heartbeat: { type: 'string' },
+      allow: { type: 'string', multiple: true },
+      'max-sessions-per-source': { type: 'string' },
+      'max-connections-per-source': { type: 'string' },
+      'control-idle-timeout': { type: 'string' },
       h: { type: 'boolean' },
       help: { type: 'boolean' },
       V: { type: 'boolean' },

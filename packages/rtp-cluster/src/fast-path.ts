@@ -84,6 +84,14 @@ export function scanPlainSession(text: string, out: PlainSession): boolean {
   return true;
 }
 
+/**
+ * The from-tag of the U or L that `scanPlainSession` last accepted (call it right after, with
+ * the same text).
+ */
+export function scannedFromTag(text: string): string {
+  return text.slice(starts[4]!, ends[4]!);
+}
+
 /** A reply body the fast path does not recognise: parse it. */
 export const REPLY_OTHER = -2;
 /** `E<n>` (canonical digits). */

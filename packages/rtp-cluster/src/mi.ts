@@ -10,6 +10,7 @@ import {
   MiCommandError,
   type StatisticsRegistry,
 } from '@sipedge/mi';
+import type { RtppServer } from '@sipedge/rtpp';
 import { z } from 'zod';
 import type { RtpBalancer } from './balancer.js';
 import type { RtpCluster } from './cluster/cluster.js';
@@ -193,9 +194,33 @@ export function registerRtpClusterStatistics(
     ['failovers', sum((c) => c.counters.failovers)],
     ['no_member', sum((c) => c.counters.noMember)],
     ['member_failures', sum((c) => c.counters.memberFailures)],
+    ['source_limited', sum((c) => c.counters.sourceLimited)],
     ['calls', sum((c) => c.callTable.size)],
     ['members_online', members((m) => m.online)],
     ['members_offline', members((m) => !m.online)],
+  ];
+  for (const [name, read] of gauges) stats.gauge('rtp_cluster', name, read);
+}
+
+/**
+ * Statistics `rtp_cluster:control_*` of the balancer's control sockets (summed over `servers()`,
+ * read when asked): commands and connections refused by source, connections closed idle.
+ */
+export function registerControlSocketStatistics(
+  stats: StatisticsRegistry,
+  servers: () => Iterable<RtppServer>,
+): void {
+  const sum = (pick: (s: ReturnType<RtppServer['stats']>) => number) => () => {
+    let n = 0;
+    for (const s of servers()) n += pick(s.stats());
+    return n;
+  };
+  const gauges: [string, () => number][] = [
+    ['control_connections', sum((s) => s.openConnections)],
+    ['control_refused_sources', sum((s) => s.refusedSources)],
+    ['control_source_limited_connections', sum((s) => s.sourceLimitedConnections)],
+    ['control_rejected_connections', sum((s) => s.rejectedConnections)],
+    ['control_idle_closed', sum((s) => s.idleClosed)],
   ];
   for (const [name, read] of gauges) stats.gauge('rtp_cluster', name, read);
 }

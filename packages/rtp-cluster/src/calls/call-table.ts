@@ -51,7 +51,8 @@ export class CallTable {
   readonly #deletedTtlMs: number;
   readonly #idleTtlMs: number;
   readonly #maxEntries: number;
-  readonly #onChange: ((change: CallTableChange) => void) | undefined;
+  /** The `onChange` option first, then every `subscribe`r. */
+  #listeners: readonly ((change: CallTableChange) => void)[];
   /** Live bindings in least-recently-used order (a Map keeps insertion order). */
   readonly #live = new Map<string, Entry>();
   /** Deleted calls, in deletion order. */
@@ -64,7 +65,7 @@ export class CallTable {
     this.#deletedTtlMs = options.deletedTtlMs ?? 60_000;
     this.#idleTtlMs = options.idleTtlMs ?? 4 * 3_600_000;
     this.#maxEntries = options.maxEntries ?? 1_000_000;
-    this.#onChange = options.onChange;
+    this.#listeners = options.onChange === undefined ? [] : [options.onChange];
   }
 
   /** The member holding the call, live or recently deleted; marks the binding used. */
@@ -90,7 +91,7 @@ export class CallTable {
     this.#deleted.remove(callId);
     this.#live.set(callId, { member, lastSeen: now });
     this.#count(member, +1);
-    this.#onChange?.({ type: 'bind', binding: { callId, member, lastSeen: now } });
+    this.#changed('bind', callId, member, now);
     this.#enforceBound();
   }
 
@@ -102,7 +103,7 @@ export class CallTable {
     this.#count(entry.member, -1);
     const now = this.#clock.now();
     this.#deleted.add(callId, entry.member, now, now);
-    this.#onChange?.({ type: 'delete', callId, member: entry.member });
+    this.#changed('delete', callId, entry.member);
   }
 
   /** Drops every binding of a member (it was removed from the cluster). */
@@ -112,13 +113,35 @@ export class CallTable {
       if (entry.member !== member) continue;
       this.#live.delete(callId);
       dropped++;
-      this.#onChange?.({ type: 'expire', callId, member });
+      this.#changed('expire', callId, member);
     }
     dropped += this.#deleted.removeMember(member, (callId) =>
-      this.#onChange?.({ type: 'expire', callId, member }),
+      this.#changed('expire', callId, member),
     );
     this.#perMember.delete(member);
     return dropped;
+  }
+
+  /** Calls `listener` with every change from now on, after `onChange`; returns the unsubscribe. */
+  subscribe(listener: (change: CallTableChange) => void): () => void {
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** Tells the listeners (nothing is built when there are none). */
+  #changed(type: CallTableChange['type'], callId: string, member: string, lastSeen = 0): void {
+    const list = this.#listeners;
+    if (list.length === 0) return;
+    const change: CallTableChange =
+      type === 'bind' ? { type, binding: { callId, member, lastSeen } } : { type, callId, member };
+    for (let i = 0; i < list.length; i++) list[i]!(change);
+  }
+
+  /** Whether the call is bound and not deleted (does not mark it used). */
+  isLive(callId: string): boolean {
+    return this.#live.has(callId);
   }
 
   /** Live (not deleted) calls bound to a member. */
@@ -140,14 +163,14 @@ export class CallTable {
     let removed = 0;
     removed += this.#deleted.expire(
       (deletedAt) => now - deletedAt >= this.#deletedTtlMs,
-      (callId, member) => this.#onChange?.({ type: 'expire', callId, member }),
+      (callId, member) => this.#changed('expire', callId, member),
     );
     for (const [callId, entry] of this.#live) {
       if (now - entry.lastSeen < this.#idleTtlMs) break;
       this.#live.delete(callId);
       this.#count(entry.member, -1);
       removed++;
-      this.#onChange?.({ type: 'expire', callId, member: entry.member });
+      this.#changed('expire', callId, entry.member);
     }
     return removed;
   }
@@ -199,7 +222,7 @@ export class CallTable {
       const evicted = this.#deleted.evictOldest();
       if (evicted !== undefined) {
         this.#evictions++;
-        this.#onChange?.({ type: 'expire', callId: evicted.callId, member: evicted.member });
+        this.#changed('expire', evicted.callId, evicted.member);
         continue;
       }
       const first = this.#live.entries().next();
@@ -208,7 +231,7 @@ export class CallTable {
       this.#live.delete(callId);
       this.#count(entry.member, -1);
       this.#evictions++;
-      this.#onChange?.({ type: 'expire', callId, member: entry.member });
+      this.#changed('expire', callId, entry.member);
     }
   }
 }

@@ -7,7 +7,7 @@ import type { RtppCommand, RtppReply, UpdateCommand } from '@sipedge/rtpp';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
 import { flush, ScriptedMember, type ScriptedMemberOptions } from '../testing/scripted.js';
 import { RtpCluster } from './cluster.js';
-import type { RtpClusterEvent } from './options.js';
+import type { RtpClusterEvent, RtpClusterOptions } from './options.js';
 
 export interface Setup {
   cluster: RtpCluster;
@@ -20,6 +20,7 @@ export async function setup(
   specs: { config: MemberConfig; options?: ScriptedMemberOptions }[],
   extra: Partial<ClusterConfig> = {},
   random: () => number = () => 0,
+  options: Partial<RtpClusterOptions> = {},
 ): Promise<Setup> {
   const timers = new VirtualClock();
   const members = new Map<string, ScriptedMember>();
@@ -42,6 +43,7 @@ export async function setup(
       return m;
     },
     onEvent: (e) => events.push(e),
+    ...options,
   });
   cluster.start();
   await flush();

@@ -5,7 +5,8 @@
  *
  * - V is answered here (a balancer with no healthy member must not be disabled by every SIP
  *   proxy); VF is the intersection over online members, never a claim one of them lacks;
- *   `I`/`Ib` and `G` are aggregated over online members; X goes to every member.
+ *   `I`/`Ib` and `G` are aggregated over online members. X from a control-socket sender deletes
+ *   only that sender's calls; an in-process X goes to every member (sources.ts).
  * - A new session (U without to_tag, for a call-id nobody holds) goes to a member chosen by the
  *   selection strategy; the call is bound only when the member confirms, and commands for the
  *   same call that arrive meanwhile wait for that choice, so a call's media numbers never split.
@@ -22,7 +23,8 @@
  * This file routes commands: the dispatch, a bound call's commands to its member, and the text
  * fast path. The rest is beside it: new-session.ts (member choice, failover, waiting commands),
  * broadcast.ts (unknown calls), rewrite.ts (lan/wan addresses, notify), aggregate.ts (VF, I, G,
- * X), membership.ts (add, drain, pause, resume, reload), replies.ts (reply shapes, E-codes).
+ * X), membership.ts (add, drain, pause, resume, reload), replies.ts (reply shapes, E-codes),
+ * sources.ts (calls per command source, X of one source).
  */
 import { type Clock, type Logger, monotonicClock, noopLogger } from '@sipedge/core';
 import type { RtppCommand, RtppReply, RtppSessionCommand, UpdateCommand } from '@sipedge/rtpp';
@@ -38,6 +40,7 @@ import {
   REPLY_NEGATIVE,
   REPLY_OTHER,
   REPLY_POSITIVE,
+  scannedFromTag,
   scanPlainSession,
 } from '../fast-path.js';
 import { BASE_VERSION, defaultMemberOptions, type Member } from '../member.js';
@@ -49,6 +52,7 @@ import type { ClusterCounters, ClusterView, RtpClusterOptions } from './options.
 import { error, isPositive, value } from './replies.js';
 import { commandForMember, replyFromMember } from './rewrite.js';
 import { weightedCapacitySelection } from './select.js';
+import { SOURCE_LIMITED_CODE, SourceRules } from './sources.js';
 
 const SESSION_KINDS = new Set(['U', 'L', 'D', 'P', 'S', 'R', 'C', 'N', 'Q']);
 
@@ -64,11 +68,13 @@ export class RtpCluster implements ClusterView {
     backendTimeouts: 0,
     failovers: 0,
     memberFailures: 0,
+    sourceLimited: 0,
   };
   readonly #membership: Membership;
   /** The membership's members by name (one map for the cluster's life), read on every command. */
   readonly #members: ReadonlyMap<string, Member>;
   readonly #newSessions: NewSessions;
+  readonly #sources: SourceRules;
   readonly #timers: Clock;
   readonly #housekeepingMs: number;
   readonly #log: Logger;
@@ -102,6 +108,11 @@ export class RtpCluster implements ClusterView {
       random: options.random ?? Math.random,
       log: this.#log,
     });
+    this.#sources = new SourceRules(this, {
+      maxSessionsPerSource: options.maxSessionsPerSource,
+      log: this.#log,
+      clock: this.#timers,
+    });
   }
 
   /** Members in configuration order (a snapshot, replaced whenever membership changes). */
@@ -124,17 +135,20 @@ export class RtpCluster implements ClusterView {
     this.#started = false;
     if (this.#sweepTimer !== undefined) this.#timers.clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
+    this.#sources.calls.close();
     await this.#membership.stop();
   }
 
   /**
-   * Answers one command as an rtpproxy would. Never throws, never rejects.
+   * Answers one command as an rtpproxy would. Never throws, never rejects. `source` is the
+   * sender's address on a control socket (`local` for unix sockets): it is held to its cap of
+   * calls, and its X deletes only its own calls (sources.ts); an in-process caller passes none.
    *
    * The session path is a chain of plain promises, not nested async functions: a forwarded
    * command costs one reaction per layer (member reply → call table → client reply) instead of
    * an await and a promise adoption per layer.
    */
-  handle(cmd: RtppCommand): Promise<RtppReply> {
+  handle(cmd: RtppCommand, source?: string): Promise<RtppReply> {
     this.counters.commands++;
     try {
       switch (cmd.kind) {
@@ -147,11 +161,17 @@ export class RtpCluster implements ClusterView {
         case 'G':
           return stats(this.members, cmd).catch((err: unknown) => this.#crashed(err, cmd));
         case 'X':
-          return flush(this.members, this.callTable, cmd).catch((err: unknown) =>
-            this.#crashed(err, cmd),
-          );
+          return (
+            source === undefined
+              ? flush(this.members, this.callTable, cmd)
+              : this.#sources.flush(source, (m, d) =>
+                  m.send(commandForMember(d, m, this.config, this.#relay)),
+                )
+          ).catch((err: unknown) => this.#crashed(err, cmd));
         default:
-          if (SESSION_KINDS.has(cmd.kind)) return this.#session(cmd as RtppSessionCommand);
+          if (SESSION_KINDS.has(cmd.kind)) {
+            return this.#session(cmd as RtppSessionCommand, source);
+          }
           return Promise.resolve(error(0));
       }
     } catch (err) {
@@ -186,9 +206,10 @@ export class RtpCluster implements ClusterView {
    * `handleText` without a promise: true when the command is taken, and then `respond` gets the
    * reply body exactly once (synchronously only when no member can be tried); false when it is
    * left to `handle`. Give it to RtppServer's `textHandler`
-   * (`(text, _ctx, respond) => cluster.answerText(text, respond) || undefined`). Never throws.
+   * (`(text, ctx, respond) => cluster.answerText(text, respond, source) || undefined`), with the
+   * same `source` as `handle`'s. Never throws.
    */
-  answerText(text: string, respond: (body: string) => void): boolean {
+  answerText(text: string, respond: (body: string) => void, source?: string): boolean {
     const scan = this.#scan;
     try {
       if (!scanPlainSession(text, scan)) return false;
@@ -208,7 +229,19 @@ export class RtpCluster implements ClusterView {
     }
     if (kind !== 'U' || scan.hasToTag || !this.#allPlainText()) return false;
     this.counters.commands++;
-    this.#newSessions.place(callId, text, this.#textOps, respond);
+    if (source === undefined) {
+      this.#newSessions.place(callId, text, this.#textOps, respond);
+      return true;
+    }
+    if (!this.#sources.admit(source)) {
+      respond(`E${SOURCE_LIMITED_CODE}\n`);
+      return true;
+    }
+    const fromTag = scannedFromTag(text);
+    this.#newSessions.place(callId, text, this.#textOps, (body) => {
+      this.#sources.calls.settle(source, callId, fromTag);
+      respond(body);
+    });
     return true;
   }
 
@@ -358,23 +391,27 @@ export class RtpCluster implements ClusterView {
   }
 
   /** Never rejects (see handle). */
-  #session(cmd: RtppSessionCommand): Promise<RtppReply> {
+  #session(cmd: RtppSessionCommand, source: string | undefined): Promise<RtppReply> {
     if (this.#newSessions.isChoosing(cmd.callId)) {
       // the call's member is being chosen: wait for the choice
       return new Promise<RtppReply>((resolve) => {
         this.#newSessions.wait(cmd.callId, (owner) => {
           try {
-            resolve(this.#route(cmd, owner));
+            resolve(this.#route(cmd, owner, source));
           } catch (err) {
             resolve(this.#crashed(err, cmd));
           }
         });
       });
     }
-    return this.#route(cmd, undefined);
+    return this.#route(cmd, undefined, source);
   }
 
-  #route(cmd: RtppSessionCommand, chosen: Member | undefined): Promise<RtppReply> {
+  #route(
+    cmd: RtppSessionCommand,
+    chosen: Member | undefined,
+    source: string | undefined,
+  ): Promise<RtppReply> {
     const callId = cmd.callId;
     let owner = chosen;
     if (owner === undefined) {
@@ -390,12 +427,12 @@ export class RtpCluster implements ClusterView {
           this.#sendQuietly(owner, commandForMember(cmd, owner, this.config, this.#relay));
           return Promise.resolve(value('0'));
         }
-        if (isNewLeg) return this.#newSession(cmd as UpdateCommand);
+        if (isNewLeg) return this.#newSession(cmd as UpdateCommand, source);
       }
       return this.#forward(owner, cmd);
     }
-    if (isNewLeg) return this.#newSession(cmd as UpdateCommand);
-    return this.#broadcast(cmd);
+    if (isNewLeg) return this.#newSession(cmd as UpdateCommand, source);
+    return this.#broadcast(cmd, source);
   }
 
   #sendQuietly(m: Member, cmd: RtppCommand): void {
@@ -429,18 +466,30 @@ export class RtpCluster implements ClusterView {
     );
   }
 
-  /** Places a new session on a member (on another once if it does not answer). Never rejects. */
-  #newSession(cmd: UpdateCommand): Promise<RtppReply> {
+  /**
+   * Places a new session on a member (on another once if it does not answer), within the
+   * source's cap. Never rejects.
+   */
+  #newSession(cmd: UpdateCommand, source: string | undefined): Promise<RtppReply> {
+    if (source === undefined) {
+      return new Promise<RtppReply>((resolve) => {
+        this.#newSessions.place(cmd.callId, cmd, this.#parsedOps, resolve);
+      });
+    }
+    if (!this.#sources.admit(source)) return Promise.resolve(error(SOURCE_LIMITED_CODE));
     return new Promise<RtppReply>((resolve) => {
-      this.#newSessions.place(cmd.callId, cmd, this.#parsedOps, resolve);
+      this.#newSessions.place(cmd.callId, cmd, this.#parsedOps, (reply) => {
+        this.#sources.calls.settle(source, cmd.callId, cmd.fromTag);
+        resolve(reply);
+      });
     });
   }
 
   /** A call the table does not hold: asked of every member (broadcast.ts). Never rejects. */
-  async #broadcast(cmd: RtppSessionCommand): Promise<RtppReply> {
+  async #broadcast(cmd: RtppSessionCommand, source: string | undefined): Promise<RtppReply> {
     try {
       const reply = await lookupByBroadcast(this, cmd, this.#relay);
-      return reply ?? (await this.#newSession(cmd as UpdateCommand));
+      return reply ?? (await this.#newSession(cmd as UpdateCommand, source));
     } catch (err) {
       return this.#crashed(err, cmd);
     }

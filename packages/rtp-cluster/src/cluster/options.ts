@@ -36,6 +36,11 @@ export interface RtpClusterOptions {
    * members.
    */
   readonly disconnectRelay?: boolean;
+  /**
+   * Calls one command source (the address on the control socket) may hold; a new session over
+   * it answers E72. Default: 90% of the members' summed capacity; 0: no cap (sources.ts).
+   */
+  readonly maxSessionsPerSource?: number | undefined;
 }
 
 export interface ClusterCounters {
@@ -47,6 +52,8 @@ export interface ClusterCounters {
   failovers: number;
   /** Member replies E7–E10 answered as E997. */
   memberFailures: number;
+  /** New sessions refused because their source held its cap (answered E72). */
+  sourceLimited: number;
 }
 
 /** What the parts of a cluster read of it (RtpCluster is one). */
@@ -56,6 +63,7 @@ export interface ClusterView {
   readonly config: ClusterConfig;
   /** Members in configuration order. */
   readonly members: readonly Member[];
+  member(name: string): Member | undefined;
   readonly callTable: CallTable;
   readonly counters: ClusterCounters;
 }

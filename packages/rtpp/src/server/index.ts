@@ -8,6 +8,7 @@ export type {
 } from './options.js';
 export { RtppServer } from './server.js';
 export {
+  commandSource,
   LOOPBACK_SOURCES,
   parseSourceList,
   reachableBeyondLoopback,

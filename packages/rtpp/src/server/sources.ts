@@ -9,6 +9,7 @@ import { BlockList, isIP } from 'node:net';
 import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
 import { RtppArgumentError } from '../errors.js';
 import { isLocalSocketSpec, parseSocketSpec } from '../framing/socket-spec.js';
+import type { RtppRequestContext } from './options.js';
 
 /** The default allow-list: this host only. */
 export const LOOPBACK_SOURCES: readonly string[] = Object.freeze(['127.0.0.0/8', '::1/128']);
@@ -57,6 +58,11 @@ export function reachableBeyondLoopback(spec: string): boolean {
 /** `::ffff:10.0.0.1` and `10.0.0.1` are one sender. */
 export function sourceOf(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** Who sent a command, as per-source rules count it: its address, or `local` (unix sockets). */
+export function commandSource(ctx: RtppRequestContext): string {
+  return ctx.peer === undefined ? 'local' : sourceOf(ctx.peer.address);
 }
 
 /** Decisions remembered per address before the cache is cleared (the hot path is one lookup). */

@@ -122,7 +122,17 @@ describe('defaults', () => {
     });
     expect(c.rtp).toBeUndefined();
     expect(c.ha).toBeUndefined();
-    expect(c.storage).toEqual({ file: ':memory:' });
+    expect(c.storage).toEqual({ file: ':memory:', synchronous: 'normal' });
+    expect(parseNodeConfig({ ...minimal(), storage: { file: 'n.sqlite' } }).storage).toEqual({
+      file: 'n.sqlite',
+      synchronous: 'normal',
+    });
+    expect(c.mi).toMatchObject({
+      max_connections_per_source: 32,
+      max_ws_clients_per_source: 16,
+      request_timeout: 10,
+      keepalive_timeout: 5,
+    });
     expect(c.logging).toEqual({ level: 'info', format: 'auto' });
     expect(Object.isFrozen(c.clusterer)).toBe(true);
   });
@@ -163,10 +173,14 @@ describe('defaults', () => {
       anchor_media: true,
       replicate_calls: true,
       heartbeat_interval: 1000,
+      control_allowed_sources: [],
+      control_max_connections_per_source: 16,
+      control_idle_timeout: 120,
       relays: [
         { name: 'r1', socket: 'udp:127.0.0.1:22221', weight: 1, capacity: 4000, status: 'ACTIVE' },
       ],
     });
+    expect(c.rtp?.max_sessions_per_source).toBeUndefined();
   });
 });
 
@@ -286,6 +300,20 @@ describe('bad keys are named', () => {
     ['unknown pike action', (c) => (c.sip = { pike: { action: 'ban' } }), /^sip\.pike\.action: /],
     ['bad log level', (c) => (c.logging = { level: 'loud' }), /^logging\.level: /],
     ['empty storage file', (c) => (c.storage = { file: '' }), /^storage\.file: /],
+    [
+      'unknown storage.synchronous',
+      (c) => (c.storage = { file: 'n.sqlite', synchronous: 'extra' }),
+      /^storage\.synchronous: /,
+    ],
+    [
+      'a control source that is not an address',
+      (c) =>
+        (c.rtp = {
+          relays: [{ name: 'a', socket: 'udp:127.0.0.1:1' }],
+          control_allowed_sources: ['10.0.0.0/8', 'proxy.lan'],
+        }),
+      /^rtp\.control_allowed_sources\[1\]: must be an IP address or CIDR block/,
+    ],
   ];
   for (const [what, mutate, expected] of cases) {
     it(what, () => {

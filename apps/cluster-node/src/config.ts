@@ -19,7 +19,7 @@ import {
   type RtpClusterConfig,
   refineUniqueNames,
 } from '@sipedge/rtp-cluster';
-import { parseSocketSpec } from '@sipedge/rtpp';
+import { parseSocketSpec, parseSourceList } from '@sipedge/rtpp';
 import { usrlocConfigSchema } from '@sipedge/usrloc';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -350,6 +350,36 @@ const rtpSection = z
     replicate_calls: z.boolean().default(true),
     /** Milliseconds between member heartbeats. */
     heartbeat_interval: z.number().int().min(100).max(600_000).default(1000),
+    /**
+     * Addresses or CIDR blocks that may send commands to a udp/tcp `control_socket`, besides
+     * loopback (always allowed); others are dropped. unix sockets: their file's permissions.
+     */
+    control_allowed_sources: z
+      .array(
+        z.string().refine(
+          (s) => {
+            try {
+              parseSourceList([s]);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          { message: 'must be an IP address or CIDR block such as 10.0.0.0/24' },
+        ),
+      )
+      .max(1024)
+      .default([]),
+    /** tcp connections one source may hold on `control_socket`. */
+    control_max_connections_per_source: z.number().int().min(1).max(65_535).default(16),
+    /** Seconds a cunix/tcp `control_socket` connection may stay silent (0: forever). */
+    control_idle_timeout: z.number().int().min(0).max(86_400).default(120),
+    /**
+     * Calls one control-socket sender may hold (a new session over it answers E72); default 90%
+     * of the relays' summed capacity, 0 for no cap. Calls of this node's own SIP traffic are
+     * not counted.
+     */
+    max_sessions_per_source: z.number().int().min(0).max(10_000_000).optional(),
     relays: z.array(relay).min(1, 'at least one relay is needed').max(256),
   })
   .strict()
@@ -376,9 +406,15 @@ const storageSection = z
   .object({
     /** SQLite file (`:memory:` for none); relative paths are relative to the config file. */
     file: z.string().min(1).default(':memory:'),
+    /**
+     * SQLite `synchronous` for the location table: `normal` survives a process crash (a 200
+     * is answered after the commit), `full` also an OS crash or power loss (the commit is
+     * fsynced first; each REGISTER then waits for the disk).
+     */
+    synchronous: z.enum(['normal', 'full']).default('normal'),
   })
   .strict()
-  .default({ file: ':memory:' });
+  .default({ file: ':memory:', synchronous: 'normal' });
 
 const loggingSection = z
   .object({

@@ -10,10 +10,17 @@ import {
   CallTable,
   RtpBalancer,
   raiseRtpClusterEvent,
+  registerControlSocketStatistics,
   registerRtpClusterStatistics,
   miCommands as rtpClusterMiCommands,
 } from '@sipedge/rtp-cluster';
-import { RtppClient, RtppServer } from '@sipedge/rtpp';
+import {
+  commandSource,
+  LOOPBACK_SOURCES,
+  RtppClient,
+  RtppServer,
+  reachableBeyondLoopback,
+} from '@sipedge/rtpp';
 import type { Logger } from 'pino';
 import { CallTableReplicator } from '../call-repl.js';
 import { type NodeConfig, type RtpSection, rtpClusterConfigFrom } from '../config.js';
@@ -63,6 +70,7 @@ export async function startMedia(
           },
         }),
     member: { heartbeatIntervalMs: rtp.heartbeat_interval },
+    maxSessionsPerSource: rtp.max_sessions_per_source,
     onEvent: (e) => {
       logger.info(e, `rtp relay ${e.member} in ${e.cluster}: ${e.type.replace('_', ' ')}`);
       raiseRtpClusterEvent(mi.events, e);
@@ -82,22 +90,36 @@ export async function startMedia(
   await balancer.start();
   cleanups.push(() => balancer.stop());
   const rtpControlSockets: string[] = [];
+  const servers: RtppServer[] = [];
+  registerControlSocketStatistics(mi.stats, () => servers);
   if (rtp.control_socket !== undefined) {
     for (const cluster of balancer.clusters) {
       const server = new RtppServer({
         sockets: [rtp.control_socket],
-        handler: (cmd) => cluster.handle(cmd),
+        // each sender is held to its cap of calls, and its X deletes only its own calls
+        handler: (cmd, ctx) => cluster.handle(cmd, commandSource(ctx)),
         // plain U/L/D forwarded as text (rtp-cluster's fast path: callbacks, no promise
         // per command), the rest parsed
-        textHandler: (text, _ctx, respond) => cluster.answerText(text, respond) || undefined,
+        textHandler: (text, ctx, respond) =>
+          cluster.answerText(text, respond, commandSource(ctx)) || undefined,
         parseErrorCode: balancerParseErrorCode,
+        allowedSources: [...LOOPBACK_SOURCES, ...rtp.control_allowed_sources],
+        maxConnectionsPerSource: rtp.control_max_connections_per_source,
+        idleTimeoutMs: rtp.control_idle_timeout * 1000,
         logger,
       });
       await server.start();
+      servers.push(server);
       cleanups.push(() => server.stop());
       for (const a of server.addresses()) rtpControlSockets.push(a.spec);
     }
     logger.info({ sockets: rtpControlSockets }, 'rtp-cluster control socket listening');
+    if (reachableBeyondLoopback(rtp.control_socket) && rtp.control_allowed_sources.length === 0) {
+      logger.warn(
+        { socket: rtp.control_socket },
+        'rtp control socket reachable from other hosts, but only loopback may send commands: set rtp.control_allowed_sources',
+      );
+    }
   }
   return { balancer, rtpControlSockets };
 }

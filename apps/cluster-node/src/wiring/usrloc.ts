@@ -39,7 +39,12 @@ export function startUsrloc(
     nodeId: config.node.id,
     store: createContactStore(
       persistent && u.sql_write_mode !== 'none'
-        ? { mode: u.sql_write_mode, path: storageFile, flushIntervalMs: u.timer_interval * 1000 }
+        ? {
+            mode: u.sql_write_mode,
+            path: storageFile,
+            flushIntervalMs: u.timer_interval * 1000,
+            fullSync: config.storage.synchronous === 'full',
+          }
         : { mode: 'memory-only' },
     ),
     events: mi.events,

@@ -13,6 +13,8 @@ export interface PersistenceOptions {
   readonly path?: string;
   /** write-back flush interval (ms, default 1000). */
   readonly flushIntervalMs?: number;
+  /** fsync every commit (SQLite `synchronous=FULL`): survives power loss, costs a disk flush. */
+  readonly fullSync?: boolean;
   readonly clock?: Clock;
 }
 
@@ -25,6 +27,7 @@ export function createContactStore(options: PersistenceOptions): ContactStore {
     path: options.path,
     mode,
     ...(options.flushIntervalMs === undefined ? {} : { flushIntervalMs: options.flushIntervalMs }),
+    ...(options.fullSync === undefined ? {} : { fullSync: options.fullSync }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
 }

@@ -148,6 +148,10 @@ describe('MI limits that hold under abuse (real loopback sockets)', () => {
         client.close();
       }
       expect(mi.stats.get('mi:request_timeouts')).toBe(0);
+      // a TCP connection that never starts its handshake is closed by the same deadline
+      const silent = await connectFrom(mi.server.address().port, '127.0.0.1');
+      await closed(silent);
+      expect(mi.stats.get('mi:request_timeouts')).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -67,7 +67,9 @@ describe('proto_bin over TCP', () => {
   it('keeps a long stream whose reads all end inside a packet (maxPacketTime is per packet)', async () => {
     // regression: the timer ran from the first partial read and was never cleared while every
     // read ended mid-packet, so a sync stream longer than 4 s was cut by its receiver
-    const b = await endpoint('bin', { maxPacketTime: 150 });
+    // admitted at its first packet, as the clusterer does: a pending connection would be
+    // closed after firstPacketTimeout, which a slow run of this loop can pass on a busy machine
+    const b = await endpoint('bin', { maxPacketTime: 150 }, { admit: () => 1 });
     const s = net.connect({ host: '127.0.0.1', port: b.addr.port });
     await new Promise<void>((r) => s.once('connect', () => r()));
     const p = ping(1);

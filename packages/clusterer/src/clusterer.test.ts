@@ -297,6 +297,39 @@ describe('bad input to a running node', () => {
     expect(a.getNodes(1).find((n) => n.nodeId === 3)?.url).toBe('bin:10.0.0.3:5566');
   });
 
+  it('a FULL_TOP_UPDATE neighbour described by a later entry of the same packet is kept', () => {
+    // seen with OpenSIPS 3.6: node 1 lists [3, 2] in its own entry and describes node 2 in
+    // the next; the neighbour 2 was dropped, leaving node 1 with neighbours [3] for minutes
+    const { clock, net } = world();
+    const a = scriptNode(net, clock, 3, [1]);
+    scriptNode(net, clock, 1, [3]);
+    clock.runUntil(() => reachable(a).length === 1, 5000);
+    const now = Math.floor(clock.now() / 1000);
+    a.receive(
+      encodePacket({
+        kind: 'full_top_update',
+        cluster: 1,
+        src: 1,
+        seq: 1000,
+        timestamp: now,
+        nodes: [
+          { nodeId: 1, lsSeq: 1000, lsTimestamp: now, neighbours: [3, 2] },
+          {
+            nodeId: 2,
+            description: { url: 'bin:10.0.0.2:5566', sipAddr: '', priority: 50, noPingRetries: 3 },
+            lsSeq: 7,
+            lsTimestamp: now,
+            neighbours: [1],
+          },
+        ],
+        path: [1],
+      }),
+      { host: '10.0.0.1', reply: () => true },
+    );
+    expect(a.clusters.get(1)?.nodes.get(1)?.neighbours.has(2)).toBe(true);
+    expect(a.getNextHop(1, 2)).toBe(1);
+  });
+
   it('a node description forwarded by a known node from its own host is taken', () => {
     const { clock, net } = world();
     const a = scriptNode(net, clock, 1, [2]);

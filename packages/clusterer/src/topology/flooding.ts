@@ -124,23 +124,24 @@ export class Flooding {
       return this.#drop('stale_update');
     origin.topSeq = p.seq;
     origin.topTs = p.timestamp;
+    // every node the update describes is added first (as OpenSIPS does), so a neighbour
+    // listed in an entry before the entry that describes it is not dropped
+    if (this.#host.dbMode === 0) {
+      for (const e of p.nodes) {
+        if (e.nodeId === me || cl.nodes.has(e.nodeId) || e.description === undefined) continue;
+        if (cl.nodes.size >= MAX_NODES_PER_CLUSTER) break;
+        try {
+          this.#host.discover(cl, e.nodeId, e.description);
+        } catch {
+          // a bad description: that entry is skipped below
+        }
+      }
+    }
     let changed = false;
     p.nodes.forEach((e: TopologyEntry, i: number) => {
       if (e.nodeId === me) return;
-      let node = cl.nodes.get(e.nodeId);
-      if (node === undefined) {
-        if (
-          this.#host.dbMode !== 0 ||
-          e.description === undefined ||
-          cl.nodes.size >= MAX_NODES_PER_CLUSTER
-        )
-          return;
-        try {
-          node = this.#host.discover(cl, e.nodeId, e.description);
-        } catch {
-          return;
-        }
-      }
+      const node = cl.nodes.get(e.nodeId);
+      if (node === undefined) return;
       const first = i === 0 && e.nodeId === p.src;
       // a node's own entry is its full adjacency at lsSeq; a relayed entry is the relayer's
       // view at (at most) that seq. Apply it link by link where it is newer than what we hold.

@@ -36,6 +36,7 @@ import type { PacketSource } from './runtime.js';
 import type { CapabilityOptions, CapStatus, CapStatusEvent } from './sync/capability.js';
 import { SyncEngine } from './sync/engine.js';
 import type { SyncHost } from './sync/host.js';
+import { SIPEDGE_SYNC_CAP } from './sync/wire.js';
 import {
   parseTagKey,
   SHTAG_CLAIM_CAP,
@@ -183,7 +184,12 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
     this.#membership = new Membership(parts);
     this.sync = new SyncEngine(parts, log, clock, options.sync);
     this.shtags = new SharingTags(parts, log, options.shtagFailover);
-    this.#capabilities = new Capabilities({ myNodeId, clusters, sync: this.sync });
+    this.#capabilities = new Capabilities({
+      myNodeId,
+      clusters,
+      sync: this.sync,
+      mark: options.sipedgeMark ?? true,
+    });
     this.#inbound = new InboundPackets({
       ...parts,
       capability: (name) => this.#capabilities.get(name),
@@ -322,6 +328,14 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
   checkAddr(clusterId: number, host: string): boolean {
     const cl = this.clusters.get(clusterId);
     return cl !== undefined && isNodeHost(cl, host);
+  }
+
+  /**
+   * Does the node advertise `sipedge-sync`, i.e. is it a sipedge node (OpenSIPS nodes never
+   * receive sipedge-only packets)? False until its first CAP_UPDATE arrives.
+   */
+  speaksSipedge(clusterId: number, nodeId: number): boolean {
+    return this.clusters.get(clusterId)?.nodes.get(nodeId)?.caps.get(SIPEDGE_SYNC_CAP) === true;
   }
 
   /** Is any node of the cluster reachable now? (Cheap: lets a module skip encoding a send.) */

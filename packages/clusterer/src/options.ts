@@ -32,6 +32,12 @@ export interface ClustererOptions {
   /** Automatic sharing-tag failover (sipedge; off by default in the library). */
   shtagFailover?: FailoverOptions;
   /**
+   * Advertise the `sipedge-sync` mark in CAP_UPDATE (default true), by which sipedge nodes
+   * know each other. False makes the node look like an OpenSIPS node to its peers (they send
+   * it no sipedge-only packet): for simulating mixed clusters.
+   */
+  sipedgeMark?: boolean;
+  /**
    * sipedge: shared-secret authentication of BIN connections (off by default; OpenSIPS nodes
    * cannot join a cluster that uses it). The first secret signs, all are accepted.
    */

@@ -12,6 +12,8 @@ export interface CapabilitiesHost {
   readonly myNodeId: number;
   readonly clusters: ReadonlyMap<number, ClusterState>;
   readonly sync: Pick<SyncEngine, 'add' | 'get'>;
+  /** Advertise the `sipedge-sync` mark (ClustererOptions.sipedgeMark). */
+  readonly mark: boolean;
 }
 
 /**
@@ -67,15 +69,19 @@ export class Capabilities {
     return [...this.#handlers.keys()];
   }
 
-  /** My CAP_UPDATE entry: every capability, OK unless its sync state in the cluster says not. */
+  /**
+   * My CAP_UPDATE entry: every capability, OK unless its sync state in the cluster says not,
+   * then `sipedge-sync` (always OK): the mark by which sipedge nodes know each other, so that
+   * sipedge-only packets go to them and never to OpenSIPS nodes (which keep it as a capability
+   * they do not have, and ignore it).
+   */
   entry(cl: ClusterState): CapabilityEntry {
-    return {
-      nodeId: this.#host.myNodeId,
-      caps: [...this.#handlers.keys()].map((name) => {
-        const c = this.#host.sync.get(name, cl.id);
-        return { name, ok: c === undefined ? true : c.ok };
-      }),
-    };
+    const caps = [...this.#handlers.keys()].map((name) => {
+      const c = this.#host.sync.get(name, cl.id);
+      return { name, ok: c === undefined ? true : c.ok };
+    });
+    if (this.#host.mark) caps.push({ name: SIPEDGE_SYNC_CAP, ok: true });
+    return { nodeId: this.#host.myNodeId, caps };
   }
 
   /** NODE_UP / NODE_DOWN to every module. */

@@ -194,7 +194,7 @@ export class ClustererMi {
           ? `MI commands from node ${srcId} are not allowed (clusterer.remote_mi)`
           : `MI command '${command}' is not allowed from other nodes (clusterer.remote_mi)`;
       msg = JSON.stringify({ cmd: command, error: { code: 403, message } });
-      this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
+      this.#reply(clusterId, srcId, msg);
       return;
     }
     try {
@@ -208,7 +208,21 @@ export class ClustererMi {
         error: { code, message: e instanceof Error ? e.message : String(e) },
       });
     }
-    this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
+    this.#reply(clusterId, srcId, msg);
+  }
+
+  /**
+   * The result of an MI_CMD goes back only to a sipedge node: OpenSIPS sends none, and would
+   * raise an unsolicited GENERIC_MSG reply as `E_CLUSTERER_RPL_RECEIVED`.
+   */
+  #reply(clusterId: number, srcId: number, msg: string): void {
+    if (this.clusterer.speaksSipedge(clusterId, srcId))
+      this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
+    else
+      this.clusterer.counters.set(
+        'mi_results_not_sent',
+        (this.clusterer.counters.get('mi_results_not_sent') ?? 0) + 1,
+      );
   }
 
   #cluster(id: number): NonNullable<ReturnType<Clusterer['clusters']['get']>> {

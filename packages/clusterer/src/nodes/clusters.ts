@@ -1,5 +1,6 @@
 import { ClustererConfigError } from '../errors.js';
 import type { SyncHost, SyncPeer } from '../sync/host.js';
+import { SIPEDGE_SYNC_CAP } from '../sync/wire.js';
 import { SHTAG_CLAIM_CAP, type ShtagHost } from '../tags/sharing-tags.js';
 import { type NodeConfig, parseBinUrl } from './node-info.js';
 import { type NodeView, RemoteNode } from './remote-node.js';
@@ -104,6 +105,7 @@ function syncPeers(cl: ClusterState, cap: string): SyncPeer[] {
       direct: n.nextHop === n.id,
       ok: n.caps.get(cap) === true,
       known: n.caps.has(cap),
+      sipedge: n.caps.get(SIPEDGE_SYNC_CAP) === true,
     }));
 }
 
@@ -135,13 +137,15 @@ export function clusterQueries(
   clusters: ReadonlyMap<number, ClusterState>,
   settle: () => void,
   isSynced: (capability: string) => boolean,
-): Pick<SyncHost, 'isSeed' | 'mySipAddr' | 'candidates' | 'holdsMajority'> &
+): Pick<SyncHost, 'isSeed' | 'mySipAddr' | 'candidates' | 'holdsMajority' | 'speaksSipedge'> &
   Pick<
     ShtagHost,
     'failoverPeers' | 'myPriority' | 'eligible' | 'anyPeerSynced' | 'hasCluster' | 'nodeIds'
   > {
   return {
     isSeed: (id) => clusters.get(id)?.me.seed === true,
+    speaksSipedge: (id, node) =>
+      clusters.get(id)?.nodes.get(node)?.caps.get(SIPEDGE_SYNC_CAP) === true,
     holdsMajority: (id) => {
       const cl = clusters.get(id);
       if (cl === undefined || !cl.enabled) return false;

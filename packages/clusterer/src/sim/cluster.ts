@@ -55,6 +55,8 @@ export interface SimClusterOptions {
       | 'shtagFailover'
     >
   >;
+  /** Options for one node over `node` (e.g. `sipedgeMark: false`: an OpenSIPS-like node). */
+  nodeOptions?: (id: number) => Partial<Pick<ClustererOptions, 'sipedgeMark' | 'sharingTags'>>;
   /** Called for every node instance (also after a restart) before it starts. */
   setup?: (node: Clusterer, id: number) => void;
   /** One-way delay and jitter of every link (ms). */
@@ -114,6 +116,7 @@ export class SimCluster {
       myNodeId: id,
       store: { load: () => this.#configs.map((c) => ({ ...c })) },
       ...this.options.node,
+      ...this.options.nodeOptions?.(id),
     });
     this.nodes.set(id, node);
     this.options.setup?.(node, id);

@@ -1,8 +1,9 @@
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
+import { decodeHeader } from '../bin/packet.js';
 import type { Clusterer } from '../clusterer.js';
 import { CapStatus } from '../sync/capability.js';
-import { KvCapability, SimCluster, Topologies, withSeed } from './index.js';
+import { hostOf, KvCapability, SimCluster, Topologies, withSeed } from './index.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 const syncOpts = {
@@ -284,6 +285,42 @@ describe('capability sync in the simulator', { timeout: VIRTUAL_TIME_TIMEOUT_MS 
           expect(resyncs).toBe(0);
         }
       }
+    });
+  });
+
+  it('a node without the sipedge mark (OpenSIPS) is sent no sipedge-only packet', () => {
+    withSeed(64, (seed) => {
+      const kv = new Map<number, KvCapability>();
+      const sim = new SimCluster({
+        nodes: 3,
+        edges: Topologies.fullMesh(3),
+        seed,
+        delay: 2,
+        jitter: 2,
+        node: { ...timers, sync: { ...syncOpts, antiEntropyInterval: 1 } },
+        nodeOptions: (id) => (id === 3 ? { sipedgeMark: false } : {}),
+        setup: (node: Clusterer, id: number) =>
+          kv.set(id, new KvCapability(node, undefined, { mode: 'merge', resyncOnNodeUp: true })),
+      });
+      const sipedgeOnly = new Map<string, number>();
+      sim.net.onDeliver = (_from, to, b) => {
+        if (decodeHeader(b).capability === 'sipedge-sync')
+          sipedgeOnly.set(to, (sipedgeOnly.get(to) ?? 0) + 1);
+      };
+      expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+      kv.get(1)?.load(50);
+      kv.get(3)?.load(20, 'o');
+      sim.restart(2, 1000);
+      expect(
+        sim.clock.runUntil(() => sim.nodes.get(2)?.isSynced(CAP) === true, 20_000),
+      ).toBeGreaterThan(0);
+      sim.clock.advance(5000);
+      // node 3 synced from a sipedge donor (no stream start, no digest for it) and is compared
+      // with nobody; the sipedge nodes kept talking sipedge-sync between themselves
+      expect(sipedgeOnly.get(hostOf(3)) ?? 0).toBe(0);
+      expect(sipedgeOnly.get(hostOf(1)) ?? 0).toBeGreaterThan(0);
+      expect(sipedgeOnly.get(hostOf(2)) ?? 0).toBeGreaterThan(0);
+      expect(kv.get(2)?.data.has('k49')).toBe(true);
     });
   });
 

@@ -4,7 +4,7 @@ import { decodeCompare, encodeCompare, SIPEDGE_SYNC_CAP, SIPEDGE_SYNC_COMPARE } 
 
 /** What merge repair needs: the synced peers, a send, and a way to ask for a merge sync. */
 export interface AntiEntropyHost
-  extends Pick<SyncHost, 'myNodeId' | 'count' | 'candidates' | 'sendRouted'> {
+  extends Pick<SyncHost, 'myNodeId' | 'count' | 'candidates' | 'sendRouted' | 'speaksSipedge'> {
   capability(name: string, clusterId: number): LocalCapability | undefined;
   requestSync(name: string, from?: number): boolean;
 }
@@ -36,7 +36,7 @@ export class AntiEntropy {
     if (c.syncMode !== 'merge' || c.handlers.digest === undefined) return;
     const peers = this.#host
       .candidates(c.clusterId, c.name)
-      .filter((n) => n.ok)
+      .filter((n) => n.ok && n.sipedge)
       .map((n) => n.id)
       .sort((a, b) => a - b);
     if (peers.length === 0) return;
@@ -68,7 +68,7 @@ export class AntiEntropy {
         return void this.#host.count('drop_anti_entropy');
       if (c.handlers.digest() === digest) return;
       this.#host.count('anti_entropy_mismatch');
-      if (!reply) this.#sendCompare(c, src, true);
+      if (!reply && this.#host.speaksSipedge(clusterId, src)) this.#sendCompare(c, src, true);
       this.#host.requestSync(capability, src);
     } catch {
       this.#host.count('drop_anti_entropy');
@@ -111,7 +111,8 @@ export class AntiEntropy {
         if (n.ok) {
           this.#host.count('resyncs_on_node_up');
           this.#host.requestSync(c.name, id);
-        } else if (this.#intervalMs > 0 && c.handlers.digest !== undefined) c.compareWait.add(id);
+        } else if (this.#intervalMs > 0 && n.sipedge && c.handlers.digest !== undefined)
+          c.compareWait.add(id);
       }
     }
     for (const id of [...c.compareWait]) {

@@ -111,7 +111,8 @@ export class DonorlessAgreement {
     }
     const key = `${c.clusterId}/${c.name}`;
     const peers = this.#host.candidates(c.clusterId, c.name);
-    const waiting = peers.filter((n) => n.known && !n.ok).map((n) => n.id);
+    // only sipedge nodes take part (an OpenSIPS node never hears of it)
+    const waiting = peers.filter((n) => n.known && !n.ok && n.sipedge).map((n) => n.id);
     const seen = this.#seen.get(key) ?? new Map<number, number>();
     this.#seen.set(key, seen);
     const fresh = waiting.filter((id) => !seen.has(id));

@@ -43,6 +43,7 @@ export class SyncEngine {
       mySipAddr: (id) => host.mySipAddr(id),
       candidates: (id, cap) => host.candidates(id, cap),
       reachable: (id, node) => host.reachable(id, node),
+      speaksSipedge: (id, node) => host.speaksSipedge(id, node),
       sendRouted: (id, dst, p) => host.sendRouted(id, dst, p),
       ...(sendBulk !== undefined
         ? {
@@ -142,6 +143,7 @@ export class SyncEngine {
       if (!up) {
         this.#antiEntropy.nodeDown(c, nodeId);
         this.#donors.nodeGone(clusterId, nodeId);
+        this.#receiver.forget(clusterId, nodeId);
         // a stream to it pauses (its TCP connection may well be intact: a receiver busy with a
         // long GC misses pongs); `connectionLost` or the stall timeout ends it
         this.#donors.nodeDown(c, nodeId);

@@ -13,6 +13,8 @@ export interface SyncPeer {
   ok: boolean;
   /** Its state for the capability was learnt since it (last) came up. */
   known: boolean;
+  /** It advertises `sipedge-sync`: sipedge-only packets may go to it. */
+  sipedge: boolean;
 }
 
 /** What the sync engine needs from the clusterer that owns it. */
@@ -27,6 +29,8 @@ export interface SyncHost {
   /** Reachable, enabled remote nodes: id, sip_addr, priority, direct link, capability OK. */
   candidates(clusterId: number, cap: string): SyncPeer[];
   reachable(clusterId: number, nodeId: number): boolean;
+  /** Does the node advertise `sipedge-sync` (a sipedge node, not OpenSIPS)? */
+  speaksSipedge(clusterId: number, nodeId: number): boolean;
   sendRouted(clusterId: number, dst: number, p: RoutedPacket): number;
   /**
    * Send a sync-stream packet toward dst behind the link's control traffic (pings, pongs,

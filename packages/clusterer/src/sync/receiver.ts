@@ -38,6 +38,11 @@ export class SyncReceiver {
     this.#timers = timers;
   }
 
+  /** A donor went down: whether it marks its streams is learnt again when it is back. */
+  forget(clusterId: number, nodeId: number): void {
+    this.#marksStreams.delete(`${clusterId}/${nodeId}`);
+  }
+
   /**
    * A module packet for `c`: keep it while the capability waits for or runs a sync. A
    * merge-mode capability applies it at once: a merge keeps what is newer whatever the order,

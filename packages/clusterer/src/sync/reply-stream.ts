@@ -15,7 +15,14 @@ import {
 export interface ReplyStreamHost
   extends Pick<
     SyncHost,
-    'myNodeId' | 'count' | 'reachable' | 'sendRouted' | 'sendBulk' | 'bulkRoom' | 'advertise'
+    | 'myNodeId'
+    | 'count'
+    | 'reachable'
+    | 'speaksSipedge'
+    | 'sendRouted'
+    | 'sendBulk'
+    | 'bulkRoom'
+    | 'advertise'
   > {
   capability(name: string, clusterId: number): LocalCapability | undefined;
 }
@@ -223,7 +230,8 @@ export class SyncReplies {
     const max = 65535 - head - 8;
     const base = { cluster: c.clusterId, src: host.myNodeId, dst: st.dst, capability: c.name };
     let budget = BURST_BYTES;
-    if (st.packets === 0 && !st.opened) {
+    const sipedge = host.speaksSipedge(c.clusterId, st.dst);
+    if (st.packets === 0 && !st.opened && sipedge) {
       if (!host.reachable(c.clusterId, st.dst)) return false;
       const p: RoutedPacket = {
         kind: 'module',
@@ -289,7 +297,7 @@ export class SyncReplies {
       }
       if (!ended) continue;
       this.#streams.delete(streamKey(c.name, st.dst));
-      const digest = st.digest?.();
+      const digest = sipedge ? st.digest?.() : undefined;
       if (digest !== undefined) {
         const p: RoutedPacket = {
           kind: 'module',

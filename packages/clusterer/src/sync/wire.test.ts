@@ -89,9 +89,11 @@ describe('sync packets on the wire (docs/protocols/bin-clusterer.md §2.2, §6.4
     const nodes = last.b.readInt32LE(ch.at + 16);
     expect(nodes).toBe(1);
     expect(last.b.readInt32LE(ch.at + 20)).toBe(2); // node id
-    expect(last.b.readInt32LE(ch.at + 24)).toBe(1); // one capability
+    expect(last.b.readInt32LE(ch.at + 24)).toBe(2); // the capability and sipedge's mark
     const [name, p] = str(last.b, ch.at + 28);
     expect([name, last.b.readInt32LE(p)]).toEqual([CAP, 1]);
+    const [mark, q] = str(last.b, p + 4);
+    expect([mark, last.b.readInt32LE(q)]).toEqual(['sipedge-sync', 1]);
     // the first CAP_UPDATE node 2 sent said "not synced"
     const first = caps[0];
     if (first === undefined) throw new Error('no CAP_UPDATE');

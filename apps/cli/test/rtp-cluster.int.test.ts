@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminServer, parseRtpClusterConfig, RtpBalancer } from '@sipedge/rtp-cluster';
-import { ScriptedMember } from '@sipedge/rtp-cluster/testing';
+import { type Relay, startRelay } from '@sipedge/rtp-relay';
+import { RtppClient } from '@sipedge/rtpp';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -10,11 +11,24 @@ const appDir = join(import.meta.dirname, '..');
 const bin = join(appDir, 'dist', 'src', 'bin.js');
 const dir = mkdtempSync(join(tmpdir(), 'cli-rtpc-'));
 const socket = join(dir, 'admin.sock');
+let relay: Relay;
 let balancer: RtpBalancer;
 let server: AdminServer;
 
 beforeAll(async () => {
   await execa('npx', ['tsc', '-b', appDir], { cwd: join(appDir, '..', '..') });
+  // a real relay as the one member; no call is placed, so its media ports stay unbound
+  relay = await startRelay({
+    control: ['udp:127.0.0.1:0'],
+    ipv4: '127.0.0.1',
+    portMin: 46000,
+    portMax: 46099,
+  });
+  const [, relayAddress] = /^udp:(.*)$/.exec(relay.control[0] ?? '') ?? [];
+  let onMemberUp = (): void => {};
+  const memberUp = new Promise<void>((resolve) => {
+    onMemberUp = resolve;
+  });
   balancer = new RtpBalancer(
     parseRtpClusterConfig({
       clusters: [
@@ -26,7 +40,7 @@ beforeAll(async () => {
             {
               name: 'r1',
               protocol: 'udp',
-              address: '127.0.0.1:22221',
+              address: relayAddress,
               weight: 1,
               capacity: 10,
               status: 'ACTIVE',
@@ -35,9 +49,15 @@ beforeAll(async () => {
         },
       ],
     }),
-    { connect: (m) => new ScriptedMember(m.name) },
+    {
+      connect: (m) => new RtppClient({ socket: `${m.protocol}:${m.address}`, timeoutMs: 800 }),
+      onEvent: (e) => {
+        if (e.type === 'member_up') onMemberUp();
+      },
+    },
   );
   await balancer.start();
+  await memberUp; // `ls` below counts it online
   server = new AdminServer({ path: socket, context: { balancer } });
   await server.start();
 }, 120_000);
@@ -45,6 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await balancer?.stop();
+  await relay?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

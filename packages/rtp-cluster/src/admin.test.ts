@@ -1,9 +1,9 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
+import { flush, ScriptedMember } from '../test/scripted.js';
 import { adminCommand, formatAdminAddress } from './admin.js';
 import { RtpBalancer } from './balancer.js';
 import { parseRtpClusterConfig } from './config/schema.js';
-import { flush, ScriptedMember } from './testing/scripted.js';
 
 const member = (name: string, address: string, protocol = 'udp', extra = {}) => ({
   name,

@@ -1,9 +1,9 @@
 import { callCommand, createMiCore, MiRpcError } from '@sipedge/mi';
 import { describe, expect, it } from 'vitest';
+import { flush, ScriptedMember } from '../test/scripted.js';
 import { RtpBalancer } from './balancer.js';
 import { parseRtpClusterConfig } from './config/schema.js';
 import { miCommands, raiseRtpClusterEvent, registerRtpClusterStatistics } from './mi.js';
-import { flush, ScriptedMember } from './testing/scripted.js';
 
 async function setup() {
   const core = createMiCore({ eventSockets: false });

@@ -7,7 +7,7 @@ import { adminRequest } from '../src/admin-client.js';
 import { AdminServer } from '../src/admin-server.js';
 import { RtpBalancer } from '../src/balancer.js';
 import { parseRtpClusterConfig } from '../src/config/schema.js';
-import { flush, ScriptedMember } from '../src/testing/scripted.js';
+import { flush, ScriptedMember } from './scripted.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -10,7 +10,7 @@ import { RtppServer } from '@sipedge/rtpp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpCluster } from '../src/cluster/cluster.js';
 import { balancerParseErrorCode } from '../src/cluster/replies.js';
-import { flush, memberConfig, ScriptedMember } from '../src/testing/scripted.js';
+import { flush, memberConfig, ScriptedMember } from './scripted.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -1,6 +1,6 @@
 /** RtpCluster: VF, I, G and X answered over its members (aggregate.ts). */
 import { describe, expect, it } from 'vitest';
-import { memberConfig } from '../testing/scripted.js';
+import { memberConfig } from '../../test/scripted.js';
 import { setup, U } from './cluster.test.setup.js';
 
 describe('answers of its own', () => {

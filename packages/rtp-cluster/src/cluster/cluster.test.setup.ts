@@ -4,8 +4,8 @@
  */
 import { VirtualClock } from '@sipedge/core/testing';
 import type { RtppCommand, RtppReply, UpdateCommand } from '@sipedge/rtpp';
+import { flush, ScriptedMember, type ScriptedMemberOptions } from '../../test/scripted.js';
 import type { ClusterConfig, MemberConfig } from '../config/schema.js';
-import { flush, ScriptedMember, type ScriptedMemberOptions } from '../testing/scripted.js';
 import { RtpCluster } from './cluster.js';
 import type { RtpClusterEvent, RtpClusterOptions } from './options.js';
 

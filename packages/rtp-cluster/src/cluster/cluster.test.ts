@@ -1,7 +1,7 @@
 /** RtpCluster: routing session commands (binding, failover, broadcast lookups, E-codes). */
 import type { RtppCommand, UpdateCommand } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { memberConfig } from '../testing/scripted.js';
+import { memberConfig } from '../../test/scripted.js';
 import { D, L, port, Q, setup, U } from './cluster.test.setup.js';
 import { balancerParseErrorCode } from './replies.js';
 

@@ -1,6 +1,6 @@
 /** RtpCluster: drain, pause and resume (membership.ts), and the capacity limit. */
 import { describe, expect, it } from 'vitest';
-import { flush, memberConfig } from '../testing/scripted.js';
+import { flush, memberConfig } from '../../test/scripted.js';
 import { D, L, setup, U } from './cluster.test.setup.js';
 
 describe('drain, pause, resume', () => {

@@ -2,7 +2,7 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import type { UpdateCommand } from '@sipedge/rtpp';
 import { describe, expect, it } from 'vitest';
-import { flush, memberConfig, ScriptedMember } from '../testing/scripted.js';
+import { flush, memberConfig, ScriptedMember } from '../../test/scripted.js';
 import { RtpCluster } from './cluster.js';
 import { setup, U } from './cluster.test.setup.js';
 

@@ -1,6 +1,6 @@
 /** RtpCluster: the text fast path (answerText, handleText) against the parsed one. */
 import { describe, expect, it } from 'vitest';
-import { flush, memberConfig } from '../testing/scripted.js';
+import { flush, memberConfig } from '../../test/scripted.js';
 import type { RtpCluster } from './cluster.js';
 import { D, port, setup, U } from './cluster.test.setup.js';
 

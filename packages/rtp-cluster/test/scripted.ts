@@ -1,6 +1,7 @@
 /**
- * Test doubles for the balancer: a scripted rtpproxy member with a real session model. Exported
- * for other packages' tests (the cluster node's); virtual time is core's `VirtualClock`.
+ * Test doubles for the balancer: a scripted rtpproxy member with a real session model, for this
+ * package's own tests (not shipped; other packages' tests use a real `@sipedge/rtp-relay`);
+ * virtual time is core's `VirtualClock`.
  */
 import {
   parseCommand,
@@ -10,8 +11,8 @@ import {
   RtppTimeoutError,
   serializeReply,
 } from '@sipedge/rtpp';
-import type { MemberConfig } from '../config/schema.js';
-import type { MemberLink } from '../member.js';
+import type { MemberConfig } from '../src/config/schema.js';
+import type { MemberLink } from '../src/member.js';
 
 export { flush } from '@sipedge/core/testing';
 

@@ -1,2 +1,0 @@
-export * from './call-store.js';
-export * from './options.js';

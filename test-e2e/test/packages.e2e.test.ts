@@ -10,7 +10,7 @@
 
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -155,6 +155,12 @@ describe.each(packages)('$name', ({ dir: pkgDir, name, manifest }) => {
       });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
+      // a schema a written file names for editors is where the install put it
+      for (const [, schema = ''] of example.code.matchAll(
+        /yaml-language-server: \$schema=(\S+)/g,
+      )) {
+        expect(existsSync(join(consumer, schema)), schema).toBe(true);
+      }
     } else {
       expect(example.lang).toBe('sh');
       await untilReady(example.code);

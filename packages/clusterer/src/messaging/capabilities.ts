@@ -45,18 +45,18 @@ export class Capabilities {
     if (clusterId === undefined || !this.#host.clusters.has(clusterId))
       throw new ClustererConfigError(`capability "${name}": unknown cluster ${clusterId}`);
     this.#handlers.set(name, handlers);
-    this.#host.sync.add(
-      new LocalCapability(
-        name,
-        clusterId,
-        handlers,
-        options.startupSync ?? false,
-        options.syncCond ?? 'any',
-        options.dataVersion ?? 1,
-        options.syncMode ?? 'replace',
-        options.resyncOnNodeUp ?? false,
-      ),
+    const cap = new LocalCapability(
+      name,
+      clusterId,
+      handlers,
+      options.startupSync ?? false,
+      options.syncCond ?? 'any',
+      options.dataVersion ?? 1,
+      options.syncMode ?? 'replace',
+      options.resyncOnNodeUp ?? false,
     );
+    cap.readsDataVersions = options.readsDataVersions ?? [cap.dataVersion];
+    this.#host.sync.add(cap);
     return clusterId;
   }
 

@@ -60,7 +60,13 @@ export class KvCapability {
   constructor(
     readonly node: Clusterer,
     readonly name = 'sipedge-test-kv',
-    options: { mode?: 'replace' | 'merge'; resyncOnNodeUp?: boolean } = {},
+    options: {
+      mode?: 'replace' | 'merge';
+      resyncOnNodeUp?: boolean;
+      /** The data version its sync replies carry, and those it reads (default 1, [1]). */
+      dataVersion?: number;
+      readsDataVersions?: readonly number[];
+    } = {},
   ) {
     node.registerCapability(
       name,
@@ -108,6 +114,10 @@ export class KvCapability {
         syncMode: options.mode ?? 'replace',
         // after a partition heals, merge the other side's data (dialog's cluster_auto_sync)
         resyncOnNodeUp: options.resyncOnNodeUp === true,
+        ...(options.dataVersion === undefined ? {} : { dataVersion: options.dataVersion }),
+        ...(options.readsDataVersions === undefined
+          ? {}
+          : { readsDataVersions: options.readsDataVersions }),
       },
     );
   }

@@ -288,6 +288,49 @@ describe('capability sync in the simulator', { timeout: VIRTUAL_TIME_TIMEOUT_MS 
     });
   });
 
+  it('sync data of a version the receiver cannot read is refused, and its donor avoided', () => {
+    withSeed(65, (seed) => {
+      const kv = new Map<number, KvCapability>();
+      const sim = new SimCluster({
+        nodes: 3,
+        edges: Topologies.fullMesh(3),
+        seed,
+        delay: 2,
+        jitter: 2,
+        node: { ...timers, sync: syncOpts },
+        // node 2 writes its data in layout version 2; nodes 1 and 2 read both, node 3 only 1
+        setup: (node: Clusterer, id: number) =>
+          kv.set(
+            id,
+            new KvCapability(node, undefined, {
+              ...(id === 2 ? { dataVersion: 2 } : {}),
+              readsDataVersions: id === 3 ? [1] : [1, 2],
+            }),
+          ),
+      });
+      sim.crash(3);
+      expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
+      for (let i = 0; i < 30; i++) kv.get(1)?.put(`k${i}`, `v${i}`);
+      sim.clock.advance(500);
+      expect(kv.get(2)?.data.size).toBe(30);
+      sim.crash(1);
+      sim.restart(3, 0);
+      sim.clock.advance(8000);
+      // node 2, the only donor, sends version 2: refused once, then not asked again
+      const n3 = sim.node(3);
+      expect(n3.counters.get('sync_bad_data_version')).toBe(1);
+      expect(n3.isSynced(CAP)).toBe(false);
+      expect(n3.capabilityStatus(CAP)?.report).toMatch(/no donor available/);
+      // a donor it can read comes back: synced from it, and node 2 is a donor again after
+      sim.restart(1, 0);
+      expect(
+        sim.clock.runUntil(() => sim.nodes.get(3)?.isSynced(CAP) === true, 20_000),
+      ).toBeGreaterThan(0);
+      expect(kv.get(3)?.data.size).toBe(30);
+      expect(n3.counters.get('sync_bad_data_version')).toBe(1);
+    });
+  });
+
   it('a node without the sipedge mark (OpenSIPS) is sent no sipedge-only packet', () => {
     withSeed(64, (seed) => {
       const kv = new Map<number, KvCapability>();

@@ -60,6 +60,12 @@ export interface CapabilityOptions {
   /** The module's own data format version carried in SYNC packets (default 1). */
   dataVersion?: number;
   /**
+   * Data versions this node can read in SYNC packets (default: `dataVersion` only). A sync of
+   * another version is refused (one log line, `sync_bad_data_version`) and its donor is not
+   * asked again until a sync completes.
+   */
+  readsDataVersions?: readonly number[];
+  /**
    * 'replace' (default): the module drops its data on `onSyncStart` and ends with exactly the
    * donor's snapshot, verified against the donor's digest. 'merge': the module keeps its data
    * and merges the snapshot (a resync after a partition); the digest cannot be compared then.
@@ -146,6 +152,10 @@ export class LocalCapability {
   hadDonor = false;
   /** A stream start from the donor arrived for the current request (sipedge donors). */
   streamOpen = false;
+  /** Donors whose data this node cannot read (a data version it does not know), until synced. */
+  readonly unreadableDonors = new Set<number>();
+  /** Data versions readable in SYNC packets. */
+  readsDataVersions: readonly number[] = [];
   /** Nodes that came up while this capability was synced: resync from each once it says synced. */
   readonly resyncWait = new Set<number>();
   /**

@@ -58,7 +58,7 @@ export class DonorChoice {
     const mine = this.#host.mySipAddr(c.clusterId);
     const now = this.#clock.now();
     const list = this.#host.candidates(c.clusterId, c.name).filter((n) => {
-      if (!n.ok) return false;
+      if (!n.ok || c.unreadableDonors.has(n.id)) return false;
       if (c.syncCond === 'eq_sip_addr') return n.sipAddr === mine;
       if (c.syncCond === 'neq_sip_addr') return n.sipAddr !== mine;
       return true;

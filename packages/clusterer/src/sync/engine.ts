@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@sipedge/core';
+import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
 import type { RoutedPacket } from '../bin/packet.js';
 import { AntiEntropy, type AntiEntropyHost } from './anti-entropy.js';
 import { CapStatus, type HeldPacket, type LocalCapability } from './capability.js';
@@ -26,11 +26,14 @@ export class SyncEngine {
   readonly #receiver: SyncReceiver;
   readonly #replies: SyncReplies;
   readonly #antiEntropy: AntiEntropy;
+  /** One line per donor and capability a minute about data it cannot read. */
+  readonly #versionLog: LogLimiter;
 
   constructor(host: SyncHost, log: Logger, clock: Clock, o: SyncOptions = {}) {
     this.#host = host;
     this.#log = log;
     this.#clock = clock;
+    this.#versionLog = new LogLimiter({ clock });
     const timers = syncTimers(o);
     this.packetSize = timers.packetSize;
     const { sendBulk, bulkRoom } = host;
@@ -57,6 +60,22 @@ export class SyncEngine {
       capability: (name, id) => this.get(name, id),
       setStatus: (c, status, report) => this.#setStatus(c, status, report),
       fail: (c, report, immediate) => this.#donors.fail(c, report, immediate),
+      refusedVersion: (c, src, version) => {
+        const held = this.#versionLog.admit(`${c.clusterId}/${c.name}/${src}`);
+        if (held === undefined) return;
+        this.#log.warn(
+          {
+            capability: c.name,
+            cluster: c.clusterId,
+            node: src,
+            type: 'SYNC',
+            version,
+            reads: c.readsDataVersions,
+            suppressed: held,
+          },
+          'sync data of a version this node cannot read refused; that donor is not asked again until a sync completes',
+        );
+      },
       requestSync: (name: string, from?: number) => this.requestSync(name, from),
     };
     this.#donors = new DonorChoice(parts, log, clock, timers);

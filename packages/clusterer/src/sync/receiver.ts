@@ -17,6 +17,8 @@ export interface ReceiverHost extends Pick<SyncHost, 'count'> {
   /** The sync failed: report it and ask again (from another donor at once if `immediate`). */
   fail(c: LocalCapability, report: string, immediate?: boolean): void;
   requestSync(name: string): boolean;
+  /** Report (rate-limited) a SYNC of a data version this node cannot read. */
+  refusedVersion(c: LocalCapability, src: number, version: number): void;
 }
 
 /**
@@ -116,6 +118,16 @@ export class SyncReceiver {
     if (version !== 3) return void this.#host.count('drop_sync_bad_version');
     const c = this.#host.capability(p.capability, clusterId);
     if (!this.#expecting(c, src)) return void this.#host.count('drop_unexpected_sync');
+    if (!c.readsDataVersions.includes(p.dataVersion)) {
+      this.#host.count('sync_bad_data_version');
+      c.unreadableDonors.add(src);
+      this.#host.refusedVersion(c, src, p.dataVersion);
+      return void this.#host.fail(
+        c,
+        `Sync from node [${src}] refused: data version ${p.dataVersion}, this node reads ${c.readsDataVersions.join(',')}`,
+        true,
+      );
+    }
     const meta: SyncMeta = { clusterId, srcId: src, dataVersion: p.dataVersion };
     if (!this.#begin(c, meta)) return;
     c.lastSyncPacket = this.#clock.now();
@@ -196,6 +208,7 @@ export class SyncReceiver {
     c.attempt = 0;
     c.hadDonor = false;
     c.failedDonors.clear();
+    c.unreadableDonors.clear();
     c.syncsCompleted++;
     this.#host.count('syncs_completed');
     // replay the replication packets that arrived while not synced, in arrival order

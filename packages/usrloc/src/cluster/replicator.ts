@@ -1,5 +1,5 @@
 import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
-import { FNV1A_OFFSET, FNV1A_PRIME, type Logger, noopLogger } from '@sipedge/core';
+import { FNV1A_OFFSET, FNV1A_PRIME, LogLimiter, type Logger, noopLogger } from '@sipedge/core';
 import type { ContactChange, RemoteChange } from '../location/changes.js';
 import type { Location } from '../location/location.js';
 import type { TombstoneEntry } from '../location/tombstones.js';
@@ -178,6 +178,8 @@ export class UsrlocReplicator {
   readonly #digest = new DigestSum();
   readonly #unsubscribe: () => void;
   #unsubscribeStatus: () => void = () => {};
+  /** One line per sender a minute about packets this node cannot read. */
+  readonly #dropLog = new LogLimiter();
   /** Sync items decoded and not yet applied (applied in batches, one store write each). */
   readonly #pending: RemoteChange[] = [];
   /** The time sync items of the current batch are judged (expired or not) against. */
@@ -353,6 +355,20 @@ export class UsrlocReplicator {
     this.counters.received++;
     if (p.version !== USRLOC_REPL_VERSION) {
       this.counters.drop_version++;
+      const held = this.#dropLog.admit(`version/${p.srcId}`);
+      if (held !== undefined) {
+        this.#log.warn(
+          {
+            capability: USRLOC_REPL_CAP,
+            node: p.srcId,
+            type: p.type,
+            version: p.version,
+            reads: USRLOC_REPL_VERSION,
+            suppressed: held,
+          },
+          'usrloc replication packet of a version this node cannot read dropped',
+        );
+      }
       return;
     }
     let ch: ReturnType<typeof decodeChange>;

@@ -4,20 +4,14 @@
  * (`sip:bad_input_<reason>`, a fixed set) and one warning per source per minute with the
  * number of lines held back, so a sender of garbage cannot fill the log.
  */
-import type { Logger } from '@sipedge/core';
+import { type Logger, LogLimiter } from '@sipedge/core';
 import type { Counter, StatisticsRegistry } from '@sipedge/mi';
-import {
-  type Endpoint,
-  LogThrottle,
-  PARSE_REASONS,
-  type ParseReason,
-  type SipParseError,
-} from '@sipedge/sip';
+import { type Endpoint, PARSE_REASONS, type ParseReason, type SipParseError } from '@sipedge/sip';
 
 export class BadInput {
   readonly #counters: Record<ParseReason, Counter>;
   readonly #log: Logger;
-  readonly #throttle = new LogThrottle();
+  readonly #throttle = new LogLimiter();
 
   constructor(deps: { stats: StatisticsRegistry; logger: Logger }) {
     this.#log = deps.logger;

@@ -10,7 +10,7 @@
  * @sipedge/mi and the node's configuration, so it is here.
  */
 import { BlockList, isIP } from 'node:net';
-import type { Clock, Logger } from '@sipedge/core';
+import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
 import {
   type Counter,
   defineCommand,
@@ -19,7 +19,7 @@ import {
   MiCommandError,
   type StatisticsRegistry,
 } from '@sipedge/mi';
-import { LogThrottle, PikeDetector } from '@sipedge/sip';
+import { PikeDetector } from '@sipedge/sip';
 import { z } from 'zod';
 import type { NodeConfig } from './config.js';
 
@@ -35,7 +35,7 @@ export class PikeGuard {
   readonly #subnets: BlockList | undefined;
   readonly #events: EventBus;
   readonly #log: Logger;
-  readonly #throttle: LogThrottle;
+  readonly #throttle: LogLimiter;
   readonly #blocked: Counter;
   readonly #dropped: Counter;
   readonly #released: Counter;
@@ -61,7 +61,7 @@ export class PikeGuard {
       removeLatencyMs: config.remove_latency * 1000,
       maxSources: config.max_sources,
     });
-    this.#throttle = new LogThrottle(deps.clock === undefined ? {} : { clock: deps.clock });
+    this.#throttle = new LogLimiter(deps.clock === undefined ? {} : { clock: deps.clock });
     const exact = new Set<string>(deps.peers);
     let subnets: BlockList | undefined;
     for (const t of config.trusted) {

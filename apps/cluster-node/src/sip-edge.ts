@@ -8,13 +8,12 @@
  * NAT that talks to the service address always sees the service address.
  */
 
-import type { Logger, TlsMaterial } from '@sipedge/core';
+import { type Logger, LogLimiter, type TlsMaterial } from '@sipedge/core';
 import type { Counter, StatisticsRegistry } from '@sipedge/mi';
 import {
   createResponse,
   type Endpoint,
   formatVia,
-  LogThrottle,
   newBranch,
   type ProxyNetwork,
   type ServerTransaction,
@@ -81,7 +80,7 @@ export class SipEdge {
   readonly #deps: EdgeDeps;
   #tls: TlsMaterial | undefined;
   /** Internal errors a peer's message can set off: logged once per minute. */
-  readonly #throttle = new LogThrottle();
+  readonly #throttle = new LogLimiter();
 
   /** `deps.tls`: the certificate of tls/wss listeners and the options of outbound TLS. */
   constructor(config: NodeConfig['sip'], deps: EdgeDeps) {

@@ -13,7 +13,6 @@ export {
   type ConnectionRefusal,
   type TrackedConnection,
 } from './limits/connection-limits.js';
-export { LogThrottle, type LogThrottleOptions } from './limits/log-throttle.js';
 export {
   type PikeBlock,
   type PikeCounters,

@@ -1,6 +1,5 @@
-import type { Clock, Logger } from '@sipedge/core';
+import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
 import type { HelloRefusal } from './link-auth.js';
-import { OncePerInterval } from './once-per-interval.js';
 
 /**
  * Why a peer was refused. Each is counted as `refused_<reason>` in `Clusterer.counters` and is
@@ -41,19 +40,19 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
 export class Refusals {
   readonly #count: (name: string) => void;
   readonly #log: Logger;
-  readonly #once: OncePerInterval;
+  readonly #logLimit: LogLimiter;
 
   constructor(count: (name: string) => void, log: Logger, clock: Clock) {
     this.#count = count;
     this.#log = log;
-    this.#once = new OncePerInterval(clock);
+    this.#logLimit = new LogLimiter({ clock, maxKeys: 4096 });
   }
 
   /** Count and (rate-limited) log one refusal of `peer` (its address, or `node <id>`). */
   refuse(reason: RefusalReason, peer: string, detail: Record<string, unknown> = {}): void {
     this.#count(`refused_${reason}`);
-    const suppressed = this.#once.take(`${peer} ${reason}`);
-    if (suppressed < 0) return;
+    const suppressed = this.#logLimit.admit(`${peer} ${reason}`);
+    if (suppressed === undefined) return;
     this.#log.warn(
       { peer, reason, ...detail, ...(suppressed > 0 ? { suppressed } : {}) },
       `BIN peer ${peer} refused: ${reason.replaceAll('_', ' ')}`,

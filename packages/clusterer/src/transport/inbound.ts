@@ -1,7 +1,6 @@
 import type net from 'node:net';
 import tls from 'node:tls';
-import { type Logger, systemClock } from '@sipedge/core';
-import { OncePerInterval } from '../auth/once-per-interval.js';
+import { type Logger, LogLimiter } from '@sipedge/core';
 import { BinFramer } from '../bin/framing.js';
 import type { BinConnection, PacketSource } from '../runtime.js';
 import { certificateNames } from './cert-names.js';
@@ -103,7 +102,7 @@ export class InboundConnections {
   readonly #pending = new Map<string, Set<InboundConnection>>();
   #pendingUnknown = 0;
   readonly #byNode = new Map<number, Set<InboundConnection>>();
-  readonly #logOnce = new OncePerInterval(systemClock);
+  readonly #logLimit = new LogLimiter({ maxKeys: 4096 });
 
   constructor(host: InboundHost, limits: InboundLimits) {
     this.#host = host;
@@ -123,8 +122,8 @@ export class InboundConnections {
   /** Count, and log at most once a minute per address and reason. */
   #refuse(reason: string, host: string, extra: Record<string, unknown> = {}): void {
     this.#host.count(reason);
-    const suppressed = this.#logOnce.take(`${host} ${reason}`);
-    if (suppressed < 0) return;
+    const suppressed = this.#logLimit.admit(`${host} ${reason}`);
+    if (suppressed === undefined) return;
     this.#host.log.warn(
       { peer: host, reason, ...extra, ...(suppressed > 0 ? { suppressed } : {}) },
       `BIN connection from ${host} closed: ${reason.replaceAll('_', ' ')}`,

@@ -14,9 +14,8 @@
  * - drain: new requests outside a dialog get 503 while in-flight ones finish;
  * - session hooks see the SDP offer/answer of the requests the policy marked (media anchoring).
  */
-import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
+import { type Clock, type Logger, LogLimiter, noopLogger, systemClock } from '@sipedge/core';
 import { SipParseError } from '../errors.js';
-import { LogThrottle } from '../limits/log-throttle.js';
 import { createResponse } from '../message/create-message.js';
 import type { SipMessage } from '../message/message.js';
 import type { Endpoint } from '../transaction/layer.js';
@@ -78,7 +77,7 @@ export class StatefulProxy<H extends Endpoint> {
   readonly #c: ProxyCounters;
   readonly #onBadInput: ((err: SipParseError, from: Endpoint) => void) | undefined;
   /** Warnings a peer can cause, once per kind per minute. */
-  readonly #throttle: LogThrottle;
+  readonly #throttle: LogLimiter;
   readonly #contexts = new Map<ServerTransaction, ResponseContext<H>>();
   #draining = false;
   #tagSeq = 0;
@@ -101,7 +100,7 @@ export class StatefulProxy<H extends Endpoint> {
       internalErrors: c.internalErrors ?? uncounted,
     };
     this.#onBadInput = options.onBadInput;
-    this.#throttle = new LogThrottle({ clock: this.#clock });
+    this.#throttle = new LogLimiter({ clock: this.#clock });
   }
 
   /** A warning a peer can cause by what it sends: once per minute per message, with a count. */

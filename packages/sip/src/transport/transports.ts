@@ -15,7 +15,7 @@ import {
   type TlsOptions,
   connect as tlsConnect,
 } from 'node:tls';
-import { type Clock, type Logger, literalFirstLookup, noopLogger } from '@sipedge/core';
+import { type Clock, type Logger, LogLimiter, literalFirstLookup, noopLogger } from '@sipedge/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { SipParseError, SipTransportError } from '../errors.js';
 import { StreamFramer } from '../framing/stream.js';
@@ -25,7 +25,6 @@ import {
   type ConnectionRefusal,
   type TrackedConnection,
 } from '../limits/connection-limits.js';
-import { LogThrottle } from '../limits/log-throttle.js';
 import type { SipMessage } from '../message/message.js';
 import { parseMessage } from '../message/parse-message.js';
 import { responseToUnparseable } from '../message/unparseable.js';
@@ -150,7 +149,7 @@ export class SipTransports {
   /** WebSocket connections not upgraded yet (closed by `close()`, they are no flows). */
   readonly #handshakes = new Set<Socket>();
   /** Lines about what a source did: once per source per minute. */
-  readonly #throttle: LogThrottle;
+  readonly #throttle: LogLimiter;
 
   constructor(options: TransportsOptions) {
     this.#o = options;
@@ -164,7 +163,7 @@ export class SipTransports {
       messageMs: options.partialTimeoutMs ?? 10_000,
       handshakeMs: options.wsHandshakeTimeoutMs ?? 10_000,
     });
-    this.#throttle = new LogThrottle(options.clock === undefined ? {} : { clock: options.clock });
+    this.#throttle = new LogLimiter(options.clock === undefined ? {} : { clock: options.clock });
   }
 
   /**

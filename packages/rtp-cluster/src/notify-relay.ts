@@ -8,8 +8,8 @@
  * Only member addresses may connect; lines are bounded; one persistent connection per
  * destination, re-opened when it breaks; nothing is buffered without bound.
  */
-import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
-import { type Logger, noopLogger } from '@sipedge/core';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { type Logger, noopLogger, plainAddress } from '@sipedge/core';
 
 export interface DisconnectRelayOptions {
   /** `ip:port` to listen on (`inbound_address`). Port 0 picks a free one. */
@@ -35,12 +35,6 @@ interface Destination {
   socket: Socket | undefined;
   connecting: boolean;
   pending: string[];
-}
-
-/** IPv4-mapped IPv6 addresses compare as their IPv4 form. */
-function plainAddress(address: string | undefined): string {
-  if (address === undefined) return '';
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
 export class DisconnectRelay {
@@ -99,7 +93,7 @@ export class DisconnectRelay {
   }
 
   #accept(socket: Socket): void {
-    if (!this.#allowed.has(plainAddress(socket.remoteAddress))) {
+    if (!this.#allowed.has(plainAddress(socket.remoteAddress ?? ''))) {
       this.stats.refusedConnections++;
       this.#log.warn({ from: socket.remoteAddress }, 'notify relay: connection from a non-member');
       socket.destroy();

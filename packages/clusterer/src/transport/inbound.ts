@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import tls from 'node:tls';
-import { type Logger, LogLimiter } from '@sipedge/core';
+import { type Logger, LogLimiter, plainAddress } from '@sipedge/core';
 import { BinFramer } from '../bin/framing.js';
 import type { BinConnection, PacketSource } from '../runtime.js';
 import { certificateNames } from './cert-names.js';
@@ -30,12 +30,6 @@ export interface InboundHost {
    * node identity to the address).
    */
   requestsCertificates(): boolean;
-}
-
-/** `::ffff:10.0.0.1` → `10.0.0.1`. */
-export function plainHost(h: string | undefined): string {
-  if (h === undefined) return '';
-  return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
 }
 
 /** Answers on the connection a packet came in on, while it is open. */
@@ -131,7 +125,7 @@ export class InboundConnections {
   }
 
   accept(socket: net.Socket): void {
-    const host = plainHost(socket.remoteAddress);
+    const host = plainAddress(socket.remoteAddress ?? '');
     const h = this.#host;
     if (h.acceptFrom !== undefined && !h.acceptFrom(host)) {
       this.#refuse('rejected_source', host);

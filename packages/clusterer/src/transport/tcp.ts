@@ -1,13 +1,13 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { type Logger, noopLogger } from '@sipedge/core';
+import { type Logger, noopLogger, plainAddress } from '@sipedge/core';
 import { BIN_MAX_PACKET } from '../bin/constants.js';
 import { BinFramer } from '../bin/framing.js';
 import type { BinAddress } from '../nodes/node-info.js';
 import { addressKey } from '../nodes/node-info.js';
 import type { BinConnection, BinTransport, TransportHandler } from '../runtime.js';
 import { certificateNames } from './cert-names.js';
-import { InboundConnections, plainHost, replyOn } from './inbound.js';
+import { InboundConnections, replyOn } from './inbound.js';
 
 export interface TcpTransportOptions {
   /** Where to listen: `{proto:'bin'|'bins', host, port}`; port 0 picks a free port. */
@@ -206,11 +206,13 @@ export class TcpBinTransport implements BinTransport {
     if (server instanceof tls.Server) {
       // the TLS socket forgets its peer once a handshake failed: note it when TCP connects
       const peers = new WeakMap<net.Socket, string>();
-      server.on('connection', (raw: net.Socket) => peers.set(raw, plainHost(raw.remoteAddress)));
+      server.on('connection', (raw: net.Socket) =>
+        peers.set(raw, plainAddress(raw.remoteAddress ?? '')),
+      );
       server.on('tlsClientError', (err, socket) => {
         const raw = (socket as { _parent?: net.Socket })._parent;
         const host = socket.remoteAddress ?? (raw === undefined ? undefined : peers.get(raw));
-        this.#tlsRefused('inbound', plainHost(host), err);
+        this.#tlsRefused('inbound', plainAddress(host ?? ''), err);
       });
     }
     await new Promise<void>((resolve, reject) => {

@@ -17,6 +17,7 @@ import {
   type Logger,
   LogLimiter,
   monotonicClock,
+  sourceOf,
   type TimerHandle,
 } from '@sipedge/core';
 import type { Counter, StatisticsRegistry } from '../stats/registry.js';
@@ -50,12 +51,6 @@ interface Connection {
   /** Answers 408 when the deadline passes with a request's headers in and its body not. */
   answerTimeout: (() => void) | undefined;
   ws: boolean;
-}
-
-/** `::ffff:10.0.0.1` and `10.0.0.1` are one source. */
-export function sourceAddress(address: string | undefined): string {
-  if (address === undefined) return 'local';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 function keyOf(socket: LimitedSocket): string {
@@ -97,7 +92,7 @@ export class ConnectionLimits {
 
   /** A connection was accepted: false when its source holds its cap (the caller destroys it). */
   admit(socket: LimitedSocket): boolean {
-    const source = sourceAddress(socket.remoteAddress);
+    const source = sourceOf(socket.remoteAddress);
     const open = this.#perSource.get(source) ?? 0;
     if (open >= this.#o.maxConnectionsPerSource) {
       this.#refused.inc();
@@ -168,7 +163,7 @@ export class ConnectionLimits {
 
   /** Open connections of a source. */
   connectionsOf(address: string): number {
-    return this.#perSource.get(sourceAddress(address)) ?? 0;
+    return this.#perSource.get(sourceOf(address)) ?? 0;
   }
 
   #arm(conn: Connection, ms: number): void {

@@ -12,6 +12,7 @@ import {
   type Logger,
   monotonicClock,
   noopLogger,
+  sourceOf,
   type TimerHandle,
 } from '@sipedge/core';
 import {
@@ -29,7 +30,7 @@ import { LegSockets } from './legs.js';
 import { infoReply, queryReply, statsReply } from './reports.js';
 import { type Session, type SessionInfo, sessionInfo, tagMatches } from './session.js';
 import { SessionTable } from './session-table.js';
-import { SourceSessions, sessionSource } from './sources.js';
+import { SourceSessions } from './sources.js';
 import { type CommandContext, UpdateLookup } from './update.js';
 
 export interface MediaEngineOptions {
@@ -182,7 +183,7 @@ export class MediaEngine {
 
   /** Live sessions created from `remoteAddress` (undefined: unix sockets). */
   sessionsOf(remoteAddress: string | undefined): number {
-    return this.#sources.held(sessionSource(remoteAddress));
+    return this.#sources.held(sourceOf(remoteAddress));
   }
 
   /** A counter of docs/protocols/rtpproxy.md §2.9 as G would answer it. */
@@ -242,7 +243,7 @@ export class MediaEngine {
         return statsReply(cmd, this.#stats);
       case 'X': {
         // only the sender's own sessions: a relay serves several proxies (or nodes)
-        const source = sessionSource(ctx.remoteAddress);
+        const source = sourceOf(ctx.remoteAddress);
         for (const s of this.#sessions.all()) if (s.source === source) this.#destroy(s, 'flushed');
         return value('0');
       }

@@ -6,17 +6,6 @@
  */
 import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
 
-/** What a command's source is called when it has no address (a unix socket). */
-export const LOCAL_SOURCE = 'local';
-
-/** `::ffff:10.0.0.1` and `10.0.0.1` are one source; no address is `local`. */
-export function sessionSource(remoteAddress: string | undefined): string {
-  if (remoteAddress === undefined) return LOCAL_SOURCE;
-  return remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.')
-    ? remoteAddress.slice(7)
-    : remoteAddress;
-}
-
 export class SourceSessions {
   /** Sessions one source may hold (0: no cap). */
   readonly max: number;

@@ -6,7 +6,7 @@
  * addresses the to-tag party. This is rtpproxy's "index is inverted for non-U commands" rule.
  */
 
-import type { Clock, Logger } from '@sipedge/core';
+import { type Clock, type Logger, sourceOf } from '@sipedge/core';
 import {
   RtppErrorCode as E,
   isIpv4,
@@ -19,7 +19,7 @@ import type { EngineStats } from './capabilities.js';
 import type { LegSockets } from './legs.js';
 import { type Endpoint, type Leg, newLeg, type Session, type SessionNotify } from './session.js';
 import type { SessionTable } from './session-table.js';
-import { type SourceSessions, sessionSource } from './sources.js';
+import type { SourceSessions } from './sources.js';
 
 /** Where a command came from: the IP `%%CC_SELF%%` resolves to (absent for unix sockets). */
 export interface CommandContext {
@@ -154,7 +154,7 @@ export class UpdateLookup {
     const found = this.#sessions.find(cmd.callId, cmd.fromTag, cmd.toTag);
     if (found === undefined) {
       if (cmd.kind === 'L') return { kind: 'port', port: 0, ipv6: false, subResults: [] };
-      const source = sessionSource(ctx.remoteAddress);
+      const source = sourceOf(ctx.remoteAddress);
       if (!this.#sources.mayCreate(source)) {
         this.#stats.nsess_source_limited++;
         return err(E.LSTFAIL_2);

@@ -12,5 +12,4 @@ export {
   LOOPBACK_SOURCES,
   parseSourceList,
   reachableBeyondLoopback,
-  sourceOf,
 } from './sources.js';

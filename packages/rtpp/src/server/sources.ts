@@ -6,7 +6,7 @@
  * limited here.
  */
 import { BlockList, isIP } from 'node:net';
-import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
+import { type Clock, LOCAL_SOURCE, type Logger, LogLimiter, plainAddress } from '@sipedge/core';
 import { RtppArgumentError } from '../errors.js';
 import { isLocalSocketSpec, parseSocketSpec } from '../framing/socket-spec.js';
 import type { RtppRequestContext } from './options.js';
@@ -55,14 +55,9 @@ export function reachableBeyondLoopback(spec: string): boolean {
   return !LOOPBACK.check(s.host, family === 6 ? 'ipv6' : 'ipv4');
 }
 
-/** `::ffff:10.0.0.1` and `10.0.0.1` are one sender. */
-export function sourceOf(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
 /** Who sent a command, as per-source rules count it: its address, or `local` (unix sockets). */
 export function commandSource(ctx: RtppRequestContext): string {
-  return ctx.peer === undefined ? 'local' : sourceOf(ctx.peer.address);
+  return ctx.peer === undefined ? LOCAL_SOURCE : plainAddress(ctx.peer.address);
 }
 
 /** Decisions remembered per address before the cache is cleared (the hot path is one lookup). */
@@ -92,7 +87,7 @@ export class SourcePolicy {
   allows(address: string): boolean {
     const known = this.#decided.get(address);
     if (known !== undefined) return known;
-    const source = sourceOf(address);
+    const source = plainAddress(address);
     const ok = this.#blocks.check(source, isIP(source) === 6 ? 'ipv6' : 'ipv4');
     if (this.#decided.size >= MAX_CACHED) this.#decided.clear();
     this.#decided.set(address, ok);
@@ -101,7 +96,7 @@ export class SourcePolicy {
 
   /** Takes a stream connection slot of `address`: false when it holds its cap. */
   takeConnection(address: string): boolean {
-    const source = sourceOf(address);
+    const source = plainAddress(address);
     const open = this.#perSource.get(source) ?? 0;
     if (open >= this.#maxPerSource) return false;
     this.#perSource.set(source, open + 1);
@@ -109,7 +104,7 @@ export class SourcePolicy {
   }
 
   releaseConnection(address: string): void {
-    const source = sourceOf(address);
+    const source = plainAddress(address);
     const n = (this.#perSource.get(source) ?? 0) - 1;
     if (n <= 0) this.#perSource.delete(source);
     else this.#perSource.set(source, n);
@@ -117,7 +112,7 @@ export class SourcePolicy {
 
   /** A warning about a sender, at most once a minute per sender (with the count held back). */
   warn(address: string, fields: Record<string, unknown>, msg: string): void {
-    const source = sourceOf(address);
+    const source = plainAddress(address);
     const suppressed = this.#logLimit.admit(source);
     if (suppressed !== undefined) this.#log.warn({ ...fields, from: source, suppressed }, msg);
   }

@@ -7,7 +7,7 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import type { Logger } from '@sipedge/core';
+import { LOCAL_SOURCE, type Logger } from '@sipedge/core';
 import { RtppSocketError } from '../errors.js';
 import { isLocalSocketSpec, type RtppSocketSpec } from '../framing/socket-spec.js';
 import { RtppLineDecoder } from '../framing/stream.js';
@@ -119,7 +119,7 @@ export class StreamListener {
     if (!this.#dispatch.accepting || this.#conns.size >= this.#maxConnections) {
       this.#counters.rejectedConnections++;
       this.#sources.warn(
-        from ?? 'local',
+        from ?? LOCAL_SOURCE,
         { socket: this.#configured, open: this.#conns.size },
         'rtpp connection refused: max_connections open',
       );

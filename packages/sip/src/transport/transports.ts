@@ -15,7 +15,14 @@ import {
   type TlsOptions,
   connect as tlsConnect,
 } from 'node:tls';
-import { type Clock, type Logger, LogLimiter, literalFirstLookup, noopLogger } from '@sipedge/core';
+import {
+  type Clock,
+  type Logger,
+  LogLimiter,
+  literalFirstLookup,
+  noopLogger,
+  plainAddress,
+} from '@sipedge/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { SipParseError, SipTransportError } from '../errors.js';
 import { StreamFramer } from '../framing/stream.js';
@@ -108,10 +115,6 @@ export interface TransportCounters {
   closedIdle: number;
   /** WebSocket connections closed for not upgrading in time. */
   closedHandshakeTimeout: number;
-}
-
-function strip(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 function bare(host: string): string {
@@ -287,7 +290,7 @@ export class SipTransports {
       if (buf.length === 0 || (buf.length <= 4 && buf.every((b) => b === 13 || b === 10))) return; // keep-alive
       this.#deliver(
         buf,
-        { transport: 'UDP', address: strip(rinfo.address), port: rinfo.port },
+        { transport: 'UDP', address: plainAddress(rinfo.address), port: rinfo.port },
         true,
       );
     });
@@ -359,7 +362,7 @@ export class SipTransports {
     // every connection holds a slot from its accept, and has the handshake deadline to upgrade
     const pending = new WeakMap<object, TrackedConnection>();
     httpServer.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
-      const source = strip(socket.remoteAddress ?? '');
+      const source = plainAddress(socket.remoteAddress ?? '');
       const refusal = this.#limits.admit(source, true);
       if (refusal !== undefined) {
         this.#refused(refusal, source);
@@ -398,9 +401,9 @@ export class SipTransports {
           if (ws.readyState === ws.OPEN) ws.ping();
         });
         this.#handshakes.delete(req.socket);
-        const raddr = strip(req.socket.remoteAddress ?? '');
+        const raddr = plainAddress(req.socket.remoteAddress ?? '');
         const rport = req.socket.remotePort ?? 0;
-        const laddr = strip(req.socket.localAddress ?? '');
+        const laddr = plainAddress(req.socket.localAddress ?? '');
         const lport = req.socket.localPort ?? 0;
         this.#adoptWs(
           ws,
@@ -423,7 +426,11 @@ export class SipTransports {
     server.on('tlsClientError', (err, s) => {
       this.counters.tlsHandshakeErrors++;
       this.#log.debug(
-        { err: err.message, transport, from: `${strip(s.remoteAddress ?? '')}:${s.remotePort}` },
+        {
+          err: err.message,
+          transport,
+          from: `${plainAddress(s.remoteAddress ?? '')}:${s.remotePort}`,
+        },
         'sip: TLS handshake failed',
       );
     });
@@ -446,7 +453,7 @@ export class SipTransports {
   }
 
   #adoptStream(s: Socket, transport: 'TCP' | 'TLS', inbound: boolean): StreamFlow | undefined {
-    const source = strip(s.remoteAddress ?? '');
+    const source = plainAddress(s.remoteAddress ?? '');
     const refusal = this.#limits.admit(source, inbound);
     if (refusal !== undefined) {
       if (inbound) this.#refused(refusal, source);
@@ -462,7 +469,7 @@ export class SipTransports {
       id,
       transport,
       remote: { address: source, port: s.remotePort ?? 0 },
-      local: { address: strip(s.localAddress ?? ''), port: s.localPort ?? 0 },
+      local: { address: plainAddress(s.localAddress ?? ''), port: s.localPort ?? 0 },
       write: (d) => {
         this.#limits.active(tracked, false);
         s.write(d);

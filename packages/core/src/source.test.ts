@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import { LOCAL_SOURCE, plainAddress, sourceOf } from './source.js';
+
+describe('source addresses', () => {
+  it('an IPv4 peer on a dual-stack socket is its IPv4 address', () => {
+    expect(plainAddress('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(plainAddress('10.0.0.1')).toBe('10.0.0.1');
+    expect(plainAddress('::1')).toBe('::1');
+    expect(plainAddress('::ffff:a00:1')).toBe('::ffff:a00:1');
+    expect(plainAddress('fd00::ffff:1')).toBe('fd00::ffff:1');
+  });
+
+  it('a sender with no address is local', () => {
+    expect(sourceOf(undefined)).toBe(LOCAL_SOURCE);
+    expect(sourceOf('::ffff:192.0.2.7')).toBe('192.0.2.7');
+  });
+});

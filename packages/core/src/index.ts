@@ -5,7 +5,7 @@ export { FNV1A_OFFSET, FNV1A_PRIME, fnv1a, fnv1aBytes } from './hash.js';
 export { LogLimiter, type LogLimiterOptions } from './log-limiter.js';
 export { type Logger, noopLogger } from './logger.js';
 export { literalFirstLookup } from './lookup.js';
-export { LOCAL_SOURCE, plainAddress, sourceOf } from './source.js';
+export { LOCAL_SOURCE, plainAddress, SourceCounts, sourceOf } from './source.js';
 export {
   loadTlsMaterial,
   type TlsCertificateInfo,

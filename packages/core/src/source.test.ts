@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LOCAL_SOURCE, plainAddress, sourceOf } from './source.js';
+import { LOCAL_SOURCE, plainAddress, SourceCounts, sourceOf } from './source.js';
 
 describe('source addresses', () => {
   it('an IPv4 peer on a dual-stack socket is its IPv4 address', () => {
@@ -13,5 +13,27 @@ describe('source addresses', () => {
   it('a sender with no address is local', () => {
     expect(sourceOf(undefined)).toBe(LOCAL_SOURCE);
     expect(sourceOf('::ffff:192.0.2.7')).toBe('192.0.2.7');
+  });
+});
+
+describe('SourceCounts', () => {
+  it('counts per source and forgets a source that holds none', () => {
+    const held = new SourceCounts();
+    held.add('10.0.0.1');
+    held.add('10.0.0.1');
+    held.add('10.0.0.2');
+    expect([held.of('10.0.0.1'), held.of('10.0.0.2'), held.of('10.0.0.3')]).toEqual([2, 1, 0]);
+    expect([held.total, held.sources]).toEqual([3, 2]);
+    held.remove('10.0.0.1');
+    held.remove('10.0.0.2');
+    expect([held.of('10.0.0.1'), held.total, held.sources]).toEqual([1, 1, 1]);
+  });
+
+  it('a remove for a source that holds none changes nothing', () => {
+    const held = new SourceCounts();
+    held.remove('10.0.0.1');
+    held.add('10.0.0.2');
+    held.remove('10.0.0.1');
+    expect([held.of('10.0.0.1'), held.total, held.sources]).toEqual([0, 1, 1]);
   });
 });

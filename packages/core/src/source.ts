@@ -1,7 +1,7 @@
 /**
  * Who sent something, as per-source rules (caps, rate limits, log limits) count senders: a
  * peer's address as one string whatever socket it came in on, and `local` for a sender with
- * no address (a unix socket).
+ * no address (a unix socket); and what each source holds, against its caps.
  */
 
 /** What per-source rules call a sender with no address (a unix socket). */
@@ -18,4 +18,43 @@ export function plainAddress(address: string): string {
 /** The source of a peer: its plain address, or `local` when it has none. */
 export function sourceOf(address: string | undefined): string {
   return address === undefined ? LOCAL_SOURCE : plainAddress(address);
+}
+
+/**
+ * How many of something (connections, sessions) each source holds. A source that holds none
+ * is forgotten, so memory follows what is held, never how many sources came and went.
+ */
+export class SourceCounts {
+  readonly #held = new Map<string, number>();
+  #total = 0;
+
+  /** What `source` holds now. */
+  of(source: string): number {
+    return this.#held.get(source) ?? 0;
+  }
+
+  /** `source` holds one more. */
+  add(source: string): void {
+    this.#held.set(source, this.of(source) + 1);
+    this.#total++;
+  }
+
+  /** `source` holds one fewer (nothing happens when it held none). */
+  remove(source: string): void {
+    const n = this.#held.get(source);
+    if (n === undefined) return;
+    if (n <= 1) this.#held.delete(source);
+    else this.#held.set(source, n - 1);
+    this.#total--;
+  }
+
+  /** What every source holds together. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Sources that hold something. */
+  get sources(): number {
+    return this.#held.size;
+  }
 }

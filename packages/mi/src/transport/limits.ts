@@ -17,6 +17,7 @@ import {
   type Logger,
   LogLimiter,
   monotonicClock,
+  SourceCounts,
   sourceOf,
   type TimerHandle,
 } from '@sipedge/core';
@@ -63,8 +64,8 @@ export class ConnectionLimits {
   readonly #log: Logger;
   readonly #logLimit: LogLimiter;
   readonly #conns = new Map<string, Connection>();
-  readonly #perSource = new Map<string, number>();
-  readonly #wsPerSource = new Map<string, number>();
+  readonly #perSource = new SourceCounts();
+  readonly #wsPerSource = new SourceCounts();
   readonly #refused: Counter;
   readonly #wsRefused: Counter;
   readonly #timeouts: Counter;
@@ -83,17 +84,13 @@ export class ConnectionLimits {
     this.#wsRefused = stats.counter('mi', 'ws_source_limited');
     this.#timeouts = stats.counter('mi', 'request_timeouts');
     stats.gauge('mi', 'connections', () => this.#conns.size);
-    stats.gauge('mi', 'ws_clients', () => {
-      let n = 0;
-      for (const c of this.#wsPerSource.values()) n += c;
-      return n;
-    });
+    stats.gauge('mi', 'ws_clients', () => this.#wsPerSource.total);
   }
 
   /** A connection was accepted: false when its source holds its cap (the caller destroys it). */
   admit(socket: LimitedSocket): boolean {
     const source = sourceOf(socket.remoteAddress);
-    const open = this.#perSource.get(source) ?? 0;
+    const open = this.#perSource.of(source);
     if (open >= this.#o.maxConnectionsPerSource) {
       this.#refused.inc();
       this.#warn(source, 'MI connection refused: its source holds max_connections_per_source', {
@@ -101,7 +98,7 @@ export class ConnectionLimits {
       });
       return false;
     }
-    this.#perSource.set(source, open + 1);
+    this.#perSource.add(source);
     const conn: Connection = {
       socket,
       key: keyOf(socket),
@@ -146,7 +143,7 @@ export class ConnectionLimits {
     const conn = this.#conns.get(keyOf(socket));
     if (conn === undefined) return true;
     const source = conn.source;
-    const open = this.#wsPerSource.get(source) ?? 0;
+    const open = this.#wsPerSource.of(source);
     if (open >= this.#o.maxWsClientsPerSource) {
       this.#wsRefused.inc();
       this.#warn(source, 'MI WebSocket refused: its source holds max_ws_clients_per_source', {
@@ -154,7 +151,7 @@ export class ConnectionLimits {
       });
       return false;
     }
-    this.#wsPerSource.set(source, open + 1);
+    this.#wsPerSource.add(source);
     conn.ws = true;
     conn.answerTimeout = undefined;
     this.#disarm(conn);
@@ -163,7 +160,7 @@ export class ConnectionLimits {
 
   /** Open connections of a source. */
   connectionsOf(address: string): number {
-    return this.#perSource.get(sourceOf(address)) ?? 0;
+    return this.#perSource.of(sourceOf(address));
   }
 
   #arm(conn: Connection, ms: number): void {
@@ -193,18 +190,12 @@ export class ConnectionLimits {
     // a new connection from the same address and port may already have taken the key
     if (this.#conns.get(conn.key) === conn) this.#conns.delete(conn.key);
     this.#disarm(conn);
-    decrement(this.#perSource, conn.source);
-    if (conn.ws) decrement(this.#wsPerSource, conn.source);
+    this.#perSource.remove(conn.source);
+    if (conn.ws) this.#wsPerSource.remove(conn.source);
   }
 
   #warn(source: string, msg: string, fields: Record<string, unknown>): void {
     const suppressed = this.#logLimit.admit(source);
     if (suppressed !== undefined) this.#log.warn({ source, ...fields, suppressed }, msg);
   }
-}
-
-function decrement(map: Map<string, number>, key: string): void {
-  const n = (map.get(key) ?? 0) - 1;
-  if (n <= 0) map.delete(key);
-  else map.set(key, n);
 }

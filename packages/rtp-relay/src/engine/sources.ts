@@ -4,12 +4,12 @@
  * full for it, so one sender cannot take every port pair from the others. X ends only the
  * sessions of the source that sends it.
  */
-import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
+import { type Clock, type Logger, LogLimiter, SourceCounts } from '@sipedge/core';
 
 export class SourceSessions {
   /** Sessions one source may hold (0: no cap). */
   readonly max: number;
-  readonly #count = new Map<string, number>();
+  readonly #count = new SourceCounts();
   readonly #log: Logger;
   readonly #logLimit: LogLimiter;
 
@@ -22,7 +22,7 @@ export class SourceSessions {
   /** Whether `source` may create one more session (logged, once a minute, when not). */
   mayCreate(source: string): boolean {
     if (this.max <= 0) return true;
-    const held = this.#count.get(source) ?? 0;
+    const held = this.#count.of(source);
     if (held < this.max) return true;
     const suppressed = this.#logLimit.admit(source);
     if (suppressed !== undefined) {
@@ -35,17 +35,15 @@ export class SourceSessions {
   }
 
   added(source: string): void {
-    this.#count.set(source, (this.#count.get(source) ?? 0) + 1);
+    this.#count.add(source);
   }
 
   removed(source: string): void {
-    const n = (this.#count.get(source) ?? 0) - 1;
-    if (n <= 0) this.#count.delete(source);
-    else this.#count.set(source, n);
+    this.#count.remove(source);
   }
 
   /** Live sessions of a source. */
   held(source: string): number {
-    return this.#count.get(source) ?? 0;
+    return this.#count.of(source);
   }
 }

@@ -6,7 +6,14 @@
  * limited here.
  */
 import { BlockList, isIP } from 'node:net';
-import { type Clock, LOCAL_SOURCE, type Logger, LogLimiter, plainAddress } from '@sipedge/core';
+import {
+  type Clock,
+  LOCAL_SOURCE,
+  type Logger,
+  LogLimiter,
+  plainAddress,
+  SourceCounts,
+} from '@sipedge/core';
 import { RtppArgumentError } from '../errors.js';
 import { isLocalSocketSpec, parseSocketSpec } from '../framing/socket-spec.js';
 import type { RtppRequestContext } from './options.js';
@@ -69,7 +76,7 @@ export class SourcePolicy {
   readonly #log: Logger;
   readonly #logLimit: LogLimiter;
   readonly #decided = new Map<string, boolean>();
-  readonly #perSource = new Map<string, number>();
+  readonly #perSource = new SourceCounts();
 
   constructor(options: {
     allowedSources: readonly string[];
@@ -97,17 +104,13 @@ export class SourcePolicy {
   /** Takes a stream connection slot of `address`: false when it holds its cap. */
   takeConnection(address: string): boolean {
     const source = plainAddress(address);
-    const open = this.#perSource.get(source) ?? 0;
-    if (open >= this.#maxPerSource) return false;
-    this.#perSource.set(source, open + 1);
+    if (this.#perSource.of(source) >= this.#maxPerSource) return false;
+    this.#perSource.add(source);
     return true;
   }
 
   releaseConnection(address: string): void {
-    const source = plainAddress(address);
-    const n = (this.#perSource.get(source) ?? 0) - 1;
-    if (n <= 0) this.#perSource.delete(source);
-    else this.#perSource.set(source, n);
+    this.#perSource.remove(plainAddress(address));
   }
 
   /** A warning about a sender, at most once a minute per sender (with the count held back). */

@@ -12,18 +12,10 @@
  * Each part runs alone (nothing else of ours runs meanwhile). `BENCH_ONLY=register,rtp,…`
  * picks parts. A part that fails prints its error in its row and the others still run.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type Proc,
-  peerPort,
-  requirePeer,
-  runProcess,
-  SIPP,
-  until,
-  waitUdpBound,
-} from '@sipedge/test-utils';
+import { type Proc, peerPort, until, waitUdpBound } from '@sipedge/test-utils';
 import {
   type Address,
   activeOwners,
@@ -31,9 +23,10 @@ import {
   kamailioContacts,
   kamailioRegistrarConfig,
   RtppClient,
-  registerScenarioArgs,
   relaysOnline,
+  type SippFigures,
   SipUdpUa,
+  sippRegisterRun,
   startCluster,
   startKamailioBench,
   startRegisterLoad,
@@ -49,63 +42,6 @@ const row = (...cells: string[]) => {
 };
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-interface SippFigures {
-  ok: number;
-  failed: number;
-  retrans: number;
-  seconds: number;
-  rate: number;
-}
-
-/**
- * A closed-loop REGISTER run: sipp offers `rate`/s with at most `limit` outstanding, `count`
- * registrations of distinct users; figures from sipp's own statistics file.
- */
-async function sippRegisterRun(
-  dir: string,
-  target: Address,
-  o: { count: number; rate: number; limit: number; prefix: string },
-): Promise<SippFigures> {
-  requirePeer(SIPP);
-  const stat = join(dir, `stat-${o.prefix}.csv`);
-  const started = process.hrtime.bigint();
-  const p = runProcess(
-    SIPP,
-    [
-      ...(await registerScenarioArgs(o)),
-      '-nostdin',
-      '-trace_stat',
-      '-stf',
-      stat,
-      '-fd',
-      '1',
-      // the load generator's own socket needs room too: with the 208 KiB default, replies
-      // that come in bursts (a registrar's group commit) overflow it and count as the
-      // server's retransmissions (RcvbufErrors); both sides of every row get the same
-      '-buff_size',
-      '4194304',
-      '-recv_timeout',
-      '10000',
-      `${target.host}:${target.port}`,
-    ],
-    { cwd: dir },
-  );
-  await p.exit;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const lines = readFileSync(stat, 'utf8').trim().split('\n');
-  const head = (lines[0] ?? '').split(';');
-  const last = (lines[lines.length - 1] ?? '').split(';');
-  const col = (name: string) => Number(last[head.indexOf(name)] ?? 'NaN');
-  const ok = col('SuccessfulCall(C)');
-  return {
-    ok,
-    failed: col('FailedCall(C)'),
-    retrans: col('Retransmissions(C)'),
-    seconds,
-    rate: ok / seconds,
-  };
-}
 
 const REG = {
   // long enough for a steady rate (a 30,000 run lasts under 2 s and moved ±20 % between runs)

@@ -7,14 +7,13 @@
  *
  * BENCH_TLS_REGISTERS (default 20000) per round, BENCH_TLS_ROUNDS (default 2) per transport.
  */
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
-import { requirePeer, runProcess, SIPP } from '@sipedge/test-utils';
+import { requirePeer, SIPP } from '@sipedge/test-utils';
 import {
   type Address,
   makeClusterPki,
-  registerScenarioArgs,
+  type SippFigures,
+  sippRegisterRun,
   startCluster,
   startStunnel,
 } from '../src/index.js';
@@ -23,53 +22,7 @@ const COUNT = Number(process.env.BENCH_TLS_REGISTERS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_TLS_ROUNDS ?? 2);
 const RATE = 40_000; // above what the node sustains: a capacity, not a cap
 const LIMIT = 200;
-
-interface Round {
-  ok: number;
-  failed: number;
-  seconds: number;
-}
-
-async function sippRound(
-  dir: string,
-  target: Address,
-  transport: 'u1' | 't1',
-  prefix: string,
-): Promise<Round> {
-  const stat = join(dir, `stat-${prefix}.csv`);
-  const started = process.hrtime.bigint();
-  const p = runProcess(
-    SIPP,
-    [
-      ...(await registerScenarioArgs({
-        count: COUNT,
-        rate: RATE,
-        limit: LIMIT,
-        prefix,
-        transport,
-      })),
-      '-nostdin',
-      '-trace_stat',
-      '-stf',
-      stat,
-      '-fd',
-      '1',
-      '-buff_size',
-      '4194304',
-      '-recv_timeout',
-      '10000',
-      `${target.host}:${target.port}`,
-    ],
-    { cwd: dir },
-  );
-  await p.exit;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const lines = readFileSync(stat, 'utf8').trim().split('\n');
-  const head = (lines[0] ?? '').split(';');
-  const last = (lines[lines.length - 1] ?? '').split(';');
-  const col = (name: string) => Number(last[head.indexOf(name)] ?? 'NaN');
-  return { ok: col('SuccessfulCall(C)'), failed: col('FailedCall(C)'), seconds };
-}
+const LOAD = { count: COUNT, rate: RATE, limit: LIMIT };
 
 async function main(): Promise<void> {
   requirePeer(SIPP);
@@ -97,15 +50,23 @@ async function main(): Promise<void> {
     TCP: { to: node.sipTcp!, t: 't1' },
     'TLS (stunnel)': { to: { host: '127.0.0.1', port: tunnel.port }, t: 't1' },
   };
-  const results = new Map<string, Round[]>();
+  const results = new Map<string, SippFigures[]>();
   try {
     // warm-up: every path once, small
     for (const [name, x] of Object.entries(targets)) {
-      await sippRound(cluster.dir, x.to, x.t, `w${name.slice(0, 3)}`);
+      await sippRegisterRun(cluster.dir, x.to, {
+        ...LOAD,
+        prefix: `w${name.slice(0, 3)}`,
+        transport: x.t,
+      });
     }
     for (let r = 0; r < ROUNDS; r++) {
       for (const [name, x] of Object.entries(targets)) {
-        const round = await sippRound(cluster.dir, x.to, x.t, `r${r}${name.slice(0, 3)}`);
+        const round = await sippRegisterRun(cluster.dir, x.to, {
+          ...LOAD,
+          prefix: `r${r}${name.slice(0, 3)}`,
+          transport: x.t,
+        });
         console.error(`  round ${r + 1} ${name}: ${Math.round(round.ok / round.seconds)}/s`);
         results.set(name, [...(results.get(name) ?? []), round]);
       }
@@ -131,7 +92,7 @@ async function main(): Promise<void> {
   }
 }
 
-function mean(rounds: Round[]): number {
+function mean(rounds: SippFigures[]): number {
   if (rounds.length === 0) return 0;
   return rounds.reduce((n, r) => n + r.ok / r.seconds, 0) / rounds.length;
 }

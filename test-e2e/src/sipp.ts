@@ -2,7 +2,8 @@
  * sipp REGISTER load against an address: one user of its own per call
  * (`<prefix><call_number>@e2e.test`), at a fixed rate. sipp logs every 200 as `OK <user>`, so
  * the caller gets the exact set of acknowledged registrations. Fails loudly when sipp is
- * missing; the process is stopped by pid.
+ * missing; the process is stopped by pid. `sippRegisterRun` is the benchmarks' closed-loop
+ * form, read from sipp's statistics file.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -138,6 +139,66 @@ export async function startRegisterLoad(o: RegisterLoadOptions): Promise<Registe
     async stop() {
       await proc.stop('SIGTERM');
     },
+  };
+}
+
+/** What sipp's statistics file says of one closed-loop REGISTER run. */
+export interface SippFigures {
+  ok: number;
+  failed: number;
+  retrans: number;
+  seconds: number;
+  rate: number;
+}
+
+/**
+ * A closed-loop REGISTER run: sipp offers `rate`/s with at most `limit` outstanding, `count`
+ * registrations of distinct users (over `transport`, default UDP); figures from sipp's own
+ * statistics file. For benchmarks.
+ */
+export async function sippRegisterRun(
+  dir: string,
+  target: Address,
+  o: Required<Pick<RegisterLoadOptions, 'count' | 'rate' | 'limit' | 'prefix'>> &
+    Pick<RegisterLoadOptions, 'transport'>,
+): Promise<SippFigures> {
+  requirePeer(SIPP);
+  const stat = join(dir, `stat-${o.prefix}.csv`);
+  const started = process.hrtime.bigint();
+  const p = runProcess(
+    SIPP,
+    [
+      ...(await registerScenarioArgs(o)),
+      '-nostdin',
+      '-trace_stat',
+      '-stf',
+      stat,
+      '-fd',
+      '1',
+      // the load generator's own socket needs room too: with the 208 KiB default, replies
+      // that come in bursts (a registrar's group commit) overflow it and count as the
+      // server's retransmissions (RcvbufErrors); both sides of every row get the same
+      '-buff_size',
+      '4194304',
+      '-recv_timeout',
+      '10000',
+      `${target.host}:${target.port}`,
+    ],
+    { cwd: dir },
+  );
+  await p.exit;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const lines = readFileSync(stat, 'utf8').trim().split('\n');
+  const head = (lines[0] ?? '').split(';');
+  const last = (lines[lines.length - 1] ?? '').split(';');
+  const col = (name: string) => Number(last[head.indexOf(name)] ?? 'NaN');
+  const ok = col('SuccessfulCall(C)');
+  return {
+    ok,
+    failed: col('FailedCall(C)'),
+    retrans: col('Retransmissions(C)'),
+    seconds,
+    rate: ok / seconds,
   };
 }
 

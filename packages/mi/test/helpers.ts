@@ -35,15 +35,25 @@ export interface RawReply {
   body: string;
 }
 
-/** One HTTP request on a fresh connection. */
+/** One HTTP request on a fresh connection (from `localAddress`, any 127/8 address on Linux). */
 export function request(
   url: string,
-  init: { method?: string; body?: string | Buffer; headers?: Record<string, string> } = {},
+  init: {
+    method?: string;
+    body?: string | Buffer;
+    headers?: Record<string, string>;
+    localAddress?: string;
+  } = {},
 ): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method: init.method ?? 'POST', headers: init.headers ?? {}, agent: false },
+      {
+        method: init.method ?? 'POST',
+        headers: init.headers ?? {},
+        agent: false,
+        ...(init.localAddress === undefined ? {} : { localAddress: init.localAddress }),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

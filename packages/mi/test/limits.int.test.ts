@@ -1,6 +1,5 @@
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { MiClient } from '../src/client/client.js';
 import { defineCommand } from '../src/command.js';
-import { live, type RawReply } from './helpers.js';
+import { live, request } from './helpers.js';
 
 const WHICH = '{"jsonrpc":"2.0","method":"which","id":1}';
 
@@ -25,25 +24,6 @@ async function connectFrom(port: number, from: string): Promise<net.Socket> {
 
 function closed(s: net.Socket): Promise<void> {
   return s.destroyed ? Promise.resolve() : once(s, 'close').then(() => {});
-}
-
-/** One POST from a chosen source address, on a fresh connection. */
-function postFrom(url: string, from: string, body: string): Promise<RawReply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false, localAddress: from }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        }),
-      );
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 function openWs(url: string, from: string): Promise<WebSocket> {
@@ -64,11 +44,13 @@ describe('MI limits that hold under abuse (real loopback sockets)', () => {
     const fourth = await connectFrom(port, '127.0.0.2');
     await closed(fourth);
     expect(mi.stats.get('mi:connections_source_limited')).toBe(1);
-    const r = await postFrom(mi.server.url, '127.0.0.1', WHICH);
+    const r = await request(mi.server.url, { localAddress: '127.0.0.1', body: WHICH });
     expect(r.status).toBe(200);
     for (const s of held) s.destroy();
     await until(() => mi.server.connections === 0, { what: 'the connections closed' });
-    expect((await postFrom(mi.server.url, '127.0.0.2', WHICH)).status).toBe(200);
+    expect((await request(mi.server.url, { localAddress: '127.0.0.2', body: WHICH })).status).toBe(
+      200,
+    );
   });
 
   it('closes a connection that sends nothing within the request deadline', async () => {
@@ -112,11 +94,10 @@ describe('MI limits that hold under abuse (real loopback sockets)', () => {
         handler: () => new Promise((resolve) => setTimeout(() => resolve('done'), 400)),
       }),
     );
-    const r = await postFrom(
-      mi.server.url,
-      '127.0.0.1',
-      '{"jsonrpc":"2.0","method":"slow","id":1}',
-    );
+    const r = await request(mi.server.url, {
+      localAddress: '127.0.0.1',
+      body: '{"jsonrpc":"2.0","method":"slow","id":1}',
+    });
     expect(JSON.parse(r.body)).toMatchObject({ result: 'done' });
     expect(mi.stats.get('mi:request_timeouts')).toBe(0);
   });

@@ -10,6 +10,8 @@
  *   neighbour url for B is the proxy, and the proxy forwards to B's real listener. That is how
  *   links are delayed, dropped and partitioned. Without it, every node's BIN url is configured on
  *   the others before any starts: those ports come from test-utils `peerPort()`.
+ * - With `tls`, every node also listens for SIP over TLS and WSS, with a certificate from a
+ *   cluster CA made in the temp dir (`cluster.pki`).
  * - Readiness goes through MI: `node_info` answers, and `clusterer_list` shows every running
  *   neighbour `Up`.
  * - Faults: SIGKILL, SIGSTOP/SIGCONT, graceful stop, restart of a node, relay kill, and link
@@ -25,6 +27,7 @@ import { notYet, peerPort, until } from '@sipedge/test-utils';
 import { BinLinkProxy } from './bin-proxy.js';
 import { type Address, E2eNode, type NodeConfigObject } from './node.js';
 import { type E2eRelay, startRelay } from './relay.js';
+import { type ClusterPki, makeClusterPki } from './tls.js';
 
 export interface ClusterOptions {
   /** Number of nodes, ids 1..n. */
@@ -35,6 +38,12 @@ export interface ClusterOptions {
   proxy?: boolean;
   /** Ids started by `startCluster` (default all); the others wait for `node(id).start()`. */
   start?: number[];
+  /**
+   * SIP over TLS and WSS on every node besides UDP and TCP: a CA and a certificate per node
+   * (`n1`…, for 127.0.0.1) are made in the cluster's dir, the node's `tls` section points at
+   * them.
+   */
+  tls?: boolean;
   /** An rtpproxy control socket on every node (`rtp.control_socket`, port 0). */
   rtpControl?: boolean;
   /**
@@ -64,6 +73,8 @@ export class Cluster {
   readonly links = new Map<string, BinLinkProxy>();
   /** The floating service address, with `ha`. */
   serviceAddress: Address | undefined;
+  /** The CA and node certificates, with `tls`. */
+  pki: ClusterPki | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -211,6 +222,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       // every node is configured with it before any starts
       cluster.serviceAddress = { host: serviceHost(), port: await peerPort() };
     }
+    if (options.tls === true) {
+      cluster.pki = makeClusterPki(
+        cluster.dir,
+        ids.map((id) => `n${id}`),
+      );
+    }
     for (const id of ids) {
       const config: NodeConfigObject = {
         node: { id, name: `n${id}` },
@@ -239,6 +256,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         storage: { file: `./n${id}.sqlite` },
         logging: { level: options.logLevel ?? 'info', format: 'json' },
       };
+      if (cluster.pki !== undefined) {
+        config.sip.listeners.push(
+          { proto: 'tls', address: '127.0.0.1:0' },
+          { proto: 'wss', address: '127.0.0.1:0' },
+        );
+        config.tls = cluster.pki.section(`n${id}`);
+      }
       if (cluster.relays.length > 0) {
         config.rtp = {
           relays: cluster.relays.map((r) => ({ name: r.name, socket: r.spec, weight: 10 })),

@@ -1,8 +1,8 @@
 /**
  * What the hostile e2e tests do to a node as an attacker would, on loopback: many TCP
  * connections from chosen 127.x source addresses (each source address is one "attacker"),
- * bytes dripped into them, SIP OPTIONS over a fresh TCP connection, and a UDP sink for MI
- * event notifications. Every socket made here is tracked and closed by `closeAll`.
+ * bytes dripped into them, and a UDP sink for MI event notifications. Every socket an `Attack`
+ * makes is tracked and closed by `closeAll`. What must still work afterwards is health.ts.
  */
 import dgram from 'node:dgram';
 import { connect, type Socket } from 'node:net';
@@ -75,68 +75,6 @@ export async function allClosed(sockets: readonly Socket[], ms: number): Promise
     ]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-let seq = 0;
-
-/** An OPTIONS for `to` (sent over `transport` from `from`); its Call-ID is returned too. */
-export function optionsRequest(
-  to: Address,
-  transport: 'UDP' | 'TCP',
-  from: Address,
-  extra: string[] = [],
-): { text: string; callId: string } {
-  const callId = `hostile-${process.pid}-${++seq}`;
-  const text = [
-    `OPTIONS sip:${to.host}:${to.port} SIP/2.0`,
-    `Via: SIP/2.0/${transport} ${from.host}:${from.port};branch=z9hG4bK${callId};rport`,
-    'Max-Forwards: 70',
-    `From: <sip:probe@e2e.test>;tag=${seq}`,
-    `To: <sip:${to.host}:${to.port}>`,
-    `Call-ID: ${callId}`,
-    'CSeq: 1 OPTIONS',
-    ...extra,
-    'Content-Length: 0',
-    '',
-    '',
-  ].join('\r\n');
-  return { text, callId };
-}
-
-/**
- * One OPTIONS over a new TCP connection from `from`: the status of the answer, or undefined
- * when none came in `timeoutMs` (or the connection was refused or closed).
- */
-export async function tcpOptions(
-  to: Address,
-  from = '127.0.0.1',
-  timeoutMs = 2000,
-): Promise<number | undefined> {
-  const s = connect({ host: to.host, port: to.port, localAddress: from });
-  s.on('error', () => {});
-  try {
-    return await new Promise<number | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), timeoutMs);
-      let text = '';
-      s.once('connect', () => {
-        s.write(optionsRequest(to, 'TCP', { host: from, port: s.localPort ?? 0 }).text);
-      });
-      s.on('data', (d) => {
-        text += d.toString('latin1');
-        const m = /^SIP\/2\.0 (\d{3}) /.exec(text);
-        if (m !== null && text.includes('\r\n\r\n') && Number(m[1]) >= 200) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-      s.once('close', () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      });
-    });
-  } finally {
-    s.destroy();
   }
 }
 

@@ -1,6 +1,7 @@
 export * from './balancer.js';
 export * from './bin-proxy.js';
 export * from './cluster.js';
+export * from './health.js';
 export * from './kamailio.js';
 export * from './node.js';
 export { stopOnExit } from './processes.js';

@@ -3,12 +3,12 @@
  * loopback address (node i on 127.0.0.i, outbound BIN bound to it): a connection claiming
  * another node's id from a different address, MI_CMD packets a node may not send, 512 idle
  * connections from a node's host, and over `bins:` a node whose certificate names another
- * host. After each: nothing forged is stored, every node answers a fresh OPTIONS over UDP and
- * TCP and MI, the links are up with one owner of the service address, and no process died.
+ * host. Every node also serves SIP over TLS and WSS. After each, `expectServing`: nothing forged
+ * is stored, every node answers a fresh OPTIONS over UDP, TCP, TLS and WSS and MI, the links are
+ * up with one owner of the service address, and no process died.
  *
  * The certificates are made at test time with Debian's `openssl` (test-utils `makeTestCa`).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,14 +17,12 @@ import { encodePacket, parseBinUrl } from '@sipedge/clusterer';
 import { makeTestCa, makeTestCertificate, notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import {
-  type Address,
   aors,
   type Cluster,
+  expectServing,
   type NodeConfigObject,
-  SipUdpUa,
   startCluster,
 } from '../src/index.js';
-import { activeOwners } from '../src/shtags.js';
 
 /** Node i listens for BIN on 127.0.0.i and names its neighbours there (`bins:` with TLS). */
 function ownAddresses(proto: 'bin' | 'bins') {
@@ -43,68 +41,6 @@ function ownAddresses(proto: 'bin' | 'bins') {
 async function stats(cluster: Cluster, id: number): Promise<Record<string, number>> {
   const r = await cluster.node(id).call<Record<string, number>>('get_statistics', [['clusterer:']]);
   return Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/^clusterer:/, ''), v]));
-}
-
-/** One OPTIONS over a fresh TCP connection; the final status code, or undefined. */
-function optionsOverTcp(to: Address, timeoutMs = 3000): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const s = net.connect(to.port, to.host);
-    const tag = randomBytes(6).toString('hex');
-    let text = '';
-    const done = (code: number | undefined): void => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(code);
-    };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    s.on('connect', () =>
-      s.write(
-        [
-          `OPTIONS sip:${to.host}:${to.port};transport=tcp SIP/2.0`,
-          `Via: SIP/2.0/TCP 127.0.0.1:${s.localPort};branch=z9hG4bK${tag}`,
-          'Max-Forwards: 70',
-          `From: <sip:probe@e2e.test>;tag=${tag}`,
-          `To: <sip:${to.host}:${to.port}>`,
-          `Call-ID: ${tag}@e2e`,
-          'CSeq: 1 OPTIONS',
-          'Content-Length: 0',
-          '',
-          '',
-        ].join('\r\n'),
-      ),
-    );
-    s.on('data', (d: Buffer) => {
-      text += d.toString('latin1');
-      const m = /^SIP\/2\.0 (\d{3})/m.exec(text);
-      if (m !== null && Number(m[1]) >= 200) done(Number(m[1]));
-    });
-    s.on('error', () => {});
-    s.on('close', () => done(undefined));
-  });
-}
-
-/**
- * After an attack: every node alive, answering OPTIONS (UDP and TCP) and MI; `linked` nodes
- * see each other up; with a service address, exactly one of them owns it.
- */
-async function healthy(cluster: Cluster, linked = cluster.nodes.map((n) => n.id)): Promise<void> {
-  for (const n of cluster.nodes) expect(n.running, `${n.name} died`).toBe(true);
-  await cluster.waitLinked(linked, 20_000);
-  if (cluster.serviceAddress !== undefined) {
-    await until(
-      async () => {
-        const owners = await activeOwners(cluster);
-        return owners.length === 1 || notYet(`owners: ${owners.join() || 'none'}`);
-      },
-      { what: 'one owner of the service address', timeoutMs: 15_000 },
-    );
-  }
-  using ua = await new SipUdpUa().bind();
-  for (const n of cluster.nodes) {
-    expect((await ua.options(n.sipUdp as Address, 2000))?.code, `${n.name} OPTIONS/UDP`).toBe(200);
-    expect(await optionsOverTcp(n.sipTcp as Address), `${n.name} OPTIONS/TCP`).toBe(200);
-    expect(await n.call('uptime'), `${n.name} MI`).toHaveProperty('Up time');
-  }
 }
 
 /** A raw BIN connection to `to` from the local address `from`; resolves once connected. */
@@ -141,6 +77,7 @@ describe('hostile traffic on the cluster links (BIN)', () => {
       nodes: 3,
       proxy: false,
       ha: { active: 1 },
+      tls: true,
       logLevel: 'warn',
       configure: (c, id) => {
         ownAddresses('bin')(c, id);
@@ -149,7 +86,7 @@ describe('hostile traffic on the cluster links (BIN)', () => {
       },
     });
     onTestFailed(() => console.log(cluster.logs(80)));
-    await healthy(cluster);
+    await expectServing(cluster, { after: 'the start' });
     const n2 = cluster.node(2);
 
     // 1. node ids claimed from addresses they do not live at (node 2's listener, from node
@@ -182,7 +119,7 @@ describe('hostile traffic on the cluster links (BIN)', () => {
         n.name,
       ).toEqual([]);
     }
-    await healthy(cluster);
+    await expectServing(cluster, { after: 'spoofed node ids' });
 
     // 2. MI_CMD from real nodes: node 2 may not send any to node 1, node 3 only ul_add
     const add = (user: string) => ['location', `${user}@e2e.test`, `sip:${user}@192.0.2.9`, 0, 1];
@@ -198,7 +135,7 @@ describe('hostile traffic on the cluster links (BIN)', () => {
     const stored = await aors(cluster.node(1));
     expect(stored.has('allowed@e2e.test')).toBe(true);
     expect(stored.has('forged4@e2e.test')).toBe(false);
-    await healthy(cluster);
+    await expectServing(cluster, { after: 'MI_CMDs a node may not send' });
 
     // 3. 512 idle connections from node 1's host to node 2's listener; nodes 3 and 1 restart
     // and must link with node 2 again (they used to be refused once 512 were held)
@@ -216,7 +153,7 @@ describe('hostile traffic on the cluster links (BIN)', () => {
     } finally {
       for (const s of idle) s?.destroy();
     }
-    await healthy(cluster);
+    await expectServing(cluster, { after: '512 idle connections from a node' });
   }, 60_000);
 
   it('bins: refuses a node whose certificate names another host, and logs it', async () => {
@@ -232,6 +169,7 @@ describe('hostile traffic on the cluster links (BIN)', () => {
       nodes: 3,
       proxy: false,
       start: [1, 2],
+      tls: true,
       logLevel: 'warn',
       configure: (c, id) => {
         ownAddresses('bins')(c, id);
@@ -255,7 +193,7 @@ describe('hostile traffic on the cluster links (BIN)', () => {
     expect(cluster.node(1).output()).toMatch(/BIN peer 127\.0\.0\.3 refused: certificate name/);
     const list = await cluster.node(1).call<ClustererList>('clusterer_list');
     expect(list.Clusters[0]?.Nodes.find((n) => n.node_id === 3)?.link_state).not.toBe('Up');
-    await healthy(cluster, [1, 2]);
+    await expectServing(cluster, { after: 'a node with the wrong certificate', linked: [1, 2] });
   }, 60_000);
 });
 

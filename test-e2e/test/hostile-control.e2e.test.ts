@@ -12,8 +12,9 @@
  * - X through node 2's control socket (and straight to a relay) deletes the sender's own calls
  *   only; another sender's session survives.
  *
- * After each: a fresh client gets OPTIONS answered over UDP and TCP by every node, every MI
- * answers a fresh client, the links are up with one owner of vip/1, and no process died.
+ * Every node also serves SIP over TLS and WSS. After each, `expectServing`: a fresh client gets
+ * OPTIONS answered over UDP, TCP, TLS and WSS by every node, every MI answers a fresh client,
+ * the links are up with one owner of vip/1, and no process (node or relay) died.
  */
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
@@ -21,8 +22,14 @@ import { MiClient } from '@sipedge/mi';
 import { until } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { relaysOnline } from '../src/balancer.js';
-import { type Address, type Cluster, RtppClient, SipUdpUa, startCluster } from '../src/index.js';
-import { activeOwners } from '../src/shtags.js';
+import {
+  type Address,
+  activeOwners,
+  type Cluster,
+  expectServing,
+  RtppClient,
+  startCluster,
+} from '../src/index.js';
 
 const ATTACKER = '127.0.0.2';
 const RELAY_ATTACKER = '127.0.0.3';
@@ -58,63 +65,9 @@ function firstLine(s: Socket, ms = 5000): Promise<string> {
   });
 }
 
-/** One OPTIONS over a fresh TCP connection: the status line of the answer. */
-async function tcpOptions(to: Address): Promise<string> {
-  const s = connect(to.port, to.host);
-  s.on('error', () => {});
-  try {
-    await once(s, 'connect');
-    const tag = Math.random().toString(36).slice(2, 10);
-    const line = firstLine(s);
-    s.write(
-      [
-        `OPTIONS sip:${to.host}:${to.port};transport=tcp SIP/2.0`,
-        `Via: SIP/2.0/TCP 127.0.0.1:${s.localPort};branch=z9hG4bK${tag}`,
-        'Max-Forwards: 70',
-        `From: <sip:probe@e2e.test>;tag=${tag}`,
-        `To: <sip:${to.host}:${to.port}>`,
-        `Call-ID: ${tag}@e2e`,
-        'CSeq: 1 OPTIONS',
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-    );
-    return await line;
-  } finally {
-    s.destroy();
-  }
-}
-
 async function statistic(nodeId: number, name: string): Promise<number> {
   const r = await cluster.node(nodeId).call<Record<string, number>>('get_statistics', [[name]]);
   return r[name] ?? 0;
-}
-
-/** What every attack must leave intact. */
-async function stillServing(after: string): Promise<void> {
-  for (const n of cluster.nodes) {
-    expect(n.running, `${n.name} alive after ${after}`).toBe(true);
-    {
-      using ua = await new SipUdpUa().bind();
-      const r = await ua.options(n.sipUdp!, 3000);
-      expect(r?.code, `UDP OPTIONS to ${n.name} after ${after}`).toBeGreaterThanOrEqual(200);
-    }
-    expect(await tcpOptions(n.sipTcp!), `TCP OPTIONS to ${n.name} after ${after}`).toMatch(
-      /^SIP\/2\.0 [2-6]\d\d /,
-    );
-    const fresh = new MiClient({ url: n.miUrl, timeoutMs: 5000 });
-    try {
-      expect(await fresh.call('node_info')).toMatchObject({ node_id: n.id });
-    } finally {
-      fresh.close();
-    }
-  }
-  for (const r of cluster.relays) {
-    expect(r.proc.child.exitCode ?? r.proc.child.signalCode, `${r.name} alive`).toBeNull();
-  }
-  await cluster.waitLinked(undefined, 10_000);
-  expect(await activeOwners(cluster)).toHaveLength(1);
 }
 
 /** An rtpproxy client sending from `from`. */
@@ -142,6 +95,7 @@ beforeAll(async () => {
     relays: 2,
     rtpControl: true,
     ha: { active: 1 },
+    tls: true,
     logLevel: 'warn',
     configure: (c, id) => {
       const rtp = c.rtp!;
@@ -186,7 +140,7 @@ describe('hostile traffic on MI and rtp control', () => {
     expect(await statistic(1, 'mi:ws_source_limited')).toBeGreaterThanOrEqual(48);
     expect(await statistic(1, 'mi:connections_source_limited')).toBeGreaterThanOrEqual(32);
     dropHeld();
-    await stillServing('the MI flood');
+    await expectServing(cluster, { after: 'the MI flood' });
   }, 40_000);
 
   it('rtp control: 120 idle tcp connections from one address; the real client is served', async () => {
@@ -205,7 +159,7 @@ describe('hostile traffic on MI and rtp control', () => {
     real.write('V\n');
     expect(await line).toBe('20040107');
     dropHeld();
-    await stillServing('the control-socket flood');
+    await expectServing(cluster, { after: 'the control-socket flood' });
   }, 40_000);
 
   it('300 U from one sender through a node: E72 over its cap; another sender still gets sessions; its X deletes only its own', async () => {
@@ -233,7 +187,7 @@ describe('hostile traffic on MI and rtp control', () => {
       attacker.destroy();
       honest.destroy();
     }
-    await stillServing('300 U and an X through node 2');
+    await expectServing(cluster, { after: '300 U and an X through node 2' });
   }, 40_000);
 
   it('300 U straight to a relay: it keeps port pairs for other senders; X deletes the sender’s own', async () => {
@@ -252,6 +206,6 @@ describe('hostile traffic on MI and rtp control', () => {
     } finally {
       attacker.destroy();
     }
-    await stillServing('300 U and an X straight to a relay');
+    await expectServing(cluster, { after: '300 U and an X straight to a relay' });
   }, 40_000);
 });

@@ -3,20 +3,23 @@
  * connections, a drip-feed slow-loris, one source opening hundreds of connections, 4,160
  * connections from 65 sources against the 4,096 cap, a request flood from one source (pike),
  * malformed requests, WebSocket connections that never upgrade. Attackers are told apart by
- * their 127.x source address. After each attack: every node still runs and answers MI, a fresh
- * client gets OPTIONS answered over UDP and TCP by every node, the links are up and one node
- * owns the service address.
+ * their 127.x source address. Every node also listens on TLS and WSS (certificates made by the
+ * test). After each attack, `expectServing`: every node still runs and answers MI, a fresh
+ * client gets OPTIONS answered over UDP, TCP, WS, TLS and WSS by every node, the links are up
+ * and the same node owns the service address.
  */
 import dgram from 'node:dgram';
 import { notYet, until } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Attack, allClosed, EventSink, optionsRequest, tcpOptions } from '../src/hostile.js';
+import { Attack, allClosed, EventSink } from '../src/hostile.js';
 import {
-  type Address,
   activeOwners,
   type Cluster,
   type E2eNode,
+  expectServing,
+  optionsRequest,
   SipUdpUa,
+  sipOptions,
   startCluster,
 } from '../src/index.js';
 
@@ -28,12 +31,13 @@ let cluster: Cluster;
 let n1: E2eNode;
 let n2: E2eNode;
 /** The node that owns the service address once the cluster settled; attacks must not move it. */
-let owners: number[] = [];
+let owner = 0;
 
 beforeAll(async () => {
   cluster = await startCluster({
     nodes: 3,
     ha: { active: 1 },
+    tls: true,
     logLevel: 'info',
     configure: (c, id) => {
       c.sip.listeners.push({ proto: 'ws', address: '127.0.0.1:0' });
@@ -57,7 +61,8 @@ beforeAll(async () => {
   n2 = cluster.node(2);
   await until(
     async () => {
-      owners = await activeOwners(cluster);
+      const owners = await activeOwners(cluster);
+      owner = owners[0] ?? 0;
       return owners.length === 1 || notYet(`owners: ${owners.join(',')}`);
     },
     { what: 'one node to own the service address', timeoutMs: 20_000 },
@@ -72,23 +77,9 @@ async function stats(node: E2eNode): Promise<Record<string, number>> {
   return node.call<Record<string, number>>('get_statistics', [['sip:', 'pike:']]);
 }
 
-function wsAddress(node: E2eNode): Address {
-  const m = /cluster-node\[n\d+\]: SIP ws (\S+):(\d+)/.exec(node.output());
-  if (m === null) throw new Error(`${node.name} printed no WebSocket listener`);
-  return { host: m[1] ?? '', port: Number(m[2]) };
-}
-
 /** What must hold after every attack. */
 async function intact(after: string): Promise<void> {
-  for (const n of cluster.nodes) {
-    expect(n.running, `${n.name} still running after ${after}`).toBe(true);
-    await n.call('node_info');
-    using probe = await new SipUdpUa().bind(FRESH);
-    expect((await probe.options(n.sipUdp!, 2000))?.code, `${n.name} UDP after ${after}`).toBe(200);
-    expect(await tcpOptions(n.sipTcp!, FRESH), `${n.name} TCP after ${after}`).toBe(200);
-  }
-  await cluster.waitLinked(undefined, 10_000);
-  expect(await activeOwners(cluster)).toEqual(owners);
+  await expectServing(cluster, { after, from: FRESH, owner });
 }
 
 describe('hostile SIP traffic against a three-node cluster', () => {
@@ -131,7 +122,7 @@ describe('hostile SIP traffic against a three-node cluster', () => {
       },
       { what: 'the per-source cap to refuse the rest', timeoutMs: 10_000 },
     );
-    expect(await tcpOptions(n1.sipTcp!, FRESH)).toBe(200);
+    expect(await sipOptions('tcp', n1.sipTcp!, { from: FRESH })).toBe(200);
     await intact('connection exhaustion from one source');
   });
 
@@ -227,7 +218,7 @@ describe('hostile SIP traffic against a three-node cluster', () => {
 
   it('WebSocket connections that never upgrade are closed at the handshake deadline', async () => {
     using attack = new Attack();
-    const ws = wsAddress(n1);
+    const ws = n1.sip.get('ws')!;
     const silent = [
       ...(await attack.connect(ws, '127.0.1.7', 50)),
       ...(await attack.connect(ws, '127.0.1.8', 50)),
@@ -250,7 +241,7 @@ describe('hostile SIP traffic against a three-node cluster', () => {
       },
       { what: 'node 1 to hold 4,096 connections', timeoutMs: 15_000 },
     );
-    expect(await tcpOptions(n1.sipTcp!, FRESH)).toBe(200);
+    expect(await sipOptions('tcp', n1.sipTcp!, { from: FRESH })).toBe(200);
     const after = await stats(n1);
     const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
     expect(delta('sip:evicted_connections')).toBeGreaterThanOrEqual(64);

@@ -25,8 +25,8 @@ import {
   until,
 } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import WebSocket from 'ws';
 import {
+  type Address,
   activeOwners,
   type Cluster,
   type ClusterPki,
@@ -34,8 +34,10 @@ import {
   fingerprintOf,
   locations,
   makeClusterPki,
+  optionsRequest,
   SipUdpUa,
   sClient,
+  sipOptions,
   startCluster,
   startRegisterLoad,
   startStunnel,
@@ -43,22 +45,8 @@ import {
   waitTcpListening,
 } from '../src/index.js';
 
-const options = (to: string, transport: string, branch: string): string =>
-  [
-    `OPTIONS sip:${to} SIP/2.0`,
-    `Via: SIP/2.0/${transport} 127.0.0.1:5999;branch=z9hG4bK${branch};rport`,
-    'Max-Forwards: 70',
-    `From: <sip:probe@e2e.test>;tag=${branch}`,
-    `To: <sip:${to}>`,
-    `Call-ID: ${branch}@e2e.test`,
-    'CSeq: 1 OPTIONS',
-    'Content-Length: 0',
-    '',
-    '',
-  ].join('\r\n');
-
 /** Sends OPTIONS down an open TLS socket; resolves with the status line of the answer. */
-function optionsOver(socket: tls.TLSSocket, to: string, branch: string): Promise<string> {
+function optionsOver(socket: tls.TLSSocket, to: Address): Promise<string> {
   return new Promise((resolve) => {
     let got = '';
     const onData = (d: Buffer) => {
@@ -69,7 +57,9 @@ function optionsOver(socket: tls.TLSSocket, to: string, branch: string): Promise
       }
     };
     socket.on('data', onData);
-    socket.write(options(to, 'TLS', branch));
+    socket.write(
+      optionsRequest(to, 'TLS', { host: '127.0.0.1', port: socket.localPort ?? 0 }).text,
+    );
   });
 }
 
@@ -96,18 +86,15 @@ describe('one node with TLS everywhere', () => {
       nodes: 1,
       proxy: false,
       start: [],
+      tls: true,
       configure: (c) => {
-        c.sip.listeners.push(
-          { proto: 'tls', address: '127.0.0.1:0' },
-          { proto: 'wss', address: '127.0.0.1:0' },
-        );
         c.mi.tls = true;
         c.metrics = { enabled: true, port: 0, tls: true, process_metrics: false };
       },
     });
-    pki = makeClusterPki(cluster.dir, ['n1', 'uas']);
+    pki = cluster.pki!;
+    pki.issue('uas');
     node = cluster.node(1);
-    node.config.tls = pki.section('n1');
     caPem = readFileSync(pki.ca.certificate, 'utf8');
     node.miTls = { ca: caPem };
     try {
@@ -139,21 +126,8 @@ describe('one node with TLS everywhere', () => {
 
   it('OPTIONS over TLS and over WSS are answered; metrics over HTTPS', async () => {
     onTestFailed(() => console.log(cluster.logs()));
-    const sipTls = node.sip.get('tls')!;
-    const s = await tlsConnect(sipTls.port, caPem);
-    expect(await optionsOver(s, `127.0.0.1:${sipTls.port}`, 'tls1')).toBe('SIP/2.0 200 OK');
-    s.destroy();
-
-    const wss = node.sip.get('wss')!;
-    const ws = new WebSocket(`wss://127.0.0.1:${wss.port}`, 'sip', { ca: caPem });
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
-    const answer = new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
-    ws.send(options(`127.0.0.1:${wss.port}`, 'WSS', 'wss1'));
-    expect((await answer).split('\r\n')[0]).toBe('SIP/2.0 200 OK');
-    ws.close();
+    expect(await sipOptions('tls', node.sip.get('tls')!, { ca: caPem })).toBe(200);
+    expect(await sipOptions('wss', node.sip.get('wss')!, { ca: caPem })).toBe(200);
 
     const metrics = /metrics (https:\S+)/.exec(node.output())?.[1];
     expect(metrics).toBeDefined();
@@ -176,7 +150,7 @@ describe('one node with TLS everywhere', () => {
     const sipTls = node.sip.get('tls')!;
     const before = fingerprintOf(pki.certs.get('n1')!.certificate);
     const open = await tlsConnect(sipTls.port, caPem);
-    expect(await optionsOver(open, `127.0.0.1:${sipTls.port}`, 'hup1')).toBe('SIP/2.0 200 OK');
+    expect(await optionsOver(open, sipTls)).toBe('SIP/2.0 200 OK');
 
     pki.issue('n1');
     const after = fingerprintOf(pki.certs.get('n1')!.certificate);
@@ -193,7 +167,7 @@ describe('one node with TLS everywhere', () => {
       expect(r.fingerprint256).toBe(after);
     }
     expect(open.getPeerX509Certificate()?.fingerprint256).toBe(before);
-    expect(await optionsOver(open, `127.0.0.1:${sipTls.port}`, 'hup2')).toBe('SIP/2.0 200 OK');
+    expect(await optionsOver(open, sipTls)).toBe('SIP/2.0 200 OK');
     open.destroy();
   });
 
@@ -279,7 +253,7 @@ describe('a cluster whose links are all bins:', () => {
       nodes: 3,
       proxy: false,
       ha: { active: 1 },
-      start: [],
+      tls: true,
       configure: (c) => {
         c.clusterer.listen = c.clusterer.listen.replace(/^bin:/, 'bins:');
         c.clusterer.neighbours = c.clusterer.neighbours.map((n) => ({
@@ -289,10 +263,7 @@ describe('a cluster whose links are all bins:', () => {
       },
     });
     onTestFailed(() => console.log(cluster.logs(60)));
-    const pki = makeClusterPki(cluster.dir, ['n1', 'n2', 'n3']);
-    for (const n of cluster.nodes) n.config.tls = pki.section(n.name);
-    for (const n of cluster.nodes) await n.start();
-    await cluster.waitLinked([1, 2, 3]);
+    const pki = cluster.pki!;
     for (const n of cluster.nodes) expect(n.binUrl).toMatch(/^bins:127\.0\.0\.1:\d+$/);
     await until(async () => (await activeOwners(cluster)).join(',') === '1', {
       what: 'node 1 to be the one vip owner',

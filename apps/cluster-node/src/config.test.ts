@@ -295,7 +295,7 @@ describe('bad keys are named', () => {
     [
       'pike trusted entry that is no address',
       (c) => (c.sip = { pike: { trusted: ['10.0.0.0/33'] } }),
-      /^sip\.pike\.trusted\[0\]: must be an IP address or a subnet/,
+      /^sip\.pike\.trusted\[0\]: must be an IP address or CIDR block/,
     ],
     ['unknown pike action', (c) => (c.sip = { pike: { action: 'ban' } }), /^sip\.pike\.action: /],
     ['bad log level', (c) => (c.logging = { level: 'loud' }), /^logging\.level: /],

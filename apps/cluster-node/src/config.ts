@@ -129,16 +129,20 @@ const natPingSection = z
   })
   .strict();
 
-/** An IPv4/IPv6 address, or a subnet in CIDR form (`192.0.2.0/24`, `2001:db8::/32`). */
+/**
+ * An IPv4/IPv6 address, or a subnet in CIDR form (`192.0.2.0/24`, `2001:db8::/32`), as the
+ * rtpp allow-lists read them.
+ */
 const addressOrSubnet = z.string().refine(
   (s) => {
-    const [ip, bits, ...rest] = s.split('/');
-    const v = isIP(ip ?? '');
-    if (v === 0 || rest.length > 0) return false;
-    if (bits === undefined) return true;
-    return /^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128);
+    try {
+      parseSourceList([s]);
+      return true;
+    } catch {
+      return false;
+    }
   },
-  { message: 'must be an IP address or a subnet such as 192.0.2.0/24' },
+  { message: 'must be an IP address or CIDR block such as 192.0.2.0/24' },
 );
 
 /**
@@ -354,22 +358,7 @@ const rtpSection = z
      * Addresses or CIDR blocks that may send commands to a udp/tcp `control_socket`, besides
      * loopback (always allowed); others are dropped. unix sockets: their file's permissions.
      */
-    control_allowed_sources: z
-      .array(
-        z.string().refine(
-          (s) => {
-            try {
-              parseSourceList([s]);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          { message: 'must be an IP address or CIDR block such as 10.0.0.0/24' },
-        ),
-      )
-      .max(1024)
-      .default([]),
+    control_allowed_sources: z.array(addressOrSubnet).max(1024).default([]),
     /** tcp connections one source may hold on `control_socket`. */
     control_max_connections_per_source: z.number().int().min(1).max(65_535).default(16),
     /** Seconds a cunix/tcp `control_socket` connection may stay silent (0: forever). */

@@ -9,7 +9,7 @@
  * this node adds (which sources are exempt, the event, the MI commands, the statistics) needs
  * @sipedge/mi and the node's configuration, so it is here.
  */
-import { BlockList, isIP } from 'node:net';
+import { type BlockList, isIP } from 'node:net';
 import { type Clock, type Logger, LogLimiter } from '@sipedge/core';
 import {
   type Counter,
@@ -19,6 +19,7 @@ import {
   MiCommandError,
   type StatisticsRegistry,
 } from '@sipedge/mi';
+import { parseSourceList } from '@sipedge/rtpp';
 import { PikeDetector } from '@sipedge/sip';
 import { z } from 'zod';
 import type { NodeConfig } from './config.js';
@@ -62,19 +63,10 @@ export class PikeGuard {
       maxSources: config.max_sources,
     });
     this.#throttle = new LogLimiter(deps.clock === undefined ? {} : { clock: deps.clock });
-    const exact = new Set<string>(deps.peers);
-    let subnets: BlockList | undefined;
-    for (const t of config.trusted) {
-      const [ip = '', bits] = t.split('/');
-      if (bits === undefined) {
-        exact.add(ip);
-        continue;
-      }
-      subnets ??= new BlockList();
-      subnets.addSubnet(ip, Number(bits), isIP(ip) === 6 ? 'ipv6' : 'ipv4');
-    }
-    this.#exact = exact;
-    this.#subnets = subnets;
+    // addresses in a set (one lookup per request), subnets in a BlockList only when there are any
+    const subnets = config.trusted.filter((t) => t.includes('/'));
+    this.#exact = new Set([...deps.peers, ...config.trusted.filter((t) => !t.includes('/'))]);
+    this.#subnets = subnets.length === 0 ? undefined : parseSourceList(subnets);
     const s = deps.stats;
     this.#blocked = s.counter('pike', 'blocked');
     this.#dropped = s.counter('pike', 'dropped');

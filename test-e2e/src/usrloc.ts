@@ -1,5 +1,5 @@
 /** usrloc views over MI (`ul_dump`, OpenSIPS shapes) for comparing nodes. */
-import { type NotYet, notYet } from '@sipedge/test-utils';
+import { type NotYet, notYet, until } from '@sipedge/test-utils';
 import type { E2eNode } from './node.js';
 
 export interface UlContact {
@@ -60,4 +60,24 @@ export async function usrlocSynced(node: E2eNode): Promise<true | NotYet> {
   const cap = r.Clusters[0]?.Capabilities.find((c) => c.name === 'usrloc-contact-repl');
   if (cap === undefined) return notYet('no usrloc-contact-repl capability');
   return cap.state === 'Ok' || notYet(`${cap.state} (${cap.sync_state})`);
+}
+
+/** Waits (up to 20 s each) until every node in `ids` holds every user in `users`. */
+export async function holdEvery(
+  nodes: (id: number) => E2eNode,
+  ids: readonly number[],
+  users: Iterable<string>,
+): Promise<void> {
+  const want = [...users];
+  for (const id of ids) {
+    await until(
+      async () => {
+        const lost = missing(want, await aors(nodes(id)));
+        return (
+          lost.length === 0 || notYet(`${lost.length} missing, e.g. ${lost.slice(0, 5).join(',')}`)
+        );
+      },
+      { what: `node ${id} to hold every acknowledged registration`, timeoutMs: 20_000 },
+    );
+  }
 }

@@ -14,9 +14,8 @@
 import { notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
 import {
-  aors,
   type Cluster,
-  missing,
+  holdEvery,
   SipUdpUa,
   startCluster,
   startRegisterLoad,
@@ -128,25 +127,11 @@ describe('cold start with the seed killed early', () => {
           `${ok.size} acknowledged in all`,
       );
       expect(before).toBeGreaterThan(100);
-      const everywhere = async (ids: number[]): Promise<void> => {
-        for (const id of ids) {
-          await until(
-            async () => {
-              const lost = missing(ok, await aors(cluster.node(id)));
-              return (
-                lost.length === 0 ||
-                notYet(`${lost.length} missing, e.g. ${lost.slice(0, 5).join(',')}`)
-              );
-            },
-            { what: `node ${id} to hold every acknowledged registration`, timeoutMs: 20_000 },
-          );
-        }
-      };
-      await everywhere([2, 3]);
+      await holdEvery((id) => cluster.node(id), [2, 3], ok);
       await cluster.node(1).start();
       await cluster.waitLinked([1, 2, 3]);
       await until(() => usrlocSynced(cluster.node(1)), { what: 'node 1 synced' });
-      await everywhere([1, 2, 3]);
+      await holdEvery((id) => cluster.node(id), [1, 2, 3], ok);
       // the restarted node, configured active, did not take the tag back
       expect((await activeOwners(cluster)).length).toBe(1);
       expect(await activeOwners(cluster)).not.toContain(1);

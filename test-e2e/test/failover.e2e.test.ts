@@ -6,7 +6,7 @@
  */
 import { notYet, until } from '@sipedge/test-utils';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { aors, missing, SipUdpUa, startCluster, startRegisterLoad } from '../src/index.js';
+import { holdEvery, SipUdpUa, startCluster, startRegisterLoad } from '../src/index.js';
 import { activeOwners } from '../src/shtags.js';
 
 describe('failover of the service address', () => {
@@ -82,18 +82,7 @@ describe('failover of the service address', () => {
 
       const { ok, output } = await load.done();
       expect(ok.size, output.slice(-2000)).toBeGreaterThan(1000);
-      for (const id of [2, 3]) {
-        await until(
-          async () => {
-            const lost = missing(ok, await aors(cluster.node(id)));
-            return (
-              lost.length === 0 ||
-              notYet(`${lost.length} missing, e.g. ${lost.slice(0, 5).join(',')}`)
-            );
-          },
-          { what: `node ${id} to hold every acknowledged registration`, timeoutMs: 20_000 },
-        );
-      }
+      await holdEvery((id) => cluster.node(id), [2, 3], ok);
     } finally {
       await load.stop();
     }

@@ -1,6 +1,6 @@
 import type { LocalCapability } from './capability.js';
 import type { SyncHost } from './host.js';
-import { decodeCompare, encodeCompare, SIPEDGE_SYNC_CAP, SIPEDGE_SYNC_COMPARE } from './wire.js';
+import { decodeCompare, encodeCompare, SIPEDGE_SYNC_COMPARE, sipedgeSyncPacket } from './wire.js';
 
 /** What merge repair needs: the synced peers, a send, and a way to ask for a merge sync. */
 export interface AntiEntropyHost
@@ -47,16 +47,11 @@ export class AntiEntropy {
   #sendCompare(c: LocalCapability, dst: number, reply: boolean): void {
     const body = encodeCompare({ capability: c.name, digest: c.handlers.digest?.() ?? '', reply });
     this.#host.count('anti_entropy_sent');
-    this.#host.sendRouted(c.clusterId, dst, {
-      kind: 'module',
-      cluster: c.clusterId,
-      src: this.#host.myNodeId,
+    this.#host.sendRouted(
+      c.clusterId,
       dst,
-      capability: SIPEDGE_SYNC_CAP,
-      version: 1,
-      type: SIPEDGE_SYNC_COMPARE,
-      body,
-    });
+      sipedgeSyncPacket(c.clusterId, this.#host.myNodeId, dst, SIPEDGE_SYNC_COMPARE, body),
+    );
   }
 
   /** Anti-entropy digest from `src`: on mismatch merge its data (and make it merge ours). */

@@ -4,9 +4,9 @@ import type { SyncHost, SyncTimers } from './host.js';
 import {
   decodeStanding,
   encodeStanding,
-  SIPEDGE_SYNC_CAP,
   SIPEDGE_SYNC_STANDING,
   type Standing,
+  sipedgeSyncPacket,
 } from './wire.js';
 
 /** A node declared its data synced with no donor (`E_CLUSTERER_DONORLESS_SYNC`). */
@@ -186,16 +186,11 @@ export class DonorlessAgreement {
     });
     for (const dst of to) {
       this.#host.count('standings_sent');
-      this.#host.sendRouted(c.clusterId, dst, {
-        kind: 'module',
-        cluster: c.clusterId,
-        src: this.#host.myNodeId,
+      this.#host.sendRouted(
+        c.clusterId,
         dst,
-        capability: SIPEDGE_SYNC_CAP,
-        version: 1,
-        type: SIPEDGE_SYNC_STANDING,
-        body,
-      });
+        sipedgeSyncPacket(c.clusterId, this.#host.myNodeId, dst, SIPEDGE_SYNC_STANDING, body),
+      );
     }
   }
 }

@@ -4,7 +4,7 @@
  * fields out; a decoder throws a RangeError on a short body.
  */
 import { CAP_EXTRA, MsgType } from '../bin/constants.js';
-import { decodeHeader } from '../bin/packet.js';
+import { decodeHeader, type RoutedPacket } from '../bin/packet.js';
 
 /** Sipedge-only capability carrying the dataset digest of a sync (OpenSIPS drops it unread). */
 export const SIPEDGE_SYNC_CAP = 'sipedge-sync';
@@ -26,6 +26,26 @@ export const SIPEDGE_SYNC_STREAM_START = 3;
  * synced (docs/protocols/bin-clusterer.md §6).
  */
 export const SIPEDGE_SYNC_STANDING = 4;
+
+/** A `sipedge-sync` packet of `type` from `src` to `dst` (version 1). */
+export function sipedgeSyncPacket(
+  cluster: number,
+  src: number,
+  dst: number,
+  type: number,
+  body: Buffer,
+): RoutedPacket {
+  return {
+    kind: 'module',
+    cluster,
+    src,
+    dst,
+    capability: SIPEDGE_SYNC_CAP,
+    version: 1,
+    type,
+    body,
+  };
+}
 
 /** Bytes of a SYNC packet besides its chunks (header, capability, data version, trailer). */
 export function syncPacketOverhead(capability: string): number {

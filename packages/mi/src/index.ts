@@ -54,7 +54,18 @@ export {
   isLoopbackHost,
   MiSecurityError,
 } from './security/policy.js';
-export { type Counter, type Gauge, StatisticsRegistry } from './stats/registry.js';
+export { prometheusHelp, prometheusName, renderPrometheus } from './stats/prometheus.js';
+export {
+  type Counter,
+  type Gauge,
+  type LabelledOptions,
+  OTHER_SERIES,
+  type Series,
+  type StatisticInfo,
+  type StatisticOptions,
+  type StatisticSnapshot,
+  StatisticsRegistry,
+} from './stats/registry.js';
 export {
   SR_MAX_REPORTS,
   SR_STATUS_CHANGED_EVENT,

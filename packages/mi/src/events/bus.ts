@@ -75,9 +75,14 @@ export class EventBus {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? noopLogger;
     this.#maxSubs = options.maxSubscribersPerEvent ?? 64;
-    this.#raised = options.stats?.counter('events', 'raised');
-    this.#delivered = options.stats?.counter('events', 'delivered');
-    this.#dropped = options.stats?.counter('events', 'dropped');
+    const stats = options.stats;
+    this.#raised = stats?.counter('events', 'raised', 'MI events raised');
+    this.#delivered = stats?.counter('events', 'delivered', 'MI events delivered to a subscriber');
+    this.#dropped = stats?.counter(
+      'events',
+      'dropped',
+      'MI event deliveries that failed; the subscriber was removed',
+    );
   }
 
   /** Declare an event so it is listed and can be subscribed to (idempotent). */

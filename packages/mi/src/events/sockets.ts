@@ -52,7 +52,11 @@ export interface SocketSinkOptions {
 export function createSocketSinkFactory(options: SocketSinkOptions = {}): EventSocketFactory {
   const logger = options.logger ?? noopLogger;
   const maxQueued = options.maxQueuedBytes ?? 1024 * 1024;
-  const dropped = options.stats?.counter('events', 'socket_dropped');
+  const dropped = options.stats?.counter(
+    'events',
+    'socket_dropped',
+    'Events not sent to a udp/tcp subscriber: too big for a datagram or its queue full',
+  );
   const drop = (): void => dropped?.inc();
   return (socket: string): EventSink => {
     const addr = parseEventSocket(socket);

@@ -47,20 +47,40 @@ interface EngineStats {
 
 const statsCache = new WeakMap<StatisticsRegistry, EngineStats>();
 
+/**
+ * The JSON-RPC statistics (`mi:requests`, `mi:param_errors`…) in `stats`, registered now rather
+ * than at the first request, so they are shown (at 0) from the start.
+ */
+export function registerEngineStatistics(stats: StatisticsRegistry): void {
+  engineStats(stats);
+}
+
 function engineStats(stats: StatisticsRegistry | undefined): EngineStats | undefined {
   if (stats === undefined) return undefined;
   let s = statsCache.get(stats);
   if (s === undefined) {
+    const help: Record<keyof EngineStats, string> = {
+      requests: 'JSON-RPC requests (calls that expect a reply) handled',
+      notifications: 'JSON-RPC notifications (calls without an id) handled',
+      batches: 'JSON-RPC batches received',
+      parse_errors: 'MI messages that were not valid JSON (-32700)',
+      invalid_requests: 'MI messages that were not valid JSON-RPC requests (-32600)',
+      unknown_methods: 'MI calls of a command that does not exist (-32601)',
+      param_errors: 'MI calls whose parameters did not fit the command (-32602)',
+      command_errors: 'MI commands that answered with an error',
+      internal_errors: 'MI commands that failed unexpectedly (-32603)',
+    };
+    const c = (name: keyof EngineStats): Counter => stats.counter('mi', name, help[name]);
     s = {
-      requests: stats.counter('mi', 'requests'),
-      notifications: stats.counter('mi', 'notifications'),
-      batches: stats.counter('mi', 'batches'),
-      parse_errors: stats.counter('mi', 'parse_errors'),
-      invalid_requests: stats.counter('mi', 'invalid_requests'),
-      unknown_methods: stats.counter('mi', 'unknown_methods'),
-      param_errors: stats.counter('mi', 'param_errors'),
-      command_errors: stats.counter('mi', 'command_errors'),
-      internal_errors: stats.counter('mi', 'internal_errors'),
+      requests: c('requests'),
+      notifications: c('notifications'),
+      batches: c('batches'),
+      parse_errors: c('parse_errors'),
+      invalid_requests: c('invalid_requests'),
+      unknown_methods: c('unknown_methods'),
+      param_errors: c('param_errors'),
+      command_errors: c('command_errors'),
+      internal_errors: c('internal_errors'),
     };
     statsCache.set(stats, s);
   }

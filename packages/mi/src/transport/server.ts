@@ -8,7 +8,7 @@ import type { MiSession } from '../command.js';
 import { MiError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { MiRegistry } from '../registry.js';
-import { handleJsonRpc, type JsonRpcReply } from '../rpc/engine.js';
+import { handleJsonRpc, type JsonRpcReply, registerEngineStatistics } from '../rpc/engine.js';
 import { checkBearer, checkBindPolicy } from '../security/policy.js';
 import { type Counter, StatisticsRegistry } from '../stats/registry.js';
 import { ConnectionLimits } from './limits.js';
@@ -63,16 +63,20 @@ export interface MiServerOptions {
   clock?: Clock;
 }
 
-interface ServerStats {
-  http_requests: Counter;
-  http_rejected: Counter;
-  oversize: Counter;
-  ws_connections: Counter;
-  ws_rejected: Counter;
-  ws_messages: Counter;
-  ws_slow_dropped: Counter;
-  ws_timeouts: Counter;
-}
+/** What each statistic of the server counts (`mi:<name>`). */
+const SERVER_STATS = {
+  http_requests: 'HTTP requests to the MI server',
+  http_rejected:
+    'MI HTTP requests refused (path, origin, token, method, malformed or over the connection cap)',
+  oversize: 'MI HTTP requests refused for a body over the size limit',
+  ws_connections: 'MI WebSocket connections accepted',
+  ws_rejected: 'MI WebSocket upgrades refused',
+  ws_messages: 'MI WebSocket messages received',
+  ws_slow_dropped: 'MI WebSocket clients closed for not reading their replies and events',
+  ws_timeouts: 'MI WebSocket clients closed for not answering pings',
+} as const;
+
+type ServerStats = Record<keyof typeof SERVER_STATS, Counter>;
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
@@ -143,16 +147,10 @@ export class MiServer {
     };
     this.#statsRegistry = options.stats ?? new StatisticsRegistry();
     const s = this.#statsRegistry;
-    this.#st = {
-      http_requests: s.counter('mi', 'http_requests'),
-      http_rejected: s.counter('mi', 'http_rejected'),
-      oversize: s.counter('mi', 'oversize'),
-      ws_connections: s.counter('mi', 'ws_connections'),
-      ws_rejected: s.counter('mi', 'ws_rejected'),
-      ws_messages: s.counter('mi', 'ws_messages'),
-      ws_slow_dropped: s.counter('mi', 'ws_slow_dropped'),
-      ws_timeouts: s.counter('mi', 'ws_timeouts'),
-    };
+    registerEngineStatistics(s);
+    this.#st = Object.fromEntries(
+      Object.entries(SERVER_STATS).map(([name, help]) => [name, s.counter('mi', name, help)]),
+    ) as ServerStats;
     this.#limits = new ConnectionLimits(this.#o, s, this.#logger, options.clock);
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void =>
       this.#onRequest(req, res);

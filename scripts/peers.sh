@@ -2,8 +2,9 @@
 # Installs the real peers the interop suites drive, from Debian: sipp (sip-tester), Kamailio
 # with its rtpproxy/registrar/usrloc/path/nathelper/dmq modules, rtpengine (its rtpproxy
 # protocol on --listen-udp), tshark and stunnel (Debian's sipp has no TLS: the TLS e2e tests put
-# stunnel between sipp and the node), and systemd for systemd-analyze (the packaging test
-# verifies the service units with it). Does nothing when they are already there.
+# stunnel between sipp and the node), systemd for systemd-analyze (the packaging test verifies
+# the service units with it), and promtool (Debian's prometheus: the reference parser and linter
+# of /metrics and of the shipped alert rules). Does nothing when they are already there.
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
@@ -12,8 +13,9 @@ command -v rtpengine >/dev/null 2>&1 || need+=(rtpengine-daemon)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "peers: sipp, kamailio, rtpengine, tshark, stunnel and systemd-analyze are installed"
+  echo "peers: sipp, kamailio, rtpengine, tshark, stunnel, systemd-analyze and promtool are installed"
   exit 0
 fi
 sudo=""

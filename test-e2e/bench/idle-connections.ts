@@ -20,7 +20,7 @@ function rssBytes(pid: number): number {
 
 async function heapUsed(metricsUrl: string): Promise<number> {
   const text = await (await fetch(metricsUrl)).text();
-  const m = /^sipedge_node_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
   return Number(m?.[1] ?? Number.NaN);
 }
 

@@ -17,7 +17,11 @@ export class BadInput {
     this.#log = deps.logger;
     const counters = {} as Record<ParseReason, Counter>;
     for (const r of PARSE_REASONS) {
-      counters[r] = deps.stats.counter('sip', `bad_input_${r.replace(/-/g, '_')}`);
+      counters[r] = deps.stats.counter(
+        'sip',
+        `bad_input_${r.replace(/-/g, '_')}`,
+        `SIP messages that did not parse or validate: ${r.replace(/-/g, ' ')}`,
+      );
     }
     this.#counters = counters;
   }

@@ -1,70 +1,63 @@
 /**
- * Prometheus `/metrics`: a prom-client registry fed at scrape time from the MI statistics
- * (every package's counters and gauges, `sipedge_<group>_<name>[_total]`), plus Node.js
- * process metrics, on its own HTTP (or HTTPS) listener.
+ * Prometheus `/metrics`: every MI statistic (every package's counters and gauges, with their
+ * descriptions and labels; `prometheusName` in @sipedge/mi says how each is named), the build
+ * as `sipedge_build_info`, and the Node.js process metrics under their usual names
+ * (`process_…`, `nodejs_…`), on its own HTTP (or HTTPS) listener.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { StatisticsRegistry } from '@sipedge/mi';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
-/** The Prometheus name of an MI statistic `group:name`. */
-export function promName(fullName: string, incremental: boolean): string {
-  const base = `sipedge_${fullName.replace(':', '_')}`.replace(/[^A-Za-z0-9_]/g, '_');
-  return incremental ? `${base}_total` : base;
+/** What `sipedge_build_info` says. */
+export interface BuildInfo {
+  readonly version: string;
+  /** The source commit, when the build knows it (`SIPEDGE_COMMIT`). */
+  readonly commit?: string | undefined;
 }
 
 /**
- * A registry that mirrors `stats`: statistics registered later (a package started after the
- * registry was made) appear at the next scrape. Counters that MI `reset_statistics` resets go
+ * prom-client's default metrics that are gauges named like counters; each duplicates a
+ * labelled gauge (`nodejs_active_handles` by type…) and breaks the `_total` convention.
+ */
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/**
+ * The exposition of `stats` at each scrape: statistics registered later (a package started
+ * after this was made) appear at the next one. Counters that MI `reset_statistics` resets go
  * back down, as OpenSIPS's do; Prometheus treats that as a counter reset.
  */
 export function statisticsRegistry(
   stats: StatisticsRegistry,
-  options: { processMetrics?: boolean } = {},
+  options: { processMetrics?: boolean; build?: BuildInfo } = {},
 ): { registry: Registry; metrics(): Promise<string> } {
   const registry = new Registry();
-  if (options.processMetrics !== false)
-    collectDefaultMetrics({ register: registry, prefix: 'sipedge_node_' });
-  const mirrored = new Set<string>();
-  const sync = (): void => {
-    const kinds = stats.kinds(['all']);
-    for (const [full, kind] of Object.entries(kinds)) {
-      if (mirrored.has(full)) continue;
-      mirrored.add(full);
-      const incremental = kind === 'incremental';
-      const name = promName(full, incremental);
-      const help = `MI statistic ${full}`;
-      if (incremental) {
-        new Counter({
-          name,
-          help,
-          registers: [registry],
-          collect() {
-            this.reset();
-            const v = stats.get(full) ?? 0;
-            if (v > 0) this.inc(v);
-          },
-        });
-      } else {
-        new Gauge({
-          name,
-          help,
-          registers: [registry],
-          collect() {
-            this.set(stats.get(full) ?? 0);
-          },
-        });
-      }
-    }
-  };
+  if (options.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
+  }
+  const build = options.build;
+  if (build !== undefined) {
+    const labels: Record<string, string> = {
+      version: build.version,
+      node_version: process.version,
+      ...(build.commit === undefined || build.commit === '' ? {} : { commit: build.commit }),
+    };
+    new Gauge({
+      name: 'sipedge_build_info',
+      help: 'Always 1; the labels say which sipedge and Node.js this process runs',
+      labelNames: Object.keys(labels),
+      registers: [registry],
+    }).set(labels, 1);
+  }
   return {
     registry,
-    metrics: async () => {
-      sync();
-      return registry.metrics();
-    },
+    metrics: async () => `${stats.toPrometheus()}${await registry.metrics()}`,
   };
 }
 

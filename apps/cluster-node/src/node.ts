@@ -186,7 +186,15 @@ export async function startNode(
       }),
     );
     const miUrl = await startMiServer(config, { mi, logger, cleanups, tls });
-    const metricsUrl = await startMetrics(config, { mi, cleanups, tls });
+    const metricsUrl = await startMetrics(config, {
+      mi,
+      cleanups,
+      tls,
+      build: {
+        version: options.version ?? 'unknown',
+        commit: (options.env ?? process.env).SIPEDGE_COMMIT,
+      },
+    });
 
     clusterer.start();
     cleanups.push(() => clusterer.stop());

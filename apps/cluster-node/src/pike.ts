@@ -68,16 +68,25 @@ export class PikeGuard {
     this.#exact = new Set([...deps.peers, ...config.trusted.filter((t) => !t.includes('/'))]);
     this.#subnets = subnets.length === 0 ? undefined : parseSourceList(subnets);
     const s = deps.stats;
-    this.#blocked = s.counter('pike', 'blocked');
-    this.#dropped = s.counter('pike', 'dropped');
-    this.#released = s.counter('pike', 'released');
-    s.gauge('pike', 'blocked_sources', () => this.#detector.blockedCount);
-    s.gauge('pike', 'tracked_sources', () => this.#detector.trackedCount);
-    s.gauge(
+    this.#blocked = s.counter('pike', 'blocked', 'Source addresses blocked for flooding');
+    this.#dropped = s.counter(
       'pike',
-      'evicted',
-      () => this.#detector.counters.evictedCounts + this.#detector.counters.evictedBlocks,
+      'dropped',
+      'SIP requests refused from a blocked source (dropped, or answered 503)',
     );
+    this.#released = s.counter('pike', 'released', 'Blocked source addresses unblocked');
+    s.gauge('pike', 'blocked_sources', {
+      help: 'Source addresses blocked now',
+      read: () => this.#detector.blockedCount,
+    });
+    s.gauge('pike', 'tracked_sources', {
+      help: 'Source addresses counted in the current unit',
+      read: () => this.#detector.trackedCount,
+    });
+    s.counter('pike', 'evicted', {
+      help: 'Counted or blocked addresses forgotten to stay within max_sources',
+      read: () => this.#detector.counters.evictedCounts + this.#detector.counters.evictedBlocks,
+    });
     deps.events.register(PIKE_BLOCKED_EVENT);
     this.#detector.onReleased = (ip, block) => {
       this.#released.inc();

@@ -125,14 +125,18 @@ export class Router implements ProxyPolicy<Hop> {
     this.#log = options.logger;
     this.#pinger = new NatPingSender(options.edge);
     const s = options.stats;
-    const registers = s.counter('sip', 'registers');
-    const forwarded = s.counter('sip', 'requests_forwarded');
-    const replied = s.counter('sip', 'local_replies');
-    const lookupMiss = s.counter('sip', 'lookup_404');
-    const cancels = s.counter('sip', 'cancels');
-    const drained = s.counter('sip', 'drain_503');
-    const stray = s.counter('sip', 'stray_responses_dropped');
-    const alone = s.counter('sip', 'register_503_unreplicated');
+    const c = (name: string, help: string): Counter => s.counter('sip', name, help);
+    const registers = c('registers', 'REGISTER requests taken by the registrar');
+    const forwarded = c('requests_forwarded', 'Requests the proxy forwarded');
+    const replied = c('local_replies', 'Replies this node made itself');
+    const lookupMiss = c('lookup_404', 'Requests answered 404: the user is not registered');
+    const cancels = c('cancels', 'CANCEL requests received');
+    const drained = c('drain_503', 'New requests answered 503 while the node drains');
+    const stray = c('stray_responses_dropped', 'Responses dropped: no transaction wanted them');
+    const alone = c(
+      'register_503_unreplicated',
+      'REGISTER requests answered 503: no other node reachable to hold a replica',
+    );
     this.#c = { registers, lookupMiss, drained, alone };
     this.proxy = new StatefulProxy({
       network: edgeNetwork(options.edge),
@@ -146,7 +150,7 @@ export class Router implements ProxyPolicy<Hop> {
         cancels,
         drained,
         stray,
-        internalErrors: s.counter('sip', 'internal_errors'),
+        internalErrors: c('internal_errors', 'SIP messages dropped by an internal error'),
       },
       ...(options.badInput === undefined ? {} : { onBadInput: options.badInput.record }),
     });

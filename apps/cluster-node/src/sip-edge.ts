@@ -73,7 +73,8 @@ export class SipEdge {
   readonly #log: Logger;
   readonly #config: NodeConfig['sip'];
   #handler: EdgeHandler | undefined;
-  readonly #requests: Counter;
+  /** Requests received by interface and transport, shown by listener and transport. */
+  readonly #received = new Map<string, { listener: string; transport: string; n: number }>();
   readonly #rejected: Counter;
   readonly #sendErrors: Counter;
   readonly #internalErrors: Counter;
@@ -94,7 +95,7 @@ export class SipEdge {
       maxServerTransactions: config.max_transactions,
       ...(deps.badInput === undefined ? {} : { onBadInput: deps.badInput.record }),
       onRequest: (req, tx, from) => {
-        this.#requests.inc();
+        this.#countRequest(from as Hop);
         if (this.#handler === undefined) {
           if (tx !== undefined) this.#rejected.inc();
           return;
@@ -104,32 +105,97 @@ export class SipEdge {
       onStrayResponse: (res, from) => this.#handler?.onStrayResponse(res, from as Hop),
     });
     const s = deps.stats;
-    this.#requests = s.counter('sip', 'requests_received');
-    this.#rejected = s.counter('sip', 'requests_unhandled');
-    this.#sendErrors = s.counter('sip', 'send_errors');
-    this.#internalErrors = s.counter('sip', 'internal_errors');
+    s.labelledCounter('sip', 'requests_received', {
+      help: 'SIP requests received',
+      labels: ['listener', 'transport'],
+      maxSeries: 64,
+      series: () => [...this.#received.values()].map((r) => [[r.listener, r.transport], r.n]),
+    });
+    this.#rejected = s.counter('sip', 'requests_unhandled', 'SIP requests with no handler yet');
+    this.#sendErrors = s.counter('sip', 'send_errors', 'SIP messages that could not be sent');
+    this.#internalErrors = s.counter(
+      'sip',
+      'internal_errors',
+      'SIP messages dropped by an internal error',
+    );
     const counters = () => [this.node, this.#service].filter((i) => i !== undefined);
     const sum = (k: keyof TransportCounters) => () =>
       counters().reduce((n, i) => n + i.transports.counters[k], 0);
-    s.gauge('sip', 'parse_errors', sum('parseErrors'));
-    s.gauge('sip', 'tls_handshake_errors', sum('tlsHandshakeErrors'));
-    s.gauge('sip', 'closed_for_limits', sum('closedForLimits'));
-    s.gauge('sip', 'refused_connections', sum('refusedConnections'));
-    s.gauge('sip', 'refused_connections_per_source', sum('refusedPerSource'));
-    s.gauge('sip', 'evicted_connections', sum('evictedConnections'));
-    s.gauge('sip', 'closed_idle', sum('closedIdle'));
-    s.gauge('sip', 'closed_message_timeout', sum('closedMessageTimeout'));
-    s.gauge('sip', 'closed_handshake_timeout', sum('closedHandshakeTimeout'));
-    s.gauge('sip', 'flows', () => counters().reduce((n, i) => n + i.transports.flowCount, 0));
-    s.gauge('sip', 'connections', () =>
-      counters().reduce((n, i) => n + i.transports.connectionCount, 0),
-    );
-    s.gauge('sip', 'server_transactions', () => this.layer.serverCount);
-    s.gauge('sip', 'client_transactions', () => this.layer.clientCount);
+    const counted = (name: string, help: string, read: () => number): void => {
+      s.counter('sip', name, { help, read });
+    };
+    const transportCounters: [string, keyof TransportCounters, string][] = [
+      ['parse_errors', 'parseErrors', 'SIP messages dropped: they did not parse'],
+      ['tls_handshake_errors', 'tlsHandshakeErrors', 'Inbound SIP TLS handshakes that failed'],
+      [
+        'closed_for_limits',
+        'closedForLimits',
+        'SIP stream connections closed for a framing limit or the message deadline',
+      ],
+      [
+        'refused_connections',
+        'refusedConnections',
+        'SIP connections refused: every slot held and none could be evicted',
+      ],
+      [
+        'refused_connections_per_source',
+        'refusedPerSource',
+        'SIP connections refused: their source held tcp_accept_iplimit',
+      ],
+      [
+        'evicted_connections',
+        'evictedConnections',
+        'SIP connections closed to make room for a newcomer at max_connections',
+      ],
+      [
+        'closed_idle',
+        'closedIdle',
+        'SIP connections closed after their lifetime without a message',
+      ],
+      [
+        'closed_message_timeout',
+        'closedMessageTimeout',
+        'SIP stream connections closed by the message deadline (slow senders)',
+      ],
+      [
+        'closed_handshake_timeout',
+        'closedHandshakeTimeout',
+        'SIP WebSocket connections closed for not upgrading in time',
+      ],
+    ];
+    for (const [name, key, help] of transportCounters) counted(name, help, sum(key));
+    s.gauge('sip', 'flows', {
+      help: 'SIP stream connections open (TCP, TLS, WebSocket)',
+      read: () => counters().reduce((n, i) => n + i.transports.flowCount, 0),
+    });
+    s.gauge('sip', 'connections', {
+      help: 'SIP connections held, WebSocket handshakes included',
+      read: () => counters().reduce((n, i) => n + i.transports.connectionCount, 0),
+    });
+    s.gauge('sip', 'server_transactions', {
+      help: 'SIP server transactions alive',
+      read: () => this.layer.serverCount,
+    });
+    s.gauge('sip', 'client_transactions', {
+      help: 'SIP client transactions alive',
+      read: () => this.layer.clientCount,
+    });
     const lc = this.layer.counters;
-    s.gauge('sip', 'bad_requests', () => lc.badRequests);
-    s.gauge('sip', 'overload_503', () => lc.overloaded);
-    s.gauge('sip', 'retransmissions_absorbed', () => lc.absorbed);
+    counted(
+      'bad_requests',
+      'SIP requests answered 400: they did not validate',
+      () => lc.badRequests,
+    );
+    counted(
+      'overload_503',
+      'SIP requests answered 503: max_transactions reached',
+      () => lc.overloaded,
+    );
+    counted(
+      'retransmissions_absorbed',
+      'SIP retransmissions answered by their transaction, not passed on',
+      () => lc.absorbed,
+    );
   }
 
   #makeInterface(name: 'node' | 'service'): EdgeInterface {
@@ -160,7 +226,7 @@ export class SipEdge {
           // and the message dropped (the sender retransmits or times out)
           try {
             if (msg.isRequest && this.#handler?.onStateless?.(msg, hop) === true) {
-              this.#requests.inc();
+              this.#countRequest(hop);
               return;
             }
             this.layer.receive(msg, hop);
@@ -206,6 +272,18 @@ export class SipEdge {
     } catch {
       // not even the rows a response copies are readable: the request is dropped
     }
+  }
+
+  #countRequest(from: Hop): void {
+    const key = `${from.iface.name} ${from.transport}`;
+    let slot = this.#received.get(key);
+    if (slot === undefined) {
+      const l = this.listenerFor(from.iface, from.transport);
+      const listener = l === undefined ? 'unknown' : `${hostText(l.address)}:${l.port}`;
+      slot = { listener, transport: from.transport.toLowerCase(), n: 0 };
+      this.#received.set(key, slot);
+    }
+    slot.n++;
   }
 
   /** The stateful proxy. */

@@ -192,8 +192,8 @@ describe('cluster-node in-process', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await res.text();
-    expect(text).toMatch(/^# TYPE sipedge_clusterer_clusterer_nodes gauge$/m);
-    expect(text).toMatch(/^sipedge_rtp_cluster_no_member 0$/m);
+    expect(text).toMatch(/^# TYPE sipedge_clusterer_nodes gauge$/m);
+    expect(text).toMatch(/^sipedge_rtp_cluster_no_member_total\{cluster="media"\} 0$/m);
     expect(text).toMatch(/^sipedge_sip_lookup_404_total 0$/m);
     expect((await fetch((node.metricsUrl ?? '').replace('/metrics', '/other'))).status).toBe(404);
     expect((await fetch(node.metricsUrl ?? '', { method: 'POST' })).status).toBe(405);

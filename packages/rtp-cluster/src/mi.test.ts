@@ -113,6 +113,15 @@ describe('rtp-cluster MI commands', () => {
       statistics: ['rtp_cluster:'],
     })) as Record<string, number>;
     expect(stats['rtp_cluster:members_online']).toBe(1);
+    expect(stats['rtp_cluster:members_online{cluster=c}']).toBe(1);
+    expect(stats['rtp_cluster:relay_up{cluster=c,relay=a}']).toBe(1);
+    expect(stats['rtp_cluster:relay_commands{cluster=c,relay=a}']).toBe(0);
+    const text = core.stats.toPrometheus();
+    expect(text).toContain('# TYPE sipedge_rtp_cluster_commands_total counter');
+    expect(text).toContain('sipedge_rtp_cluster_relay_up{cluster="c",relay="a"} 1');
+    expect(text).toMatch(
+      /^sipedge_rtp_cluster_relay_rtt_seconds\{cluster="c",relay="a"\} [\d.e-]+$/m,
+    );
     expect(await callCommand(core.registry, 'rtp_cluster_reload', {})).toEqual({
       clusters: 1,
       members: 1,

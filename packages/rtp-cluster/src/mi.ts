@@ -8,15 +8,16 @@ import {
   type EventBus,
   type MiCommand,
   MiCommandError,
+  type Series,
   type StatisticsRegistry,
 } from '@sipedge/mi';
 import type { RtppServer } from '@sipedge/rtpp';
 import { z } from 'zod';
 import type { RtpBalancer } from './balancer.js';
 import type { RtpCluster } from './cluster/cluster.js';
-import type { RtpClusterEvent } from './cluster/options.js';
+import type { ClusterCounters, RtpClusterEvent } from './cluster/options.js';
 import { memberConfigSchema } from './config/schema.js';
-import type { Member } from './member.js';
+import type { Member, MemberCounters } from './member.js';
 
 export interface RtpClusterMiOptions {
   /** Re-reads the configuration for `rtp_cluster_reload`; the command is absent without it. */
@@ -178,28 +179,96 @@ export function miCommands(balancer: RtpBalancer, options: RtpClusterMiOptions =
   return commands;
 }
 
-/** Balancer-wide statistics (`rtp_cluster:*`), computed when read. */
+/** Per-cluster counters (`ClusterCounters`) as statistics, with what each counts. */
+const CLUSTER_COUNTERS: readonly [stat: string, counter: keyof ClusterCounters, help: string][] = [
+  ['commands', 'commands', 'rtpproxy commands the balancer received'],
+  ['new_sessions', 'newSessions', 'New sessions placed on a relay'],
+  ['broadcasts', 'broadcasts', 'Commands for an unknown call asked of every online relay'],
+  ['backend_timeouts', 'backendTimeouts', 'Commands a relay did not answer in time'],
+  ['failovers', 'failovers', 'New sessions tried again on another relay after a timeout'],
+  ['no_member', 'noMember', 'New sessions refused: no relay online with room'],
+  ['member_failures', 'memberFailures', 'Relay errors E7–E10 answered to the client as E997'],
+  [
+    'source_limited',
+    'sourceLimited',
+    'New sessions refused: their command source holds max_sessions_per_source',
+  ],
+];
+
+/** Per-relay counters (`MemberCounters`) as statistics `rtp_cluster:relay_<name>`. */
+const RELAY_COUNTERS: readonly [stat: string, counter: keyof MemberCounters, help: string][] = [
+  ['relay_commands', 'commands', 'Commands sent to the relay'],
+  ['relay_errors', 'errors', 'Error replies from the relay, and commands it could not be sent'],
+  ['relay_timeouts', 'timeouts', 'Commands the relay did not answer in time'],
+  ['relay_garbage', 'garbage', 'Replies from the relay that did not parse'],
+  ['relay_new_sessions', 'sessions', 'New sessions placed on the relay'],
+];
+
+/**
+ * Balancer statistics (`rtp_cluster:*`), computed when read: by cluster (label `cluster`),
+ * and by relay (labels `cluster` and `relay`, the member's name).
+ */
 export function registerRtpClusterStatistics(
   stats: StatisticsRegistry,
   balancer: RtpBalancer,
 ): void {
-  const sum = (pick: (c: RtpCluster) => number) => () =>
-    balancer.clusters.reduce((n, c) => n + pick(c), 0);
-  const members = (pred: (m: Member) => boolean) => sum((c) => c.members.filter(pred).length);
-  const gauges: [string, () => number][] = [
-    ['commands', sum((c) => c.counters.commands)],
-    ['new_sessions', sum((c) => c.counters.newSessions)],
-    ['broadcasts', sum((c) => c.counters.broadcasts)],
-    ['backend_timeouts', sum((c) => c.counters.backendTimeouts)],
-    ['failovers', sum((c) => c.counters.failovers)],
-    ['no_member', sum((c) => c.counters.noMember)],
-    ['member_failures', sum((c) => c.counters.memberFailures)],
-    ['source_limited', sum((c) => c.counters.sourceLimited)],
-    ['calls', sum((c) => c.callTable.size)],
-    ['members_online', members((m) => m.online)],
-    ['members_offline', members((m) => !m.online)],
-  ];
-  for (const [name, read] of gauges) stats.gauge('rtp_cluster', name, read);
+  const byCluster = (pick: (c: RtpCluster) => number) => (): Series[] =>
+    balancer.clusters.map((c) => [[c.name], pick(c)]);
+  const byRelay = (pick: (m: Member) => number) => (): Series[] =>
+    balancer.clusters.flatMap((c) => c.members.map((m): Series => [[c.name, m.name], pick(m)]));
+  const cluster = { labels: ['cluster'], maxSeries: 64 } as const;
+  const relay = { labels: ['cluster', 'relay'], maxSeries: 1024 } as const;
+  for (const [stat, counter, help] of CLUSTER_COUNTERS) {
+    stats.labelledCounter('rtp_cluster', stat, {
+      ...cluster,
+      help,
+      series: byCluster((c) => c.counters[counter]),
+    });
+  }
+  stats.labelledGauge('rtp_cluster', 'calls', {
+    ...cluster,
+    help: 'Calls the balancer holds, each bound to one relay',
+    series: byCluster((c) => c.callTable.size),
+  });
+  stats.labelledGauge('rtp_cluster', 'members_online', {
+    ...cluster,
+    help: 'Relays answering their heartbeats',
+    series: byCluster((c) => c.members.filter((m) => m.online).length),
+  });
+  stats.labelledGauge('rtp_cluster', 'members_offline', {
+    ...cluster,
+    help: 'Relays not answering (probing, down or being removed)',
+    series: byCluster((c) => c.members.filter((m) => !m.online).length),
+  });
+  stats.labelledGauge('rtp_cluster', 'relay_up', {
+    ...relay,
+    help: '1 while the relay answers its heartbeats, else 0',
+    series: byRelay((m) => (m.online ? 1 : 0)),
+  });
+  stats.labelledGauge('rtp_cluster', 'relay_sessions', {
+    ...relay,
+    help: 'Active sessions on the relay as the balancer weighs them',
+    series: byRelay((m) => m.activeSessions),
+  });
+  stats.labelledGauge('rtp_cluster', 'relay_calls', {
+    ...relay,
+    help: 'Calls the balancer has bound to the relay',
+    series: byRelay((m) => m.liveCalls()),
+  });
+  stats.labelledGauge('rtp_cluster', 'relay_rtt', {
+    ...relay,
+    unit: 'seconds',
+    summable: false,
+    help: 'Smoothed round-trip time of commands to the relay',
+    series: byRelay((m) => m.rttMs / 1000),
+  });
+  for (const [stat, counter, help] of RELAY_COUNTERS) {
+    stats.labelledCounter('rtp_cluster', stat, {
+      ...relay,
+      help,
+      series: byRelay((m) => m.counters[counter]),
+    });
+  }
 }
 
 /**
@@ -215,12 +284,31 @@ export function registerControlSocketStatistics(
     for (const s of servers()) n += pick(s.stats());
     return n;
   };
-  const gauges: [string, () => number][] = [
-    ['control_connections', sum((s) => s.openConnections)],
-    ['control_refused_sources', sum((s) => s.refusedSources)],
-    ['control_source_limited_connections', sum((s) => s.sourceLimitedConnections)],
-    ['control_rejected_connections', sum((s) => s.rejectedConnections)],
-    ['control_idle_closed', sum((s) => s.idleClosed)],
+  stats.gauge('rtp_cluster', 'control_connections', {
+    help: 'Stream connections open on the control sockets',
+    read: sum((s) => s.openConnections),
+  });
+  const counters: [string, () => number, string][] = [
+    [
+      'control_refused_sources',
+      sum((s) => s.refusedSources),
+      'Control datagrams and connections dropped: their source is not allowed',
+    ],
+    [
+      'control_source_limited_connections',
+      sum((s) => s.sourceLimitedConnections),
+      'Control tcp connections refused: their source held its connection cap',
+    ],
+    [
+      'control_rejected_connections',
+      sum((s) => s.rejectedConnections),
+      'Control stream connections refused: the connection cap was reached',
+    ],
+    [
+      'control_idle_closed',
+      sum((s) => s.idleClosed),
+      'Control stream connections closed after their idle timeout',
+    ],
   ];
-  for (const [name, read] of gauges) stats.gauge('rtp_cluster', name, read);
+  for (const [name, read, help] of counters) stats.counter('rtp_cluster', name, { help, read });
 }

@@ -175,18 +175,25 @@ export class NatPinger {
     this.#maxInFlight = options.maxInFlight ?? 10_000;
     this.#logger = options.logger ?? noopLogger;
     const s = options.stats;
+    const c = (name: string, help: string) => s?.counter('nathelper', name, help);
     this.#c = {
-      sent: s?.counter('nathelper', 'pings_sent'),
-      replied: s?.counter('nathelper', 'pings_replied'),
-      lost: s?.counter('nathelper', 'pings_lost'),
-      ignored: s?.counter('nathelper', 'replies_ignored'),
-      removed: s?.counter('nathelper', 'contacts_removed'),
-      removedTimeout: s?.counter('nathelper', 'contacts_removed_timeout'),
-      removedUnreachable: s?.counter('nathelper', 'contacts_removed_unreachable'),
-      skipped: s?.counter('nathelper', 'pings_skipped'),
-      errors: s?.counter('nathelper', 'errors'),
+      sent: c('pings_sent', 'NAT keep-alive pings sent'),
+      replied: c('pings_replied', 'NAT keep-alive pings answered'),
+      lost: c('pings_lost', 'NAT keep-alive pings not answered in time or unreachable'),
+      ignored: c('replies_ignored', 'Ping replies ignored as made on the way (408, 480…)'),
+      removed: c('contacts_removed', 'Contacts removed for unanswered pings, every reason'),
+      removedTimeout: c('contacts_removed_timeout', 'Contacts removed: pings timed out'),
+      removedUnreachable: c(
+        'contacts_removed_unreachable',
+        'Contacts removed: the contact was unreachable',
+      ),
+      skipped: c('pings_skipped', 'Ping rounds cut short: too many pings in flight'),
+      errors: c('errors', 'Pings that could not be sent or handled'),
     };
-    s?.gauge('nathelper', 'contacts_scheduled', () => this.#slots.size);
+    s?.gauge('nathelper', 'contacts_scheduled', {
+      help: 'Contacts behind NAT this node pings',
+      read: () => this.#slots.size,
+    });
   }
 
   /** Loads the contacts there are now, spread over the first interval, and starts the ticks. */

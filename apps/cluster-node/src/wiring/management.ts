@@ -5,7 +5,7 @@
 import { type MiCore, MiServer, miServerOptions } from '@sipedge/mi';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
-import { MetricsServer, statisticsRegistry } from '../metrics.js';
+import { type BuildInfo, MetricsServer, statisticsRegistry } from '../metrics.js';
 import type { Cleanups } from './cleanups.js';
 import type { NodeTls } from './tls.js';
 
@@ -36,12 +36,15 @@ export async function startMiServer(
 /** Starts `/metrics` fed from the MI statistics, unless disabled; returns its URL. */
 export async function startMetrics(
   config: Readonly<NodeConfig>,
-  deps: { mi: MiCore; cleanups: Cleanups; tls: NodeTls },
+  deps: { mi: MiCore; cleanups: Cleanups; tls: NodeTls; build: BuildInfo },
 ): Promise<string | undefined> {
   const m = config.metrics;
   if (!m.enabled) return undefined;
   const tls = deps.tls.material('metrics');
-  const prom = statisticsRegistry(deps.mi.stats, { processMetrics: m.process_metrics });
+  const prom = statisticsRegistry(deps.mi.stats, {
+    processMetrics: m.process_metrics,
+    build: deps.build,
+  });
   const metricsServer = new MetricsServer({
     host: m.host,
     port: m.port,

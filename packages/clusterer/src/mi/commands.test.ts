@@ -210,7 +210,33 @@ describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
       await callCommand(core.registry, 'get_statistics', [['clusterer:clusterer_nodes_down']]),
     ).toEqual({
       'clusterer:clusterer_nodes_down': 2,
+      'clusterer:clusterer_nodes_down{cluster=1}': 2,
     });
+  });
+
+  it('statistics by node and by tag: link, reachability through a neighbour, tag owner', async () => {
+    const { mi, nodes, clock } = setup();
+    nodes[0]!.shtags.configure(['vip/1=active', 'spare/1=backup']);
+    clock.advance(100);
+    const stats = mi[0]!.stats;
+    // node 1 has no link to node 3 (cut) but reaches it through node 2
+    expect(stats.values(['node_link_up', 'node_reachable'])).toEqual({
+      'clusterer:node_link_up': 1,
+      'clusterer:node_link_up{cluster=1,node=2}': 1,
+      'clusterer:node_link_up{cluster=1,node=3}': 0,
+      'clusterer:node_reachable': 2,
+      'clusterer:node_reachable{cluster=1,node=2}': 1,
+      'clusterer:node_reachable{cluster=1,node=3}': 1,
+    });
+    expect(stats.values(['shtag:active'])).toEqual({
+      'shtag:active': 1,
+      'shtag:active{cluster=1,tag=vip}': 1,
+      'shtag:active{cluster=1,tag=spare}': 0,
+    });
+    const text = stats.toPrometheus();
+    expect(text).toContain('sipedge_clusterer_nodes{cluster="1"} 2');
+    expect(text).toContain('# TYPE sipedge_clusterer_bin_packets_sent_total counter');
+    expect(text).toContain('sipedge_shtag_active{cluster="1",tag="vip"} 1');
   });
 
   it('clusterer_reload refuses script mode; remove_node checks its arguments', async () => {

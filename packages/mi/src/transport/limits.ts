@@ -80,11 +80,29 @@ export class ConnectionLimits {
     this.#clock = clock;
     this.#log = log;
     this.#logLimit = new LogLimiter({ clock });
-    this.#refused = stats.counter('mi', 'connections_source_limited');
-    this.#wsRefused = stats.counter('mi', 'ws_source_limited');
-    this.#timeouts = stats.counter('mi', 'request_timeouts');
-    stats.gauge('mi', 'connections', () => this.#conns.size);
-    stats.gauge('mi', 'ws_clients', () => this.#wsPerSource.total);
+    this.#refused = stats.counter(
+      'mi',
+      'connections_source_limited',
+      'MI connections closed on accept: their source held max_connections_per_source',
+    );
+    this.#wsRefused = stats.counter(
+      'mi',
+      'ws_source_limited',
+      'MI WebSocket upgrades refused: their source held max_ws_clients_per_source',
+    );
+    this.#timeouts = stats.counter(
+      'mi',
+      'request_timeouts',
+      'MI connections closed for not delivering a whole request in time',
+    );
+    stats.gauge('mi', 'connections', {
+      help: 'MI connections open',
+      read: () => this.#conns.size,
+    });
+    stats.gauge('mi', 'ws_clients', {
+      help: 'MI WebSocket clients connected',
+      read: () => this.#wsPerSource.total,
+    });
   }
 
   /** A connection was accepted: false when its source holds its cap (the caller destroys it). */

@@ -85,12 +85,20 @@ export class Location {
     );
     if (this.#events !== undefined) for (const e of USRLOC_EVENTS) this.#events.register(e);
     const stats = options.stats;
-    this.#expiredCounter = stats?.counter('usrloc', 'location-expires');
-    this.#timerErrors = stats?.counter('usrloc', 'timer_errors');
+    this.#expiredCounter = stats?.counter('usrloc', 'location-expires', 'Contacts that expired');
+    this.#timerErrors = stats?.counter(
+      'usrloc',
+      'timer_errors',
+      'Expiry timer runs that failed (store errors)',
+    );
     this.#logger = options.logger ?? noopLogger;
-    stats?.gauge('usrloc', 'registered_users', () => this.#aors.size);
-    stats?.gauge('usrloc', 'location-users', () => this.#aors.size);
-    stats?.gauge('usrloc', 'location-contacts', () => this.#contacts);
+    const users = { help: 'Registered AORs', read: () => this.#aors.size };
+    stats?.gauge('usrloc', 'registered_users', users);
+    stats?.gauge('usrloc', 'location-users', { ...users, help: 'AORs in the location table' });
+    stats?.gauge('usrloc', 'location-contacts', {
+      help: 'Contacts in the location table',
+      read: () => this.#contacts,
+    });
     for (const c of this.#store.load()) this.#insertLoaded(c);
   }
 

@@ -49,9 +49,17 @@ export class Registrar {
     this.#window = options.retransmissionWindowMs ?? 20_000;
     this.#aorOptions = options.aor ?? {};
     this.#isLocal = options.isLocalDomain;
-    this.#accepted = options.stats?.counter('registrar', 'accepted_regs');
+    this.#accepted = options.stats?.counter(
+      'registrar',
+      'accepted_regs',
+      'REGISTER requests accepted',
+    );
     this.#logger = options.logger ?? noopLogger;
-    this.#rejected = options.stats?.counter('registrar', 'rejected_regs');
+    this.#rejected = options.stats?.counter(
+      'registrar',
+      'rejected_regs',
+      'REGISTER requests rejected',
+    );
   }
 
   /**

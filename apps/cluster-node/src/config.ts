@@ -408,7 +408,7 @@ const storageSection = z
 const loggingSection = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** `auto`: pretty on a terminal when pino-pretty is installed, JSON otherwise. */
+    /** `auto`: one coloured line per event on a terminal (pino-pretty), JSON lines otherwise. */
     format: z.enum(['auto', 'json', 'pretty']).default('auto'),
   })
   .strict()

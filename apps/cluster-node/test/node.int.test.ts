@@ -208,6 +208,16 @@ describe('cluster-node in-process', () => {
     } finally {
       client.destroy();
     }
+    // rtp_cluster_list shows the socket that listens, not the balancer's placeholder address
+    const mi = new MiClient({ url: node.miUrl });
+    try {
+      const list = (await mi.call('rtp_cluster_list')) as { Clusters: Record<string, unknown>[] };
+      expect(list.Clusters[0]?.control_sockets).toEqual(node.rtpControlSockets);
+      expect(list.Clusters[0]).not.toHaveProperty('address');
+      expect(JSON.stringify(list)).not.toContain('/embedded/');
+    } finally {
+      mi.close();
+    }
   });
 
   it('without control_socket no rtpproxy socket is opened', async () => {
@@ -217,6 +227,13 @@ describe('cluster-node in-process', () => {
     const node = await start(cfg);
     expect(node.rtpControlSockets).toEqual([]);
     expect(node.balancer?.clusters[0]?.members.length).toBe(2);
+    const mi = new MiClient({ url: node.miUrl });
+    try {
+      const list = (await mi.call('rtp_cluster_list')) as { Clusters: Record<string, unknown>[] };
+      expect(list.Clusters[0]?.control_sockets).toEqual([]);
+    } finally {
+      mi.close();
+    }
   });
 
   it('reload applies relay and log-level changes and reports what needs a restart', async () => {

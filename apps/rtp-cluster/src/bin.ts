@@ -10,6 +10,7 @@ import { openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RtpClusterConfigError } from '@sipedge/rtp-cluster';
 import pino from 'pino';
+import pinoPretty from 'pino-pretty';
 import { startDaemon } from './daemon.js';
 import { daemonNodeArgs, parseDaemonArgs, readConfigFile, USAGE, UsageError } from './options.js';
 
@@ -18,6 +19,17 @@ const version = (
     version: string;
   }
 ).version;
+
+/** One line per event on stdout, coloured on a terminal. */
+function prettyStream(): pinoPretty.PrettyStream {
+  return pinoPretty({
+    destination: 1,
+    sync: true,
+    singleLine: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
+}
 
 async function main(argv: string[]): Promise<number> {
   let options: ReturnType<typeof parseDaemonArgs>;
@@ -69,9 +81,17 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const logFile = process.env.SIPEDGE_RTPC_LOGFILE;
+  // the log file of a detached daemon stays JSON lines (rotated with SIGUSR1)
+  const pretty =
+    logFile === undefined &&
+    (options.logFormat === 'pretty' ||
+      (options.logFormat === 'auto' && process.stdout.isTTY === true));
   const destination =
     logFile === undefined ? pino.destination(1) : pino.destination({ dest: logFile, sync: false });
-  const logger = pino({ level: options.logLevel, base: { name: 'rtp-cluster' } }, destination);
+  const logger = pino(
+    { level: options.logLevel, base: { name: 'rtp-cluster' } },
+    pretty ? prettyStream() : destination,
+  );
   logger.info({ config: options.configFile }, 'reading config');
 
   let daemon: Awaited<ReturnType<typeof startDaemon>>;

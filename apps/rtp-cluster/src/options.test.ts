@@ -41,3 +41,12 @@ describe('parseDaemonArgs: control-socket limits', () => {
     expect(() => parseDaemonArgs(['--max-sessions-per-source', 'many'])).toThrow(UsageError);
   });
 });
+
+describe('parseDaemonArgs --log-format', () => {
+  it('is auto unless given; json and pretty are accepted, anything else is a usage error', () => {
+    expect(parseDaemonArgs(['-f']).logFormat).toBe('auto');
+    expect(parseDaemonArgs(['-f', '--log-format', 'json']).logFormat).toBe('json');
+    expect(parseDaemonArgs(['--log-format=pretty']).logFormat).toBe('pretty');
+    expect(() => parseDaemonArgs(['--log-format', 'xml'])).toThrow(UsageError);
+  });
+});

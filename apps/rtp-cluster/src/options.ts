@@ -28,6 +28,8 @@ export interface DaemonOptions {
   /** SQLite file for the call-id table; `''` keeps it in memory only. */
   readonly stateDb: string;
   readonly logLevel: string;
+  /** `auto`: one coloured line per event on a terminal, JSON lines elsewhere. */
+  readonly logFormat: 'auto' | 'json' | 'pretty';
   readonly heartbeatMs: number;
   /** Who may send commands to udp/tcp cluster sockets: loopback and every `--allow`. */
   readonly allowedSources: readonly string[];
@@ -59,6 +61,7 @@ export function daemonNodeArgs(execArgv: readonly string[]): string[] {
 
 export const USAGE = `usage: rtp-cluster [-fd] [-P pidfile] [-c conffile] [-L logfile] [-s cli_socket] [-o user[:group]]
                    [--mi host:port] [--mi-token TOKEN] [--state-db FILE] [--log-level LEVEL]
+                   [--log-format auto|json|pretty]
 
   -f            stay in the foreground (default: detach, log to the logfile)
   -d            dry run: read and check the configuration, then exit (implies -f)
@@ -73,6 +76,8 @@ export const USAGE = `usage: rtp-cluster [-fd] [-P pidfile] [-c conffile] [-L lo
   --state-db FILE      SQLite file keeping the call-id table across restarts
                        (default: <pidfile directory>/rtp_cluster.state.sqlite; '' = memory only)
   --log-level LEVEL    trace, debug, info, warn, error (default info)
+  --log-format FORMAT  auto (default: one line per event on a terminal, JSON otherwise),
+                       json or pretty (the logfile of a detached daemon is always JSON)
   --heartbeat MS       member heartbeat interval (default 1000)
   --allow CIDR         an address or CIDR block udp/tcp cluster sockets take commands from,
                        besides loopback; repeatable (unix sockets: file permissions)
@@ -111,6 +116,10 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions {
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
   const logLevel = values['log-level'] ?? 'info';
   if (!levels.includes(logLevel)) throw new UsageError(`--log-level: one of ${levels.join(', ')}`);
+  const logFormat = values['log-format'] ?? 'auto';
+  if (logFormat !== 'auto' && logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new UsageError('--log-format: one of auto, json, pretty');
+  }
   const cliSocket = (values.s ?? '/var/run/rtp_cluster.sock').replace(/^unix:/, '');
   const allow = values.allow ?? [];
   try {
@@ -138,6 +147,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonOptions {
     ...(values['mi-token'] === undefined ? {} : { miToken: values['mi-token'] }),
     stateDb,
     logLevel,
+    logFormat,
     heartbeatMs,
     allowedSources: [...LOOPBACK_SOURCES, ...allow],
     maxSessionsPerSource: count(
@@ -171,6 +181,7 @@ function parse(argv: readonly string[]) {
       'mi-token': { type: 'string' },
       'state-db': { type: 'string' },
       'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
       heartbeat: { type: 'string' },
       allow: { type: 'string', multiple: true },
       'max-sessions-per-source': { type: 'string' },

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * sipedge-rtp-relay: runs in the foreground, logs JSON lines (pino) to stderr, prints one ready
- * line to stdout once every control socket is bound, and exits 0 on SIGTERM/SIGINT.
+ * sipedge-rtp-relay: runs in the foreground, logs to stderr (one line per event on a terminal,
+ * JSON lines otherwise: `--log-format`), prints one ready line to stdout once every control
+ * socket is bound, and exits 0 on SIGTERM/SIGINT.
  */
 import { readFileSync } from 'node:fs';
 import { type Relay, startRelay } from '@sipedge/rtp-relay';
 import { LOOPBACK_SOURCES, reachableBeyondLoopback } from '@sipedge/rtpp';
 import { pino } from 'pino';
+import pinoPretty from 'pino-pretty';
 import { parseRelayArgs, USAGE } from './config.js';
 
 function version(): string {
@@ -30,7 +32,20 @@ if (cli.kind === 'error') {
   process.exit(2);
 }
 const config = cli.config;
-const logger = pino({ name: 'sipedge-rtp-relay', level: config.logLevel }, pino.destination(2));
+const pretty =
+  config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stderr.isTTY === true);
+const logger = pino(
+  { name: 'sipedge-rtp-relay', level: config.logLevel },
+  pretty
+    ? pinoPretty({
+        destination: 2,
+        sync: true,
+        singleLine: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname',
+      })
+    : pino.destination(2),
+);
 
 // Signal handlers go in before anything is bound, so a SIGTERM that arrives right after the
 // ready line (or during start-up) is a clean shutdown, never the default kill.

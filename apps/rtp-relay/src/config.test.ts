@@ -28,6 +28,7 @@ describe('parseRelayArgs', () => {
       controlIdleTimeoutMs: 120_000,
       maxSessionsPerSource: undefined,
       logLevel: 'info',
+      logFormat: 'auto',
     });
     expect(Object.isFrozen(run([]))).toBe(true);
   });
@@ -58,6 +59,8 @@ describe('parseRelayArgs', () => {
       '-F',
       '--log-level',
       'debug',
+      '--log-format',
+      'json',
     ]);
     expect(c.control).toEqual(['udp:127.0.0.1:0', 'cunix:/tmp/r.sock']);
     expect([c.ipv4, c.ipv6, c.advertised, c.portMin, c.portMax, c.ttl]).toEqual([
@@ -70,6 +73,7 @@ describe('parseRelayArgs', () => {
     ]);
     expect(c.notifySockets).toEqual(['unix:/tmp/n.sock', 'tcp:%%CC_SELF%%:9']);
     expect(c.logLevel).toBe('debug');
+    expect(c.logFormat).toBe('json');
   });
 
   it('reads the control-socket limits: sources besides loopback, caps, idle timeout', () => {
@@ -107,6 +111,9 @@ describe('parseRelayArgs', () => {
     expect(error(['-T', '0'])).toMatch(/-T 0/);
     expect(error(['-n', 'udp:1.2.3.4:5'])).toMatch(/notify socket/);
     expect(error(['--log-level', 'loud'])).toMatch(/--log-level loud/);
+    expect(error(['--log-format', 'xml'])).toMatch(
+      /--log-format xml: expected auto, json or pretty/,
+    );
     expect(error(['extra'])).toMatch(/extra/);
   });
 

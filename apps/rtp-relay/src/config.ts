@@ -28,6 +28,8 @@ export interface RelayConfig {
   /** undefined: 90% of the port range. */
   readonly maxSessionsPerSource: number | undefined;
   readonly logLevel: LogLevel;
+  /** `auto`: one coloured line per event when stderr is a terminal, JSON lines elsewhere. */
+  readonly logFormat: 'auto' | 'json' | 'pretty';
 }
 
 export type CliResult =
@@ -63,6 +65,8 @@ An rtpproxy-compatible media relay: answers the rtpproxy control protocol and re
                    close a cunix/tcp control connection silent this long (default 120; 0 never)
   -f, -F           accepted for rtpproxy compatibility; the relay always runs in the foreground
   --log-level <l>  fatal, error, warn, info (default), debug, trace, silent
+  --log-format <f> auto (default: one line per event on a terminal, JSON otherwise),
+                   json or pretty
   -h, --help       this text
   -v, --version    print the version
 `;
@@ -97,6 +101,7 @@ export function parseRelayArgs(argv: readonly string[]): CliResult {
         foreground: { type: 'boolean', short: 'f' },
         'force-F': { type: 'boolean', short: 'F' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -149,6 +154,10 @@ export function parseRelayArgs(argv: readonly string[]): CliResult {
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
       throw new Error(`--log-level ${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
     }
+    const logFormat = (values['log-format'] as string | undefined) ?? 'auto';
+    if (logFormat !== 'auto' && logFormat !== 'json' && logFormat !== 'pretty') {
+      throw new Error(`--log-format ${logFormat}: expected auto, json or pretty`);
+    }
     return {
       kind: 'run',
       config: Object.freeze({
@@ -165,6 +174,7 @@ export function parseRelayArgs(argv: readonly string[]): CliResult {
         controlIdleTimeoutMs: idleSeconds * 1000,
         maxSessionsPerSource,
         logLevel: logLevel as LogLevel,
+        logFormat,
       }),
     };
   } catch (e) {

@@ -1,4 +1,4 @@
-import { callCommand, createMiCore, MiRpcError } from '@sipedge/mi';
+import { callCommand, createMiCore, MiRegistry, MiRpcError } from '@sipedge/mi';
 import { describe, expect, it } from 'vitest';
 import { flush, ScriptedMember } from '../test/scripted.js';
 import { RtpBalancer } from './balancer.js';
@@ -69,6 +69,22 @@ describe('rtp-cluster MI commands', () => {
       rpcCode: 404,
       message: 'nope: cluster not found',
     });
+  });
+
+  it('shows the control sockets it is told of instead of the configured address', async () => {
+    const { balancer } = await setup();
+    const plain = new MiRegistry();
+    plain.register(...miCommands(balancer));
+    expect(await callCommand(plain, 'rtp_cluster_list', {})).toMatchObject({
+      Clusters: [{ protocol: 'udp', address: '127.0.0.1:1' }],
+    });
+    const embedded = new MiRegistry();
+    embedded.register(...miCommands(balancer, { controlSockets: () => ['udp:127.0.0.1:22230'] }));
+    const list = (await callCommand(embedded, 'rtp_cluster_list', {})) as {
+      Clusters: Record<string, unknown>[];
+    };
+    expect(list.Clusters[0]?.control_sockets).toEqual(['udp:127.0.0.1:22230']);
+    expect(list.Clusters[0]).not.toHaveProperty('address');
   });
 
   it('adds, pauses, resumes and deletes members, with 400/404 errors', async () => {

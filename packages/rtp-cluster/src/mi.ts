@@ -22,6 +22,12 @@ import type { Member, MemberCounters } from './member.js';
 export interface RtpClusterMiOptions {
   /** Re-reads the configuration for `rtp_cluster_reload`; the command is absent without it. */
   readonly reload?: () => Promise<{ clusters: number; members: number }>;
+  /**
+   * The control sockets a cluster really listens on (`udp:127.0.0.1:22230`), when its
+   * configured address is not one (a balancer embedded in another program): `rtp_cluster_list`
+   * then shows `control_sockets` instead of `protocol` and `address`.
+   */
+  readonly controlSockets?: (cluster: string) => readonly string[];
 }
 
 /** Event names raised on the MI bus (OpenSIPS `E_` style). */
@@ -60,11 +66,15 @@ export function memberInfo(m: Member): Record<string, unknown> {
   };
 }
 
-export function clusterInfo(c: RtpCluster): Record<string, unknown> {
+export function clusterInfo(
+  c: RtpCluster,
+  controlSockets?: RtpClusterMiOptions['controlSockets'],
+): Record<string, unknown> {
   return {
     name: c.name,
-    protocol: c.config.protocol,
-    address: c.config.address,
+    ...(controlSockets === undefined
+      ? { protocol: c.config.protocol, address: c.config.address }
+      : { control_sockets: [...controlSockets(c.name)] }),
     capacity_limit: c.config.capacity_limit,
     calls: c.callTable.size,
     counters: { ...c.counters },
@@ -110,10 +120,10 @@ export function miCommands(balancer: RtpBalancer, options: RtpClusterMiOptions =
       module: 'rtp_cluster',
       params: z.object({ cluster: z.string().optional() }),
       handler: ({ cluster }) => ({
-        Clusters:
-          cluster === undefined
-            ? balancer.clusters.map(clusterInfo)
-            : [clusterInfo(clusterOrThrow(balancer, cluster))],
+        Clusters: (cluster === undefined
+          ? balancer.clusters
+          : [clusterOrThrow(balancer, cluster)]
+        ).map((c) => clusterInfo(c, options.controlSockets)),
       }),
     }),
     defineCommand({

@@ -76,8 +76,11 @@ export async function startMedia(
       raiseRtpClusterEvent(mi.events, e);
     },
   });
+  const rtpControlSockets: string[] = [];
   mi.registry.register(
     ...rtpClusterMiCommands(balancer, {
+      // the balancer's own address is a placeholder: show what really listens
+      controlSockets: () => rtpControlSockets,
       reload: async () => {
         const next = deps.reloadConfig();
         if (next.rtp === undefined) throw new Error('rtp section removed: restart needed');
@@ -89,7 +92,6 @@ export async function startMedia(
   registerRtpClusterStatistics(mi.stats, balancer);
   await balancer.start();
   cleanups.push(() => balancer.stop());
-  const rtpControlSockets: string[] = [];
   const servers: RtppServer[] = [];
   registerControlSocketStatistics(mi.stats, () => servers);
   if (rtp.control_socket !== undefined) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_URL, miParams, parseArgs, UsageError, wsUrlFor } from './args.js';
+import { DEFAULT_URL, demoNodeUrl, miParams, parseArgs, UsageError, wsUrlFor } from './args.js';
 
 describe('parseArgs', () => {
   it('takes options anywhere and keeps words in order', () => {
@@ -23,6 +23,26 @@ describe('parseArgs', () => {
       url: 'http://x/mi',
       token: 't',
     });
+  });
+
+  it('--node N is node N of the example; --url and --node do not mix', () => {
+    expect(parseArgs(['--node', '2']).options).toMatchObject({
+      url: 'http://127.0.0.1:8882/mi',
+      urlFrom: 'flag',
+    });
+    expect(parseArgs(['--node=3'], { SIPEDGE_MI_URL: 'http://x/mi' }).options.url).toBe(
+      'http://127.0.0.1:8883/mi',
+    );
+    expect(demoNodeUrl(1)).toBe('http://127.0.0.1:8881/mi');
+    expect(() => parseArgs(['--node', '0'])).toThrow(/1-9/);
+    expect(() => parseArgs(['--node', 'x'])).toThrow(UsageError);
+    expect(() => parseArgs(['--node', '1', '--url', 'http://h/mi'])).toThrow(/not both/);
+    expect(parseArgs([]).options.urlFrom).toBe('default');
+    expect(parseArgs([], { SIPEDGE_MI_URL: 'http://x/mi' }).options.urlFrom).toBe('env');
+  });
+
+  it("accepts opensips-cli's -x", () => {
+    expect(parseArgs(['-x', 'mi', 'ul_dump']).words).toEqual(['mi', 'ul_dump']);
   });
 
   it('negative numbers and words after -- are not options', () => {

@@ -5,6 +5,8 @@ export class UsageError extends Error {
 
 export interface GlobalOptions {
   url: string;
+  /** Where `url` came from: a flag (`--url`, `--node`), `SIPEDGE_MI_URL`, or the default. */
+  urlFrom: 'flag' | 'env' | 'default';
   wsUrl?: string;
   token?: string;
   json: boolean;
@@ -30,20 +32,28 @@ export interface ParsedArgs {
 
 export const DEFAULT_URL = 'http://127.0.0.1:8888/mi';
 
-const VALUE_OPTIONS = new Set(['--url', '--ws-url', '--token', '--timeout', '--count']);
+/** The MI URL of node N of the three-node example (`examples/three-nodes`): port 8880 + N. */
+export function demoNodeUrl(n: number): string {
+  return `http://127.0.0.1:${8880 + n}/mi`;
+}
+
+const VALUE_OPTIONS = new Set(['--url', '--node', '--ws-url', '--token', '--timeout', '--count']);
 
 /**
- * Split argv into options (anywhere before `--`) and words. Options: --url, --ws-url, --token,
- * --json, --timeout <ms>, --count <n>, --help/-h, --version/-V; `--opt=value` works too. Environment
- * SIPEDGE_MI_URL and SIPEDGE_MI_TOKEN give defaults.
+ * Split argv into options (anywhere before `--`) and words. Options: --url, --node <n> (the
+ * example's node n), --ws-url, --token, --json, --timeout <ms>, --count <n>, --help/-h,
+ * --version/-V, and opensips-cli's -x (accepted, changes nothing); `--opt=value` works too.
+ * Environment SIPEDGE_MI_URL and SIPEDGE_MI_TOKEN give defaults.
  */
 export function parseArgs(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = {},
   extra: ExtraOptions = {},
 ): ParsedArgs {
+  const fromEnv = env.SIPEDGE_MI_URL !== undefined && env.SIPEDGE_MI_URL !== '';
   const options: GlobalOptions = {
-    url: env.SIPEDGE_MI_URL ?? DEFAULT_URL,
+    url: fromEnv ? (env.SIPEDGE_MI_URL as string) : DEFAULT_URL,
+    urlFrom: fromEnv ? 'env' : 'default',
     json: false,
     help: false,
     version: false,
@@ -56,6 +66,15 @@ export function parseArgs(
     options.token = env.SIPEDGE_MI_TOKEN;
   const words: string[] = [];
   let rest = false;
+  let urlFlag: '--url' | '--node' | undefined;
+  const setUrl = (flag: '--url' | '--node', url: string): void => {
+    if (urlFlag !== undefined && urlFlag !== flag) {
+      throw new UsageError('give --url or --node, not both');
+    }
+    urlFlag = flag;
+    options.url = url;
+    options.urlFrom = 'flag';
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (rest || !arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) {
@@ -78,6 +97,8 @@ export function parseArgs(
       options.json = true;
       continue;
     }
+    // opensips-cli -x "execute this command": what sipedge always does
+    if (arg === '-x') continue;
     if (extraFlags.has(arg)) {
       options.extra[arg] = true;
       continue;
@@ -100,8 +121,15 @@ export function parseArgs(
     }
     switch (name) {
       case '--url':
-        options.url = value;
+        setUrl('--url', value);
         break;
+      case '--node': {
+        if (!/^[1-9]$/.test(value)) {
+          throw new UsageError(`--node needs the example's node number 1-9 (got ${value})`);
+        }
+        setUrl('--node', demoNodeUrl(Number(value)));
+        break;
+      }
       case '--ws-url':
         options.wsUrl = value;
         break;

@@ -108,7 +108,39 @@ describe('sipedge mi', () => {
     expect(JSON.parse(j.stdout)).toEqual({ error: { code: 404, message: 'Group not found' } });
     const p = await sipedge(['mi', 'sr_get_status', '--url', server.url]);
     expect(p.exitCode).toBe(1);
-    expect(p.stderr).toBe('error -32602: Invalid params (Too few or too many parameters)');
+    // what the command expects follows, from its description on the server
+    expect(p.stderr.split('\n')).toEqual([
+      'error -32602: Invalid params (Too few or too many parameters)',
+      'expected:',
+      '  sipedge mi sr_get_status <group> [identifier]',
+      '     or: sipedge mi sr_get_status group=… identifier=…',
+      '    group       (string)',
+      '    identifier  (string, optional)',
+    ]);
+  });
+
+  it("takes opensips-cli's words for a list parameter: get_statistics core: shmem:", async () => {
+    const r = await sipedge(['-x', 'mi', 'get_statistics', 'core:', 'shmem:', '--json'], {
+      SIPEDGE_MI_URL: server.url,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ 'core:rcv_requests': 12, 'shmem:used_size': 4096 });
+  });
+
+  it('an unknown MI command gets the closest names; an unknown subcommand too', async () => {
+    const r = await sipedge(['mi', 'sr_get_stauts', 'core', '--url', server.url]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.split('\n')).toEqual([
+      'error -32601: Method not found',
+      'no MI command sr_get_stauts here; did you mean sr_get_status?',
+    ]);
+    const sub = await sipedge(['ul_dump', '--url', server.url]);
+    expect(sub.exitCode).toBe(2);
+    expect(sub.stderr).toMatch(
+      /^sipedge: unknown command ul_dump; MI commands go after mi: sipedge mi ul_dump\n/,
+    );
+    expect((await sipedge(['evnets'])).stderr).toMatch(/did you mean events\?/);
   });
 
   it('exit 2 for usage errors', async () => {

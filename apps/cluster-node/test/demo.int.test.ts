@@ -1,13 +1,16 @@
 /**
  * The README's demo, as a newcomer runs it: `examples/three-nodes/start.mjs` (what the root
  * `npm start` runs after building) brings up two relays and three nodes on the example's fixed
- * addresses, and the sipp command lines it prints — a callee, its REGISTER on the service
- * address 127.0.0.100:5060, a call to it placed a minute later, at a person's pace — succeed.
+ * addresses, logs nothing at error level, prints a status table once the cluster has settled and
+ * the "try it" block last; the sipp command lines it prints — a callee, its REGISTER on the
+ * service address 127.0.0.100:5060, a call to it placed a minute later, at a person's pace —
+ * succeed, and so do its `npx sipedge` lines, run as printed.
  * Ctrl-C (SIGINT) stops everything; so do `npm start` getting SIGTERM (from `timeout` or a
  * service manager) and start.mjs being killed outright.
  * The demo's addresses are fixed, so both describes live in this one file: they run in turn.
  * Needs Debian `sip-tester` (sipp) and the bins built (`npx tsc -b apps/cluster-node`).
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,9 +32,10 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
   beforeAll(async () => {
     requirePeer(SIPP);
     demo = runProcess(process.execPath, [START, '--no-build'], { cwd: ROOT, group: true });
-    await until(async () => demo.output().includes('three-node cluster running'), {
-      what: 'the demo to say it is running',
-      timeoutMs: 30_000,
+    // printed once the cluster has settled: the "try it" block ends the output
+    await until(async () => /\n {2}npx sipedge [^\n]*get_statistics[^\n]*\n/.test(demo.output()), {
+      what: 'the demo to print its try-it block',
+      timeoutMs: 60_000,
     }).catch((err: Error) => {
       throw new Error(`${err.message}\n${demo.output().slice(-3000)}`);
     });
@@ -45,11 +49,36 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
       },
       { what: 'node 1 active for vip/1 and every node synced', timeoutMs: 20_000 },
     );
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     for (const m of mis) m.close();
     await demo?.stop('SIGINT');
+  });
+
+  it('logs nothing at error level on a normal start', () => {
+    // not a terminal: the processes log JSON lines, `"level":50` is error, 60 fatal
+    expect(demo.output()).toMatch(/"level":30/);
+    expect(demo.output()).not.toMatch(/"level":[56]\d/);
+  });
+
+  it('prints a status table once settled, then the try-it block last', () => {
+    const lines = demo.output().split('\n');
+    const status = lines.findIndex((l) => /^status \(settled in \d+\.\d s\):$/.test(l));
+    expect(status, demo.output().slice(-3000)).toBeGreaterThan(-1);
+    const table = lines.slice(status + 1, status + 5).map((l) => l.split(/ {2,}/).slice(1));
+    expect(table).toEqual([
+      ['node', 'vip/1', 'usrloc', 'links', 'relays'],
+      ['node1', 'active', 'synced', '2 Up, 3 Up', 'relay1 online, relay2 online'],
+      ['node2', 'backup', 'synced', '1 Up, 3 Up', 'relay1 online, relay2 online'],
+      ['node3', 'backup', 'synced', '1 Up, 2 Up', 'relay1 online, relay2 online'],
+    ]);
+    const tryIt = lines.findIndex((l) => l.startsWith('try it'));
+    expect(tryIt).toBeGreaterThan(status);
+    // nothing after the block: no log line has come since
+    const block = lines.slice(tryIt + 1).filter((l) => l !== '');
+    expect(block.length).toBe(7);
+    for (const l of block) expect(l).toMatch(/^ {2}(sipp|npx sipedge) .*# /);
   });
 
   it('prints the addresses and the sipp command lines', () => {
@@ -123,6 +152,31 @@ describe('the three-node demo (examples/three-nodes/start.mjs)', () => {
       await uas.stop();
     }
   }, 150_000);
+
+  it('the printed sipedge lines work as printed: bob on node 2, the tag, relays, statistics', async () => {
+    const lines = demo
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('  npx sipedge '));
+    const run = (line: string) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile('sh', ['-c', line], { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) =>
+          resolve({ code: err === null ? 0 : Number(err.code ?? 1), out: `${stdout}${stderr}` }),
+        );
+      });
+    const expected: Array<[RegExp, RegExp]> = [
+      [/--node 2 mi ul_dump/, /bob@127\.0\.0\.100/],
+      [/--node 1 mi clusterer_list_shtags/, /vip\s+1\s+active/],
+      [/--node 1 mi rtp_cluster_list/, /relay1[\s\S]*relay2/],
+      [/--node 1 mi get_statistics sip: usrloc:/, /usrloc:registered_users: +1\b/],
+    ];
+    expect(lines.map((l) => expected.findIndex(([cmd]) => cmd.test(l)))).toEqual([0, 1, 2, 3]);
+    for (const line of lines) {
+      const r = await run(line);
+      expect(r.code, `${line}\n${r.out}`).toBe(0);
+      expect(r.out, line).toMatch(expected.find(([cmd]) => cmd.test(line))![1]);
+    }
+  }, 120_000);
 
   it('Ctrl-C stops every process of the demo', async () => {
     const code = await demo.stop('SIGINT');

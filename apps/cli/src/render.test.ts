@@ -6,6 +6,9 @@ describe('render', () => {
     expect(render('OK')).toBe('OK');
     expect(render(['which', 'help'])).toBe('which\nhelp');
     expect(render([])).toBe('(none)');
+    expect(render({ control_sockets: [], calls: 0 })).toBe(
+      'control_sockets: (none)\ncalls:           0',
+    );
   });
 
   it('a list of records is a table', () => {

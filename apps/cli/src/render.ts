@@ -65,9 +65,10 @@ function lines(value: unknown, indent: string): string[] {
   const out: string[] = [];
   for (const k of keys) {
     const v = obj[k];
-    if (isScalar(v) || isScalarList(v))
-      out.push(`${indent}${`${k}:`.padEnd(width + 1)} ${cell(v)}`);
-    else {
+    if (isScalar(v) || isScalarList(v)) {
+      const text = Array.isArray(v) && v.length === 0 ? '(none)' : cell(v);
+      out.push(`${indent}${`${k}:`.padEnd(width + 1)} ${text}`);
+    } else {
       out.push(`${indent}${k}:`);
       out.push(...lines(v, `${indent}  `));
     }

@@ -126,6 +126,8 @@ describe('/metrics of a two-node cluster', () => {
             { proto: 'udp', address: '127.0.0.1:0' },
             { proto: 'tcp', address: '127.0.0.1:0' },
           ],
+          // every statistic a node can have: pike's too
+          pike: { enabled: true },
         },
         mi: { port: 0 },
         metrics: { port: 0 },
@@ -139,6 +141,7 @@ describe('/metrics of a two-node cluster', () => {
           seed_fallback_interval: 1,
         },
         rtp: {
+          control_socket: 'udp:127.0.0.1:0',
           relays: [
             { name: 'relay1', socket: 'udp:127.0.0.1:9', weight: 10 },
             { name: 'relay2', socket: 'udp:127.0.0.1:7', weight: 10 },
@@ -252,6 +255,8 @@ describe('/metrics of a two-node cluster', () => {
     );
     expectFamily('sipedge_sip_parse_errors_total', 'counter', []);
     expectFamily('sipedge_usrloc_registered_users', 'gauge', []);
+    expectFamily('sipedge_pike_blocked_total', 'counter', []);
+    expectFamily('sipedge_rtp_cluster_control_idle_closed_total', 'counter', []);
     expectFamily('process_cpu_seconds_total', 'counter', []);
   });
 

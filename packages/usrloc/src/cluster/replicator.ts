@@ -1,5 +1,5 @@
 import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
-import { FNV1A_OFFSET, FNV1A_PRIME, LogLimiter, type Logger, noopLogger } from '@sipedge/core';
+import { FNV1A_OFFSET, FNV1A_PRIME, type Logger, LogLimiter, noopLogger } from '@sipedge/core';
 import type { ContactChange, RemoteChange } from '../location/changes.js';
 import type { Location } from '../location/location.js';
 import type { TombstoneEntry } from '../location/tombstones.js';

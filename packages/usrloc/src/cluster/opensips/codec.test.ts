@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { decodePacket, encodePacket } from '@sipedge/clusterer';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ReplDecodeError } from '../bytes.js';
 import {
@@ -281,5 +282,69 @@ describe('malformed input', () => {
     const body = Buffer.from('00000000000000000000000002000000ffffff7f', 'hex');
     // domain, aor, contact, callid empty; cseq 0; mode PARAMS; count 2^31-1
     expect(() => decodeUlPacket(5, body)).toThrow(/match param count/);
+  });
+});
+
+describe('round trip of any field values', () => {
+  const latin1 = fc.string({
+    unit: fc.integer({ min: 0, max: 255 }).map((n) => String.fromCharCode(n)),
+    maxLength: 24,
+  });
+  const i32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+  const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
+  const time = fc.integer({ min: -(2 ** 40), max: 2 ** 40 });
+  const match = fc.oneof(
+    i32
+      .filter((m) => m !== ContactMatchMode.PARAMS)
+      .map((mode) => ({ mode, params: [] as string[] })),
+    fc
+      .array(latin1, { maxLength: 4 })
+      .map((params) => ({ mode: ContactMatchMode.PARAMS as number, params })),
+  );
+  const contact: fc.Arbitrary<UlContact> = fc.record({
+    domain: latin1,
+    aor: latin1,
+    contact: latin1,
+    contactId: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    callId: latin1,
+    userAgent: latin1,
+    path: latin1,
+    attr: latin1,
+    received: latin1,
+    instance: latin1,
+    expires: time,
+    q: i32,
+    socket: latin1,
+    cseq: i32,
+    flags: u32,
+    cflags: latin1,
+    methods: u32,
+    lastModified: time,
+    kvStore: latin1,
+    match,
+  });
+  const packet: fc.Arbitrary<UlPacket> = fc.oneof(
+    fc
+      .record({ domain: latin1, aor: latin1, label: u32, nextContactLabel: u32, kvStore: latin1 })
+      .map((record) => ({ kind: 'aor_insert' as const, record })),
+    fc.record({ kind: fc.constant('aor_delete' as const), domain: latin1, aor: latin1 }),
+    contact.map((c) => ({ kind: 'contact_insert' as const, contact: c })),
+    contact.map((c) => ({ kind: 'contact_update' as const, contact: c })),
+    fc
+      .record({ domain: latin1, aor: latin1, contact: latin1, callId: latin1, cseq: i32, match })
+      .map((ref) => ({ kind: 'contact_delete' as const, ref })),
+  );
+
+  it('decode(encode(p)) is p, and a sync chunk likewise', () => {
+    fc.assert(
+      fc.property(packet, (p) => {
+        expect(decodeUlPacket(ulPacketType(p), encodeUlPacket(p))).toEqual(p);
+        if (p.kind === 'contact_insert') {
+          const chunk: UlSyncChunk = { kind: 'contact', contact: p.contact };
+          expect(decodeUlSyncChunk(encodeUlSyncChunk(chunk))).toEqual(chunk);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -38,7 +38,12 @@ export type {
 export { contactEventParams, USRLOC_EVENTS } from './location/events.js';
 export { Location, type LocationOptions } from './location/location.js';
 export { newerVersion, type TombstoneEntry } from './location/tombstones.js';
-export { miCommands, miContact, type UsrlocMiOptions } from './mi.js';
+export {
+  miCommands,
+  miContact,
+  registerReplicationStatistics,
+  type UsrlocMiOptions,
+} from './mi.js';
 export {
   ContactIdGenerator,
   type ContactRecord,

@@ -3,7 +3,7 @@ import { callCommand, EventBus, MiRegistry, MiRpcError, StatisticsRegistry } fro
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
 import { Location } from './location/location.js';
-import { miCommands } from './mi.js';
+import { miCommands, registerReplicationStatistics } from './mi.js';
 import { Registrar } from './registrar/registrar.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
@@ -178,5 +178,35 @@ describe('usrloc MI', () => {
     expect(stats.get('usrloc:location-expires')).toBe(1);
     expect(stats.get('usrloc:location-contacts')).toBe(2);
     expect(stats.get('registrar:accepted_regs')).toBe(2);
+  });
+});
+
+describe('usrloc_repl statistics', () => {
+  it("show the replicator's counters, drops by reason included, with HELP text", () => {
+    const stats = new StatisticsRegistry();
+    const counters = {
+      sent: 0,
+      send_failures: 0,
+      received: 3,
+      applied: 1,
+      ignored: 0,
+      expired_skipped: 0,
+      drop_malformed: 0,
+      drop_version: 2,
+      drop_forged: 0,
+      drop_domain: 0,
+      apply_errors: 0,
+      sync_items_sent: 0,
+      sync_items_received: 0,
+    };
+    registerReplicationStatistics(stats, { counters });
+    counters.drop_version++;
+    expect(stats.values(['usrloc_repl:'])).toMatchObject({
+      'usrloc_repl:received': 3,
+      'usrloc_repl:drop_version': 3,
+    });
+    expect(stats.toPrometheus()).toMatch(
+      /# HELP sipedge_usrloc_repl_drop_version_total .*version.*\n# TYPE sipedge_usrloc_repl_drop_version_total counter/,
+    );
   });
 });

@@ -1,7 +1,13 @@
-import { defineCommand, type MiCommand, MiCommandError } from '@sipedge/mi';
+import {
+  defineCommand,
+  type MiCommand,
+  MiCommandError,
+  type StatisticsRegistry,
+} from '@sipedge/mi';
 import { parseUri, uriEquals } from '@sipedge/sip';
 import { z } from 'zod';
 import { canonicalAor } from './aor.js';
+import type { ReplCounters } from './cluster/replicator.js';
 import type { Location } from './location/location.js';
 import { type ContactRecord, isValid } from './model.js';
 
@@ -220,4 +226,30 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
       },
     }),
   ];
+}
+
+/** The replicator's counters with what each counts: `usrloc_repl:<name>`. */
+const REPLICATION_STATS: readonly [keyof ReplCounters, string][] = [
+  ['sent', 'Replication packets sent for local changes'],
+  ['send_failures', 'Local changes not sent: no node reachable, or the send failed'],
+  ['received', 'Replication packets received'],
+  ['applied', 'Replicated or synced changes applied to the location table'],
+  ['ignored', 'Replicated or synced changes ignored as older than what is held'],
+  ['expired_skipped', 'Replicated or synced bindings already expired when they arrived'],
+  ['drop_malformed', 'Replication packets dropped: they did not decode'],
+  ['drop_version', 'Replication packets dropped: a layout version this node cannot read'],
+  ['drop_forged', 'Replication packets dropped: their origin is not the node that sent them'],
+  ['drop_domain', 'Replication packets dropped: another location table (domain)'],
+  ['apply_errors', 'Replicated changes the store refused'],
+  ['sync_items_sent', 'Bindings and tombstones sent in full syncs as donor'],
+  ['sync_items_received', 'Bindings and tombstones received in full syncs'],
+];
+
+/** Registers the replicator's counters as statistics of group `usrloc_repl`. */
+export function registerReplicationStatistics(
+  stats: StatisticsRegistry,
+  replicator: { readonly counters: Readonly<ReplCounters> },
+): void {
+  for (const [name, help] of REPLICATION_STATS)
+    stats.counter('usrloc_repl', name, { help, read: () => replicator.counters[name] });
 }

@@ -8,6 +8,7 @@ import {
   createContactStore,
   Location,
   Registrar,
+  registerReplicationStatistics,
   registrarOptionsFromConfig,
   UsrlocReplicator,
   miCommands as usrlocMiCommands,
@@ -72,6 +73,7 @@ export function startUsrloc(
     logger,
   });
   cleanups.push(() => replicator.close());
+  registerReplicationStatistics(mi.stats, replicator);
   mi.registry.register(...usrlocMiCommands(location, { replicator }));
   logger.info(
     { contacts: location.contactCount, persistent, file: persistent ? storageFile : undefined },

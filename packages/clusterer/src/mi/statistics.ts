@@ -72,6 +72,16 @@ const COUNTER_STATS: readonly [stat: string, prefix: string, help: string][] = [
   ['syncs_completed', 'syncs_completed', 'Full data syncs this node received to the end'],
   ['sync_failures', 'sync_failures', 'Full data syncs this node asked for that failed'],
   ['syncs_served', 'syncs_served', 'Full data syncs this node sent to another node as donor'],
+  [
+    'donorless_syncs',
+    'donorless_syncs',
+    'Times this node declared a capability synced with no donor (cold start agreement, seed)',
+  ],
+  [
+    'sync_bad_data_version',
+    'sync_bad_data_version',
+    'Syncs refused because their data version is one this node cannot read',
+  ],
   ['shtag_active_recv', 'shtag_active_recv', 'Sharing tag "active" announcements received'],
   ['bin_refused', 'refused_', 'BIN peers refused, every reason'],
 ];

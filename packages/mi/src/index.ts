@@ -49,9 +49,13 @@ export {
 } from './rpc/engine.js';
 export { bindParams } from './rpc/params.js';
 export {
+  bearerFromProtocols,
   checkBearer,
   checkBindPolicy,
   isLoopbackHost,
+  isOwnLiteralOrigin,
+  MI_WS_BEARER_PREFIX,
+  MI_WS_PROTOCOL,
   MiSecurityError,
 } from './security/policy.js';
 export { prometheusHelp, prometheusName, renderPrometheus } from './stats/prometheus.js';
@@ -82,4 +86,5 @@ export {
   miServerOptions,
   parseMiConfig,
 } from './transport/config.js';
+export type { MiPages } from './transport/pages.js';
 export { MiServer, type MiServerOptions } from './transport/server.js';

@@ -44,3 +44,38 @@ export function checkBearer(header: string | undefined, token: string): boolean 
   const given = digest(m?.[1] ?? '');
   return timingSafeEqual(expected, given) && m !== null;
 }
+
+/** The WebSocket subprotocol a browser names to speak MI JSON-RPC (the server echoes it). */
+export const MI_WS_PROTOCOL = 'sipedge-mi';
+/**
+ * A browser cannot set `Authorization` on a WebSocket, so it offers the token as a second
+ * subprotocol, `bearer.<token as base64url>`; the server never echoes that one.
+ */
+export const MI_WS_BEARER_PREFIX = 'bearer.';
+
+/** The `Bearer …` header a `Sec-WebSocket-Protocol` list carries, if any. */
+export function bearerFromProtocols(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  for (const p of header.split(',')) {
+    const v = p.trim();
+    if (!v.startsWith(MI_WS_BEARER_PREFIX)) continue;
+    return `Bearer ${Buffer.from(v.slice(MI_WS_BEARER_PREFIX.length), 'base64url').toString('utf8')}`;
+  }
+  return undefined;
+}
+
+/**
+ * True when `origin` is the page's own: the scheme and `Host` the request came to, with that host
+ * an IP literal or `localhost`. A DNS-rebinding page has the same origin as the `Host` it sends,
+ * but its host is a name, never a literal, so only pages this listener served itself match;
+ * a listener reached by name lists that origin in `allowed_origins`.
+ */
+export function isOwnLiteralOrigin(
+  origin: string,
+  host: string | undefined,
+  secure: boolean,
+): boolean {
+  if (host === undefined || origin !== `${secure ? 'https' : 'http'}://${host}`) return false;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':', 1)[0]!;
+  return net.isIP(name) !== 0 || name.toLowerCase() === 'localhost';
+}

@@ -1,3 +1,4 @@
+// Over 500 lines: HTTP, WebSocket and pages share one listener's limits and auth checks.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -9,9 +10,17 @@ import { MiError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { MiRegistry } from '../registry.js';
 import { handleJsonRpc, type JsonRpcReply, registerEngineStatistics } from '../rpc/engine.js';
-import { checkBearer, checkBindPolicy } from '../security/policy.js';
+import {
+  bearerFromProtocols,
+  checkBearer,
+  checkBindPolicy,
+  isOwnLiteralOrigin,
+  MI_WS_BEARER_PREFIX,
+  MI_WS_PROTOCOL,
+} from '../security/policy.js';
 import { type Counter, StatisticsRegistry } from '../stats/registry.js';
 import { ConnectionLimits } from './limits.js';
+import type { MiPages } from './pages.js';
 
 export interface MiServerOptions {
   registry: MiRegistry;
@@ -36,6 +45,8 @@ export interface MiServerOptions {
    * page cannot drive a loopback MI (cross-site request or DNS rebinding). Default: none.
    */
   allowedOrigins?: readonly string[];
+  /** Pages served outside the MI root (a dashboard); default none (404). */
+  pages?: MiPages;
   /** Largest request body or WebSocket message, default 1 MiB. */
   maxBodyBytes?: number;
   /** Open TCP connections at most, default 128. */
@@ -103,9 +114,11 @@ export class MiServer {
       | 'allowedOrigins'
       | 'tls'
       | 'clock'
+      | 'pages'
     >
   > & { wsPath: string | false };
   readonly #origins: ReadonlySet<string>;
+  readonly #pages: MiPages | undefined;
   readonly #registry: MiRegistry;
   readonly #events: EventBus | undefined;
   readonly #token: string | undefined;
@@ -129,6 +142,7 @@ export class MiServer {
     this.#events = options.events;
     this.#token = options.token;
     this.#origins = new Set(options.allowedOrigins ?? []);
+    this.#pages = options.pages;
     this.#logger = options.logger ?? noopLogger;
     this.#o = {
       host,
@@ -182,6 +196,11 @@ export class MiServer {
         maxPayload: this.#o.maxBodyBytes,
         clientTracking: true,
         perMessageDeflate: false,
+        // the MI protocol when offered, else any but the one carrying the token
+        handleProtocols: (offered) =>
+          offered.has(MI_WS_PROTOCOL)
+            ? MI_WS_PROTOCOL
+            : ([...offered].find((p) => !p.startsWith(MI_WS_BEARER_PREFIX)) ?? false),
       });
       this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     }
@@ -297,12 +316,18 @@ export class MiServer {
 
   #originAllowed(req: http.IncomingMessage): boolean {
     const origin = req.headers.origin;
-    return origin === undefined || this.#origins.has(origin);
+    if (origin === undefined || this.#origins.has(origin)) return true;
+    // the listener's own pages, when it serves any
+    return this.#pages !== undefined && isOwnLiteralOrigin(origin, req.headers.host, this.#secure);
   }
 
-  #authorized(req: http.IncomingMessage): boolean {
+  /** A bearer token in `Authorization` or, on a WebSocket upgrade, in a subprotocol. */
+  #authorized(req: http.IncomingMessage, upgrade = false): boolean {
     if (this.#token === undefined) return true;
-    return checkBearer(req.headers.authorization, this.#token);
+    const header =
+      req.headers.authorization ??
+      (upgrade ? bearerFromProtocols(req.headers['sec-websocket-protocol']) : undefined);
+    return checkBearer(header, this.#token);
   }
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -325,7 +350,14 @@ export class MiServer {
       res.end();
     };
     if (!matchesRoot(pathname, this.#o.root)) {
-      reject(404);
+      const pages = this.#pages;
+      if (pages === undefined || !matchesRoot(pathname, pages.path.replace(/\/+$/, ''))) {
+        reject(404);
+        return;
+      }
+      if (!this.#originAllowed(req)) reject(403);
+      else if (req.method !== 'GET' && req.method !== 'HEAD') reject(405, { Allow: 'GET, HEAD' });
+      else pages.serve(req, res, pathname);
       return;
     }
     if (!this.#originAllowed(req)) {
@@ -416,7 +448,7 @@ export class MiServer {
       refuse(403, 'Forbidden');
       return;
     }
-    if (!this.#authorized(req)) {
+    if (!this.#authorized(req, true)) {
       refuse(401, 'Unauthorized', 'WWW-Authenticate: Bearer\r\n');
       return;
     }

@@ -414,8 +414,30 @@ const loggingSection = z
   .strict()
   .default({ level: 'info', format: 'auto' });
 
-/** The MI listener (@sipedge/mi's schema) and HTTPS: `tls: true` or an override of `tls`. */
-const miSection = miConfigSchema.safeExtend({ tls: httpsSwitch });
+/**
+ * The MI listener (@sipedge/mi's schema), HTTPS (`tls: true` or an override of `tls`), and the
+ * dashboard it serves at `dashboard_path` (a path outside `root`).
+ */
+const miSection = miConfigSchema
+  .safeExtend({
+    tls: httpsSwitch,
+    dashboard: z.boolean().default(true),
+    dashboard_path: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_./-]*$/)
+      .default('/'),
+  })
+  .superRefine((c, ctx) => {
+    const path = c.dashboard_path.replace(/\/+$/, '');
+    const root = c.root.replace(/\/+$/, '');
+    if (c.dashboard && root !== '' && (path === root || path.startsWith(`${root}/`))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dashboard_path'],
+        message: `the dashboard path must be outside the MI root ${c.root}`,
+      });
+    }
+  });
 
 export const nodeConfigSchema = z
   .object({

@@ -51,6 +51,8 @@ export interface StartNodeOptions {
   /** Environment used for overrides on reload (default process.env). */
   env?: NodeJS.ProcessEnv;
   version?: string;
+  /** The built dashboard (default `dist/public` of this package). */
+  dashboardDir?: string;
 }
 
 export interface ReloadOutcome {
@@ -185,7 +187,13 @@ export async function startNode(
         }),
       }),
     );
-    const miUrl = await startMiServer(config, { mi, logger, cleanups, tls });
+    const miUrl = await startMiServer(config, {
+      mi,
+      logger,
+      cleanups,
+      tls,
+      ...(options.dashboardDir === undefined ? {} : { dashboardDir: options.dashboardDir }),
+    });
     const metricsUrl = await startMetrics(config, {
       mi,
       cleanups,

@@ -1,0 +1,2 @@
+// esbuild bundles the stylesheet the app imports
+declare module '*.css';

@@ -1,0 +1,202 @@
+/**
+ * The dashboard: one MI WebSocket, every MI event subscribed, the cluster reloaded when a
+ * clusterer or status event arrives (and every few seconds, for what other nodes change without
+ * telling this one). Views are chosen by the URL fragment (`#cluster`, `#events`).
+ */
+import { render } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { type ClusterView, loadCluster } from './cluster.js';
+import { ClusterPanel } from './cluster-view.js';
+import { EventsPanel } from './events-view.js';
+import { type MiEvent, MiSocket, type MiState, miWsUrl } from './mi.js';
+import './style.css';
+
+const TOKEN_KEY = 'sipedge.mi.token';
+const MAX_EVENTS = 1000;
+const REFRESH_MS = 3000;
+const VIEWS = [
+  { id: 'cluster', title: 'Cluster' },
+  { id: 'events', title: 'Events' },
+] as const;
+type ViewId = (typeof VIEWS)[number]['id'];
+
+function viewFromHash(): ViewId {
+  const id = location.hash.replace(/^#\/?/, '');
+  return VIEWS.find((v) => v.id === id)?.id ?? 'cluster';
+}
+
+function readToken(): string | undefined {
+  return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+}
+
+const STATE_TEXT: Record<MiState, string> = {
+  connecting: 'connecting…',
+  open: 'connected',
+  offline: 'reconnecting…',
+  refused: 'refused',
+};
+
+function TokenForm({
+  onToken,
+  refused,
+}: {
+  onToken: (t: string | undefined) => void;
+  refused: boolean;
+}) {
+  const [value, setValue] = useState('');
+  return (
+    <form
+      class="card token"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onToken(value === '' ? undefined : value);
+      }}
+    >
+      <h2>MI token</h2>
+      {refused && (
+        <p role="alert">
+          The node did not accept the MI connection. If it has an MI token, enter it; it is kept for
+          this tab only.
+        </p>
+      )}
+      <label for="token">Token</label>
+      <input
+        id="token"
+        type="password"
+        autocomplete="off"
+        value={value}
+        onInput={(e) => setValue(e.currentTarget.value)}
+      />
+      <button type="submit">Connect</button>
+    </form>
+  );
+}
+
+function App({ wsPath }: { wsPath: string }) {
+  const [token, setToken] = useState(readToken);
+  const [state, setState] = useState<MiState>('connecting');
+  const [view, setView] = useState<ViewId>(viewFromHash);
+  const [cluster, setCluster] = useState<ClusterView | undefined>(undefined);
+  const [clusterError, setClusterError] = useState('');
+  const [events, setEvents] = useState<readonly MiEvent[]>([]);
+  const [askToken, setAskToken] = useState(false);
+  const mi = useRef<MiSocket | undefined>(undefined);
+  const reload = useRef<() => void>(() => {});
+
+  useEffect(() => {
+    const onHash = () => setView(viewFromHash());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+
+  useEffect(() => {
+    let pending: number | undefined;
+    let loading = false;
+    let again = false;
+    const refresh = async (): Promise<void> => {
+      const socket = mi.current;
+      if (socket === undefined) return;
+      if (loading) {
+        again = true;
+        return;
+      }
+      loading = true;
+      try {
+        setCluster(await loadCluster(socket));
+        setClusterError('');
+      } catch (err) {
+        setClusterError(`Could not load the cluster: ${(err as Error).message}`);
+      } finally {
+        loading = false;
+        if (again) {
+          again = false;
+          void refresh();
+        }
+      }
+    };
+    // events come in bursts (a node down moves tags and links): one reload per burst
+    reload.current = () => {
+      if (pending !== undefined) return;
+      pending = window.setTimeout(() => {
+        pending = undefined;
+        void refresh();
+      }, 100);
+    };
+    const socket = new MiSocket({
+      url: miWsUrl(location, wsPath),
+      token,
+      onState: setState,
+      onEvent: (e) => {
+        setEvents((list) => [...list.slice(-(MAX_EVENTS - 1)), e]);
+        if (e.name.startsWith('E_CLUSTERER_') || e.name === 'E_CORE_SR_STATUS_CHANGED') {
+          reload.current();
+        }
+      },
+      onOpen: () => {
+        setAskToken(false);
+        void (async () => {
+          const list = await socket.call<{ Events: Array<{ name: string }> }>('events_list');
+          await Promise.all(
+            list.Events.map((e) => socket.call('event_subscribe', { event: e.name })),
+          );
+        })().catch(() => {});
+        void refresh();
+      },
+    });
+    mi.current = socket;
+    const timer = window.setInterval(() => {
+      if (document.visibilityState === 'visible') void refresh();
+    }, REFRESH_MS);
+    return () => {
+      window.clearInterval(timer);
+      if (pending !== undefined) window.clearTimeout(pending);
+      socket.close();
+      mi.current = undefined;
+    };
+  }, [token, wsPath]);
+
+  const onToken = useCallback((t: string | undefined) => {
+    if (t === undefined) sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, t);
+    setAskToken(false);
+    setToken(t);
+  }, []);
+
+  const title = VIEWS.find((v) => v.id === view)?.title ?? '';
+  useEffect(() => {
+    document.title = `${title} · sipedge`;
+  }, [title]);
+
+  return (
+    <>
+      <header>
+        <h1>sipedge</h1>
+        <nav aria-label="Views">
+          {VIEWS.map((v) => (
+            <a key={v.id} href={`#${v.id}`} aria-current={v.id === view ? 'page' : undefined}>
+              {v.title}
+            </a>
+          ))}
+        </nav>
+        <p class={`status status--${state}`} data-mi-state={state} aria-live="polite">
+          {`MI ${STATE_TEXT[state]}`}
+        </p>
+        <button type="button" onClick={() => setAskToken((a) => !a)}>
+          Token
+        </button>
+      </header>
+      <main>
+        {(askToken || state === 'refused') && (
+          <TokenForm onToken={onToken} refused={state === 'refused'} />
+        )}
+        {view === 'cluster' && <ClusterPanel view={cluster} error={clusterError} />}
+        {view === 'events' && <EventsPanel events={events} onClear={() => setEvents([])} />}
+      </main>
+    </>
+  );
+}
+
+const root = document.getElementById('app');
+if (root !== null) {
+  render(<App wsPath={root.dataset.miWs ?? '/mi/ws'} />, root);
+}

@@ -4,7 +4,7 @@ import type { ClusterNodeView, ClusterView, NodeState } from './cluster.js';
 const STATE_TEXT: Record<NodeState, string> = {
   self: 'this node',
   up: 'up',
-  probe: 'probing',
+  relayed: 'via a hop',
   down: 'down',
   disabled: 'disabled',
 };

@@ -1,11 +1,17 @@
 /**
  * The cluster as one node's MI shows it, put together for the view: nodes with their reach
- * from here, links from the topology, and, through `cluster_broadcast_mi`, every node's sharing
- * tags and capability sync states (each node knows only its own).
+ * from here and links from the topology (local commands, answered at once), and, through
+ * `cluster_send_mi` to each reachable node, its sharing tags and capability sync states (each
+ * node knows only its own). The two are loaded apart, so a node that stopped answering delays
+ * nothing but its own column.
  */
 import type { MiSocket } from './mi.js';
 
-export type NodeState = 'self' | 'up' | 'probe' | 'down' | 'disabled';
+/**
+ * `up`: linked directly; `relayed`: reached through another node (next hop); `down`: not
+ * reachable at all (no next hop), whether its link is still probed or not.
+ */
+export type NodeState = 'self' | 'up' | 'relayed' | 'down' | 'disabled';
 
 export interface ClusterNodeView {
   readonly id: number;
@@ -74,45 +80,37 @@ interface Caps {
     Capabilities: Array<{ name: string; sync_state: string }>;
   }>;
 }
-interface Broadcast {
-  result: unknown;
-  Nodes: Array<{ node_id: number; result?: unknown; error?: unknown }>;
+/** What one node says of itself: its sharing tags and capabilities. */
+export interface NodeFacts {
+  readonly tags: Shtags;
+  readonly caps: Caps;
 }
 
-/** Each node's result of a broadcast command (the local one under `self`). */
-function perNode<T>(self: number, reply: Broadcast | string): Map<number, T> {
-  const out = new Map<number, T>();
-  if (typeof reply === 'string') return out; // "Local node disabled"
-  const add = (id: number, r: unknown): void => {
-    if (r === undefined || (typeof r === 'object' && r !== null && 'error' in r)) return;
-    out.set(id, (typeof r === 'string' ? JSON.parse(r) : r) as T);
-  };
-  add(self, reply.result);
-  for (const n of reply.Nodes) if (n.error === undefined) add(n.node_id, n.result);
-  return out;
+/** What the node the page is on knows: the nodes, their links, and its own facts. */
+export interface LocalCluster {
+  readonly clusterId: number;
+  readonly self: number;
+  readonly nodes: readonly ClusterNodeView[];
+  readonly links: readonly ClusterLinkView[];
+  readonly facts: NodeFacts;
+  readonly at: Date;
 }
 
 function stateOf(n: ClustererList['Clusters'][number]['Nodes'][number]): NodeState {
   if (n.state === 'disabled') return 'disabled';
-  if (n.next_hop !== 'none') return 'up';
-  return n.link_state === 'Probe' ? 'probe' : 'down';
+  if (n.next_hop === 'none') return 'down';
+  return n.link_state === 'Up' ? 'up' : 'relayed';
 }
 
-/** Ask the node everything the Cluster view shows. */
-export async function loadCluster(mi: MiSocket): Promise<ClusterView> {
+/** Ask the node the page is on for the cluster as it sees it (local commands only: fast). */
+export async function loadLocal(mi: MiSocket): Promise<LocalCluster> {
   const info = await mi.call<NodeInfo>('node_info');
   const cid = info.cluster_id;
   const [list, topo, tags, caps] = await Promise.all([
     mi.call<ClustererList>('clusterer_list'),
     mi.call<Topology>('clusterer_list_topology'),
-    mi.call<Broadcast | string>('cluster_broadcast_mi', {
-      cluster_id: cid,
-      cmd_name: 'clusterer_list_shtags',
-    }),
-    mi.call<Broadcast | string>('cluster_broadcast_mi', {
-      cluster_id: cid,
-      cmd_name: 'clusterer_list_cap',
-    }),
+    mi.call<Shtags>('clusterer_list_shtags'),
+    mi.call<Caps>('clusterer_list_cap'),
   ]);
   const self = info.node_id;
   const others = list.Clusters.find((c) => c.cluster_id === cid)?.Nodes ?? [];
@@ -145,34 +143,70 @@ export async function loadCluster(mi: MiSocket): Promise<ClusterView> {
     const [a, b] = n.node_id < self ? [n.node_id, self] : [self, n.node_id];
     if (!seen.has(`${a}-${b}`)) links.push({ a, b, up: false });
   }
+  return { clusterId: cid, self, nodes, links, facts: { tags, caps }, at: new Date() };
+}
+
+/**
+ * Ask another node for its facts through this one (`cluster_send_mi`; each node knows only its
+ * own tags and capabilities). Rejects when the node does not answer.
+ */
+export async function loadRemote(
+  mi: MiSocket,
+  clusterId: number,
+  nodeId: number,
+): Promise<NodeFacts> {
+  const ask = async <T>(cmd: string): Promise<T> => {
+    const r = await mi.call<{ result?: unknown; error?: { message: string } }>('cluster_send_mi', {
+      cluster_id: clusterId,
+      destination: nodeId,
+      cmd_name: cmd,
+    });
+    if (r.error !== undefined || r.result === undefined) {
+      throw new Error(r.error?.message ?? 'no result');
+    }
+    return (typeof r.result === 'string' ? JSON.parse(r.result) : r.result) as T;
+  };
+  const [tags, caps] = await Promise.all([
+    ask<Shtags>('clusterer_list_shtags'),
+    ask<Caps>('clusterer_list_cap'),
+  ]);
+  return { tags, caps };
+}
+
+/** The view: the local picture with each reachable node's own facts. */
+export function clusterView(
+  local: LocalCluster,
+  remote: ReadonlyMap<number, NodeFacts>,
+): ClusterView {
+  const facts = new Map<number, NodeFacts>([[local.self, local.facts]]);
+  for (const n of local.nodes) {
+    const f = remote.get(n.id);
+    if ((n.state === 'up' || n.state === 'relayed') && f !== undefined) facts.set(n.id, f);
+  }
   const tagStates = new Map<string, Map<number, string>>();
-  for (const [id, list] of perNode<Shtags>(self, tags)) {
-    for (const t of list) {
+  const capStates = new Map<string, Map<number, string>>();
+  for (const [id, f] of facts) {
+    for (const t of f.tags) {
       const key = `${t.Tag}/${t.Cluster}`;
       const m = tagStates.get(key) ?? new Map<number, string>();
       m.set(id, t.State);
       tagStates.set(key, m);
     }
-  }
-  const capStates = new Map<string, Map<number, string>>();
-  for (const [id, c] of perNode<Caps>(self, caps)) {
-    for (const cap of c.Clusters.find((x) => x.cluster_id === cid)?.Capabilities ?? []) {
+    const caps = f.caps.Clusters.find((x) => x.cluster_id === local.clusterId)?.Capabilities;
+    for (const cap of caps ?? []) {
       const m = capStates.get(cap.name) ?? new Map<number, string>();
       m.set(id, cap.sync_state);
       capStates.set(cap.name, m);
     }
   }
+  const byName = <T>([a]: [string, T], [b]: [string, T]): number => a.localeCompare(b);
   return {
-    clusterId: cid,
-    self,
-    nodes,
-    links,
-    tags: [...tagStates]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([key, states]) => ({ key, states })),
-    caps: [...capStates]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, states]) => ({ name, states })),
-    at: new Date(),
+    clusterId: local.clusterId,
+    self: local.self,
+    nodes: local.nodes,
+    links: local.links,
+    tags: [...tagStates].sort(byName).map(([key, states]) => ({ key, states })),
+    caps: [...capStates].sort(byName).map(([name, states]) => ({ name, states })),
+    at: local.at,
   };
 }

@@ -5,7 +5,14 @@
  */
 import { render } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { type ClusterView, loadCluster } from './cluster.js';
+import {
+  type ClusterView,
+  clusterView,
+  type LocalCluster,
+  loadLocal,
+  loadRemote,
+  type NodeFacts,
+} from './cluster.js';
 import { ClusterPanel } from './cluster-view.js';
 import { EventsPanel } from './events-view.js';
 import { type MiEvent, MiSocket, type MiState, miWsUrl } from './mi.js';
@@ -14,6 +21,8 @@ import './style.css';
 const TOKEN_KEY = 'sipedge.mi.token';
 const MAX_EVENTS = 1000;
 const REFRESH_MS = 3000;
+/** Reloads after a node state change, while the survivors settle who holds what. */
+const FOLLOW_UP_MS = [300, 700, 1200, 2000];
 const VIEWS = [
   { id: 'cluster', title: 'Cluster' },
   { id: 'events', title: 'Events' },
@@ -93,6 +102,27 @@ function App({ wsPath }: { wsPath: string }) {
     let pending: number | undefined;
     let loading = false;
     let again = false;
+    let local: LocalCluster | undefined;
+    const remote = new Map<number, NodeFacts>();
+    const asking = new Set<number>();
+    const show = (): void => {
+      if (local !== undefined) setCluster(clusterView(local, remote));
+    };
+    const askRemote = (socket: MiSocket, l: LocalCluster): void => {
+      for (const n of l.nodes) {
+        if ((n.state !== 'up' && n.state !== 'relayed') || asking.has(n.id)) continue;
+        asking.add(n.id);
+        loadRemote(socket, l.clusterId, n.id)
+          .then(
+            (facts) => remote.set(n.id, facts),
+            () => remote.delete(n.id),
+          )
+          .finally(() => {
+            asking.delete(n.id);
+            show();
+          });
+      }
+    };
     const refresh = async (): Promise<void> => {
       const socket = mi.current;
       if (socket === undefined) return;
@@ -102,8 +132,10 @@ function App({ wsPath }: { wsPath: string }) {
       }
       loading = true;
       try {
-        setCluster(await loadCluster(socket));
+        local = await loadLocal(socket);
+        show();
         setClusterError('');
+        askRemote(socket, local);
       } catch (err) {
         setClusterError(`Could not load the cluster: ${(err as Error).message}`);
       } finally {
@@ -130,6 +162,10 @@ function App({ wsPath }: { wsPath: string }) {
         setEvents((list) => [...list.slice(-(MAX_EVENTS - 1)), e]);
         if (e.name.startsWith('E_CLUSTERER_') || e.name === 'E_CORE_SR_STATUS_CHANGED') {
           reload.current();
+        }
+        // another node takes over the tags of a lost one without telling this node: look again
+        if (e.name === 'E_CLUSTERER_NODE_STATE_CHANGED') {
+          for (const ms of FOLLOW_UP_MS) window.setTimeout(() => reload.current(), ms);
         }
       },
       onOpen: () => {

@@ -3,8 +3,10 @@
 # with its rtpproxy/registrar/usrloc/path/nathelper/dmq modules, rtpengine (its rtpproxy
 # protocol on --listen-udp), tshark and stunnel (Debian's sipp has no TLS: the TLS e2e tests put
 # stunnel between sipp and the node), systemd for systemd-analyze (the packaging test verifies
-# the service units with it), and promtool (Debian's prometheus: the reference parser and linter
-# of /metrics and of the shipped alert rules). Does nothing when they are already there.
+# the service units with it), promtool (Debian's prometheus: the reference parser and linter
+# of /metrics and of the shipped alert rules), and chromium (the dashboard's browser test drives
+# it headless through playwright-core; nothing downloads a browser). Does nothing when they are
+# already there.
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
@@ -14,8 +16,9 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "peers: sipp, kamailio, rtpengine, tshark, stunnel, systemd-analyze and promtool are installed"
+  echo "peers: sipp, kamailio, rtpengine, tshark, stunnel, systemd-analyze, promtool and chromium are installed"
   exit 0
 fi
 sudo=""

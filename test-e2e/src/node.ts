@@ -138,6 +138,7 @@ export class E2eNode {
       url: this.miUrl,
       timeoutMs: 10_000,
       ...(this.miTls === undefined ? {} : { tls: this.miTls }),
+      ...(typeof this.config.mi.token === 'string' ? { token: this.config.mi.token } : {}),
     });
     await until(
       async () => {

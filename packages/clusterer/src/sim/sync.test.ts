@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { decodeHeader } from '../bin/packet.js';
 import type { Clusterer } from '../clusterer.js';
 import { CapStatus } from '../sync/capability.js';
-import { hostOf, KvCapability, SimCluster, Topologies, withSeed } from './index.js';
+import {
+  hostOf,
+  KvCapability,
+  SimCluster,
+  type SimClusterOptions,
+  Topologies,
+  withSeed,
+} from './index.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 const syncOpts = {
@@ -13,12 +20,15 @@ const syncOpts = {
   antiEntropyInterval: 2,
 };
 
+type KvOptions = NonNullable<ConstructorParameters<typeof KvCapability>[2]>;
+
 function kvCluster(
   n: number,
   seed: number,
   edges: [number, number][] = Topologies.fullMesh(n),
-  kvOpts: { mode?: 'replace' | 'merge'; resyncOnNodeUp?: boolean } = {},
+  kvOpts: KvOptions | ((id: number) => KvOptions) = {},
   sync: Partial<typeof syncOpts> = {},
+  nodeOptions?: SimClusterOptions['nodeOptions'],
 ): { sim: SimCluster; kv: Map<number, KvCapability> } {
   const kv = new Map<number, KvCapability>();
   const sim = new SimCluster({
@@ -28,7 +38,12 @@ function kvCluster(
     delay: 2,
     jitter: 2,
     node: { ...timers, sync: { ...syncOpts, ...sync } },
-    setup: (node: Clusterer, id: number) => kv.set(id, new KvCapability(node, undefined, kvOpts)),
+    ...(nodeOptions === undefined ? {} : { nodeOptions }),
+    setup: (node: Clusterer, id: number) =>
+      kv.set(
+        id,
+        new KvCapability(node, undefined, typeof kvOpts === 'function' ? kvOpts(id) : kvOpts),
+      ),
   });
   return { sim, kv };
 }
@@ -290,24 +305,11 @@ describe('capability sync in the simulator', { timeout: VIRTUAL_TIME_TIMEOUT_MS 
 
   it('sync data of a version the receiver cannot read is refused, and its donor avoided', () => {
     withSeed(65, (seed) => {
-      const kv = new Map<number, KvCapability>();
-      const sim = new SimCluster({
-        nodes: 3,
-        edges: Topologies.fullMesh(3),
-        seed,
-        delay: 2,
-        jitter: 2,
-        node: { ...timers, sync: syncOpts },
-        // node 2 writes its data in layout version 2; nodes 1 and 2 read both, node 3 only 1
-        setup: (node: Clusterer, id: number) =>
-          kv.set(
-            id,
-            new KvCapability(node, undefined, {
-              ...(id === 2 ? { dataVersion: 2 } : {}),
-              readsDataVersions: id === 3 ? [1] : [1, 2],
-            }),
-          ),
-      });
+      // node 2 writes its data in layout version 2; nodes 1 and 2 read both, node 3 only 1
+      const { sim, kv } = kvCluster(3, seed, undefined, (id) => ({
+        ...(id === 2 ? { dataVersion: 2 } : {}),
+        readsDataVersions: id === 3 ? [1] : [1, 2],
+      }));
       sim.crash(3);
       expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
       for (let i = 0; i < 30; i++) kv.get(1)?.put(`k${i}`, `v${i}`);
@@ -333,18 +335,14 @@ describe('capability sync in the simulator', { timeout: VIRTUAL_TIME_TIMEOUT_MS 
 
   it('a node without the sipedge mark (OpenSIPS) is sent no sipedge-only packet', () => {
     withSeed(64, (seed) => {
-      const kv = new Map<number, KvCapability>();
-      const sim = new SimCluster({
-        nodes: 3,
-        edges: Topologies.fullMesh(3),
+      const { sim, kv } = kvCluster(
+        3,
         seed,
-        delay: 2,
-        jitter: 2,
-        node: { ...timers, sync: { ...syncOpts, antiEntropyInterval: 1 } },
-        nodeOptions: (id) => (id === 3 ? { sipedgeMark: false } : {}),
-        setup: (node: Clusterer, id: number) =>
-          kv.set(id, new KvCapability(node, undefined, { mode: 'merge', resyncOnNodeUp: true })),
-      });
+        undefined,
+        { mode: 'merge', resyncOnNodeUp: true },
+        { antiEntropyInterval: 1 },
+        (id) => (id === 3 ? { sipedgeMark: false } : {}),
+      );
       const sipedgeOnly = new Map<string, number>();
       sim.net.onDeliver = (_from, to, b) => {
         if (decodeHeader(b).capability === 'sipedge-sync')

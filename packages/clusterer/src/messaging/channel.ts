@@ -17,6 +17,8 @@ export interface ReplicationChannel {
   requestSync(name: string, from?: number): boolean;
   /** Is any node of the cluster reachable now? */
   hasReachable(clusterId: number): boolean;
+  /** Is the node a sipedge node (it advertises the `sipedge-sync` mark), not OpenSIPS? */
+  speaksSipedge(clusterId: number, nodeId: number): boolean;
   /** May a write accepted now be acknowledged (synced, or another node reachable)? */
   mayAcknowledge(name: string): boolean;
   sendTo(clusterId: number, dst: number, p: ModulePayload): SendResult;

@@ -46,6 +46,11 @@ export interface SyncWriter {
  */
 export interface SyncSource {
   readonly items: Iterator<Buffer>;
+  /**
+   * The data version of these items, when this reply is in another layout than the
+   * capability's own (a reply to an OpenSIPS node, say); SYNC packets carry it.
+   */
+  readonly dataVersion?: number;
   digest?(): string;
   /** The stream was abandoned (receiver gone, new request): release what it holds. */
   close?(): void;

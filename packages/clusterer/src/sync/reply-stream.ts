@@ -34,6 +34,8 @@ interface SyncStream {
   readonly items: Iterator<Buffer>;
   readonly digest: (() => string) | undefined;
   readonly close: (() => void) | undefined;
+  /** The data version the SYNC packets carry (the source's, else the capability's). */
+  readonly dataVersion: number;
   /** An item taken from `items` that did not fit in the previous packet. */
   carry: Buffer | undefined;
   total: number;
@@ -146,10 +148,12 @@ export class SyncReplies {
     let items: Iterator<Buffer>;
     let digest: (() => string) | undefined;
     let close: (() => void) | undefined;
+    let dataVersion = c.dataVersion;
     try {
       if (c.handlers.openSync !== undefined) {
         const src = c.handlers.openSync(target);
         items = src.items;
+        dataVersion = src.dataVersion ?? c.dataVersion;
         const d = src.digest?.bind(src) ?? c.handlers.digest?.bind(c.handlers);
         digest = d;
         close = src.close?.bind(src);
@@ -171,6 +175,7 @@ export class SyncReplies {
       items,
       digest,
       close,
+      dataVersion,
       carry: undefined,
       total: 0,
       packets: 0,
@@ -288,7 +293,7 @@ export class SyncReplies {
         size += add;
       }
       if (chunks.length > 0) {
-        if (!send({ kind: 'sync', ...base, dataVersion: c.dataVersion, chunks })) return false;
+        if (!send({ kind: 'sync', ...base, dataVersion: st.dataVersion, chunks })) return false;
         st.total += chunks.length;
         st.packets++;
         st.lastProgress = this.#clock.now();

@@ -14,6 +14,9 @@ import {
   SyncBatchEncoder,
   USRLOC_REPL_VERSION,
 } from './codec.js';
+import { encodeUlSyncChunk } from './opensips/codec.js';
+import { ContactMatchMode, UL_BIN_VERSION } from './opensips/packets.js';
+import { contactToOpenSips } from './opensips/record.js';
 
 /** The clusterer capability name, as OpenSIPS's usrloc. */
 export const USRLOC_REPL_CAP = 'usrloc-contact-repl';
@@ -203,7 +206,11 @@ export class UsrlocReplicator {
         onPacket: (p) => this.#onPacket(p),
         // streamed: the clusterer pulls items as the link drains (bounded memory on the
         // donor); each binding is sent as it is when read, later changes follow as events
-        openSync: () => ({ items: this.#syncItems() }),
+        // an OpenSIPS node (no sipedge mark) is answered in OpenSIPS's own layout (version 5)
+        openSync: (target) =>
+          this.#node.speaksSipedge(target.clusterId, target.nodeId)
+            ? { items: this.#syncItems() }
+            : { items: this.#openSipsSyncItems(), dataVersion: UL_BIN_VERSION },
         onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
         onSyncDone: () => this.#flushSync(),
         digest: () => this.digest(),
@@ -280,6 +287,30 @@ export class UsrlocReplicator {
     for (const c of this.#location.allContacts()) latest = Math.max(latest, c.lastModified);
     for (const t of this.#location.tombstones()) latest = Math.max(latest, t.deletedAt);
     return latest;
+  }
+
+  /**
+   * The bindings as an OpenSIPS 3.x donor sends them (docs/protocols/usrloc-replication.md §8):
+   * per AoR with a valid binding, an AoR chunk, then one chunk per valid binding. No
+   * tombstones: OpenSIPS has none.
+   */
+  *#openSipsSyncItems(): Generator<Buffer> {
+    const now = this.#location.clock.now();
+    for (const [aor, list] of this.#location.aorEntries()) {
+      const valid = list.filter((c) => isValid(c, now));
+      if (valid.length === 0) continue;
+      yield encodeUlSyncChunk({
+        kind: 'aor',
+        record: { domain: 'location', aor, label: 0, nextContactLabel: 0, kvStore: '' },
+      });
+      for (const c of valid) {
+        this.counters.sync_items_sent++;
+        yield encodeUlSyncChunk({
+          kind: 'contact',
+          contact: contactToOpenSips(c, undefined, { match: SYNC_MATCH }),
+        });
+      }
+    }
   }
 
   /** Order-independent digest of the bindings held: `count:h1:h2`. */
@@ -449,6 +480,9 @@ export class UsrlocReplicator {
     }
   }
 }
+
+/** What OpenSIPS's own sync chunks carry as the contact matching rule. */
+const SYNC_MATCH = { mode: ContactMatchMode.CONTACT_CALLID, params: [] } as const;
 
 /** Sync items applied per store write. */
 const SYNC_BATCH = 1024;

@@ -1,5 +1,12 @@
 import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
-import { FNV1A_OFFSET, FNV1A_PRIME, type Logger, LogLimiter, noopLogger } from '@sipedge/core';
+import {
+  FNV1A_OFFSET,
+  FNV1A_PRIME,
+  fnv1a,
+  type Logger,
+  LogLimiter,
+  noopLogger,
+} from '@sipedge/core';
 import type { ContactChange, RemoteChange } from '../location/changes.js';
 import type { Location } from '../location/location.js';
 import type { TombstoneEntry } from '../location/tombstones.js';
@@ -14,9 +21,9 @@ import {
   SyncBatchEncoder,
   USRLOC_REPL_VERSION,
 } from './codec.js';
-import { encodeUlSyncChunk } from './opensips/codec.js';
+import { decodeUlSyncChunk, encodeUlSyncChunk } from './opensips/codec.js';
 import { ContactMatchMode, UL_BIN_VERSION } from './opensips/packets.js';
-import { contactToOpenSips } from './opensips/record.js';
+import { contactFromOpenSips, contactToOpenSips } from './opensips/record.js';
 
 /** The clusterer capability name, as OpenSIPS's usrloc. */
 export const USRLOC_REPL_CAP = 'usrloc-contact-repl';
@@ -211,7 +218,7 @@ export class UsrlocReplicator {
           this.#node.speaksSipedge(target.clusterId, target.nodeId)
             ? { items: this.#syncItems() }
             : { items: this.#openSipsSyncItems(), dataVersion: UL_BIN_VERSION },
-        onSyncChunk: (chunk) => this.#onSyncChunk(chunk),
+        onSyncChunk: (chunk, meta) => this.#onSyncChunk(chunk, meta.dataVersion, meta.srcId),
         onSyncDone: () => this.#flushSync(),
         digest: () => this.digest(),
         stamp: () => this.stamp(),
@@ -222,6 +229,8 @@ export class UsrlocReplicator {
         syncMode: 'merge',
         resyncOnNodeUp: options.resyncOnNodeUp ?? true,
         dataVersion: USRLOC_REPL_VERSION,
+        // an OpenSIPS donor's sync (layout 5) is read too
+        readsDataVersions: [USRLOC_REPL_VERSION, UL_BIN_VERSION],
       },
     );
     // apply what a sync delivered before its end is announced (and before held packets replay)
@@ -438,9 +447,32 @@ export class UsrlocReplicator {
     }
   }
 
-  #onSyncChunk(chunk: Buffer): void {
+  #onSyncChunk(chunk: Buffer, dataVersion: number, src: number): void {
     // a malformed chunk throws: the clusterer fails this sync and retries (never "synced")
+    if (dataVersion === UL_BIN_VERSION) return this.#onOpenSipsChunk(chunk, src);
     decodeSyncChunk(chunk, this.#onSyncRecord, this.#onSyncTombstone);
+  }
+
+  /**
+   * A chunk of an OpenSIPS donor's sync: its AoR chunks carry nothing sipedge keeps; each
+   * binding is merged as a sipedge record (the OpenSIPS-only fields are not stored yet).
+   */
+  #onOpenSipsChunk(chunk: Buffer, src: number): void {
+    const c = decodeUlSyncChunk(chunk);
+    if (c.kind === 'aor') return;
+    const id = this.#idForOpenSips(c.contact.aor, c.contact.contact);
+    this.#onSyncRecord(contactFromOpenSips(c.contact, { id, nodeId: src }).record);
+  }
+
+  /**
+   * The sipedge id of a binding an OpenSIPS node wrote: the stored one with that Contact in
+   * that AoR, else one made from both (the same on every sipedge node that syncs it).
+   */
+  #idForOpenSips(aor: string, uri: string): string {
+    const held = this.#location.contacts(aor).find((c) => c.uri === uri);
+    if (held !== undefined) return held.id;
+    const key = `${aor}\u0000${uri}`;
+    return `os-${(fnv1a(key) >>> 0).toString(16)}${(fnv1a(key, 0x9e3779b9) >>> 0).toString(16)}`;
   }
 
   readonly #onSyncRecord = (c: ContactRecord): void => {

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { CapabilityHandlers, ReplicationChannel } from '@sipedge/clusterer';
-import { SendResult } from '@sipedge/clusterer';
+import { decodePacket, SendResult } from '@sipedge/clusterer';
 import { VirtualClock } from '@sipedge/core/testing';
 import { describe, expect, it } from 'vitest';
 import { plainContact } from '../../../test/contacts.js';
@@ -73,5 +74,45 @@ describe('a sipedge donor syncing an OpenSIPS node', () => {
 
     // a sipedge node gets sipedge's own layout (the capability's version)
     expect(open({ clusterId: 1, nodeId: 3 }).dataVersion).toBeUndefined();
+  });
+});
+
+describe('a sipedge node syncing from an OpenSIPS donor', () => {
+  it('merges the bindings of a layout-5 sync (the captured one)', () => {
+    const fixture = JSON.parse(
+      readFileSync(
+        new URL('../../../test/fixtures/opensips-3.6.8-usrloc.json', import.meta.url),
+        'utf8',
+      ),
+    ) as { sync: { type: number; hex: string }[] };
+    // a few minutes after the capture: every binding is still valid
+    const location = new Location({
+      clock: new VirtualClock(Date.UTC(2026, 11, 5, 0, 50)),
+      nodeId: 1,
+    });
+    const { ch, handlers } = channel();
+    const repl = new UsrlocReplicator({ location, clusterer: ch });
+    const meta = { clusterId: 1, srcId: 2, dataVersion: UL_BIN_VERSION };
+    let chunks = 0;
+    for (const s of fixture.sync.filter((p) => p.type === 11)) {
+      const p = decodePacket(Buffer.from(s.hex, 'hex'));
+      if (p.kind !== 'sync') throw new Error('not a SYNC');
+      expect(p.dataVersion).toBe(UL_BIN_VERSION);
+      for (const c of p.chunks) handlers().onSyncChunk?.(c, meta);
+      chunks += p.chunks.length;
+    }
+    handlers().onSyncDone?.(meta);
+    // 288 + 116 chunks, one AoR and one binding each
+    expect(chunks).toBe(404);
+    expect(location.contactCount).toBe(202);
+    const [bob] = location.contacts('bob1213');
+    expect(bob).toMatchObject({
+      uri: 'sip:bob1213@192.168.4.189:5060',
+      callId: 'cid-bob1213',
+      cseq: 1,
+      nodeId: 2,
+    });
+    expect(bob?.id).toMatch(/^os-[0-9a-f]+$/);
+    expect(repl.counters.sync_items_received).toBe(202);
   });
 });

@@ -449,8 +449,8 @@ export class UsrlocReplicator {
 
   #onSyncChunk(chunk: Buffer, dataVersion: number, src: number): void {
     // a malformed chunk throws: the clusterer fails this sync and retries (never "synced")
-    if (dataVersion === UL_BIN_VERSION) return this.#onOpenSipsChunk(chunk, src);
-    decodeSyncChunk(chunk, this.#onSyncRecord, this.#onSyncTombstone);
+    if (dataVersion === UL_BIN_VERSION) this.#onOpenSipsChunk(chunk, src);
+    else decodeSyncChunk(chunk, this.#onSyncRecord, this.#onSyncTombstone);
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { peerPort } from '@sipedge/test-utils';
 import type { Address } from './node.js';
 
 export interface SipResponse {
@@ -49,21 +50,20 @@ export class SipUdpUa {
   }
 
   /**
-   * Binds a port below the kernel's ephemeral range (10000–11999), so that once this UA
-   * closes, the port can be handed to another program (sipp) without a concurrent
-   * `bind(0)` elsewhere taking it in between.
+   * Binds a port from this process's leased block below the kernel's ephemeral range
+   * (`peerPort()`), so that once this UA closes, the port can be handed to another program
+   * (sipp) without a concurrent `bind(0)`, or another process's peer port, taking it.
    */
   static async outsideEphemeral(): Promise<SipUdpUa> {
-    for (let i = 0; i < 50; i++) {
-      const port = 10_000 + Math.floor(Math.random() * 2000);
+    for (let i = 0; i < 10; i++) {
       const ua = new SipUdpUa();
       try {
-        return await ua.bind('127.0.0.1', port);
+        return await ua.bind('127.0.0.1', await peerPort());
       } catch {
         ua.socket.close();
       }
     }
-    throw new Error('no free UDP port in 10000-11999');
+    throw new Error('no free UDP port from peerPort() in 10 tries');
   }
 
   private onMessage(text: string, rinfo: dgram.RemoteInfo): void {

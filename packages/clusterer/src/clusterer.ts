@@ -281,6 +281,11 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
     this.#inbound.receive(raw, source);
   }
 
+  /** Adds to one of the engine's counters (a clusterer statistic), for the parts built around it. */
+  count(name: string, n = 1): void {
+    this.#count(name, n);
+  }
+
   // ---------------------------------------------------------------- wiring
 
   #count(name: string, n = 1): void {

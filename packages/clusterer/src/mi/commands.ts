@@ -218,11 +218,7 @@ export class ClustererMi {
   #reply(clusterId: number, srcId: number, msg: string): void {
     if (this.clusterer.speaksSipedge(clusterId, srcId))
       this.clusterer.sendReply(clusterId, srcId, MI_RESULT_TAG, msg);
-    else
-      this.clusterer.counters.set(
-        'mi_results_not_sent',
-        (this.clusterer.counters.get('mi_results_not_sent') ?? 0) + 1,
-      );
+    else this.clusterer.count('mi_results_not_sent');
   }
 
   #cluster(id: number): NonNullable<ReturnType<Clusterer['clusters']['get']>> {

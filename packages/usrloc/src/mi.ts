@@ -10,6 +10,7 @@ import { canonicalAor } from './aor.js';
 import type { ReplCounters } from './cluster/replicator.js';
 import type { Location } from './location/location.js';
 import { type ContactRecord, isValid } from './model.js';
+import { ulSearchCommand } from './search.js';
 
 export interface UsrlocMiOptions {
   /** The usrloc table (domain) name callers pass as `table_name` (default: the location's). */
@@ -225,6 +226,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
         return 'OK';
       },
     }),
+    ulSearchCommand(location, table),
   ];
 }
 

@@ -9,6 +9,7 @@ import type { NodeConfig } from '../config.js';
 import { dashboardPages, loadDashboard } from '../dashboard.js';
 import { type BuildInfo, MetricsServer, statisticsRegistry } from '../metrics.js';
 import type { Cleanups } from './cleanups.js';
+import { auditStateChanges } from './mi-audit.js';
 import type { NodeTls } from './tls.js';
 
 const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
@@ -36,12 +37,16 @@ export function dashboardOptions(
   return { pages: dashboardPages(assets, mi.dashboard_path) };
 }
 
-/** Starts the MI server on every command registered so far; returns its URL. */
+/**
+ * Starts the MI server on every command registered so far, the state-changing ones logged when
+ * they run; returns its URL.
+ */
 export async function startMiServer(
   config: Readonly<NodeConfig>,
   deps: { mi: MiCore; logger: Logger; cleanups: Cleanups; tls: NodeTls; dashboardDir?: string },
 ): Promise<string> {
   const { mi } = deps;
+  auditStateChanges(mi.registry, deps.logger);
   const tls = deps.tls.material('mi');
   const miServer = new MiServer({
     registry: mi.registry,

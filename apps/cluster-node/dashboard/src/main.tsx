@@ -1,7 +1,8 @@
 /**
  * The dashboard: one MI WebSocket, every MI event subscribed, the cluster reloaded when a
  * clusterer or status event arrives (and every few seconds, for what other nodes change without
- * telling this one). Views are chosen by the URL fragment (`#cluster`, `#events`).
+ * telling this one). Views are chosen by the URL fragment (`#cluster`, `#registrations`,
+ * `#media`, `#events`, `#health`). Every state change is asked for in a confirm dialog first.
  */
 import { render } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
@@ -15,7 +16,11 @@ import {
 } from './cluster.js';
 import { ClusterPanel } from './cluster-view.js';
 import { EventsPanel } from './events-view.js';
+import { HealthPanel } from './health-view.js';
+import { MediaPanel } from './media-view.js';
 import { type MiEvent, MiSocket, type MiState, miWsUrl } from './mi.js';
+import { RegistrationsPanel } from './registrations-view.js';
+import { ConfirmDialog, type ConfirmRequest, type MiCall } from './ui.js';
 import './style.css';
 
 const TOKEN_KEY = 'sipedge.mi.token';
@@ -25,7 +30,10 @@ const REFRESH_MS = 3000;
 const FOLLOW_UP_MS = [300, 700, 1200, 2000];
 const VIEWS = [
   { id: 'cluster', title: 'Cluster' },
+  { id: 'registrations', title: 'Registrations' },
+  { id: 'media', title: 'Media' },
   { id: 'events', title: 'Events' },
+  { id: 'health', title: 'Health' },
 ] as const;
 type ViewId = (typeof VIEWS)[number]['id'];
 
@@ -91,6 +99,15 @@ function App({ wsPath }: { wsPath: string }) {
   const [askToken, setAskToken] = useState(false);
   const mi = useRef<MiSocket | undefined>(undefined);
   const reload = useRef<() => void>(() => {});
+  const [confirm, setConfirm] = useState<ConfirmRequest | undefined>(undefined);
+  const call = useCallback<MiCall>(
+    <T,>(method: string, params?: Record<string, unknown>) =>
+      mi.current === undefined
+        ? Promise.reject(new Error('MI not connected'))
+        : mi.current.call<T>(method, params),
+    [],
+  );
+  const connected = state === 'open';
 
   useEffect(() => {
     const onHash = () => setView(viewFromHash());
@@ -226,8 +243,16 @@ function App({ wsPath }: { wsPath: string }) {
           <TokenForm onToken={onToken} refused={state === 'refused'} />
         )}
         {view === 'cluster' && <ClusterPanel view={cluster} error={clusterError} />}
+        {view === 'registrations' && (
+          <RegistrationsPanel call={call} connected={connected} onConfirm={setConfirm} />
+        )}
+        {view === 'media' && (
+          <MediaPanel call={call} connected={connected} onConfirm={setConfirm} />
+        )}
         {view === 'events' && <EventsPanel events={events} onClear={() => setEvents([])} />}
+        {view === 'health' && <HealthPanel call={call} connected={connected} cluster={cluster} />}
       </main>
+      <ConfirmDialog request={confirm} onDone={() => setConfirm(undefined)} />
     </>
   );
 }

@@ -5,6 +5,11 @@
  * failover bound, with no reload; the Events view lists the node-down event. The MI has a token:
  * the page asks for it and keeps it out of every URL.
  *
+ *
+ * A second cluster with two relays: a REGISTER made with sipp shows in the Registrations search
+ * (and a contact removed there is gone from MI); a pause, resume and drain from the Media view
+ * show in `rtp_cluster_list` and in the node's log; a killed node shows red in the Health view.
+ *
  * Screenshots of each view at 1280×800 and 390×844 are taken on every run; with
  * SIPEDGE_E2E_SCREENSHOTS=1 they are written to docs/screenshots/ (the committed ones).
  */
@@ -14,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { notYet, until } from '@sipedge/test-utils';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { startCluster } from '../src/index.js';
+import { startCluster, startRegisterLoad } from '../src/index.js';
 import { activeOwners } from '../src/shtags.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -47,6 +52,39 @@ describe('dashboard in a browser', () => {
   afterAll(async () => {
     await browser?.close();
   });
+
+  const shotsDir = (fallback: string): string => {
+    const dir = process.env.SIPEDGE_E2E_SCREENSHOTS === '1' ? repoShots : fallback;
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+  const shoot = async (dir: string, page: Page, view: string): Promise<void> => {
+    for (const size of SIZES) {
+      await page.setViewportSize(size);
+      await page.screenshot({ path: join(dir, `${view}-${size.width}x${size.height}.png`) });
+    }
+    await page.setViewportSize(SIZES[0]);
+  };
+  /** A page on `miUrl`'s node, given the token, connected. */
+  const openDashboard = async (miUrl: string): Promise<{ page: Page; errors: string[] }> => {
+    const context = await browser.newContext({ viewport: SIZES[0] });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${new URL(miUrl).origin}/`);
+    await page.getByLabel('Token', { exact: true }).fill(TOKEN);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('[data-mi-state="open"]');
+    return { page, errors };
+  };
+  /** Goes to a view by keyboard: its link in the header, focused, Enter. */
+  const visit = async (page: Page, view: string): Promise<void> => {
+    await page.getByRole('link', { name: view, exact: true }).focus();
+    await page.keyboard.press('Enter');
+    await page
+      .getByRole('heading', { level: 2, name: view === 'Media' ? 'Media relays' : view })
+      .waitFor();
+  };
 
   it('shows the cluster live: a killed node turns down and its tag moves', async () => {
     await using cluster = await startCluster({
@@ -134,4 +172,107 @@ describe('dashboard in a browser', () => {
     expect(pageErrors).toEqual([]);
     await context.close();
   }, 120_000);
+
+  it('finds a sipp registration, drains a relay, and shows a down node in Health', async () => {
+    await using cluster = await startCluster({
+      nodes: 3,
+      relays: 2,
+      logLevel: 'info',
+      configure: (c) => {
+        c.mi.token = TOKEN;
+      },
+    });
+    onTestFailed(() => console.log(cluster.logs()));
+    const shots = shotsDir(cluster.dir);
+    const node2 = cluster.node(2);
+    const { page, errors } = await openDashboard(node2.miUrl);
+
+    // Registrations: three phones register with sipp at node 2, the search finds them
+    const target = node2.sipUdp;
+    if (target === undefined) throw new Error('node 2 has no SIP UDP listener');
+    const load = await startRegisterLoad({
+      dir: cluster.dir,
+      target,
+      count: 3,
+      rate: 10,
+      prefix: 'dash',
+      expires: 600,
+    });
+    const sipp = await load.done(30_000);
+    expect(sipp.ok.size).toBe(3);
+    const [first, ...others] = [...sipp.ok].sort();
+    if (first === undefined) throw new Error('sipp registered nobody');
+    await visit(page, 'Registrations');
+    await page.getByLabel('AoR starts with').fill('dash');
+    await page.getByTestId('reg-count').filter({ hasText: 'of 3' }).waitFor();
+    const row = page.locator(`tr[data-aor="${first}@e2e.test"]`);
+    expect(await row.locator('[data-label="Node"]').textContent()).toContain('node 2');
+    expect(await row.locator('[data-label="Received"]').textContent()).toContain('127.0.0.1');
+    expect(await row.getByTestId('expires').textContent()).toMatch(/^(9|10)m \d\ds$/);
+    await page.getByLabel('AoR starts with').fill(`sip:${first}`);
+    await page.getByTestId('reg-count').filter({ hasText: 'of 1' }).waitFor();
+    await page.getByLabel('AoR starts with').fill('dash');
+    await page.getByTestId('reg-count').filter({ hasText: 'of 3' }).waitFor();
+    await shoot(shots, page, 'registrations');
+
+    // removing a contact asks first; Cancel keeps it, the confirm removes it everywhere
+    const removeFirst = page.getByRole('button', { name: new RegExp(`^Remove .* of ${first}@`) });
+    await removeFirst.click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    expect(await node2.call('ul_show_contact', ['location', `${first}@e2e.test`])).toBeTruthy();
+    await removeFirst.click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove contact' }).click();
+    await page.getByTestId('reg-count').filter({ hasText: 'of 2' }).waitFor();
+    await expect(node2.call('ul_show_contact', ['location', `${first}@e2e.test`])).rejects.toThrow(
+      /AOR not found/,
+    );
+    expect(others).toHaveLength(2);
+
+    // Media: pause, resume, then drain relay1; each shows in rtp_cluster_list
+    interface List {
+      Clusters: Array<{ name: string; members: Array<{ name: string; status: string }> }>;
+    }
+    const statusOf = async (relay: string): Promise<string> => {
+      const list = await node2.call<List>('rtp_cluster_list');
+      return (
+        list.Clusters.flatMap((c) => c.members).find((m) => m.name === relay)?.status ?? 'gone'
+      );
+    };
+    await visit(page, 'Media');
+    await page.locator('tr[data-relay="relay1"][data-state="online"]').waitFor();
+    await page.locator('tr[data-relay="relay2"][data-state="online"]').waitFor();
+    await page.getByRole('button', { name: 'Pause relay1' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Pause relay' }).click();
+    await page.locator('tr[data-relay="relay1"][data-status="SUSPENDED"]').waitFor();
+    expect(await statusOf('relay1')).toBe('SUSPENDED');
+    await shoot(shots, page, 'media');
+    await page.getByRole('button', { name: 'Resume relay1' }).click();
+    await page.locator('tr[data-relay="relay1"][data-status="ACTIVE"]').waitFor();
+    expect(await statusOf('relay1')).toBe('ACTIVE');
+    await page.getByRole('button', { name: 'Drain relay1' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Drain relay' }).click();
+    // with no call on it, a drained relay leaves the cluster at once
+    await page.locator('tr[data-relay="relay1"]').waitFor({ state: 'detached' });
+    expect(['DRAINING', 'gone']).toContain(await statusOf('relay1'));
+    expect(await statusOf('relay2')).toBe('ACTIVE');
+    // the node logged who changed what
+    await until(() => /MI rtp_cluster_delete over ws/.test(node2.output()) || notYet('no log'), {
+      what: 'the drain in the log',
+      timeoutMs: 5000,
+    });
+    expect(node2.output()).toMatch(/MI ul_rm_contact over ws/);
+
+    // Health: all green, then node 3 killed turns it red
+    await visit(page, 'Health');
+    await page.locator('[data-check="SipedgeNodeUnreachable"][data-level="ok"]').waitFor();
+    await cluster.node(3).kill('SIGKILL');
+    await page
+      .locator('[data-check="SipedgeNodeUnreachable"][data-level="crit"]')
+      .filter({ hasText: 'node 3' })
+      .waitFor({ timeout: TAKEOVER_MS });
+    expect(await page.getByTestId('health-overall').getAttribute('data-level')).toBe('crit');
+    await shoot(shots, page, 'health');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  }, 150_000);
 });

@@ -3,8 +3,24 @@
  * alerts.yml) read from what this node's MI shows now, plus counters of failures that went up
  * since the last look. Pure functions: the view feeds them what it loaded.
  */
-import type { ClusterView } from './cluster.js';
-import type { RelayCluster } from './media.js';
+
+/** What the checks read of the Cluster view's data (`ClusterView` has this shape). */
+export interface ClusterFacts {
+  readonly self: number;
+  readonly nodes: readonly {
+    readonly id: number;
+    readonly label: string;
+    readonly state: string;
+  }[];
+  readonly tags: readonly { readonly key: string; readonly states: ReadonlyMap<number, string> }[];
+  readonly caps: readonly { readonly name: string; readonly states: ReadonlyMap<number, string> }[];
+}
+
+/** What the checks read of `rtp_cluster_list`. */
+export interface RelayFacts {
+  readonly name: string;
+  readonly members: readonly { readonly name: string; readonly state: string }[];
+}
 
 export type Level = 'ok' | 'warn' | 'crit';
 
@@ -28,7 +44,7 @@ export function worst(checks: readonly HealthCheck[]): Level {
 }
 
 /** SipedgeNodeUnreachable, SipedgeTagWithoutOwner / WithTwoOwners, SipedgeCapabilityNotSynced. */
-export function clusterChecks(view: ClusterView): HealthCheck[] {
+export function clusterChecks(view: ClusterFacts): HealthCheck[] {
   const down = view.nodes.filter((n) => n.state === 'down');
   const checks: HealthCheck[] = [
     down.length > 0
@@ -98,7 +114,7 @@ export function clusterChecks(view: ClusterView): HealthCheck[] {
 }
 
 /** SipedgeRelayOffline: relays that stopped answering heartbeats. */
-export function relayChecks(clusters: readonly RelayCluster[]): HealthCheck[] {
+export function relayChecks(clusters: readonly RelayFacts[]): HealthCheck[] {
   const all = clusters.flatMap((c) => c.members.map((m) => ({ c: c.name, m })));
   const off = all.filter(({ m }) => m.state === 'offline');
   if (off.length > 0)

@@ -218,7 +218,13 @@ describe('dashboard in a browser', () => {
     // removing a contact asks first; Cancel keeps it, the confirm removes it everywhere
     const removeFirst = page.getByRole('button', { name: new RegExp(`^Remove .* of ${first}@`) });
     await removeFirst.click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('dialog').waitFor();
+    // the dialog opens on Cancel: Escape and Enter both leave the contact alone
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    await removeFirst.click();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
     expect(await node2.call('ul_show_contact', ['location', `${first}@e2e.test`])).toBeTruthy();
     await removeFirst.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Remove contact' }).click();

@@ -1,6 +1,7 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { callCommand, MiRegistry, MiRpcError } from '@sipedge/mi';
 import { describe, expect, it, vi } from 'vitest';
+import type { RemoteChange } from './location/changes.js';
 import { Location } from './location/location.js';
 import { miCommands } from './mi.js';
 import type { ContactRecord } from './model.js';
@@ -193,5 +194,27 @@ describe('ul_search', () => {
       'user00002@example.com',
     ]);
     expect(walk).toHaveBeenCalledTimes(1);
+  });
+
+  it('follows a sync batch from another node (new AoRs indexed ahead of the write)', async () => {
+    const { search, location } = setup(users(2));
+    expect((await search({})).total).toBe(2);
+    const donor = new Location({ clock: location.clock, nodeId: 3 });
+    const batch: RemoteChange[] = users(700, 'peer').map((u) => ({
+      type: 'put',
+      contact: binding(donor, `${u}@example.com`),
+      at: location.clock.now(),
+      nodeId: 3,
+    }));
+    const gone = location.contacts('user00000@example.com')[0];
+    if (gone === undefined) throw new Error('no binding');
+    batch.push({ type: 'delete', contact: gone, at: location.clock.now() + 1, nodeId: 3 });
+    expect(location.applyRemoteMany(batch)).toBe(701);
+    const page = await search({ prefix: 'peer', limit: 500 });
+    expect(page.total).toBe(700);
+    expect(page.AORs[0]?.Contacts[0]?.Node_id).toBe(3);
+    expect((await search({ prefix: 'user' })).AORs.map((a) => a.AOR)).toEqual([
+      'user00001@example.com',
+    ]);
   });
 });

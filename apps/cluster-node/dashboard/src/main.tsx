@@ -97,6 +97,11 @@ function App({ wsPath }: { wsPath: string }) {
   const [clusterError, setClusterError] = useState('');
   const [events, setEvents] = useState<readonly MiEvent[]>([]);
   const [askToken, setAskToken] = useState(false);
+  /**
+   * The node refused the connection and none has opened since: the token form stays up while
+   * the socket retries (a form that came and went with each retry lost what was typed).
+   */
+  const [refused, setRefused] = useState(false);
   const mi = useRef<MiSocket | undefined>(undefined);
   const reload = useRef<() => void>(() => {});
   const [confirm, setConfirm] = useState<ConfirmRequest | undefined>(undefined);
@@ -174,7 +179,11 @@ function App({ wsPath }: { wsPath: string }) {
     const socket = new MiSocket({
       url: miWsUrl(location, wsPath),
       token,
-      onState: setState,
+      onState: (s) => {
+        setState(s);
+        if (s === 'refused') setRefused(true);
+        else if (s === 'open') setRefused(false);
+      },
       onEvent: (e) => {
         setEvents((list) => [...list.slice(-(MAX_EVENTS - 1)), e]);
         if (e.name.startsWith('E_CLUSTERER_') || e.name === 'E_CORE_SR_STATUS_CHANGED') {
@@ -239,9 +248,7 @@ function App({ wsPath }: { wsPath: string }) {
         </button>
       </header>
       <main>
-        {(askToken || state === 'refused') && (
-          <TokenForm onToken={onToken} refused={state === 'refused'} />
-        )}
+        {(askToken || refused) && <TokenForm onToken={onToken} refused={refused} />}
         {view === 'cluster' && <ClusterPanel view={cluster} error={clusterError} />}
         {view === 'registrations' && (
           <RegistrationsPanel call={call} connected={connected} onConfirm={setConfirm} />

@@ -7,7 +7,8 @@
  *
  *
  * A second cluster with two relays: a REGISTER made with sipp shows in the Registrations search
- * (and a contact removed there is gone from MI); a pause, resume and drain from the Media view
+ * with the node that took it, on this node and on another (and a contact removed there is gone
+ * from MI); a pause, resume and drain from the Media view
  * show in `rtp_cluster_list` and in the node's log; a killed node shows red in the Health view.
  *
  * Screenshots of each view at 1280×800 and 390×844 are taken on every run; with
@@ -211,6 +212,23 @@ describe('dashboard in a browser', () => {
     expect(await row.getByTestId('expires').textContent()).toMatch(/^(9|10)m \d\ds$/);
     await page.getByLabel('AoR starts with').fill(`sip:${first}`);
     await page.getByTestId('reg-count').filter({ hasText: 'of 1' }).waitFor();
+    // a phone registered at node 1 shows here too (replicated), owned by node 1
+    const node1 = cluster.node(1);
+    if (node1.sipUdp === undefined) throw new Error('node 1 has no SIP UDP listener');
+    const far = await startRegisterLoad({
+      dir: cluster.dir,
+      target: node1.sipUdp,
+      count: 1,
+      rate: 10,
+      prefix: 'far',
+      expires: 600,
+    });
+    const [farUser] = [...(await far.done(30_000)).ok];
+    await page.getByLabel('AoR starts with').fill('far');
+    await page
+      .locator(`tr[data-aor="${farUser}@e2e.test"] [data-label="Node"]`)
+      .filter({ hasText: 'node 1' })
+      .waitFor({ timeout: 15_000 });
     await page.getByLabel('AoR starts with').fill('dash');
     await page.getByTestId('reg-count').filter({ hasText: 'of 3' }).waitFor();
     await shoot(shots, page, 'registrations');
@@ -223,6 +241,8 @@ describe('dashboard in a browser', () => {
     await page.keyboard.press('Escape');
     await page.getByRole('dialog').waitFor({ state: 'hidden' });
     await removeFirst.click();
+    await page.getByRole('dialog').waitFor();
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Cancel');
     await page.keyboard.press('Enter');
     await page.getByRole('dialog').waitFor({ state: 'hidden' });
     expect(await node2.call('ul_show_contact', ['location', `${first}@e2e.test`])).toBeTruthy();

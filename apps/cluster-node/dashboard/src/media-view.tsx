@@ -58,7 +58,13 @@ function RelayTable({
             <td data-label="Weight">{r.weight}</td>
             <td data-label="Capacity">{r.capacity}</td>
             <td data-label="Load">
-              <meter min={0} max={1} high={0.8} value={r.utilization} aria-label="Load" />
+              <meter
+                min={0}
+                max={1}
+                high={0.8}
+                value={r.utilization}
+                aria-label={`Load of ${r.name}`}
+              />
               {` ${Math.round(r.utilization * 100)}%`}
             </td>
             <td data-label="Sessions">{r.active_sessions ?? r.bound_calls}</td>

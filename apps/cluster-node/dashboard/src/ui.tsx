@@ -32,6 +32,8 @@ export function usePoll<T>(load: (() => Promise<T>) | undefined, everyMs: number
     );
   }, []);
   useEffect(() => {
+    // what the last `load` answered is not an answer to this one
+    setState({ at: 0 });
     run();
     const timer = window.setInterval(() => {
       if (document.visibilityState === 'visible') run();

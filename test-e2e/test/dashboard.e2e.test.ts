@@ -59,9 +59,13 @@ describe('dashboard in a browser', () => {
     mkdirSync(dir, { recursive: true });
     return dir;
   };
+  /** Screenshots at each size; the page must fit the width (tables stack or scroll inside). */
   const shoot = async (dir: string, page: Page, view: string): Promise<void> => {
     for (const size of SIZES) {
       await page.setViewportSize(size);
+      expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(
+        size.width,
+      );
       await page.screenshot({ path: join(dir, `${view}-${size.width}x${size.height}.png`) });
     }
     await page.setViewportSize(SIZES[0]);
@@ -97,14 +101,7 @@ describe('dashboard in a browser', () => {
       },
     });
     onTestFailed(() => console.log(cluster.logs()));
-    const shots = process.env.SIPEDGE_E2E_SCREENSHOTS === '1' ? repoShots : cluster.dir;
-    mkdirSync(shots, { recursive: true });
-    const shoot = async (page: Page, view: string): Promise<void> => {
-      for (const size of SIZES) {
-        await page.setViewportSize(size);
-        await page.screenshot({ path: join(shots, `${view}-${size.width}x${size.height}.png`) });
-      }
-    };
+    const shots = shotsDir(cluster.dir);
 
     const context = await browser.newContext({ viewport: SIZES[0] });
     const page = await context.newPage();
@@ -154,7 +151,7 @@ describe('dashboard in a browser', () => {
     // how far the page trails MI is printed, not asserted: on a busy machine it varies
     const holder = await graph.locator('g.node[data-tags~="vip/1"]').getAttribute('data-node-id');
     expect(await activeOwners(cluster)).toEqual([Number(holder)]);
-    await shoot(page, 'cluster');
+    await shoot(shots, page, 'cluster');
 
     // the Events view, reached by keyboard, filtered to node state changes
     await page.getByRole('link', { name: 'Events' }).focus();
@@ -169,7 +166,7 @@ describe('dashboard in a browser', () => {
       0,
     );
     await page.getByLabel('Filter').fill('');
-    await shoot(page, 'events');
+    await shoot(shots, page, 'events');
     expect(pageErrors).toEqual([]);
     await context.close();
   }, 120_000);

@@ -16,7 +16,8 @@ import {
   worstFirst,
 } from './health.js';
 import { loadRelays } from './media.js';
-import { type MiCall, usePoll } from './ui.js';
+import type { MiCall } from './mi.js';
+import { usePoll } from './poll.js';
 
 const REFRESH_MS = 5000;
 const LEVEL_TEXT: Record<Level, string> = { ok: 'OK', warn: 'Warning', crit: 'Critical' };

@@ -15,12 +15,12 @@ import {
   type NodeFacts,
 } from './cluster.js';
 import { ClusterPanel } from './cluster-view.js';
+import { ConfirmDialog, type ConfirmRequest } from './confirm-dialog.js';
 import { EventsPanel } from './events-view.js';
 import { HealthPanel } from './health-view.js';
 import { MediaPanel } from './media-view.js';
-import { type MiEvent, MiSocket, type MiState, miWsUrl } from './mi.js';
+import { type MiCall, type MiEvent, MiSocket, type MiState, miWsUrl } from './mi.js';
 import { RegistrationsPanel } from './registrations-view.js';
-import { ConfirmDialog, type ConfirmRequest, type MiCall } from './ui.js';
 import './style.css';
 
 const TOKEN_KEY = 'sipedge.mi.token';

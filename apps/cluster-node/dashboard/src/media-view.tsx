@@ -4,8 +4,10 @@
  * when its last call ends), paused and resumed.
  */
 import { useMemo } from 'preact/hooks';
+import type { ConfirmRequest } from './confirm-dialog.js';
 import { loadRelays, type Relay, type RelayCluster } from './media.js';
-import { type ConfirmRequest, type MiCall, usePoll } from './ui.js';
+import type { MiCall } from './mi.js';
+import { usePoll } from './poll.js';
 
 const REFRESH_MS = 3000;
 

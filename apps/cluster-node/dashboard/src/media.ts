@@ -1,6 +1,5 @@
 /** What `rtp_cluster_list` answers, and what the Media and Health views read from it. */
-import { MiCallError } from './mi.js';
-import type { MiCall } from './ui.js';
+import { type MiCall, MiCallError } from './mi.js';
 
 export interface Relay {
   name: string;

@@ -7,6 +7,9 @@
 
 export type MiState = 'connecting' | 'open' | 'offline' | 'refused';
 
+/** An MI call over the page's WebSocket; rejects while it is not connected. */
+export type MiCall = <T>(method: string, params?: Record<string, unknown>) => Promise<T>;
+
 /** An MI event as it arrived. */
 export interface MiEvent {
   readonly seq: number;

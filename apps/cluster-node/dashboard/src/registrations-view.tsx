@@ -4,7 +4,9 @@
  * expiry counting down and the node that made it; a contact can be removed (`ul_rm_contact`).
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { type ConfirmRequest, type MiCall, usePoll, useSecondTick } from './ui.js';
+import type { ConfirmRequest } from './confirm-dialog.js';
+import type { MiCall } from './mi.js';
+import { usePoll, useSecondTick } from './poll.js';
 
 /** The usrloc table a cluster-node keeps its bindings in. */
 const TABLE = 'location';

@@ -4,7 +4,8 @@
 # protocol on --listen-udp), tshark and stunnel (Debian's sipp has no TLS: the TLS e2e tests put
 # stunnel between sipp and the node), systemd for systemd-analyze (the packaging test verifies
 # the service units with it), promtool (Debian's prometheus: the reference parser and linter
-# of /metrics and of the shipped alert rules), and chromium (the dashboard's browser test drives
+# of /metrics and of the shipped alert rules), redis-server and redis-cli (the federation tests
+# start a six-instance Redis Cluster), and chromium (the dashboard's browser test drives
 # it headless through playwright-core; nothing downloads a browser). Does nothing when they are
 # already there.
 set -euo pipefail
@@ -16,9 +17,11 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "peers: sipp, kamailio, rtpengine, tshark, stunnel, systemd-analyze, promtool and chromium are installed"
+  echo "peers: sipp, kamailio, rtpengine, tshark, stunnel, systemd-analyze, promtool, redis and chromium are installed"
   exit 0
 fi
 sudo=""

@@ -403,6 +403,7 @@ export async function runSippCall(options: {
 
 export * from './json-procs.js';
 export * from './ports.js';
+export * from './redis.js';
 export * from './timeouts.js';
 export * from './tls.js';
 export * from './until.js';

@@ -58,9 +58,11 @@ export interface ProxyPolicy<H extends Endpoint> {
    * before any other edit: initial or in-dialog, never ACK or CANCEL. The policy may edit it
    * (pop the Route values naming this proxy, add Path…) before it decides. A `SipParseError`
    * it throws (a Route or Request-URI it cannot read) is answered with the error's status and
-   * reason (400); any other error is answered 500 and counted as internal.
+   * reason (400); any other error is answered 500 and counted as internal. A promise (the
+   * policy asks a store first) holds the request until it settles; if a CANCEL answered the
+   * INVITE meanwhile, the decision is dropped.
    */
-  route(req: SipMessage, from: H): RouteDecision<H>;
+  route(req: SipMessage, from: H): RouteDecision<H> | Promise<RouteDecision<H>>;
   /** An ACK for a 2xx (no transaction): where it goes; undefined drops it. */
   routeAck(req: SipMessage, from: H): AckForwarding<H> | undefined;
   /**

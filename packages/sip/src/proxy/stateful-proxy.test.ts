@@ -22,7 +22,7 @@ interface Sent {
 
 /** A proxy on an in-memory network: what it sends is recorded, time is virtual. */
 function harness(
-  route: (req: SipMessage) => RouteDecision<Endpoint>,
+  route: (req: SipMessage) => RouteDecision<Endpoint> | Promise<RouteDecision<Endpoint>>,
   inviteTimeoutMs = 120_000,
   extra: Partial<StatefulProxyOptions<Endpoint>> = {},
 ) {
@@ -225,6 +225,37 @@ describe('StatefulProxy (RFC 3261 §16)', () => {
     expect(statuses(finals)).toEqual([100, 487]);
     expect(finals[1]?.toTag()).toBeDefined();
     expect(h.proxy.inFlight).toBe(0);
+  });
+
+  it('forwards once a policy that answers with a promise has decided', async () => {
+    let decide: (d: RouteDecision<Endpoint>) => void = () => {};
+    const h = harness(() => new Promise((resolve) => (decide = resolve)));
+    h.layer.receive(request('INVITE'), CALLER);
+    expect(statuses(h.toCaller())).toEqual([100]);
+    expect(h.requestsTo(A, 'INVITE')).toHaveLength(0);
+    decide(fork);
+    await Promise.resolve();
+    expect(h.requestsTo(A, 'INVITE')).toHaveLength(1);
+    expect(h.requestsTo(B, 'INVITE')).toHaveLength(1);
+  });
+
+  it('drops a late decision for an INVITE a CANCEL answered meanwhile', async () => {
+    let decide: (d: RouteDecision<Endpoint>) => void = () => {};
+    const h = harness(() => new Promise((resolve) => (decide = resolve)));
+    h.layer.receive(request('INVITE'), CALLER);
+    h.layer.receive(request('CANCEL'), CALLER);
+    decide(fork);
+    await Promise.resolve();
+    expect(h.requestsTo(A, 'INVITE')).toHaveLength(0);
+    const finals = h.toCaller().filter((r) => r.cseq().method === 'INVITE');
+    expect(statuses(finals)).toEqual([100, 487]);
+  });
+
+  it('answers 500 when the promise of a policy rejects', async () => {
+    const h = harness(() => Promise.reject(new Error('store gone')));
+    h.layer.receive(request('MESSAGE'), CALLER);
+    await new Promise((r) => setImmediate(r));
+    expect(statuses(h.toCaller())).toEqual([500]);
   });
 
   it('answers 481 to a CANCEL that matches no INVITE', () => {

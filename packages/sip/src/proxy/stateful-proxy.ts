@@ -26,6 +26,7 @@ import {
   hasSdp,
   type ProxyNetwork,
   type ProxyPolicy,
+  type RouteDecision,
   type SessionHooks,
 } from './policy.js';
 import { type Branch, cancelFor, isBetterFinal, ResponseContext } from './response-context.js';
@@ -135,16 +136,21 @@ export class StatefulProxy<H extends Endpoint> {
     try {
       this.#receive(req, tx, from);
     } catch (err) {
-      if (err instanceof SipParseError) {
-        // a value the policy had to read (a Route URI…) is malformed: the sender's fault
-        this.#onBadInput?.(err, from);
-        if (tx !== undefined) this.reply(tx, req, err.status, err.reasonPhrase);
-        return;
-      }
-      this.#c.internalErrors.inc();
-      this.#warn('SIP routing failed', { err: (err as Error).message, method: req.method });
-      if (tx !== undefined) this.reply(tx, req, 500, 'Server Internal Error');
+      this.#failed(req, tx, from, err);
     }
+  }
+
+  /** A routing failure: a parse error is the sender's (400…), anything else is ours (500). */
+  #failed(req: SipMessage, tx: ServerTransaction | undefined, from: H, err: unknown): void {
+    if (err instanceof SipParseError) {
+      // a value the policy had to read (a Route URI…) is malformed: the sender's fault
+      this.#onBadInput?.(err, from);
+      if (tx !== undefined) this.reply(tx, req, err.status, err.reasonPhrase);
+      return;
+    }
+    this.#c.internalErrors.inc();
+    this.#warn('SIP routing failed', { err: (err as Error).message, method: req.method });
+    if (tx !== undefined) this.reply(tx, req, 500, 'Server Internal Error');
   }
 
   #receive(req: SipMessage, tx: ServerTransaction | undefined, from: H): void {
@@ -170,6 +176,22 @@ export class StatefulProxy<H extends Endpoint> {
     if (req.method === 'INVITE') tx.respond(createResponse(req, 100, 'Trying'));
     fixTopVia(req, from.address, from.port);
     const decision = this.#policy.route(req, from);
+    if (!(decision instanceof Promise)) {
+      this.#decided(req, tx, from, decision);
+      return;
+    }
+    // a policy that asks elsewhere first (a federation lookup): the transaction waits
+    decision.then(
+      (d) => {
+        // a CANCEL may have answered the INVITE meanwhile
+        if (tx.state !== 'trying' && tx.state !== 'proceeding') return;
+        this.#decided(req, tx, from, d);
+      },
+      (err: unknown) => this.#failed(req, tx, from, err),
+    );
+  }
+
+  #decided(req: SipMessage, tx: ServerTransaction, from: H, decision: RouteDecision<H>): void {
     if ('targets' in decision) this.#forward(req, tx, from, decision);
     else this.reply(tx, req, decision.status, decision.reason, decision.headers);
   }

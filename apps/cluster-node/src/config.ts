@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { type BinAddress, clustererConfigSchema, parseBinUrl } from '@sipedge/clusterer';
 import { SipedgeError } from '@sipedge/core';
+import { federationConfigSchema } from '@sipedge/federation';
 import { miConfigSchema } from '@sipedge/mi';
 import {
   memberConfigSchema,
@@ -312,6 +313,8 @@ export const nodeConfigSchema = z
     usrloc: usrlocSection,
     rtp: rtpSection.optional(),
     ha: haSection.optional(),
+    /** Several sites, one user location: presence of AoRs in Redis Cluster (@sipedge/federation). */
+    federation: federationConfigSchema.optional(),
     storage: storageSection,
     logging: loggingSection,
   })

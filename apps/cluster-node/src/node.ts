@@ -10,6 +10,8 @@
  *   its call-id table replicated (`rtp-cluster-calls`);
  * - the SIP edge: @sipedge/sip's stateful proxy with this node's routing policy (router.ts):
  *   registrar, lookup and forking, loose routing, media anchoring;
+ * - federation (optional): the site's AoRs published to Redis Cluster by the holder of the
+ *   `vip` tag, other sites asked on a local miss (wiring/federation.ts);
  * - HA: while this node is active for `ha.sharing_tag` it binds the service address and runs
  *   `on_active`; going backup it releases it and runs `on_backup`;
  * - stop(): drains (new requests 503, in-flight transactions finish), releases the service
@@ -19,6 +21,7 @@
  * the order they start in.
  */
 import type { Clusterer } from '@sipedge/clusterer';
+import type { Federation } from '@sipedge/federation';
 import {
   createMiCore,
   defineCommand,
@@ -36,6 +39,7 @@ import type { Router } from './router.js';
 import type { SipEdge, SipListenerInfo } from './sip-edge.js';
 import { Cleanups } from './wiring/cleanups.js';
 import { createClusterer } from './wiring/clusterer.js';
+import { startFederation } from './wiring/federation.js';
 import { ServiceAddress } from './wiring/ha.js';
 import { startMetrics, startMiServer } from './wiring/management.js';
 import { startMedia } from './wiring/rtp.js';
@@ -76,6 +80,8 @@ export interface ClusterNode {
   /** Is this node active for `ha.sharing_tag` (and bound to the service address)? */
   readonly haActive: boolean;
   readonly balancer?: RtpBalancer;
+  /** The federation of sites, when configured. */
+  readonly federation?: Federation;
   readonly rtpControlSockets: readonly string[];
   /** The node's SQLite file (stamped with its id): the seam for usrloc's store. */
   readonly storage: Database.Database;
@@ -133,6 +139,14 @@ export async function startNode(
       tls,
     });
     const usrloc = startUsrloc(config, { storageFile, clusterer, mi, logger, cleanups });
+    const federation = startFederation(config, {
+      location: usrloc.location,
+      clusterer,
+      haKey,
+      mi,
+      logger,
+      cleanups,
+    });
     const media =
       config.rtp === undefined
         ? undefined
@@ -155,6 +169,7 @@ export async function startNode(
       logger,
       cleanups,
       tls,
+      federation: federation?.routing,
     });
 
     const service =
@@ -210,6 +225,7 @@ export async function startNode(
       service.apply(clusterer.shtagState(haKey), 'startup');
       await service.settled();
     }
+    federation?.settle();
     mi.status.group('core').identifier('main').setStatus(1, 'running');
 
     /** Drain (new requests 503, the service address handed over), then close everything. */
@@ -249,6 +265,7 @@ export async function startNode(
         return service?.active === true;
       },
       ...(balancer === undefined ? {} : { balancer }),
+      ...(federation === undefined ? {} : { federation: federation.federation }),
       rtpControlSockets,
       storage: db,
       async reload() {

@@ -1,3 +1,4 @@
+// Over 500 lines: the routing policy of every request kind reads in one place (REGISTER, lookup, loose routing, ACK).
 /**
  * The routing policy of the SIP edge: what an OpenSIPS edge/registrar script decides, as code.
  * The protocol work (transactions, forking, best response, CANCEL, stateless ACK and 2xx,
@@ -9,7 +10,9 @@
  *   user come back through the interface that holds the UA's NAT binding or connection. In
  *   edge mode the REGISTER gets the same Path and goes to the upstream registrar.
  * - initial requests to a served domain: `lookup`, then parallel forking to every binding over
- *   its Path route set; other initial requests: loose routing to the Request-URI / Route.
+ *   its Path route set; on a local miss with federation on, forking to the other sites that
+ *   hold the AoR (their 404 cleans the entry); other initial requests: loose routing to the
+ *   Request-URI / Route.
  *   Record-Route is added (two of them when the request changes interface).
  * - in-dialog requests follow their route set; so does the ACK for a 2xx.
  * - NAT: a UA's private Contact is rewritten to its source (requests straight from it, and
@@ -41,6 +44,7 @@ import type { Registrar } from '@sipedge/usrloc';
 import { FLAG_NAT, type RegisterContext } from '@sipedge/usrloc';
 import type { BadInput } from './bad-input.js';
 import type { NodeConfig } from './config.js';
+import { FEDERATION_HEADER, type FederationRouting, siteTarget } from './federation-routing.js';
 import { hostOf, type LocalHop, popLocalRoutes, safeUri, transportOf } from './local-hops.js';
 import type { MediaAnchor } from './media.js';
 import { behindNat, fixNatedContact } from './nat.js';
@@ -63,6 +67,8 @@ export interface RouterOptions {
   readonly logger: Logger;
   /** Counts (by reason) and logs the requests refused for what they say. */
   readonly badInput?: BadInput;
+  /** Federation of sites: other sites are asked on a local miss. */
+  readonly federation?: FederationRouting;
 }
 
 const UA_ALLOW =
@@ -118,6 +124,8 @@ export class Router implements ProxyPolicy<Hop> {
   #flushScheduled = false;
   readonly #pinger: NatPingSender;
   readonly #c: Record<'registers' | 'lookupMiss' | 'drained' | 'alone', Counter>;
+  /** The branches forwarded to another site: their 404 cleans the site's entry. */
+  readonly #siteBranches = new WeakMap<ProxyTarget<Hop>, { aor: string; site: string }>();
 
   constructor(options: RouterOptions) {
     this.#o = options;
@@ -158,7 +166,7 @@ export class Router implements ProxyPolicy<Hop> {
 
   // ------------------------------------------------------------------ requests
 
-  route(req: SipMessage, from: Hop): RouteDecision<Hop> {
+  route(req: SipMessage, from: Hop): RouteDecision<Hop> | Promise<RouteDecision<Hop>> {
     const inDialog = req.toTag() !== undefined;
     // straight from a UA behind NAT: its private Contact becomes its NAT binding, so that
     // in-dialog requests towards it reach it (nathelper fix_nated_contact)
@@ -428,10 +436,15 @@ export class Router implements ProxyPolicy<Hop> {
     this.proxy.reply(b.from, b.req, 500, 'Server Internal Error');
   }
 
-  #lookupAndFork(req: SipMessage, from: Hop): RouteDecision<Hop> {
+  #lookupAndFork(req: SipMessage, from: Hop): RouteDecision<Hop> | Promise<RouteDecision<Hop>> {
     const registrar = this.#o.registrar;
     const bindings = registrar === undefined ? [] : registrar.lookup(req.requestUri);
+    const federated = req.has(FEDERATION_HEADER);
     if (bindings.length === 0) {
+      const federation = this.#o.federation;
+      if (federation !== undefined && !federated && req.toTag() === undefined) {
+        return this.#forkToSites(req, from, federation);
+      }
       this.#c.lookupMiss.inc();
       return NOT_FOUND;
     }
@@ -448,6 +461,34 @@ export class Router implements ProxyPolicy<Hop> {
       }
     }
     if (targets.length === 0) return UNAVAILABLE;
+    // a request from another site had its media anchored there
+    return this.#forwarding(req, targets, this.#o.config.record_route, !federated);
+  }
+
+  /** A local miss: the other sites holding the AoR, one branch each (no second hop). */
+  async #forkToSites(
+    req: SipMessage,
+    from: Hop,
+    federation: FederationRouting,
+  ): Promise<RouteDecision<Hop>> {
+    let aor: string;
+    try {
+      aor = federation.aorOf(req.requestUri);
+    } catch {
+      this.#c.lookupMiss.inc();
+      return NOT_FOUND;
+    }
+    const sites = await federation.remoteSites(aor);
+    const targets: ProxyTarget<Hop>[] = [];
+    for (const { site, address } of sites) {
+      const target = siteTarget(req, from, address, federation.site);
+      this.#siteBranches.set(target, { aor, site });
+      targets.push(target);
+    }
+    if (targets.length === 0) {
+      this.#c.lookupMiss.inc();
+      return NOT_FOUND;
+    }
     return this.#forwarding(req, targets, this.#o.config.record_route, true);
   }
 
@@ -477,8 +518,15 @@ export class Router implements ProxyPolicy<Hop> {
 
   // ------------------------------------------------------------------ responses
 
-  /** A response from a UA reached directly over UDP: its private Contact is NAT-fixed. */
+  /**
+   * A response from a UA reached directly over UDP: its private Contact is NAT-fixed. A 404
+   * from another site: it no longer holds the AoR.
+   */
   branchResponse(res: SipMessage, target: ProxyTarget<Hop>): void {
+    if (res.status === 404) {
+      const branch = this.#siteBranches.get(target);
+      if (branch !== undefined) this.#o.federation?.notFound(branch.aor, branch.site);
+    }
     if (target.direct && target.hop.transport.toUpperCase() === 'UDP') {
       fixNatedContact(res, target.hop);
     }

@@ -10,6 +10,7 @@ import { type Location, NatPinger, type Registrar, USRLOC_REPL_CAP } from '@sipe
 import type { Logger } from 'pino';
 import { BadInput } from '../bad-input.js';
 import { type NodeConfig, parseBinListenUrl } from '../config.js';
+import type { FederationRouting } from '../federation-routing.js';
 import { MediaAnchor } from '../media.js';
 import { PikeGuard } from '../pike.js';
 import { Router } from '../router.js';
@@ -36,6 +37,7 @@ export async function startSip(
     logger: Logger;
     cleanups: Cleanups;
     tls: NodeTls;
+    federation?: FederationRouting | undefined;
   },
 ): Promise<NodeSip> {
   const { mi, logger, cleanups } = deps;
@@ -63,6 +65,7 @@ export async function startSip(
     stats: mi.stats,
     logger,
     badInput,
+    ...(deps.federation === undefined ? {} : { federation: deps.federation }),
   });
   sip.setHandler(router.proxy);
   const sipListeners = await sip.start();

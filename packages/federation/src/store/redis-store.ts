@@ -37,7 +37,7 @@ return 1
 export interface RedisStoreOptions {
   /** Seed nodes, `host:port`. */
   readonly nodes: readonly string[];
-  readonly tls?: { readonly ca?: string; readonly servername?: string };
+  readonly tls?: { readonly ca?: string | undefined; readonly servername?: string | undefined };
   readonly username?: string;
   readonly password?: string;
   /** A call not answered within this fails (default 1 s). */

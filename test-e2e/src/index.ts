@@ -10,5 +10,6 @@ export * from './rtp.js';
 export * from './shtags.js';
 export * from './sip.js';
 export * from './sipp.js';
+export * from './sites.js';
 export * from './tls.js';
 export * from './usrloc.js';

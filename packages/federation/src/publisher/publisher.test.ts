@@ -26,6 +26,7 @@ function harness(options: Partial<PublisherOptions> = {}) {
     timer: clock,
     probeIntervalMs: 0,
     resyncIntervalMs: 0,
+    batchDelayMs: 0,
     onDegraded: (d) => events.push(d ? 'degraded' : 'restored'),
     ...options,
   });
@@ -80,6 +81,21 @@ describe('PresencePublisher', () => {
     await h.run();
     expect(h.store.writeCalls).toBe(3);
     expect(h.stored('u0@example.com')).toBe(T0 + 2 * HOUR);
+  });
+
+  it('lets a partial batch wait batchDelayMs for more, and sends a full one at once', async () => {
+    const h = harness({ batchDelayMs: 20, batchSize: 3 });
+    h.publisher.setWriter(true);
+    h.set('a@example.com', T0 + HOUR);
+    await h.run(19);
+    expect(h.store.writeCalls).toBe(0);
+    h.set('b@example.com', T0 + HOUR);
+    await h.run(1);
+    expect(h.store.writeCalls).toBe(1);
+    for (const u of ['c', 'd', 'e']) h.set(`${u}@example.com`, T0 + HOUR);
+    await h.run(0);
+    expect(h.store.writeCalls).toBe(2);
+    expect(h.store.snapshot().size).toBe(5);
   });
 
   it('skips a refresh that extends the entry by less than a quarter of its lifetime', async () => {

@@ -3,7 +3,8 @@
  * node holding the site's `vip` tag); the others stay quiet until they take the tag over.
  *
  * - A change is queued per AoR (the latest value wins), never awaited by the REGISTER that
- *   caused it. Queued AoRs go out in batches; the store pipelines each batch.
+ *   caused it. Queued AoRs go out in batches (a partial batch waits `batchDelayMs` for more);
+ *   the store pipelines each batch.
  * - A failed batch stays queued and is retried with exponential backoff; the federation is then
  *   degraded until a write or a probe succeeds, and is resynced whole on the way back (a Redis
  *   that restarted without persistence has forgotten everything).
@@ -37,6 +38,11 @@ export interface PublisherOptions {
   readonly timer?: Clock;
   /** AoRs per store batch (default 500). */
   readonly batchSize?: number;
+  /**
+   * How long the first change of a batch waits for others (default 20 ms): a burst of
+   * REGISTERs becomes a few large pipelined batches rather than many of one AoR.
+   */
+  readonly batchDelayMs?: number;
   /** AoRs the queue holds at most (default 100 000). */
   readonly maxQueue?: number;
   /** First retry delay; doubles per failure up to `retryMaxMs` (defaults 100 ms, 5 s). */
@@ -80,6 +86,8 @@ export class PresencePublisher {
   #started = false;
   #inFlight = false;
   #flushTimer: unknown;
+  /** The armed flush timer is the immediate one of a full batch. */
+  #flushSoon = false;
   #retryTimer: unknown;
   #probeTimer: unknown;
   #resyncTimer: unknown;
@@ -242,11 +250,19 @@ export class PresencePublisher {
   }
 
   #scheduleFlush(): void {
-    if (this.#inFlight || this.#flushTimer !== undefined || this.#retryTimer !== undefined) return;
+    if (this.#inFlight || this.#retryTimer !== undefined) return;
+    // a full batch goes at once; a partial one waits for company
+    const full = this.#pending.size >= this.#batchSize;
+    if (this.#flushTimer !== undefined) {
+      if (!full || this.#flushSoon) return;
+      this.#clock.clearTimeout(this.#flushTimer);
+    }
+    this.#flushSoon = full;
+    const delay = full ? 0 : (this.#o.batchDelayMs ?? 20);
     this.#flushTimer = this.#clock.setTimeout(() => {
       this.#flushTimer = undefined;
       this.#flush();
-    }, 0);
+    }, delay);
   }
 
   #flush(): void {

@@ -7,7 +7,9 @@
  *   cluster-nodes with replication against three Kamailio with dmq_usrloc;
  * - service-address failover after SIGKILL of the owner (median and max of BENCH_KILLS kills);
  * - time for a joining node to sync BENCH_SYNC registrations (default 100000,1000000);
- * - U+D rtpproxy commands/s through a node's rtp-cluster socket vs straight to the relay.
+ * - U+D rtpproxy commands/s through a node's rtp-cluster socket vs straight to the relay;
+ * - federation (bench/federation.ts): REGISTER/s with federation on vs off, presence updates/s
+ *   a site publishes, the latency a cross-site lookup adds.
  *
  * Each part runs alone (nothing else of ours runs meanwhile). `BENCH_ONLY=register,rtp,…`
  * picks parts. A part that fails prints its error in its row and the others still run.
@@ -32,6 +34,7 @@ import {
   startRegisterLoad,
   usrlocSynced,
 } from '../src/index.js';
+import { benchFederation } from './federation.js';
 
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const want = (part: string) => ONLY === undefined || ONLY.includes(part);
@@ -378,6 +381,7 @@ async function main(): Promise<void> {
       .split(',')
       .map((n): [string, () => Promise<void>] => ['sync', () => benchSync(Number(n))]),
     ['rtp', benchRtp],
+    ['federation', () => benchFederation(row)],
   ];
   for (const [name, run] of parts) {
     if (!want(name)) continue;

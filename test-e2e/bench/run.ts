@@ -10,6 +10,8 @@
  * - U+D rtpproxy commands/s through a node's rtp-cluster socket vs straight to the relay;
  * - federation (bench/federation.ts): REGISTER/s with federation on vs off, presence updates/s
  *   a site publishes, the latency a cross-site lookup adds.
+ * - `rtp-side`: the balancer beside a bare forwarding hop, sippy rtpproxy and relay members
+ *   (bench/rtp-side.ts).
  *
  * Each part runs alone (nothing else of ours runs meanwhile). `BENCH_ONLY=register,rtp,…`
  * picks parts. A part that fails prints its error in its row and the others still run.
@@ -35,6 +37,7 @@ import {
   usrlocSynced,
 } from '../src/index.js';
 import { benchFederation } from './federation.js';
+import { benchRtpSide } from './rtp-side.js';
 
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const want = (part: string) => ONLY === undefined || ONLY.includes(part);
@@ -382,6 +385,7 @@ async function main(): Promise<void> {
       .map((n): [string, () => Promise<void>] => ['sync', () => benchSync(Number(n))]),
     ['rtp', benchRtp],
     ['federation', () => benchFederation(row)],
+    ['rtp-side', () => benchRtpSide(row)],
   ];
   for (const [name, run] of parts) {
     if (!want(name)) continue;

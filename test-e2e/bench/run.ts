@@ -9,9 +9,11 @@
  * - time for a joining node to sync BENCH_SYNC registrations (default 100000,1000000);
  * - U+D rtpproxy commands/s through a node's rtp-cluster socket vs straight to the relay;
  * - federation (bench/federation.ts): REGISTER/s with federation on vs off, presence updates/s
- *   a site publishes, the latency a cross-site lookup adds.
+ *   a site publishes, the latency a cross-site lookup adds;
  * - `rtp-side`: the balancer beside a bare forwarding hop, sippy rtpproxy and relay members
- *   (bench/rtp-side.ts).
+ *   (bench/rtp-side.ts);
+ * - `calls-media`: sipp calls/s through Kamailio with its own rtpproxy set against Kamailio →
+ *   a node's balancer, same rtpproxy members (bench/calls-media.ts).
  *
  * Each part runs alone (nothing else of ours runs meanwhile). `BENCH_ONLY=register,rtp,…`
  * picks parts. A part that fails prints its error in its row and the others still run.
@@ -36,6 +38,7 @@ import {
   startRegisterLoad,
   usrlocSynced,
 } from '../src/index.js';
+import { benchCallsMedia } from './calls-media.js';
 import { benchFederation } from './federation.js';
 import { benchRtpSide } from './rtp-side.js';
 
@@ -386,6 +389,7 @@ async function main(): Promise<void> {
     ['rtp', benchRtp],
     ['federation', () => benchFederation(row)],
     ['rtp-side', () => benchRtpSide(row)],
+    ['calls-media', () => benchCallsMedia(row)],
   ];
   for (const [name, run] of parts) {
     if (!want(name)) continue;

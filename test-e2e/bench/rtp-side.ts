@@ -16,12 +16,20 @@
  * when they are not there the bench says so and shows issue 22's recorded figure as a reference.
  */
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Proc, peerPort, runProcess, startNodeBin, waitUdpBound } from '@sipedge/test-utils';
+import {
+  type Proc,
+  peerPort,
+  runProcess,
+  startNodeBin,
+  until,
+  waitUdpBound,
+} from '@sipedge/test-utils';
 import { relaysOnline, startCluster, startRelay, stopOnExit } from '../src/index.js';
+import { ROOT } from '../src/processes.js';
 
 export type Row = (...cells: string[]) => void;
 
@@ -29,6 +37,87 @@ const WINDOWS = (process.env.BENCH_RTP_WINDOWS ?? '1,16,64').split(',').map(Numb
 const ROUNDS = Number(process.env.BENCH_RTP_ROUNDS ?? 5);
 const SLICE_MS = Number(process.env.BENCH_RTP_SLICE_MS ?? 1000);
 const HOP_BIN = fileURLToPath(new URL('./hop.js', import.meta.url));
+const DAEMON = new URL('apps/rtp-cluster/', ROOT);
+const DAEMON_BIN = fileURLToPath(new URL('dist/src/bin.js', DAEMON));
+
+/** The Node flags of the daemon's `#!` line (a production start passes them too). */
+function daemonFlags(): string[] {
+  const first = readFileSync(new URL('bin/rtp-cluster.js', DAEMON), 'utf8').split('\n', 1)[0] ?? '';
+  return first.split(' ').filter((w) => w.startsWith('--'));
+}
+
+/**
+ * The standalone rtp-cluster daemon in front of `members`, started as its `#!` line starts it,
+ * with its default SQLite call store next to the pid file.
+ */
+async function startDaemon(
+  dir: string,
+  members: ReadonlyArray<{ name: string; spec: string }>,
+): Promise<Proc & { port: number }> {
+  const sub = mkdtempSync(join(dir, 'daemon-'));
+  const rtpproxies = members
+    .map(
+      (m) =>
+        `<rtpproxy><name>${m.name}</name><protocol>udp</protocol><address>${m.spec.slice(4)}</address><weight>1</weight><capacity>100000</capacity><status>ACTIVE</status></rtpproxy>`,
+    )
+    .join('');
+  writeFileSync(
+    join(sub, 'rtp_cluster.xml'),
+    `<rtp_cluster_config><rtp_cluster><name>bench</name><protocol>udp</protocol><address>127.0.0.1:0</address>${rtpproxies}</rtp_cluster></rtp_cluster_config>`,
+  );
+  const p = runProcess(process.execPath, [
+    ...daemonFlags(),
+    DAEMON_BIN,
+    '-f',
+    '-c',
+    join(sub, 'rtp_cluster.xml'),
+    '-s',
+    join(sub, 'cli.sock'),
+    '-P',
+    join(sub, 'rtp_cluster.pid'),
+    '--log-level',
+    'warn',
+  ]);
+  stopOnExit(p);
+  try {
+    const port = await until(
+      () => {
+        const m = /cluster bench listening on udp:127\.0\.0\.1:(\d+)/.exec(p.output());
+        if (m !== null) return Number(m[1]);
+        return p.child.exitCode === null ? undefined : 'exited';
+      },
+      { what: 'rtp-cluster to listen', timeoutMs: 20_000, intervalMs: 50 },
+    );
+    if (port === 'exited') throw new Error('exited');
+    return Object.assign(p, { port });
+  } catch (err) {
+    await p.stop('SIGKILL');
+    throw new Error(`rtp-cluster: ${(err as Error).message}\n${p.output()}`, { cause: err });
+  }
+}
+
+/** Resolves once every member is online in the daemon (a U gets a port through it). */
+async function daemonReady(port: number): Promise<void> {
+  const sock = createSocket('udp4');
+  let answer = '';
+  sock.on('message', (m: Buffer) => {
+    answer = m.toString('latin1');
+  });
+  await new Promise<void>((r) => sock.connect(port, '127.0.0.1', () => r()));
+  let n = 0;
+  try {
+    await until(
+      () => {
+        if (/^r\d+ [1-9]/.test(answer)) return true;
+        sock.send(`r${++n} U ready-${n} 127.0.0.1 7000 f;1`);
+        return false;
+      },
+      { what: 'the daemon to place a call', timeoutMs: 20_000, intervalMs: 100 },
+    );
+  } finally {
+    sock.close();
+  }
+}
 
 /** A member, hop or balancer process: where it takes commands and its pid. */
 interface Endpoint {
@@ -282,6 +371,13 @@ function figures(s: Slice): Figures {
   };
 }
 
+const SIDE_NAMES: Record<string, string> = {
+  direct: 'direct to one member',
+  hop: 'bare hop → 2 members',
+  balancer: 'cluster-node balancer → 2 members',
+  daemon: 'rtp-cluster daemon → 2 members',
+};
+
 /** Every window, the sides taking turns; one row per side and window. */
 async function compare(
   row: Row,
@@ -311,13 +407,13 @@ async function compare(
       const x = f.get(side.name)!;
       const cpu = `CPU µs/pair: client ${fmt(x.client)}${side.middle === undefined ? '' : `, ${side.name} ${fmt(x.middle)}`}, members ${fmt(x.members)}, all ${fmt(x.total)}; machine ${fmt(100 * x.busy)}% busy`;
       let vs = '';
-      if (side.name === 'balancer' && hop !== undefined && direct !== undefined) {
+      if ((side.name === 'balancer' || side.name === 'daemon') && hop && direct) {
         vs = `; **${fmt(x.rate / hop.rate, 2)}× hop** (${fmt(x.rate / direct.rate, 2)}× direct), p50 +${fmt(x.p50 - hop.p50, 3)} ms vs hop (+${fmt(x.p50 - direct.p50, 3)} vs direct), CPU/pair ${fmt(x.total / hop.total, 2)}× hop's (middle process ${fmt(x.middle / Math.max(1, hop.middle), 2)}×)`;
       } else if (side.name === 'hop' && direct !== undefined) {
         vs = `; ${fmt(x.rate / direct.rate, 2)}× direct`;
       }
       row(
-        `rtp-side ${kind}: ${side.name === 'direct' ? 'direct to one member' : side.name === 'hop' ? 'bare hop → 2 members' : 'cluster-node balancer → 2 members'}, ${window} in flight`,
+        `rtp-side ${kind}: ${SIDE_NAMES[side.name] ?? side.name}, ${window} in flight`,
         `${fmt(x.rate)} pairs/s, p50 ${fmt(x.p50, 3)} ms, p99 ${fmt(x.p99, 3)} ms, ${x.errors} errors, ${x.retransmits} client retransmits${vs}; ${cpu}`,
         load,
       );
@@ -328,9 +424,11 @@ async function compare(
 /** The hop and the balancer in front of `members`, then the comparison. */
 async function runKind(
   row: Row,
+  dir: string,
   kind: string,
   members: ReadonlyArray<{ name: string; spec: string; port: number; pid: number }>,
 ): Promise<void> {
+  const daemon = await startDaemon(dir, members);
   const hop = await startNodeBin(
     HOP_BIN,
     members.map((m) => String(m.port)),
@@ -353,6 +451,7 @@ async function runKind(
     });
     const node = cluster.node(1);
     await relaysOnline(node);
+    await daemonReady(daemon.port);
     const control = node.rtpControl ?? '';
     const port = Number(control.slice(control.lastIndexOf(':') + 1));
     const first = members[0]!;
@@ -363,11 +462,13 @@ async function runKind(
         { name: 'direct', target: { port: first.port, pid: first.pid }, middle: undefined },
         { name: 'hop', target: { port: Number(hop.ready), pid: hop.pid }, middle: hop.pid },
         { name: 'balancer', target: { port, pid: node.pid }, middle: node.pid },
+        { name: 'daemon', target: { port: daemon.port, pid: daemon.pid }, middle: daemon.pid },
       ],
       members.map((m) => m.pid),
     );
   } finally {
     await hop.stop();
+    await daemon.stop();
   }
 }
 
@@ -389,7 +490,7 @@ export async function benchRtpSide(row: Row): Promise<void> {
       const a = await startRtpproxy(bin, dir, 'rtpproxy1', [33_000, 34_999]);
       const b = await startRtpproxy(bin, dir, 'rtpproxy2', [35_000, 36_999]);
       try {
-        await runKind(row, label, [
+        await runKind(row, dir, label, [
           { name: 'rtpproxy1', spec: a.spec, port: a.port, pid: a.pid },
           { name: 'rtpproxy2', spec: b.spec, port: b.port, pid: b.pid },
         ]);
@@ -402,7 +503,7 @@ export async function benchRtpSide(row: Row): Promise<void> {
     const r2 = await startRelay('relay2');
     try {
       const portOf = (spec: string): number => Number(spec.slice(spec.lastIndexOf(':') + 1));
-      await runKind(row, 'sipedge-rtp-relay', [
+      await runKind(row, dir, 'sipedge-rtp-relay', [
         { name: r1.name, spec: r1.spec, port: portOf(r1.spec), pid: r1.proc.pid },
         { name: r2.name, spec: r2.spec, port: portOf(r2.spec), pid: r2.proc.pid },
       ]);

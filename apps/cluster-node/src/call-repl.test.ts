@@ -31,6 +31,30 @@ describe('rtp-cluster-calls wire format', () => {
 });
 
 describe('rtp-cluster-calls replication', () => {
+  it('encodes and sends a change only while some node is reachable', () => {
+    let reachable = false;
+    const sent: unknown[] = [];
+    const clusterer = {
+      registerCapability: () => {},
+      hasReachable: () => reachable,
+      sendAll: (_cluster: number, p: unknown) => {
+        sent.push(p);
+        return 1;
+      },
+    } as unknown as Clusterer;
+    const repl = new CallTableReplicator(clusterer, 1);
+    const table = new CallTable({ onChange: repl.onChange });
+    repl.attach(table);
+    table.bind('alone', 'relay1');
+    table.markDeleted('alone');
+    expect(sent).toEqual([]);
+    expect(repl.counters.sent).toBe(0);
+    reachable = true;
+    table.bind('seen', 'relay1');
+    expect(sent).toHaveLength(1);
+    expect(repl.counters.sent).toBe(1);
+  });
+
   it('calls bound on both sides of a partition are on both nodes once it heals', () => {
     withSeed(71, (seed) => {
       const tables = new Map<number, CallTable>();

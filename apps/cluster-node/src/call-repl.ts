@@ -112,9 +112,14 @@ export class CallTableReplicator {
     this.#table = table;
   }
 
-  /** CallTable `onChange`: local binds and deletes go to every node. */
+  /**
+   * CallTable `onChange`: local binds and deletes go to every node. With no node reachable
+   * nothing is encoded (this runs for every new and deleted call of the balancer; a node that
+   * comes later merges a full snapshot).
+   */
   onChange = (change: CallTableChange): void => {
     if (this.#applying || change.type === 'expire') return;
+    if (!this.#clusterer.hasReachable(this.#clusterId)) return;
     const now = Date.now();
     const b: CallBinding =
       change.type === 'bind'

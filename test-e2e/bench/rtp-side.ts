@@ -332,6 +332,8 @@ const quantile = (sorted: readonly number[], p: number): number =>
 
 const fmt = (n: number, digits = 0): string =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+/** A difference in ms with its sign. */
+const signed = (ms: number): string => `${ms < 0 ? '−' : '+'}${fmt(Math.abs(ms), 3)}`;
 
 interface Side {
   readonly name: string;
@@ -408,7 +410,7 @@ async function compare(
       const cpu = `CPU µs/pair: client ${fmt(x.client)}${side.middle === undefined ? '' : `, ${side.name} ${fmt(x.middle)}`}, members ${fmt(x.members)}, all ${fmt(x.total)}; machine ${fmt(100 * x.busy)}% busy`;
       let vs = '';
       if ((side.name === 'balancer' || side.name === 'daemon') && hop && direct) {
-        vs = `; **${fmt(x.rate / hop.rate, 2)}× hop** (${fmt(x.rate / direct.rate, 2)}× direct), p50 +${fmt(x.p50 - hop.p50, 3)} ms vs hop (+${fmt(x.p50 - direct.p50, 3)} vs direct), CPU/pair ${fmt(x.total / hop.total, 2)}× hop's (middle process ${fmt(x.middle / Math.max(1, hop.middle), 2)}×)`;
+        vs = `; **${fmt(x.rate / hop.rate, 2)}× hop** (${fmt(x.rate / direct.rate, 2)}× direct), p50 ${signed(x.p50 - hop.p50)} ms vs hop (${signed(x.p50 - direct.p50)} vs direct), CPU/pair ${fmt(x.total / hop.total, 2)}× hop's (middle process ${fmt(x.middle / Math.max(1, hop.middle), 2)}×)`;
       } else if (side.name === 'hop' && direct !== undefined) {
         vs = `; ${fmt(x.rate / direct.rate, 2)}× direct`;
       }

@@ -187,9 +187,9 @@ export async function benchCallsMedia(row: Row): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-calls-'));
   const procs: Proc[] = [];
   try {
-    const a = await startRtpproxy(bin, dir, 'rtpproxy1', [37_000, 38_999]);
+    const a = await startRtpproxy(bin, dir, 'rtpproxy1', [34_000, 43_999]);
     procs.push(a);
-    const b = await startRtpproxy(bin, dir, 'rtpproxy2', [39_000, 40_999]);
+    const b = await startRtpproxy(bin, dir, 'rtpproxy2', [44_000, 53_999]);
     procs.push(b);
     await using cluster = await startCluster({
       nodes: 1,

@@ -27,7 +27,8 @@ import {
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { relaysOnline, startCluster, startKamailioBench, stopOnExit } from '../src/index.js';
-import { cpuSeconds, type Row, startRtpproxy } from './rtp-side.js';
+import { cpuSeconds, startRtpproxy } from './rtp-processes.js';
+import type { Row } from './rtp-side.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 6000);
 const RATE = Number(process.env.BENCH_CALL_RATE ?? 5000);

@@ -497,8 +497,11 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
     return this.#messages.sendTo(clusterId, dst, p);
   }
 
-  /** Send a module packet to every enabled node: N unicasts with the destination rewritten. */
-  sendAll(clusterId: number, p: ModulePayload): SendResult {
+  /** Send a module packet to every enabled node (one payload, or one per destination). */
+  sendAll(
+    clusterId: number,
+    p: ModulePayload | ((dst: number) => ModulePayload | undefined),
+  ): SendResult {
     return this.#messages.sendAll(clusterId, p);
   }
 

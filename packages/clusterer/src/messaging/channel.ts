@@ -22,7 +22,14 @@ export interface ReplicationChannel {
   /** May a write accepted now be acknowledged (synced, or another node reachable)? */
   mayAcknowledge(name: string): boolean;
   sendTo(clusterId: number, dst: number, p: ModulePayload): SendResult;
-  sendAll(clusterId: number, p: ModulePayload): SendResult;
+  /**
+   * Send to every enabled node: one payload for all, or one per destination (`p(dst)`), so a
+   * module can write each node's own layout (sipedge or OpenSIPS); `undefined` skips the node.
+   */
+  sendAll(
+    clusterId: number,
+    p: ModulePayload | ((dst: number) => ModulePayload | undefined),
+  ): SendResult;
   /** Sync status changes of every capability; returns the unsubscribe function. */
   onCapStatus(fn: (e: CapStatusEvent) => void): () => void;
 }

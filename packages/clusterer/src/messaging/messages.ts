@@ -57,15 +57,19 @@ export class ClusterMessages {
     });
   }
 
-  /** Send a module packet to every enabled node: N unicasts with the destination rewritten. */
-  sendAll(clusterId: number, p: ModulePayload): SendResult {
-    return this.#host.broadcast(clusterId, (dst) => ({
-      kind: 'module',
-      cluster: clusterId,
-      src: this.#host.myNodeId,
-      dst,
-      ...p,
-    }));
+  /**
+   * Send a module packet to every enabled node: N unicasts with the destination rewritten, the
+   * same payload for all or the one `p(dst)` makes for each (nothing to a node it makes none for).
+   */
+  sendAll(
+    clusterId: number,
+    p: ModulePayload | ((dst: number) => ModulePayload | undefined),
+  ): SendResult {
+    return this.#host.broadcast(clusterId, (dst) => {
+      const payload = typeof p === 'function' ? p(dst) : p;
+      if (payload === undefined) return undefined;
+      return { kind: 'module', cluster: clusterId, src: this.#host.myNodeId, dst, ...payload };
+    });
   }
 
   /** A tag as OpenSIPS makes it: `<cluster>-<node>-` plus 24 characters. */

@@ -66,8 +66,11 @@ export class PacketRouter {
     return r;
   }
 
-  /** The packet `make(dst)` to every enabled node: SENT if one send succeeded. */
-  broadcast(clusterId: number, make: (dst: number) => RoutedPacket): SendResult {
+  /**
+   * The packet `make(dst)` to every enabled node (none to a node it makes nothing for): SENT if
+   * one send succeeded.
+   */
+  broadcast(clusterId: number, make: (dst: number) => RoutedPacket | undefined): SendResult {
     const cl = this.#host.clusters.get(clusterId);
     if (cl === undefined) return SendResult.UNREACHABLE;
     if (!cl.enabled) return SendResult.LOCAL_DISABLED;
@@ -76,8 +79,10 @@ export class PacketRouter {
     let targets = 0;
     for (const n of [...cl.nodes.values()]) {
       if (!n.enabled) continue;
+      const p = make(n.id);
+      if (p === undefined) continue;
       targets++;
-      const r = this.sendRouted(clusterId, n.id, make(n.id));
+      const r = this.sendRouted(clusterId, n.id, p);
       if (r === SendResult.SENT) sent++;
       else if (r === SendResult.UNREACHABLE) down++;
     }

@@ -38,6 +38,32 @@ export interface ContactRecord {
   readonly nodeId: number;
   /** Owner sharing tag (clusterer sharing tag name), or null = owned by every node. */
   readonly shtag: string | null;
+  /**
+   * What an OpenSIPS node wrote for this binding that sipedge has no field for, kept so that
+   * it goes back out as written (absent for bindings written on sipedge).
+   */
+  readonly opensips?: OpenSipsContactExtras;
+}
+
+/** The OpenSIPS-only part of a binding, JSON-safe (stored as one JSON column). */
+export interface OpenSipsContactExtras {
+  /** The usrloc table it came from (`location`). */
+  readonly domain: string;
+  /** The writing node's contact id, in decimal (a u64). */
+  readonly contactId: string;
+  readonly attr: string;
+  /** usrloc's own flags (FL_*). */
+  readonly flags: number;
+  /** Branch flag names, space-separated, as OpenSIPS listed them. */
+  readonly cflags: string;
+  /** The methods bitmask as written. */
+  readonly methods: number;
+  /** Path as written (one comma-separated string). */
+  readonly path: string;
+  /** `+sip.instance` as written (angle brackets included). */
+  readonly instance: string;
+  /** The contact's key-value store as written (JSON object text, or ""). */
+  readonly kvStore: string;
 }
 
 /** Contact flag: may be removed after `removeAfterLost` unanswered keep-alives (removeFlags). */

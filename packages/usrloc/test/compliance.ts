@@ -22,6 +22,27 @@ export function contactStoreCompliance(factory: StoreFactory): void {
     s.close();
   });
 
+  it('keeps the OpenSIPS-only fields of a binding an OpenSIPS node wrote', () => {
+    const s = factory.create();
+    const c = sampleContact('os-1', {
+      opensips: {
+        domain: 'location',
+        contactId: '3170534137668829187',
+        attr: 'vip-customer',
+        flags: 1,
+        cflags: 'NAT SIPPING',
+        methods: 31,
+        path: '<sip:edge.example.com;lr>',
+        instance: '<urn:uuid:1>',
+        kvStore: '{"tenant":"t1"}',
+      },
+    });
+    s.write({ put: [c], del: [] });
+    s.flush();
+    expect(s.load()).toEqual([c]);
+    s.close();
+  });
+
   it('a put of an existing id replaces it; a delete of an unknown id is a no-op', () => {
     const s = factory.create();
     s.write({ put: [sampleContact('c1')], del: [] });

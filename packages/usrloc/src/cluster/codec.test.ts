@@ -38,6 +38,17 @@ const full: ContactRecord = {
   shtag: 'vip',
 };
 const bare = bareOf(full);
+const OPENSIPS = {
+  domain: 'location',
+  contactId: '3170534137668829187',
+  attr: 'vïp',
+  flags: 1,
+  cflags: 'NAT',
+  methods: 31,
+  path: '<sip:edge1.example.com;lr>,<sip:edge2.example.com;lr;ob>',
+  instance: '<urn:uuid:00000000-0000-1000-8000-000a95a0e128>',
+  kvStore: '{"tenant":"t1"}',
+};
 
 describe('usrloc replication codec', () => {
   it('round-trips changes with every field set and with every optional field null', () => {
@@ -69,14 +80,40 @@ describe('usrloc replication codec', () => {
     expect(decodeSyncItem(encodeSyncTombstone(w, t))).toEqual({ kind: 'tombstone', tombstone: t });
   });
 
+  it('carries the OpenSIPS-only fields of a binding in packets and sync items', () => {
+    const w = new ReplWriter();
+    const c = { ...full, opensips: OPENSIPS };
+    const body = encodeChange(w, { domain: 'location', contact: c, at: T0, nodeId: 2 });
+    expect(decodeChange(PacketType.UPDATE, body).contact).toEqual(c);
+    const item = decodeSyncItem(encodeSyncRecord(w, c));
+    expect(item.kind === 'record' && item.contact).toEqual(c);
+    // a binding without them is written as before
+    const plain = encodeChange(w, { domain: 'location', contact: full, at: T0, nodeId: 2 });
+    expect(body.subarray(0, plain.length)).toEqual(plain);
+  });
+
   it('rejects truncated, padded, unknown and absurd input with ReplDecodeError', () => {
     const w = new ReplWriter();
     const body = encodeChange(w, { domain: 'location', contact: full, at: T0, nodeId: 2 });
     for (let n = 0; n < body.length; n += 7)
       expect(() => decodeChange(PacketType.INSERT, body.subarray(0, n))).toThrow(ReplDecodeError);
+    // what follows the node id is a binding's OpenSIPS-only fields, or nothing
     expect(() => decodeChange(PacketType.INSERT, Buffer.concat([body, Buffer.from([0])]))).toThrow(
-      'trailing bytes',
+      ReplDecodeError,
     );
+    const notJson = new ReplWriter().str('{x').take();
+    expect(() => decodeChange(PacketType.INSERT, Buffer.concat([body, notJson]))).toThrow(
+      'opensips fields are not JSON',
+    );
+    const extras = encodeChange(w, {
+      domain: 'location',
+      contact: { ...full, opensips: OPENSIPS },
+      at: T0,
+      nodeId: 2,
+    });
+    expect(() =>
+      decodeChange(PacketType.INSERT, Buffer.concat([extras, Buffer.from([0])])),
+    ).toThrow('trailing bytes');
     expect(() => decodeChange(1, body)).toThrow('unknown packet type 1');
     expect(() => decodeSyncItem(Buffer.from([9]))).toThrow('unknown sync item 9');
     const badQ = encodeChange(w, { domain: 'l', contact: { ...full, q: 7 }, at: T0, nodeId: 2 });

@@ -1,5 +1,5 @@
 import type { TombstoneEntry } from '../location/tombstones.js';
-import type { ContactRecord } from '../model.js';
+import type { ContactRecord, OpenSipsContactExtras } from '../model.js';
 import { Interner, ReplDecodeError, ReplReader, type ReplWriter } from './bytes.js';
 
 /**
@@ -10,13 +10,15 @@ import { Interner, ReplDecodeError, ReplReader, type ReplWriter } from './bytes.
  * for null; numbers that may be fractional or absent are f64 (NaN = null).
  *
  * Module packet body (types 3 insert, 4 update, 5 delete as OpenSIPS; 6 refresh, sipedge):
- *   str domain, record, f64 at (when the change was made, ms), u32 node id (who made it)
+ *   str domain, record, f64 at (when the change was made, ms), u32 node id (who made it),
+ *   and for a binding an OpenSIPS node wrote: str opensips (its OpenSIPS-only fields, JSON)
  * record:
  *   str id, str aor, str uri, str params, nstr received, u16 path count + str each,
  *   f64 expires (absolute ms, 0 = permanent), f64 q, str callid, u32 cseq, u32 flags,
  *   nstr user_agent, nstr socket, nstr methods, nstr instance, f64 reg_id,
  *   f64 last_modified, u32 node id, nstr shtag
- * Sync chunk: u8 kind; 1 = record; 2 = tombstone: str id, str aor, str callid, u32 cseq,
+ * Sync chunk: u8 kind; 1 = record; 4 = record, str opensips (as in a packet body);
+ *   2 = tombstone: str id, str aor, str callid, u32 cseq,
  *   f64 at, u32 node id, f64 deleted_at; 3 = batch: records back to back to the chunk's end,
  *   each with its shared fields (params, Path hops, user_agent, socket, methods, shtag) as a
  *   u8 `ref` into the chunk's own dictionary: 0xFF null, 0xFE a new entry (str follows, next
@@ -31,6 +33,8 @@ export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 const CHUNK_RECORD = 1;
 const CHUNK_TOMBSTONE = 2;
 const CHUNK_BATCH = 3;
+/** A binding an OpenSIPS node wrote: the record, then its OpenSIPS-only fields (never batched). */
+const CHUNK_RECORD_OPENSIPS = 4;
 const REF_NULL = 0xff;
 const REF_NEW = 0xfe;
 const REF_INLINE = 0xfd;
@@ -202,7 +206,35 @@ export interface ReplChange {
 export function encodeChange(w: ReplWriter, ch: Omit<ReplChange, 'type'>): Buffer {
   w.reset().str(ch.domain);
   writeRecord(w, ch.contact);
-  return w.f64(ch.at).u32(ch.nodeId).take();
+  w.f64(ch.at).u32(ch.nodeId);
+  if (ch.contact.opensips !== undefined) w.str(JSON.stringify(ch.contact.opensips));
+  return w.take();
+}
+
+const EXTRAS_STRINGS = ['domain', 'contactId', 'attr', 'cflags', 'path', 'instance', 'kvStore'];
+const EXTRAS_NUMBERS = ['flags', 'methods'];
+
+/** The OpenSIPS-only fields of a binding, read back from their JSON. */
+function readExtras(r: ReplReader): OpenSipsContactExtras {
+  const json = r.str('opensips');
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new ReplDecodeError('opensips fields are not JSON');
+  }
+  if (v === null || typeof v !== 'object') throw new ReplDecodeError('bad opensips fields');
+  const o = v as Record<string, unknown>;
+  for (const k of EXTRAS_STRINGS)
+    if (typeof o[k] !== 'string') throw new ReplDecodeError(`bad opensips ${k}`);
+  for (const k of EXTRAS_NUMBERS)
+    if (!Number.isInteger(o[k])) throw new ReplDecodeError(`bad opensips ${k}`);
+  return v as OpenSipsContactExtras;
+}
+
+/** `c` with the OpenSIPS-only fields that follow it, when the bytes go on. */
+function withExtras(r: ReplReader, c: ContactRecord): ContactRecord {
+  return r.atEnd ? c : { ...c, opensips: readExtras(r) };
 }
 
 /** Decode a module packet body; throws ReplDecodeError on anything malformed. */
@@ -214,8 +246,9 @@ export function decodeChange(type: number, body: Buffer): ReplChange {
   const contact = readRecord(r);
   const at = finiteTime(r.f64(), 'change time');
   const nodeId = r.u32();
+  const full = withExtras(r, contact);
   r.end();
-  return { type: type as PacketType, domain, contact, at, nodeId };
+  return { type: type as PacketType, domain, contact: full, at, nodeId };
 }
 
 export type SyncItem =
@@ -224,8 +257,12 @@ export type SyncItem =
 
 /** Append one sync item (a binding) to `w`, after what is there. */
 export function appendSyncRecord(w: ReplWriter, c: ContactRecord): void {
-  w.u8(CHUNK_RECORD);
-  writeRecord(w, c);
+  if (c.opensips === undefined) {
+    writeRecord(w.u8(CHUNK_RECORD), c);
+    return;
+  }
+  writeRecord(w.u8(CHUNK_RECORD_OPENSIPS), c);
+  w.str(JSON.stringify(c.opensips));
 }
 
 /** Append one sync item (a tombstone) to `w`, after what is there. */
@@ -264,6 +301,7 @@ export class SyncBatchEncoder {
     this.#w = w;
   }
 
+  /** (A binding with OpenSIPS-only fields goes in a chunk of its own: `encodeSyncRecord`.) */
   add(c: ContactRecord): Buffer | undefined {
     if (this.#n === 0) {
       this.#w.begin().u8(CHUNK_BATCH);
@@ -308,8 +346,9 @@ export function decodeSyncChunk(
 export function decodeSyncItem(chunk: Buffer): SyncItem {
   const r = syncReader.reset(chunk);
   const kind = r.u8();
-  if (kind === CHUNK_RECORD) {
-    const contact = readRecord(r);
+  if (kind === CHUNK_RECORD || kind === CHUNK_RECORD_OPENSIPS) {
+    const record = readRecord(r);
+    const contact = kind === CHUNK_RECORD ? record : { ...record, opensips: readExtras(r) };
     r.end();
     return { kind: 'record', contact };
   }

@@ -256,8 +256,8 @@ describe('usrloc replication in the clusterer simulator', {
         encodeChange(w, { domain: 'location', contact: c, at: 1, nodeId: 3 }),
       );
       send(USRLOC_REPL_VERSION, PacketType.INSERT, Buffer.from([1, 2, 3]));
-      // an OpenSIPS v5 packet (frame 54 layout) is not ours
-      send(5, 1, Buffer.from('0800 6c6f636174696f6e 0500 616c696365', 'hex'));
+      // an older usrloc layout (version 4) is not read
+      send(4, 1, Buffer.from('0800 6c6f636174696f6e 0500 616c696365', 'hex'));
       send(
         USRLOC_REPL_VERSION,
         PacketType.INSERT,

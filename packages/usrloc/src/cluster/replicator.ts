@@ -1,12 +1,5 @@
-import type { ModulePacket, ReplicationChannel } from '@sipedge/clusterer';
-import {
-  FNV1A_OFFSET,
-  FNV1A_PRIME,
-  fnv1a,
-  type Logger,
-  LogLimiter,
-  noopLogger,
-} from '@sipedge/core';
+import type { ModulePacket, ModulePayload, ReplicationChannel } from '@sipedge/clusterer';
+import { FNV1A_OFFSET, FNV1A_PRIME, type Logger, LogLimiter, noopLogger } from '@sipedge/core';
 import type { ContactChange, RemoteChange } from '../location/changes.js';
 import type { Location } from '../location/location.js';
 import type { TombstoneEntry } from '../location/tombstones.js';
@@ -16,14 +9,16 @@ import {
   decodeChange,
   decodeSyncChunk,
   encodeChange,
+  encodeSyncRecord,
   encodeSyncTombstone,
   PacketType,
   SyncBatchEncoder,
   USRLOC_REPL_VERSION,
 } from './codec.js';
-import { decodeUlSyncChunk, encodeUlSyncChunk } from './opensips/codec.js';
+import { decodeUlPacket, decodeUlSyncChunk, encodeUlSyncChunk } from './opensips/codec.js';
+import { openSipsIdOf, openSipsRecord, ulApplyOf, ulPacketsOf } from './opensips/live.js';
 import { ContactMatchMode, UL_BIN_VERSION } from './opensips/packets.js';
-import { contactFromOpenSips, contactToOpenSips } from './opensips/record.js';
+import { contactToOpenSips } from './opensips/record.js';
 
 /** The clusterer capability name, as OpenSIPS's usrloc. */
 export const USRLOC_REPL_CAP = 'usrloc-contact-repl';
@@ -265,6 +260,8 @@ export class UsrlocReplicator {
           }
           if (!isValid(c, now)) continue;
           this.counters.sync_items_sent++;
+          // a binding an OpenSIPS node wrote carries its OpenSIPS-only fields: a chunk of its own
+          if (c.opensips !== undefined) return { done: false, value: encodeSyncRecord(tombW, c) };
           const full = batch.add(c);
           if (full !== undefined) return { done: false, value: full };
           continue;
@@ -316,7 +313,7 @@ export class UsrlocReplicator {
         this.counters.sync_items_sent++;
         yield encodeUlSyncChunk({
           kind: 'contact',
-          contact: contactToOpenSips(c, undefined, { match: SYNC_MATCH }),
+          contact: contactToOpenSips(c, c.opensips, { match: SYNC_MATCH }),
         });
       }
     }
@@ -352,22 +349,29 @@ export class UsrlocReplicator {
   }
 
   #onLocal(changes: readonly ContactChange[]): void {
-    for (const ch of changes) {
+    for (let i = 0; i < changes.length; i++) {
+      const ch = changes[i] as ContactChange;
       // the location says what the id held before (nothing for an insert)
       if (ch.previous !== undefined) this.#digest.remove(ch.previous);
       if (ch.type !== 'delete') this.#digest.add(ch.contact);
       if (ch.reason === 'replicated' || ch.reason === 'expired') continue;
-      this.#send(ch);
+      this.#send(ch, changes, i);
     }
   }
 
-  #send(ch: ContactChange): void {
+  /**
+   * One local change to every node: sipedge's layout to sipedge nodes, OpenSIPS's (layout 5,
+   * with its AoR packets) to the others. `changes` (all of one AoR, `ch` at `index`) says
+   * whether the AoR is new or left empty.
+   */
+  #send(ch: ContactChange, changes: readonly ContactChange[], index: number): void {
     if (!this.#node.hasReachable(this.clusterId)) {
       // a lone node (or cut off): nobody to tell; the resync when a node comes back repairs
       this.counters.send_failures++;
       return;
     }
     let body: Buffer;
+    let ul: readonly { type: number; body: Buffer }[] | undefined;
     try {
       body = encodeChange(this.#w, {
         domain: this.#location.domain,
@@ -380,19 +384,60 @@ export class UsrlocReplicator {
       this.#log.error({ err, id: ch.contact.id }, 'usrloc replication: cannot encode contact');
       return;
     }
-    const r = this.#node.sendAll(this.clusterId, {
+    const sipedge: ModulePayload = {
       capability: USRLOC_REPL_CAP,
       version: USRLOC_REPL_VERSION,
       type: TYPE_OF[ch.type],
       body,
+    };
+    // the OpenSIPS packets are made once, for the first node without the sipedge mark
+    const openSips = (): readonly { type: number; body: Buffer }[] => {
+      ul ??= ulPacketsOf(ch, this.#location.domain, this.#aorStanding(ch, changes, index));
+      return ul;
+    };
+    const r = this.#node.sendAll(this.clusterId, (dst) => {
+      if (this.#node.speaksSipedge(this.clusterId, dst)) return sipedge;
+      const [first] = openSips();
+      return first === undefined ? undefined : { ...sipedge, version: UL_BIN_VERSION, ...first };
     });
+    // the AoR delete after a contact delete (or the insert after an AoR insert)
+    for (const next of ul?.slice(1) ?? []) {
+      this.#node.sendAll(this.clusterId, (dst) =>
+        this.#node.speaksSipedge(this.clusterId, dst)
+          ? undefined
+          : { capability: USRLOC_REPL_CAP, version: UL_BIN_VERSION, ...next },
+      );
+    }
     // -2 (nobody reachable) is normal for a lone node; the startup/anti-entropy sync repairs
     if (r === 1) this.counters.sent++;
     else this.counters.send_failures++;
   }
 
+  /** Is the AoR of `ch` new with it (no binding but this batch's inserts), or left empty? */
+  #aorStanding(
+    ch: ContactChange,
+    changes: readonly ContactChange[],
+    index: number,
+  ): { isNew: boolean; isEmpty: boolean } {
+    const now = this.#location.contacts(ch.contact.aor);
+    if (ch.type === 'delete') return { isNew: false, isEmpty: now.length === 0 };
+    // new: this is the batch's first insert and every binding held came with the batch
+    const inserted = new Set<string>();
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as ContactChange;
+      if (c.type !== 'insert') continue;
+      if (inserted.size === 0 && i !== index) return { isNew: false, isEmpty: false };
+      inserted.add(c.contact.id);
+    }
+    return { isNew: now.every((c) => inserted.has(c.id)), isEmpty: false };
+  }
+
   #onPacket(p: ModulePacket): void {
     this.counters.received++;
+    if (p.version === UL_BIN_VERSION) {
+      this.#onOpenSipsPacket(p);
+      return;
+    }
     if (p.version !== USRLOC_REPL_VERSION) {
       this.counters.drop_version++;
       const held = this.#dropLog.admit(`version/${p.srcId}`);
@@ -403,7 +448,7 @@ export class UsrlocReplicator {
             node: p.srcId,
             type: p.type,
             version: p.version,
-            reads: USRLOC_REPL_VERSION,
+            reads: [USRLOC_REPL_VERSION, UL_BIN_VERSION],
             suppressed: held,
           },
           'usrloc replication packet of a version this node cannot read dropped',
@@ -435,6 +480,38 @@ export class UsrlocReplicator {
     this.#apply(put ? 'put' : 'delete', ch.contact, ch.at, ch.nodeId);
   }
 
+  /** A live packet of an OpenSIPS node (layout 5): applied as a remote change. */
+  #onOpenSipsPacket(p: ModulePacket): void {
+    let ul: ReturnType<typeof decodeUlPacket>;
+    try {
+      ul = decodeUlPacket(p.type, p.body);
+    } catch (err) {
+      this.counters.drop_malformed++;
+      this.#log.warn({ err, src: p.srcId }, 'usrloc replication: malformed packet dropped');
+      return;
+    }
+    const domain =
+      ul.kind === 'aor_insert'
+        ? ul.record.domain
+        : ul.kind === 'aor_delete'
+          ? ul.domain
+          : ul.kind === 'contact_delete'
+            ? ul.ref.domain
+            : ul.contact.domain;
+    if (domain !== this.#location.domain) {
+      this.counters.drop_domain++;
+      return;
+    }
+    const now = this.#location.clock.now();
+    const what = ulApplyOf(ul, p.srcId, (aor) => this.#location.contacts(aor), now);
+    if (what.kind === 'none') this.counters.ignored++;
+    else if (what.kind === 'expired') this.counters.expired_skipped++;
+    else {
+      const ch = what.change;
+      this.#apply(ch.type, ch.contact, ch.at, ch.nodeId);
+    }
+  }
+
   #apply(type: 'put' | 'delete', contact: ContactRecord, at: number, nodeId: number): void {
     try {
       const r = this.#location.applyRemote({ type, contact, at, nodeId });
@@ -455,24 +532,14 @@ export class UsrlocReplicator {
 
   /**
    * A chunk of an OpenSIPS donor's sync: its AoR chunks carry nothing sipedge keeps; each
-   * binding is merged as a sipedge record (the OpenSIPS-only fields are not stored yet).
+   * binding is merged as a sipedge record under the id the live path would give it, its
+   * OpenSIPS-only fields kept with it.
    */
   #onOpenSipsChunk(chunk: Buffer, src: number): void {
     const c = decodeUlSyncChunk(chunk);
     if (c.kind === 'aor') return;
-    const id = this.#idForOpenSips(c.contact.aor, c.contact.contact);
-    this.#onSyncRecord(contactFromOpenSips(c.contact, { id, nodeId: src }).record);
-  }
-
-  /**
-   * The sipedge id of a binding an OpenSIPS node wrote: the stored one with that Contact in
-   * that AoR, else one made from both (the same on every sipedge node that syncs it).
-   */
-  #idForOpenSips(aor: string, uri: string): string {
-    const held = this.#location.contacts(aor).find((c) => c.uri === uri);
-    if (held !== undefined) return held.id;
-    const key = `${aor}\u0000${uri}`;
-    return `os-${(fnv1a(key) >>> 0).toString(16)}${(fnv1a(key, 0x9e3779b9) >>> 0).toString(16)}`;
+    const id = openSipsIdOf(this.#location.contacts(c.contact.aor), c.contact);
+    this.#onSyncRecord(openSipsRecord(c.contact, id, src));
   }
 
   readonly #onSyncRecord = (c: ContactRecord): void => {

@@ -14,6 +14,17 @@ import { SqliteStore } from './sqlite.js';
 const dir = mkdtempSync(join(tmpdir(), 'usrloc-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
+const OPENSIPS_EXTRAS = {
+  domain: 'location',
+  contactId: '42',
+  attr: 'a',
+  flags: 0,
+  cflags: 'NAT',
+  methods: 4294967295,
+  path: '',
+  instance: '',
+  kvStore: '',
+};
 const freshPath = (): string => join(dir, `db${++n}.sqlite`);
 const paths = new WeakMap<object, string>();
 
@@ -185,6 +196,32 @@ describe('SqliteStore modes', () => {
     clock.advance(1000);
     expect(rows(path)).toBe(3000);
     location.stop();
+  });
+
+  it('opens a table written before the OpenSIPS column and adds it', () => {
+    const path = freshPath();
+    const old = new Database(path);
+    old.exec(`CREATE TABLE location (
+      id TEXT PRIMARY KEY NOT NULL, aor TEXT NOT NULL, uri TEXT NOT NULL, params TEXT NOT NULL,
+      received TEXT, path TEXT NOT NULL, expires INTEGER NOT NULL, q REAL, callid TEXT NOT NULL,
+      cseq INTEGER NOT NULL, flags INTEGER NOT NULL, user_agent TEXT, socket TEXT, methods TEXT,
+      instance TEXT, reg_id INTEGER, last_modified INTEGER NOT NULL, node_id INTEGER NOT NULL,
+      shtag TEXT) WITHOUT ROWID`);
+    old
+      .prepare(
+        `INSERT INTO location VALUES ('c1', 'alice@example.com', 'sip:alice@192.0.2.1', '', NULL,
+          '', 0, NULL, 'cid', 1, 0, NULL, NULL, NULL, NULL, NULL, 5, 1, NULL)`,
+      )
+      .run();
+    old.close();
+    const s = new SqliteStore({ path });
+    expect(s.load().map((c) => [c.id, c.opensips])).toEqual([['c1', undefined]]);
+    const extras = { ...OPENSIPS_EXTRAS };
+    s.write({ put: [sampleContact('c2', { opensips: extras })], del: [] });
+    s.close();
+    const again = new SqliteStore({ path });
+    expect(again.load().find((c) => c.id === 'c2')?.opensips).toEqual(extras);
+    again.close();
   });
 
   it('a restarted location loads every binding and lookup works at once', () => {

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '@sipedge/core';
 import Database from 'better-sqlite3';
-import type { ContactRecord } from '../model.js';
+import type { ContactRecord, OpenSipsContactExtras } from '../model.js';
 import { type ChangeBatch, type ContactStore, checkRecord } from './store.js';
 
 export type SqliteMode = 'write-through' | 'write-back';
@@ -42,6 +42,7 @@ const COLUMNS = [
   'last_modified',
   'node_id',
   'shtag',
+  'opensips',
 ] as const;
 
 interface Row {
@@ -64,6 +65,8 @@ interface Row {
   last_modified: number;
   node_id: number;
   shtag: string | null;
+  /** The OpenSIPS-only fields as JSON, or null (a binding written on sipedge). */
+  opensips: string | null;
 }
 
 const EMPTY: readonly string[] = Object.freeze([]);
@@ -89,11 +92,12 @@ function toRow(c: ContactRecord): unknown[] {
     c.lastModified,
     c.nodeId,
     c.shtag,
+    c.opensips === undefined ? null : JSON.stringify(c.opensips),
   ];
 }
 
 function fromRow(r: Row): ContactRecord {
-  return {
+  const c: ContactRecord = {
     id: r.id,
     aor: r.aor,
     uri: r.uri,
@@ -114,6 +118,18 @@ function fromRow(r: Row): ContactRecord {
     nodeId: r.node_id,
     shtag: r.shtag,
   };
+  if (r.opensips === null) return c;
+  return { ...c, opensips: JSON.parse(r.opensips) as OpenSipsContactExtras };
+}
+
+/**
+ * Brings a table written by an older sipedge up to date: schema 1 had no `opensips` column
+ * (the OpenSIPS-only fields of a binding, added with live OpenSIPS replication).
+ */
+function migrate(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(location)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'opensips'))
+    db.exec('ALTER TABLE location ADD COLUMN opensips TEXT');
 }
 
 /**
@@ -162,7 +178,8 @@ export class SqliteStore implements ContactStore {
       received TEXT, path TEXT NOT NULL, expires INTEGER NOT NULL, q REAL, callid TEXT NOT NULL,
       cseq INTEGER NOT NULL, flags INTEGER NOT NULL, user_agent TEXT, socket TEXT, methods TEXT,
       instance TEXT, reg_id INTEGER, last_modified INTEGER NOT NULL, node_id INTEGER NOT NULL,
-      shtag TEXT) WITHOUT ROWID`);
+      shtag TEXT, opensips TEXT) WITHOUT ROWID`);
+    migrate(this.#db);
     this.#put = this.#db.prepare(
       `INSERT OR REPLACE INTO location (${COLUMNS.join(',')}) VALUES (${COLUMNS.map(() => '?').join(',')})`,
     );

@@ -4,7 +4,7 @@
  * so a binding written by an OpenSIPS node goes back out exactly as it came in as long as
  * sipedge did not change it (docs/protocols/usrloc-replication.md §8.5).
  */
-import type { ContactRecord } from '../../model.js';
+import type { ContactRecord, OpenSipsContactExtras } from '../../model.js';
 import { FLAG_NAT, FLAG_REMOVE_ON_TIMEOUT } from '../../model.js';
 import {
   ALL_METHODS,
@@ -14,26 +14,7 @@ import {
   type UlContact,
 } from './packets.js';
 
-/** The OpenSIPS-only part of a binding, JSON-safe (it is meant to be stored as a blob). */
-export interface OpenSipsContactExtras {
-  /** The usrloc table it came from (`location`). */
-  readonly domain: string;
-  /** The writing node's contact id, in decimal (a u64). */
-  readonly contactId: string;
-  readonly attr: string;
-  /** usrloc's own flags (FL_*). */
-  readonly flags: number;
-  /** Branch flag names, space-separated, as OpenSIPS listed them. */
-  readonly cflags: string;
-  /** The methods bitmask as written. */
-  readonly methods: number;
-  /** Path as written (one comma-separated string). */
-  readonly path: string;
-  /** `+sip.instance` as written (angle brackets included). */
-  readonly instance: string;
-  /** The contact's key-value store as written (JSON object text, or ""). */
-  readonly kvStore: string;
-}
+export type { OpenSipsContactExtras };
 
 /**
  * The branch flag names (OpenSIPS `cflags`) that mean sipedge's contact flags: nathelper's

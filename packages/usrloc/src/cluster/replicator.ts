@@ -1,5 +1,5 @@
 import type { ModulePacket, ModulePayload, ReplicationChannel } from '@sipedge/clusterer';
-import { FNV1A_OFFSET, FNV1A_PRIME, type Logger, LogLimiter, noopLogger } from '@sipedge/core';
+import { type Logger, LogLimiter, noopLogger } from '@sipedge/core';
 import type { ContactChange, RemoteChange } from '../location/changes.js';
 import type { Location } from '../location/location.js';
 import type { TombstoneEntry } from '../location/tombstones.js';
@@ -15,10 +15,18 @@ import {
   SyncBatchEncoder,
   USRLOC_REPL_VERSION,
 } from './codec.js';
-import { decodeUlPacket, decodeUlSyncChunk, encodeUlSyncChunk } from './opensips/codec.js';
-import { openSipsIdOf, openSipsRecord, ulApplyOf, ulPacketsOf } from './opensips/live.js';
-import { ContactMatchMode, UL_BIN_VERSION } from './opensips/packets.js';
-import { contactToOpenSips } from './opensips/record.js';
+import { DigestSum } from './digest.js';
+import { decodeUlPacket, decodeUlSyncChunk } from './opensips/codec.js';
+import {
+  aorStanding,
+  openSipsIdOf,
+  openSipsRecord,
+  ulApplyOf,
+  ulDomainOf,
+  ulPacketsOf,
+  ulSyncChunks,
+} from './opensips/live.js';
+import { UL_BIN_VERSION } from './opensips/packets.js';
 
 /** The clusterer capability name, as OpenSIPS's usrloc. */
 export const USRLOC_REPL_CAP = 'usrloc-contact-repl';
@@ -62,90 +70,6 @@ const TYPE_OF = {
   refresh: PacketType.REFRESH,
   delete: PacketType.DELETE,
 } as const;
-
-/** FNV-1a's 32-bit prime, and murmur2's multiplier for the second, independent hash. */
-const P1 = FNV1A_PRIME;
-const P2 = 0x5bd1e995;
-
-/** The running pair of hashes of `contactHash` (module state: no tuple per binding). */
-let ha = 0;
-let hb = 0;
-
-function mixString(s: string): void {
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    ha = Math.imul(ha ^ ch, P1);
-    hb = Math.imul(hb ^ ch, P2);
-  }
-  // a separator, so that ("ab", "c") and ("a", "bc") differ
-  ha = Math.imul(ha ^ 0x10000, P1);
-  hb = Math.imul(hb ^ 0x10000, P2);
-}
-
-/** An integer below 2^53 (ms timestamps, CSeq, node id) as two 32-bit words. */
-function mixNumber(v: number): void {
-  const lo = v >>> 0;
-  const hi = Math.floor(v / 4294967296) >>> 0;
-  ha = Math.imul(Math.imul(ha ^ lo, P1) ^ hi, P1);
-  hb = Math.imul(Math.imul(hb ^ lo, P2) ^ hi, P2);
-}
-
-/** Murmur3's 32-bit finaliser: every input bit reaches every output bit. */
-function fmix(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/**
- * Two 32-bit hashes of a binding's identity and version (id, Call-ID, CSeq, last modified,
- * node id, expiry), read straight from the fields: returns the first, leaves the second in
- * `hb`. Every node of a cluster must compute the same (anti-entropy compares the sums).
- */
-function contactHash(c: ContactRecord): number {
-  ha = FNV1A_OFFSET;
-  hb = 0x9e3779b9;
-  mixString(c.id);
-  mixString(c.callId);
-  mixNumber(c.cseq);
-  mixNumber(c.lastModified);
-  mixNumber(c.nodeId);
-  mixNumber(c.expires);
-  hb = fmix(hb ^ 0x2545f491);
-  return fmix(ha);
-}
-
-/** An order-independent digest of a set of bindings: `count:h1:h2` (sums of their hashes). */
-class DigestSum {
-  count = 0;
-  h1 = 0;
-  h2 = 0;
-
-  add(c: ContactRecord): void {
-    const a = contactHash(c);
-    this.count++;
-    this.h1 = (this.h1 + a) >>> 0;
-    this.h2 = (this.h2 + (hb & 0x1fffff)) >>> 0;
-  }
-
-  remove(c: ContactRecord): void {
-    const a = contactHash(c);
-    this.count--;
-    this.h1 = (this.h1 - a) >>> 0;
-    this.h2 = (this.h2 - (hb & 0x1fffff)) >>> 0;
-  }
-
-  toString(): string {
-    return `${this.count}:${this.h1.toString(16)}:${this.h2.toString(16)}`;
-  }
-}
-
-/** The digest `UsrlocReplicator.digest()` keeps incrementally, computed from scratch. */
-export function contactsDigest(contacts: Iterable<ContactRecord>): string {
-  const d = new DigestSum();
-  for (const c of contacts) d.add(c);
-  return d.toString();
-}
 
 /**
  * Full-sharing replication of a `Location` over the clusterer capability `usrloc-contact-repl`:
@@ -212,7 +136,15 @@ export class UsrlocReplicator {
         openSync: (target) =>
           this.#node.speaksSipedge(target.clusterId, target.nodeId)
             ? { items: this.#syncItems() }
-            : { items: this.#openSipsSyncItems(), dataVersion: UL_BIN_VERSION },
+            : {
+                items: ulSyncChunks(
+                  this.#location.aorEntries(),
+                  this.#location.clock.now(),
+                  this.#location.domain,
+                  () => this.counters.sync_items_sent++,
+                ),
+                dataVersion: UL_BIN_VERSION,
+              },
         onSyncChunk: (chunk, meta) => this.#onSyncChunk(chunk, meta.dataVersion, meta.srcId),
         onSyncDone: () => this.#flushSync(),
         digest: () => this.digest(),
@@ -295,30 +227,6 @@ export class UsrlocReplicator {
     return latest;
   }
 
-  /**
-   * The bindings as an OpenSIPS 3.x donor sends them (docs/protocols/usrloc-replication.md §8):
-   * per AoR with a valid binding, an AoR chunk, then one chunk per valid binding. No
-   * tombstones: OpenSIPS has none.
-   */
-  *#openSipsSyncItems(): Generator<Buffer> {
-    const now = this.#location.clock.now();
-    for (const [aor, list] of this.#location.aorEntries()) {
-      const valid = list.filter((c) => isValid(c, now));
-      if (valid.length === 0) continue;
-      yield encodeUlSyncChunk({
-        kind: 'aor',
-        record: { domain: 'location', aor, label: 0, nextContactLabel: 0, kvStore: '' },
-      });
-      for (const c of valid) {
-        this.counters.sync_items_sent++;
-        yield encodeUlSyncChunk({
-          kind: 'contact',
-          contact: contactToOpenSips(c, c.opensips, { match: SYNC_MATCH }),
-        });
-      }
-    }
-  }
-
   /** Order-independent digest of the bindings held: `count:h1:h2`. */
   digest(): string {
     return this.#digest.toString();
@@ -392,7 +300,11 @@ export class UsrlocReplicator {
     };
     // the OpenSIPS packets are made once, for the first node without the sipedge mark
     const openSips = (): readonly { type: number; body: Buffer }[] => {
-      ul ??= ulPacketsOf(ch, this.#location.domain, this.#aorStanding(ch, changes, index));
+      ul ??= ulPacketsOf(
+        ch,
+        this.#location.domain,
+        aorStanding(ch, changes, index, this.#location.contacts(ch.contact.aor)),
+      );
       return ul;
     };
     const r = this.#node.sendAll(this.clusterId, (dst) => {
@@ -411,25 +323,6 @@ export class UsrlocReplicator {
     // -2 (nobody reachable) is normal for a lone node; the startup/anti-entropy sync repairs
     if (r === 1) this.counters.sent++;
     else this.counters.send_failures++;
-  }
-
-  /** Is the AoR of `ch` new with it (no binding but this batch's inserts), or left empty? */
-  #aorStanding(
-    ch: ContactChange,
-    changes: readonly ContactChange[],
-    index: number,
-  ): { isNew: boolean; isEmpty: boolean } {
-    const now = this.#location.contacts(ch.contact.aor);
-    if (ch.type === 'delete') return { isNew: false, isEmpty: now.length === 0 };
-    // new: this is the batch's first insert and every binding held came with the batch
-    const inserted = new Set<string>();
-    for (let i = 0; i < changes.length; i++) {
-      const c = changes[i] as ContactChange;
-      if (c.type !== 'insert') continue;
-      if (inserted.size === 0 && i !== index) return { isNew: false, isEmpty: false };
-      inserted.add(c.contact.id);
-    }
-    return { isNew: now.every((c) => inserted.has(c.id)), isEmpty: false };
   }
 
   #onPacket(p: ModulePacket): void {
@@ -490,14 +383,7 @@ export class UsrlocReplicator {
       this.#log.warn({ err, src: p.srcId }, 'usrloc replication: malformed packet dropped');
       return;
     }
-    const domain =
-      ul.kind === 'aor_insert'
-        ? ul.record.domain
-        : ul.kind === 'aor_delete'
-          ? ul.domain
-          : ul.kind === 'contact_delete'
-            ? ul.ref.domain
-            : ul.contact.domain;
+    const domain = ulDomainOf(ul);
     if (domain !== this.#location.domain) {
       this.counters.drop_domain++;
       return;
@@ -580,9 +466,6 @@ export class UsrlocReplicator {
   }
 }
 
-/** What OpenSIPS's own sync chunks carry as the contact matching rule. */
-const SYNC_MATCH = { mode: ContactMatchMode.CONTACT_CALLID, params: [] } as const;
-
 /** Sync items applied per store write. */
 const SYNC_BATCH = 1024;
 
@@ -618,4 +501,5 @@ function tombstoneRecord(t: {
   };
 }
 
+export { contactsDigest } from './digest.js';
 export { ReplDecodeError };

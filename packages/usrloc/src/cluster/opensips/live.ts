@@ -6,8 +6,8 @@
  */
 import { fnv1a } from '@sipedge/core';
 import type { ContactChange, RemoteChange } from '../../location/changes.js';
-import type { ContactRecord } from '../../model.js';
-import { encodeUlPacket, ulPacketType } from './codec.js';
+import { type ContactRecord, isValid } from '../../model.js';
+import { encodeUlPacket, encodeUlSyncChunk, ulPacketType } from './codec.js';
 import { ContactMatchMode, type UlContact, type UlPacket } from './packets.js';
 import { contactFromOpenSips, contactToOpenSips } from './record.js';
 
@@ -80,6 +80,42 @@ export function ulPacketsOf(
   return [out({ kind: 'aor_insert', record }), ins];
 }
 
+/**
+ * How the AoR of `ch` stands after `changes` (all of one AoR, `ch` at `index`; `held` = its
+ * bindings now): new with this change (its first insert, and every binding held came with
+ * the batch), or left empty by a delete.
+ */
+export function aorStanding(
+  ch: ContactChange,
+  changes: readonly ContactChange[],
+  index: number,
+  held: readonly ContactRecord[],
+): { isNew: boolean; isEmpty: boolean } {
+  if (ch.type === 'delete') return { isNew: false, isEmpty: held.length === 0 };
+  const inserted = new Set<string>();
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i] as ContactChange;
+    if (c.type !== 'insert') continue;
+    if (inserted.size === 0 && i !== index) return { isNew: false, isEmpty: false };
+    inserted.add(c.contact.id);
+  }
+  return { isNew: held.every((c) => inserted.has(c.id)), isEmpty: false };
+}
+
+/** The usrloc table a packet is about. */
+export function ulDomainOf(p: UlPacket): string {
+  switch (p.kind) {
+    case 'aor_insert':
+      return p.record.domain;
+    case 'aor_delete':
+      return p.domain;
+    case 'contact_delete':
+      return p.ref.domain;
+    default:
+      return p.contact.domain;
+  }
+}
+
 /** What an OpenSIPS packet means for the bindings held. */
 export type UlApply =
   | { readonly kind: 'change'; readonly change: RemoteChange }
@@ -150,4 +186,33 @@ export function openSipsIdOf(held: readonly ContactRecord[], c: UlContact): stri
 export function openSipsRecord(c: UlContact, id: string, src: number): ContactRecord {
   const { record, extras } = contactFromOpenSips(c, { id, nodeId: src });
   return { ...record, opensips: extras };
+}
+
+/** What OpenSIPS's own sync chunks carry as the contact matching rule. */
+const SYNC_MATCH = { mode: ContactMatchMode.CONTACT_CALLID, params: [] } as const;
+
+/**
+ * The bindings as an OpenSIPS 3.x donor sends them (docs/protocols/usrloc-replication.md §8):
+ * per AoR with a valid binding at `now`, an AoR chunk, then one chunk per valid binding
+ * (`onContact` counts them). No tombstones: OpenSIPS has none.
+ */
+export function* ulSyncChunks(
+  aors: Iterable<[string, readonly ContactRecord[]]>,
+  now: number,
+  domain: string,
+  onContact: () => void,
+): Generator<Buffer> {
+  for (const [aor, list] of aors) {
+    const valid = list.filter((c) => isValid(c, now));
+    if (valid.length === 0) continue;
+    yield encodeUlSyncChunk({
+      kind: 'aor',
+      record: { domain, aor, label: 0, nextContactLabel: 0, kvStore: '' },
+    });
+    for (const c of valid) {
+      onContact();
+      const contact = contactToOpenSips(c, c.opensips, { domain, match: SYNC_MATCH });
+      yield encodeUlSyncChunk({ kind: 'contact', contact });
+    }
+  }
 }

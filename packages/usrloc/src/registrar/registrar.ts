@@ -259,7 +259,9 @@ export class Registrar {
             });
           continue;
         }
-        const rec = buildRecord(b.id, aor, w, meta, ctx);
+        const built = buildRecord(b.id, aor, w, meta, ctx);
+        // what an OpenSIPS node wrote for this binding and sipedge has no field for stays
+        const rec = b.opensips === undefined ? built : { ...built, opensips: b.opensips };
         working[idx] = rec;
         const prev = changes.get(b.id);
         const type = prev?.type === 'insert' ? 'insert' : isRefresh(b, rec) ? 'refresh' : 'update';

@@ -151,6 +151,15 @@ describe('live usrloc replication with an OpenSIPS node (layout 5)', {
       sim.clock.advance(100);
       for (const id of [1, 2])
         expect(site(id).location.contacts('bob@example.com')[0]?.cseq).toBe(2);
+      // a refresh on sipedge keeps what only OpenSIPS uses
+      site(1).registrar.save(register('bob', 'sip:bob@192.0.2.7:5060', 'cid-bob', 3, 600));
+      sim.clock.advance(100);
+      expect(os().get('bob@example.com', 'sip:bob@192.0.2.7:5060')).toMatchObject({
+        cseq: 3,
+        attr: 'vip-customer',
+        cflags: 'NAT SIPPING',
+        kvStore: '{"tenant":"t1"}',
+      });
       os().remove('bob@example.com', 'sip:bob@192.0.2.7:5060');
       sim.clock.advance(100);
       for (const id of [1, 2]) expect(site(id).location.contacts('bob@example.com')).toEqual([]);

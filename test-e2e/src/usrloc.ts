@@ -45,10 +45,10 @@ export async function locationDigest(node: E2eNode): Promise<string> {
     .join('\n');
 }
 
-/** The AORs of `users` (`<user>@e2e.test`) missing from `have`. */
-export function missing(users: Iterable<string>, have: Set<string>, domain = 'e2e.test'): string[] {
+/** The AORs of `users` missing from `have` (AORs without a domain: `use_domain` is off). */
+export function missing(users: Iterable<string>, have: Set<string>): string[] {
   const out: string[] = [];
-  for (const u of users) if (!have.has(`${u}@${domain}`)) out.push(u);
+  for (const u of users) if (!have.has(u)) out.push(u);
   return out;
 }
 

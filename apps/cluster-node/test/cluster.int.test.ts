@@ -67,6 +67,8 @@ beforeAll(async () => {
           sharing_tag: id === 1 ? 'vip/1=active' : 'vip/1',
         },
         storage: { file: join(dir, `node${id}.sqlite`) },
+        // the sharing tag of a contact shows in its KV-Store
+        usrloc: { mi_dump_kv_store: true },
         logging: { level: 'silent', format: 'json' },
       }),
       { logger },
@@ -136,7 +138,7 @@ describe('two nodes, one service address', () => {
       });
       const [c] = await contactsOn(mi, 'alice@example.com');
       expect(c?.Path).toBe(`<sip:${VIP_HOST}:${vipPort};lr;pt>`);
-      expect(c?.Sharing_tag).toBe('vip/1');
+      expect(c?.['KV-Store']).toBe('{"_st":"vip/1"}');
     }
   });
 

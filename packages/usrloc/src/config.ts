@@ -15,8 +15,11 @@ export const usrlocConfigSchema = z
     db_url: z.string().min(1).optional(),
     /** Write-back flush and expiry timer interval (OpenSIPS default 60; here 10). */
     timer_interval: z.number().positive().max(3600).default(10),
-    use_domain: z.boolean().default(true),
+    /** Keep the domain in the AoR (`alice@example.com`, not `alice`); false as in OpenSIPS. */
+    use_domain: z.boolean().default(false),
     case_sensitive: z.boolean().default(true),
+    /** ul_dump / ul_show_contact print each contact's KV-Store (sharing tag as `_st`). */
+    mi_dump_kv_store: z.boolean().default(false),
     max_aor_len: z.number().int().positive().max(4096).default(256),
     default_expires: z
       .number()

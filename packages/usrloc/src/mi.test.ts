@@ -1,10 +1,15 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { VirtualClock } from '@sipedge/core/testing';
 import { callCommand, EventBus, MiRegistry, MiRpcError, StatisticsRegistry } from '@sipedge/mi';
 import { parseMessage } from '@sipedge/sip';
 import { describe, expect, it } from 'vitest';
+import { plainContact } from '../test/contacts.js';
 import { Location } from './location/location.js';
-import { miCommands, registerReplicationStatistics } from './mi.js';
+import { miCommands, miContact, registerReplicationStatistics } from './mi.js';
 import { Registrar } from './registrar/registrar.js';
+import { SqliteStore } from './store/sqlite.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 
@@ -208,5 +213,130 @@ describe('usrloc_repl statistics', () => {
     expect(stats.toPrometheus()).toMatch(
       /# HELP sipedge_usrloc_repl_drop_version_total .*version.*\n# TYPE sipedge_usrloc_repl_drop_version_total counter/,
     );
+  });
+});
+
+describe('usrloc MI as OpenSIPS 3.6 prints it (captured fixture)', () => {
+  const fixture = JSON.parse(
+    readFileSync(new URL('../test/fixtures/opensips-3.6.8-mi.json', import.meta.url), 'utf8'),
+  ) as { ul_show_contact: { AOR: string; Contacts: Record<string, unknown>[] } };
+
+  /** A node with use_domain off, as the capture's, holding bob7 as the capture's REGISTER left it. */
+  function captured(useDomain?: boolean) {
+    const clock = new VirtualClock(T0);
+    const location = new Location({ clock });
+    const aor = useDomain === undefined ? {} : { useDomain };
+    const registrar = new Registrar(location, { aor: { useDomain: false } });
+    const registry = new MiRegistry();
+    registry.register(...miCommands(location, { aor }));
+    const msg = [
+      'REGISTER sip:127.0.0.51 SIP/2.0',
+      'Via: SIP/2.0/UDP 192.168.0.7:5060;branch=z9hG4bK-7',
+      'To: <sip:bob7@127.0.0.51>',
+      'From: <sip:bob7@127.0.0.51>;tag=7',
+      'Call-ID: cid-bob7',
+      'CSeq: 1 REGISTER',
+      'User-Agent: capture/1.0',
+      'Contact: <sip:bob7@192.168.0.7:5060>',
+      'Expires: 3600',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    expect(
+      registrar.save(parseMessage(Buffer.from(msg)), { socket: 'udp:127.0.0.51:5060' }).status,
+    ).toBe(200);
+    clock.advance(18_000);
+    return { location, registry };
+  }
+
+  it('ul_show_contact location bob7 answers field for field as OpenSIPS', async () => {
+    const { registry } = captured(false);
+    const got = (await callCommand(registry, 'ul_show_contact', ['location', 'bob7'])) as {
+      Contacts: Record<string, unknown>[];
+    };
+    const want = fixture.ul_show_contact;
+    expect(Object.keys(got.Contacts[0] ?? {})).toEqual(Object.keys(want.Contacts[0] ?? {}));
+    expect(got).toEqual({
+      ...want,
+      Contacts: [{ ...want.Contacts[0], ContactID: expect.stringMatching(/^[0-9]+$/) }],
+    });
+    // with a domain given, use_domain off cuts it as OpenSIPS does
+    expect(await callCommand(registry, 'ul_show_contact', ['location', 'bob7@127.0.0.51'])).toEqual(
+      got,
+    );
+  });
+
+  it('with use_domain on an AOR without a domain is refused as OpenSIPS refuses it', async () => {
+    const { registry } = captured(true);
+    expect(await rpcError(callCommand(registry, 'ul_show_contact', ['location', 'bob7']))).toEqual([
+      400,
+      'Domain missing in AOR',
+    ]);
+  });
+
+  it('prints what an OpenSIPS node wrote: its contact id, Attr, flags, cflags, KV-Store', () => {
+    const c = {
+      ...plainContact('os-1', {
+        aor: 'bob7',
+        uri: 'sip:bob7@192.168.0.7:5060',
+        expires: T0 + 60_000,
+        callId: 'cid-bob7',
+        cseq: 1,
+        lastModified: T0,
+        nodeId: 2,
+        shtag: 'vip/1',
+      }),
+      opensips: {
+        domain: 'location',
+        contactId: '3543347744322093668',
+        attr: 'vip-customer',
+        flags: 1,
+        cflags: 'NAT',
+        methods: 31,
+        path: '',
+        instance: '',
+        kvStore: '{"_st":"vip/1","tenant":"t1"}',
+      },
+    };
+    expect(miContact(c, T0, { state: 'CS_SYNC', kvStore: true })).toMatchObject({
+      ContactID: '3543347744322093668',
+      State: 'CS_SYNC',
+      Flags: 1,
+      Cflags: 'NAT',
+      Methods: 31,
+      Attr: 'vip-customer',
+      'KV-Store': '{"_st":"vip/1","tenant":"t1"}',
+    });
+    // the KV-Store only when asked for (mi_dump_kv_store), as OpenSIPS
+    expect(miContact(c, T0)).not.toHaveProperty('KV-Store');
+  });
+
+  it('State follows the database: CS_NEW before the write, CS_SYNC after, CS_DIRTY when changed', async () => {
+    const clock = new VirtualClock(T0);
+    const dir = mkdtempSync(join(tmpdir(), 'usrloc-mi-'));
+    try {
+      const store = new SqliteStore({ path: join(dir, 'db'), mode: 'write-back', clock });
+      const location = new Location({ clock, store });
+      const registry = new MiRegistry();
+      registry.register(...miCommands(location, { aor: { useDomain: false } }));
+      const state = async (): Promise<unknown> => {
+        const r = (await callCommand(registry, 'ul_show_contact', ['location', 'carol'])) as {
+          Contacts: { State: string }[];
+        };
+        return r.Contacts[0]?.State;
+      };
+      const add = (q: string) =>
+        callCommand(registry, 'ul_add', ['location', 'carol', 'sip:carol@192.0.2.3', '600', q]);
+      await add('0.5');
+      expect(await state()).toBe('CS_NEW');
+      location.flush();
+      expect(await state()).toBe('CS_SYNC');
+      await add('0.7');
+      expect(await state()).toBe('CS_DIRTY');
+      location.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

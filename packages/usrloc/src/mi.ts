@@ -1,3 +1,4 @@
+import { fnv1a } from '@sipedge/core';
 import {
   defineCommand,
   type MiCommand,
@@ -6,7 +7,8 @@ import {
 } from '@sipedge/mi';
 import { parseUri, uriEquals } from '@sipedge/sip';
 import { z } from 'zod';
-import { canonicalAor } from './aor.js';
+import { type AorOptions, canonicalAor } from './aor.js';
+import { methodsFromBits, methodsToBits } from './cluster/opensips/record.js';
 import type { ReplCounters } from './cluster/replicator.js';
 import type { Location } from './location/location.js';
 import { type ContactRecord, isValid } from './model.js';
@@ -19,7 +21,17 @@ export interface UsrlocMiOptions {
   readonly hashSize?: number;
   /** The cluster replicator, for `ul_cluster_sync` (absent: "Clustering not enabled"). */
   readonly replicator?: { clusterSync(): boolean };
+  /**
+   * How AoRs are keyed, as the registrar keys them (OpenSIPS `use_domain` …). With `useDomain`
+   * false an AOR given with a domain has it cut off; with it true an AOR must have one.
+   */
+  readonly aor?: AorOptions;
+  /** Print each contact's KV-Store (OpenSIPS `mi_dump_kv_store`, default false). */
+  readonly dumpKvStore?: boolean;
 }
+
+/** Where a binding stands with the database, as OpenSIPS's `State` says it. */
+export type ContactDbState = 'CS_NEW' | 'CS_SYNC' | 'CS_DIRTY';
 
 function sameUri(a: string, b: string): boolean {
   try {
@@ -29,12 +41,34 @@ function sameUri(a: string, b: string): boolean {
   }
 }
 
-/** OpenSIPS prints the methods bitmask; every bit set means all methods. */
-const ALL_METHODS = 4294967295;
 const MI_CALLID = 'mi-added-contact@sipedge.mi';
 
-/** One contact as OpenSIPS's MI prints it. */
-export function miContact(c: ContactRecord, now: number): Record<string, unknown> {
+/** What `miContact` prints beyond the binding. */
+export interface MiContactOptions {
+  /** Where it stands with the database (default CS_NEW: memory only, as OpenSIPS db_mode 0). */
+  readonly state?: ContactDbState;
+  /** Print the KV-Store (OpenSIPS `mi_dump_kv_store`, default off). */
+  readonly kvStore?: boolean;
+}
+
+/**
+ * The contact id OpenSIPS prints: a u64 in decimal. A binding an OpenSIPS node wrote shows the
+ * id it came with; one sipedge wrote, a 63-bit hash of its sipedge id (the same on every node).
+ */
+export function miContactId(c: ContactRecord): string {
+  if (c.opensips !== undefined) return c.opensips.contactId;
+  const hi = BigInt(fnv1a(c.id) & 0x7fffffff);
+  const lo = BigInt(fnv1a(c.id, 0x9e3779b9) >>> 0);
+  return ((hi << 32n) | lo).toString();
+}
+
+/** One contact as OpenSIPS's MI prints it (`state`: where it stands with the database). */
+export function miContact(
+  c: ContactRecord,
+  now: number,
+  opts: MiContactOptions = {},
+): Record<string, unknown> {
+  const os = c.opensips;
   let expires: number | string;
   if (c.expires === 0) expires = 'permanent';
   else if (!isValid(c, now)) expires = 'expired';
@@ -42,7 +76,7 @@ export function miContact(c: ContactRecord, now: number): Record<string, unknown
   // field order and presence as OpenSIPS 3.x mi_add_aor_node: optional fields only when set
   const out: Record<string, unknown> = {
     Contact: c.uri,
-    ContactID: c.id,
+    ContactID: miContactId(c),
     Expires: expires,
     Q: c.q === null ? '' : String(c.q),
     Callid: c.callId,
@@ -51,14 +85,18 @@ export function miContact(c: ContactRecord, now: number): Record<string, unknown
   if (c.userAgent !== null && c.userAgent !== '') out['User-agent'] = c.userAgent;
   if (c.received !== null && c.received !== '') out.Received = c.received;
   if (c.path.length > 0) out.Path = c.path.join(',');
-  out.State = 'CS_SYNC';
-  out.Flags = c.flags;
-  out.Cflags = '';
+  out.State = opts.state ?? 'CS_NEW';
+  // usrloc's own flags and the branch flags by name, as an OpenSIPS node wrote them
+  out.Flags = os?.flags ?? c.flags;
+  out.Cflags = os?.cflags ?? '';
   if (c.socket !== null) out.Socket = c.socket;
-  out.Methods = c.methods ?? ALL_METHODS;
-  if (c.instance !== null) out.SIP_instance = c.instance;
-  if (c.regId !== null) out.Reg_ID = c.regId;
-  if (c.shtag !== null) out.Sharing_tag = c.shtag;
+  out.Methods = os?.methods ?? methodsToBits(c.methods);
+  if (os !== undefined && os.attr !== '') out.Attr = os.attr;
+  if (c.instance !== null) out.SIP_instance = os === undefined ? `<${c.instance}>` : os.instance;
+  if (opts.kvStore === true) {
+    const kv = os?.kvStore ?? (c.shtag === null ? '' : JSON.stringify({ _st: c.shtag }));
+    if (kv !== '') out['KV-Store'] = kv;
+  }
   return out;
 }
 
@@ -73,14 +111,25 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
   const checkTable = (name: string): void => {
     if (name !== table) throw new MiCommandError(404, 'Table not found');
   };
+  const aorOptions = options.aor ?? {};
   const aorOf = (raw: string): string => {
-    if (!raw.includes('@')) throw new MiCommandError(400, 'Domain missing in AOR');
+    // as OpenSIPS: a domain is required with use_domain, and cut off without it
+    const at = raw.indexOf('@');
+    if (aorOptions.useDomain !== false && at < 0)
+      throw new MiCommandError(400, 'Domain missing in AOR');
+    if (aorOptions.useDomain === false && at < 0 && !raw.includes(':')) return raw;
     try {
-      return canonicalAor(raw);
+      return canonicalAor(raw, aorOptions);
     } catch {
       throw new MiCommandError(400, 'Bad AOR');
     }
   };
+  const DB_STATE = { new: 'CS_NEW', synced: 'CS_SYNC', dirty: 'CS_DIRTY' } as const;
+  const show = (c: ContactRecord, now: number): Record<string, unknown> =>
+    miContact(c, now, {
+      state: DB_STATE[location.dbState(c.id)],
+      kvStore: options.dumpKvStore === true,
+    });
   const needAor = (aor: string): readonly ContactRecord[] => {
     const list = location.contacts(aor);
     if (list.length === 0) throw new MiCommandError(404, 'AOR not found');
@@ -98,8 +147,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
         const AORs: unknown[] = [];
         for (const aor of location.aors()) {
           if (brief !== undefined && brief !== 0) AORs.push({ AOR: aor });
-          else
-            AORs.push({ AOR: aor, Contacts: location.contacts(aor).map((c) => miContact(c, now)) });
+          else AORs.push({ AOR: aor, Contacts: location.contacts(aor).map((c) => show(c, now)) });
         }
         return { Domains: [{ name: table, hash_size: hashSize, AORs }] };
       },
@@ -114,7 +162,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
         checkTable(table_name);
         const now = location.clock.now();
         const key = aorOf(aor);
-        return { AOR: key, Contacts: needAor(key).map((c) => miContact(c, now)) };
+        return { AOR: key, Contacts: needAor(key).map((c) => show(c, now)) };
       },
     }),
     defineCommand({
@@ -186,7 +234,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
           flags: p.flags ?? 0,
           userAgent: 'sipedge MI Server',
           socket: null,
-          methods: p.methods === undefined || p.methods === ALL_METHODS ? null : String(p.methods),
+          methods: p.methods === undefined ? null : methodsFromBits(p.methods),
           instance: null,
           regId: null,
           lastModified: now,

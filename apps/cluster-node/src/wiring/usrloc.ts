@@ -55,8 +55,9 @@ export function startUsrloc(
   });
   location.start();
   cleanups.push(() => location.stop());
+  const registrarOptions = registrarOptionsFromConfig({ ...u, node_id: config.node.id });
   const registrar = new Registrar(location, {
-    ...registrarOptionsFromConfig({ ...u, node_id: config.node.id }),
+    ...registrarOptions,
     ...(config.sip.domains.length === 0
       ? {}
       : {
@@ -74,7 +75,13 @@ export function startUsrloc(
   });
   cleanups.push(() => replicator.close());
   registerReplicationStatistics(mi.stats, replicator);
-  mi.registry.register(...usrlocMiCommands(location, { replicator }));
+  mi.registry.register(
+    ...usrlocMiCommands(location, {
+      replicator,
+      dumpKvStore: u.mi_dump_kv_store,
+      ...(registrarOptions.aor === undefined ? {} : { aor: registrarOptions.aor }),
+    }),
+  );
   logger.info(
     { contacts: location.contactCount, persistent, file: persistent ? storageFile : undefined },
     'usrloc: location table loaded',

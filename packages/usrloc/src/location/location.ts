@@ -124,6 +124,11 @@ export class Location {
     this.#store.close();
   }
 
+  /** Where a binding stands with the database (see `ContactStore.state`). */
+  dbState(id: string): 'new' | 'synced' | 'dirty' {
+    return this.#store.state?.(id) ?? 'new';
+  }
+
   /** Write out buffered changes (write-back stores). */
   flush(): void {
     this.#store.flush();

@@ -154,6 +154,7 @@ export class SqliteStore implements ContactStore {
   readonly #maxBuffered: number;
   readonly #put: Database.Statement;
   readonly #del: Database.Statement;
+  readonly #has: Database.Statement;
   readonly #apply: (batch: ChangeBatch) => void;
   /** write-back (or write-through's write-behind) buffer: id → record (put) or null (delete). */
   readonly #pending = new Map<string, ContactRecord | null>();
@@ -184,6 +185,7 @@ export class SqliteStore implements ContactStore {
       `INSERT OR REPLACE INTO location (${COLUMNS.join(',')}) VALUES (${COLUMNS.map(() => '?').join(',')})`,
     );
     this.#del = this.#db.prepare('DELETE FROM location WHERE id = ?');
+    this.#has = this.#db.prepare('SELECT 1 FROM location WHERE id = ?').pluck();
     this.#apply = this.#db.transaction((batch: ChangeBatch) => {
       for (const c of batch.put) this.#put.run(toRow(c));
       for (const id of batch.del) this.#del.run(id);
@@ -210,6 +212,11 @@ export class SqliteStore implements ContactStore {
       else out.set(id, c);
     }
     return [...out.values()];
+  }
+
+  state(id: string): 'new' | 'synced' | 'dirty' {
+    if (!this.#pending.has(id)) return 'synced';
+    return this.#has.get(id) === undefined ? 'new' : 'dirty';
   }
 
   write(batch: ChangeBatch): void {

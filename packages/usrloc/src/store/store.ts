@@ -21,6 +21,12 @@ export interface ContactStore {
    * without it take `write`.
    */
   writeBehind?(batch: ChangeBatch): void;
+  /**
+   * Where a binding stands with the database (OpenSIPS's contact state): `new` (not written
+   * yet; always, for a store that keeps nothing), `synced` (written as held), `dirty` (an older
+   * version written, this one not yet). Stores without it: `new`.
+   */
+  state?(id: string): 'new' | 'synced' | 'dirty';
   /** Write out anything buffered (write-back, write-behind); otherwise a no-op. */
   flush(): void;
   /** Flush and release; idempotent. */

@@ -117,7 +117,9 @@ describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
     });
     const st = mi[0]!.status.group('clusterer').identifier('cap:dialog-dlg-repl');
     expect(st.toStatus()).toEqual({ Readiness: false, Status: -2, Details: 'sync pending' });
-    expect(st.reports().map((r) => r.Log)).toEqual(['Sync request postponed (no donor available)']);
+    expect(st.reports().map((r) => r.Log)).toEqual([
+      'Sync request postponed! (no donor available)',
+    ]);
     // disable, then enable: enabling never advertises OK before the data is there
     expect(
       await callCommand(mi[0]!.registry, 'clusterer_set_cap_status', [1, 'usrloc-contact-repl', 0]),

@@ -95,7 +95,7 @@ describe('capability sync in the simulator', { timeout: VIRTUAL_TIME_TIMEOUT_MS 
       expect(sim.node(2).isSynced(CAP)).toBe(false);
       expect(sim.clock.runUntil(() => allSynced(sim), 20_000)).toBeGreaterThan(0);
       expect(sim.node(1).capabilityStatus(CAP)?.report).toBe(
-        'No donor found, falling back to synced state',
+        'ERROR: Sync request aborted! (no donor found in due time) => fallback to synced state',
       );
       expect(states.some((s) => s.startsWith('-1:Sync started from node'))).toBe(true);
       expect(states.at(-1)).toMatch(/^1:Sync completed/);

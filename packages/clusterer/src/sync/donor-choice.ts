@@ -103,7 +103,7 @@ export class DonorChoice {
       }
       c.failedDonors.set(donor, this.#clock.now());
     }
-    this.#host.setStatus(c, CapStatus.PENDING, 'Sync request postponed (no donor available)');
+    this.#host.setStatus(c, CapStatus.PENDING, 'Sync request postponed! (no donor available)');
   }
 
   /** The sync failed: never "synced"; ask again, from another donor at once if `immediate`. */
@@ -188,7 +188,7 @@ export class DonorChoice {
     const held = c.held.splice(0);
     const report =
       e.reason === 'seed'
-        ? 'No donor found, falling back to synced state'
+        ? 'ERROR: Sync request aborted! (no donor found in due time) => fallback to synced state'
         : `No donor found, synced by agreement of nodes [${[this.#host.myNodeId, ...e.peers].join(',')}]`;
     this.#host.setStatus(c, CapStatus.SYNCED, report);
     for (const h of held) h.deliver();

@@ -187,7 +187,9 @@ describe('sync: bad input ends in a defined state', () => {
     expect(node.isSynced(CAP)).toBe(false);
     clock.advance(1500);
     expect(node.isSynced(CAP)).toBe(true);
-    expect(node.capabilityStatus(CAP)?.report).toBe('No donor found, falling back to synced state');
+    expect(node.capabilityStatus(CAP)?.report).toBe(
+      'ERROR: Sync request aborted! (no donor found in due time) => fallback to synced state',
+    );
     expect(kv.data.size).toBe(0);
     node.destroy();
   });

@@ -56,7 +56,9 @@ export interface SimClusterOptions {
     >
   >;
   /** Options for one node over `node` (e.g. `sipedgeMark: false`: an OpenSIPS-like node). */
-  nodeOptions?: (id: number) => Partial<Pick<ClustererOptions, 'sipedgeMark' | 'sharingTags'>>;
+  nodeOptions?: (
+    id: number,
+  ) => Partial<Pick<ClustererOptions, 'sipedgeMark' | 'sharingTags' | 'shtagFailover'>>;
   /** Called for every node instance (also after a restart) before it starts. */
   setup?: (node: Clusterer, id: number) => void;
   /** One-way delay and jitter of every link (ms). */

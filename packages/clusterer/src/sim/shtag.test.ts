@@ -102,6 +102,49 @@ describe('sharing-tag failover in the simulator', { timeout: VIRTUAL_TIME_TIMEOU
     });
   });
 
+  it('beside OpenSIPS nodes an owner cut off keeps its tag: never a tag with no owner', () => {
+    withSeed(66, (seed) => {
+      // node 1 runs sipedge failover and owns the tag; nodes 2 and 3 are OpenSIPS (no sipedge
+      // mark, no failover): they take a tag only when told (MI), as OpenSIPS does
+      const sim = new SimCluster({
+        nodes: 3,
+        edges: Topologies.fullMesh(3),
+        seed,
+        delay: 2,
+        jitter: 2,
+        node: { ...timers, sharingTags: [`${TAG}=backup`] },
+        nodeOptions: (id) =>
+          id === 1
+            ? { sharingTags: [`${TAG}=active`], shtagFailover: { enabled: true, holdDownMs: 500 } }
+            : { sipedgeMark: false },
+      });
+      expect(sim.clock.runUntil(() => actives(sim).length === 1, 10_000)).toBeGreaterThan(0);
+      sim.clock.advance(2000);
+      expect(actives(sim)).toEqual([1]);
+      // cut off from both: no majority, but nobody else would ever take the tag
+      const owners: number[] = [];
+      const run = (ms: number): void => {
+        for (let t = 0; t < ms; t += 100) {
+          sim.clock.advance(100);
+          owners.push(actives(sim).length);
+        }
+      };
+      sim.cutEdge(1, 2);
+      sim.cutEdge(1, 3);
+      run(5000);
+      expect(actives(sim)).toEqual([1]);
+      sim.healEdge(1, 2);
+      sim.healEdge(1, 3);
+      run(3000);
+      expect(actives(sim)).toEqual([1]);
+      // the operator moves the tag to an OpenSIPS node: node 1 hears it and goes backup
+      sim.node(2).shtagSetActive(TAG, 'MI command');
+      run(1000);
+      expect(actives(sim)).toEqual([2]);
+      expect(owners.every((n) => n >= 1)).toBe(true);
+    });
+  });
+
   it('random crashes, restarts, partitions and heals: one active after healing, conflicts short', () => {
     for (const s of [71, 72, 73, 74]) {
       withSeed(s, (seed) => {

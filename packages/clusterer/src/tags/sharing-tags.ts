@@ -120,6 +120,8 @@ export interface ShtagHost {
 export class SharingTags {
   readonly #tags = new Map<string, Tag>();
   #created = 0;
+  /** Per cluster, the other nodes ever seen running sipedge failover (they may take a tag). */
+  readonly #failoverSeen = new Map<number, Set<number>>();
 
   readonly #failover: boolean;
   readonly #holdDown: number;
@@ -341,10 +343,21 @@ export class SharingTags {
     const now = this.#host.now();
     for (const t of this.#tags.values()) {
       if (!t.failover) continue;
+      const peers = this.#host.failoverPeers(t.clusterId);
+      let seen = this.#failoverSeen.get(t.clusterId);
+      if (seen === undefined) {
+        seen = new Set();
+        this.#failoverSeen.set(t.clusterId, seen);
+      }
+      for (const p of peers) seen.add(p.id);
       if (t.active) {
         // the required data gates taking a tag over, not keeping it: an owner whose data is
-        // still syncing (a cold start, an MI activation) would leave the tag with nobody
-        if (!this.#host.eligible(t.clusterId, [])) {
+        // still syncing (a cold start, an MI activation) would leave the tag with nobody.
+        // Without a majority it steps down only if another node runs failover and may take
+        // the tag: OpenSIPS nodes never take one by themselves (they go backup only when
+        // another node announces itself active), so beside them this node keeps it, as an
+        // OpenSIPS owner would
+        if (!this.#host.eligible(t.clusterId, []) && seen.size > 0) {
           t.ineligibleSince ??= now;
           if (now - t.ineligibleSince >= this.#holdDown) {
             t.sendActive = false;
@@ -355,7 +368,7 @@ export class SharingTags {
         t.ineligibleSince = undefined;
         if (now - t.lastAnnounce >= this.#announceMs) {
           t.lastAnnounce = now;
-          for (const p of this.#host.failoverPeers(t.clusterId)) this.#claim(t, p.id);
+          for (const p of peers) this.#claim(t, p.id);
         }
         continue;
       }
@@ -368,9 +381,7 @@ export class SharingTags {
       if (t.preferred && !this.#host.anyPeerSynced(t.clusterId, req)) req = [];
       if (!this.#host.eligible(t.clusterId, req)) continue;
       const me = { id: this.#host.myNodeId, priority: this.#host.myPriority(t.clusterId) };
-      const ranked = [...this.#host.failoverPeers(t.clusterId), me].sort(
-        (a, b) => a.priority - b.priority || a.id - b.id,
-      );
+      const ranked = [...peers, me].sort((a, b) => a.priority - b.priority || a.id - b.id);
       const rank = ranked.findIndex((p) => p.id === me.id);
       if (now - t.ownerLostAt < this.#holdDown * (1 + rank)) continue;
       const lost = t.owner;

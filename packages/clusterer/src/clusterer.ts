@@ -343,6 +343,12 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
     return this.clusters.get(clusterId)?.nodes.get(nodeId)?.caps.get(SIPEDGE_SYNC_CAP) === true;
   }
 
+  /** Did the node advertise its capabilities without the `sipedge-sync` mark (OpenSIPS)? */
+  isOpenSipsNode(clusterId: number, nodeId: number): boolean {
+    const caps = this.clusters.get(clusterId)?.nodes.get(nodeId)?.caps;
+    return caps !== undefined && caps.size > 0 && !caps.has(SIPEDGE_SYNC_CAP);
+  }
+
   /** Is any node of the cluster reachable now? (Cheap: lets a module skip encoding a send.) */
   hasReachable(clusterId: number): boolean {
     const cl = this.clusters.get(clusterId);

@@ -19,6 +19,11 @@ export interface ReplicationChannel {
   hasReachable(clusterId: number): boolean;
   /** Is the node a sipedge node (it advertises the `sipedge-sync` mark), not OpenSIPS? */
   speaksSipedge(clusterId: number, nodeId: number): boolean;
+  /**
+   * Is the node known to be an OpenSIPS node: its capabilities arrived (a CAP_UPDATE) without
+   * the `sipedge-sync` mark? False while they are unknown.
+   */
+  isOpenSipsNode(clusterId: number, nodeId: number): boolean;
   /** May a write accepted now be acknowledged (synced, or another node reachable)? */
   mayAcknowledge(name: string): boolean;
   sendTo(clusterId: number, dst: number, p: ModulePayload): SendResult;

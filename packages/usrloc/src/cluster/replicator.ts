@@ -307,17 +307,20 @@ export class UsrlocReplicator {
       );
       return ul;
     };
+    // a node whose capabilities are not known yet gets sipedge's layout: an OpenSIPS node
+    // drops it (and syncs at its start), a sipedge node must not get OpenSIPS ids for its own
+    const isOpenSips = (dst: number): boolean => this.#node.isOpenSipsNode(this.clusterId, dst);
     const r = this.#node.sendAll(this.clusterId, (dst) => {
-      if (this.#node.speaksSipedge(this.clusterId, dst)) return sipedge;
+      if (!isOpenSips(dst)) return sipedge;
       const [first] = openSips();
       return first === undefined ? undefined : { ...sipedge, version: UL_BIN_VERSION, ...first };
     });
     // the AoR delete after a contact delete (or the insert after an AoR insert)
     for (const next of ul?.slice(1) ?? []) {
       this.#node.sendAll(this.clusterId, (dst) =>
-        this.#node.speaksSipedge(this.clusterId, dst)
-          ? undefined
-          : { capability: USRLOC_REPL_CAP, version: UL_BIN_VERSION, ...next },
+        isOpenSips(dst)
+          ? { capability: USRLOC_REPL_CAP, version: UL_BIN_VERSION, ...next }
+          : undefined,
       );
     }
     // -2 (nobody reachable) is normal for a lone node; the startup/anti-entropy sync repairs

@@ -23,6 +23,7 @@ function channel(): { ch: ReplicationChannel; handlers: () => CapabilityHandlers
     requestSync: () => false,
     hasReachable: () => true,
     speaksSipedge: (_cluster, node) => node === 3,
+    isOpenSipsNode: (_cluster, node) => node === 2,
     mayAcknowledge: () => true,
     sendTo: () => SendResult.SENT,
     sendAll: () => SendResult.SENT,

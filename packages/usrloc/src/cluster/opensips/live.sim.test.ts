@@ -1,6 +1,6 @@
 import type { Clusterer } from '@sipedge/clusterer';
 import { SimCluster, Topologies, withSeed } from '@sipedge/clusterer/sim';
-import type { Clock } from '@sipedge/core';
+import { type Clock, noopLogger } from '@sipedge/core';
 import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +17,8 @@ interface Site {
   location: Location;
   registrar: Registrar;
   repl: UsrlocReplicator;
+  /** What the replicator logged as warnings. */
+  warnings: { obj: object; msg: string | undefined }[];
 }
 
 function register(
@@ -76,10 +78,16 @@ function mixedCluster(seed: number) {
       if (ref === undefined) early.push(location);
       else location.start();
       sites.get(id)?.location.stop();
+      const warnings: Site['warnings'] = [];
+      const logger = {
+        ...noopLogger,
+        warn: (obj: object, msg?: string) => warnings.push({ obj, msg }),
+      };
       sites.set(id, {
         location,
         registrar: new Registrar(location, { maxExpires: 86_400 }),
-        repl: new UsrlocReplicator({ location, clusterer: node }),
+        repl: new UsrlocReplicator({ location, clusterer: node, logger }),
+        warnings,
       });
     },
   });
@@ -167,6 +175,32 @@ describe('live usrloc replication with an OpenSIPS node (layout 5)', {
       // nothing was sent to the OpenSIPS node in a layout it refuses
       expect(os().refused).toBe(0);
       for (const id of [1, 2]) expect(site(id).repl.counters.drop_version).toBe(0);
+    });
+  });
+
+  it('refuses a layout it cannot read with one log line naming both versions, and counts it', () => {
+    withSeed(19, (seed) => {
+      const { sim, site, synced } = mixedCluster(seed);
+      expect(sim.clock.runUntil(synced, 20_000)).toBeGreaterThanOrEqual(0);
+      // a usrloc layout older than 5
+      const body = Buffer.from('0800 6c6f636174696f6e 0300 626f62', 'hex');
+      for (let i = 0; i < 2; i++)
+        sim.node(3).sendAll(1, { capability: USRLOC_REPL_CAP, version: 4, type: 2, body });
+      sim.clock.advance(100);
+      expect(site(1).repl.counters.drop_version).toBe(2);
+      expect(site(1).warnings).toEqual([
+        {
+          obj: {
+            capability: USRLOC_REPL_CAP,
+            node: 3,
+            type: 2,
+            version: 4,
+            reads: [100, 5],
+            suppressed: 0,
+          },
+          msg: 'usrloc replication packet of a version this node cannot read dropped',
+        },
+      ]);
     });
   });
 

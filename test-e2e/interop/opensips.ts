@@ -2,8 +2,8 @@
  * `npm run interop:opensips`: two OpenSIPS 3.x nodes and one sipedge cluster-node in one
  * cluster on loopback, sharing registrations (usrloc `usrloc-contact-repl`) and a sharing tag.
  * It registers contacts on each node, restarts each node in turn (an OpenSIPS node syncing
- * from sipedge alone, sipedge syncing from OpenSIPS alone), checks that every contact is on
- * every node and samples the tag's owners all along. Prints a summary; exits 1 on a failure,
+ * from sipedge alone, sipedge syncing from OpenSIPS alone), moves the tag to an OpenSIPS node
+ * by MI, checks that every contact is on every node and samples the tag's owners all along. Prints a summary; exits 1 on a failure,
  * 2 when OPENSIPS_BIN / OPENSIPS_MODULES are not given. Not part of CI: OpenSIPS is built by
  * hand (INTEROP.md).
  */
@@ -33,6 +33,12 @@ interface OpenSipsNode {
 type Mi = (method: string, params?: unknown[]) => Promise<unknown>;
 
 const checks: { what: string; ok: boolean; detail: string }[] = [];
+
+async function owners(list: [number, Mi][]): Promise<number[]> {
+  const out: number[] = [];
+  for (const [id, mi] of list) if (await tagActive(mi).catch(() => false)) out.push(id);
+  return out;
+}
 function check(what: string, ok: boolean, detail = ''): void {
   checks.push({ what, ok, detail });
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail === '' ? '' : ` — ${detail}`}`);
@@ -196,8 +202,9 @@ async function main(): Promise<number> {
   const sipedgeBin = await peerPort();
   const vip = await peerPort();
   const all = [...nodes.map((n) => ({ id: n.id, bin: n.bin })), { id: 3, bin: sipedgeBin }];
-  for (const n of nodes)
-    writeFileSync(n.cfg, openSipsConfig(n, modules, all, n.id === 1 ? 'active' : 'backup'));
+  // the OpenSIPS nodes start as backups: the tag is owned by sipedge, which claims an unowned
+  // tag (failover), as at the end of a migration; it is moved to OpenSIPS by MI at the end
+  for (const n of nodes) writeFileSync(n.cfg, openSipsConfig(n, modules, all, 'backup'));
   const osMi = new Map(nodes.map((n) => [n.id, httpMi(`http://${HOST}:${n.http}/mi`)]));
   const sip = {
     listeners: [{ proto: 'udp', address: `${HOST}:0` }],
@@ -244,17 +251,18 @@ async function main(): Promise<number> {
     n.proc = undefined;
   };
   const ua = await registrar();
-  // the tag's owners, sampled every 250 ms among the running nodes
+  // the tag's owners, sampled every 250 ms among the running nodes once it has its first
   const samples: { at: number; owners: number[] }[] = [];
   let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      const owners: number[] = [];
-      for (const [id, mi] of mis()) if (await tagActive(mi).catch(() => false)) owners.push(id);
-      samples.push({ at: Date.now(), owners });
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  })();
+  let sampler: Promise<void> = Promise.resolve();
+  const startSampling = (): void => {
+    sampler = (async () => {
+      while (sampling) {
+        samples.push({ at: Date.now(), owners: await owners(mis()) });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+  };
   const users: string[] = [];
   const everywhere = async (what: string): Promise<void> => {
     const t0 = Date.now();
@@ -303,6 +311,17 @@ async function main(): Promise<number> {
       [3, sipedge.sipUdp?.port ?? 0],
     ]);
     for (const [id, mi] of mis()) await synced(id, mi, `node ${id}: usrloc synced at start`);
+    const t0 = Date.now();
+    await until(async () => (await owners(mis())).length === 1 || notYet('no owner yet'), {
+      what: `a first owner of ${TAG}`,
+      timeoutMs: 15_000,
+    });
+    check(
+      `${TAG} has one owner at start`,
+      true,
+      `${(await owners(mis())).join(',')}, after ${Date.now() - t0} ms`,
+    );
+    startSampling();
     // registrations on each node
     for (const [id, port] of sipPorts) {
       for (let i = 0; i < PER_NODE; i++) {
@@ -351,6 +370,22 @@ async function main(): Promise<number> {
       users.push(user);
     }
     await everywhere('registrations after the restarts reach every node');
+
+    // 5. the operator moves the tag to OpenSIPS node 2: sipedge hears it and goes backup
+    await (osMi.get(2) as Mi)('clusterer_shtag_set_active', [TAG]);
+    try {
+      await until(
+        async () => {
+          const o = await owners(mis());
+          return (o.length === 1 && o[0] === 2) || notYet(`owners ${o.join(',')}`);
+        },
+        { what: 'OpenSIPS node 2 the only owner', timeoutMs: 10_000 },
+      );
+      check(`${TAG} moved to OpenSIPS node 2 by MI: its only owner`, true);
+      await new Promise((r) => setTimeout(r, 1000));
+    } catch (err) {
+      check(`${TAG} moved to OpenSIPS node 2 by MI: its only owner`, false, (err as Error).message);
+    }
   } catch (err) {
     check('run', false, (err as Error).stack ?? String(err));
   } finally {

@@ -73,6 +73,8 @@ export async function startSites(options: SitesOptions = {}): Promise<Sites> {
     ];
     for (const [i, c] of clusters.entries()) {
       for (const node of c.nodes) {
+        // the AoRs keep their domain (`uas@127.0.0.1`), as the tests look them up
+        node.config.usrloc = { ...(node.config.usrloc as object | undefined), use_domain: true };
         if (options.federation !== false) {
           node.config.federation = {
             site: list[i]!.id,

@@ -58,6 +58,8 @@ beforeAll(async () => {
         metrics: { enabled: false },
         clusterer: { listen: 'bin:127.0.0.1:0', seed: true, seed_fallback_interval: 0 },
         storage: { file: join(dir, `${site}.sqlite`) },
+        // presence is keyed by the AoR with its domain (`bob@example.com`)
+        usrloc: { use_domain: true },
         logging: { level: 'silent', format: 'json' },
         federation: {
           site,

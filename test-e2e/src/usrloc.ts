@@ -56,7 +56,7 @@ export function missing(users: Iterable<string>, have: Set<string>): string[] {
 export async function usrlocSynced(node: E2eNode): Promise<true | NotYet> {
   const r = await node.call<{
     Clusters: Array<{ Capabilities: Array<{ name: string; state: string; sync_state: string }> }>;
-  }>('clusterer_list_cap');
+  }>('clusterer_list_cap', { detail: 1 });
   const cap = r.Clusters[0]?.Capabilities.find((c) => c.name === 'usrloc-contact-repl');
   if (cap === undefined) return notYet('no usrloc-contact-repl capability');
   return cap.state === 'Ok' || notYet(`${cap.state} (${cap.sync_state})`);

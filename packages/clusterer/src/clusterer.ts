@@ -157,7 +157,10 @@ export class Clusterer extends EventEmitter<ClustererEvents> implements Replicat
       flood: (cl, p, path) => this.#flooding.flood(cl, p, path),
       discover: (cl, id, d) => this.#discovery.add(cl, id, d),
       myCaps: (cl) => this.#capabilities.entry(cl),
-      capsLearnt: (cl) => this.sync.remoteCaps(cl.id),
+      capsLearnt: (cl) => {
+        this.sync.remoteCaps(cl.id);
+        this.shtags.capsLearnt(cl.id);
+      },
       // routed sends
       sendRouted: (id: number, dst: number, p: RoutedPacket, bulk?: boolean) =>
         this.#router.sendRouted(id, dst, p, bulk),

@@ -77,7 +77,8 @@ type Shtags = Array<{ Tag: string; Cluster: number; State: string }>;
 interface Caps {
   Clusters: Array<{
     cluster_id: number;
-    Capabilities: Array<{ name: string; sync_state: string }>;
+    /** `sync_state` is sipedge's (asked with `detail: 1`); an OpenSIPS node gives `state` only. */
+    Capabilities: Array<{ name: string; state: string; sync_state?: string }>;
   }>;
 }
 /** What one node says of itself: its sharing tags and capabilities. */
@@ -110,7 +111,7 @@ export async function loadLocal(mi: MiSocket): Promise<LocalCluster> {
     mi.call<ClustererList>('clusterer_list'),
     mi.call<Topology>('clusterer_list_topology'),
     mi.call<Shtags>('clusterer_list_shtags'),
-    mi.call<Caps>('clusterer_list_cap'),
+    mi.call<Caps>('clusterer_list_cap', { detail: 1 }),
   ]);
   const self = info.node_id;
   const others = list.Clusters.find((c) => c.cluster_id === cid)?.Nodes ?? [];
@@ -195,7 +196,7 @@ export function clusterView(
     const caps = f.caps.Clusters.find((x) => x.cluster_id === local.clusterId)?.Capabilities;
     for (const cap of caps ?? []) {
       const m = capStates.get(cap.name) ?? new Map<number, string>();
-      m.set(id, cap.sync_state);
+      m.set(id, cap.sync_state ?? (cap.state === 'Ok' ? 'synced' : cap.state));
       capStates.set(cap.name, m);
     }
   }

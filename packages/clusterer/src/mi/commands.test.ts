@@ -99,7 +99,19 @@ describe('clusterer MI commands (layouts as OpenSIPS 3.x)', () => {
     const { mi, nodes, clock } = setup();
     nodes[0]!.registerCapability('usrloc-contact-repl', { onPacket: () => {} });
     nodes[0]!.registerCapability('dialog-dlg-repl', { onPacket: () => {} }, { startupSync: true });
+    // OpenSIPS's keys exactly, unless sipedge's detail is asked for
     expect(await callCommand(mi[0]!.registry, 'clusterer_list_cap')).toEqual({
+      Clusters: [
+        {
+          cluster_id: 1,
+          Capabilities: [
+            { name: 'usrloc-contact-repl', state: 'Ok', enabled: 'yes' },
+            { name: 'dialog-dlg-repl', state: 'not synced', enabled: 'yes' },
+          ],
+        },
+      ],
+    });
+    expect(await callCommand(mi[0]!.registry, 'clusterer_list_cap', { detail: 1 })).toEqual({
       Clusters: [
         {
           cluster_id: 1,

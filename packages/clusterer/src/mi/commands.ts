@@ -289,22 +289,23 @@ export class ClustererMi {
         name: 'clusterer_list_cap',
         readOnly: true,
         module: 'clusterer',
-        description: 'List the local capabilities of every cluster',
-        handler: () => ({
+        description:
+          'List the local capabilities of every cluster (detail=1 adds sipedge sync_state)',
+        params: z.object({ detail: z.coerce.number().int().min(0).max(1).optional() }),
+        // without `detail` the answer is OpenSIPS's, key for key: "state" carries only the OK
+        // bit; `detail: 1` (sipedge) adds "sync_state" with the stage
+        handler: ({ detail }) => ({
           Clusters: [...c.clusters.values()].map((cl) => ({
             cluster_id: cl.id,
-            // OpenSIPS shows only the OK bit in "state"; "sync_state" (sipedge) adds the stage
             Capabilities: c.capabilityNames().flatMap((name) => {
               const st = c.capabilityStatus(name);
               if (st === undefined || st.clusterId !== cl.id) return [];
-              return [
-                {
-                  name,
-                  state: st.status === 1 && st.enabled ? 'Ok' : 'not synced',
-                  enabled: st.enabled ? 'yes' : 'no',
-                  sync_state: capStatusLabel(st.status),
-                },
-              ];
+              const shown = {
+                name,
+                state: st.status === 1 && st.enabled ? 'Ok' : 'not synced',
+                enabled: st.enabled ? 'yes' : 'no',
+              };
+              return [detail === 1 ? { ...shown, sync_state: capStatusLabel(st.status) } : shown];
             }),
           })),
         }),

@@ -1,5 +1,7 @@
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
+import { decodeHeader } from '../bin/packet.js';
+import { SHTAG_CLAIM_CAP } from '../tags/sharing-tags.js';
 import { SimCluster, Topologies, withSeed } from './index.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 2 };
@@ -118,6 +120,11 @@ describe('sharing-tag failover in the simulator', { timeout: VIRTUAL_TIME_TIMEOU
             ? { sharingTags: [`${TAG}=active`], shtagFailover: { enabled: true, holdDownMs: 500 } }
             : { sipedgeMark: false },
       });
+      // sipedge's claims are its own capability: an OpenSIPS node is never sent one
+      const claimsTo: string[] = [];
+      sim.net.onDeliver = (_from, to, b) => {
+        if (decodeHeader(b).capability === SHTAG_CLAIM_CAP) claimsTo.push(to);
+      };
       expect(sim.clock.runUntil(() => actives(sim).length === 1, 10_000)).toBeGreaterThan(0);
       sim.clock.advance(2000);
       expect(actives(sim)).toEqual([1]);
@@ -142,6 +149,7 @@ describe('sharing-tag failover in the simulator', { timeout: VIRTUAL_TIME_TIMEOU
       run(1000);
       expect(actives(sim)).toEqual([2]);
       expect(owners.every((n) => n >= 1)).toBe(true);
+      expect(claimsTo).toEqual([]);
     });
   });
 

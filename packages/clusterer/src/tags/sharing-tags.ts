@@ -122,6 +122,12 @@ export class SharingTags {
   #created = 0;
   /** Per cluster, the other nodes ever seen running sipedge failover (they may take a tag). */
   readonly #failoverSeen = new Map<number, Set<number>>();
+  /**
+   * Per cluster, nodes that came up before their capabilities were known: they are owed the
+   * claims of the tags held here once they show they run sipedge failover (an OpenSIPS node
+   * never does, and never receives a `sipedge-shtag` packet).
+   */
+  readonly #claimOwed = new Map<number, Set<number>>();
 
   readonly #failover: boolean;
   readonly #holdDown: number;
@@ -426,6 +432,7 @@ export class SharingTags {
    * tick (which may be up to a tick later).
    */
   nodeDown(clusterId: number, nodeId: number): void {
+    this.#claimOwed.get(clusterId)?.delete(nodeId);
     const now = this.#host.now();
     for (const t of this.#tags.values()) {
       if (t.failover && !t.active && t.clusterId === clusterId && t.owner === nodeId)
@@ -435,11 +442,34 @@ export class SharingTags {
 
   /** A node became reachable: announce the tags still to be announced to it. */
   nodeUp(clusterId: number, nodeId: number): void {
+    const peer = this.#isFailoverPeer(clusterId, nodeId);
+    if (!peer) this.#owed(clusterId).add(nodeId);
     for (const t of this.#tags.values()) {
       // failover: a node that (re)appears learns the owner at once (two actives meet here)
-      if (t.failover && t.clusterId === clusterId && t.active) this.#claim(t, nodeId);
+      if (peer && t.failover && t.clusterId === clusterId && t.active) this.#claim(t, nodeId);
       if (t.clusterId !== clusterId || !t.active || !t.sendActive || t.told.has(nodeId)) continue;
       this.#announce(t, nodeId);
     }
+  }
+
+  /** Capabilities were learnt: the claims owed to nodes now known to run sipedge failover. */
+  capsLearnt(clusterId: number): void {
+    const owed = this.#claimOwed.get(clusterId);
+    if (owed === undefined || owed.size === 0) return;
+    for (const p of this.#host.failoverPeers(clusterId)) {
+      if (!owed.delete(p.id)) continue;
+      for (const t of this.#tags.values())
+        if (t.failover && t.clusterId === clusterId && t.active) this.#claim(t, p.id);
+    }
+  }
+
+  #isFailoverPeer(clusterId: number, nodeId: number): boolean {
+    return this.#host.failoverPeers(clusterId).some((p) => p.id === nodeId);
+  }
+
+  #owed(clusterId: number): Set<number> {
+    let owed = this.#claimOwed.get(clusterId);
+    if (owed === undefined) this.#claimOwed.set(clusterId, (owed = new Set()));
+    return owed;
   }
 }

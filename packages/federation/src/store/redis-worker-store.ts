@@ -109,7 +109,9 @@ export class RedisPresenceStore implements PresenceStore {
       if ('log' in m) this.#log[m.log](m.fields, m.msg);
       else this.#settle(m);
     });
+    let failure = '';
     worker.on('error', (err) => {
+      failure = `: ${err.message}`;
       this.#log.error({ err: err.message }, 'federation: redis worker failed');
     });
     worker.on('exit', (code) => {
@@ -117,7 +119,7 @@ export class RedisPresenceStore implements PresenceStore {
       this.#worker = undefined;
       if (this.#closed) return;
       this.#log.warn({ code }, 'federation: redis worker exited; the next call starts another');
-      this.#failPending(`the redis worker exited (code ${code})`);
+      this.#failPending(`the redis worker exited (code ${code})${failure}`);
     });
     this.#worker = worker;
     return worker;

@@ -16,16 +16,16 @@ import { type Logger, noopLogger } from '@sipedge/core';
 import { FederationError } from '../errors.js';
 import type { RedisStoreOptions } from './redis-store.js';
 import type { PresenceStore, PresenceWrite, SitePresence } from './store.js';
-import type { StoreReply, StoreRequest, WorkerLog, WorkerStoreOptions } from './worker-protocol.js';
+import type {
+  StoreCall,
+  StoreReply,
+  StoreRequest,
+  WorkerLog,
+  WorkerStoreOptions,
+} from './worker-protocol.js';
 
 /** How much longer than the worker's own bound this side waits before failing a call. */
 const MARGIN_MS = 250;
-
-type Request = StoreRequest extends infer R
-  ? R extends { id: number }
-    ? Omit<R, 'id'>
-    : never
-  : never;
 
 interface Pending {
   readonly resolve: (value: unknown) => void;
@@ -125,7 +125,7 @@ export class RedisPresenceStore implements PresenceStore {
     return worker;
   }
 
-  #call(request: Request): Promise<unknown> {
+  #call(call: StoreCall): Promise<unknown> {
     if (this.#closed) {
       return Promise.reject(new FederationError('FED_STORE', 'redis: the store is closed'));
     }
@@ -140,14 +140,11 @@ export class RedisPresenceStore implements PresenceStore {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(
-          new FederationError(
-            'FED_STORE',
-            `redis worker: ${request.op} not answered in ${bound} ms`,
-          ),
+          new FederationError('FED_STORE', `redis worker: ${call.op} not answered in ${bound} ms`),
         );
       }, bound);
       this.#pending.set(id, { resolve, reject, timer });
-      worker.postMessage({ ...request, id });
+      worker.postMessage({ ...call, id } satisfies StoreRequest);
     });
   }
 

@@ -6,18 +6,20 @@ import type { PresenceWrite } from './store.js';
 /** What the worker is started with: the store's options without the logger (not cloneable). */
 export type WorkerStoreOptions = Omit<RedisStoreOptions, 'logger'>;
 
-/** One request; `id` comes back on its reply. A `write` carries the whole batch. */
-export type StoreRequest =
-  | { readonly id: number; readonly op: 'write'; readonly writes: readonly PresenceWrite[] }
-  | { readonly id: number; readonly op: 'sites'; readonly aor: string; readonly now: number }
+/** One call of the store; a `write` carries the whole batch. */
+export type StoreCall =
+  | { readonly op: 'write'; readonly writes: readonly PresenceWrite[] }
+  | { readonly op: 'sites'; readonly aor: string; readonly now: number }
   | {
-      readonly id: number;
       readonly op: 'removeIf';
       readonly aor: string;
       readonly site: string;
       readonly expires: number;
     }
-  | { readonly id: number; readonly op: 'close' };
+  | { readonly op: 'close' };
+
+/** A call as posted to the worker: `id` comes back on its reply. */
+export type StoreRequest = StoreCall & { readonly id: number };
 
 export type StoreReply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }

@@ -102,10 +102,9 @@ describe('RedisPresenceStore when its worker dies', () => {
     const aor = 'garbled@example.com';
     const master = await cluster.masterOf(presenceKey(aor));
     await redisCli(master, 'hset', presenceKey(aor), 'A', 'soon');
-    await expect(store.sites(aor, Date.now())).rejects.toMatchObject({
-      code: 'FED_STORE_REPLY',
-      message: /site A holds soon/,
-    });
+    const read = store.sites(aor, Date.now());
+    await expect(read).rejects.toThrow(/site A holds soon/);
+    await expect(read).rejects.toMatchObject({ code: 'FED_STORE_REPLY' });
   });
 
   it('fails the calls it held, starts another worker on the next call and answers again', async () => {
@@ -119,7 +118,8 @@ describe('RedisPresenceStore when its worker dies', () => {
       }));
       const write = own.write(held);
       await own[killWorker]();
-      await expect(write).rejects.toMatchObject({ code: 'FED_STORE', message: /worker exited/ });
+      await expect(write).rejects.toThrow(/worker exited/);
+      await expect(write).rejects.toMatchObject({ code: 'FED_STORE' });
       await own.write(held);
       expect(own.restarts).toBe(1);
       expect(await own.sites('crash1999@example.com', now)).toEqual([
@@ -128,10 +128,9 @@ describe('RedisPresenceStore when its worker dies', () => {
     } finally {
       await own.close();
     }
-    await expect(own.sites('crash0@example.com', Date.now())).rejects.toMatchObject({
-      code: 'FED_STORE',
-      message: /closed/,
-    });
+    const afterClose = own.sites('crash0@example.com', Date.now());
+    await expect(afterClose).rejects.toThrow(/closed/);
+    await expect(afterClose).rejects.toMatchObject({ code: 'FED_STORE' });
   });
 });
 

@@ -38,15 +38,14 @@ describe('RedisPresenceStore against a silent server', () => {
     const elapsed = performance.now() - t0;
     for (const r of results) {
       expect(r.status).toBe('rejected');
-      expect((r as PromiseRejectedResult).reason).toMatchObject({
-        code: 'FED_STORE',
-        message: /not answered/,
-      });
+      const reason = (r as PromiseRejectedResult).reason as Error;
+      expect(reason).toMatchObject({ code: 'FED_STORE' });
+      expect(reason.message).toMatch(/not answered/);
     }
     expect(elapsed).toBeLessThan(2000);
     expect(sockets.size).toBeGreaterThan(0);
     await store.close();
     await store.close();
-    await expect(store.write([])).rejects.toMatchObject({ message: /closed/ });
+    await expect(store.write([])).rejects.toThrow(/closed/);
   });
 });

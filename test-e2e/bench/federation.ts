@@ -7,7 +7,9 @@
  *   seconds per 10,000 REGISTERs of the node process (all its threads, /proc/<pid>/stat) and of
  *   the six Redis processes (their `INFO cpu`), so the node's own cost is told apart from the
  *   two cores it shares with Redis. With `taskset` on the machine the runs are repeated with the
- *   node pinned to CPU 0 and sipp and Redis to CPU 1, in both modes (`BENCH_FED_PIN=0`: not);
+ *   node pinned to CPU 0 and sipp and Redis to CPU 1, in both modes, and once more with only
+ *   the node's main thread on CPU 0, its other threads (the Redis client's worker, V8's
+ *   helpers) on CPU 1 with sipp and Redis (`BENCH_FED_PIN=0`: neither);
  * - presence updates/s a site publishes: `ul_federation_resync` of every AoR the runs left,
  *   timed until the queue is empty;
  * - call setup (INVITE → 200) placed at site B for a UA registered at site B (local) and at site
@@ -15,7 +17,7 @@
  *   of the difference, the latency a cross-site lookup adds.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import {
   peerPort,
@@ -106,11 +108,27 @@ async function redisCpu(redis: RedisCluster): Promise<number> {
 
 const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
 
-/** Sets the CPUs of a process and all its threads. */
-function pin(pid: number, cpus: string): void {
+/** Sets the CPUs of a process and all its threads (`one`: of that thread only). */
+function pin(pid: number, cpus: string, one = false): void {
   if (TASKSET === undefined) throw new Error('taskset is not installed');
-  execFileSync(TASKSET, ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  const args = ['-p', '-c', cpus, String(pid)];
+  execFileSync(TASKSET, one ? args : ['-a', ...args], { stdio: 'ignore' });
 }
+
+/** The node's main thread on CPU 0, its other threads on CPU 1. */
+function pinSplit(pid: number): void {
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    pin(tid, tid === pid ? '0' : '1', true);
+  }
+}
+
+type Pinning = 'shared' | 'pinned' | 'split';
+
+const PINNING_LOAD: Record<Pinning, string> = {
+  shared: 'node, sipp and Redis share both CPUs',
+  pinned: 'node pinned to CPU 0, sipp and Redis to CPU 1',
+  split: "node's main thread pinned to CPU 0; its other threads, sipp and Redis to CPU 1",
+};
 
 async function redisPids(redis: RedisCluster): Promise<number[]> {
   const pids: number[] = [];
@@ -132,22 +150,20 @@ interface RunFigures {
 
 /**
  * Three runs per mode, alternated. `pinned`: the node on CPU 0; sipp (a child of this process,
- * which is moved to CPU 1 for the runs) and Redis on CPU 1.
+ * which is moved to CPU 1 for the runs) and Redis on CPU 1. `split`: as `pinned`, but only the
+ * node's main thread on CPU 0.
  */
 async function registerRate(
   row: Row,
   redis: RedisCluster,
   store: readonly string[],
-  pinned: boolean,
+  pinning: Pinning,
 ): Promise<{ node: E2eNode; cluster: Cluster } | undefined> {
-  const load = `${fmt(REG.count)} new REGISTERs per run, sipp -r ${REG.rate} -l ${REG.limit}, UDP${
-    pinned
-      ? '; node pinned to CPU 0, sipp and Redis to CPU 1'
-      : '; node, sipp and Redis share both CPUs'
-  }`;
+  const load = `${fmt(REG.count)} new REGISTERs per run, sipp -r ${REG.rate} -l ${REG.limit}, UDP; ${PINNING_LOAD[pinning]}`;
   const figures: Record<'on' | 'off', RunFigures[]> = { on: [], off: [] };
   let last: { node: E2eNode; cluster: Cluster } | undefined;
   const everyCpu = `0-${availableParallelism() - 1}`;
+  const pinned = pinning !== 'shared';
   const pids = pinned ? await redisPids(redis) : [];
   for (const pid of pids) pin(pid, '1');
   try {
@@ -157,7 +173,8 @@ async function registerRate(
         const node = cluster.node(1);
         await sippRegisterRun(cluster.dir, node.sipUdp!, { ...REG, count: 2000, prefix: 'w' });
         if (pinned) {
-          pin(node.pid, '0');
+          if (pinning === 'split') pinSplit(node.pid);
+          else pin(node.pid, '0');
           pin(process.pid, '1');
         }
         const [node0, main0, redis0] = [
@@ -179,7 +196,7 @@ async function registerRate(
           redisCpu: ((await redisCpu(redis)) - redis0) * per10k,
         });
         console.error(
-          `    ${pinned ? 'pinned ' : ''}run ${run + 1} federation ${mode}: ${fmt(f.rate)}/s (${f.failed} failed)`,
+          `    ${pinned ? `${pinning} ` : ''}run ${run + 1} federation ${mode}: ${fmt(f.rate)}/s (${f.failed} failed)`,
         );
         if (mode === 'on' && run === 2 && !pinned) last = { node, cluster };
         else await cluster[Symbol.asyncDispose]();
@@ -204,7 +221,7 @@ async function registerRate(
       mean(fs, (f) => f.redisCpu),
       2,
     )} s (node runs ${fs.map((f) => fmt(f.nodeCpu, 2)).join(', ')})`;
-  const tag = pinned ? ', pinned' : '';
+  const tag = pinned ? `, ${pinning}` : '';
   for (const mode of ['off', 'on'] as const) {
     const name = mode === 'off' ? 'federation off' : 'federation on (site writer)';
     row(
@@ -366,10 +383,11 @@ export async function benchFederation(row: Row): Promise<void> {
   const redis = await startRedisCluster();
   try {
     const store = redis.nodes.slice(0, 3);
-    const last = await registerRate(row, redis, store, false);
+    const last = await registerRate(row, redis, store, 'shared');
     if (last !== undefined) await resyncRate(row, last);
     if (TASKSET !== undefined && process.env.BENCH_FED_PIN !== '0') {
-      await registerRate(row, redis, store, true);
+      await registerRate(row, redis, store, 'pinned');
+      await registerRate(row, redis, store, 'split');
     }
     await lookupLatency(row, store);
   } finally {

@@ -3,14 +3,29 @@
  * on a six-instance Redis Cluster on loopback.
  *
  * - REGISTER/s through one cluster-node with federation on (it is its site's writer: every new
- *   AoR is published) and off, same sipp load, three runs each, alternated;
+ *   AoR is published) and off, same sipp load, three runs each, alternated; with each, the CPU
+ *   seconds per 10,000 REGISTERs of the node process (all its threads, /proc/<pid>/stat) and of
+ *   the six Redis processes (their `INFO cpu`), so the node's own cost is told apart from the
+ *   two cores it shares with Redis. With `taskset` on the machine the runs are repeated with the
+ *   node pinned to CPU 0 and sipp and Redis to CPU 1, in both modes, and once more with only
+ *   the node's main thread on CPU 0, its other threads (the Redis client's worker, V8's
+ *   helpers) on CPU 1 with sipp and Redis (`BENCH_FED_PIN=0`: neither);
  * - presence updates/s a site publishes: `ul_federation_resync` of every AoR the runs left,
  *   timed until the queue is empty;
  * - call setup (INVITE → 200) placed at site B for a UA registered at site B (local) and at site
  *   A (one federation hop, the lookup cache off so every call reads Redis): p50/p99 of each and
  *   of the difference, the latency a cross-site lookup adds.
  */
-import { peerPort, startRedisCluster, until } from '@sipedge/test-utils';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import {
+  peerPort,
+  type RedisCluster,
+  redisCli,
+  startRedisCluster,
+  until,
+} from '@sipedge/test-utils';
 import type { Cluster } from '../src/cluster.js';
 import {
   type Address,
@@ -67,38 +82,171 @@ async function oneNode(store: readonly string[] | undefined): Promise<Cluster> {
   });
 }
 
-async function registerRate(row: Row, store: readonly string[]): Promise<void> {
-  const load = `${fmt(REG.count)} new REGISTERs per run, sipp -r ${REG.rate} -l ${REG.limit}, UDP`;
-  const figures: Record<'on' | 'off', SippFigures[]> = { on: [], off: [] };
-  let last: { node: E2eNode; cluster: Cluster } | undefined;
-  for (let run = 0; run < 3; run++) {
-    for (const mode of ['off', 'on'] as const) {
-      const cluster = await oneNode(mode === 'on' ? store : undefined);
-      const node = cluster.node(1);
-      await sippRegisterRun(cluster.dir, node.sipUdp!, { ...REG, count: 2000, prefix: 'w' });
-      const f = await sippRegisterRun(cluster.dir, node.sipUdp!, { ...REG, prefix: `r${run}` });
-      figures[mode].push(f);
-      console.error(`    run ${run + 1} federation ${mode}: ${fmt(f.rate)}/s (${f.failed} failed)`);
-      if (mode === 'on' && run === 2) last = { node, cluster };
-      else await cluster[Symbol.asyncDispose]();
-    }
-  }
-  const mean = (fs: SippFigures[]): number => fs.reduce((a, f) => a + f.rate, 0) / fs.length;
-  const runs = (fs: SippFigures[]): string => fs.map((f) => fmt(f.rate)).join(', ');
-  row(
-    'REGISTER/s, one node, federation off',
-    `${fmt(mean(figures.off))}/s (runs ${runs(figures.off)})`,
-    load,
-  );
-  row(
-    'REGISTER/s, one node, federation on (site writer)',
-    `${fmt(mean(figures.on))}/s (runs ${runs(figures.on)})`,
-    load,
-  );
-  row('ratio on / off', `${fmt(mean(figures.on) / mean(figures.off), 2)}x`, 'target ≥ 0.90x');
+/**
+ * CPU seconds (user + system) used so far by a process, every thread, or with `thread` by one
+ * of its threads (the main thread's id is the pid).
+ */
+function processCpu(pid: number, thread?: number): number {
+  const file = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+  // the fields after the command's closing parenthesis: state is 3rd, utime 14th, stime 15th
+  const stat = readFileSync(file, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
 
-  // presence updates/s: every AoR the node holds, written again by a resync
-  if (last === undefined) return;
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU seconds the Redis processes have used so far (their own `INFO cpu`). */
+async function redisCpu(redis: RedisCluster): Promise<number> {
+  let total = 0;
+  for (const port of redis.ports) {
+    const info = await redisCli(port, 'info', 'cpu');
+    for (const m of info.matchAll(/^used_cpu_(?:user|sys):([\d.]+)/gm)) total += Number(m[1]);
+  }
+  return total;
+}
+
+const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
+
+/** Sets the CPUs of a process and all its threads (`one`: of that thread only). */
+function pin(pid: number, cpus: string, one = false): void {
+  if (TASKSET === undefined) throw new Error('taskset is not installed');
+  const args = ['-p', '-c', cpus, String(pid)];
+  execFileSync(TASKSET, one ? args : ['-a', ...args], { stdio: 'ignore' });
+}
+
+/** The node's main thread on CPU 0, its other threads on CPU 1. */
+function pinSplit(pid: number): void {
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    pin(tid, tid === pid ? '0' : '1', true);
+  }
+}
+
+type Pinning = 'shared' | 'pinned' | 'split';
+
+const PINNING_LOAD: Record<Pinning, string> = {
+  shared: 'node, sipp and Redis share both CPUs',
+  pinned: 'node pinned to CPU 0, sipp and Redis to CPU 1',
+  split: "node's main thread pinned to CPU 0; its other threads, sipp and Redis to CPU 1",
+};
+
+async function redisPids(redis: RedisCluster): Promise<number[]> {
+  const pids: number[] = [];
+  for (const port of redis.ports) {
+    const m = /^process_id:(\d+)/m.exec(await redisCli(port, 'info', 'server'));
+    if (m !== null) pids.push(Number(m[1]));
+  }
+  return pids;
+}
+
+interface RunFigures {
+  readonly sipp: SippFigures;
+  /** CPU seconds per 10,000 REGISTERs. */
+  readonly nodeCpu: number;
+  /** Of which the node's main thread. */
+  readonly mainCpu: number;
+  readonly redisCpu: number;
+}
+
+/**
+ * Three runs per mode, alternated. `pinned`: the node on CPU 0; sipp (a child of this process,
+ * which is moved to CPU 1 for the runs) and Redis on CPU 1. `split`: as `pinned`, but only the
+ * node's main thread on CPU 0.
+ */
+async function registerRate(
+  row: Row,
+  redis: RedisCluster,
+  store: readonly string[],
+  pinning: Pinning,
+): Promise<{ node: E2eNode; cluster: Cluster } | undefined> {
+  const load = `${fmt(REG.count)} new REGISTERs per run, sipp -r ${REG.rate} -l ${REG.limit}, UDP; ${PINNING_LOAD[pinning]}`;
+  const figures: Record<'on' | 'off', RunFigures[]> = { on: [], off: [] };
+  let last: { node: E2eNode; cluster: Cluster } | undefined;
+  const everyCpu = `0-${availableParallelism() - 1}`;
+  const pinned = pinning !== 'shared';
+  const pids = pinned ? await redisPids(redis) : [];
+  for (const pid of pids) pin(pid, '1');
+  try {
+    for (let run = 0; run < 3; run++) {
+      for (const mode of ['off', 'on'] as const) {
+        const cluster = await oneNode(mode === 'on' ? store : undefined);
+        const node = cluster.node(1);
+        await sippRegisterRun(cluster.dir, node.sipUdp!, { ...REG, count: 2000, prefix: 'w' });
+        if (pinned) {
+          if (pinning === 'split') pinSplit(node.pid);
+          else pin(node.pid, '0');
+          pin(process.pid, '1');
+        }
+        const [node0, main0, redis0] = [
+          processCpu(node.pid),
+          processCpu(node.pid, node.pid),
+          await redisCpu(redis),
+        ];
+        let f: SippFigures;
+        try {
+          f = await sippRegisterRun(cluster.dir, node.sipUdp!, { ...REG, prefix: `r${run}` });
+        } finally {
+          if (pinned) pin(process.pid, everyCpu);
+        }
+        const per10k = 10_000 / REG.count;
+        figures[mode].push({
+          sipp: f,
+          nodeCpu: (processCpu(node.pid) - node0) * per10k,
+          mainCpu: (processCpu(node.pid, node.pid) - main0) * per10k,
+          redisCpu: ((await redisCpu(redis)) - redis0) * per10k,
+        });
+        console.error(
+          `    ${pinned ? `${pinning} ` : ''}run ${run + 1} federation ${mode}: ${fmt(f.rate)}/s (${f.failed} failed)`,
+        );
+        if (mode === 'on' && run === 2 && !pinned) last = { node, cluster };
+        else await cluster[Symbol.asyncDispose]();
+      }
+    }
+  } finally {
+    for (const pid of pids) pin(pid, everyCpu);
+  }
+  const mean = (fs: RunFigures[], v: (f: RunFigures) => number): number =>
+    fs.reduce((a, f) => a + v(f), 0) / fs.length;
+  const rate = (f: RunFigures): number => f.sipp.rate;
+  const runs = (fs: RunFigures[]): string => fs.map((f) => fmt(f.sipp.rate)).join(', ');
+  const cpu = (fs: RunFigures[]): string =>
+    `node ${fmt(
+      mean(fs, (f) => f.nodeCpu),
+      2,
+    )} s (main thread ${fmt(
+      mean(fs, (f) => f.mainCpu),
+      2,
+    )} s), ` +
+    `Redis ${fmt(
+      mean(fs, (f) => f.redisCpu),
+      2,
+    )} s (node runs ${fs.map((f) => fmt(f.nodeCpu, 2)).join(', ')})`;
+  const tag = pinned ? `, ${pinning}` : '';
+  for (const mode of ['off', 'on'] as const) {
+    const name = mode === 'off' ? 'federation off' : 'federation on (site writer)';
+    row(
+      `REGISTER/s, one node, ${name}${tag}`,
+      `${fmt(mean(figures[mode], rate))}/s (runs ${runs(figures[mode])})`,
+      load,
+    );
+    row(
+      `CPU s per 10,000 REGISTERs, ${name}${tag}`,
+      cpu(figures[mode]),
+      'utime + stime, /proc and INFO cpu',
+    );
+  }
+  row(
+    `ratio on / off${tag}`,
+    `${fmt(mean(figures.on, rate) / mean(figures.off, rate), 2)}x REGISTER/s, ` +
+      `${fmt(mean(figures.on, (f) => f.nodeCpu) / mean(figures.off, (f) => f.nodeCpu), 2)}x node CPU, ` +
+      `${fmt(mean(figures.on, (f) => f.mainCpu) / mean(figures.off, (f) => f.mainCpu), 2)}x main-thread CPU per REGISTER`,
+    'target ≥ 0.90x REGISTER/s',
+  );
+  return last;
+}
+
+/** Presence updates/s: every AoR the node holds, written again by a resync. */
+async function resyncRate(row: Row, last: { node: E2eNode; cluster: Cluster }): Promise<void> {
   try {
     const { node } = last;
     await until(
@@ -234,8 +382,14 @@ async function lookupLatency(row: Row, store: readonly string[]): Promise<void> 
 export async function benchFederation(row: Row): Promise<void> {
   const redis = await startRedisCluster();
   try {
-    await registerRate(row, redis.nodes.slice(0, 3));
-    await lookupLatency(row, redis.nodes.slice(0, 3));
+    const store = redis.nodes.slice(0, 3);
+    const last = await registerRate(row, redis, store, 'shared');
+    if (last !== undefined) await resyncRate(row, last);
+    if (TASKSET !== undefined && process.env.BENCH_FED_PIN !== '0') {
+      await registerRate(row, redis, store, 'pinned');
+      await registerRate(row, redis, store, 'split');
+    }
+    await lookupLatency(row, store);
   } finally {
     await redis.stop();
   }

@@ -22,7 +22,8 @@ export {
   type PublisherOptions,
 } from './publisher/publisher.js';
 export { MemoryPresenceStore } from './store/memory-store.js';
-export { RedisPresenceStore, type RedisStoreOptions } from './store/redis-store.js';
+export { DirectRedisPresenceStore, type RedisStoreOptions } from './store/redis-store.js';
+export { RedisPresenceStore } from './store/redis-worker-store.js';
 export {
   type PresenceStore,
   type PresenceWrite,

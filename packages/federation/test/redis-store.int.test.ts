@@ -1,12 +1,12 @@
 /**
- * The presence store and the publisher against a real Redis Cluster (six redis-server
- * instances): the script's semantics, keys spread over the masters, MOVED and ASK followed,
+ * The presence store (its client in a worker thread) and the publisher against a real Redis
+ * Cluster (six redis-server instances): the script's semantics, the worker dying mid-call, keys spread over the masters, MOVED and ASK followed,
  * a master's failover, and Redis wholly gone then back (queue bound, replay, resync).
  */
 import { type RedisCluster, redisCli, startRedisCluster, until } from '@sipedge/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PresencePublisher, type PresenceSource } from '../src/publisher/publisher.js';
-import { RedisPresenceStore } from '../src/store/redis-store.js';
+import { killWorker, RedisPresenceStore } from '../src/store/redis-worker-store.js';
 import { presenceKey } from '../src/store/store.js';
 
 const HOUR = 3_600_000;
@@ -94,6 +94,43 @@ describe('RedisPresenceStore on a Redis Cluster', () => {
     // the client still maps the slot to the source: MOVED sends it to the target
     expect(await store.sites(aor, now)).toEqual([{ site: 'A', expires: now + HOUR }]);
     expect(await cluster.masterOf(key)).toBe(target);
+  });
+});
+
+describe('RedisPresenceStore when its worker dies', () => {
+  it("passes the worker's errors on with their codes", async () => {
+    const aor = 'garbled@example.com';
+    const master = await cluster.masterOf(presenceKey(aor));
+    await redisCli(master, 'hset', presenceKey(aor), 'A', 'soon');
+    const read = store.sites(aor, Date.now());
+    await expect(read).rejects.toThrow(/site A holds soon/);
+    await expect(read).rejects.toMatchObject({ code: 'FED_STORE_REPLY' });
+  });
+
+  it('fails the calls it held, starts another worker on the next call and answers again', async () => {
+    const own = new RedisPresenceStore({ nodes: cluster.nodes.slice(0, 1), timeoutMs: 2000 });
+    try {
+      const now = Date.now();
+      const held = Array.from({ length: 2000 }, (_, i) => ({
+        aor: `crash${i}@example.com`,
+        site: 'A',
+        expires: now + HOUR,
+      }));
+      const write = own.write(held);
+      await own[killWorker]();
+      await expect(write).rejects.toThrow(/worker exited/);
+      await expect(write).rejects.toMatchObject({ code: 'FED_STORE' });
+      await own.write(held);
+      expect(own.restarts).toBe(1);
+      expect(await own.sites('crash1999@example.com', now)).toEqual([
+        { site: 'A', expires: now + HOUR },
+      ]);
+    } finally {
+      await own.close();
+    }
+    const afterClose = own.sites('crash0@example.com', Date.now());
+    await expect(afterClose).rejects.toThrow(/closed/);
+    await expect(afterClose).rejects.toMatchObject({ code: 'FED_STORE' });
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * The presence store on Redis Cluster, through ioredis: it follows `MOVED` and `ASK`
+ * The presence store on Redis Cluster, through ioredis, on the calling thread (`RedisPresenceStore`
+ * runs this one in a worker thread): it follows `MOVED` and `ASK`
  * redirections, refreshes the slot map when a master fails over, and pipelines the commands of
  * one tick per node (`enableAutoPipelining`), so a batch of writes costs one round trip per
  * master. Each write is one Lua script on one key (no hash tag: the keys spread over the
@@ -54,7 +55,7 @@ function seed(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
-export class RedisPresenceStore implements PresenceStore {
+export class DirectRedisPresenceStore implements PresenceStore {
   readonly #cluster: PresenceCluster;
   readonly #timeoutMs: number;
   #closed = false;

@@ -5,6 +5,8 @@
  * - REGISTERs/s sipp gets through one cluster-node (registrar, usrloc in memory) and through
  *   Kamailio 5.6 (registrar, usrloc db_mode 0), same sipp load, and the ratio; the same for three
  *   cluster-nodes with replication against three Kamailio with dmq_usrloc;
+ * - `register-side` (register-side.ts): default config against Kamailio db_mode 1 on SQLite and
+ *   in memory against db_mode 0, rounds alternating, REGISTER/s and CPU-seconds per 100,000;
  * - service-address failover after SIGKILL of the owner (median and max of BENCH_KILLS kills);
  * - time for a joining node to sync BENCH_SYNC registrations (default 100000,1000000);
  * - U+D rtpproxy commands/s through a node's rtp-cluster socket vs straight to the relay;
@@ -40,6 +42,7 @@ import {
 } from '../src/index.js';
 import { benchCallsMedia } from './calls-media.js';
 import { benchFederation } from './federation.js';
+import { benchRegisterSide } from './register-side.js';
 import { benchRtpSide } from './rtp-side.js';
 
 const ONLY = process.env.BENCH_ONLY?.split(',');
@@ -381,6 +384,7 @@ async function benchRtp(): Promise<void> {
 async function main(): Promise<void> {
   const parts: Array<[string, () => Promise<void>]> = [
     ['register', benchRegister],
+    ['register-side', () => benchRegisterSide(row)],
     ['register3', benchRegister3],
     ['failover', benchFailover],
     ...(process.env.BENCH_SYNC ?? '100000,1000000')

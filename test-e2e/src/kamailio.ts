@@ -1,6 +1,7 @@
 /**
- * Kamailio 5.6 as the registrar sipedge is measured against: usrloc in memory (db_mode 0),
- * `save("location")` for every REGISTER, optionally replicated to peers with dmq_usrloc.
+ * Kamailio 5.6 as the registrar sipedge is measured against: usrloc in memory (db_mode 0) or
+ * write-through to SQLite (db_mode 1), `save("location")` for every REGISTER, optionally
+ * replicated to peers with dmq_usrloc.
  */
 import {
   KAMAILIO,
@@ -18,9 +19,15 @@ export function kamailioRegistrarConfig(options: {
   dmq?: { port: number; notify: number };
   /** A binrpc control socket (`unix:/path`) for kamcmd (statistics, ul.dump). */
   ctl?: string;
+  /**
+   * usrloc `db_mode 1` (write-through) on this SQLite file in WAL mode; the file must already
+   * hold Kamailio's `version` and `location` tables (`kamailioSqliteLocation`).
+   */
+  sqlite?: string;
 }): string {
   const dmq = options.dmq;
   const ctl = options.ctl;
+  const sqlite = options.sqlite;
   return `#!KAMAILIO
 debug=1
 log_stderror=yes
@@ -37,8 +44,15 @@ loadmodule "textops.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 ${dmq === undefined ? '' : 'loadmodule "dmq.so"\nloadmodule "dmq_usrloc.so"\n'}${ctl === undefined ? '' : `loadmodule "ctl.so"\nloadmodule "kex.so"\nmodparam("ctl", "binrpc", "${ctl}")\n`}
-modparam("usrloc", "db_mode", 0)
-modparam("registrar", "max_expires", 7200)
+${
+  sqlite === undefined
+    ? 'modparam("usrloc", "db_mode", 0)\n'
+    : `loadmodule "db_sqlite.so"
+modparam("db_sqlite", "db_set_journal_mode", "${sqlite}=WAL;")
+modparam("usrloc", "db_url", "sqlite:///${sqlite}")
+modparam("usrloc", "db_mode", 1)
+`
+}modparam("registrar", "max_expires", 7200)
 ${
   dmq === undefined
     ? ''
@@ -64,6 +78,27 @@ ${
   sl_send_reply("404", "Not here");
 }
 `;
+}
+
+/** Kamailio's own SQLite schema for usrloc, as Debian's kamailio-sqlite-modules ships it. */
+export const KAMAILIO_SQLITE_SCHEMA = '/usr/share/kamailio/db_sqlite';
+
+/**
+ * Creates `file` with the `version` and `location` tables from Kamailio's schema files (with
+ * the sqlite3 shell); fails loudly when the package or the shell is missing.
+ */
+export async function kamailioSqliteLocation(file: string): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const sql = ['standard-create.sql', 'usrloc-create.sql']
+    .map((f) => readFileSync(`${KAMAILIO_SQLITE_SCHEMA}/${f}`, 'utf8'))
+    .join('\n');
+  await new Promise<void>((resolve, reject) => {
+    const p = execFile('/usr/bin/sqlite3', [file], { timeout: 10_000 }, (err, _out, stderr) =>
+      err === null ? resolve() : reject(new Error(`sqlite3 ${file}: ${stderr || err.message}`)),
+    );
+    p.stdin?.end(`PRAGMA journal_mode=WAL;\n${sql}`);
+  });
 }
 
 /** `usrloc:location_contacts` (contacts held) of a Kamailio through its ctl socket (kamcmd). */

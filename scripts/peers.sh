@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop suites drive, from Debian: sipp (sip-tester), Kamailio
-# with its rtpproxy/registrar/usrloc/path/nathelper/dmq modules, rtpengine (its rtpproxy
+# with its rtpproxy/registrar/usrloc/path/nathelper/dmq modules and db_sqlite (with the sqlite3
+# shell that creates its location table, for the REGISTER benchmark), rtpengine (its rtpproxy
 # protocol on --listen-udp), tshark and stunnel (Debian's sipp has no TLS: the TLS e2e tests put
 # stunnel between sipp and the node), systemd for systemd-analyze (the packaging test verifies
 # the service units with it), promtool (Debian's prometheus: the reference parser and linter
@@ -12,6 +13,8 @@ set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
+[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so ] || need+=(kamailio-sqlite-modules)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v rtpengine >/dev/null 2>&1 || need+=(rtpengine-daemon)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)

@@ -24,6 +24,8 @@ export function kamailioRegistrarConfig(options: {
    * hold Kamailio's `version` and `location` tables (`kamailioSqliteLocation`).
    */
   sqlite?: string;
+  /** usrloc `hash_size` (2^n slots per domain; Kamailio's default 10 suits a few thousand AoRs). */
+  hashSize?: number;
 }): string {
   const dmq = options.dmq;
   const ctl = options.ctl;
@@ -44,7 +46,7 @@ loadmodule "textops.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 ${dmq === undefined ? '' : 'loadmodule "dmq.so"\nloadmodule "dmq_usrloc.so"\n'}${ctl === undefined ? '' : `loadmodule "ctl.so"\nloadmodule "kex.so"\nmodparam("ctl", "binrpc", "${ctl}")\n`}
-${
+${options.hashSize === undefined ? '' : `modparam("usrloc", "hash_size", ${options.hashSize})\n`}${
   sqlite === undefined
     ? 'modparam("usrloc", "db_mode", 0)\n'
     : `loadmodule "db_sqlite.so"

@@ -1,8 +1,11 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SipParseError } from '../errors.js';
 import {
   formatSipUri,
+  isIPv4,
   isIPv6,
+  isPrivateAddress,
   isSipUri,
   parseUri,
   type SipUri,
@@ -120,5 +123,49 @@ describe('uriEquals (RFC 3261 §19.1.4)', () => {
   it('compares tel numbers without visual separators', () => {
     expect(eq('tel:+1-201-555-0123', 'tel:+1.201.555.0123')).toBe(true);
     expect(eq('tel:+1-201-555-0123', 'tel:+1-201-555-0124')).toBe(false);
+  });
+});
+
+describe('isIPv4 and isPrivateAddress', () => {
+  /** The definition: four dot-separated decimal octets of 1 to 3 digits, each at most 255. */
+  const dottedQuad = (s: string): boolean => {
+    const parts = s.split('.');
+    return parts.length === 4 && parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255);
+  };
+
+  it('accepts exactly the dotted quads', () => {
+    for (const s of ['0.0.0.0', '255.255.255.255', '010.001.2.3', '127.0.0.1']) {
+      expect(isIPv4(s)).toBe(true);
+    }
+    for (const s of ['256.1.1.1', '1.2.3', '1.2.3.4.5', '1..2.3', '.1.2.3', '1.2.3.', '1.2.3.4a']) {
+      expect(isIPv4(s)).toBe(false);
+    }
+    for (const s of ['1234.1.1.1', '1.2.3.0004', '', 'a.b.c.d', '1.2.3.-4']) {
+      expect(isIPv4(s)).toBe(false);
+    }
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({
+            unit: fc.constantFrom('0', '1', '2', '5', '9', '.', 'x', ':'),
+            maxLength: 17,
+          }),
+          fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((o) => o.join('.')),
+        ),
+        (s) => isIPv4(s) === dottedQuad(s),
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('finds the private, shared and link-local ranges, not loopback or public ones', () => {
+    const priv = ['10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1'];
+    for (const a of [...priv, '100.127.255.254', '169.254.1.1', '[fd00::1]', 'fe80::1']) {
+      expect(isPrivateAddress(a)).toBe(true);
+    }
+    const pub = ['127.0.0.1', '172.15.0.1', '172.32.0.1', '192.169.0.1', '100.63.0.1', '8.8.8.8'];
+    for (const a of [...pub, '100.128.0.1', '169.253.0.1', '11.0.0.1', '2001:db8::1', 'host']) {
+      expect(isPrivateAddress(a)).toBe(false);
+    }
   });
 });

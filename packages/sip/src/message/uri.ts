@@ -106,18 +106,36 @@ export function isIPv6(s: string): boolean {
   return dbl >= 0 ? count < 8 : count === 8;
 }
 
-export function isIPv4(s: string): boolean {
-  const parts = s.split('.');
-  if (parts.length !== 4) return false;
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3) return false;
-    for (let j = 0; j < p.length; j++) {
-      const c = p.charCodeAt(j);
-      if (c < 48 || c > 57) return false;
-    }
-    if (Number(p) > 255) return false;
+/**
+ * The value of a dotted-quad IPv4 literal (four decimal octets of 1 to 3 digits, each ≤ 255),
+ * or -1. One pass over the characters: it runs for every Contact and Via a registrar checks
+ * for NAT.
+ */
+function ipv4Value(s: string): number {
+  const n = s.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || octet > 255 || ++dots > 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (++digits > 3) return -1;
+      octet = octet * 10 + c - 48;
+    } else return -1;
   }
-  return true;
+  if (dots !== 3 || digits === 0 || octet > 255) return -1;
+  return value * 256 + octet;
+}
+
+export function isIPv4(s: string): boolean {
+  return ipv4Value(s) >= 0;
 }
 
 /**
@@ -128,8 +146,10 @@ export function isIPv4(s: string): boolean {
  */
 export function isPrivateAddress(address: string): boolean {
   const a = address.startsWith('[') ? address.slice(1, -1) : address;
-  if (isIPv4(a)) {
-    const [p, q] = a.split('.').map(Number) as [number, number];
+  const v4 = ipv4Value(a);
+  if (v4 >= 0) {
+    const p = Math.floor(v4 / 0x1000000);
+    const q = Math.floor(v4 / 0x10000) % 256;
     return (
       p === 10 ||
       (p === 172 && q >= 16 && q <= 31) ||

@@ -66,6 +66,19 @@ describe('Registrar.save', () => {
     expect(location.contacts('alice@example.com')[0]?.received).toBe('sip:198.51.100.1:40000');
   });
 
+  it('dates each 200 with the second it was answered in, across second boundaries', () => {
+    const { registrar, clock } = setup();
+    const date = (cseq: number) =>
+      registrar.save(register(['Contact: <sip:alice@192.0.2.10:5060>'], { cseq })).header('date');
+    expect(date(1)).toBe('Mon, 23 Nov 2026 12:00:00 GMT');
+    clock.advance(999);
+    expect(date(2)).toBe('Mon, 23 Nov 2026 12:00:00 GMT');
+    clock.advance(1);
+    expect(date(3)).toBe('Mon, 23 Nov 2026 12:00:01 GMT');
+    clock.advance(3_600_000);
+    expect(date(4)).toBe('Mon, 23 Nov 2026 13:00:01 GMT');
+  });
+
   it('canonicalises the AoR: unescaped user, host lower-cased, params and port dropped', () => {
     const { registrar, location } = setup();
     registrar.save(

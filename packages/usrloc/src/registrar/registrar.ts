@@ -300,9 +300,22 @@ export class Registrar {
     for (const b of working) {
       headers.push(['Contact', contactHeaderValue(b, now)]);
     }
-    headers.push(['Date', new Date(now).toUTCString()]);
+    headers.push(['Date', this.#date(now)]);
     return { response: createResponse(req, 200, 'OK', { toTag: this.#toTag(), headers }), commit };
   }
+
+  /** The Date header of the second `now` falls in (one Date object a second, not a REGISTER). */
+  #date(now: number): string {
+    const second = Math.floor(now / 1000);
+    if (second !== this.#dateSecond) {
+      this.#dateSecond = second;
+      this.#dateText = new Date(second * 1000).toUTCString();
+    }
+    return this.#dateText;
+  }
+
+  #dateSecond = Number.NaN;
+  #dateText = '';
 
   /** First Path hop → its URI (hops are few and shared by many bindings; bounded cache). */
   readonly #hopUris = new Map<string, string>();

@@ -2,11 +2,14 @@
  * REGISTER side by side with Kamailio 5.6 (issue 22), one run, rounds alternating:
  *
  * - cluster-node as configured by default (usrloc write-through to its SQLite file, WAL,
- *   `storage.synchronous: normal`) against Kamailio with usrloc `db_mode 1` on SQLite (WAL);
+ *   `storage.synchronous: normal`) against Kamailio with usrloc `db_mode 1` on SQLite (WAL;
+ *   SQLite's default synchronous FULL, which Kamailio cannot change);
+ * - cluster-node with `storage.synchronous: full` (fsync per group commit) against the same
+ *   Kamailio: the like-for-like durability;
  * - cluster-node with locations in memory (`storage.file: ':memory:'`) against Kamailio with
  *   `db_mode 0`.
  *
- * All four servers run for the whole part; each round gives each of them the same sipp load of
+ * All five servers run for the whole part; each round gives each of them the same sipp load of
  * new AoRs (`sippRegisterRun`: closed loop, `-r` above what either sustains, `-l` outstanding),
  * the order flipping every round, after a warm-up of each. Besides REGISTER/s, every row has
  * the CPU-seconds the server spent per 100,000 REGISTERs: user + system time of every thread of

@@ -1,9 +1,10 @@
 import { type Clock, type Logger, noopLogger, systemClock } from '@sipedge/core';
 import type { StatisticsRegistry } from '@sipedge/mi';
-import { createRequest, isPrivateAddress, isSipUri, parseNameAddr, parseUri } from '@sipedge/sip';
+import { createRequest, parseNameAddr } from '@sipedge/sip';
 import type { ChangeReason, ContactChange } from './location/changes.js';
 import type { Location } from './location/location.js';
 import { type ContactRecord, FLAG_NAT } from './model.js';
+import { isBehindNat } from './nat.js';
 
 /** OPTIONS = a stateless SIP request; crlf = an RFC 5626 double-CRLF keep-alive. */
 export type PingKind = 'options' | 'crlf';
@@ -78,52 +79,6 @@ export interface NatPingerOptions {
   readonly stats?: StatisticsRegistry;
   /** pino-compatible logger (default: none). */
   readonly logger?: Logger;
-}
-
-/**
- * Does this contact sit behind a NAT, so that its binding needs keep-alives? Its flags say so
- * (the registrar's NAT test), its Contact names a private address, or the REGISTER came from
- * another host than the Contact names.
- */
-export function isBehindNat(c: ContactRecord, natFlags = FLAG_NAT): boolean {
-  if ((c.flags & natFlags) !== 0) return true;
-  const contactHost = hostOf(c.uri);
-  if (contactHost === undefined) return false;
-  if (isPrivateAddress(contactHost)) return true;
-  if (c.received === null) return false;
-  if (namesHostFirst(c.received, contactHost)) return false;
-  const receivedHost = hostOf(c.received);
-  return receivedHost !== undefined && receivedHost.toLowerCase() !== contactHost.toLowerCase();
-}
-
-/**
- * Is `received` `sip:<host>` or `sips:<host>` followed by its end, a port, parameters or
- * headers (what the registrar writes: the source address)? Then it names the same host as the
- * Contact if it parses, and does not parse otherwise: "not behind NAT" either way, without the
- * second URI parse per binding (a host with a colon, IPv6, and anything with a user part take
- * the full parse).
- */
-function namesHostFirst(received: string, host: string): boolean {
-  if (host.includes(':') || received.includes('@')) return false;
-  const colon = received.indexOf(':');
-  if (colon !== 3 && colon !== 4) return false;
-  const scheme = received.slice(0, colon).toLowerCase();
-  if (scheme !== 'sip' && scheme !== 'sips') return false;
-  const end = colon + 1 + host.length;
-  if (received.length < end) return false;
-  const next = received.charCodeAt(end);
-  if (end < received.length && next !== 58 && next !== 59 && next !== 63) return false;
-  return received.slice(colon + 1, end).toLowerCase() === host.toLowerCase();
-}
-
-function hostOf(uri: string): string | undefined {
-  try {
-    const u = parseUri(uri);
-    if (!isSipUri(u)) return undefined;
-    return u.host.startsWith('[') ? u.host.slice(1, -1) : u.host;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A contact in the schedule: its AoR (to find the record) and the tick its next ping is due. */

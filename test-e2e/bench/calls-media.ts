@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  KAMAILIO_MODULES,
+  kamailioRtpproxyConfig,
   type Proc,
   peerPort,
   requirePeer,
@@ -34,57 +34,6 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 6000);
 const RATE = Number(process.env.BENCH_CALL_RATE ?? 5000);
 const LIMIT = Number(process.env.BENCH_CALL_LIMIT ?? 100);
 const ROUNDS = Number(process.env.BENCH_CALL_ROUNDS ?? 3);
-
-/** Kamailio relaying every request to the UAS, media anchored by `rtpproxy_manage()`. */
-function kamailioConfig(sipPort: number, rtpproxySock: string, uasPort: number): string {
-  return `#!KAMAILIO
-debug=1
-log_stderror=yes
-children=2
-disable_tcp=yes
-auto_aliases=no
-listen=udp:127.0.0.1:${sipPort}
-
-mpath="${KAMAILIO_MODULES}/"
-loadmodule "sl.so"
-loadmodule "tm.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "maxfwd.so"
-loadmodule "rtpproxy.so"
-
-modparam("rtpproxy", "rtpproxy_sock", "${rtpproxySock}")
-
-request_route {
-  if (!mf_process_maxfwd_header("10")) {
-    sl_send_reply("483", "Too Many Hops");
-    exit;
-  }
-  if (has_totag()) {
-    loose_route();
-  } else if (is_method("INVITE")) {
-    record_route();
-  }
-  if (is_method("INVITE|BYE")) {
-    rtpproxy_manage();
-  }
-  t_on_reply("MANAGE_REPLY");
-  $du = "sip:127.0.0.1:${uasPort}";
-  if (!t_relay()) {
-    sl_reply_error();
-  }
-  exit;
-}
-
-onreply_route[MANAGE_REPLY] {
-  if (has_body("application/sdp")) {
-    rtpproxy_manage();
-  }
-}
-`;
-}
 
 /** CPU seconds of a process group (Kamailio's main process and its children). */
 function groupCpu(pgid: number): number {
@@ -239,7 +188,16 @@ export async function benchCallsMedia(row: Row): Promise<void> {
       const sub = join(dir, `k${sides.length}`);
       mkdirSync(sub);
       const port = await peerPort();
-      writeFileSync(join(sub, 'k.cfg'), kamailioConfig(port, sock, uasPort));
+      writeFileSync(
+        join(sub, 'k.cfg'),
+        kamailioRtpproxyConfig({
+          sipPort: port,
+          rtpproxySock: sock,
+          uasPort,
+          children: 2,
+          debug: 1,
+        }),
+      );
       const k = await startKamailioBench(sub, join(sub, 'k.cfg'), 512);
       stopOnExit(k, true);
       procs.push(k);

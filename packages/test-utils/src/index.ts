@@ -234,13 +234,18 @@ export async function startRtpengine(options: {
  */
 export function kamailioRtpproxyConfig(options: {
   sipPort: number;
+  /** One rtpproxy socket, or several separated by spaces (Kamailio's own rtpproxy set). */
   rtpproxySock: string;
   uasPort: number;
+  /** SIP worker processes (1 unless told: the tests need no more). */
+  children?: number;
+  /** Kamailio's log level (2 unless told). */
+  debug?: number;
 }): string {
   return `#!KAMAILIO
-debug=2
+debug=${options.debug ?? 2}
 log_stderror=yes
-children=1
+children=${options.children ?? 1}
 disable_tcp=yes
 auto_aliases=no
 listen=udp:127.0.0.1:${options.sipPort}

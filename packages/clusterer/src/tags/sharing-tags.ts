@@ -468,8 +468,10 @@ export class SharingTags {
   }
 
   #owed(clusterId: number): Set<number> {
-    let owed = this.#claimOwed.get(clusterId);
-    if (owed === undefined) this.#claimOwed.set(clusterId, (owed = new Set()));
+    const known = this.#claimOwed.get(clusterId);
+    if (known !== undefined) return known;
+    const owed = new Set<number>();
+    this.#claimOwed.set(clusterId, owed);
     return owed;
   }
 }

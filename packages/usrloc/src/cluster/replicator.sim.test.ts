@@ -2,10 +2,10 @@ import type { Clusterer } from '@sipedge/clusterer';
 import { SimCluster, Topologies, withSeed } from '@sipedge/clusterer/sim';
 import type { Clock } from '@sipedge/core';
 import { callCommand, EventBus, MiRegistry, MiRpcError } from '@sipedge/mi';
-import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { plainContact } from '../../test/contacts.js';
+import { register } from '../../test/register.js';
 import { Location } from '../location/location.js';
 import { miCommands } from '../mi.js';
 import type { ContactRecord } from '../model.js';
@@ -26,30 +26,6 @@ interface Site {
   location: Location;
   registrar: Registrar;
   repl: UsrlocReplicator;
-}
-
-function register(
-  user: string,
-  contact: string,
-  callId: string,
-  cseq: number,
-  expires: number,
-): SipMessage {
-  const lines = [
-    'REGISTER sip:example.com SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds',
-    'Max-Forwards: 70',
-    `To: <sip:${user}@example.com>`,
-    `From: <sip:${user}@example.com>;tag=456248`,
-    `Call-ID: ${callId}`,
-    `CSeq: ${cseq} REGISTER`,
-    `Contact: <${contact}>`,
-    `Expires: ${expires}`,
-    'Content-Length: 0',
-    '',
-    '',
-  ];
-  return parseMessage(Buffer.from(lines.join('\r\n'), 'latin1'));
 }
 
 /** VirtualClock's default start: what `now()` reads before the simulator is assigned. */

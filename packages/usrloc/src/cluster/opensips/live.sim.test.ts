@@ -1,10 +1,10 @@
 import type { Clusterer } from '@sipedge/clusterer';
 import { SimCluster, Topologies, withSeed } from '@sipedge/clusterer/sim';
 import { type Clock, noopLogger } from '@sipedge/core';
-import { parseMessage, type SipMessage } from '@sipedge/sip';
 import { VIRTUAL_TIME_TIMEOUT_MS } from '@sipedge/test-utils';
 import { describe, expect, it } from 'vitest';
 import { OpenSipsUsrloc } from '../../../test/opensips-usrloc.js';
+import { register } from '../../../test/register.js';
 import { Location } from '../../location/location.js';
 import { Registrar } from '../../registrar/registrar.js';
 import { USRLOC_REPL_CAP, UsrlocReplicator } from '../replicator.js';
@@ -19,30 +19,6 @@ interface Site {
   repl: UsrlocReplicator;
   /** What the replicator logged as warnings. */
   warnings: { obj: object; msg: string | undefined }[];
-}
-
-function register(
-  user: string,
-  contact: string,
-  callId: string,
-  cseq: number,
-  expires: number,
-): SipMessage {
-  const lines = [
-    'REGISTER sip:example.com SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds',
-    'Max-Forwards: 70',
-    `To: <sip:${user}@example.com>`,
-    `From: <sip:${user}@example.com>;tag=456248`,
-    `Call-ID: ${callId}`,
-    `CSeq: ${cseq} REGISTER`,
-    `Contact: <${contact}>`,
-    `Expires: ${expires}`,
-    'Content-Length: 0',
-    '',
-    '',
-  ];
-  return parseMessage(Buffer.from(lines.join('\r\n'), 'latin1'));
 }
 
 /** Nodes 1 and 2 run sipedge's usrloc; node 3 is an OpenSIPS usrloc (no sipedge mark). */

@@ -11,10 +11,12 @@
  * drift in a shared machine's load hits both alike. Calls/s is successful calls over the UAC's
  * wall time; CPU per call is summed over Kamailio's processes, the node and the members.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  cpuSeconds,
+  groupCpuSeconds,
   kamailioRtpproxyConfig,
   type Proc,
   peerPort,
@@ -27,27 +29,13 @@ import {
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { relaysOnline, startCluster, startKamailioBench, stopOnExit } from '../src/index.js';
-import { cpuSeconds, startRtpproxy } from './rtp-processes.js';
+import { startRtpproxy } from './rtp-processes.js';
 import type { Row } from './rtp-side.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 6000);
 const RATE = Number(process.env.BENCH_CALL_RATE ?? 5000);
 const LIMIT = Number(process.env.BENCH_CALL_LIMIT ?? 100);
 const ROUNDS = Number(process.env.BENCH_CALL_ROUNDS ?? 3);
-
-/** CPU seconds of a process group (Kamailio's main process and its children). */
-function groupCpu(pgid: number): number {
-  let sum = 0;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid) sum += (Number(f[11]) + Number(f[12])) / 100;
-    } catch {}
-  }
-  return sum;
-}
 
 interface CallRun {
   ok: number;
@@ -218,7 +206,7 @@ export async function benchCallsMedia(row: Row): Promise<void> {
       for (let k = 0; k < sides.length; k++) {
         const side = sides[(r + k) % sides.length]!;
         const cpu = () => ({
-          kamailio: groupCpu(side.kamailio.pid),
+          kamailio: groupCpuSeconds(side.kamailio.pid),
           node: cpuSeconds(node.pid),
           members: cpuSeconds(a.pid) + cpuSeconds(b.pid),
         });

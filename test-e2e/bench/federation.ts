@@ -17,9 +17,10 @@
  *   of the difference, the latency a cross-site lookup adds.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import {
+  cpuSeconds,
   peerPort,
   type RedisCluster,
   redisCli,
@@ -81,20 +82,6 @@ async function oneNode(store: readonly string[] | undefined): Promise<Cluster> {
     },
   });
 }
-
-/**
- * CPU seconds (user + system) used so far by a process, every thread, or with `thread` by one
- * of its threads (the main thread's id is the pid).
- */
-function processCpu(pid: number, thread?: number): number {
-  const file = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
-  // the fields after the command's closing parenthesis: state is 3rd, utime 14th, stime 15th
-  const stat = readFileSync(file, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 /** CPU seconds the Redis processes have used so far (their own `INFO cpu`). */
 async function redisCpu(redis: RedisCluster): Promise<number> {
@@ -178,8 +165,8 @@ async function registerRate(
           pin(process.pid, '1');
         }
         const [node0, main0, redis0] = [
-          processCpu(node.pid),
-          processCpu(node.pid, node.pid),
+          cpuSeconds(node.pid),
+          cpuSeconds(node.pid, node.pid),
           await redisCpu(redis),
         ];
         let f: SippFigures;
@@ -191,8 +178,8 @@ async function registerRate(
         const per10k = 10_000 / REG.count;
         figures[mode].push({
           sipp: f,
-          nodeCpu: (processCpu(node.pid) - node0) * per10k,
-          mainCpu: (processCpu(node.pid, node.pid) - main0) * per10k,
+          nodeCpu: (cpuSeconds(node.pid) - node0) * per10k,
+          mainCpu: (cpuSeconds(node.pid, node.pid) - main0) * per10k,
           redisCpu: ((await redisCpu(redis)) - redis0) * per10k,
         });
         console.error(

@@ -16,10 +16,16 @@
  * the Node process, and of every process of Kamailio's process group (it forks its workers),
  * read from /proc before and after the round, so efficiency compares apart from core count.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { type Proc, peerPort, waitUdpBound } from '@sipedge/test-utils';
+import {
+  cpuSeconds,
+  groupCpuSeconds,
+  type Proc,
+  peerPort,
+  waitUdpBound,
+} from '@sipedge/test-utils';
 import {
   type Address,
   type Cluster,
@@ -56,39 +62,6 @@ const LOAD = {
  */
 const KAMAILIO_HASH_SIZE = 16;
 const KAMAILIO_SHM_MB = 2048;
-
-/** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/** Fields of /proc/<pid>/stat after the `(comm)` field: [0] is field 3 (state). */
-function statFields(pid: number): string[] | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined; // gone meanwhile
-  }
-  return text.slice(text.lastIndexOf(')') + 2).split(' ');
-}
-
-/** user + system CPU-seconds of one process, all its threads included. */
-export function processCpuSeconds(pid: number): number {
-  const f = statFields(pid);
-  if (f === undefined) throw new Error(`no /proc/${pid}/stat`);
-  return (Number(f[11]) + Number(f[12])) / USER_HZ;
-}
-
-/** user + system CPU-seconds of every live process in process group `pgid`. */
-export function groupCpuSeconds(pgid: number): number {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    const f = statFields(pid);
-    if (f !== undefined && Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
-  }
-  return ticks / USER_HZ;
-}
 
 interface Server {
   readonly label: string;
@@ -176,7 +149,7 @@ export async function benchRegisterSide(row: Row): Promise<void> {
     short,
     count: LOAD.count,
     target: c.node(1).sipUdp!,
-    cpuSeconds: () => processCpuSeconds(c.node(1).pid),
+    cpuSeconds: () => cpuSeconds(c.node(1).pid),
   });
   try {
     const k1 = await kamailio('k-db1', LOAD.db1Children, join(dir, 'k-location.sqlite'));

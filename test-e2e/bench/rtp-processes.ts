@@ -92,17 +92,6 @@ export async function daemonReady(port: number): Promise<void> {
   }
 }
 
-/** CPU seconds used so far by a process (utime + stime of /proc/<pid>/stat; 10 ms ticks). */
-export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 /** sippy rtpproxy in the foreground on a peerPort(), its control socket bound on return. */
 export async function startRtpproxy(
   bin: string,

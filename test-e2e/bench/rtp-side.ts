@@ -20,9 +20,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runProcess, startNodeBin } from '@sipedge/test-utils';
+import { cpuSeconds, runProcess, startNodeBin } from '@sipedge/test-utils';
 import { relaysOnline, startCluster, startRelay, stopOnExit } from '../src/index.js';
-import { cpuSeconds, daemonReady, startDaemon, startRtpproxy } from './rtp-processes.js';
+import { daemonReady, startDaemon, startRtpproxy } from './rtp-processes.js';
 
 export type Row = (...cells: string[]) => void;
 

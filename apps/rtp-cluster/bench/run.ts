@@ -21,7 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RtppClient } from '@sipedge/rtpp';
-import { type Proc, runProcess, within } from '@sipedge/test-utils';
+import { cpuSeconds, type Proc, runProcess, within } from '@sipedge/test-utils';
 import { DAEMON_NODE_FLAGS } from '../src/options.js';
 import { DAEMON_BIN, startProcess, startRelay } from '../test/processes.js';
 
@@ -32,17 +32,6 @@ const DAEMON_FLAGS =
     ? [...DAEMON_NODE_FLAGS]
     : process.env.BENCH_DAEMON_FLAGS.split(' ').filter((f) => f !== '');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-
-/** CPU seconds used so far by a process (utime + stime of /proc/<pid>/stat; 10 ms ticks). */
-function cpuOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /** Busy and total CPU seconds of the whole machine so far (/proc/stat, all cores). */
 function machineCpu(): { busy: number; total: number } {
@@ -73,9 +62,9 @@ function sampleCpu(): CpuSample {
   const m = machineCpu();
   return {
     client: (u.user + u.system) / 1e6,
-    balancer: cpuOf(pids.balancer),
-    hop: cpuOf(pids.hop),
-    relay: cpuOf(pids.relay),
+    balancer: cpuSeconds(pids.balancer),
+    hop: cpuSeconds(pids.hop),
+    relay: cpuSeconds(pids.relay),
     machineBusy: m.busy,
     machineTotal: m.total,
   };

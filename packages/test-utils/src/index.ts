@@ -408,6 +408,7 @@ export async function runSippCall(options: {
 
 export * from './json-procs.js';
 export * from './ports.js';
+export * from './proc-cpu.js';
 export * from './redis.js';
 export * from './timeouts.js';
 export * from './tls.js';

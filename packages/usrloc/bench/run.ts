@@ -6,13 +6,14 @@
  * memory figure>]` after `npx tsc -b packages/usrloc`; `BENCH_ONLY=local|repl` runs one part.
  * Prints each figure with its unit.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseMessage } from '@sipedge/sip';
 import {
+  cpuSeconds,
   killJsonProcess as kill,
   type JsonProc as Proc,
   startJsonProcess,
@@ -42,13 +43,7 @@ function register(i: number, cseq: number): Buffer {
 
 /** CPU seconds (user + system) a process has used so far, from /proc (0 if unreadable). */
 function procCpu(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return 0;
-  }
+  return pid === undefined ? 0 : cpuSeconds(pid) || 0;
 }
 
 /** Runs `fn`, returns [wall seconds, CPU seconds (user + system)]. */

@@ -11,7 +11,7 @@
  * drift in a shared machine's load hits both alike. Calls/s is successful calls over the UAC's
  * wall time; CPU per call is summed over Kamailio's processes, the node and the members.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -28,8 +28,8 @@ import {
   sippMediaPort,
   waitUdpBound,
 } from '@sipedge/test-utils';
-import { relaysOnline, startCluster, startKamailioBench, stopOnExit } from '../src/index.js';
-import { startRtpproxy } from './rtp-processes.js';
+import { sippFinalStats, startKamailioBench, stopOnExit } from '../src/index.js';
+import { startBalancerNode, startRtpproxy } from './rtp-processes.js';
 import type { Row } from './rtp-side.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 6000);
@@ -94,10 +94,7 @@ async function uacRun(
   await p.exit;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const c1 = cpu();
-  const lines = readFileSync(stat, 'utf8').trim().split('\n');
-  const head = (lines[0] ?? '').split(';');
-  const last = (lines[lines.length - 1] ?? '').split(';');
-  const col = (name: string): number => Number(last[head.indexOf(name)] ?? 'NaN');
+  const col = sippFinalStats(stat);
   return {
     ok: col('SuccessfulCall(C)'),
     failed: col('FailedCall(C)'),
@@ -129,24 +126,11 @@ export async function benchCallsMedia(row: Row): Promise<void> {
     procs.push(a);
     const b = await startRtpproxy(bin, dir, 'rtpproxy2', [44_000, 53_999]);
     procs.push(b);
-    await using cluster = await startCluster({
-      nodes: 1,
-      proxy: false,
-      logLevel: 'warn',
-      configure: (c) => {
-        c.storage = { file: ':memory:' };
-        (c.sip as Record<string, unknown>).nat_ping = { enabled: false };
-        c.rtp = {
-          relays: [
-            { name: 'rtpproxy1', socket: a.spec, weight: 10 },
-            { name: 'rtpproxy2', socket: b.spec, weight: 10 },
-          ],
-          control_socket: 'udp:127.0.0.1:0',
-        };
-      },
-    });
+    await using cluster = await startBalancerNode([
+      { name: 'rtpproxy1', spec: a.spec },
+      { name: 'rtpproxy2', spec: b.spec },
+    ]);
     const node = cluster.node(1);
-    await relaysOnline(node);
     const uasPort = await peerPort();
     const uas = runProcess(
       SIPP,

@@ -1,13 +1,13 @@
 /**
- * The processes the rtp benches put on the path besides the node: sippy rtpproxy members, the
- * standalone rtp-cluster daemon as a production start runs it, and the CPU time of a process.
+ * The processes the rtp benches put on the path: sippy rtpproxy members, the standalone
+ * rtp-cluster daemon as a production start runs it, and a cluster-node balancing over them.
  */
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Proc, peerPort, runProcess, until, waitUdpBound } from '@sipedge/test-utils';
-import { stopOnExit } from '../src/index.js';
+import { type Cluster, relaysOnline, startCluster, stopOnExit } from '../src/index.js';
 import { ROOT } from '../src/processes.js';
 
 const DAEMON = new URL('apps/rtp-cluster/', ROOT);
@@ -17,6 +17,30 @@ const DAEMON_BIN = fileURLToPath(new URL('dist/src/bin.js', DAEMON));
 function daemonFlags(): string[] {
   const first = readFileSync(new URL('bin/rtp-cluster.js', DAEMON), 'utf8').split('\n', 1)[0] ?? '';
   return first.split(' ').filter((w) => w.startsWith('--'));
+}
+
+/**
+ * One cluster-node balancing over `members` through its rtp control socket, nothing else
+ * (locations in memory, no NAT pings), with every member online.
+ */
+export async function startBalancerNode(
+  members: ReadonlyArray<{ name: string; spec: string }>,
+): Promise<Cluster> {
+  const cluster = await startCluster({
+    nodes: 1,
+    proxy: false,
+    logLevel: 'warn',
+    configure: (c) => {
+      c.storage = { file: ':memory:' };
+      (c.sip as Record<string, unknown>).nat_ping = { enabled: false };
+      c.rtp = {
+        relays: members.map((m) => ({ name: m.name, socket: m.spec, weight: 10 })),
+        control_socket: 'udp:127.0.0.1:0',
+      };
+    },
+  });
+  await relaysOnline(cluster.node(1));
+  return cluster;
 }
 
 /**

@@ -21,8 +21,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, runProcess, startNodeBin } from '@sipedge/test-utils';
-import { relaysOnline, startCluster, startRelay, stopOnExit } from '../src/index.js';
-import { daemonReady, startDaemon, startRtpproxy } from './rtp-processes.js';
+import { startRelay, stopOnExit } from '../src/index.js';
+import { daemonReady, startBalancerNode, startDaemon, startRtpproxy } from './rtp-processes.js';
 
 export type Row = (...cells: string[]) => void;
 
@@ -304,21 +304,8 @@ async function runKind(
   );
   stopOnExit(hop);
   try {
-    await using cluster = await startCluster({
-      nodes: 1,
-      proxy: false,
-      logLevel: 'warn',
-      configure: (c) => {
-        c.storage = { file: ':memory:' };
-        (c.sip as Record<string, unknown>).nat_ping = { enabled: false };
-        c.rtp = {
-          relays: members.map((m) => ({ name: m.name, socket: m.spec, weight: 10 })),
-          control_socket: 'udp:127.0.0.1:0',
-        };
-      },
-    });
+    await using cluster = await startBalancerNode(members);
     const node = cluster.node(1);
-    await relaysOnline(node);
     await daemonReady(daemon.port);
     const control = node.rtpControl ?? '';
     const port = Number(control.slice(control.lastIndexOf(':') + 1));

@@ -152,6 +152,18 @@ export interface SippFigures {
 }
 
 /**
+ * The last line of a sipp `-trace_stat` file (`-stf`), read by column name: sipp's totals when
+ * the run ended (`SuccessfulCall(C)`, `FailedCall(C)`, `Retransmissions(C)`…); NaN for a column
+ * the file does not have.
+ */
+export function sippFinalStats(file: string): (column: string) => number {
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  const head = (lines[0] ?? '').split(';');
+  const last = (lines[lines.length - 1] ?? '').split(';');
+  return (column) => Number(last[head.indexOf(column)] ?? 'NaN');
+}
+
+/**
  * A closed-loop REGISTER run: sipp offers `rate`/s with at most `limit` outstanding, `count`
  * registrations of distinct users (over `transport`, default UDP); figures from sipp's own
  * statistics file. For benchmarks.
@@ -188,10 +200,7 @@ export async function sippRegisterRun(
   );
   await p.exit;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const lines = readFileSync(stat, 'utf8').trim().split('\n');
-  const head = (lines[0] ?? '').split(';');
-  const last = (lines[lines.length - 1] ?? '').split(';');
-  const col = (name: string) => Number(last[head.indexOf(name)] ?? 'NaN');
+  const col = sippFinalStats(stat);
   const ok = col('SuccessfulCall(C)');
   return {
     ok,

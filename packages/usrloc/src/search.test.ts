@@ -1,6 +1,7 @@
 import { VirtualClock } from '@sipedge/core/testing';
 import { callCommand, MiRegistry, MiRpcError } from '@sipedge/mi';
 import { describe, expect, it, vi } from 'vitest';
+import { plainContact } from '../test/contacts.js';
 import type { RemoteChange } from './location/changes.js';
 import { Location } from './location/location.js';
 import { miCommands } from './mi.js';
@@ -18,28 +19,16 @@ interface Page {
 
 function binding(location: Location, aor: string, extra: Partial<ContactRecord> = {}) {
   const now = location.clock.now();
-  const c: ContactRecord = {
-    id: location.ids.next(),
+  const c = plainContact(location.ids.next(), {
     aor,
     uri: `sip:${aor.split('@')[0]}@192.0.2.1`,
-    params: '',
-    received: null,
-    path: [],
     expires: now + 3_600_000,
-    q: null,
     callId: `call-${aor}`,
     cseq: 1,
-    flags: 0,
-    userAgent: null,
-    socket: null,
-    methods: null,
-    instance: null,
-    regId: null,
     lastModified: now,
     nodeId: location.nodeId,
-    shtag: null,
     ...extra,
-  };
+  });
   location.commit(
     aor,
     [...location.contacts(aor), c],

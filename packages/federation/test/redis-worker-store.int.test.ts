@@ -49,3 +49,11 @@ describe('RedisPresenceStore against a silent server', () => {
     await expect(store.write([])).rejects.toThrow(/closed/);
   });
 });
+
+describe('RedisPresenceStore TLS options', () => {
+  it('reads the CA file once when built: a missing one fails the start, no worker is tried', () => {
+    expect(
+      () => new RedisPresenceStore({ nodes: [address], tls: { ca: '/nonexistent/redis-ca.pem' } }),
+    ).toThrow(/redis-ca\.pem/);
+  });
+});

@@ -38,7 +38,13 @@ return 1
 export interface RedisStoreOptions {
   /** Seed nodes, `host:port`. */
   readonly nodes: readonly string[];
-  readonly tls?: { readonly ca?: string | undefined; readonly servername?: string | undefined };
+  readonly tls?: {
+    /** A CA bundle file (PEM) to verify the Redis servers with. */
+    readonly ca?: string | undefined;
+    /** The bundle's text itself, read once by whoever starts the store (the worker's owner). */
+    readonly caPem?: string | undefined;
+    readonly servername?: string | undefined;
+  };
   readonly username?: string;
   readonly password?: string;
   /** A call not answered within this fails (default 1 s). */
@@ -68,7 +74,11 @@ export class DirectRedisPresenceStore implements PresenceStore {
       options.tls === undefined
         ? undefined
         : {
-            ...(options.tls.ca === undefined ? {} : { ca: readFileSync(options.tls.ca) }),
+            ...(options.tls.caPem !== undefined
+              ? { ca: options.tls.caPem }
+              : options.tls.ca === undefined
+                ? {}
+                : { ca: readFileSync(options.tls.ca) }),
             ...(options.tls.servername === undefined ? {} : { servername: options.tls.servername }),
           };
     const cluster = new Cluster(options.nodes.map(seed), {

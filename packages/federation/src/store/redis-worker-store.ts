@@ -9,7 +9,7 @@
  * stops answering). If the worker dies, the calls it held fail and the next call starts a new
  * one; the publisher's retry and resync write again what may have been lost.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type Logger, noopLogger } from '@sipedge/core';
@@ -65,7 +65,12 @@ export class RedisPresenceStore implements PresenceStore {
 
   constructor(options: RedisStoreOptions) {
     const { logger, ...rest } = options;
-    this.#options = rest;
+    // the CA file is read here, once: an unreadable one fails the start instead of every worker
+    const ca = rest.tls?.ca;
+    this.#options =
+      ca === undefined || rest.tls?.caPem !== undefined
+        ? rest
+        : { ...rest, tls: { ...rest.tls, ca: undefined, caPem: readFileSync(ca, 'utf8') } };
     this.#log = logger ?? noopLogger;
     this.#timeoutMs = options.timeoutMs ?? 1000;
     this.#start();

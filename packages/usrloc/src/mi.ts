@@ -274,7 +274,7 @@ export function miCommands(location: Location, options: UsrlocMiOptions = {}): M
         return 'OK';
       },
     }),
-    ulSearchCommand(location, table),
+    ulSearchCommand(location, table, show),
   ];
 }
 

@@ -206,4 +206,23 @@ describe('ul_search', () => {
       'user00001@example.com',
     ]);
   });
+
+  it('prints each contact as ul_show_contact does (KV-Store included when configured)', async () => {
+    const clock = new VirtualClock(T0);
+    const location = new Location({ clock, nodeId: 2 });
+    binding(location, 'kv@example.com', { shtag: 'vip' });
+    const registry = new MiRegistry().register(...miCommands(location, { dumpKvStore: true }));
+    const page = (await callCommand(registry, 'ul_search', {
+      table_name: 'location',
+      prefix: 'kv',
+    })) as Page;
+    const shown = (await callCommand(registry, 'ul_show_contact', [
+      'location',
+      'kv@example.com',
+    ])) as { Contacts: Record<string, unknown>[] };
+    const { Node_id, ...contact } = page.AORs[0]?.Contacts[0] ?? {};
+    expect(Node_id).toBe(2);
+    expect(contact).toEqual(shown.Contacts[0]);
+    expect(contact['KV-Store']).toBeDefined();
+  });
 });

@@ -8,7 +8,7 @@
 import { defineCommand, type MiCommand, MiCommandError } from '@sipedge/mi';
 import { z } from 'zod';
 import type { Location } from './location/location.js';
-import { miContact } from './mi.js';
+import type { ContactRecord } from './model.js';
 
 /** Most AoRs one `ul_search` page holds; a larger `limit` is cut to this. */
 export const UL_SEARCH_MAX_LIMIT = 500;
@@ -176,7 +176,11 @@ function prefixOf(raw: string): string {
  * it plus `Node_id`: the cluster node that made the binding's last change (whose registrar
  * took the latest REGISTER for it, or ran the MI command), as replication stamps it.
  */
-export function ulSearchCommand(location: Location, table = location.domain): MiCommand {
+export function ulSearchCommand(
+  location: Location,
+  table: string,
+  show: (c: ContactRecord, now: number) => Record<string, unknown>,
+): MiCommand {
   let keys: SortedKeys | undefined;
   return defineCommand({
     name: 'ul_search',
@@ -203,9 +207,7 @@ export function ulSearchCommand(location: Location, table = location.domain): Mi
         next: page.next,
         AORs: page.aors.map((aor) => ({
           AOR: aor,
-          Contacts: location
-            .contacts(aor)
-            .map((c) => ({ ...miContact(c, now), Node_id: c.nodeId })),
+          Contacts: location.contacts(aor).map((c) => ({ ...show(c, now), Node_id: c.nodeId })),
         })),
       };
     },

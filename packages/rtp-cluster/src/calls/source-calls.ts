@@ -5,6 +5,7 @@
  * its source when the call table deletes, expires or forgets it. Calls created in-process (no
  * source) are not tracked.
  */
+import { baseTag } from '@sipedge/rtpp';
 import type { CallTable, CallTableChange } from './call-table.js';
 
 interface Held {
@@ -54,8 +55,7 @@ export class SourceCalls {
     if (h === undefined) return;
     h.pending--;
     if (this.#table.isLive(callId) && !this.#sourceOf.has(callId)) {
-      const semi = fromTag.indexOf(';');
-      h.calls.set(callId, semi < 0 ? fromTag : fromTag.slice(0, semi));
+      h.calls.set(callId, baseTag(fromTag));
       this.#sourceOf.set(callId, source);
       this.#unsubscribe ??= this.#table.subscribe((c) => this.#onChange(c));
     }

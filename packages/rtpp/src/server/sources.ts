@@ -8,11 +8,11 @@
 import { BlockList, isIP } from 'node:net';
 import {
   type Clock,
-  LOCAL_SOURCE,
   type Logger,
   LogLimiter,
   plainAddress,
   SourceCounts,
+  sourceOf,
 } from '@sipedge/core';
 import { RtppArgumentError } from '../errors.js';
 import { isLocalSocketSpec, parseSocketSpec } from '../framing/socket-spec.js';
@@ -41,14 +41,7 @@ export function parseSourceList(list: readonly string[]): BlockList {
   return blocks;
 }
 
-const LOOPBACK = loopbackBlocks();
-
-function loopbackBlocks(): BlockList {
-  const blocks = new BlockList();
-  blocks.addSubnet('127.0.0.0', 8, 'ipv4');
-  blocks.addAddress('::1', 'ipv6');
-  return blocks;
-}
+const LOOPBACK = parseSourceList(LOOPBACK_SOURCES);
 
 /**
  * Whether a control socket can be reached from other hosts (a udp/tcp socket on a wildcard or
@@ -64,7 +57,7 @@ export function reachableBeyondLoopback(spec: string): boolean {
 
 /** Who sent a command, as per-source rules count it: its address, or `local` (unix sockets). */
 export function commandSource(ctx: RtppRequestContext): string {
-  return ctx.peer === undefined ? LOCAL_SOURCE : plainAddress(ctx.peer.address);
+  return sourceOf(ctx.peer?.address);
 }
 
 /** Decisions remembered per address before the cache is cleared (the hot path is one lookup). */

@@ -5,9 +5,9 @@ import type { SyncHost, SyncTimers } from './host.js';
 import {
   encodeStreamStart,
   encodeSyncDigest,
-  SIPEDGE_SYNC_CAP,
   SIPEDGE_SYNC_DIGEST,
   SIPEDGE_SYNC_STREAM_START,
+  sipedgeSyncPacket,
   syncPacketOverhead,
 } from './wire.js';
 
@@ -238,14 +238,14 @@ export class SyncReplies {
     const sipedge = host.speaksSipedge(c.clusterId, st.dst);
     if (st.packets === 0 && !st.opened && sipedge) {
       if (!host.reachable(c.clusterId, st.dst)) return false;
-      const p: RoutedPacket = {
-        kind: 'module',
-        ...base,
-        capability: SIPEDGE_SYNC_CAP,
-        version: 1,
-        type: SIPEDGE_SYNC_STREAM_START,
-        body: encodeStreamStart(c.name),
-      };
+      const start = encodeStreamStart(c.name);
+      const p = sipedgeSyncPacket(
+        c.clusterId,
+        host.myNodeId,
+        st.dst,
+        SIPEDGE_SYNC_STREAM_START,
+        start,
+      );
       if (!send(p)) return false;
       st.opened = true;
     }
@@ -304,14 +304,8 @@ export class SyncReplies {
       this.#streams.delete(streamKey(c.name, st.dst));
       const digest = sipedge ? st.digest?.() : undefined;
       if (digest !== undefined) {
-        const p: RoutedPacket = {
-          kind: 'module',
-          ...base,
-          capability: SIPEDGE_SYNC_CAP,
-          version: 1,
-          type: SIPEDGE_SYNC_DIGEST,
-          body: encodeSyncDigest({ capability: c.name, total: st.total, digest }),
-        };
+        const body = encodeSyncDigest({ capability: c.name, total: st.total, digest });
+        const p = sipedgeSyncPacket(c.clusterId, host.myNodeId, st.dst, SIPEDGE_SYNC_DIGEST, body);
         if (!send(p)) return false;
       }
       if (!send({ kind: 'sync_end', ...base, chunks: st.total })) return false;

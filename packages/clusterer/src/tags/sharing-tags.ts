@@ -120,8 +120,8 @@ export interface ShtagHost {
 export class SharingTags {
   readonly #tags = new Map<string, Tag>();
   #created = 0;
-  /** Per cluster, the other nodes ever seen running sipedge failover (they may take a tag). */
-  readonly #failoverSeen = new Map<number, Set<number>>();
+  /** Clusters where another node has been seen running sipedge failover (it may take a tag). */
+  readonly #failoverSeen = new Set<number>();
   /**
    * Per cluster, nodes that came up before their capabilities were known: they are owed the
    * claims of the tags held here once they show they run sipedge failover (an OpenSIPS node
@@ -350,12 +350,7 @@ export class SharingTags {
     for (const t of this.#tags.values()) {
       if (!t.failover) continue;
       const peers = this.#host.failoverPeers(t.clusterId);
-      let seen = this.#failoverSeen.get(t.clusterId);
-      if (seen === undefined) {
-        seen = new Set();
-        this.#failoverSeen.set(t.clusterId, seen);
-      }
-      for (const p of peers) seen.add(p.id);
+      if (peers.length > 0) this.#failoverSeen.add(t.clusterId);
       if (t.active) {
         // the required data gates taking a tag over, not keeping it: an owner whose data is
         // still syncing (a cold start, an MI activation) would leave the tag with nobody.
@@ -363,7 +358,7 @@ export class SharingTags {
         // the tag: OpenSIPS nodes never take one by themselves (they go backup only when
         // another node announces itself active), so beside them this node keeps it, as an
         // OpenSIPS owner would
-        if (!this.#host.eligible(t.clusterId, []) && seen.size > 0) {
+        if (!this.#host.eligible(t.clusterId, []) && this.#failoverSeen.has(t.clusterId)) {
           t.ineligibleSince ??= now;
           if (now - t.ineligibleSince >= this.#holdDown) {
             t.sendActive = false;

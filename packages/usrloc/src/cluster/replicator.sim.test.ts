@@ -12,7 +12,8 @@ import type { ContactRecord } from '../model.js';
 import { Registrar } from '../registrar/registrar.js';
 import { ReplWriter } from './bytes.js';
 import { encodeChange, PacketType, USRLOC_REPL_VERSION } from './codec.js';
-import { contactsDigest, USRLOC_REPL_CAP, UsrlocReplicator } from './replicator.js';
+import { contactsDigest } from './digest.js';
+import { USRLOC_REPL_CAP, UsrlocReplicator } from './replicator.js';
 
 const timers = { pingInterval: 1, pingTimeout: 300, nodeTimeout: 5 };
 const syncOpts = {

@@ -504,5 +504,4 @@ function tombstoneRecord(t: {
   };
 }
 
-export { contactsDigest } from './digest.js';
 export { ReplDecodeError };

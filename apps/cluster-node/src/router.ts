@@ -49,7 +49,7 @@ import { hostOf, type LocalHop, popLocalRoutes, safeUri, transportOf } from './l
 import type { MediaAnchor } from './media.js';
 import { behindNat, fixNatedContact } from './nat.js';
 import { NatPingSender } from './nat-ping.js';
-import { edgeNetwork, type Hop, type SipEdge } from './sip-edge.js';
+import { edgeNetwork, type Hop, INTERNAL_ERRORS_HELP, type SipEdge } from './sip-edge.js';
 
 export interface RouterOptions {
   readonly config: NodeConfig['sip'];
@@ -158,7 +158,8 @@ export class Router implements ProxyPolicy<Hop> {
         cancels,
         drained,
         stray,
-        internalErrors: c('internal_errors', 'SIP messages dropped by an internal error'),
+        // the edge counts its own drops in this counter too (one series: our faults)
+        internalErrors: c('internal_errors', INTERNAL_ERRORS_HELP),
       },
       ...(options.badInput === undefined ? {} : { onBadInput: options.badInput.record }),
     });

@@ -27,6 +27,10 @@ import type { NodeConfig } from './config.js';
 import { parseAddress } from './config.js';
 import type { PikeGuard } from './pike.js';
 
+/** `sip:internal_errors`, counted by the edge (drops) and the router (routing failures). */
+export const INTERNAL_ERRORS_HELP =
+  'SIP messages that failed on an internal error (dropped, or answered 500)';
+
 export interface SipListenerInfo {
   readonly proto: 'udp' | 'tcp' | 'ws' | 'tls' | 'wss';
   readonly address: string;
@@ -113,11 +117,7 @@ export class SipEdge {
     });
     this.#rejected = s.counter('sip', 'requests_unhandled', 'SIP requests with no handler yet');
     this.#sendErrors = s.counter('sip', 'send_errors', 'SIP messages that could not be sent');
-    this.#internalErrors = s.counter(
-      'sip',
-      'internal_errors',
-      'SIP messages dropped by an internal error',
-    );
+    this.#internalErrors = s.counter('sip', 'internal_errors', INTERNAL_ERRORS_HELP);
     const counters = () => [this.node, this.#service].filter((i) => i !== undefined);
     const sum = (k: keyof TransportCounters) => () =>
       counters().reduce((n, i) => n + i.transports.counters[k], 0);

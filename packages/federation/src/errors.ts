@@ -5,9 +5,7 @@ export type FederationErrorCode =
   /** The presence store did not answer in time or refused a command. */
   | 'FED_STORE'
   /** The store answered something this package did not write. */
-  | 'FED_STORE_REPLY'
-  /** The configuration names a site twice, or not its own. */
-  | 'FED_CONFIG';
+  | 'FED_STORE_REPLY';
 
 export class FederationError extends SipedgeError {
   declare readonly code: FederationErrorCode;

@@ -7,6 +7,7 @@
  */
 import { type Clock, type Logger, monotonicClock, noopLogger, systemClock } from '@sipedge/core';
 import { FederationError } from '../errors.js';
+import { RecentMean } from '../recent-mean.js';
 import type { PresenceStore, SitePresence } from '../store/store.js';
 
 export interface SiteLookupOptions {
@@ -47,7 +48,7 @@ export class SiteLookup {
   readonly #log: Logger;
   readonly #cache = new Map<string, Cached>();
   readonly #reading = new Map<string, Promise<readonly SitePresence[]>>();
-  readonly #latencies: number[] = [];
+  readonly #latency = new RecentMean();
   #reads = 0;
   #cacheHits = 0;
   #failures = 0;
@@ -71,8 +72,7 @@ export class SiteLookup {
 
   /** Mean round trip of the recent store reads, in ms (0 before the first). */
   get readLatencyMs(): number {
-    if (this.#latencies.length === 0) return 0;
-    return this.#latencies.reduce((a, b) => a + b, 0) / this.#latencies.length;
+    return this.#latency.mean;
   }
 
   /** The other sites holding `aor` (never this one); never rejects. */
@@ -108,11 +108,6 @@ export class SiteLookup {
     });
   }
 
-  /** Forgets every cached answer. */
-  clear(): void {
-    this.#cache.clear();
-  }
-
   async #read(aor: string): Promise<readonly SitePresence[]> {
     this.#reads++;
     const t0 = this.#timer.now();
@@ -120,8 +115,7 @@ export class SiteLookup {
     let ttl: number;
     try {
       const all = await this.#withTimeout(this.#o.store.sites(aor, this.#clock.now()));
-      this.#latencies.push(this.#timer.now() - t0);
-      if (this.#latencies.length > 64) this.#latencies.shift();
+      this.#latency.add(this.#timer.now() - t0);
       sites = all.filter((s) => s.site !== this.#o.site);
       ttl =
         sites.length > 0 ? (this.#o.positiveCacheMs ?? 2000) : (this.#o.negativeCacheMs ?? 1000);

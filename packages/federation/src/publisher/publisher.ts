@@ -18,6 +18,7 @@
  *   entry in the store still outlives the refresh interval.
  */
 import { type Clock, type Logger, monotonicClock, noopLogger, systemClock } from '@sipedge/core';
+import { RecentMean } from '../recent-mean.js';
 import type { PresenceStore, PresenceWrite } from '../store/store.js';
 
 /** Where the publisher reads the site's AoRs: the location table, as seen by this node. */
@@ -81,7 +82,7 @@ export class PresencePublisher {
   readonly #pending = new Map<string, number>();
   /** AoR → expiry the store acknowledged from this node. */
   readonly #published = new Map<string, number>();
-  readonly #latencies: number[] = [];
+  readonly #latency = new RecentMean(LATENCY_SAMPLES);
   #writer = false;
   #started = false;
   #inFlight = false;
@@ -177,8 +178,7 @@ export class PresencePublisher {
 
   /** Mean round trip of the recent store writes, in ms (0 before the first). */
   get writeLatencyMs(): number {
-    if (this.#latencies.length === 0) return 0;
-    return this.#latencies.reduce((a, b) => a + b, 0) / this.#latencies.length;
+    return this.#latency.mean;
   }
 
   /** The contacts of `aor` changed here: queue what the store must learn, if anything. */
@@ -282,8 +282,7 @@ export class PresencePublisher {
 
   #acknowledged(writes: readonly PresenceWrite[], ms: number): void {
     this.#inFlight = false;
-    this.#latencies.push(ms);
-    if (this.#latencies.length > LATENCY_SAMPLES) this.#latencies.shift();
+    this.#latency.add(ms);
     this.#written += writes.length;
     for (const w of writes) {
       if (this.#pending.get(w.aor) === w.expires) this.#pending.delete(w.aor);

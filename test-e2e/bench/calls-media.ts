@@ -29,6 +29,7 @@ import {
   waitUdpBound,
 } from '@sipedge/test-utils';
 import { sippFinalStats, startKamailioBench, stopOnExit } from '../src/index.js';
+import { fmt } from './format.js';
 import { startBalancerNode, startRtpproxy } from './rtp-processes.js';
 import type { Row } from './rtp-side.js';
 
@@ -104,9 +105,6 @@ async function uacRun(
     members: c1.members - c0.members,
   };
 }
-
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 export async function benchCallsMedia(row: Row): Promise<void> {
   const bin = process.env.RTPPROXY_BIN;

@@ -36,11 +36,9 @@ import {
   sippRegisterRun,
   startCluster,
 } from '../src/index.js';
+import { fmt } from './format.js';
 
 type Row = (...cells: string[]) => void;
-
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const REG = {
   count: Number(process.env.BENCH_FED_REGISTERS ?? 50_000),

@@ -37,6 +37,7 @@ import {
   startCluster,
   startKamailioBench,
 } from '../src/index.js';
+import { fmt } from './format.js';
 
 export type Row = (...cells: string[]) => void;
 
@@ -90,9 +91,6 @@ async function measure(dir: string, s: Server, prefix: string, count: number): P
   const cpu = s.cpuSeconds() - before;
   return { figures, cpuPer100k: figures.ok > 0 ? (cpu / figures.ok) * 100_000 : Number.NaN };
 }
-
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, runProcess, startNodeBin } from '@sipedge/test-utils';
 import { startRelay, stopOnExit } from '../src/index.js';
+import { fmt } from './format.js';
 import { daemonReady, startBalancerNode, startDaemon, startRtpproxy } from './rtp-processes.js';
 
 export type Row = (...cells: string[]) => void;
@@ -196,8 +197,6 @@ function merge(parts: readonly Slice[]): Slice {
 const quantile = (sorted: readonly number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 /** A difference in ms with its sign. */
 const signed = (ms: number): string => `${ms < 0 ? '−' : '+'}${fmt(Math.abs(ms), 3)}`;
 

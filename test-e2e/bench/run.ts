@@ -42,6 +42,7 @@ import {
 } from '../src/index.js';
 import { benchCallsMedia } from './calls-media.js';
 import { benchFederation } from './federation.js';
+import { fmt } from './format.js';
 import { benchRegisterSide } from './register-side.js';
 import { benchRtpSide } from './rtp-side.js';
 
@@ -52,9 +53,6 @@ const row = (...cells: string[]) => {
   rows.push(cells);
   console.error(`  ${cells.join(' | ')}`);
 };
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
 const REG = {
   // long enough for a steady rate (a 30,000 run lasts under 2 s and moved ±20 % between runs)
   count: Number(process.env.BENCH_REGISTERS ?? 150_000),

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FNV1A_OFFSET, fnv1a, fnv1aBytes } from './hash.js';
+import { FNV1A_OFFSET, fnv1a, fnv1aBytes, fnv1aPair } from './hash.js';
 
 describe('fnv1a', () => {
   // the published 32-bit FNV-1a test values
@@ -48,5 +48,15 @@ describe('fnv1aBytes', () => {
     const b = Buffer.from('xxfoobaryy', 'latin1');
     expect(fnv1aBytes(b, 2, 8) >>> 0).toBe(0xbf9cf968);
     expect(fnv1aBytes(b, 4, 4)).toBe(FNV1A_OFFSET | 0);
+  });
+});
+
+describe('fnv1aPair', () => {
+  it('is the unsigned hash with the usual seed and with the second seed', () => {
+    expect(fnv1aPair('alice')).toEqual([fnv1a('alice') >>> 0, fnv1a('alice', 0x9e3779b9) >>> 0]);
+    const [a, b] = fnv1aPair('x');
+    expect(a).toBeGreaterThanOrEqual(0);
+    expect(b).toBeGreaterThanOrEqual(0);
+    expect(a).not.toBe(b);
   });
 });

@@ -19,6 +19,17 @@ export function fnv1a(s: string, seed: number = FNV1A_OFFSET): number {
   return h;
 }
 
+/** The second seed of `fnv1aPair`: the golden-ratio constant. */
+const SECOND_SEED = 0x9e3779b9;
+
+/**
+ * Two independent unsigned 32-bit FNV-1a hashes of `s` (the usual seed and a second one): 64
+ * bits for ids and digests where 32 would collide too soon.
+ */
+export function fnv1aPair(s: string): [number, number] {
+  return [fnv1a(s) >>> 0, fnv1a(s, SECOND_SEED) >>> 0];
+}
+
 /** FNV-1a over the bytes `start` to `end` (exclusive) of `bytes`, starting from `seed`. */
 export function fnv1aBytes(
   bytes: Uint8Array,

@@ -1,7 +1,7 @@
 export { ChurnMap } from './churn-map.js';
 export { type Clock, monotonicClock, systemClock, type TimerHandle } from './clock.js';
 export { SipedgeError } from './errors.js';
-export { FNV1A_OFFSET, FNV1A_PRIME, fnv1a, fnv1aBytes } from './hash.js';
+export { FNV1A_OFFSET, FNV1A_PRIME, fnv1a, fnv1aBytes, fnv1aPair } from './hash.js';
 export { LogLimiter, type LogLimiterOptions } from './log-limiter.js';
 export { type Logger, noopLogger } from './logger.js';
 export { literalFirstLookup } from './lookup.js';

@@ -1,4 +1,4 @@
-import { fnv1a } from '@sipedge/core';
+import { fnv1aPair } from '@sipedge/core';
 import {
   defineCommand,
   type MiCommand,
@@ -57,9 +57,8 @@ export interface MiContactOptions {
  */
 export function miContactId(c: ContactRecord): string {
   if (c.opensips !== undefined) return c.opensips.contactId;
-  const hi = BigInt(fnv1a(c.id) & 0x7fffffff);
-  const lo = BigInt(fnv1a(c.id, 0x9e3779b9) >>> 0);
-  return ((hi << 32n) | lo).toString();
+  const [hi, lo] = fnv1aPair(c.id);
+  return ((BigInt(hi & 0x7fffffff) << 32n) | BigInt(lo)).toString();
 }
 
 /** One contact as OpenSIPS's MI prints it (`state`: where it stands with the database). */

@@ -1,4 +1,4 @@
-import { fnv1a } from '@sipedge/core';
+import { fnv1aPair } from '@sipedge/core';
 import type { Clusterer } from '../clusterer.js';
 
 /** One record of the test key-value capability: last writer wins by (version, origin). */
@@ -12,7 +12,7 @@ const KV_PUT = 1;
 
 function recordHash(key: string, r: KvRecord): [number, number] {
   const s = `${key}\u0000${r.value}\u0000${r.version}\u0000${r.origin}`;
-  return [fnv1a(s) >>> 0, fnv1a(s, 0x9e3779b9) >>> 0];
+  return fnv1aPair(s);
 }
 
 /** Encode a record as a sync chunk or replication body. */

@@ -4,7 +4,7 @@
  * as the remote change it means for the bindings held. No sockets, no clock: the replicator
  * sends and applies.
  */
-import { fnv1a } from '@sipedge/core';
+import { fnv1aPair } from '@sipedge/core';
 import type { ContactChange, RemoteChange } from '../../location/changes.js';
 import { type ContactRecord, isValid } from '../../model.js';
 import { encodeUlPacket, encodeUlSyncChunk, ulPacketType } from './codec.js';
@@ -18,7 +18,8 @@ import { contactFromOpenSips, contactToOpenSips } from './record.js';
  */
 export function openSipsContactId(aor: string, uri: string, callId: string): string {
   const key = `${aor}\u0000${uri}\u0000${callId}`;
-  return `os-${(fnv1a(key) >>> 0).toString(16)}${(fnv1a(key, 0x9e3779b9) >>> 0).toString(16)}`;
+  const [a, b] = fnv1aPair(key);
+  return `os-${a.toString(16)}${b.toString(16)}`;
 }
 
 /**

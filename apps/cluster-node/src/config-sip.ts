@@ -2,21 +2,13 @@
  * The `sip` section of the cluster-node configuration (listeners, registrar or edge mode, NAT
  * pings, connection limits, pike) and the address forms other sections share.
  */
-import { isIP } from 'node:net';
+import { parseHostPort } from '@sipedge/core';
 import { parseSourceList } from '@sipedge/rtpp';
 import { z } from 'zod';
 import { tlsShape } from './tls-config.js';
 
-/** `host:port` / `[v6]:port`, port 0–65535. */
-export function splitAddress(s: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(s);
-  if (m === null) return undefined;
-  const host = m[1] ?? m[2] ?? '';
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
-  return { host, port };
-}
+/** `host:port` / `[v6]:port`, port 0–65535 (core's parseHostPort). */
+export const splitAddress = parseHostPort;
 
 export const address = z.string().refine((s) => splitAddress(s) !== undefined, {
   message: 'must be host:port (IPv6 as [addr]:port)',

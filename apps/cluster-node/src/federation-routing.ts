@@ -4,6 +4,7 @@
  * up locally only (no second federation hop) and leaves the media where it was anchored.
  */
 import { copyForTarget, type ProxyTarget, type SipMessage } from '@sipedge/sip';
+import { parseAddress } from './config.js';
 import type { Hop } from './sip-edge.js';
 
 /** Marks a request one site forwarded to another; its value is the sending site. */
@@ -28,14 +29,14 @@ export function siteTarget(
   address: string,
   ownSite: string,
 ): ProxyTarget<Hop> {
-  const i = address.lastIndexOf(':');
+  const { host, port } = parseAddress(address);
   const request = copyForTarget(req, req.requestUri, []);
   request.setHeader(FEDERATION_HEADER, ownSite);
   return {
     hop: {
       transport: 'UDP',
-      address: address.slice(0, i).replace(/^\[|\]$/g, ''),
-      port: Number(address.slice(i + 1)),
+      address: host,
+      port,
       iface: from.iface,
     },
     direct: false,

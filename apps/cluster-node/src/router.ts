@@ -43,7 +43,7 @@ import {
 import type { Registrar } from '@sipedge/usrloc';
 import { FLAG_NAT, type RegisterContext } from '@sipedge/usrloc';
 import type { BadInput } from './bad-input.js';
-import type { NodeConfig } from './config.js';
+import { type NodeConfig, parseAddress } from './config.js';
 import { FEDERATION_HEADER, type FederationRouting, siteTarget } from './federation-routing.js';
 import { hostOf, type LocalHop, popLocalRoutes, safeUri, transportOf } from './local-hops.js';
 import type { MediaAnchor } from './media.js';
@@ -293,12 +293,12 @@ export class Router implements ProxyPolicy<Hop> {
 
   #upstreamTarget(from: Hop): ProxyTarget<Hop> {
     const up = this.#o.config.upstream!;
-    const i = up.address.lastIndexOf(':');
+    const { host, port } = parseAddress(up.address);
     return {
       hop: {
         transport: up.proto.toUpperCase(),
-        address: up.address.slice(0, i).replace(/^\[|\]$/g, ''),
-        port: Number(up.address.slice(i + 1)),
+        address: host,
+        port,
         iface: from.iface,
       },
       direct: false,

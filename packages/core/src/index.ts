@@ -5,7 +5,13 @@ export { FNV1A_OFFSET, FNV1A_PRIME, fnv1a, fnv1aBytes, fnv1aPair } from './hash.
 export { LogLimiter, type LogLimiterOptions } from './log-limiter.js';
 export { type Logger, noopLogger } from './logger.js';
 export { literalFirstLookup } from './lookup.js';
-export { LOCAL_SOURCE, plainAddress, SourceCounts, sourceOf } from './source.js';
+export {
+  LOCAL_SOURCE,
+  parseHostPort,
+  plainAddress,
+  SourceCounts,
+  sourceOf,
+} from './source.js';
 export {
   loadTlsMaterial,
   type TlsCertificateInfo,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LOCAL_SOURCE, plainAddress, SourceCounts, sourceOf } from './source.js';
+import { LOCAL_SOURCE, parseHostPort, plainAddress, SourceCounts, sourceOf } from './source.js';
 
 describe('source addresses', () => {
   it('an IPv4 peer on a dual-stack socket is its IPv4 address', () => {
@@ -35,5 +35,15 @@ describe('SourceCounts', () => {
     held.add('10.0.0.2');
     held.remove('10.0.0.1');
     expect([held.of('10.0.0.1'), held.total, held.sources]).toEqual([0, 1, 1]);
+  });
+});
+
+describe('parseHostPort', () => {
+  it('splits host:port and [v6]:port, and refuses the rest', () => {
+    expect(parseHostPort('127.0.0.1:5060')).toEqual({ host: '127.0.0.1', port: 5060 });
+    expect(parseHostPort('[::1]:7001')).toEqual({ host: '::1', port: 7001 });
+    expect(parseHostPort('redis.example:6379')).toEqual({ host: 'redis.example', port: 6379 });
+    for (const bad of ['127.0.0.1', '1.2.3.4:65536', '[nohost]:1', '::1:80', 'a b:1', ':80'])
+      expect(parseHostPort(bad)).toBeUndefined();
   });
 });

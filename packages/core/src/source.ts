@@ -3,6 +3,7 @@
  * peer's address as one string whatever socket it came in on, and `local` for a sender with
  * no address (a unix socket); and what each source holds, against its caps.
  */
+import { isIP } from 'node:net';
 
 /** What per-source rules call a sender with no address (a unix socket). */
 export const LOCAL_SOURCE = 'local';
@@ -57,4 +58,18 @@ export class SourceCounts {
   get sources(): number {
     return this.#held.size;
   }
+}
+
+/**
+ * `host:port` or `[v6]:port` (port 0–65535, a bracketed host an IPv6 address) split into its
+ * parts, the brackets dropped; undefined for anything else.
+ */
+export function parseHostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(s);
+  if (m === null) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
+  return { host, port };
 }

@@ -3,11 +3,12 @@
  * Redis Cluster that holds presence, and the publisher's and lookup's limits. Durations are in
  * seconds, as in the rest of the node's configuration.
  */
+import { parseHostPort } from '@sipedge/core';
 import { z } from 'zod';
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'host:port (an IPv6 host in brackets)');
+  .refine((s) => parseHostPort(s) !== undefined, 'host:port (an IPv6 host in brackets)');
 
 export const federationConfigSchema = z
   .object({

@@ -9,7 +9,7 @@
  * holds it.
  */
 import { readFileSync } from 'node:fs';
-import { type Logger, LogLimiter, noopLogger } from '@sipedge/core';
+import { type Logger, LogLimiter, noopLogger, parseHostPort } from '@sipedge/core';
 import { Cluster } from 'ioredis';
 import { FederationError } from '../errors.js';
 import { type PresenceStore, type PresenceWrite, presenceKey, type SitePresence } from './store.js';
@@ -57,8 +57,9 @@ type PresenceCluster = Cluster & {
 };
 
 function seed(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+  const hp = parseHostPort(address);
+  if (hp === undefined) throw new FederationError('FED_STORE', `"${address}" is not host:port`);
+  return hp;
 }
 
 export class DirectRedisPresenceStore implements PresenceStore {
